@@ -1,0 +1,41 @@
+//! Build script: assembles the context switch (`src/arch/*.S`) with the `cc` crate,
+//! sets the shared library's soname, and generates the C header with cbindgen.
+//!
+//! The header is generated into `$OUT_DIR/goroutine.h` on every build. The committed
+//! copy in `include/goroutine.h` is rewritten only when `GR_WRITE_HEADER=1` is set
+//! (`make header`), so that `tests/header.rs` can fail when the two differ: a stale
+//! committed header is a bug a C user would hit first.
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap();
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap();
+    if arch != "x86_64" || os != "linux" {
+        panic!("libgoroutine supports x86_64 Linux only (got {arch}-{os})");
+    }
+    let asm = manifest.join("src/arch/x86_64.S");
+    println!("cargo:rerun-if-changed={}", asm.display());
+    cc::Build::new().file(&asm).compile("grarch");
+
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgoroutine.so.{major}");
+
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-env-changed=GR_WRITE_HEADER");
+    let config = cbindgen::Config::from_file(manifest.join("cbindgen.toml")).expect("cbindgen.toml");
+    let header = cbindgen::Builder::new()
+        .with_crate(&manifest)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate the header");
+    let generated = out.join("goroutine.h");
+    header.write_to_file(&generated);
+    if env::var("GR_WRITE_HEADER").as_deref() == Ok("1") {
+        std::fs::copy(&generated, manifest.join("include/goroutine.h")).expect("write include/goroutine.h");
+    }
+}

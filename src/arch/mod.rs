@@ -1,0 +1,77 @@
+//! The only door to the assembly in `x86_64.S`: a saved context is one stack pointer,
+//! `switch` moves from one context to another carrying a word, and `prepare` lays out
+//! a fresh stack so that the first switch into it starts `entry(transfer, arg)`.
+//!
+//! Another architecture is one more `.S` file exporting the same two symbols plus the
+//! frame layout in `prepare`.
+
+use core::ffi::c_void;
+
+extern "C" {
+    fn gr_ctx_switch(save_sp: *mut *mut c_void, load_sp: *mut c_void, transfer: usize) -> usize;
+    fn gr_ctx_trampoline();
+}
+
+/// Entry point of a fresh context: receives the switch's transfer word and the `arg`
+/// given to [`prepare`]. It must never return (the trampoline traps if it does).
+pub type Entry = unsafe extern "C" fn(transfer: usize, arg: usize) -> !;
+
+/// A saved execution context: the stack pointer of a suspended goroutine (or of a
+/// worker thread's scheduler loop). Null means "nothing saved".
+#[repr(transparent)]
+pub struct Context {
+    sp: *mut c_void,
+}
+
+impl Context {
+    pub const fn empty() -> Self {
+        Context { sp: core::ptr::null_mut() }
+    }
+}
+
+/// Default MXCSR (all exceptions masked, round to nearest) and x87 control word
+/// (extended precision, all exceptions masked) of a fresh goroutine, as the SysV ABI
+/// specifies for process start.
+const MXCSR_DEFAULT: u32 = 0x1F80;
+const FPUCW_DEFAULT: u32 = 0x037F;
+
+/// Lays out a fresh stack whose highest usable address is `top` (exclusive) so that
+/// switching to the returned context calls `entry(transfer, arg)` on a 16-byte
+/// aligned stack.
+///
+/// # Safety
+/// `top` must be the end of writable memory with at least 128 bytes below it that
+/// nobody else uses.
+pub unsafe fn prepare(top: *mut u8, entry: Entry, arg: usize) -> Context {
+    let top = (top as usize) & !15;
+    // Two zero words above the return address: a null "caller" for debuggers, and the
+    // alignment slot that makes rsp 16-byte aligned when the trampoline is entered.
+    let ret_slot = top - 24;
+    let frame = ret_slot - 56;
+    let w = frame as *mut u64;
+    // SAFETY: the caller guarantees [top-128, top) is ours to write.
+    unsafe {
+        core::ptr::write_bytes((top - 24) as *mut u8, 0, 24);
+        *w = (MXCSR_DEFAULT as u64) | ((FPUCW_DEFAULT as u64) << 32);
+        *w.add(1) = 0; // r15
+        *w.add(2) = 0; // r14
+        *w.add(3) = 0; // r13
+        *w.add(4) = arg as u64; // r12: the entry argument
+        *w.add(5) = entry as usize as u64; // rbx: the entry function
+        *w.add(6) = 0; // rbp
+        *w.add(7) = gr_ctx_trampoline as *const () as usize as u64; // return address
+    }
+    Context { sp: frame as *mut c_void }
+}
+
+/// Saves the running context into `save`, resumes `load`, and returns the transfer
+/// word that whoever switches back to `save` passes.
+///
+/// # Safety
+/// `load` must hold a context saved by `switch` or made by `prepare` that nothing else
+/// is running or about to run; `save` must stay valid until it is resumed.
+#[inline(always)]
+pub unsafe fn switch(save: *mut Context, load: *const Context, transfer: usize) -> usize {
+    // SAFETY: upheld by the caller; Context is repr(transparent) over the sp.
+    unsafe { gr_ctx_switch(save as *mut *mut c_void, (*load).sp, transfer) }
+}

@@ -1,0 +1,94 @@
+/*
+ * x86_64 context switch and goroutine entry trampoline (System V ABI, Linux).
+ *
+ * A goroutine's saved context is a single stack pointer. Everything else lives in a
+ * 64-byte frame on the goroutine's own stack, pushed by gr_ctx_switch:
+ *
+ *      higher addresses
+ *      +-------------------+
+ *      | return address    |  <- where gr_ctx_switch will `ret` to
+ *      | rbp               |
+ *      | rbx               |
+ *      | r12               |
+ *      | r13               |
+ *      | r14               |
+ *      | r15               |
+ *      | fpucw | mxcsr     |  <- saved sp points here (mxcsr at +0, x87 CW at +4)
+ *      +-------------------+
+ *      lower addresses
+ *
+ * Only callee-saved state is kept: the caller of gr_ctx_switch (compiled code) has
+ * already spilled everything else it needs. MXCSR and the x87 control word are
+ * callee-saved "control bits" in the ABI and travel with the goroutine.
+ *
+ * uintptr_t gr_ctx_switch(void **save_sp, void *load_sp, uintptr_t transfer)
+ *   saves the current context into *save_sp, resumes the one at load_sp, and makes
+ *   that side's gr_ctx_switch (or the trampoline) see `transfer` in rax.
+ *
+ * A fresh goroutine stack is laid out by src/arch/mod.rs so that the first switch
+ * "returns" into gr_ctx_trampoline with rbx = entry function, r12 = its argument and
+ * rsp 16-byte aligned; the trampoline calls entry(transfer, arg), which never returns.
+ */
+    .text
+    .globl  gr_ctx_switch
+    .hidden gr_ctx_switch
+    .type   gr_ctx_switch,@function
+    .p2align 4
+gr_ctx_switch:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r12, 0
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r13, 0
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r14, 0
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r15, 0
+    subq    $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    /* --- from here on we run on the other stack --- */
+    movq    %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    movq    %rdx, %rax
+    ret
+    .cfi_endproc
+    .size   gr_ctx_switch, .-gr_ctx_switch
+
+    .globl  gr_ctx_trampoline
+    .hidden gr_ctx_trampoline
+    .type   gr_ctx_trampoline,@function
+    .p2align 4
+gr_ctx_trampoline:
+    .cfi_startproc
+    /* The outermost frame of every goroutine: tell unwinders and debuggers to stop. */
+    .cfi_undefined %rip
+    xorl    %ebp, %ebp
+    movq    %rax, %rdi      /* transfer: the M now running this goroutine */
+    movq    %r12, %rsi      /* the entry argument (the G) */
+    call    *%rbx           /* entry(transfer, arg): never returns */
+    ud2
+    .cfi_endproc
+    .size   gr_ctx_trampoline, .-gr_ctx_trampoline
+
+    .section .note.GNU-stack,"",@progbits

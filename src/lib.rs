@@ -1,0 +1,18 @@
+//! libgoroutine: Go's goroutines for C and Python programs.
+//!
+//! Read this first:
+//! - `arch`: the assembly context switch (`x86_64.S`) behind two unsafe functions.
+//! - `stack`: slab-carved stacks with guard pages, caches, and the overflow handler.
+//! - `runtime`: the scheduler in Go's vocabulary — G (goroutine), M (worker thread),
+//!   P (processor), `sched` (global state and the worker loop), `park` (how anything
+//!   waits and is woken).
+//! - `ffi`: the whole C surface (`gr_*`); nothing else is `#[no_mangle]`. The header
+//!   `include/goroutine.h` is generated from it by cbindgen (see `build.rs`).
+//!
+//! Rings of unsafety: assembly only in `arch`, raw G pointers only in `runtime` (and
+//! `stack`, which owns the descriptors), `extern "C"` only in `ffi`.
+
+pub mod arch;
+pub mod ffi;
+pub mod runtime;
+pub mod stack;

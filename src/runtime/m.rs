@@ -1,0 +1,144 @@
+//! M: a worker OS thread. Its own stack is the scheduler context (g0): the loop in
+//! `sched::schedule_loop` runs there, and a goroutine switches to g0 only when its P
+//! has nothing else to run (or the M must stop). Ms are never freed while the runtime
+//! runs; idle ones sleep on `park` (a futex) until handed a P.
+//!
+//! `pending` is the deferred half of every switch: the context switching away stores
+//! what must happen once its registers are saved (requeue it, release the lock that
+//! lets a waker find it, free its stack), and the context switched to runs it first
+//! thing. This is how a goroutine can park itself without a waker resuming it early
+//! (Go does the same by parking via g0; doing it on the next context saves a switch).
+
+use core::cell::Cell;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use crate::arch::Context;
+use crate::runtime::g::G;
+use crate::runtime::p::P;
+
+/// A deferred action run by the context switched to: `f(m, g, arg)`.
+pub type PendingFn = unsafe fn(m: *mut M, g: *mut G, arg: usize);
+
+pub struct Pending {
+    pub f: Option<PendingFn>,
+    pub g: *mut G,
+    pub arg: usize,
+}
+
+pub struct M {
+    pub id: usize,
+    /// The scheduler context (the worker thread's own stack).
+    pub g0: Context,
+    /// The goroutine running on this M, or null on g0.
+    pub curg: *mut G,
+    /// The P held, or null. Only this M touches it.
+    pub p: *mut P,
+    /// A P handed over by whoever woke this M.
+    pub nextp: AtomicPtr<P>,
+    pub pending: Pending,
+    /// Futex word: set to 1 to wake the M from `stopm`.
+    pub park: AtomicU32,
+    /// The goroutine locked to this thread (`gr_lock_thread`), if any.
+    pub lockedg: *mut G,
+    /// A runnable goroutine locked to another M, to be handed to it from g0.
+    pub handoff: *mut G,
+    /// Counted in `nmspinning`.
+    pub spinning: bool,
+    /// xorshift state for choosing steal victims.
+    pub rand: u32,
+    pub thread: libc::pthread_t,
+}
+
+impl M {
+    pub fn new(id: usize) -> M {
+        M {
+            id,
+            g0: Context::empty(),
+            curg: ptr::null_mut(),
+            p: ptr::null_mut(),
+            nextp: AtomicPtr::new(ptr::null_mut()),
+            pending: Pending { f: None, g: ptr::null_mut(), arg: 0 },
+            park: AtomicU32::new(0),
+            lockedg: ptr::null_mut(),
+            handoff: ptr::null_mut(),
+            spinning: false,
+            rand: (id as u32).wrapping_mul(2654435761) | 1,
+            thread: 0,
+        }
+    }
+
+    #[inline]
+    pub fn fastrand(&mut self) -> u32 {
+        let mut x = self.rand;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rand = x;
+        x
+    }
+}
+
+thread_local! {
+    static CURRENT_M: Cell<*mut M> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The M of the calling thread (null on a plain thread). Never inlined, so no caller
+/// can keep the thread-local's address across a switch: a goroutine may resume on
+/// another thread, and code after a switch must ask again (or use the M the switch
+/// returned).
+#[inline(never)]
+pub fn current_m() -> *mut M {
+    CURRENT_M.with(|c| c.get())
+}
+
+#[inline(never)]
+pub fn set_current_m(m: *mut M) {
+    CURRENT_M.with(|c| c.set(m));
+}
+
+/// The goroutine running on the calling thread, or null.
+#[inline(never)]
+pub fn current_g() -> *mut G {
+    let m = current_m();
+    if m.is_null() {
+        ptr::null_mut()
+    } else {
+        // SAFETY: a non-null current M is this thread's own, alive while it runs.
+        unsafe { (*m).curg }
+    }
+}
+
+/// Runs the deferred action left by the context that switched to us.
+///
+/// # Safety
+/// `m` is the calling thread's M, just after a switch.
+#[inline]
+pub unsafe fn finish_switch(m: *mut M) {
+    // SAFETY: m is ours (see above).
+    unsafe {
+        if let Some(f) = (*m).pending.f.take() {
+            f(m, (*m).pending.g, (*m).pending.arg);
+        }
+    }
+}
+
+/// Wakes an M sleeping in `stopm` (its `nextp` must already be set).
+pub fn notewakeup(m: *mut M) {
+    // SAFETY: Ms are never freed while the runtime runs.
+    unsafe {
+        (*m).park.store(1, Ordering::Release);
+        crate::runtime::lock::futex_wake(&(*m).park, 1);
+    }
+}
+
+/// Sleeps until `notewakeup`.
+pub fn notesleep(m: *mut M) {
+    // SAFETY: as above; only this M sleeps on its own word.
+    unsafe {
+        while (*m).park.load(Ordering::Acquire) == 0 {
+            crate::runtime::lock::futex_wait(&(*m).park, 0, -1);
+        }
+        (*m).park.store(0, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,34 @@
+//! The scheduler and everything that decides which goroutine runs where.
+//!
+//! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor).
+//! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
+//! - `park`: how a goroutine (or a plain thread) waits and is woken.
+//! - `lock`: the spin lock and futex calls everything above is built from.
+//!
+//! Raw G pointers stay inside this module (and the `sync` objects that park through
+//! `park::Waiter`); the FFI layer sees ids and handles only.
+
+pub mod g;
+pub mod lock;
+pub mod m;
+pub mod p;
+pub mod park;
+pub mod sched;
+
+/// A broken invariant: one line naming the goroutine, then abort.
+#[cold]
+pub fn fatal(what: &str) -> ! {
+    use std::io::Write;
+    let g = m::current_g();
+    let mut line = format!("libgoroutine: fatal error: {what}");
+    if !g.is_null() {
+        // SAFETY: descriptors are never freed.
+        let g = unsafe { &*g };
+        let name = String::from_utf8_lossy(g.name_str()).into_owned();
+        let name = if name.is_empty() { "unnamed".to_string() } else { name };
+        line.push_str(&format!(" in goroutine {} ({name})", g.id()));
+    }
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    std::process::abort();
+}

@@ -1,0 +1,115 @@
+//! P: a processor, the right to run goroutines. There are `gomaxprocs` of them; an M
+//! runs goroutines only while it holds one. A P owns a local run queue (a
+//! crossbeam-deque FIFO worker: the owner pushes and pops without locks, idle Ps steal
+//! half at a time through its stealer, which is Go's runq design), a `runnext` slot
+//! for the goroutine just woken or spawned (so a hand-off stays on this core), and
+//! a cache of free goroutines with their stacks (so spawn takes no lock).
+//!
+//! Only the M holding a P touches `runq`, `gcache` and the counters marked owner-only;
+//! other threads use `stealer`, `runnext` (by CAS) and the atomics.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use crossbeam_deque::{Stealer, Worker};
+
+use crate::runtime::g::{GPtr, G};
+use crate::runtime::m::M;
+
+pub(crate) const P_IDLE: u32 = 0;
+pub(crate) const P_RUNNING: u32 = 1;
+pub(crate) const P_DEAD: u32 = 2;
+
+pub struct P {
+    pub id: usize,
+    pub status: AtomicU32,
+    pub runnext: AtomicPtr<G>,
+    pub runq: Worker<GPtr>,
+    pub stealer: Stealer<GPtr>,
+    /// Free goroutines with default-size stacks (owner-only).
+    pub gcache: Vec<GPtr>,
+    /// Bumped at every schedule (read by stealers and sysmon).
+    pub schedtick: AtomicU32,
+    /// Consecutive goroutines taken from `runnext` (owner-only): bounded so that a
+    /// ping-pong pair cannot starve the rest of the queue.
+    pub runnext_streak: u32,
+    pub m: *mut M,
+}
+
+impl P {
+    pub fn new(id: usize) -> P {
+        let runq = Worker::new_fifo();
+        let stealer = runq.stealer();
+        P {
+            id,
+            status: AtomicU32::new(P_IDLE),
+            runnext: AtomicPtr::new(ptr::null_mut()),
+            runq,
+            stealer,
+            gcache: Vec::new(),
+            schedtick: AtomicU32::new(0),
+            runnext_streak: 0,
+            m: ptr::null_mut(),
+        }
+    }
+
+    /// True when the P has goroutines queued (approximate for non-owners).
+    pub fn has_work(&self) -> bool {
+        !self.runnext.load(Ordering::Acquire).is_null() || !self.stealer.is_empty()
+    }
+
+    /// Queues a runnable goroutine; with `next` it takes the `runnext` slot and the
+    /// goroutine there moves to the queue's tail. Returns true when something went to
+    /// the stealable queue (the caller then considers waking an idle P).
+    ///
+    /// # Safety
+    /// Owner only.
+    #[inline]
+    pub unsafe fn put(&mut self, g: *mut G, next: bool) -> bool {
+        let mut g = g;
+        if next {
+            let old = self.runnext.swap(g, Ordering::AcqRel);
+            if old.is_null() {
+                return false;
+            }
+            g = old;
+        }
+        self.runq.push(GPtr(g));
+        true
+    }
+
+    /// The next goroutine to run from this P alone: runnext (within the streak
+    /// bound), then the queue.
+    ///
+    /// # Safety
+    /// Owner only.
+    #[inline]
+    pub unsafe fn get(&mut self) -> *mut G {
+        if self.runnext_streak < 64 {
+            let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !g.is_null() {
+                self.runnext_streak += 1;
+                return g;
+            }
+        }
+        self.runnext_streak = 0;
+        match self.runq.pop() {
+            Some(g) => g.0,
+            None => self.runnext.swap(ptr::null_mut(), Ordering::AcqRel),
+        }
+    }
+
+    /// Moves everything queued here into `out` (for retiring a P).
+    ///
+    /// # Safety
+    /// Owner only.
+    pub unsafe fn drain(&mut self, out: &mut Vec<GPtr>) {
+        let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !g.is_null() {
+            out.push(GPtr(g));
+        }
+        while let Some(g) = self.runq.pop() {
+            out.push(g);
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! Goroutine stacks: slabs, guard pages, caches, overflow detection.
+//!
+//! Address space is reserved in large slabs (one `mmap` of up to 4,096 stack slots,
+//! `MAP_NORESERVE`), so a stack costs no memory-map entry of its own and the kernel
+//! commits pages only as a goroutine touches them. Each slot is
+//! `[guard (64 KiB)][usable stack (the size class)]`; the stack grows down towards
+//! the guard. Guards are installed with `MADV_GUARD_INSTALL` (Linux 6.13+), batched
+//! through `process_madvise` at slab creation: no extra map entries at all. Where the
+//! kernel lacks it (or `GR_GUARD=mprotect`), each slot gets an `mprotect(PROT_NONE)`
+//! guard when first carved, which splits the mapping: those are counted against a
+//! budget (a quarter of `vm.max_map_count`, or `GR_GUARD_BUDGET`) and spawn returns
+//! `-EAGAIN` past it, so malloc and pthread_create keep working.
+//!
+//! Every slot has a permanent G descriptor in a per-slab array (see `runtime/g.rs`);
+//! a free stack is a free G. Free Gs of the default size are cached per P (no lock on
+//! the spawn path); other sizes and overflow go to a global pool per size class. A
+//! surplus beyond `POOL_KEEP` hot stacks is returned to the kernel (`MADV_DONTNEED`)
+//! when a worker goes idle, so RSS falls back after a burst while back-to-back bursts
+//! reuse warm stacks.
+//!
+//! The SIGSEGV handler (installed once, run on each worker's alternate signal stack)
+//! maps a fault address to a slot's guard without any lock or thread-local, reports
+//! "stack overflow in goroutine N (NAME)" and aborts; any other fault is chained to
+//! the handler that was installed before ours, or to the default action.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+
+use crate::runtime::g::{GPtr, G, FREE};
+
+pub(crate) const PAGE: usize = 4096;
+/// Guard region below each stack. Large, so that a C frame with big locals cannot
+/// jump over it into the neighbouring stack; it costs no memory.
+pub(crate) const GUARD: usize = 64 << 10;
+pub(crate) const MIN_STACK: usize = 16 << 10;
+pub(crate) const MAX_STACK: usize = 1 << 30;
+pub(crate) const DEFAULT_STACK: usize = 256 << 10;
+const NCLASSES: usize = 17; // 16 KiB << 0..=16
+const SLOT_BITS: u32 = 12;
+const SLOTS_PER_SLAB_MAX: usize = 1 << SLOT_BITS;
+const MAX_SLABS: usize = 4096;
+pub(crate) const MAX_SLOTS: i64 = (SLOTS_PER_SLAB_MAX * MAX_SLABS) as i64;
+/// Slab reservation target: a slab holds as many slots as fit in this (at least one).
+const SLAB_BYTES: usize = 1 << 30;
+/// Hot free stacks a size class keeps before returning the rest to the kernel.
+const POOL_KEEP: usize = 4096;
+
+/// `madvise` advice values not yet in every libc.
+const MADV_GUARD_INSTALL: i32 = 102;
+const PIDFD_SELF: i32 = -10000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum GuardMode {
+    Madvise = 1,
+    Mprotect = 2,
+}
+
+struct Slab {
+    base: usize,
+    slot_size: usize,
+    nslots: usize,
+    first_slot: u32,
+    descs: *mut G,
+}
+
+static SLABS: [AtomicPtr<Slab>; MAX_SLABS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SLABS];
+static NSLABS: AtomicUsize = AtomicUsize::new(0);
+static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
+static GUARDS_USED: AtomicUsize = AtomicUsize::new(0);
+static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(0);
+static DEFAULT_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK);
+/// Stacks handed out and not yet returned (goroutines alive, plus ones being set up).
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static RESERVED_SLOTS: AtomicUsize = AtomicUsize::new(0);
+
+struct Pool {
+    /// Free stacks whose pages may still be committed (warm).
+    hot: Vec<GPtr>,
+    /// Free stacks already returned to the kernel.
+    cold: Vec<GPtr>,
+    /// The slab being carved, and the next uncarved slot in it.
+    slab: *mut Slab,
+    next: usize,
+}
+// SAFETY: the raw pointers are owned by the pool under its mutex.
+unsafe impl Send for Pool {}
+
+static POOLS: [Mutex<Pool>; NCLASSES] =
+    [const { Mutex::new(Pool { hot: Vec::new(), cold: Vec::new(), slab: ptr::null_mut(), next: 0 }) }; NCLASSES];
+
+static INIT: Once = Once::new();
+
+/// Reads `GR_STACK_SIZE`, `GR_GUARD`, `GR_GUARD_BUDGET`, and installs the SIGSEGV
+/// handler. Idempotent.
+pub fn init() {
+    INIT.call_once(|| {
+        if let Some(n) = env_usize("GR_STACK_SIZE") {
+            if let Ok(c) = class_of(n) {
+                DEFAULT_SIZE.store(class_size(c), Ordering::Relaxed);
+            }
+        }
+        let forced = std::env::var("GR_GUARD").ok();
+        let mode = match forced.as_deref() {
+            Some("mprotect") => GuardMode::Mprotect,
+            _ => {
+                if kernel_has_guard_install() {
+                    GuardMode::Madvise
+                } else {
+                    GuardMode::Mprotect
+                }
+            }
+        };
+        GUARD_MODE.store(mode as u8, Ordering::Relaxed);
+        let budget = env_usize("GR_GUARD_BUDGET").unwrap_or_else(|| max_map_count() / 4);
+        GUARD_BUDGET.store(budget, Ordering::Relaxed);
+        install_segv_handler();
+    });
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    let (num, mult) = match v.as_bytes().last()? {
+        b'k' | b'K' => (&v[..v.len() - 1], 1 << 10),
+        b'm' | b'M' => (&v[..v.len() - 1], 1 << 20),
+        _ => (v, 1),
+    };
+    num.parse::<usize>().ok().map(|n| n * mult)
+}
+
+fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65530)
+}
+
+fn kernel_has_guard_install() -> bool {
+    // Probe on a scratch page: EINVAL means the kernel predates guard regions.
+    // SAFETY: a private anonymous mapping we own and unmap.
+    unsafe {
+        let p = libc::mmap(ptr::null_mut(), PAGE, libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            return false;
+        }
+        let ok = libc::madvise(p, PAGE, MADV_GUARD_INSTALL) == 0;
+        libc::munmap(p, PAGE);
+        ok
+    }
+}
+
+pub fn guard_mode() -> GuardMode {
+    if GUARD_MODE.load(Ordering::Relaxed) == GuardMode::Mprotect as u8 {
+        GuardMode::Mprotect
+    } else {
+        GuardMode::Madvise
+    }
+}
+
+pub fn default_size() -> usize {
+    DEFAULT_SIZE.load(Ordering::Relaxed)
+}
+
+pub fn in_use() -> usize {
+    IN_USE.load(Ordering::Relaxed)
+}
+
+pub fn guards_used() -> usize {
+    GUARDS_USED.load(Ordering::Relaxed)
+}
+
+/// Size class of a requested stack size: 0 means the default; sizes are rounded up to
+/// a power of two; below `MIN_STACK` or above `MAX_STACK` is `-EINVAL`.
+pub fn class_of(size: usize) -> Result<usize, i32> {
+    let size = if size == 0 { default_size() } else { size };
+    if !(MIN_STACK..=MAX_STACK).contains(&size) {
+        return Err(-libc::EINVAL);
+    }
+    let rounded = size.next_power_of_two();
+    Ok((rounded.trailing_zeros() - MIN_STACK.trailing_zeros()) as usize)
+}
+
+pub fn class_size(class: usize) -> usize {
+    MIN_STACK << class
+}
+
+pub fn default_class() -> usize {
+    class_of(0).unwrap_or(4)
+}
+
+#[inline]
+pub fn make_id(slot: u32, gen: u32) -> i64 {
+    gen as i64 * MAX_SLOTS + slot as i64 + 1
+}
+
+/// The descriptor an id refers to and the generation it was issued in, if the slot
+/// exists at all.
+pub fn lookup(id: i64) -> Option<(*mut G, u32)> {
+    if id <= 0 {
+        return None;
+    }
+    let slot = ((id - 1) % MAX_SLOTS) as usize;
+    let gen = (id - 1) / MAX_SLOTS;
+    if gen > u32::MAX as i64 {
+        return None;
+    }
+    let slab = SLABS.get(slot >> SLOT_BITS)?.load(Ordering::Acquire);
+    if slab.is_null() {
+        return None;
+    }
+    let idx = slot & (SLOTS_PER_SLAB_MAX - 1);
+    // SAFETY: published slabs are never freed.
+    let s = unsafe { &*slab };
+    if idx >= s.nslots || RESERVED_SLOTS.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    // SAFETY: idx < nslots, descriptors are never freed.
+    Some((unsafe { s.descs.add(idx) }, gen as u32))
+}
+
+/// Returns a free G with a stack of the given class (`-ENOMEM`, `-EAGAIN`).
+/// `cache` is the caller's per-P cache of default-class stacks, if it has one.
+pub fn alloc(class: usize, cache: Option<&mut Vec<GPtr>>) -> Result<*mut G, i32> {
+    if let Some(cache) = cache {
+        if class == default_class() {
+            if let Some(g) = cache.pop() {
+                IN_USE.fetch_add(1, Ordering::Relaxed);
+                return Ok(g.0);
+            }
+            // Refill a batch under one lock; the spawn path then runs lock-free.
+            let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
+            let want = 32;
+            while cache.len() < want {
+                match take_free(&mut pool) {
+                    Some(g) => cache.push(g),
+                    None => match carve(&mut pool, class) {
+                        Ok(g) => cache.push(GPtr(g)),
+                        Err(e) => {
+                            if cache.is_empty() {
+                                return Err(e);
+                            }
+                            break;
+                        }
+                    },
+                }
+            }
+            drop(pool);
+            IN_USE.fetch_add(1, Ordering::Relaxed);
+            return Ok(cache.pop().expect("refilled").0);
+        }
+    }
+    let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
+    let g = match take_free(&mut pool) {
+        Some(g) => g.0,
+        None => carve(&mut pool, class)?,
+    };
+    IN_USE.fetch_add(1, Ordering::Relaxed);
+    Ok(g)
+}
+
+fn take_free(pool: &mut Pool) -> Option<GPtr> {
+    pool.hot.pop().or_else(|| pool.cold.pop())
+}
+
+/// Hands a dead G's stack back. `cache` is the releasing P's cache, if any; it is
+/// kept at most `CACHE_MAX` long, the overflow going to the global pool.
+pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
+    const CACHE_MAX: usize = 256;
+    IN_USE.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: g is a dead G that its caller owns.
+    let class = unsafe { class_of((*g).stack_hi - (*g).stack_lo).unwrap_or(0) };
+    // SAFETY: as above.
+    unsafe { (*g).status.store(FREE, Ordering::Release) };
+    if let Some(cache) = cache {
+        if class == default_class() {
+            cache.push(GPtr(g));
+            if cache.len() > CACHE_MAX {
+                let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
+                let keep = CACHE_MAX / 2;
+                pool.hot.extend(cache.drain(keep..));
+            }
+            return;
+        }
+    }
+    POOLS[class].lock().unwrap_or_else(|e| e.into_inner()).hot.push(GPtr(g));
+}
+
+/// Moves a P's cache into the global pool (when the P is destroyed or idles long).
+pub fn flush_cache(cache: &mut Vec<GPtr>) {
+    if cache.is_empty() {
+        return;
+    }
+    let mut pool = POOLS[default_class()].lock().unwrap_or_else(|e| e.into_inner());
+    pool.hot.append(cache);
+}
+
+/// Returns hot free stacks beyond `keep` per class to the kernel. Cheap when there is
+/// no surplus; called when a worker is about to sleep and at shutdown (`keep` = 0).
+pub fn scavenge(keep: usize) -> usize {
+    let keep = keep.min(POOL_KEEP);
+    let mut released = 0;
+    for class_pool in POOLS.iter() {
+        let mut pool = match class_pool.try_lock() {
+            Ok(p) => p,
+            Err(_) => continue,
+        };
+        if pool.hot.len() <= keep {
+            continue;
+        }
+        let n = pool.hot.len() - keep;
+        let mut batch: Vec<GPtr> = pool.hot.drain(..n).collect();
+        drop(pool);
+        // Coalesce neighbouring stacks into one range per call: the guard regions in
+        // between survive MADV_DONTNEED.
+        // SAFETY: free stacks are owned by the pool; nobody runs on them.
+        batch.sort_unstable_by_key(|g| unsafe { (*g.0).stack_lo });
+        let mut i = 0;
+        while i < batch.len() {
+            // SAFETY: as above.
+            let (lo, mut hi) = unsafe { ((*batch[i].0).stack_lo, (*batch[i].0).stack_hi) };
+            let mut j = i + 1;
+            // SAFETY: as above.
+            while j < batch.len() && unsafe { (*batch[j].0).stack_lo } == hi + GUARD {
+                hi = unsafe { (*batch[j].0).stack_hi };
+                j += 1;
+            }
+            // SAFETY: the range covers only free stacks and the guards between them.
+            unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+            i = j;
+        }
+        released += batch.len();
+        class_pool.lock().unwrap_or_else(|e| e.into_inner()).cold.extend(batch);
+    }
+    released
+}
+
+/// Carves the next never-used slot of the class, creating a slab when needed.
+fn carve(pool: &mut Pool, class: usize) -> Result<*mut G, i32> {
+    if pool.slab.is_null() || pool.next >= unsafe { (*pool.slab).nslots } {
+        pool.slab = new_slab(class)?;
+        pool.next = 0;
+    }
+    // SAFETY: pool.slab is a published slab with next < nslots.
+    let slab = unsafe { &*pool.slab };
+    let idx = pool.next;
+    let base = slab.base + idx * slab.slot_size;
+    if guard_mode() == GuardMode::Mprotect {
+        if GUARDS_USED.load(Ordering::Relaxed) >= GUARD_BUDGET.load(Ordering::Relaxed) {
+            return Err(-libc::EAGAIN);
+        }
+        // SAFETY: the guard lies inside our slab.
+        if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD, libc::PROT_NONE) } != 0 {
+            return Err(-libc::EAGAIN);
+        }
+        GUARDS_USED.fetch_add(1, Ordering::Relaxed);
+    }
+    pool.next += 1;
+    // SAFETY: idx < nslots; the descriptor array is zero-filled memory we own.
+    let g = unsafe { slab.descs.add(idx) };
+    // SAFETY: as above; a never-used descriptor is all zeroes, which is FREE/gen 0.
+    unsafe {
+        (*g).slot = slab.first_slot + idx as u32;
+        (*g).stack_lo = base + GUARD;
+        (*g).stack_hi = base + slab.slot_size;
+    }
+    RESERVED_SLOTS.fetch_add(1, Ordering::Release);
+    Ok(g)
+}
+
+fn new_slab(class: usize) -> Result<*mut Slab, i32> {
+    static SLAB_LOCK: Mutex<()> = Mutex::new(());
+    let _guard = SLAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let index = NSLABS.load(Ordering::Relaxed);
+    if index >= MAX_SLABS {
+        return Err(-libc::EAGAIN);
+    }
+    let slot_size = class_size(class) + GUARD;
+    let nslots = (SLAB_BYTES / slot_size).clamp(1, SLOTS_PER_SLAB_MAX);
+    let bytes = nslots * slot_size;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    // SAFETY: fresh anonymous mappings.
+    let base = unsafe { libc::mmap(ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if base == libc::MAP_FAILED {
+        return Err(-libc::ENOMEM);
+    }
+    let desc_bytes = (nslots * core::mem::size_of::<G>() + PAGE - 1) & !(PAGE - 1);
+    // SAFETY: as above.
+    let descs = unsafe { libc::mmap(ptr::null_mut(), desc_bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if descs == libc::MAP_FAILED {
+        // SAFETY: unmapping what we just mapped; nothing else has seen it.
+        unsafe {
+            libc::munmap(base, bytes);
+            if descs != libc::MAP_FAILED {
+                libc::munmap(descs, desc_bytes);
+            }
+        }
+        return Err(-libc::ENOMEM);
+    }
+    if guard_mode() == GuardMode::Madvise {
+        install_guards(base as usize, slot_size, nslots);
+    }
+    let slab = Box::into_raw(Box::new(Slab {
+        base: base as usize,
+        slot_size,
+        nslots,
+        first_slot: (index << SLOT_BITS) as u32,
+        descs: descs as *mut G,
+    }));
+    SLABS[index].store(slab, Ordering::Release);
+    NSLABS.store(index + 1, Ordering::Release);
+    Ok(slab)
+}
+
+fn install_guards(base: usize, slot_size: usize, nslots: usize) {
+    const BATCH: usize = 512;
+    let mut iov: Vec<libc::iovec> = Vec::with_capacity(BATCH);
+    let mut i = 0;
+    while i < nslots {
+        iov.clear();
+        let end = (i + BATCH).min(nslots);
+        for k in i..end {
+            iov.push(libc::iovec { iov_base: (base + k * slot_size) as *mut libc::c_void, iov_len: GUARD });
+        }
+        // SAFETY: every range lies in our slab.
+        let done = unsafe {
+            libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), iov.len(), MADV_GUARD_INSTALL, 0)
+        };
+        if done != (iov.len() * GUARD) as i64 {
+            for v in &iov {
+                // SAFETY: as above.
+                unsafe { libc::madvise(v.iov_base, GUARD, MADV_GUARD_INSTALL) };
+            }
+        }
+        i = end;
+    }
+}
+
+/// The goroutine whose guard region contains `addr`. Async-signal-safe: reads only
+/// the published slab table and the (never freed) descriptor.
+fn guard_owner(addr: usize) -> Option<*mut G> {
+    let n = NSLABS.load(Ordering::Acquire);
+    for s in SLABS.iter().take(n) {
+        let s = s.load(Ordering::Acquire);
+        if s.is_null() {
+            continue;
+        }
+        // SAFETY: published slabs are never freed.
+        let s = unsafe { &*s };
+        if addr >= s.base && addr < s.base + s.nslots * s.slot_size {
+            let idx = (addr - s.base) / s.slot_size;
+            let off = (addr - s.base) % s.slot_size;
+            // A fault within a page above the guard also counts: a frame that
+            // straddles the guard's top edge faults on its first write below it.
+            return if off < GUARD { Some(unsafe { s.descs.add(idx) }) } else { None };
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------
+// SIGSEGV handling
+
+static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
+static SEGV_INSTALLED: AtomicU32 = AtomicU32::new(0);
+
+fn install_segv_handler() {
+    if SEGV_INSTALLED.swap(1, Ordering::AcqRel) != 0 {
+        return;
+    }
+    // SAFETY: plain sigaction calls with valid pointers; the old action is leaked on
+    // purpose (it must outlive every future fault).
+    unsafe {
+        let old: *mut libc::sigaction = Box::into_raw(Box::new(core::mem::zeroed()));
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &sa, old);
+        OLD_SEGV.store(old, Ordering::Release);
+    }
+}
+
+extern "C" fn on_segv(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if let Some(g) = guard_owner(addr) {
+        // SAFETY: descriptors are never freed.
+        let g = unsafe { &*g };
+        let mut buf = [0u8; 160];
+        let mut w = Writer { buf: &mut buf, len: 0 };
+        w.put(b"libgoroutine: fatal error: stack overflow in goroutine ");
+        w.num(g.id());
+        w.put(b" (");
+        let name = g.name_str();
+        w.put(if name.is_empty() { b"unnamed" } else { name });
+        w.put(b")\n");
+        // SAFETY: write(2), signal(2) and abort(3) are async-signal-safe.
+        unsafe {
+            libc::write(2, w.buf.as_ptr() as *const libc::c_void, w.len);
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::abort();
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let old = OLD_SEGV.load(Ordering::Acquire);
+    // SAFETY: old was filled by sigaction and is never freed.
+    let old = unsafe { &*old };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_IGN || h == libc::SIG_DFL {
+        // Restore the default and return: the faulting instruction runs again and
+        // the kernel applies the default action (core dump), as if we were absent.
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        return;
+    }
+    // SAFETY: calling the previously installed handler the way the kernel would.
+    unsafe {
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = core::mem::transmute(h);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(i32) = core::mem::transmute(h);
+            f(sig);
+        }
+    }
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, s: &[u8]) {
+        for &b in s {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+    fn num(&mut self, mut n: i64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        if n == 0 {
+            self.put(b"0");
+            return;
+        }
+        while n > 0 && i > 0 {
+            i -= 1;
+            d[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.put(&d[i..]);
+    }
+}
+
+/// An alternate signal stack for the calling worker thread, so the SIGSEGV handler
+/// can run after a goroutine has exhausted its own stack.
+pub struct AltStack {
+    base: *mut libc::c_void,
+    size: usize,
+}
+
+impl AltStack {
+    pub fn install() -> Option<AltStack> {
+        let size = 64 << 10;
+        // SAFETY: a fresh anonymous mapping, registered with sigaltstack.
+        unsafe {
+            let base = libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let ss = libc::stack_t { ss_sp: base, ss_flags: 0, ss_size: size };
+            if libc::sigaltstack(&ss, ptr::null_mut()) != 0 {
+                libc::munmap(base, size);
+                return None;
+            }
+            Some(AltStack { base, size })
+        }
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: disable before unmapping; this thread installed it.
+        unsafe {
+            let ss = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            libc::sigaltstack(&ss, ptr::null_mut());
+            libc::munmap(self.base, self.size);
+        }
+    }
+}
