@@ -18,6 +18,47 @@
 #include <sys/socket.h>
 
 /*
+ gr_block_io event bit: readable.
+ */
+#define GR_READ 1
+
+/*
+ gr_block_io event bit: writable.
+ */
+#define GR_WRITE 2
+
+/*
+ gr_case.op: send `*elem` on the channel.
+ */
+#define GR_SEND 1
+
+/*
+ gr_case.op: receive from the channel into `*elem`.
+ */
+#define GR_RECV 2
+
+#define READ 1
+
+#define WRITE 2
+
+#define MAX_PROCS 256
+
+/*
+ A channel of fixed-size elements (Go's `chan T`), created by gr_chan_new.
+ */
+typedef struct gr_chan gr_chan;
+
+/*
+ A mutex that parks goroutines (Go's `sync.Mutex`), created by gr_mutex_new.
+ */
+typedef struct gr_mutex gr_mutex;
+
+/*
+ A wait group (Go's `sync.WaitGroup`), created by gr_wg_new.
+ */
+typedef struct gr_wg gr_wg;
+
+/*
  A goroutine body: called with the argument given to gr_spawn.
  */
 typedef void (*gr_fn)(void *arg);
@@ -46,6 +87,31 @@ typedef struct gr_attr {
    */
   uint32_t flags;
 } gr_attr;
+
+/*
+ One case of gr_select.
+ */
+typedef struct gr_case {
+  /*
+   The channel (not NULL).
+   */
+  struct gr_chan *chan;
+  /*
+   GR_SEND or GR_RECV.
+   */
+  int op;
+  /*
+   GR_SEND: the element to send; GR_RECV: where to store the received element.
+   May be NULL only for a channel with element size 0.
+   */
+  void *elem;
+  /*
+   Output, written for the case that fired only: 1 when it fired because its
+   channel is closed (a receive got no value: the channel is closed and drained;
+   a send sent nothing), else 0.
+   */
+  int closed;
+} gr_case;
 
 #ifdef __cplusplus
 extern "C" {
@@ -149,6 +215,207 @@ int gr_lock_thread(void);
  Undoes one gr_lock_thread. Returns 0, or -EPERM when not locked / on a plain thread.
  */
 int gr_unlock_thread(void);
+
+/*
+ Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run
+ meanwhile. Returns 0. May park; plain threads sleep.
+ */
+int gr_sleep(int64_t ns);
+
+/*
+ Waits until `fd` is ready for `events` (GR_READ, GR_WRITE or both), as poll(2)
+ would report it; errors and hang-ups count as ready. Returns the ready mask (> 0),
+ -ETIMEDOUT (timeout_ns passed; 0 only polls), -EBADF (not an open fd), -EINVAL (no
+ or unknown event bits), -ECANCELED (gr_close(fd) was called meanwhile). A regular
+ file is always ready. May park; plain threads block in poll(2).
+ */
+int gr_block_io(int fd, int events, int64_t timeout_ns);
+
+/*
+ Like read(2), but parks the goroutine instead of blocking the thread (the fd is
+ put into non-blocking mode). Returns the byte count (0 at end of file) or a
+ negative errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+ */
+ptrdiff_t gr_read(int fd, void *buf, size_t n);
+
+/*
+ Like write(2), parking on EAGAIN; may write fewer than `n` bytes, as write(2)
+ does. Returns the byte count or a negative errno value (-EPIPE, ...).
+ */
+ptrdiff_t gr_write(int fd, const void *buf, size_t n);
+
+/*
+ Like accept(2), parking until a connection arrives. The new fd is non-blocking
+ and close-on-exec. Returns it, or a negative errno value. `addr`/`len` may be NULL.
+ */
+int gr_accept(int fd, struct sockaddr *addr, socklen_t *len);
+
+/*
+ Like connect(2), parking until the connection is made. Returns 0 or a negative
+ errno value (-ECONNREFUSED, ...). The fd is left non-blocking.
+ */
+int gr_connect(int fd, const struct sockaddr *addr, socklen_t len);
+
+/*
+ Wakes every goroutine waiting on `fd` (they get -ECANCELED), then closes it.
+ Use it instead of close(2) for fds that goroutines wait on: a new file that reuses
+ the number then sees no stale readiness. Returns 0 or -EBADF.
+ */
+int gr_close(int fd);
+
+/*
+ Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow
+ library call), after handing this thread's processor to another worker, so the
+ other goroutines keep running. `fn` must not call gr_* functions that park.
+ Returns 0, or -EINVAL for a NULL fn. From a plain thread it just calls fn.
+ */
+int gr_blocking(gr_fn fn_, void *arg);
+
+/*
+ Creates a channel of `elem_size`-byte elements with room for `capacity` buffered
+ elements (0: unbuffered, every send waits for a receiver). `elem_size` may be 0
+ (a signal-only channel; elements may then be NULL). Returns NULL when
+ `elem_size * capacity` overflows or memory runs out. Never parks. Plain threads:
+ yes.
+ */
+struct gr_chan *gr_chan_new(size_t elem_size, size_t capacity);
+
+/*
+ Sends the element at `elem` (`elem_size` bytes are copied): hands it to a waiting
+ receiver, else buffers it, else waits until a receiver takes it or the channel
+ is closed. Returns 0, -EPIPE (closed, also when closed while waiting: nothing
+ was sent), -EINVAL (NULL channel, or NULL elem with a non-zero element size).
+ May park; plain threads block.
+ */
+int gr_chan_send(struct gr_chan *c, const void *elem);
+
+/*
+ Receives one element into `elem` (`elem_size` bytes are written): from a buffered
+ value, a waiting sender, or by waiting for one. Buffered values are received in
+ order even after close. Returns 0, -EPIPE (closed and drained: `elem` is not
+ written; every later call returns -EPIPE too), -EINVAL (NULL channel, or NULL
+ elem with a non-zero element size). May park; plain threads block.
+ */
+int gr_chan_recv(struct gr_chan *c, void *elem);
+
+/*
+ Like gr_chan_send, but never waits: -EAGAIN when no receiver waits and the
+ buffer is full (nothing was sent). Also 0, -EPIPE, -EINVAL. Never parks.
+ */
+int gr_chan_try_send(struct gr_chan *c, const void *elem);
+
+/*
+ Like gr_chan_recv, but never waits: -EAGAIN when nothing is buffered, no sender
+ waits and the channel is open. Also 0, -EPIPE (closed and drained), -EINVAL.
+ Never parks.
+ */
+int gr_chan_try_recv(struct gr_chan *c, void *elem);
+
+/*
+ Closes the channel: later sends fail with -EPIPE; receivers get the buffered
+ values, then -EPIPE. Every waiting sender and receiver (and select) is woken.
+ Returns 0, -EPIPE (already closed), -EINVAL (NULL). Never parks.
+ */
+int gr_chan_close(struct gr_chan *c);
+
+/*
+ Frees the channel and any values still buffered. Returns 0, -EBUSY (a sender,
+ receiver or select is waiting on it: nothing is freed), -EINVAL (NULL). Safe as
+ soon as your own last call on it has returned: a party that completed a transfer
+ with you never touches the channel after your call returns. Never parks.
+ */
+int gr_chan_free(struct gr_chan *c);
+
+/*
+ Number of values buffered now (0 for NULL or an unbuffered channel).
+ */
+size_t gr_chan_len(const struct gr_chan *c);
+
+/*
+ Capacity given to gr_chan_new (0 for NULL or an unbuffered channel).
+ */
+size_t gr_chan_cap(const struct gr_chan *c);
+
+/*
+ Waits until one of `n` channel operations can proceed, performs exactly that
+ one and returns its index. When several are ready one is chosen at random (each
+ equally likely). The case that fired gets `closed` = 1 when it fired because its
+ channel is closed (a receive on a closed, drained channel; a send on a closed
+ channel), else 0. The same channel may appear in several cases.
+
+ `timeout_ns`: negative = wait for ever; 0 = try: -EAGAIN when no case is ready;
+ positive = wait at most that long, then -ETIMEDOUT. A ready case always wins over
+ the timeout. With `n` = 0 and a positive timeout it sleeps, then -ETIMEDOUT.
+
+ Returns the index, -EAGAIN, -ETIMEDOUT, or -EINVAL (NULL `cases` with `n` > 0, a
+ NULL channel, an op other than GR_SEND/GR_RECV, a NULL elem with a non-zero
+ element size, `n` = 0 with a negative timeout); on -EINVAL nothing was done. May
+ park; plain threads block.
+ */
+int gr_select(struct gr_case *cases, size_t n, int64_t timeout_ns);
+
+/*
+ Creates a wait group with counter 0. NULL when out of memory. Never parks.
+ */
+struct gr_wg *gr_wg_new(void);
+
+/*
+ Adds `delta` (may be negative) to the counter; when it reaches 0 every
+ gr_wg_wait returns. Returns 0, -EINVAL (NULL, or the counter would go below 0
+ or overflow: nothing changes). Never parks.
+ */
+int gr_wg_add(struct gr_wg *wg, int64_t delta);
+
+/*
+ gr_wg_add(wg, -1). Once the gr_wg_wait it released has returned, this call never
+ touches the wait group again (so the waiter may free it). Returns 0, -EINVAL
+ (NULL, or the counter is already 0). Never parks.
+ */
+int gr_wg_done(struct gr_wg *wg);
+
+/*
+ Waits until the counter is 0 (returns at once if it is). Returns 0, -EINVAL
+ (NULL). May park; plain threads block.
+ */
+int gr_wg_wait(struct gr_wg *wg);
+
+/*
+ Frees the wait group. Returns 0, -EBUSY (somebody is waiting in gr_wg_wait:
+ nothing is freed), -EINVAL (NULL). Never parks.
+ */
+int gr_wg_free(struct gr_wg *wg);
+
+/*
+ Creates an unlocked mutex. NULL when out of memory. Never parks.
+ */
+struct gr_mutex *gr_mutex_new(void);
+
+/*
+ Locks the mutex, waiting while another holds it (waiters are served about in
+ order; one that waited over 1 ms is handed the lock directly). Not recursive:
+ locking a mutex you hold waits for ever. The mutex belongs to no goroutine or
+ thread: any may unlock it. Returns 0, -EINVAL (NULL). May park; plain threads
+ block.
+ */
+int gr_mutex_lock(struct gr_mutex *m);
+
+/*
+ Locks the mutex if it is free. Returns 0, -EBUSY (held by someone), -EINVAL
+ (NULL). Never parks.
+ */
+int gr_mutex_trylock(struct gr_mutex *m);
+
+/*
+ Unlocks the mutex and lets the first waiter (if any) have it. Returns 0, -EPERM
+ (it is not locked: nothing changes), -EINVAL (NULL). Never parks.
+ */
+int gr_mutex_unlock(struct gr_mutex *m);
+
+/*
+ Frees the mutex. Returns 0, -EBUSY (locked, or somebody waits for it: nothing
+ is freed), -EINVAL (NULL). Never parks.
+ */
+int gr_mutex_free(struct gr_mutex *m);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,3 +16,4 @@ pub mod arch;
 pub mod ffi;
 pub mod runtime;
 pub mod stack;
+pub mod sync;

@@ -438,6 +438,23 @@ fn install_guards(base: usize, slot_size: usize, nslots: usize) {
     }
 }
 
+/// Calls `f` with every goroutine descriptor ever carved (free ones included).
+pub fn for_each_g(mut f: impl FnMut(&G)) {
+    let n = NSLABS.load(Ordering::Acquire);
+    for s in SLABS.iter().take(n) {
+        let s = s.load(Ordering::Acquire);
+        if s.is_null() {
+            continue;
+        }
+        // SAFETY: published slabs and their descriptors are never freed.
+        let s = unsafe { &*s };
+        for i in 0..s.nslots {
+            // SAFETY: i < nslots.
+            f(unsafe { &*s.descs.add(i) });
+        }
+    }
+}
+
 /// The goroutine whose guard region contains `addr`. Async-signal-safe: reads only
 /// the published slab table and the (never freed) descriptor.
 fn guard_owner(addr: usize) -> Option<*mut G> {

@@ -6,6 +6,8 @@
 //! happen).
 
 pub mod core;
+pub mod io;
+pub mod sync;
 
 /// Runs an export's body, turning a panic into a fatal error line.
 #[inline(always)]

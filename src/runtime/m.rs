@@ -45,6 +45,10 @@ pub struct M {
     pub handoff: *mut G,
     /// Counted in `nmspinning`.
     pub spinning: bool,
+    /// While an M without a P polls, goroutines it readies are collected here
+    /// (linked through `G::link`) instead of going to the global queue.
+    pub collecting: bool,
+    pub collected: *mut G,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
@@ -63,6 +67,8 @@ impl M {
             lockedg: ptr::null_mut(),
             handoff: ptr::null_mut(),
             spinning: false,
+            collecting: false,
+            collected: ptr::null_mut(),
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
         }

@@ -4,6 +4,8 @@
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
 //! - `lock`: the spin lock and futex calls everything above is built from.
+//! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
+//!   `sysmon`: the monitor thread that rescues stuck processors.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
@@ -11,9 +13,12 @@
 pub mod g;
 pub mod lock;
 pub mod m;
+pub mod netpoll;
 pub mod p;
 pub mod park;
 pub mod sched;
+pub mod sysmon;
+pub mod timer;
 
 /// A broken invariant: one line naming the goroutine, then abort.
 #[cold]

@@ -14,24 +14,127 @@
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use core::cell::Cell;
+
 use crate::runtime::g::{WaitReason, G, WAITING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, M};
 use crate::runtime::sched;
+use crate::runtime::timer::{self, TimerId};
 
-/// A party waiting on one object: a goroutine, or a plain thread (`g` null).
+/// `Waiter::state` values.
+const WAITING_STATE: u32 = 0;
+const CLAIMED_BY_WAKER: u32 = 1;
+const CLAIMED_BY_TIMER: u32 = 2;
+
+/// A party waiting on one or more objects: a goroutine, or a plain thread (`g` null).
+///
+/// Whoever wakes it must first win `claim()` (a CAS): a waiter on several lists (a
+/// select) or with a timeout can be found by several wakers, and exactly one of
+/// them wins; the others skip it.
 pub struct Waiter {
     pub g: *mut G,
     /// Set to 1 by `wake`; a plain thread sleeps on it.
     pub flag: AtomicU32,
+    /// 0 while waiting; 1 once claimed by a waker, 2 by the timeout.
+    pub state: AtomicU32,
     /// Link for the object's waiter list (the object's lock guards it).
     pub next: *mut Waiter,
+    /// The timeout's timer while a timed wait is armed.
+    timer: Cell<Option<TimerId>>,
 }
 
 impl Waiter {
     /// A waiter for whoever is calling: the current goroutine or this plain thread.
     pub fn current() -> Waiter {
-        Waiter { g: crate::runtime::m::current_g(), flag: AtomicU32::new(0), next: ptr::null_mut() }
+        let g = crate::runtime::m::current_g();
+        if g.is_null() {
+            sched::note_plain_thread();
+        }
+        Waiter {
+            g,
+            flag: AtomicU32::new(0),
+            state: AtomicU32::new(WAITING_STATE),
+            next: ptr::null_mut(),
+            timer: Cell::new(None),
+        }
+    }
+
+    /// Makes a used waiter wait again (after a timed-out wait that is retried).
+    pub fn reset(&mut self) {
+        self.state.store(WAITING_STATE, Ordering::Relaxed);
+        self.flag.store(0, Ordering::Relaxed);
+        self.next = ptr::null_mut();
+        self.timer.set(None);
+    }
+
+    /// Wins the right to wake this waiter (true once, for one caller).
+    #[inline]
+    pub fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING_STATE, CLAIMED_BY_WAKER, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Like `block`, but gives up after `timeout_ns` (negative: never). Returns true
+    /// when woken by a waker; false when the timeout won `claim`: the waiter is then
+    /// still linked wherever the caller linked it, and the caller must unlink it
+    /// (under the same lock) before returning.
+    ///
+    /// # Safety
+    /// As for `block`.
+    pub unsafe fn block_timeout(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> bool {
+        if timeout_ns < 0 {
+            // SAFETY: forwarded.
+            unsafe { self.block(lock, reason) };
+            return true;
+        }
+        let when = timer::deadline_after(timeout_ns);
+        if !self.g.is_null() {
+            let tp = TimedPark { lock, when, waiter: self };
+            let m = current_m();
+            // SAFETY: we are goroutine self.g on m, holding lock.
+            unsafe {
+                let g = (*m).curg;
+                (*g).wait_reason = reason as u8;
+                (*g).wait_since = nanotime();
+                (*g).status.store(WAITING, Ordering::Release);
+                sched::switch_away(m, g, arm_then_unlock, &tp as *const TimedPark as usize);
+            }
+            if self.state.load(Ordering::Acquire) == CLAIMED_BY_TIMER {
+                return false;
+            }
+            if let Some(id) = self.timer.get() {
+                timer::cancel(id);
+            }
+            return true;
+        }
+        // SAFETY: the caller holds the lock.
+        unsafe { lock.unlock() };
+        crate::runtime::sched::plain_blocked(1);
+        let woken = loop {
+            if self.flag.load(Ordering::Acquire) != 0 {
+                break true;
+            }
+            let left = when - nanotime();
+            if left <= 0 {
+                if self
+                    .state
+                    .compare_exchange(WAITING_STATE, CLAIMED_BY_TIMER, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    break false;
+                }
+                // A waker claimed us just in time: its wake is on its way.
+                while self.flag.load(Ordering::Acquire) == 0 {
+                    futex_wait(&self.flag, 0, -1);
+                }
+                break true;
+            }
+            futex_wait(&self.flag, 0, left);
+        };
+        crate::runtime::sched::plain_blocked(-1);
+        woken
     }
 
     /// Releases `lock` (held by the caller, with `self` already findable under it) and
@@ -47,15 +150,18 @@ impl Waiter {
         }
         // SAFETY: the caller holds the lock.
         unsafe { lock.unlock() };
+        crate::runtime::sched::plain_blocked(1);
         while self.flag.load(Ordering::Acquire) == 0 {
             futex_wait(&self.flag, 0, -1);
         }
+        crate::runtime::sched::plain_blocked(-1);
     }
 
     /// Wakes the waiter. After this returns the caller must not touch `w` again.
     ///
     /// # Safety
-    /// `w` is a waiter that was blocked (or is about to block) and is woken once.
+    /// `w` is a waiter that was blocked (or is about to block under a lock the caller
+    /// holds) and the caller won `claim()` (or is its only possible waker).
     pub unsafe fn wake(w: *const Waiter) {
         // SAFETY: w is valid until its flag is set or its goroutine readied.
         unsafe {
@@ -69,6 +175,63 @@ impl Waiter {
             }
         }
     }
+}
+
+struct TimedPark {
+    lock: *const SpinLock,
+    when: i64,
+    waiter: *const Waiter,
+}
+
+/// Pending action of a timed park: arm the timeout, then let wakers in. Arming only
+/// now (the goroutine's context is saved) means the timer can never ready a goroutine
+/// that is still running; arming before the unlock means a waker that wins cannot let
+/// the goroutine run (and read `timer`) before it is set.
+unsafe fn arm_then_unlock(_m: *mut M, _g: *mut G, arg: usize) {
+    // SAFETY: arg is the TimedPark on the parked goroutine's stack, alive until it runs.
+    unsafe {
+        let tp = &*(arg as *const TimedPark);
+        let id = timer::add(tp.when, timeout_fired, tp.waiter as usize);
+        (*tp.waiter).timer.set(Some(id));
+        (*tp.lock).unlock();
+    }
+}
+
+unsafe fn timeout_fired(arg: usize) {
+    let w = arg as *const Waiter;
+    // SAFETY: the waiter is alive until its goroutine cancels this timer, and cancel
+    // waits for a running callback (timer.rs); after a won claim, only ready() follows.
+    unsafe {
+        let g = (*w).g;
+        if (*w)
+            .state
+            .compare_exchange(WAITING_STATE, CLAIMED_BY_TIMER, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            sched::ready(g);
+        }
+    }
+}
+
+/// Sleeps the caller for `ns` nanoseconds: a goroutine parks on a timer; a plain
+/// thread sleeps in the kernel (retrying after signals with the time left).
+pub fn sleep(ns: i64) {
+    if ns <= 0 {
+        sched::yield_now();
+        return;
+    }
+    if crate::runtime::m::current_g().is_null() {
+        let when = timer::deadline_after(ns);
+        let ts = libc::timespec { tv_sec: (when / 1_000_000_000) as libc::time_t, tv_nsec: (when % 1_000_000_000) as libc::c_long };
+        // SAFETY: valid timespec; TIMER_ABSTIME makes EINTR retries keep the deadline.
+        while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, ptr::null_mut()) } == libc::EINTR {}
+        return;
+    }
+    let lock = SpinLock::new();
+    lock.lock();
+    let w = Waiter::current();
+    // SAFETY: nobody else can find w; only the timeout wakes it.
+    unsafe { w.block_timeout(&lock, WaitReason::Sleep, ns) };
 }
 
 unsafe fn unlock_after_switch(_m: *mut M, _g: *mut G, lock: usize) {

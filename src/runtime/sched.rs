@@ -34,10 +34,10 @@ use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M};
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::Waiter;
-use crate::runtime::fatal;
+use crate::runtime::{fatal, netpoll, timer};
 use crate::stack;
 
-pub(crate) const MAX_PROCS: usize = 256;
+pub const MAX_PROCS: usize = 256;
 
 const UNINIT: u32 = 0;
 const RUNNING_STATE: u32 = 1;
@@ -66,6 +66,9 @@ pub struct Sched {
     pub nthreads: AtomicUsize,
     pub switches: AtomicUsize,
     pub steals: AtomicUsize,
+    /// Extra Ps standing in for Ps whose M is stuck (see sysmon).
+    pub rescue: AtomicU32,
+    pub sysmon_rescues: AtomicUsize,
 }
 
 pub static SCHED: Sched = Sched {
@@ -86,6 +89,8 @@ pub static SCHED: Sched = Sched {
     nthreads: AtomicUsize::new(0),
     switches: AtomicUsize::new(0),
     steals: AtomicUsize::new(0),
+    rescue: AtomicU32::new(0),
+    sysmon_rescues: AtomicUsize::new(0),
 };
 
 static INIT_LOCK: Mutex<()> = Mutex::new(());
@@ -99,8 +104,14 @@ fn gomaxprocs() -> usize {
     SCHED.gomaxprocs.load(Ordering::Relaxed) as usize
 }
 
+/// Ps that may run goroutines: GOMAXPROCS plus rescue Ps (see sysmon).
 #[inline]
-fn allp(i: usize) -> *mut P {
+pub(crate) fn nprocs_limit() -> usize {
+    gomaxprocs() + SCHED.rescue.load(Ordering::Relaxed) as usize
+}
+
+#[inline]
+pub(crate) fn allp(i: usize) -> *mut P {
     SCHED.allp[i].load(Ordering::Acquire)
 }
 
@@ -137,7 +148,10 @@ pub fn init(maxprocs: i32) -> i32 {
     }
     SCHED.npidle.store(n as u32, Ordering::SeqCst);
     SCHED.gomaxprocs.store(n as u32, Ordering::SeqCst);
+    SCHED.rescue.store(0, Ordering::SeqCst);
     SCHED.state.store(RUNNING_STATE, Ordering::Release);
+    drop(l);
+    crate::runtime::sysmon::start();
     n as i32
 }
 
@@ -153,7 +167,7 @@ pub fn is_running() -> bool {
     SCHED.state.load(Ordering::Acquire) == RUNNING_STATE
 }
 
-fn ensure_p(i: usize) -> *mut P {
+pub(crate) fn ensure_p(i: usize) -> *mut P {
     let p = allp(i);
     if !p.is_null() {
         return p;
@@ -178,6 +192,8 @@ pub fn shutdown() -> i32 {
         return -libc::EBUSY;
     }
     SCHED.state.store(STOPPING, Ordering::SeqCst);
+    netpoll::break_poll();
+    crate::runtime::sysmon::stop();
     let threads = {
         let mut l = locked();
         for &m in &l.midle {
@@ -222,7 +238,7 @@ pub fn shutdown() -> i32 {
 // ---------------------------------------------------------------------------------
 // run queues
 
-fn globrunqput(g: *mut G) {
+pub(crate) fn globrunqput(g: *mut G) {
     let mut l = locked();
     l.runq.push_back(GPtr(g));
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
@@ -245,22 +261,42 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
     first
 }
 
-/// The next goroutine from the P's own queues, looking at the global queue every 61
-/// schedules so it cannot starve (Go's constant).
+/// The next goroutine from the P's own queues, looking at the global queue (and due
+/// timers and ready fds) every 61 schedules so they cannot starve (Go's constant).
 #[inline]
 unsafe fn pick_local(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
     unsafe {
         let tick = (*p).schedtick.load(Ordering::Relaxed);
-        if tick % 61 == 0 && SCHED.runqsize.load(Ordering::Relaxed) > 0 {
-            let mut l = locked();
-            let g = globrunqget(&mut l, p);
+        if tick % 61 == 0 {
+            let g = periodic_checks(p);
             if !g.is_null() {
                 return g;
             }
         }
         (*p).get()
     }
+}
+
+/// Fairness under a busy P: fires due timers, polls ready fds (at most once a
+/// millisecond), and takes from the global queue.
+#[cold]
+unsafe fn periodic_checks(p: *mut P) -> *mut G {
+    if timer::next_when() != i64::MAX {
+        timer::run_due(nanotime());
+    }
+    if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+        let now = nanotime();
+        if now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
+            netpoll::poll(0);
+        }
+    }
+    if SCHED.runqsize.load(Ordering::Relaxed) > 0 {
+        let mut l = locked();
+        // SAFETY: the caller holds p.
+        return unsafe { globrunqget(&mut l, p) };
+    }
+    ptr::null_mut()
 }
 
 /// Makes a waiting goroutine runnable.
@@ -279,17 +315,26 @@ pub unsafe fn ready(g: *mut G) {
     }
 }
 
-/// Queues a runnable goroutine where the caller runs: its P's runnext, or the global
-/// queue from a plain thread (or an M without a P).
+/// Queues a runnable goroutine where the caller runs: its P's runnext, the list of
+/// a polling M, or the global queue from a plain thread (or an M without a P).
 unsafe fn runqput_current(g: *mut G) {
     let m = current_m();
     // SAFETY: a non-null M is ours; its P (if any) is ours too.
     unsafe {
-        if !m.is_null() && !(*m).p.is_null() {
-            if (*(*m).p).put(g, true) {
-                wake_if_idle();
+        if !m.is_null() {
+            if !(*m).p.is_null() {
+                if (*(*m).p).put(g, true) {
+                    wake_if_idle();
+                }
+                return;
             }
-            return;
+            if (*m).collecting {
+                (*g).link = (*m).collected;
+                (*m).collected = g;
+                return;
+            }
+        } else {
+            note_plain_thread();
         }
     }
     globrunqput(g);
@@ -305,6 +350,24 @@ fn wake_if_idle() {
 
 // ---------------------------------------------------------------------------------
 // waking and stopping Ms
+
+/// Adds a rescue P (sysmon found a P stuck with work behind it) to the idle list.
+pub(crate) fn add_rescue_p() {
+    let mut l = locked();
+    let id = nprocs_limit();
+    if id >= MAX_PROCS {
+        return;
+    }
+    let p = ensure_p(id);
+    SCHED.rescue.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: a P beyond the limit is held by nobody.
+    unsafe {
+        (*p).status.store(P_IDLE, Ordering::Relaxed);
+        (*p).m = ptr::null_mut();
+    }
+    l.pidle.push(p);
+    SCHED.npidle.fetch_add(1, Ordering::SeqCst);
+}
 
 /// Starts one more spinning M if there is an idle P and nobody is spinning.
 pub fn wakep() {
@@ -324,6 +387,7 @@ pub fn wakep() {
 /// Runs an M on `p` (an idle P when null). `spinning`: the caller already counted it
 /// in `nmspinning`.
 fn startm(p: *mut P, spinning: bool) {
+    crate::runtime::sysmon::wake_if_sleeping();
     let mut l = locked();
     let p = if p.is_null() {
         match pidleget(&mut l) {
@@ -355,6 +419,17 @@ fn startm(p: *mut P, spinning: bool) {
             (*m).nextp.store(p, Ordering::Release);
         }
         notewakeup(m);
+        return;
+    }
+    if netpoll::POLLER.load(Ordering::SeqCst) != 0 {
+        // The idle M blocked in epoll_wait can take this P: interrupt it rather than
+        // make one more thread. It looks for work as soon as it wakes.
+        pidleput(&mut l, p);
+        drop(l);
+        if spinning {
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        netpoll::break_poll();
         return;
     }
     // No idle M: create a worker thread.
@@ -398,15 +473,28 @@ struct MPtr(*mut M);
 unsafe impl Send for MPtr {}
 
 fn pidleget(l: &mut Locked) -> Option<*mut P> {
-    let p = l.pidle.pop()?;
-    SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
-    Some(p)
+    loop {
+        let p = l.pidle.pop()?;
+        SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: an idle P is held by nobody.
+        if unsafe { (*p).id } >= nprocs_limit() {
+            // SAFETY: as above.
+            unsafe { retire_p_queues(l, p) };
+            continue;
+        }
+        return Some(p);
+    }
+}
+
+/// Takes an idle P, if any.
+pub(crate) fn pidleget_locked() -> Option<*mut P> {
+    pidleget(&mut locked())
 }
 
 fn pidleput(l: &mut Locked, p: *mut P) {
     // SAFETY: the caller released p; no M holds it.
     unsafe {
-        if (*p).id >= gomaxprocs() {
+        if (*p).id >= nprocs_limit() {
             retire_p_queues(l, p);
             return;
         }
@@ -432,6 +520,8 @@ unsafe fn retire_p_queues(l: &mut Locked, p: *mut P) {
 }
 
 unsafe fn acquirep(m: *mut M, p: *mut P) {
+    // A P going busy: sysmon must watch it again.
+    crate::runtime::sysmon::wake_if_sleeping();
     // SAFETY: p was handed to m.
     unsafe {
         (*m).p = p;
@@ -450,7 +540,7 @@ unsafe fn releasep(m: *mut M) -> *mut P {
 }
 
 /// Puts the M to sleep until it is handed a P. Returns false when woken to exit.
-unsafe fn stopm(m: *mut M) -> bool {
+pub(crate) unsafe fn stopm(m: *mut M) -> bool {
     {
         let mut l = locked();
         if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
@@ -472,7 +562,7 @@ unsafe fn stopm(m: *mut M) -> bool {
 
 /// Gives a P whose M is about to block (or stop) to another M if there is work for
 /// it, else to the idle list.
-fn handoffp(p: *mut P) {
+pub(crate) fn handoffp(p: *mut P) {
     // SAFETY: the caller released p.
     let has_work = unsafe { (*p).has_work() } || SCHED.runqsize.load(Ordering::SeqCst) > 0;
     if has_work {
@@ -542,7 +632,9 @@ unsafe fn schedule_loop(m: *mut M) {
                 // Our locked goroutine is not running: give the P away until it is
                 // runnable and somebody hands us a P to run it with.
                 let p = releasep(m);
-                handoffp(p);
+                if !p.is_null() {
+                    handoffp(p);
+                }
                 notesleep(m);
                 let p = (*m).nextp.swap(ptr::null_mut(), Ordering::Acquire);
                 if p.is_null() {
@@ -595,7 +687,7 @@ unsafe fn execute(m: *mut M, g: *mut G) {
 /// Finds a goroutine to run, stealing and finally sleeping as needed. Returns null
 /// when the runtime is shutting down (the M then exits).
 unsafe fn find_runnable(m: *mut M) -> *mut G {
-    // SAFETY: runs on m's g0; m holds a P on entry and on every non-null return.
+    // SAFETY: runs on m's g0; m holds a P on every non-null return.
     unsafe {
         loop {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
@@ -610,9 +702,16 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                 }
                 return ptr::null_mut();
             }
+            if (*m).p.is_null() {
+                // No P (back from a blocking call, or gave it up below): wait for one.
+                if !idle_wait(m) {
+                    return ptr::null_mut();
+                }
+                continue;
+            }
             let p = (*m).p;
-            if (*p).id >= gomaxprocs() {
-                // GOMAXPROCS shrank below this P: retire it and stop.
+            if (*p).id >= nprocs_limit() {
+                // GOMAXPROCS shrank below this P (or a rescue P is no longer needed).
                 let p = releasep(m);
                 {
                     let mut l = locked();
@@ -623,10 +722,10 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                     SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
                 }
                 wakep();
-                if !stopm(m) {
-                    return ptr::null_mut();
-                }
                 continue;
+            }
+            if timer::next_when() <= nanotime() {
+                timer::run_due(nanotime());
             }
             let g = pick_local(p);
             if !g.is_null() {
@@ -643,8 +742,17 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                     return g;
                 }
             }
+            // Ready fds, without blocking, unless an idle M is already blocked on them.
+            if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+                netpoll::poll(0);
+                let g = pick_local(p);
+                if !g.is_null() {
+                    resetspinning(m);
+                    return g;
+                }
+            }
             // Steal, unless half the busy Ps already have a spinner looking.
-            let procs = gomaxprocs() as u32;
+            let procs = nprocs_limit() as u32;
             let busy = procs.saturating_sub(SCHED.npidle.load(Ordering::SeqCst));
             if (*m).spinning || 2 * SCHED.nmspinning.load(Ordering::SeqCst) < busy {
                 if !(*m).spinning {
@@ -684,37 +792,117 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                 }
             }
             stack::scavenge(usize::MAX);
-            if !stopm(m) {
-                return ptr::null_mut();
+        }
+    }
+}
+
+/// True when some P's queue or the global queue holds a goroutine.
+fn work_anywhere() -> bool {
+    if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
+        return true;
+    }
+    for i in 0..nprocs_limit() {
+        let p = allp(i);
+        // SAFETY: Ps are never freed; has_work only reads atomics.
+        if !p.is_null() && unsafe { (*p).has_work() } {
+            return true;
+        }
+    }
+    false
+}
+
+/// An M without a P and without work: becomes the poller (blocks in epoll_wait until
+/// the next timer or fd event, readying what they wake) or, when another M polls,
+/// sleeps until handed a P. Returns true holding a P, false at shutdown.
+unsafe fn idle_wait(m: *mut M) -> bool {
+    // SAFETY: runs on m's g0 without a P.
+    unsafe {
+        loop {
+            if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
+                return false;
             }
+            if netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                let got = poll_until_work(m);
+                netpoll::set_poll_deadline(i64::MAX);
+                netpoll::POLLER.store(0, Ordering::SeqCst);
+                match got {
+                    Some(true) => return true,
+                    Some(false) => continue,
+                    None => return false,
+                }
+            }
+            return stopm(m);
+        }
+    }
+}
+
+/// The poller's loop. Some(true): holding a P with work; Some(false): readied
+/// goroutines went to the global queue for busy Ps; None: shutdown.
+unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
+    // SAFETY: as idle_wait.
+    unsafe {
+        loop {
+            if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
+                return None;
+            }
+            let when = timer::next_when();
+            netpoll::set_poll_deadline(when);
+            // Work queued by someone who saw the poller and interrupted it.
+            if SCHED.npidle.load(Ordering::SeqCst) > 0 && work_anywhere() {
+                if let Some(p) = pidleget_locked() {
+                    acquirep(m, p);
+                    return Some(true);
+                }
+            }
+            let timeout = if when == i64::MAX { -1 } else { (when - nanotime()).max(0) };
+            (*m).collecting = true;
+            netpoll::poll(timeout);
+            timer::run_due(nanotime());
+            (*m).collecting = false;
+            let list = core::mem::replace(&mut (*m).collected, ptr::null_mut());
+            if list.is_null() {
+                continue;
+            }
+            let mut l = locked();
+            if let Some(p) = pidleget(&mut l) {
+                drop(l);
+                acquirep(m, p);
+                let mut g = list;
+                let mut n = 0;
+                while !g.is_null() {
+                    let next = (*g).link;
+                    (*p).runq.push(GPtr(g));
+                    n += 1;
+                    g = next;
+                }
+                if n > 1 {
+                    wake_if_idle();
+                }
+                return Some(true);
+            }
+            let mut g = list;
+            while !g.is_null() {
+                let next = (*g).link;
+                l.runq.push_back(GPtr(g));
+                g = next;
+            }
+            SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
+            return Some(false);
         }
     }
 }
 
 fn recheck_after_spinning() -> Option<*mut P> {
-    let procs = gomaxprocs();
-    let mut work = SCHED.runqsize.load(Ordering::SeqCst) > 0;
-    if !work {
-        for i in 0..procs {
-            let p = allp(i);
-            // SAFETY: Ps are never freed; has_work only reads atomics.
-            if !p.is_null() && unsafe { (*p).has_work() } {
-                work = true;
-                break;
-            }
-        }
-    }
-    if !work {
+    if !work_anywhere() {
         return None;
     }
-    let mut l = locked();
-    pidleget(&mut l)
+    pidleget_locked()
 }
 
 unsafe fn steal_work(m: *mut M) -> *mut G {
     // SAFETY: m holds its P; other Ps are only touched through stealers and atomics.
     unsafe {
-        let procs = gomaxprocs();
+        let procs = nprocs_limit();
         let mine = (*m).p;
         for round in 0..4 {
             let start = (*m).fastrand() as usize % procs;
@@ -790,7 +978,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         (*cur).errno = *libc::__errno_location();
         let p = (*m).p;
         let mut next = ptr::null_mut();
-        if (*m).lockedg.is_null() && (*p).id < gomaxprocs() {
+        if (*m).lockedg.is_null() && !p.is_null() && (*p).id < nprocs_limit() {
             next = pick_local(p);
             if !next.is_null() {
                 let lm = (*next).lockedm.load(Ordering::Acquire);
@@ -833,6 +1021,9 @@ pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
         Err(e) => return e as i64,
     };
     let m = current_m();
+    if m.is_null() {
+        note_plain_thread();
+    }
     // SAFETY: a non-null current M is ours, and so is its P.
     let p = if m.is_null() { ptr::null_mut() } else { unsafe { (*m).p } };
     let cache = if p.is_null() { None } else { Some(unsafe { &mut (*p).gcache }) };
@@ -951,10 +1142,46 @@ pub fn join(id: i64) -> i32 {
         let mut w = Waiter::current();
         w.next = (*g).joiners;
         (*g).joiners = &mut w;
-        w.block(&(*g).join_lock, WaitReason::Join);
+        if !me.is_null() {
+            w.block(&(*g).join_lock, WaitReason::Join);
+            return 0;
+        }
+        // A plain thread waits in slices and looks for a deadlock in between, since
+        // nobody else could tell it that the goroutine will never finish.
+        let mut slice = DEADLOCK_CHECK_FIRST_NS;
+        loop {
+            if w.block_timeout(&(*g).join_lock, WaitReason::Join, slice) {
+                return 0;
+            }
+            (*g).join_lock.lock();
+            let me_ptr: *mut Waiter = &mut w;
+            let mut cur: *mut *mut Waiter = &mut (*g).joiners;
+            while !(*cur).is_null() {
+                if *cur == me_ptr {
+                    *cur = w.next;
+                    break;
+                }
+                cur = &mut (**cur).next;
+            }
+            (*g).join_lock.unlock();
+            if check_deadlock() {
+                return -libc::EDEADLK;
+            }
+            slice = (slice * 2).min(DEADLOCK_CHECK_MAX_NS);
+            (*g).join_lock.lock();
+            if (*g).gen.load(Ordering::Acquire) != gen {
+                (*g).join_lock.unlock();
+                return 0;
+            }
+            w.reset();
+            w.next = (*g).joiners;
+            (*g).joiners = &mut w;
+        }
     }
-    0
 }
+
+const DEADLOCK_CHECK_FIRST_NS: i64 = 100_000_000;
+const DEADLOCK_CHECK_MAX_NS: i64 = 1_000_000_000;
 
 unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g yielded and is saved; m is ours and holds a P.
@@ -983,12 +1210,30 @@ pub fn yield_now() {
     // SAFETY: we are a goroutine on m.
     unsafe {
         let p = (*m).p;
+        if p.is_null() {
+            // Inside gr_blocking: this thread holds no P, so there is nobody to yield to.
+            libc::sched_yield();
+            return;
+        }
         let g = (*m).curg;
         let idle = (*p).runnext.load(Ordering::Relaxed).is_null()
             && (*p).runq.is_empty()
             && SCHED.runqsize.load(Ordering::Relaxed) == 0;
         if idle {
-            return;
+            // Nothing else to run here; still count a schedule so that timers and
+            // fds get their periodic look (and sysmon sees progress).
+            let tick = (*p).schedtick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if tick % 61 != 0 {
+                return;
+            }
+            let next = periodic_checks(p);
+            if next.is_null() {
+                if (*p).runnext.load(Ordering::Relaxed).is_null() && (*p).runq.is_empty() {
+                    return;
+                }
+            } else {
+                (*p).runq.push(GPtr(next));
+            }
         }
         (*g).status.store(RUNNABLE, Ordering::Relaxed);
         switch_away(m, g, requeue_after_switch, 0);
@@ -1129,14 +1374,24 @@ pub fn wait_all() -> i32 {
     ensure_init();
     let me = crate::runtime::m::current_g();
     let target = if me.is_null() { 0 } else { 1 };
+    if me.is_null() {
+        note_plain_thread();
+    }
     WAITALL_WAITERS.fetch_add(1, Ordering::SeqCst);
+    let mut slice = DEADLOCK_CHECK_FIRST_NS;
+    let mut rc = 0;
     loop {
         if me.is_null() {
             let e = WAITALL_EPOCH.load(Ordering::SeqCst);
             if count() <= target {
                 break;
             }
-            futex_wait(&WAITALL_EPOCH, e, -1);
+            futex_wait(&WAITALL_EPOCH, e, slice);
+            if WAITALL_EPOCH.load(Ordering::SeqCst) == e && count() > target && check_deadlock() {
+                rc = -libc::EDEADLK;
+                break;
+            }
+            slice = (slice * 2).min(DEADLOCK_CHECK_MAX_NS);
         } else {
             WAITALL_LOCK.lock();
             if count() <= target {
@@ -1152,7 +1407,7 @@ pub fn wait_all() -> i32 {
         }
     }
     WAITALL_WAITERS.fetch_sub(1, Ordering::SeqCst);
-    0
+    rc
 }
 
 /// Runs `f(arg)` as a goroutine and waits for it to return.
@@ -1162,4 +1417,130 @@ pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
         return id as i32;
     }
     join(id)
+}
+
+// ---------------------------------------------------------------------------------
+// blocking calls
+
+/// Runs `f(arg)`, a call that may block its thread, after handing this M's P to
+/// another worker (Go's entersyscall + handoffp), then takes a P back (exitsyscall):
+/// an idle one at once, or else the goroutine queues and this thread waits its turn.
+/// `f` must not call functions that park (it runs without a P).
+pub fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
+    let m = current_m();
+    if m.is_null() {
+        // SAFETY: the caller's function and argument.
+        unsafe { f(arg) };
+        return 0;
+    }
+    // SAFETY: we are a goroutine on m.
+    unsafe {
+        let g = (*m).curg;
+        let p = releasep(m);
+        if p.is_null() {
+            f(arg); // already without a P (nested call)
+            return 0;
+        }
+        (*g).wait_reason = WaitReason::Blocking as u8;
+        (*g).wait_since = nanotime();
+        handoffp(p);
+        f(arg);
+        (*g).wait_reason = WaitReason::None as u8;
+        let m = current_m();
+        if let Some(p) = pidleget_locked() {
+            acquirep(m, p);
+            return 0;
+        }
+        (*g).status.store(RUNNABLE, Ordering::Relaxed);
+        switch_away(m, g, requeue_after_switch, 0);
+    }
+    0
+}
+
+// ---------------------------------------------------------------------------------
+// deadlock detection
+
+/// Plain threads that have used the runtime and are alive (they might still wake a
+/// goroutine), and those of them blocked in a runtime wait right now (they cannot).
+static PLAIN_ALIVE: AtomicUsize = AtomicUsize::new(0);
+static PLAIN_BLOCKED: AtomicUsize = AtomicUsize::new(0);
+
+struct PlainReg(core::cell::Cell<u8>);
+impl Drop for PlainReg {
+    fn drop(&mut self) {
+        if self.0.get() == 1 {
+            PLAIN_ALIVE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+thread_local! {
+    static PLAIN_REG: PlainReg = const { PlainReg(core::cell::Cell::new(0)) };
+}
+
+/// Counts the calling plain thread as a possible waker until it exits.
+pub(crate) fn note_plain_thread() {
+    let _ = PLAIN_REG.try_with(|r| {
+        if r.0.get() == 0 {
+            r.0.set(1);
+            PLAIN_ALIVE.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+}
+
+/// Marks a runtime-internal thread (sysmon) so it never counts as a plain thread.
+pub(crate) fn mark_runtime_thread() {
+    let _ = PLAIN_REG.try_with(|r| r.0.set(2));
+}
+
+pub(crate) fn plain_blocked(delta: isize) {
+    if delta > 0 {
+        PLAIN_BLOCKED.fetch_add(delta as usize, Ordering::SeqCst);
+    } else {
+        PLAIN_BLOCKED.fetch_sub((-delta) as usize, Ordering::SeqCst);
+    }
+}
+
+fn all_idle() -> bool {
+    let l = locked();
+    SCHED.npidle.load(Ordering::SeqCst) as usize >= nprocs_limit() && l.runq.is_empty()
+}
+
+/// True when goroutines remain and none can ever run again: every one waits on
+/// something only another goroutine could end, no timer or fd wait is pending, no
+/// goroutine is inside a blocking call, and no plain thread other than the caller is
+/// running (one blocked in the runtime cannot wake anybody).
+pub fn check_deadlock() -> bool {
+    if count() == 0 || !all_idle() {
+        return false;
+    }
+    if timer::armed() > 0 || netpoll::WAITERS.load(Ordering::SeqCst) > 0 {
+        return false;
+    }
+    let alive = PLAIN_ALIVE.load(Ordering::SeqCst);
+    let blocked = PLAIN_BLOCKED.load(Ordering::SeqCst);
+    if alive.saturating_sub(blocked) > 1 {
+        return false;
+    }
+    let mut dead = true;
+    stack::for_each_g(|g| {
+        let st = g.status.load(Ordering::Acquire);
+        if st == crate::runtime::g::FREE {
+            return;
+        }
+        let forever = st == WAITING
+            && matches!(
+                g.wait_reason,
+                r if r == WaitReason::Join as u8
+                    || r == WaitReason::WaitAll as u8
+                    || r == WaitReason::ChanSend as u8
+                    || r == WaitReason::ChanRecv as u8
+                    || r == WaitReason::Select as u8
+                    || r == WaitReason::WaitGroup as u8
+                    || r == WaitReason::Mutex as u8
+            );
+        if !forever {
+            dead = false;
+        }
+    });
+    dead && all_idle() && count() > 0 && timer::armed() == 0
 }

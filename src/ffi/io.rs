@@ -1,0 +1,100 @@
+//! Header section "time and I/O": sleeping, waiting on file descriptors through the
+//! netpoller, the read/write/accept/connect/close wrappers, and blocking calls.
+//!
+//! Timeouts are relative nanoseconds: negative waits for ever, 0 only polls, and huge
+//! values saturate. Called from a plain thread, each of these simply blocks it.
+
+use std::ffi::{c_int, c_void};
+
+use super::boundary;
+use super::core::gr_fn;
+use crate::runtime::{netpoll, park, sched};
+
+/// gr_block_io event bit: readable.
+pub const GR_READ: c_int = 1;
+/// gr_block_io event bit: writable.
+pub const GR_WRITE: c_int = 2;
+
+/// Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run
+/// meanwhile. Returns 0. May park; plain threads sleep.
+#[no_mangle]
+pub extern "C" fn gr_sleep(ns: i64) -> c_int {
+    boundary("gr_sleep", || {
+        park::sleep(ns);
+        0
+    })
+}
+
+/// Waits until `fd` is ready for `events` (GR_READ, GR_WRITE or both), as poll(2)
+/// would report it; errors and hang-ups count as ready. Returns the ready mask (> 0),
+/// -ETIMEDOUT (timeout_ns passed; 0 only polls), -EBADF (not an open fd), -EINVAL (no
+/// or unknown event bits), -ECANCELED (gr_close(fd) was called meanwhile). A regular
+/// file is always ready. May park; plain threads block in poll(2).
+#[no_mangle]
+pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
+    boundary("gr_block_io", || netpoll::block_io(fd, events, timeout_ns))
+}
+
+/// Like read(2), but parks the goroutine instead of blocking the thread (the fd is
+/// put into non-blocking mode). Returns the byte count (0 at end of file) or a
+/// negative errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+#[no_mangle]
+pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
+    boundary("gr_read", || {
+        if buf.is_null() && n > 0 {
+            return -libc::EINVAL as isize;
+        }
+        netpoll::read(fd, buf as *mut u8, n)
+    })
+}
+
+/// Like write(2), parking on EAGAIN; may write fewer than `n` bytes, as write(2)
+/// does. Returns the byte count or a negative errno value (-EPIPE, ...).
+#[no_mangle]
+pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
+    boundary("gr_write", || {
+        if buf.is_null() && n > 0 {
+            return -libc::EINVAL as isize;
+        }
+        netpoll::write(fd, buf as *const u8, n)
+    })
+}
+
+/// Like accept(2), parking until a connection arrives. The new fd is non-blocking
+/// and close-on-exec. Returns it, or a negative errno value. `addr`/`len` may be NULL.
+#[no_mangle]
+pub extern "C" fn gr_accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
+    boundary("gr_accept", || netpoll::accept(fd, addr, len))
+}
+
+/// Like connect(2), parking until the connection is made. Returns 0 or a negative
+/// errno value (-ECONNREFUSED, ...). The fd is left non-blocking.
+#[no_mangle]
+pub extern "C" fn gr_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+    boundary("gr_connect", || {
+        if addr.is_null() {
+            return -libc::EINVAL;
+        }
+        netpoll::connect(fd, addr, len)
+    })
+}
+
+/// Wakes every goroutine waiting on `fd` (they get -ECANCELED), then closes it.
+/// Use it instead of close(2) for fds that goroutines wait on: a new file that reuses
+/// the number then sees no stale readiness. Returns 0 or -EBADF.
+#[no_mangle]
+pub extern "C" fn gr_close(fd: c_int) -> c_int {
+    boundary("gr_close", || netpoll::close(fd))
+}
+
+/// Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow
+/// library call), after handing this thread's processor to another worker, so the
+/// other goroutines keep running. `fn` must not call gr_* functions that park.
+/// Returns 0, or -EINVAL for a NULL fn. From a plain thread it just calls fn.
+#[no_mangle]
+pub extern "C" fn gr_blocking(fn_: gr_fn, arg: *mut c_void) -> c_int {
+    boundary("gr_blocking", || match fn_ {
+        None => -libc::EINVAL,
+        Some(f) => sched::blocking(f, arg),
+    })
+}

@@ -1,0 +1,652 @@
+//! The netpoller: one epoll instance for the process, fds registered once
+//! (edge-triggered), and a per-fd descriptor recording who waits to read and to write.
+//!
+//! Readiness is latched per direction (`rready`/`wready`): an edge that arrives while
+//! nobody waits is remembered, so a goroutine that got EAGAIN and then waits cannot
+//! miss it. A latched edge may be stale (the data was consumed since); callers retry
+//! their I/O and wait again, so a stale edge costs one extra read, never a hang.
+//!
+//! Who polls: a worker with nothing to run blocks in `epoll_wait` with the next
+//! timer's deadline as its timeout (only one at a time: the "poller"); busy workers
+//! poll without blocking when their queues run dry; sysmon polls when nobody has for
+//! 10 ms. Events are tagged with the fd and a generation (`seq`), bumped by `gr_close`
+//! and by re-registration, so a new file that reuses an fd number never sees an old
+//! file's readiness.
+
+use core::ptr;
+use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Once;
+
+use crate::runtime::g::WaitReason;
+use crate::runtime::lock::{nanotime, SpinLock};
+use crate::runtime::park::Waiter;
+
+pub const READ: i32 = 1;
+pub const WRITE: i32 = 2;
+
+/// One waiter on one fd, in the read list, the write list, or both.
+#[repr(C)]
+struct IoWaiter {
+    w: Waiter,
+    /// Directions waited for.
+    events: i32,
+    /// Set by the waker before `Waiter::wake`: ready mask or -ECANCELED.
+    result: i32,
+    rnext: *mut IoWaiter,
+    wnext: *mut IoWaiter,
+}
+
+struct PollDesc {
+    lock: SpinLock,
+    /// Generation of the registration (low 32 bits of every event's tag).
+    seq: AtomicU32,
+    registered: bool,
+    nonblock: bool,
+    rready: bool,
+    wready: bool,
+    readers: *mut IoWaiter,
+    writers: *mut IoWaiter,
+}
+
+const CHUNK: usize = 1024;
+const NCHUNKS: usize = 1024;
+static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; NCHUNKS];
+
+static EPFD: AtomicI32 = AtomicI32::new(-1);
+static EVFD: AtomicI32 = AtomicI32::new(-1);
+static INIT: Once = Once::new();
+/// 1 while a worker blocks in `epoll_wait`.
+pub static POLLER: AtomicU32 = AtomicU32::new(0);
+/// The deadline the blocked poller sleeps until (i64::MAX: for ever).
+static POLL_DEADLINE: AtomicI64 = AtomicI64::new(i64::MAX);
+/// Goroutines waiting on fds (for deadlock detection and the non-blocking polls).
+pub static WAITERS: AtomicUsize = AtomicUsize::new(0);
+/// When anyone last polled (ns), for sysmon.
+pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
+
+fn init() {
+    INIT.call_once(|| {
+        // SAFETY: plain system calls creating descriptors we keep for the process.
+        unsafe {
+            let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            let ev = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+            if ep < 0 || ev < 0 {
+                crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
+            }
+            let mut e = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: u64::MAX };
+            libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
+            EVFD.store(ev, Ordering::Release);
+            EPFD.store(ep, Ordering::Release);
+        }
+    });
+}
+
+fn desc(fd: i32) -> Option<&'static PollDesc> {
+    let fd = fd as usize;
+    let (c, i) = (fd / CHUNK, fd % CHUNK);
+    if c >= NCHUNKS {
+        return None;
+    }
+    let mut chunk = TABLE[c].load(Ordering::Acquire);
+    if chunk.is_null() {
+        let fresh: Box<[PollDesc; CHUNK]> = Box::new(core::array::from_fn(|_| PollDesc {
+            lock: SpinLock::new(),
+            seq: AtomicU32::new(0),
+            registered: false,
+            nonblock: false,
+            rready: false,
+            wready: false,
+            readers: ptr::null_mut(),
+            writers: ptr::null_mut(),
+        }));
+        let fresh = Box::into_raw(fresh);
+        match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => chunk = fresh,
+            Err(existing) => {
+                // SAFETY: our chunk was never published.
+                drop(unsafe { Box::from_raw(fresh) });
+                chunk = existing;
+            }
+        }
+    }
+    // SAFETY: chunks are never freed.
+    Some(unsafe { &(*chunk)[i] })
+}
+
+fn desc_mut(pd: &PollDesc) -> *mut PollDesc {
+    pd as *const PollDesc as *mut PollDesc
+}
+
+fn fd_valid(fd: i32) -> bool {
+    // SAFETY: F_GETFD has no side effects.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
+
+fn errno() -> i32 {
+    // SAFETY: reading this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Makes sure `fd` is in the epoll set. Ok(false): the fd cannot be polled (a regular
+/// file), so it is always ready.
+fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
+    init();
+    let p = desc_mut(pd);
+    pd.lock.lock();
+    // SAFETY: the descriptor's fields are guarded by its lock.
+    let result = unsafe {
+        let seq = (*p).seq.load(Ordering::Relaxed).wrapping_add(1);
+        let mut e = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: fd as u32 as u64 | ((seq as u64) << 32),
+        };
+        if libc::epoll_ctl(EPFD.load(Ordering::Acquire), libc::EPOLL_CTL_ADD, fd, &mut e) == 0 {
+            (*p).seq.store(seq, Ordering::Release);
+            (*p).registered = true;
+            (*p).rready = false;
+            (*p).wready = false;
+            Ok(true)
+        } else {
+            match errno() {
+                libc::EEXIST => {
+                    (*p).registered = true;
+                    Ok(true)
+                }
+                libc::EPERM => Ok(false),
+                libc::EBADF => Err(-libc::EBADF),
+                e => Err(-e),
+            }
+        }
+    };
+    // SAFETY: we hold it.
+    unsafe { pd.lock.unlock() };
+    result
+}
+
+/// What poll(2) says about `fd` right now, as a GR_READ/GR_WRITE mask (errors and
+/// hang-ups count as ready for every requested direction).
+fn poll_now(fd: i32, events: i32) -> i32 {
+    let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+    if events & READ != 0 {
+        pfd.events |= libc::POLLIN;
+    }
+    if events & WRITE != 0 {
+        pfd.events |= libc::POLLOUT;
+    }
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if n <= 0 {
+        return 0;
+    }
+    revents_to_mask(pfd.revents as i32, events)
+}
+
+fn revents_to_mask(rev: i32, events: i32) -> i32 {
+    if rev & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as i32 != 0 {
+        return events;
+    }
+    let mut m = 0;
+    if rev & libc::POLLIN as i32 != 0 {
+        m |= READ;
+    }
+    if rev & libc::POLLOUT as i32 != 0 {
+        m |= WRITE;
+    }
+    m & events
+}
+
+/// `gr_block_io`: waits until `fd` is ready for `events`. Returns the ready mask, or
+/// -EINVAL, -EBADF, -ETIMEDOUT, -ECANCELED.
+pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
+    if events == 0 || events & !(READ | WRITE) != 0 {
+        return -libc::EINVAL;
+    }
+    if !fd_valid(fd) {
+        return -libc::EBADF;
+    }
+    let mask = poll_now(fd, events);
+    if mask != 0 {
+        return mask;
+    }
+    if timeout_ns == 0 {
+        return -libc::ETIMEDOUT;
+    }
+    if crate::runtime::m::current_g().is_null() {
+        return poll_blocking(fd, events, timeout_ns);
+    }
+    let Some(pd) = desc(fd) else { return poll_blocking(fd, events, timeout_ns) };
+    match register(fd, pd) {
+        Ok(true) => {}
+        Ok(false) => return events,
+        Err(e) => return e,
+    }
+    // Forget edges from before the poll above, then look again: anything after this
+    // point is latched and seen by wait().
+    pd.lock.lock();
+    // SAFETY: under the descriptor's lock.
+    unsafe {
+        let p = desc_mut(pd);
+        if events & READ != 0 {
+            (*p).rready = false;
+        }
+        if events & WRITE != 0 {
+            (*p).wready = false;
+        }
+        pd.lock.unlock();
+    }
+    let mask = poll_now(fd, events);
+    if mask != 0 {
+        return mask;
+    }
+    wait(pd, events, timeout_ns)
+}
+
+/// Parks the calling goroutine until an edge in `events` (or a latched one), the
+/// timeout, or `gr_close`.
+fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
+    let p = desc_mut(pd);
+    pd.lock.lock();
+    // SAFETY: the descriptor's fields are guarded by its lock; the waiter lives on our
+    // stack until we return, and is unlinked before that on every path.
+    unsafe {
+        let mut latched = 0;
+        if events & READ != 0 && (*p).rready {
+            (*p).rready = false;
+            latched |= READ;
+        }
+        if events & WRITE != 0 && (*p).wready {
+            (*p).wready = false;
+            latched |= WRITE;
+        }
+        if latched != 0 {
+            pd.lock.unlock();
+            return latched;
+        }
+        let mut iw = IoWaiter { w: Waiter::current(), events, result: 0, rnext: ptr::null_mut(), wnext: ptr::null_mut() };
+        let me: *mut IoWaiter = &mut iw;
+        if events & READ != 0 {
+            iw.rnext = (*p).readers;
+            (*p).readers = me;
+        }
+        if events & WRITE != 0 {
+            iw.wnext = (*p).writers;
+            (*p).writers = me;
+        }
+        WAITERS.fetch_add(1, Ordering::SeqCst);
+        let woken = iw.w.block_timeout(&pd.lock, WaitReason::Io, timeout_ns);
+        WAITERS.fetch_sub(1, Ordering::SeqCst);
+        if woken {
+            return iw.result;
+        }
+        pd.lock.lock();
+        unlink(&mut (*p).readers, me, |w| &mut (*w).rnext);
+        unlink(&mut (*p).writers, me, |w| &mut (*w).wnext);
+        pd.lock.unlock();
+        -libc::ETIMEDOUT
+    }
+}
+
+unsafe fn unlink(head: *mut *mut IoWaiter, me: *mut IoWaiter, link: impl Fn(*mut IoWaiter) -> *mut *mut IoWaiter) {
+    // SAFETY: the caller holds the descriptor lock; list nodes are alive while linked.
+    unsafe {
+        let mut cur = head;
+        while !(*cur).is_null() {
+            if *cur == me {
+                *cur = *link(me);
+                return;
+            }
+            cur = link(*cur);
+        }
+    }
+}
+
+/// A plain thread waits in poll(2), retrying after signals with the time left.
+fn poll_blocking(fd: i32, events: i32, timeout_ns: i64) -> i32 {
+    let deadline = if timeout_ns < 0 { i64::MAX } else { nanotime().saturating_add(timeout_ns) };
+    loop {
+        let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+        if events & READ != 0 {
+            pfd.events |= libc::POLLIN;
+        }
+        if events & WRITE != 0 {
+            pfd.events |= libc::POLLOUT;
+        }
+        let ms = if deadline == i64::MAX {
+            -1
+        } else {
+            let left = deadline - nanotime();
+            if left <= 0 {
+                return -libc::ETIMEDOUT;
+            }
+            ((left + 999_999) / 1_000_000).min(i32::MAX as i64) as i32
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 {
+            let m = revents_to_mask(pfd.revents as i32, events);
+            if m != 0 {
+                return m;
+            }
+        } else if n < 0 && errno() != libc::EINTR {
+            return -errno();
+        }
+    }
+}
+
+/// For the I/O wrappers: after EAGAIN, wait for the next edge in `dir`.
+fn wait_again(fd: i32, dir: i32) -> i32 {
+    if crate::runtime::m::current_g().is_null() {
+        let r = poll_blocking(fd, dir, -1);
+        return if r < 0 { r } else { 0 };
+    }
+    let Some(pd) = desc(fd) else {
+        let r = poll_blocking(fd, dir, -1);
+        return if r < 0 { r } else { 0 };
+    };
+    match register(fd, pd) {
+        Ok(true) => {}
+        Ok(false) => return 0,
+        Err(e) => return e,
+    }
+    let r = wait(pd, dir, -1);
+    if r < 0 {
+        r
+    } else {
+        0
+    }
+}
+
+fn set_nonblock(fd: i32) -> Result<(), i32> {
+    if let Some(pd) = desc(fd) {
+        if pd.nonblock {
+            return Ok(());
+        }
+    }
+    // SAFETY: fcntl on a caller-given fd; errors are reported.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 {
+            return Err(-errno());
+        }
+        if fl & libc::O_NONBLOCK == 0 && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
+            return Err(-errno());
+        }
+    }
+    if let Some(pd) = desc(fd) {
+        pd.lock.lock();
+        // SAFETY: under the lock.
+        unsafe {
+            (*desc_mut(pd)).nonblock = true;
+            pd.lock.unlock();
+        }
+    }
+    Ok(())
+}
+
+/// Runs `op` until it stops saying EAGAIN, waiting for `dir` in between.
+fn retry_io(fd: i32, dir: i32, mut op: impl FnMut() -> isize) -> isize {
+    if let Err(e) = set_nonblock(fd) {
+        return e as isize;
+    }
+    loop {
+        let n = op();
+        if n >= 0 {
+            return n;
+        }
+        let e = errno();
+        if e == libc::EINTR {
+            continue;
+        }
+        if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+            return -(e as isize);
+        }
+        let r = wait_again(fd, dir);
+        if r < 0 {
+            return r as isize;
+        }
+    }
+}
+
+pub fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
+    // SAFETY: the caller's buffer, as read(2) takes it.
+    retry_io(fd, READ, || unsafe { libc::read(fd, buf as *mut libc::c_void, n) })
+}
+
+pub fn write(fd: i32, buf: *const u8, n: usize) -> isize {
+    // SAFETY: as above.
+    retry_io(fd, WRITE, || unsafe { libc::write(fd, buf as *const libc::c_void, n) })
+}
+
+pub fn accept(fd: i32, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> i32 {
+    // SAFETY: as accept4(2) takes them.
+    retry_io(fd, READ, || unsafe {
+        libc::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as isize
+    }) as i32
+}
+
+pub fn connect(fd: i32, addr: *const libc::sockaddr, len: libc::socklen_t) -> i32 {
+    if let Err(e) = set_nonblock(fd) {
+        return e;
+    }
+    // SAFETY: as connect(2) takes them.
+    let r = unsafe { libc::connect(fd, addr, len) };
+    if r == 0 {
+        return 0;
+    }
+    let e = errno();
+    if e != libc::EINPROGRESS && e != libc::EINTR {
+        return -e;
+    }
+    let r = wait_again(fd, WRITE);
+    if r < 0 {
+        return r;
+    }
+    let mut err: i32 = 0;
+    let mut l = core::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: valid out-pointers.
+    if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut i32 as *mut libc::c_void, &mut l) } < 0 {
+        return -errno();
+    }
+    -err
+}
+
+/// Wakes every goroutine waiting on `fd` with -ECANCELED, forgets its registration,
+/// and closes it.
+pub fn close(fd: i32) -> i32 {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    if let Some(pd) = desc(fd) {
+        let p = desc_mut(pd);
+        pd.lock.lock();
+        // SAFETY: under the descriptor lock; woken waiters are never touched after wake.
+        unsafe {
+            (*p).seq.fetch_add(1, Ordering::AcqRel);
+            let was = (*p).registered;
+            (*p).registered = false;
+            (*p).nonblock = false;
+            (*p).rready = false;
+            (*p).wready = false;
+            let woken = take_all(p);
+            if was && EPFD.load(Ordering::Acquire) >= 0 {
+                libc::epoll_ctl(EPFD.load(Ordering::Acquire), libc::EPOLL_CTL_DEL, fd, ptr::null_mut());
+            }
+            pd.lock.unlock();
+            wake_list(woken, -libc::ECANCELED);
+        }
+    }
+    // SAFETY: closing the caller's fd.
+    if unsafe { libc::close(fd) } < 0 {
+        return -errno();
+    }
+    0
+}
+
+/// Unlinks every waiter of a descriptor and returns those this caller wins, chained
+/// by `rnext`.
+unsafe fn take_all(p: *mut PollDesc) -> *mut IoWaiter {
+    // SAFETY: the caller holds the descriptor lock; linked waiters are alive.
+    unsafe {
+        let mut seen: Vec<*mut IoWaiter> = Vec::new();
+        let mut w = (*p).readers;
+        while !w.is_null() {
+            seen.push(w);
+            w = (*w).rnext;
+        }
+        let mut w = (*p).writers;
+        while !w.is_null() {
+            if !seen.contains(&w) {
+                seen.push(w);
+            }
+            w = (*w).wnext;
+        }
+        (*p).readers = ptr::null_mut();
+        (*p).writers = ptr::null_mut();
+        let mut out: *mut IoWaiter = ptr::null_mut();
+        for &w in seen.iter().rev() {
+            if (*w).w.claim() {
+                (*w).rnext = out;
+                out = w;
+            }
+        }
+        out
+    }
+}
+
+unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
+    while !w.is_null() {
+        // SAFETY: each waiter was claimed by us; after wake we never touch it.
+        unsafe {
+            let next = (*w).rnext;
+            (*w).result = result;
+            Waiter::wake(&(*w).w);
+            w = next;
+        }
+    }
+}
+
+/// Unlinks every waiter of one direction, claiming each for an event with readiness
+/// `mask`, and chains the won ones onto `woken` (through `rnext`).
+unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
+    // SAFETY: the caller holds the descriptor lock.
+    unsafe {
+        let head: *mut *mut IoWaiter = if read { &mut (*p).readers } else { &mut (*p).writers };
+        let mut cur = *head;
+        *head = ptr::null_mut();
+        while !cur.is_null() {
+            let next = if read { (*cur).rnext } else { (*cur).wnext };
+            // A waiter on both lists leaves the other one too.
+            if read {
+                unlink(&mut (*p).writers, cur, |x| &mut (*x).wnext);
+            } else {
+                unlink(&mut (*p).readers, cur, |x| &mut (*x).rnext);
+            }
+            if (*cur).w.claim() {
+                (*cur).result = mask & (*cur).events;
+                (*cur).rnext = *woken;
+                *woken = cur;
+            }
+            cur = next;
+        }
+    }
+}
+
+/// Handles one epoll event: latches readiness and wakes the waiters it satisfies.
+unsafe fn dispatch(tag: u64, ev: u32) {
+    let fd = (tag & 0xffff_ffff) as i32;
+    let seq = (tag >> 32) as u32;
+    let Some(pd) = desc(fd) else { return };
+    let p = desc_mut(pd);
+    let r = ev & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+    let w = ev & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+    let mask = if r { READ } else { 0 } | if w { WRITE } else { 0 };
+    pd.lock.lock();
+    // SAFETY: under the descriptor lock; woken waiters are not touched after wake.
+    unsafe {
+        if (*p).seq.load(Ordering::Acquire) != seq || !(*p).registered {
+            pd.lock.unlock();
+            return; // an event for a closed file whose fd number was reused
+        }
+        let mut woken: *mut IoWaiter = ptr::null_mut();
+        if r {
+            if (*p).readers.is_null() {
+                (*p).rready = true;
+            } else {
+                collect(p, true, mask, &mut woken);
+            }
+        }
+        if w {
+            if (*p).writers.is_null() {
+                (*p).wready = true;
+            } else {
+                collect(p, false, mask, &mut woken);
+            }
+        }
+        pd.lock.unlock();
+        while !woken.is_null() {
+            let next = (*woken).rnext;
+            Waiter::wake(&(*woken).w);
+            woken = next;
+        }
+    }
+}
+
+/// Polls the epoll set, waiting at most `timeout_ns` (0: not at all; negative: for
+/// ever, until `break_poll`), and readies every goroutine whose fd is ready. Returns
+/// how many events were handled.
+pub fn poll(timeout_ns: i64) -> usize {
+    init();
+    let ep = EPFD.load(Ordering::Acquire);
+    let mut evs: [libc::epoll_event; 128] = [libc::epoll_event { events: 0, u64: 0 }; 128];
+    let ts;
+    let tsp = if timeout_ns < 0 {
+        ptr::null()
+    } else {
+        ts = libc::timespec { tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t, tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long };
+        &ts as *const libc::timespec
+    };
+    // SAFETY: epoll_pwait2(2) with a valid buffer; NULL sigmask.
+    let mut n = unsafe { libc::syscall(libc::SYS_epoll_pwait2, ep, evs.as_mut_ptr(), evs.len() as i32, tsp, ptr::null::<libc::sigset_t>(), 0) } as i32;
+    if n < 0 && errno() == libc::ENOSYS {
+        let ms = if timeout_ns < 0 { -1 } else { ((timeout_ns + 999_999) / 1_000_000).min(i32::MAX as i64) as i32 };
+        // SAFETY: as above.
+        n = unsafe { libc::epoll_wait(ep, evs.as_mut_ptr(), evs.len() as i32, ms) };
+    }
+    LAST_POLL.store(nanotime(), Ordering::Relaxed);
+    if n <= 0 {
+        return 0;
+    }
+    for e in &evs[..n as usize] {
+        let tag = e.u64;
+        if tag == u64::MAX {
+            let mut buf = 0u64;
+            // SAFETY: draining our eventfd.
+            unsafe { libc::read(EVFD.load(Ordering::Acquire), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+            continue;
+        }
+        // SAFETY: tags are ours.
+        unsafe { dispatch(tag, e.events) };
+    }
+    n as usize
+}
+
+/// Interrupts a blocked poller (new earlier timer, new work, shutdown).
+pub fn break_poll() {
+    let ev = EVFD.load(Ordering::Acquire);
+    if ev >= 0 {
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe { libc::write(ev, &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
+/// A timer now expires at `when`: wake the poller if it sleeps past that.
+pub fn timer_moved(when: i64) {
+    if POLLER.load(Ordering::SeqCst) != 0 && when < POLL_DEADLINE.load(Ordering::SeqCst) {
+        break_poll();
+    }
+}
+
+pub fn set_poll_deadline(when: i64) {
+    POLL_DEADLINE.store(when, Ordering::SeqCst);
+}

@@ -1,0 +1,201 @@
+//! sysmon: a monitor thread that needs no P (Go's sysmon, smaller).
+//!
+//! Every 20 us to 10 ms (backing off while nothing happens, asleep entirely while
+//! every P is idle) it:
+//! - fires due timers when no worker did (all of them busy in long-running code);
+//! - polls the netpoller when nobody has for 10 ms;
+//! - rescues processors: a P whose M has run the same goroutine for 20 ms (stuck in a
+//!   blocking call nobody wrapped in `gr_blocking`, or in a loop that never yields)
+//!   has its queued goroutines moved to the global queue, and, when no P is idle to
+//!   run them, a rescue P is added (beyond GOMAXPROCS) and given to another worker.
+//!   The rescue P retires once the stuck P schedules again. Counted in
+//!   `SCHED.sysmon_rescues`; with `GRDEBUG` set, each rescue prints a note.
+//!
+//! Moving goroutines out of a P owned by another thread is safe without stopping it:
+//! its queue is stolen through the crossbeam stealer and its `runnext` by CAS, the
+//! same operations idle Ps use.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use crossbeam_deque::Steal;
+
+use crate::runtime::g::GPtr;
+use crate::runtime::lock::{futex_wait, futex_wake, nanotime};
+use crate::runtime::p::{P_IDLE, P_RUNNING};
+use crate::runtime::sched::{self, allp, SCHED};
+use crate::runtime::{netpoll, timer};
+
+const STUCK_NS: i64 = 20_000_000;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static WAKE: AtomicU32 = AtomicU32::new(0);
+static SLEEPING: AtomicBool = AtomicBool::new(false);
+static THREAD: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+pub fn start() {
+    let mut t = THREAD.lock().unwrap_or_else(|e| e.into_inner());
+    if t.is_some() {
+        return;
+    }
+    STOP.store(false, Ordering::SeqCst);
+    *t = std::thread::Builder::new()
+        .name("gr-sysmon".into())
+        .stack_size(128 << 10)
+        .spawn(run)
+        .ok();
+}
+
+pub fn stop() {
+    let t = THREAD.lock().unwrap_or_else(|e| e.into_inner()).take();
+    STOP.store(true, Ordering::SeqCst);
+    wake();
+    if let Some(t) = t {
+        let _ = t.join();
+    }
+}
+
+/// Wakes sysmon if it sleeps because the runtime was idle.
+#[inline]
+pub fn wake_if_sleeping() {
+    if SLEEPING.load(Ordering::Relaxed) {
+        wake();
+    }
+}
+
+fn wake() {
+    WAKE.fetch_add(1, Ordering::SeqCst);
+    futex_wake(&WAKE, 1);
+}
+
+struct Seen {
+    tick: u32,
+    since: i64,
+    rescued: bool,
+}
+
+fn run() {
+    sched::mark_runtime_thread();
+    let debug = std::env::var("GRDEBUG").map(|v| !v.is_empty()).unwrap_or(false);
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut delay: i64 = 20_000;
+    let mut quiet = 0u32;
+    loop {
+        let epoch = WAKE.load(Ordering::SeqCst);
+        if STOP.load(Ordering::SeqCst) {
+            return;
+        }
+        let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
+        if all_idle && quiet > 50 {
+            // The idle poller handles timers and fds; nothing can get stuck.
+            SLEEPING.store(true, Ordering::SeqCst);
+            if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit() && !STOP.load(Ordering::SeqCst) {
+                futex_wait(&WAKE, epoch, -1);
+            }
+            SLEEPING.store(false, Ordering::SeqCst);
+            delay = 20_000;
+            quiet = 0;
+            continue;
+        }
+        futex_wait(&WAKE, epoch, delay);
+        if STOP.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = nanotime();
+        let mut acted = false;
+        if netpoll::POLLER.load(Ordering::SeqCst) == 0 && timer::next_when() <= now {
+            acted |= timer::run_due(now) > 0;
+        }
+        if netpoll::WAITERS.load(Ordering::Relaxed) > 0
+            && netpoll::POLLER.load(Ordering::SeqCst) == 0
+            && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000
+        {
+            acted |= netpoll::poll(0) > 0;
+        }
+        acted |= retake(&mut seen, now, debug);
+        if acted {
+            delay = 20_000;
+            quiet = 0;
+        } else {
+            quiet = quiet.saturating_add(1);
+            if quiet > 50 {
+                delay = (delay * 2).min(10_000_000);
+            }
+        }
+    }
+}
+
+fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
+    let limit = sched::nprocs_limit();
+    if seen.len() < limit {
+        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false });
+    }
+    let mut acted = false;
+    for (i, s) in seen.iter_mut().enumerate().take(limit) {
+        let p = allp(i);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: Ps are never freed; only atomics and the stealer are touched.
+        let (status, tick) = unsafe { ((*p).status.load(Ordering::Acquire), (*p).schedtick.load(Ordering::Acquire)) };
+        if status != P_RUNNING || tick != s.tick {
+            s.tick = tick;
+            s.since = now;
+            if s.rescued {
+                // The stuck M is back: its stand-in P retires at its next schedule.
+                s.rescued = false;
+                SCHED.rescue.fetch_sub(1, Ordering::SeqCst);
+            }
+            continue;
+        }
+        if s.rescued || now - s.since < STUCK_NS {
+            continue;
+        }
+        // SAFETY: as above.
+        let moved = unsafe { drain_foreign(p) };
+        if moved.is_empty() && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
+            continue; // nothing is waiting behind the stuck goroutine
+        }
+        let need_p = SCHED.npidle.load(Ordering::SeqCst) == 0;
+        for g in &moved {
+            sched::globrunqput(g.0);
+        }
+        if need_p && sched::nprocs_limit() < sched::MAX_PROCS {
+            sched::add_rescue_p();
+            s.rescued = true;
+        }
+        sched::wakep();
+        SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
+        acted = true;
+        if debug {
+            eprintln!(
+                "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}",
+                (now - s.since) / 1_000_000,
+                moved.len(),
+                if s.rescued { " to a rescue processor" } else { "" }
+            );
+        }
+        let _ = P_IDLE;
+    }
+    acted
+}
+
+/// Takes every queued goroutine of a P that another thread owns.
+unsafe fn drain_foreign(p: *mut crate::runtime::p::P) -> Vec<GPtr> {
+    let mut out = Vec::new();
+    // SAFETY: stealer and runnext are the concurrent-safe parts of a P.
+    unsafe {
+        loop {
+            match (*p).stealer.steal() {
+                Steal::Success(g) => out.push(g),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        let g = (*p).runnext.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !g.is_null() {
+            out.push(GPtr(g));
+        }
+    }
+    out
+}

@@ -1,0 +1,233 @@
+//! Timers: one process-wide min-heap of deadlines, indexed so cancel is O(log n).
+//!
+//! Why one heap and not Go's per-P heaps: a timer here is armed only by a goroutine
+//! that is about to park (sleep, a timed channel/select/I/O wait), so timer traffic is
+//! bounded by park traffic, which already takes a lock; a single heap under a mutex
+//! costs ~50 ns per arm/cancel and needs no rebalancing when Ps come and go or steal.
+//! Firing happens wherever the scheduler looks: every 61st schedule, in `find_runnable`,
+//! in the idle worker that blocks in `epoll_wait` (with the next deadline as its
+//! timeout), and in sysmon, so a goroutine that yields in a loop cannot starve sleepers.
+//!
+//! Callbacks run with the heap's lock held. That is what makes `cancel` a barrier: once
+//! it returns, the callback either ran to completion or never will, so a callback
+//! argument that lives on a waiting goroutine's stack is safe to use. Callbacks are
+//! tiny (claim a waiter, ready a goroutine) and never arm or cancel timers.
+
+use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::runtime::lock::nanotime;
+
+pub type TimerFn = unsafe fn(arg: usize);
+
+/// Names an armed timer (slot index and generation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerId {
+    idx: u32,
+    gen: u32,
+    epoch: u32,
+}
+
+struct Node {
+    when: i64,
+    f: Option<TimerFn>,
+    arg: usize,
+    /// Index in `heap`, or NOT_IN_HEAP.
+    pos: u32,
+    gen: u32,
+}
+
+const NOT_IN_HEAP: u32 = u32::MAX;
+
+struct Heap {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    heap: Vec<u32>,
+    /// Bumped when the node table is dropped, so ids from before never match.
+    epoch: u32,
+}
+
+static TIMERS: Mutex<Heap> =
+    Mutex::new(Heap { nodes: Vec::new(), free: Vec::new(), heap: Vec::new(), epoch: 0 });
+/// Earliest deadline, or i64::MAX when none (read without the lock).
+static NEXT_WHEN: AtomicI64 = AtomicI64::new(i64::MAX);
+/// Armed timers (for deadlock detection and stats).
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+impl Heap {
+    fn less(&self, a: u32, b: u32) -> bool {
+        self.nodes[a as usize].when < self.nodes[b as usize].when
+    }
+
+    fn set(&mut self, i: usize, n: u32) {
+        self.heap[i] = n;
+        self.nodes[n as usize].pos = i as u32;
+    }
+
+    fn up(&mut self, mut i: usize) {
+        let n = self.heap[i];
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.less(n, self.heap[parent]) {
+                break;
+            }
+            let pn = self.heap[parent];
+            self.set(i, pn);
+            i = parent;
+        }
+        self.set(i, n);
+    }
+
+    fn down(&mut self, mut i: usize) {
+        let n = self.heap[i];
+        let len = self.heap.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= len {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < len && self.less(self.heap[r], self.heap[l]) { r } else { l };
+            if !self.less(self.heap[c], n) {
+                break;
+            }
+            let cn = self.heap[c];
+            self.set(i, cn);
+            i = c;
+        }
+        self.set(i, n);
+    }
+
+    fn remove_at(&mut self, i: usize) -> u32 {
+        let n = self.heap[i];
+        let last = self.heap.pop().expect("non-empty");
+        if i < self.heap.len() {
+            self.set(i, last);
+            self.down(i);
+            let j = self.nodes[last as usize].pos as usize;
+            self.up(j);
+        }
+        self.nodes[n as usize].pos = NOT_IN_HEAP;
+        self.release(n);
+        n
+    }
+
+    fn release(&mut self, n: u32) {
+        let node = &mut self.nodes[n as usize];
+        node.f = None;
+        node.gen = node.gen.wrapping_add(1);
+        self.free.push(n);
+        // Give memory back after a burst (1M timers, then none).
+        if self.heap.is_empty() && self.nodes.len() > 4096 {
+            self.nodes = Vec::new();
+            self.free = Vec::new();
+            self.heap = Vec::new();
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+    }
+
+    fn publish(&self) {
+        let w = match self.heap.first() {
+            Some(&n) => self.nodes[n as usize].when,
+            None => i64::MAX,
+        };
+        NEXT_WHEN.store(w, Ordering::SeqCst);
+    }
+}
+
+fn heap() -> std::sync::MutexGuard<'static, Heap> {
+    TIMERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Deadline `timeout_ns` from now, saturating (huge timeouts never overflow).
+pub fn deadline_after(timeout_ns: i64) -> i64 {
+    nanotime().saturating_add(timeout_ns.max(0))
+}
+
+/// Arms `f(arg)` to run at `when` (monotonic ns). Wakes the idle poller if this is
+/// the new earliest deadline.
+pub fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
+    let mut h = heap();
+    let idx = match h.free.pop() {
+        Some(i) => i,
+        None => {
+            h.nodes.push(Node { when: 0, f: None, arg: 0, pos: NOT_IN_HEAP, gen: 0 });
+            (h.nodes.len() - 1) as u32
+        }
+    };
+    let gen = {
+        let node = &mut h.nodes[idx as usize];
+        node.when = when;
+        node.f = Some(f);
+        node.arg = arg;
+        node.gen
+    };
+    h.heap.push(idx);
+    let last = h.heap.len() - 1;
+    h.up(last);
+    let earliest = h.heap[0] == idx;
+    let h_epoch = h.epoch;
+    h.publish();
+    drop(h);
+    ARMED.fetch_add(1, Ordering::SeqCst);
+    if earliest {
+        crate::runtime::netpoll::timer_moved(when);
+    }
+    TimerId { idx, gen, epoch: h_epoch }
+}
+
+/// Disarms a timer. True when it had not fired: it never will. False when it already
+/// ran (its callback has finished by the time this returns).
+pub fn cancel(id: TimerId) -> bool {
+    let mut h = heap();
+    if h.epoch != id.epoch {
+        return false;
+    }
+    let Some(node) = h.nodes.get(id.idx as usize) else { return false };
+    if node.gen != id.gen || node.pos == NOT_IN_HEAP {
+        return false;
+    }
+    let pos = node.pos as usize;
+    h.remove_at(pos);
+    h.publish();
+    drop(h);
+    ARMED.fetch_sub(1, Ordering::SeqCst);
+    true
+}
+
+/// Earliest armed deadline, or i64::MAX.
+#[inline]
+pub fn next_when() -> i64 {
+    NEXT_WHEN.load(Ordering::SeqCst)
+}
+
+pub fn armed() -> usize {
+    ARMED.load(Ordering::SeqCst)
+}
+
+/// Runs every timer due at `now`. Returns how many ran.
+pub fn run_due(now: i64) -> usize {
+    if next_when() > now {
+        return 0;
+    }
+    let mut h = heap();
+    let mut ran = 0;
+    while let Some(&n) = h.heap.first() {
+        let node = &h.nodes[n as usize];
+        if node.when > now {
+            break;
+        }
+        let (f, arg) = (node.f, node.arg);
+        h.remove_at(0);
+        ran += 1;
+        if let Some(f) = f {
+            // SAFETY: the arming side guarantees arg is valid until cancel returns,
+            // and cancel cannot return while we hold the lock.
+            unsafe { f(arg) };
+        }
+    }
+    h.publish();
+    drop(h);
+    ARMED.fetch_sub(ran, Ordering::SeqCst);
+    ran
+}

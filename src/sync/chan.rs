@@ -1,0 +1,552 @@
+//! Channels: Go's `chan` for fixed-size elements copied in and out by `memcpy`.
+//!
+//! The design is Go's `runtime/chan.go`, smaller:
+//!
+//! - One spin lock guards everything: the ring buffer (`cap` slots of `elem_size`
+//!   bytes; none for an unbuffered channel), the closed flag and two FIFO queues of
+//!   parked parties, receivers (`recvq`) and senders (`sendq`).
+//! - A parked party is a [`Sudog`] on its own stack: which waiter to wake, where its
+//!   element is, and (for a select) which case it stands for. Whoever dequeues it
+//!   copies the element directly to or from the parked party's memory, so a send to a
+//!   parked receiver is one lock, one `memcpy`, one unlock and one wake-up (which puts
+//!   the receiver in the waker's `runnext`: a ping-pong pair stays on one processor).
+//! - Invariants (under the lock): receivers wait only while the buffer is empty;
+//!   senders wait only while it is full (for an unbuffered channel: always); after
+//!   close nobody new waits, and close empties both queues.
+//! - A buffered channel stays FIFO when a sender is parked on a full buffer: a
+//!   receiver takes the head of the buffer and moves the parked sender's value to
+//!   the tail (the slot it just freed), as Go does.
+//!
+//! Freeing after return is safe: a waker does all its channel work (copy, queue
+//! updates, unlock) *before* it wakes the parked party, and touches only the parked
+//! party's sudog/waiter afterwards — never the channel. So once a receive returns, the
+//! sender that handed it the value is done with the channel.
+//!
+//! A select waits on several queues with one waiter; a waker that dequeues a select's
+//! sudog must first win `Waiter::claim` (one select fires once); sudogs that lose are
+//! dropped from the queue and their select removes the rest itself (see `select.rs`).
+
+use core::ptr;
+
+use super::shim::{Guarded, Ordering, SpinLock, WaitReason, Waiter, AtomicUsize};
+use crate::sync::select::SelectWait;
+
+/// One party parked on one channel queue (Go's sudog). Lives on the parked party's
+/// stack; the channel's lock guards its links.
+pub(crate) struct Sudog {
+    /// The waiter to wake (for a select: `(*sel).w`).
+    pub(crate) waiter: *const Waiter,
+    /// Null for a plain send/receive; the select this case belongs to otherwise.
+    pub(crate) sel: *const SelectWait,
+    /// The element: source for a sender, destination for a receiver.
+    pub(crate) elem: *mut u8,
+    pub(crate) prev: *mut Sudog,
+    pub(crate) next: *mut Sudog,
+    /// The select case index.
+    pub(crate) index: usize,
+    /// On a channel queue (cleared by whoever takes it off).
+    pub(crate) queued: bool,
+    /// Set by the waker: true when the value moved, false when woken by close.
+    pub(crate) success: bool,
+}
+
+impl Sudog {
+    pub(crate) const EMPTY: Sudog = Sudog {
+        waiter: ptr::null(),
+        sel: ptr::null(),
+        elem: ptr::null_mut(),
+        prev: ptr::null_mut(),
+        next: ptr::null_mut(),
+        index: 0,
+        queued: false,
+        success: false,
+    };
+}
+
+/// A FIFO of sudogs (intrusive, doubly linked so a select can unlink any of its own).
+pub(crate) struct WaitQ {
+    first: *mut Sudog,
+    last: *mut Sudog,
+}
+
+impl WaitQ {
+    const fn new() -> Self {
+        WaitQ { first: ptr::null_mut(), last: ptr::null_mut() }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_null()
+    }
+
+    /// # Safety
+    /// `sd` is valid and on no queue; the channel lock is held.
+    #[inline]
+    pub(crate) unsafe fn enqueue(&mut self, sd: *mut Sudog) {
+        // SAFETY: the caller's guarantees; linked sudogs are valid while queued.
+        unsafe {
+            (*sd).next = ptr::null_mut();
+            (*sd).prev = self.last;
+            (*sd).queued = true;
+            if self.last.is_null() {
+                self.first = sd;
+            } else {
+                (*self.last).next = sd;
+            }
+            self.last = sd;
+        }
+    }
+
+    /// Takes a queued sudog off (a select removing its cases). No-op if it is not
+    /// queued any more (a waker dropped it).
+    ///
+    /// # Safety
+    /// `sd` is valid; the lock of this queue's channel is held.
+    pub(crate) unsafe fn remove(&mut self, sd: *mut Sudog) {
+        // SAFETY: as above.
+        unsafe {
+            if !(*sd).queued {
+                return;
+            }
+            let (p, n) = ((*sd).prev, (*sd).next);
+            if p.is_null() {
+                self.first = n;
+            } else {
+                (*p).next = n;
+            }
+            if n.is_null() {
+                self.last = p;
+            } else {
+                (*n).prev = p;
+            }
+            (*sd).prev = ptr::null_mut();
+            (*sd).next = ptr::null_mut();
+            (*sd).queued = false;
+        }
+    }
+
+    /// Takes the first sudog that may be woken: a plain one, or a select's whose claim
+    /// this call wins (its `fired` is then set to it). Sudogs of selects already
+    /// claimed by someone else are dropped from the queue on the way.
+    ///
+    /// # Safety
+    /// The channel lock is held.
+    #[inline]
+    pub(crate) unsafe fn dequeue(&mut self) -> *mut Sudog {
+        // SAFETY: queued sudogs are valid (their owners are parked or spinning on the
+        // lock we hold to unlink them).
+        unsafe {
+            loop {
+                let sd = self.first;
+                if sd.is_null() {
+                    return sd;
+                }
+                let n = (*sd).next;
+                self.first = n;
+                if n.is_null() {
+                    self.last = ptr::null_mut();
+                } else {
+                    (*n).prev = ptr::null_mut();
+                }
+                (*sd).next = ptr::null_mut();
+                (*sd).queued = false;
+                let sel = (*sd).sel;
+                if sel.is_null() {
+                    return sd;
+                }
+                if (*sel).w.claim() {
+                    (*sel).set_fired(sd);
+                    return sd;
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the owner of a sudog taken by `dequeue` (after the channel lock is
+/// released). After this the caller must not touch `sd`.
+///
+/// # Safety
+/// `sd` came from `dequeue` (and for a select, its claim was won there).
+#[inline]
+pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
+    // SAFETY: the sudog and its select stay valid until their owner is woken.
+    unsafe {
+        let sel = (*sd).sel;
+        if sel.is_null() {
+            Waiter::wake((*sd).waiter);
+        } else {
+            SelectWait::wake(sel);
+        }
+    }
+}
+
+/// Copies one element. Small power-of-two sizes are a single load and store.
+///
+/// # Safety
+/// `src` and `dst` are valid for `n` bytes (they may overlap).
+#[inline(always)]
+pub(crate) unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: the caller's guarantees; unaligned accesses are fine on x86_64.
+    unsafe {
+        match n {
+            0 => {}
+            8 => ptr::write_unaligned(dst as *mut u64, ptr::read_unaligned(src as *const u64)),
+            4 => ptr::write_unaligned(dst as *mut u32, ptr::read_unaligned(src as *const u32)),
+            16 => ptr::write_unaligned(dst as *mut u128, ptr::read_unaligned(src as *const u128)),
+            _ => ptr::copy(src, dst, n),
+        }
+    }
+}
+
+/// The lock-guarded part of a channel.
+pub(crate) struct State {
+    /// Index of the next slot to receive from / send into.
+    recvx: usize,
+    sendx: usize,
+    /// Values in the buffer.
+    pub(crate) qcount: usize,
+    pub(crate) closed: bool,
+    pub(crate) recvq: WaitQ,
+    pub(crate) sendq: WaitQ,
+}
+
+/// A channel. Created by [`Chan::new`] as a `Box`; freed by dropping that box.
+pub struct Chan {
+    pub(crate) lock: SpinLock,
+    pub(crate) st: Guarded<State>,
+    /// `qcount` mirrored for lock-free `len`.
+    count: AtomicUsize,
+    elem_size: usize,
+    cap: usize,
+    buf: *mut u8,
+}
+
+// SAFETY: all shared state is behind `lock`; elements are plain bytes.
+unsafe impl Send for Chan {}
+// SAFETY: as above.
+unsafe impl Sync for Chan {}
+
+/// What an operation found under the lock.
+pub(crate) enum Found {
+    /// Done with this return code.
+    Done(i32),
+    /// Done; wake this sudog once the lock is released.
+    Wake(*mut Sudog),
+    /// Would block.
+    Block,
+}
+
+const BUF_ALIGN: usize = 16;
+
+impl Chan {
+    /// A channel for `elem_size`-byte elements with `cap` buffer slots (0:
+    /// unbuffered). None when the buffer size overflows or cannot be allocated.
+    pub fn new(elem_size: usize, cap: usize) -> Option<Box<Chan>> {
+        let bytes = elem_size.checked_mul(cap)?;
+        if bytes > isize::MAX as usize / 2 {
+            return None;
+        }
+        let buf = if bytes == 0 {
+            ptr::NonNull::<u128>::dangling().as_ptr() as *mut u8
+        } else {
+            let layout = std::alloc::Layout::from_size_align(bytes, BUF_ALIGN).ok()?;
+            // SAFETY: nonzero size.
+            let p = unsafe { std::alloc::alloc(layout) };
+            if p.is_null() {
+                return None;
+            }
+            p
+        };
+        Some(Box::new(Chan {
+            lock: SpinLock::new(),
+            st: Guarded::new(State {
+                recvx: 0,
+                sendx: 0,
+                qcount: 0,
+                closed: false,
+                recvq: WaitQ::new(),
+                sendq: WaitQ::new(),
+            }),
+            count: AtomicUsize::new(0),
+            elem_size,
+            cap,
+            buf,
+        }))
+    }
+
+    #[inline]
+    pub fn elem_size(&self) -> usize {
+        self.elem_size
+    }
+
+    #[inline]
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Values buffered now (a snapshot).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    fn slot(&self, i: usize) -> *mut u8 {
+        // SAFETY (of the arithmetic): i < cap, inside the allocation.
+        self.buf.wrapping_add(i * self.elem_size)
+    }
+
+    /// Send half under the lock: hand to a parked receiver, or buffer.
+    ///
+    /// # Safety
+    /// The lock is held (and stays held); `elem` is valid for `elem_size` bytes.
+    #[inline]
+    pub(crate) unsafe fn try_send_locked(&self, elem: *const u8) -> Found {
+        // SAFETY: we hold the lock.
+        let r = unsafe {
+            self.st.with(|st| {
+                if st.closed {
+                    return Found::Done(-libc::EPIPE);
+                }
+                let sd = st.recvq.dequeue();
+                if !sd.is_null() {
+                    copy_elem(elem, (*sd).elem, self.elem_size);
+                    (*sd).success = true;
+                    return Found::Wake(sd);
+                }
+                if st.qcount < self.cap {
+                    copy_elem(elem, self.slot(st.sendx), self.elem_size);
+                    st.sendx += 1;
+                    if st.sendx == self.cap {
+                        st.sendx = 0;
+                    }
+                    st.qcount += 1;
+                    self.count.store(st.qcount, Ordering::Relaxed);
+                    return Found::Done(0);
+                }
+                Found::Block
+            })
+        };
+        r
+    }
+
+    /// Receive half under the lock: take from a parked sender, the buffer, or report
+    /// closed (`Done(-EPIPE)`).
+    ///
+    /// # Safety
+    /// As `try_send_locked` (`elem` is the destination).
+    #[inline]
+    pub(crate) unsafe fn try_recv_locked(&self, elem: *mut u8) -> Found {
+        // SAFETY: we hold the lock.
+        let r = unsafe {
+            self.st.with(|st| {
+                let sd = st.sendq.dequeue();
+                if !sd.is_null() {
+                    if self.cap == 0 {
+                        copy_elem((*sd).elem, elem, self.elem_size);
+                    } else {
+                        // Full buffer: take the head, put the sender's value at the
+                        // tail (the slot just freed).
+                        let s = self.slot(st.recvx);
+                        copy_elem(s, elem, self.elem_size);
+                        copy_elem((*sd).elem, s, self.elem_size);
+                        st.recvx += 1;
+                        if st.recvx == self.cap {
+                            st.recvx = 0;
+                        }
+                        st.sendx = st.recvx;
+                    }
+                    (*sd).success = true;
+                    return Found::Wake(sd);
+                }
+                if st.qcount > 0 {
+                    copy_elem(self.slot(st.recvx), elem, self.elem_size);
+                    st.recvx += 1;
+                    if st.recvx == self.cap {
+                        st.recvx = 0;
+                    }
+                    st.qcount -= 1;
+                    self.count.store(st.qcount, Ordering::Relaxed);
+                    return Found::Done(0);
+                }
+                if st.closed {
+                    return Found::Done(-libc::EPIPE);
+                }
+                Found::Block
+            })
+        };
+        r
+    }
+
+    /// Sends one element (copied from `elem`): 0, `-EPIPE` when closed (also when
+    /// closed while waiting), `-EAGAIN` when `!block` and it would wait.
+    ///
+    /// # Safety
+    /// `elem` is valid for `elem_size` bytes.
+    #[inline]
+    pub unsafe fn send(&self, elem: *const u8, block: bool) -> i32 {
+        self.lock.lock();
+        // SAFETY: lock held; elem valid.
+        match unsafe { self.try_send_locked(elem) } {
+            Found::Done(rc) => {
+                // SAFETY: held.
+                unsafe { self.lock.unlock() };
+                rc
+            }
+            Found::Wake(sd) => {
+                // SAFETY: held; then sd came from dequeue and the lock is released.
+                unsafe {
+                    self.lock.unlock();
+                    wake_sudog(sd);
+                }
+                0
+            }
+            Found::Block => {
+                if !block {
+                    // SAFETY: held.
+                    unsafe { self.lock.unlock() };
+                    return -libc::EAGAIN;
+                }
+                // SAFETY: lock held; elem valid while we wait.
+                unsafe { self.park(elem as *mut u8, true) }
+            }
+        }
+    }
+
+    /// Receives one element into `elem`: 0, `-EPIPE` once closed and drained,
+    /// `-EAGAIN` when `!block` and it would wait.
+    ///
+    /// # Safety
+    /// `elem` is valid for `elem_size` bytes.
+    #[inline]
+    pub unsafe fn recv(&self, elem: *mut u8, block: bool) -> i32 {
+        self.lock.lock();
+        // SAFETY: lock held; elem valid.
+        match unsafe { self.try_recv_locked(elem) } {
+            Found::Done(rc) => {
+                // SAFETY: held.
+                unsafe { self.lock.unlock() };
+                rc
+            }
+            Found::Wake(sd) => {
+                // SAFETY: held; then sd came from dequeue and the lock is released.
+                unsafe {
+                    self.lock.unlock();
+                    wake_sudog(sd);
+                }
+                0
+            }
+            Found::Block => {
+                if !block {
+                    // SAFETY: held.
+                    unsafe { self.lock.unlock() };
+                    return -libc::EAGAIN;
+                }
+                // SAFETY: lock held; elem valid while we wait.
+                unsafe { self.park(elem, false) }
+            }
+        }
+    }
+
+    /// Queues the caller and waits (the lock is held on entry, released by `block`).
+    #[inline(never)]
+    unsafe fn park(&self, elem: *mut u8, send: bool) -> i32 {
+        let w = Waiter::current();
+        let mut sd = Sudog { waiter: &w, elem, ..Sudog::EMPTY };
+        let sdp: *mut Sudog = &mut sd;
+        // SAFETY: lock held; sd and w stay on this stack until we are woken (nobody
+        // but the waker that dequeues sd touches them, and only before the wake).
+        unsafe {
+            self.st.with(|st| {
+                if send {
+                    st.sendq.enqueue(sdp);
+                } else {
+                    st.recvq.enqueue(sdp);
+                }
+            });
+            w.block(&self.lock, if send { WaitReason::ChanSend } else { WaitReason::ChanRecv });
+            if (*sdp).success {
+                0
+            } else {
+                -libc::EPIPE
+            }
+        }
+    }
+
+    /// Closes the channel: 0, or `-EPIPE` if it was already closed. Every parked
+    /// receiver and sender is woken (and gets `-EPIPE`); buffered values stay
+    /// receivable.
+    pub fn close(&self) -> i32 {
+        self.lock.lock();
+        // SAFETY: lock held; dequeued sudogs are ours to wake, linked through `next`
+        // on a private list until then.
+        unsafe {
+            let list = self.st.with(|st| {
+                if st.closed {
+                    return Err(());
+                }
+                st.closed = true;
+                let mut list: *mut Sudog = ptr::null_mut();
+                for q in [&mut st.recvq, &mut st.sendq] {
+                    loop {
+                        let sd = q.dequeue();
+                        if sd.is_null() {
+                            break;
+                        }
+                        (*sd).success = false;
+                        (*sd).next = list;
+                        list = sd;
+                    }
+                }
+                Ok(list)
+            });
+            self.lock.unlock();
+            let Ok(mut sd) = list else { return -libc::EPIPE };
+            while !sd.is_null() {
+                let next = (*sd).next;
+                wake_sudog(sd);
+                sd = next;
+            }
+        }
+        0
+    }
+
+    /// True while a party is parked on the channel (a select counts until it has
+    /// removed its cases).
+    pub fn has_waiters(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let busy = unsafe { self.st.with(|st| !st.recvq.is_empty() || !st.sendq.is_empty()) };
+        // SAFETY: held.
+        unsafe { self.lock.unlock() };
+        busy
+    }
+
+    /// Is the channel closed (a snapshot)?
+    pub fn is_closed(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let c = unsafe { self.st.with(|st| st.closed) };
+        // SAFETY: held.
+        unsafe { self.lock.unlock() };
+        c
+    }
+}
+
+impl Drop for Chan {
+    fn drop(&mut self) {
+        let bytes = self.elem_size * self.cap;
+        if bytes != 0 {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe {
+                std::alloc::dealloc(self.buf, std::alloc::Layout::from_size_align_unchecked(bytes, BUF_ALIGN))
+            };
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Go's communication vocabulary for goroutines and plain threads alike: channels
+//! (`chan`), `select`, wait groups and mutexes. Every wait goes through
+//! `runtime::park::Waiter`: a goroutine parks (its processor runs something else),
+//! a plain thread sleeps on a futex.
+//!
+//! - `chan`: buffered and unbuffered channels of fixed-size elements; the sudog
+//!   (one party parked on one queue) and the direct hand-off to a parked party.
+//! - `select`: several channel operations at once, with a timeout.
+//! - `waitgroup`, `mutex`: `sync.WaitGroup` and `sync.Mutex`.
+//! - `shim`: the primitives above come from here, so that the loom model checker
+//!   can stand in for the runtime (`RUSTFLAGS="--cfg loom"`, see `loom_tests`).
+//!
+//! The C surface is `ffi::sync`.
+#![allow(unexpected_cfgs)]
+
+pub mod chan;
+pub mod mutex;
+pub mod select;
+pub(crate) mod shim;
+pub mod waitgroup;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

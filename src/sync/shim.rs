@@ -1,0 +1,236 @@
+//! The few primitives `sync` is built from, behind one door so that a model checker
+//! can replace them (tokio's `src/loom/` pattern).
+//!
+//! Normally these are the runtime's own: `SpinLock`, `Waiter` (park a goroutine, or
+//! futex-block a plain thread), std atomics, a monotonic clock and a cheap random
+//! number. Built with `RUSTFLAGS="--cfg loom"`, they become loom types: the spin lock
+//! is a loom atomic, a waiter is a loom thread spinning (with `yield_now`) on its flag,
+//! and a timed wait may time out at any point loom chooses. The channel, select, wait
+//! group and mutex code above this module is the same code in both builds; the loom
+//! tests (`src/sync/loom_tests.rs`) drive it with loom threads standing in for
+//! goroutines and explore every interleaving.
+//!
+//! The loom waiter also checks the two rules of the park/wake handshake that the real
+//! runtime relies on (see `runtime/park.rs`): a waker wakes only a waiter that has
+//! finished blocking (its lock released "after the save"), and nobody touches a waiter
+//! after its wake-up (its memory is the waiting side's stack: the waiter's drop is a
+//! write that loom reports as a data race against any access not ordered before it).
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use crate::runtime::g::WaitReason;
+    pub(crate) use crate::runtime::lock::SpinLock;
+    pub(crate) use crate::runtime::park::Waiter;
+    pub(crate) use core::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+
+    /// State guarded by a lock the caller holds.
+    pub(crate) struct Guarded<T>(core::cell::UnsafeCell<T>);
+
+    impl<T> Guarded<T> {
+        pub(crate) const fn new(v: T) -> Self {
+            Guarded(core::cell::UnsafeCell::new(v))
+        }
+
+        /// # Safety
+        /// The caller holds the lock that guards this state.
+        #[inline(always)]
+        pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+            // SAFETY: the caller holds the guarding lock: nobody else accesses it.
+            f(unsafe { &mut *self.0.get() })
+        }
+    }
+
+    #[inline]
+    pub(crate) fn nanotime() -> i64 {
+        crate::runtime::lock::nanotime()
+    }
+
+    /// A cheap per-thread random number (xorshift), for select's poll order.
+    #[inline(never)]
+    pub(crate) fn fastrand() -> u32 {
+        use core::cell::Cell;
+        thread_local! {
+            static RAND: Cell<u32> = const { Cell::new(0) };
+        }
+        RAND.with(|r| {
+            let mut x = r.get();
+            if x == 0 {
+                // Seed from the clock and this thread's stack address.
+                let t = nanotime() as u64;
+                let a = &x as *const u32 as u64;
+                x = ((t ^ (t >> 32) ^ a ^ (a >> 29)) as u32) | 1;
+            }
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            r.set(x);
+            x
+        })
+    }
+
+    /// Whether spinning before parking can pay off (another processor may be running
+    /// the holder).
+    #[inline]
+    pub(crate) fn can_spin() -> bool {
+        crate::runtime::sched::SCHED.gomaxprocs.load(Ordering::Relaxed) > 1
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use crate::runtime::g::WaitReason;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+
+    use core::ptr;
+
+    /// loom stand-in for the runtime's spin lock. `alive` is touched by every lock and
+    /// unlock, and written when the lock's object is dropped: an unlock that is not
+    /// ordered before a free is a reported race.
+    pub(crate) struct SpinLock {
+        locked: AtomicBool,
+        alive: loom::cell::UnsafeCell<()>,
+    }
+
+    impl SpinLock {
+        pub(crate) fn new() -> Self {
+            SpinLock { locked: AtomicBool::new(false), alive: loom::cell::UnsafeCell::new(()) }
+        }
+
+        pub(crate) fn lock(&self) {
+            self.alive.with(|_| ());
+            while self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                loom::thread::yield_now();
+            }
+        }
+
+        pub(crate) fn try_lock(&self) -> bool {
+            self.alive.with(|_| ());
+            self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        }
+
+        /// # Safety
+        /// Held by the caller.
+        pub(crate) unsafe fn unlock(&self) {
+            self.alive.with(|_| ());
+            self.locked.store(false, Ordering::Release);
+        }
+    }
+
+    impl Drop for SpinLock {
+        fn drop(&mut self) {
+            self.alive.with_mut(|_| ());
+        }
+    }
+
+    /// loom stand-in for `runtime::park::Waiter`.
+    pub(crate) struct Waiter {
+        flag: AtomicU32,
+        state: AtomicU32,
+        /// Set once the waiter has released its lock in `block` (for a goroutine: its
+        /// registers are saved). A wake before that is the park/wake race.
+        parked: AtomicBool,
+        alive: loom::cell::UnsafeCell<()>,
+        pub(crate) next: *mut Waiter,
+    }
+
+    impl Waiter {
+        pub(crate) fn current() -> Waiter {
+            Waiter {
+                flag: AtomicU32::new(0),
+                state: AtomicU32::new(0),
+                parked: AtomicBool::new(false),
+                alive: loom::cell::UnsafeCell::new(()),
+                next: ptr::null_mut(),
+            }
+        }
+
+        pub(crate) fn claim(&self) -> bool {
+            self.alive.with(|_| ());
+            self.state.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        }
+
+        /// # Safety
+        /// `lock` is held and `self` is findable under it.
+        pub(crate) unsafe fn block(&self, lock: &SpinLock, _reason: WaitReason) {
+            self.parked.store(true, Ordering::Release);
+            // SAFETY: held by the caller.
+            unsafe { lock.unlock() };
+            while self.flag.load(Ordering::Acquire) == 0 {
+                loom::thread::yield_now();
+            }
+        }
+
+        /// Like `block`, but the timeout may fire at any point loom chooses (it is
+        /// one more party racing for `claim`). Negative timeout: no timeout.
+        ///
+        /// # Safety
+        /// As `block`.
+        pub(crate) unsafe fn block_timeout(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> bool {
+            if timeout_ns < 0 {
+                // SAFETY: forwarded.
+                unsafe { self.block(lock, reason) };
+                return true;
+            }
+            self.parked.store(true, Ordering::Release);
+            // SAFETY: held by the caller.
+            unsafe { lock.unlock() };
+            if self.claim() {
+                return false;
+            }
+            while self.flag.load(Ordering::Acquire) == 0 {
+                loom::thread::yield_now();
+            }
+            true
+        }
+
+        /// # Safety
+        /// The caller won `claim` or is the only possible waker.
+        pub(crate) unsafe fn wake(w: *const Waiter) {
+            // SAFETY: valid until the flag store below.
+            unsafe {
+                (*w).alive.with(|_| ());
+                assert!((*w).parked.load(Ordering::Acquire), "woke a waiter that has not finished parking");
+                (*w).flag.store(1, Ordering::Release);
+            }
+        }
+    }
+
+    impl Drop for Waiter {
+        fn drop(&mut self) {
+            self.alive.with_mut(|_| ());
+        }
+    }
+
+    pub(crate) struct Guarded<T>(loom::cell::UnsafeCell<T>);
+
+    impl<T> Guarded<T> {
+        pub(crate) fn new(v: T) -> Self {
+            Guarded(loom::cell::UnsafeCell::new(v))
+        }
+
+        /// # Safety
+        /// The caller holds the lock that guards this state.
+        pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+            // SAFETY: the caller holds the guarding lock (loom checks it).
+            self.0.with_mut(|p| f(unsafe { &mut *p }))
+        }
+    }
+
+    pub(crate) fn nanotime() -> i64 {
+        0
+    }
+
+    pub(crate) fn fastrand() -> u32 {
+        0
+    }
+
+    pub(crate) fn can_spin() -> bool {
+        false
+    }
+}
+
+pub(crate) use imp::*;

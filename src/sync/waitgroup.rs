@@ -1,0 +1,127 @@
+//! Wait groups: Go's `sync.WaitGroup`.
+//!
+//! The counter is an atomic changed by CAS without the lock as long as it neither
+//! reaches zero nor goes below it (so `done` from many goroutines is one CAS each).
+//! The transition to zero happens only under the lock, and waiters check the
+//! counter only under the lock: a waiter that sees zero therefore runs after the
+//! zeroing `add` released the lock, and that `add` touches only the waiters it took
+//! off the list afterwards, never the wait group. So `wait; free` is safe.
+//!
+//! A stale wake-up cannot release a waiter early: the zeroing `add` takes the
+//! waiters off the list in the same critical section as the CAS to zero.
+
+use core::ptr;
+
+use super::shim::{AtomicI64, Guarded, Ordering, SpinLock, WaitReason, Waiter};
+
+pub struct WaitGroup {
+    count: AtomicI64,
+    lock: SpinLock,
+    /// Parked waiters, linked through `Waiter::next` (guarded by `lock`).
+    waiters: Guarded<*mut Waiter>,
+}
+
+// SAFETY: the waiter list is behind `lock`; the counter is atomic.
+unsafe impl Send for WaitGroup {}
+// SAFETY: as above.
+unsafe impl Sync for WaitGroup {}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitGroup {
+    pub fn new() -> Self {
+        WaitGroup { count: AtomicI64::new(0), lock: SpinLock::new(), waiters: Guarded::new(ptr::null_mut()) }
+    }
+
+    /// The counter now (a snapshot).
+    pub fn count(&self) -> i64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Adds `delta` (may be negative): 0, or `-EINVAL` if the counter would go below
+    /// zero or overflow (nothing changes then). Reaching zero wakes every waiter.
+    pub fn add(&self, delta: i64) -> i32 {
+        let mut old = self.count.load(Ordering::Relaxed);
+        loop {
+            let Some(new) = old.checked_add(delta) else { return -libc::EINVAL };
+            if new < 0 {
+                return -libc::EINVAL;
+            }
+            if new == 0 && old != 0 {
+                break;
+            }
+            match self.count.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return 0,
+                Err(cur) => old = cur,
+            }
+        }
+        self.add_slow(delta)
+    }
+
+    #[cold]
+    fn add_slow(&self, delta: i64) -> i32 {
+        self.lock.lock();
+        let mut old = self.count.load(Ordering::Relaxed);
+        let new = loop {
+            let new = match old.checked_add(delta) {
+                Some(n) if n >= 0 => n,
+                _ => {
+                    // SAFETY: held.
+                    unsafe { self.lock.unlock() };
+                    return -libc::EINVAL;
+                }
+            };
+            match self.count.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break new,
+                Err(cur) => old = cur,
+            }
+        };
+        // SAFETY: lock held; taken waiters are ours to wake (read `next` before each
+        // wake: after it the waiter may be gone).
+        unsafe {
+            let mut w = if new == 0 { self.waiters.with(|l| core::mem::replace(l, ptr::null_mut())) } else { ptr::null_mut() };
+            self.lock.unlock();
+            while !w.is_null() {
+                let next = (*w).next;
+                Waiter::wake(w);
+                w = next;
+            }
+        }
+        0
+    }
+
+    /// Blocks until the counter is zero (returns at once if it is). Returns 0.
+    pub fn wait(&self) -> i32 {
+        self.lock.lock();
+        if self.count.load(Ordering::Acquire) == 0 {
+            // SAFETY: held.
+            unsafe { self.lock.unlock() };
+            return 0;
+        }
+        let mut w = Waiter::current();
+        let wp: *mut Waiter = &mut w;
+        // SAFETY: lock held; `w` stays on this stack until the zeroing add wakes it.
+        unsafe {
+            self.waiters.with(|l| {
+                (*wp).next = *l;
+                *l = wp;
+            });
+            (*wp).block(&self.lock, WaitReason::WaitGroup);
+        }
+        0
+    }
+
+    /// True while somebody is blocked in `wait`.
+    pub fn has_waiters(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: held.
+        let busy = unsafe { self.waiters.with(|l| !l.is_null()) };
+        // SAFETY: held.
+        unsafe { self.lock.unlock() };
+        busy
+    }
+}
