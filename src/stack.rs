@@ -11,23 +11,31 @@
 //! budget (a quarter of `vm.max_map_count`, or `GR_GUARD_BUDGET`) and spawn returns
 //! `-EAGAIN` past it, so malloc and pthread_create keep working.
 //!
-//! Every slot has a permanent G descriptor in a per-slab array (see `runtime/g.rs`);
-//! a free stack is a free G. Free Gs of the default size are cached per P (no lock on
-//! the spawn path); other sizes and overflow go to a global pool per size class. A
-//! surplus beyond `POOL_KEEP` hot stacks is returned to the kernel (`MADV_DONTNEED`)
-//! when a worker goes idle, so RSS falls back after a burst while back-to-back bursts
-//! reuse warm stacks.
+//! A goroutine gets its stack when it first *runs*, not when it is spawned, and takes
+//! the most recently freed one of its P (LIFO): a burst of short goroutines then runs
+//! on a handful of stacks that stay in cache and TLB, instead of touching a fresh page
+//! per goroutine. So that running can never fail, spawn *reserves* a stack first
+//! (failing with -ENOMEM/-EAGAIN right there): per size class, the global pool keeps
+//! `free >= promised`, where `promised` counts reservations not yet turned into a
+//! stack. Ps take reservations 32 at a time as plain counters (`credits`), so spawn
+//! touches no shared cache line; stacks freed on a P stay in its cache (bounded) and
+//! do not back reservations.
+//!
+//! A surplus beyond `POOL_KEEP` hot stacks that nobody has drawn on for a second is
+//! returned to the kernel (`MADV_DONTNEED`, by sysmon), so RSS falls back after a
+//! burst while back-to-back bursts reuse warm stacks.
 //!
 //! The SIGSEGV handler (installed once, run on each worker's alternate signal stack)
-//! maps a fault address to a slot's guard without any lock or thread-local, reports
-//! "stack overflow in goroutine N (NAME)" and aborts; any other fault is chained to
-//! the handler that was installed before ours, or to the default action.
+//! maps a fault address to a slot's guard, and the slot to the goroutine that owns it,
+//! without any lock or thread-local; it reports "stack overflow in goroutine N (NAME)"
+//! and aborts. Any other fault is chained to the handler installed before ours, or to
+//! the default action.
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
-use crate::runtime::g::{GPtr, G, FREE};
+use crate::runtime::g::G;
 
 pub(crate) const PAGE: usize = 4096;
 /// Guard region below each stack. Large, so that a C frame with big locals cannot
@@ -40,11 +48,14 @@ const NCLASSES: usize = 17; // 16 KiB << 0..=16
 const SLOT_BITS: u32 = 12;
 const SLOTS_PER_SLAB_MAX: usize = 1 << SLOT_BITS;
 const MAX_SLABS: usize = 4096;
-pub(crate) const MAX_SLOTS: i64 = (SLOTS_PER_SLAB_MAX * MAX_SLABS) as i64;
 /// Slab reservation target: a slab holds as many slots as fit in this (at least one).
 const SLAB_BYTES: usize = 1 << 30;
 /// Hot free stacks a size class keeps before returning the rest to the kernel.
 const POOL_KEEP: usize = 4096;
+/// Reservations a P takes from (and gives back to) the global pool at a time.
+pub(crate) const CREDIT_BATCH: u32 = 32;
+/// Free stacks a P keeps for reuse.
+const CACHE_MAX: usize = 256;
 
 /// `madvise` advice values not yet in every libc.
 const MADV_GUARD_INSTALL: i32 = 102;
@@ -57,12 +68,20 @@ pub enum GuardMode {
     Mprotect = 2,
 }
 
+/// A stack: usable range `[lo, hi)` and its global slot number.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stack {
+    pub lo: usize,
+    pub hi: usize,
+    pub slot: u32,
+}
+
 struct Slab {
     base: usize,
     slot_size: usize,
     nslots: usize,
-    first_slot: u32,
-    descs: *mut G,
+    /// The goroutine each slot's stack was last given to (for overflow messages).
+    owners: *mut AtomicPtr<G>,
 }
 
 static SLABS: [AtomicPtr<Slab>; MAX_SLABS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SLABS];
@@ -71,26 +90,38 @@ static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
 static GUARDS_USED: AtomicUsize = AtomicUsize::new(0);
 static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(0);
 static DEFAULT_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK);
-/// Stacks handed out and not yet returned (goroutines alive, plus ones being set up).
+static DEFAULT_CLASS: AtomicUsize = AtomicUsize::new(4);
+/// Stacks given to goroutines and not yet returned.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static RESERVED_SLOTS: AtomicUsize = AtomicUsize::new(0);
+/// When a pool was last drawn on (ns); surplus younger than that is kept warm.
+static LAST_DRAW: AtomicI64 = AtomicI64::new(0);
+/// Hot stacks in the global pools beyond what reservations need (a hint for sysmon).
+static HOT: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
     /// Free stacks whose pages may still be committed (warm).
-    hot: Vec<GPtr>,
-    /// Free stacks already returned to the kernel.
-    cold: Vec<GPtr>,
+    hot: Vec<Stack>,
+    /// Free stacks whose pages were returned to the kernel, or never touched.
+    cold: Vec<Stack>,
+    /// Reservations not yet turned into stacks; always <= hot + cold.
+    promised: usize,
     /// The slab being carved, and the next uncarved slot in it.
     slab: *mut Slab,
+    slab_index: usize,
     next: usize,
 }
-// SAFETY: the raw pointers are owned by the pool under its mutex.
+// SAFETY: the raw pointer is owned by the pool under its mutex.
 unsafe impl Send for Pool {}
 
-static POOLS: [Mutex<Pool>; NCLASSES] =
-    [const { Mutex::new(Pool { hot: Vec::new(), cold: Vec::new(), slab: ptr::null_mut(), next: 0 }) }; NCLASSES];
+static POOLS: [Mutex<Pool>; NCLASSES] = [const {
+    Mutex::new(Pool { hot: Vec::new(), cold: Vec::new(), promised: 0, slab: ptr::null_mut(), slab_index: 0, next: 0 })
+}; NCLASSES];
 
 static INIT: Once = Once::new();
+
+fn pool(class: usize) -> std::sync::MutexGuard<'static, Pool> {
+    POOLS[class].lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Reads `GR_STACK_SIZE`, `GR_GUARD`, `GR_GUARD_BUDGET`, and installs the SIGSEGV
 /// handler. Idempotent.
@@ -101,6 +132,7 @@ pub fn init() {
                 DEFAULT_SIZE.store(class_size(c), Ordering::Relaxed);
             }
         }
+        DEFAULT_CLASS.store(class_of(0).unwrap_or(4), Ordering::Relaxed);
         let forced = std::env::var("GR_GUARD").ok();
         let mode = match forced.as_deref() {
             Some("mprotect") => GuardMode::Mprotect,
@@ -164,6 +196,11 @@ pub fn default_size() -> usize {
     DEFAULT_SIZE.load(Ordering::Relaxed)
 }
 
+#[inline]
+pub fn default_class() -> usize {
+    DEFAULT_CLASS.load(Ordering::Relaxed)
+}
+
 pub fn in_use() -> usize {
     IN_USE.load(Ordering::Relaxed)
 }
@@ -187,120 +224,129 @@ pub fn class_size(class: usize) -> usize {
     MIN_STACK << class
 }
 
-pub fn default_class() -> usize {
-    class_of(0).unwrap_or(4)
+fn note_draw() {
+    LAST_DRAW.store(crate::runtime::lock::nanotime(), Ordering::Relaxed);
 }
 
-#[inline]
-pub fn make_id(slot: u32, gen: u32) -> i64 {
-    gen as i64 * MAX_SLOTS + slot as i64 + 1
+/// Reserves `n` stacks of `class`: afterwards `take` cannot fail for them. Carves new
+/// slots (and slabs) as needed: -ENOMEM when the address space cannot be had, -EAGAIN
+/// past the guard budget or the slot limit.
+pub fn reserve(class: usize, n: usize) -> Result<(), i32> {
+    let mut pool = pool(class);
+    while pool.hot.len() + pool.cold.len() < pool.promised + n {
+        carve(&mut pool, class)?;
+    }
+    pool.promised += n;
+    Ok(())
 }
 
-/// The descriptor an id refers to and the generation it was issued in, if the slot
-/// exists at all.
-pub fn lookup(id: i64) -> Option<(*mut G, u32)> {
-    if id <= 0 {
-        return None;
-    }
-    let slot = ((id - 1) % MAX_SLOTS) as usize;
-    let gen = (id - 1) / MAX_SLOTS;
-    if gen > u32::MAX as i64 {
-        return None;
-    }
-    let slab = SLABS.get(slot >> SLOT_BITS)?.load(Ordering::Acquire);
-    if slab.is_null() {
-        return None;
-    }
-    let idx = slot & (SLOTS_PER_SLAB_MAX - 1);
-    // SAFETY: published slabs are never freed.
-    let s = unsafe { &*slab };
-    if idx >= s.nslots || RESERVED_SLOTS.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    // SAFETY: idx < nslots, descriptors are never freed.
-    Some((unsafe { s.descs.add(idx) }, gen as u32))
+/// Gives back `n` reservations that will not be used.
+pub fn unreserve(class: usize, n: usize) {
+    pool(class).promised -= n;
 }
 
-/// Returns a free G with a stack of the given class (`-ENOMEM`, `-EAGAIN`).
-/// `cache` is the caller's per-P cache of default-class stacks, if it has one.
-pub fn alloc(class: usize, cache: Option<&mut Vec<GPtr>>) -> Result<*mut G, i32> {
-    if let Some(cache) = cache {
-        if class == default_class() {
-            if let Some(g) = cache.pop() {
-                IN_USE.fetch_add(1, Ordering::Relaxed);
-                return Ok(g.0);
+/// A stack for a goroutine about to run for the first time, which holds one
+/// reservation: the hottest stack of the P's cache (the reservation then goes back to
+/// the P as a credit), or one from the global pool (using up the reservation).
+pub fn take(class: usize, cache: Option<(&mut Vec<Stack>, &mut u32)>) -> Stack {
+    let st = match cache {
+        Some((stacks, credits)) if class == default_class() => match stacks.pop() {
+            Some(s) => {
+                *credits += 1;
+                s
             }
-            // Refill a batch under one lock; the spawn path then runs lock-free.
-            let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
-            let want = 32;
-            while cache.len() < want {
-                match take_free(&mut pool) {
-                    Some(g) => cache.push(g),
-                    None => match carve(&mut pool, class) {
-                        Ok(g) => cache.push(GPtr(g)),
-                        Err(e) => {
-                            if cache.is_empty() {
-                                return Err(e);
-                            }
-                            break;
-                        }
-                    },
-                }
+            None => {
+                // Refill the cache too, turning some of the P's credits into stacks
+                // (each is backed by a free global stack, so the pool stays sound).
+                let extra = (*credits).min(15);
+                let st = take_global(class, extra as usize, stacks);
+                *credits -= extra;
+                st
             }
-            drop(pool);
-            IN_USE.fetch_add(1, Ordering::Relaxed);
-            return Ok(cache.pop().expect("refilled").0);
-        }
-    }
-    let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
-    let g = match take_free(&mut pool) {
-        Some(g) => g.0,
-        None => carve(&mut pool, class)?,
+        },
+        _ => take_global(class, 0, &mut Vec::new()),
     };
     IN_USE.fetch_add(1, Ordering::Relaxed);
-    Ok(g)
+    st
 }
 
-fn take_free(pool: &mut Pool) -> Option<GPtr> {
-    pool.hot.pop().or_else(|| pool.cold.pop())
+/// One stack for the caller's reservation plus `extra` for reservations the caller
+/// gives up, pushed onto `into`.
+fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> Stack {
+    note_draw();
+    let mut pool = pool(class);
+    let pop = |pool: &mut Pool| match pool.hot.pop() {
+        Some(s) => {
+            HOT.fetch_sub(1, Ordering::Relaxed);
+            s
+        }
+        None => pool.cold.pop().unwrap_or_else(|| crate::runtime::fatal("stack reservation broken: no free stack")),
+    };
+    let st = pop(&mut pool);
+    for _ in 0..extra {
+        let s = pop(&mut pool);
+        into.push(s);
+    }
+    // The cache is LIFO: the stack to use now should be the warmest, so hand the
+    // first (hot) one out and keep the rest.
+    pool.promised -= 1 + extra;
+    st
 }
 
-/// Hands a dead G's stack back. `cache` is the releasing P's cache, if any; it is
-/// kept at most `CACHE_MAX` long, the overflow going to the global pool.
-pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
-    const CACHE_MAX: usize = 256;
+/// Returns a dead goroutine's stack: to the P's cache (kept at most `CACHE_MAX`
+/// long, the overflow going to the global pool) or to the global pool.
+pub fn put(class: usize, st: Stack, cache: Option<&mut Vec<Stack>>) {
     IN_USE.fetch_sub(1, Ordering::Relaxed);
-    // SAFETY: g is a dead G that its caller owns.
-    let class = unsafe { class_of((*g).stack_hi - (*g).stack_lo).unwrap_or(0) };
-    // SAFETY: as above.
-    unsafe { (*g).status.store(FREE, Ordering::Release) };
     if let Some(cache) = cache {
         if class == default_class() {
-            cache.push(GPtr(g));
+            cache.push(st);
             if cache.len() > CACHE_MAX {
-                let mut pool = POOLS[class].lock().unwrap_or_else(|e| e.into_inner());
                 let keep = CACHE_MAX / 2;
+                let mut pool = pool(class);
+                HOT.fetch_add(cache.len() - keep, Ordering::Relaxed);
                 pool.hot.extend(cache.drain(keep..));
             }
             return;
         }
     }
-    POOLS[class].lock().unwrap_or_else(|e| e.into_inner()).hot.push(GPtr(g));
+    pool(class).hot.push(st);
+    HOT.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Moves a P's cache into the global pool (when the P is destroyed or idles long).
-pub fn flush_cache(cache: &mut Vec<GPtr>) {
+/// Moves a P's cache into the global pool (when the P retires or at shutdown).
+pub fn flush_cache(cache: &mut Vec<Stack>) {
     if cache.is_empty() {
         return;
     }
-    let mut pool = POOLS[default_class()].lock().unwrap_or_else(|e| e.into_inner());
+    let mut pool = pool(default_class());
+    HOT.fetch_add(cache.len(), Ordering::Relaxed);
     pool.hot.append(cache);
 }
 
-/// Returns hot free stacks beyond `keep` per class to the kernel. Cheap when there is
-/// no surplus; called when a worker is about to sleep and at shutdown (`keep` = 0).
-pub fn scavenge(keep: usize) -> usize {
+/// Records which goroutine runs on a slot's stack (read by the overflow handler).
+#[inline]
+pub fn set_owner(slot: u32, g: *mut G) {
+    let slab = SLABS[(slot >> SLOT_BITS) as usize].load(Ordering::Relaxed);
+    // SAFETY: a stack's slab is published before the stack is handed out.
+    unsafe {
+        (*(*slab).owners.add(slot as usize & (SLOTS_PER_SLAB_MAX - 1))).store(g, Ordering::Relaxed);
+    }
+}
+
+/// True when the pools hold more warm stacks than `POOL_KEEP` (sysmon then calls
+/// `scavenge` once they have gone unused for a while).
+pub fn has_surplus() -> bool {
+    HOT.load(Ordering::Relaxed) > POOL_KEEP
+}
+
+/// Returns hot free stacks beyond `keep` per class to the kernel, unless a pool was
+/// drawn on within `min_idle_ns` (a burst is still going on). Cheap when there is no
+/// surplus; called by sysmon, and at shutdown (`keep` = 0, `min_idle_ns` = 0).
+pub fn scavenge(keep: usize, min_idle_ns: i64) -> usize {
     let keep = keep.min(POOL_KEEP);
+    if crate::runtime::lock::nanotime() - LAST_DRAW.load(Ordering::Relaxed) < min_idle_ns {
+        return 0;
+    }
     let mut released = 0;
     for class_pool in POOLS.iter() {
         let mut pool = match class_pool.try_lock() {
@@ -311,20 +357,18 @@ pub fn scavenge(keep: usize) -> usize {
             continue;
         }
         let n = pool.hot.len() - keep;
-        let mut batch: Vec<GPtr> = pool.hot.drain(..n).collect();
+        HOT.fetch_sub(n, Ordering::Relaxed);
+        let mut batch: Vec<Stack> = pool.hot.drain(..n).collect();
         drop(pool);
         // Coalesce neighbouring stacks into one range per call: the guard regions in
         // between survive MADV_DONTNEED.
-        // SAFETY: free stacks are owned by the pool; nobody runs on them.
-        batch.sort_unstable_by_key(|g| unsafe { (*g.0).stack_lo });
+        batch.sort_unstable_by_key(|s| s.lo);
         let mut i = 0;
         while i < batch.len() {
-            // SAFETY: as above.
-            let (lo, mut hi) = unsafe { ((*batch[i].0).stack_lo, (*batch[i].0).stack_hi) };
+            let (lo, mut hi) = (batch[i].lo, batch[i].hi);
             let mut j = i + 1;
-            // SAFETY: as above.
-            while j < batch.len() && unsafe { (*batch[j].0).stack_lo } == hi + GUARD {
-                hi = unsafe { (*batch[j].0).stack_hi };
+            while j < batch.len() && batch[j].lo == hi + GUARD {
+                hi = batch[j].hi;
                 j += 1;
             }
             // SAFETY: the range covers only free stacks and the guards between them.
@@ -337,13 +381,17 @@ pub fn scavenge(keep: usize) -> usize {
     released
 }
 
-/// Carves the next never-used slot of the class, creating a slab when needed.
-fn carve(pool: &mut Pool, class: usize) -> Result<*mut G, i32> {
+/// Carves the next never-used slot of the class into the pool's free list, creating
+/// a slab when needed.
+fn carve(pool: &mut Pool, class: usize) -> Result<(), i32> {
+    // SAFETY: pool.slab is null or a published slab.
     if pool.slab.is_null() || pool.next >= unsafe { (*pool.slab).nslots } {
-        pool.slab = new_slab(class)?;
+        let (slab, index) = new_slab(class)?;
+        pool.slab = slab;
+        pool.slab_index = index;
         pool.next = 0;
     }
-    // SAFETY: pool.slab is a published slab with next < nslots.
+    // SAFETY: as above, now non-null.
     let slab = unsafe { &*pool.slab };
     let idx = pool.next;
     let base = slab.base + idx * slab.slot_size;
@@ -358,19 +406,11 @@ fn carve(pool: &mut Pool, class: usize) -> Result<*mut G, i32> {
         GUARDS_USED.fetch_add(1, Ordering::Relaxed);
     }
     pool.next += 1;
-    // SAFETY: idx < nslots; the descriptor array is zero-filled memory we own.
-    let g = unsafe { slab.descs.add(idx) };
-    // SAFETY: as above; a never-used descriptor is all zeroes, which is FREE/gen 0.
-    unsafe {
-        (*g).slot = slab.first_slot + idx as u32;
-        (*g).stack_lo = base + GUARD;
-        (*g).stack_hi = base + slab.slot_size;
-    }
-    RESERVED_SLOTS.fetch_add(1, Ordering::Release);
-    Ok(g)
+    pool.cold.push(Stack { lo: base + GUARD, hi: base + slab.slot_size, slot: ((pool.slab_index << SLOT_BITS) + idx) as u32 });
+    Ok(())
 }
 
-fn new_slab(class: usize) -> Result<*mut Slab, i32> {
+fn new_slab(class: usize) -> Result<(*mut Slab, usize), i32> {
     static SLAB_LOCK: Mutex<()> = Mutex::new(());
     let _guard = SLAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let index = NSLABS.load(Ordering::Relaxed);
@@ -386,32 +426,21 @@ fn new_slab(class: usize) -> Result<*mut Slab, i32> {
     if base == libc::MAP_FAILED {
         return Err(-libc::ENOMEM);
     }
-    let desc_bytes = (nslots * core::mem::size_of::<G>() + PAGE - 1) & !(PAGE - 1);
+    let owner_bytes = (nslots * core::mem::size_of::<AtomicPtr<G>>() + PAGE - 1) & !(PAGE - 1);
     // SAFETY: as above.
-    let descs = unsafe { libc::mmap(ptr::null_mut(), desc_bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-    if descs == libc::MAP_FAILED {
+    let owners = unsafe { libc::mmap(ptr::null_mut(), owner_bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if owners == libc::MAP_FAILED {
         // SAFETY: unmapping what we just mapped; nothing else has seen it.
-        unsafe {
-            libc::munmap(base, bytes);
-            if descs != libc::MAP_FAILED {
-                libc::munmap(descs, desc_bytes);
-            }
-        }
+        unsafe { libc::munmap(base, bytes) };
         return Err(-libc::ENOMEM);
     }
     if guard_mode() == GuardMode::Madvise {
         install_guards(base as usize, slot_size, nslots);
     }
-    let slab = Box::into_raw(Box::new(Slab {
-        base: base as usize,
-        slot_size,
-        nslots,
-        first_slot: (index << SLOT_BITS) as u32,
-        descs: descs as *mut G,
-    }));
+    let slab = Box::into_raw(Box::new(Slab { base: base as usize, slot_size, nslots, owners: owners as *mut AtomicPtr<G> }));
     SLABS[index].store(slab, Ordering::Release);
     NSLABS.store(index + 1, Ordering::Release);
-    Ok(slab)
+    Ok((slab, index))
 }
 
 fn install_guards(base: usize, slot_size: usize, nslots: usize) {
@@ -438,25 +467,8 @@ fn install_guards(base: usize, slot_size: usize, nslots: usize) {
     }
 }
 
-/// Calls `f` with every goroutine descriptor ever carved (free ones included).
-pub fn for_each_g(mut f: impl FnMut(&G)) {
-    let n = NSLABS.load(Ordering::Acquire);
-    for s in SLABS.iter().take(n) {
-        let s = s.load(Ordering::Acquire);
-        if s.is_null() {
-            continue;
-        }
-        // SAFETY: published slabs and their descriptors are never freed.
-        let s = unsafe { &*s };
-        for i in 0..s.nslots {
-            // SAFETY: i < nslots.
-            f(unsafe { &*s.descs.add(i) });
-        }
-    }
-}
-
-/// The goroutine whose guard region contains `addr`. Async-signal-safe: reads only
-/// the published slab table and the (never freed) descriptor.
+/// The goroutine that owns the slot whose guard region contains `addr`.
+/// Async-signal-safe: reads only the published slab table and owner arrays.
 fn guard_owner(addr: usize) -> Option<*mut G> {
     let n = NSLABS.load(Ordering::Acquire);
     for s in SLABS.iter().take(n) {
@@ -469,9 +481,12 @@ fn guard_owner(addr: usize) -> Option<*mut G> {
         if addr >= s.base && addr < s.base + s.nslots * s.slot_size {
             let idx = (addr - s.base) / s.slot_size;
             let off = (addr - s.base) % s.slot_size;
-            // A fault within a page above the guard also counts: a frame that
-            // straddles the guard's top edge faults on its first write below it.
-            return if off < GUARD { Some(unsafe { s.descs.add(idx) }) } else { None };
+            if off >= GUARD {
+                return None;
+            }
+            // SAFETY: idx < nslots.
+            let g = unsafe { (*s.owners.add(idx)).load(Ordering::Relaxed) };
+            return if g.is_null() { None } else { Some(g) };
         }
     }
     None

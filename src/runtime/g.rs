@@ -1,11 +1,13 @@
 //! G: one goroutine's descriptor.
 //!
-//! Descriptors live in per-slab arrays owned by `stack.rs`, one per stack slot, and
-//! are never freed: a G pointer stays dereferenceable for the life of the process,
-//! which is what lets `gr_join` look a goroutine up by id without a table. The id
-//! encodes the slot and a generation (`id = gen * MAX_SLOTS + slot + 1`); the
-//! generation is bumped when the goroutine exits, so an old id never names the
-//! slot's next occupant.
+//! Descriptors live in chunks of 4,096 (one lazily committed mapping each) that are
+//! never freed: a G pointer stays dereferenceable for the life of the process, which
+//! is what lets `gr_join` look a goroutine up by id without a table. The id encodes
+//! the descriptor's index and a generation (`id = gen * MAX_DESCS + index + 1`, so the
+//! first goroutines get ids 1, 2, 3...); the generation is bumped when the goroutine
+//! exits, so an old id never names the descriptor's next occupant. Free descriptors
+//! are cached per P, like stacks; a goroutine's stack is attached when it first runs
+//! (see `stack.rs`).
 //!
 //! Who owns a G, by status:
 //! - `FREE`: a stack cache (a P's or the global pool); nobody else touches it.
@@ -16,12 +18,15 @@
 //! - `DEAD`: between exit and the deferred release to a cache.
 
 use core::ffi::{c_char, c_void};
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::arch::Context;
 use crate::runtime::lock::SpinLock;
 use crate::runtime::m::M;
 use crate::runtime::park::Waiter;
+use crate::stack::Stack;
 
 pub(crate) const FREE: u32 = 0;
 pub(crate) const RUNNABLE: u32 = 1;
@@ -59,15 +64,16 @@ pub struct G {
     pub status: AtomicU32,
     /// Bumped at exit: ids carry the generation they were issued in.
     pub gen: AtomicU32,
-    /// Global stack slot index (see `stack.rs`).
-    pub slot: u32,
+    /// Index of this descriptor (see `id`).
+    pub idx: u32,
     /// The errno value while switched out (it follows the goroutine across threads).
     pub errno: i32,
     pub func: Option<GrFn>,
     pub arg: *mut c_void,
-    /// Lowest usable and one-past-highest address of the stack.
-    pub stack_lo: usize,
-    pub stack_hi: usize,
+    /// The stack, once the goroutine has first run (`None` before).
+    pub stack: Option<Stack>,
+    /// Stack size class (see `stack.rs`).
+    pub class: u8,
     /// Set while locked to a thread (`gr_lock_thread`); `lock_depth` counts nesting.
     pub lockedm: AtomicPtr<M>,
     pub lock_depth: u32,
@@ -80,13 +86,15 @@ pub struct G {
     pub link: *mut G,
     /// When the current wait began (ns, monotonic), for dumps.
     pub wait_since: i64,
+    /// The home thread this goroutine is pinned to, or null (see `home.rs`).
+    pub home: *mut crate::runtime::home::Home,
     pub name: [u8; NAME_LEN + 1],
 }
 
 impl G {
     #[inline]
     pub fn id(&self) -> i64 {
-        crate::stack::make_id(self.slot, self.gen.load(Ordering::Relaxed))
+        make_id(self.idx, self.gen.load(Ordering::Relaxed))
     }
 
     pub fn name_str(&self) -> &[u8] {
@@ -127,3 +135,125 @@ pub struct GPtr(pub *mut G);
 // pointer itself is plain data.
 unsafe impl Send for GPtr {}
 unsafe impl Sync for GPtr {}
+
+// ---------------------------------------------------------------------------------
+// the descriptor table
+
+const CHUNK_BITS: u32 = 12;
+const PER_CHUNK: usize = 1 << CHUNK_BITS;
+const MAX_CHUNKS: usize = 4096;
+pub(crate) const MAX_DESCS: i64 = (PER_CHUNK * MAX_CHUNKS) as i64;
+/// Free descriptors a P keeps.
+const CACHE_MAX: usize = 256;
+
+static CHUNKS: [AtomicPtr<G>; MAX_CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
+/// Descriptors carved so far.
+static CARVED: AtomicUsize = AtomicUsize::new(0);
+static FREE_LIST: Mutex<Vec<GPtr>> = Mutex::new(Vec::new());
+
+#[inline]
+pub fn make_id(idx: u32, gen: u32) -> i64 {
+    gen as i64 * MAX_DESCS + idx as i64 + 1
+}
+
+fn desc(idx: usize) -> *mut G {
+    let chunk = CHUNKS[idx >> CHUNK_BITS].load(Ordering::Acquire);
+    // SAFETY: callers pass carved indexes, whose chunk is published.
+    unsafe { chunk.add(idx & (PER_CHUNK - 1)) }
+}
+
+/// The descriptor an id refers to and the generation it was issued in, if that
+/// descriptor was ever carved.
+pub fn lookup(id: i64) -> Option<(*mut G, u32)> {
+    if id <= 0 {
+        return None;
+    }
+    let idx = ((id - 1) % MAX_DESCS) as usize;
+    let gen = (id - 1) / MAX_DESCS;
+    if gen > u32::MAX as i64 || idx >= CARVED.load(Ordering::Acquire) {
+        return None;
+    }
+    Some((desc(idx), gen as u32))
+}
+
+/// A free descriptor (status FREE, generation current): from the P's cache, the
+/// global free list, or a newly carved one. -ENOMEM when no chunk can be mapped,
+/// -EAGAIN past 16M descriptors.
+pub fn alloc(cache: Option<&mut Vec<GPtr>>) -> Result<*mut G, i32> {
+    if let Some(cache) = cache {
+        if let Some(g) = cache.pop() {
+            return Ok(g.0);
+        }
+        let mut free = FREE_LIST.lock().unwrap_or_else(|e| e.into_inner());
+        let n = free.len().min(CACHE_MAX / 4);
+        let at = free.len() - n;
+        cache.extend(free.drain(at..));
+        drop(free);
+        if let Some(g) = cache.pop() {
+            return Ok(g.0);
+        }
+        return carve();
+    }
+    if let Some(g) = FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return Ok(g.0);
+    }
+    carve()
+}
+
+fn carve() -> Result<*mut G, i32> {
+    static CARVE_LOCK: Mutex<()> = Mutex::new(());
+    let _l = CARVE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let idx = CARVED.load(Ordering::Relaxed);
+    if idx as i64 >= MAX_DESCS {
+        return Err(-libc::EAGAIN);
+    }
+    let c = idx >> CHUNK_BITS;
+    if CHUNKS[c].load(Ordering::Acquire).is_null() {
+        let bytes = PER_CHUNK * core::mem::size_of::<G>();
+        // SAFETY: a fresh anonymous mapping; zeroed memory is a valid FREE G.
+        let mem = unsafe {
+            libc::mmap(ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
+        };
+        if mem == libc::MAP_FAILED {
+            return Err(-libc::ENOMEM);
+        }
+        CHUNKS[c].store(mem as *mut G, Ordering::Release);
+    }
+    let g = desc(idx);
+    // SAFETY: a never-used descriptor, ours alone.
+    unsafe { (*g).idx = idx as u32 };
+    CARVED.store(idx + 1, Ordering::Release);
+    Ok(g)
+}
+
+/// Returns a dead goroutine's descriptor to the P's cache (bounded) or the free list.
+pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
+    // SAFETY: the caller owns the dead G.
+    unsafe { (*g).status.store(FREE, Ordering::Release) };
+    if let Some(cache) = cache {
+        cache.push(GPtr(g));
+        if cache.len() > CACHE_MAX {
+            let keep = CACHE_MAX / 2;
+            FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).extend(cache.drain(keep..));
+        }
+        return;
+    }
+    FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).push(GPtr(g));
+}
+
+/// Moves a P's cache to the global free list.
+pub fn flush_cache(cache: &mut Vec<GPtr>) {
+    if !cache.is_empty() {
+        FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).append(cache);
+    }
+}
+
+/// Calls `f` with every descriptor ever carved (free ones included).
+pub fn for_each(mut f: impl FnMut(&G)) {
+    let n = CARVED.load(Ordering::Acquire);
+    for i in 0..n {
+        // SAFETY: i < carved.
+        f(unsafe { &*desc(i) });
+    }
+}

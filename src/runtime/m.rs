@@ -43,6 +43,8 @@ pub struct M {
     pub lockedg: *mut G,
     /// A runnable goroutine locked to another M, to be handed to it from g0.
     pub handoff: *mut G,
+    /// Set on a home thread's M: it runs only that home's goroutines (see home.rs).
+    pub home: *mut crate::runtime::home::Home,
     /// Counted in `nmspinning`.
     pub spinning: bool,
     /// While an M without a P polls, goroutines it readies are collected here
@@ -52,6 +54,8 @@ pub struct M {
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
+    /// Kernel thread id (sysmon reads the thread's state from /proc).
+    pub tid: AtomicU32,
 }
 
 impl M {
@@ -66,11 +70,13 @@ impl M {
             park: AtomicU32::new(0),
             lockedg: ptr::null_mut(),
             handoff: ptr::null_mut(),
+            home: ptr::null_mut(),
             spinning: false,
             collecting: false,
             collected: ptr::null_mut(),
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
+            tid: AtomicU32::new(0),
         }
     }
 

@@ -6,11 +6,13 @@
 //! - `lock`: the spin lock and futex calls everything above is built from.
 //! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
 //!   `sysmon`: the monitor thread that rescues stuck processors.
+//! - `home`: a thread running a group of goroutines pinned to it (Python's).
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
 pub mod g;
+pub mod home;
 pub mod lock;
 pub mod m;
 pub mod netpoll;

@@ -3,7 +3,8 @@
 //! crossbeam-deque FIFO worker: the owner pushes and pops without locks, idle Ps steal
 //! half at a time through its stealer, which is Go's runq design), a `runnext` slot
 //! for the goroutine just woken or spawned (so a hand-off stays on this core), and
-//! a cache of free goroutines with their stacks (so spawn takes no lock).
+//! caches of free descriptors, free stacks and stack reservations (so spawn and exit
+//! take no lock).
 //!
 //! Only the M holding a P touches `runq`, `gcache` and the counters marked owner-only;
 //! other threads use `stealer`, `runnext` (by CAS) and the atomics.
@@ -16,8 +17,11 @@ use crossbeam_deque::{Stealer, Worker};
 use crate::runtime::g::{GPtr, G};
 use crate::runtime::m::M;
 
+/// In the idle list.
 pub(crate) const P_IDLE: u32 = 0;
+/// Held by an M.
 pub(crate) const P_RUNNING: u32 = 1;
+/// Not in use (beyond the processor limit, or never started).
 pub(crate) const P_DEAD: u32 = 2;
 
 pub struct P {
@@ -26,8 +30,12 @@ pub struct P {
     pub runnext: AtomicPtr<G>,
     pub runq: Worker<GPtr>,
     pub stealer: Stealer<GPtr>,
-    /// Free goroutines with default-size stacks (owner-only).
+    /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
+    /// Free default-size stacks, most recently freed last (owner-only).
+    pub stacks: Vec<crate::stack::Stack>,
+    /// Default-size stack reservations held for spawns (owner-only; see stack.rs).
+    pub credits: u32,
     /// Bumped at every schedule (read by stealers and sysmon).
     pub schedtick: AtomicU32,
     /// Consecutive goroutines taken from `runnext` (owner-only): bounded so that a
@@ -42,11 +50,13 @@ impl P {
         let stealer = runq.stealer();
         P {
             id,
-            status: AtomicU32::new(P_IDLE),
+            status: AtomicU32::new(P_DEAD),
             runnext: AtomicPtr::new(ptr::null_mut()),
             runq,
             stealer,
             gcache: Vec::new(),
+            stacks: Vec::new(),
+            credits: 0,
             schedtick: AtomicU32::new(0),
             runnext_streak: 0,
             m: ptr::null_mut(),

@@ -42,7 +42,18 @@ pub struct Waiter {
     pub next: *mut Waiter,
     /// The timeout's timer while a timed wait is armed.
     timer: Cell<Option<TimerId>>,
+    /// A goroutine's timed wait (set before a waker can see the waiter).
+    timed: Cell<bool>,
+    /// A goroutine's timed wait: the hand-off between the parked side's deferred
+    /// `arm_then_unlock` and the claim winner (a waker or the timer). Each moves it
+    /// once (`HANDOFF_WINNER` / `HANDOFF_PARKED`); whoever moves it second readies the
+    /// goroutine. Neither touches the waiter after its move, so the goroutine cannot
+    /// run (and return, freeing the waiter's stack) while the other still writes.
+    handoff: AtomicU32,
 }
+
+const HANDOFF_WINNER: u32 = 1;
+const HANDOFF_PARKED: u32 = 2;
 
 impl Waiter {
     /// A waiter for whoever is calling: the current goroutine or this plain thread.
@@ -57,6 +68,8 @@ impl Waiter {
             state: AtomicU32::new(WAITING_STATE),
             next: ptr::null_mut(),
             timer: Cell::new(None),
+            timed: Cell::new(false),
+            handoff: AtomicU32::new(0),
         }
     }
 
@@ -66,6 +79,8 @@ impl Waiter {
         self.flag.store(0, Ordering::Relaxed);
         self.next = ptr::null_mut();
         self.timer.set(None);
+        self.timed.set(false);
+        self.handoff.store(0, Ordering::Relaxed);
     }
 
     /// Wins the right to wake this waiter (true once, for one caller).
@@ -92,6 +107,7 @@ impl Waiter {
         let when = timer::deadline_after(timeout_ns);
         if !self.g.is_null() {
             let tp = TimedPark { lock, when, waiter: self };
+            self.timed.set(true);
             let m = current_m();
             // SAFETY: we are goroutine self.g on m, holding lock.
             unsafe {
@@ -171,6 +187,10 @@ impl Waiter {
                 futex_wake(&(*w).flag, 1);
             } else {
                 (*w).flag.store(1, Ordering::Relaxed);
+                if (*w).timed.get() && (*w).handoff.swap(HANDOFF_WINNER, Ordering::AcqRel) != HANDOFF_PARKED {
+                    // Its arm_then_unlock is still running: that readies it.
+                    return;
+                }
                 sched::ready(g);
             }
         }
@@ -187,13 +207,25 @@ struct TimedPark {
 /// now (the goroutine's context is saved) means the timer can never ready a goroutine
 /// that is still running; arming before the unlock means a waker that wins cannot let
 /// the goroutine run (and read `timer`) before it is set.
-unsafe fn arm_then_unlock(_m: *mut M, _g: *mut G, arg: usize) {
-    // SAFETY: arg is the TimedPark on the parked goroutine's stack, alive until it runs.
+///
+/// The timer may fire (on another thread) as soon as it is armed, and a waker may win
+/// as soon as the lock is released, while this function still writes to the
+/// goroutine's stack (`timer`, the lock, `tp`). So neither readies the goroutine
+/// itself unless this function is done: `handoff` decides who readies it, and it is
+/// the last thing this function touches.
+unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
+    // SAFETY: arg is the TimedPark on the parked goroutine's stack, alive until the
+    // goroutine runs again, which needs our `handoff` move below.
     unsafe {
         let tp = &*(arg as *const TimedPark);
-        let id = timer::add(tp.when, timeout_fired, tp.waiter as usize);
-        (*tp.waiter).timer.set(Some(id));
+        let w = tp.waiter;
+        let id = timer::add(tp.when, timeout_fired, w as usize);
+        (*w).timer.set(Some(id));
         (*tp.lock).unlock();
+        if (*w).handoff.swap(HANDOFF_PARKED, Ordering::AcqRel) == HANDOFF_WINNER {
+            // The winner came first and left the wake-up to us.
+            sched::ready(g);
+        }
     }
 }
 
@@ -207,6 +239,7 @@ unsafe fn timeout_fired(arg: usize) {
             .state
             .compare_exchange(WAITING_STATE, CLAIMED_BY_TIMER, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+            && (*w).handoff.swap(HANDOFF_WINNER, Ordering::AcqRel) == HANDOFF_PARKED
         {
             sched::ready(g);
         }

@@ -140,13 +140,10 @@ pub fn init(maxprocs: i32) -> i32 {
     }
     .min(MAX_PROCS);
     let mut l = locked();
+    SCHED.npidle.store(0, Ordering::SeqCst);
     for i in 0..n {
-        let p = ensure_p(i);
-        // SAFETY: no M runs yet; we own every P.
-        unsafe { (*p).status.store(P_IDLE, Ordering::Relaxed) };
-        l.pidle.push(p);
+        activate_p(&mut l, i);
     }
-    SCHED.npidle.store(n as u32, Ordering::SeqCst);
     SCHED.gomaxprocs.store(n as u32, Ordering::SeqCst);
     SCHED.rescue.store(0, Ordering::SeqCst);
     SCHED.state.store(RUNNING_STATE, Ordering::Release);
@@ -220,14 +217,14 @@ pub fn shutdown() -> i32 {
         if !p.is_null() {
             // SAFETY: no M holds a P any more.
             unsafe {
-                stack::flush_cache(&mut (*p).gcache);
+                flush_p_caches(p);
                 (*p).status.store(P_DEAD, Ordering::Relaxed);
                 (*p).m = ptr::null_mut();
             }
         }
     }
     drop(l);
-    stack::scavenge(0);
+    stack::scavenge(0, 0);
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
     SCHED.nthreads.store(0, Ordering::SeqCst);
@@ -318,6 +315,13 @@ pub unsafe fn ready(g: *mut G) {
 /// Queues a runnable goroutine where the caller runs: its P's runnext, the list of
 /// a polling M, or the global queue from a plain thread (or an M without a P).
 unsafe fn runqput_current(g: *mut G) {
+    // SAFETY: g is ours to queue.
+    let home = unsafe { (*g).home };
+    if !home.is_null() {
+        // SAFETY: a home outlives its goroutines.
+        unsafe { (*home).put(g) };
+        return;
+    }
     let m = current_m();
     // SAFETY: a non-null M is ours; its P (if any) is ours too.
     unsafe {
@@ -358,10 +362,19 @@ pub(crate) fn add_rescue_p() {
     if id >= MAX_PROCS {
         return;
     }
-    let p = ensure_p(id);
     SCHED.rescue.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: a P beyond the limit is held by nobody.
+    activate_p(&mut l, id);
+}
+
+/// Makes P `id` (now below the limit) usable. A P that has not finished retiring
+/// since the limit last dropped below it is still running or idle: it simply stays.
+fn activate_p(l: &mut Locked, id: usize) {
+    let p = ensure_p(id);
+    // SAFETY: a retired (DEAD) P is held by nobody; others are left alone.
     unsafe {
+        if (*p).status.load(Ordering::Acquire) != P_DEAD {
+            return;
+        }
         (*p).status.store(P_IDLE, Ordering::Relaxed);
         (*p).m = ptr::null_mut();
     }
@@ -505,13 +518,27 @@ fn pidleput(l: &mut Locked, p: *mut P) {
     SCHED.npidle.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Returns a P's free descriptors, free stacks and stack reservations to the global
+/// pools.
+unsafe fn flush_p_caches(p: *mut P) {
+    // SAFETY: the caller holds p or nobody does.
+    unsafe {
+        crate::runtime::g::flush_cache(&mut (*p).gcache);
+        stack::flush_cache(&mut (*p).stacks);
+        if (*p).credits > 0 {
+            stack::unreserve(stack::default_class(), (*p).credits as usize);
+            (*p).credits = 0;
+        }
+    }
+}
+
 /// A P beyond `gomaxprocs`: its goroutines move to the global queue.
 unsafe fn retire_p_queues(l: &mut Locked, p: *mut P) {
     let mut v = Vec::new();
     // SAFETY: nobody holds p (the caller released it).
     unsafe {
         (*p).drain(&mut v);
-        stack::flush_cache(&mut (*p).gcache);
+        flush_p_caches(p);
         (*p).status.store(P_DEAD, Ordering::Release);
         (*p).m = ptr::null_mut();
     }
@@ -608,6 +635,7 @@ fn mstart(m: *mut M) {
     // SAFETY: the M was handed its first P in nextp by startm.
     unsafe {
         (*m).thread = libc::pthread_self();
+        (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);
         let p = (*m).nextp.swap(ptr::null_mut(), Ordering::Acquire);
         if !p.is_null() {
             acquirep(m, p);
@@ -679,6 +707,9 @@ unsafe fn execute(m: *mut M, g: *mut G) {
         (*m).curg = g;
         let p = (*m).p;
         (*p).schedtick.fetch_add(1, Ordering::Relaxed);
+        if (*g).stack.is_none() {
+            attach_stack(p, g);
+        }
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
         finish_switch(r as *mut M);
     }
@@ -791,7 +822,6 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                     continue;
                 }
             }
-            stack::scavenge(usize::MAX);
         }
     }
 }
@@ -978,7 +1008,9 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         (*cur).errno = *libc::__errno_location();
         let p = (*m).p;
         let mut next = ptr::null_mut();
-        if (*m).lockedg.is_null() && !p.is_null() && (*p).id < nprocs_limit() {
+        if !(*m).home.is_null() {
+            next = (*(*m).home).pop();
+        } else if (*m).lockedg.is_null() && !p.is_null() && (*p).id < nprocs_limit() {
             next = pick_local(p);
             if !next.is_null() {
                 let lm = (*next).lockedm.load(Ordering::Acquire);
@@ -991,7 +1023,12 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         let r = if !next.is_null() {
             (*next).status.store(RUNNING, Ordering::Relaxed);
             (*m).curg = next;
-            (*p).schedtick.fetch_add(1, Ordering::Relaxed);
+            if !p.is_null() {
+                (*p).schedtick.fetch_add(1, Ordering::Relaxed);
+            }
+            if (*next).stack.is_none() {
+                attach_stack(p, next);
+            }
             arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
         } else {
             (*m).curg = ptr::null_mut();
@@ -1014,7 +1051,16 @@ pub struct SpawnAttr {
 }
 
 /// Creates a goroutine running `f(arg)`. Returns its id, or a negative errno.
+///
+/// Only a descriptor is set up here; the stack is reserved (so running cannot fail)
+/// but attached when the goroutine first runs (see `stack.rs`).
 pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
+    spawn_homed(f, arg, attr, ptr::null_mut())
+}
+
+/// `spawn`, pinning the goroutine to `home` when that is not null (it then runs
+/// only on the home's thread; see `home.rs`).
+pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, home: *mut crate::runtime::home::Home) -> i64 {
     ensure_init();
     let class = match stack::class_of(attr.stack_size) {
         Ok(c) => c,
@@ -1025,30 +1071,60 @@ pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
         note_plain_thread();
     }
     // SAFETY: a non-null current M is ours, and so is its P.
-    let p = if m.is_null() { ptr::null_mut() } else { unsafe { (*m).p } };
+    let p = if m.is_null() || !home.is_null() { ptr::null_mut() } else { unsafe { (*m).p } };
+    let local = !p.is_null() && class == stack::default_class();
+    // SAFETY: p is ours when non-null.
+    unsafe {
+        if local {
+            if (*p).credits == 0 {
+                if let Err(e) = stack::reserve(class, stack::CREDIT_BATCH as usize) {
+                    return e as i64;
+                }
+                (*p).credits = stack::CREDIT_BATCH;
+            }
+            (*p).credits -= 1;
+        } else if let Err(e) = stack::reserve(class, 1) {
+            return e as i64;
+        }
+    }
     let cache = if p.is_null() { None } else { Some(unsafe { &mut (*p).gcache }) };
-    let g = match stack::alloc(class, cache) {
+    let g = match crate::runtime::g::alloc(cache) {
         Ok(g) => g,
-        Err(e) => return e as i64,
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe {
+                if local {
+                    (*p).credits += 1;
+                } else {
+                    stack::unreserve(class, 1);
+                }
+            }
+            return e as i64;
+        }
     };
     // SAFETY: g is a FREE descriptor we now own exclusively.
     unsafe {
         (*g).func = Some(f);
         (*g).arg = arg;
         (*g).errno = 0;
+        (*g).stack = None;
+        (*g).class = class as u8;
         (*g).lockedm.store(ptr::null_mut(), Ordering::Relaxed);
         (*g).lock_depth = 0;
         (*g).joiners = ptr::null_mut();
         (*g).wait_reason = 0;
         (*g).flags = 0;
+        (*g).home = home;
         (*g).set_name(attr.name);
-        (*g).ctx = arch::prepare((*g).stack_hi as *mut u8, goroutine_entry, g as usize);
         (*g).status.store(RUNNABLE, Ordering::Release);
     }
     SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
     // SAFETY: as above.
     let id = unsafe { (*g).id() };
-    if !p.is_null() {
+    if !home.is_null() {
+        // SAFETY: the caller keeps the home alive while it has goroutines.
+        unsafe { (*home).put(g) };
+    } else if !p.is_null() {
         // SAFETY: p is ours.
         if unsafe { (*p).put(g, true) } {
             wake_if_idle();
@@ -1058,6 +1134,32 @@ pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
         wakep();
     }
     id
+}
+
+/// Gives a goroutine about to run for the first time its stack (it holds a
+/// reservation) and lays out its entry frame.
+#[cold]
+pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
+    // SAFETY: p (if not null) is held by the caller; g is runnable and owned by the
+    // caller's M.
+    unsafe {
+        let class = (*g).class as usize;
+        if p.is_null() {
+            let st = stack::take(class, None);
+            stack::set_owner(st.slot, g);
+            (*g).stack = Some(st);
+            (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
+            return;
+        }
+        let st = stack::take(class, Some((&mut (*p).stacks, &mut (*p).credits)));
+        if (*p).credits > 2 * stack::CREDIT_BATCH {
+            stack::unreserve(stack::default_class(), stack::CREDIT_BATCH as usize);
+            (*p).credits -= stack::CREDIT_BATCH;
+        }
+        stack::set_owner(st.slot, g);
+        (*g).stack = Some(st);
+        (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
+    }
 }
 
 unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
@@ -1077,8 +1179,12 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g has exited and its context will never run again; m is ours.
     unsafe {
         let p = (*m).p;
+        if let Some(st) = (*g).stack.take() {
+            let cache = if p.is_null() { None } else { Some(&mut (*p).stacks) };
+            stack::put((*g).class as usize, st, cache);
+        }
         let cache = if p.is_null() { None } else { Some(&mut (*p).gcache) };
-        stack::free(g, cache);
+        crate::runtime::g::free(g, cache);
     }
 }
 
@@ -1091,6 +1197,9 @@ unsafe fn goexit(g: *mut G) -> ! {
             (*g).lock_depth = 0;
             (*m).lockedg = ptr::null_mut();
         }
+        // Not counted any more before anyone learns that it finished, so a joiner
+        // sees gr_count() without it.
+        let left = SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst) - 1;
         (*g).join_lock.lock();
         (*g).status.store(DEAD, Ordering::Release);
         (*g).gen.fetch_add(1, Ordering::Release);
@@ -1101,9 +1210,11 @@ unsafe fn goexit(g: *mut G) -> ! {
             Waiter::wake(w);
             w = next;
         }
-        let left = SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst) - 1;
         if left <= 1 {
             wake_wait_all();
+        }
+        if !(*g).home.is_null() {
+            (*(*g).home).exited();
         }
         // The M may have changed while waking (no switch happens there, but be exact).
         let m = current_m();
@@ -1118,7 +1229,7 @@ pub fn join(id: i64) -> i32 {
     if id <= 0 {
         return -libc::EINVAL;
     }
-    let Some((g, gen)) = stack::lookup(id) else {
+    let Some((g, gen)) = crate::runtime::g::lookup(id) else {
         return -libc::ESRCH;
     };
     let me = crate::runtime::m::current_g();
@@ -1184,8 +1295,12 @@ const DEADLOCK_CHECK_FIRST_NS: i64 = 100_000_000;
 const DEADLOCK_CHECK_MAX_NS: i64 = 1_000_000_000;
 
 unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
-    // SAFETY: g yielded and is saved; m is ours and holds a P.
+    // SAFETY: g yielded and is saved; m is ours.
     unsafe {
+        if !(*g).home.is_null() {
+            (*(*g).home).put(g);
+            return;
+        }
         let p = (*m).p;
         if p.is_null() || !(*g).lockedm.load(Ordering::Relaxed).is_null() {
             globrunqput(g);
@@ -1209,6 +1324,16 @@ pub fn yield_now() {
     }
     // SAFETY: we are a goroutine on m.
     unsafe {
+        let home = (*m).home;
+        if !home.is_null() {
+            if (*home).is_empty() {
+                return;
+            }
+            let g = (*m).curg;
+            (*g).status.store(RUNNABLE, Ordering::Relaxed);
+            switch_away(m, g, requeue_after_switch, 0);
+            return;
+        }
         let p = (*m).p;
         if p.is_null() {
             // Inside gr_blocking: this thread holds no P, so there is nobody to yield to.
@@ -1308,17 +1433,10 @@ pub fn set_maxprocs(n: i32) -> i32 {
     let n = (n as usize).min(MAX_PROCS);
     let mut l = locked();
     if n > old as usize {
-        for i in old as usize..n {
-            let p = ensure_p(i);
-            // SAFETY: a P beyond the old count is held by nobody.
-            unsafe {
-                (*p).status.store(P_IDLE, Ordering::Relaxed);
-                (*p).m = ptr::null_mut();
-            }
-            l.pidle.push(p);
-            SCHED.npidle.fetch_add(1, Ordering::SeqCst);
-        }
         SCHED.gomaxprocs.store(n as u32, Ordering::SeqCst);
+        for i in old as usize..n {
+            activate_p(&mut l, i);
+        }
         drop(l);
         wakep();
     } else {
@@ -1510,6 +1628,12 @@ fn all_idle() -> bool {
 /// goroutine is inside a blocking call, and no plain thread other than the caller is
 /// running (one blocked in the runtime cannot wake anybody).
 pub fn check_deadlock() -> bool {
+    check_deadlock_except(1)
+}
+
+/// `check_deadlock`, allowing `running_plain` plain threads (the callers) to be
+/// running: a home thread between its goroutines counts as one, while not registered.
+pub fn check_deadlock_except(running_plain: usize) -> bool {
     if count() == 0 || !all_idle() {
         return false;
     }
@@ -1518,11 +1642,13 @@ pub fn check_deadlock() -> bool {
     }
     let alive = PLAIN_ALIVE.load(Ordering::SeqCst);
     let blocked = PLAIN_BLOCKED.load(Ordering::SeqCst);
-    if alive.saturating_sub(blocked) > 1 {
+    let registered_caller = PLAIN_REG.try_with(|r| r.0.get() == 1).unwrap_or(false);
+    let allowed = if registered_caller { running_plain } else { running_plain - 1 };
+    if alive.saturating_sub(blocked) > allowed {
         return false;
     }
     let mut dead = true;
-    stack::for_each_g(|g| {
+    crate::runtime::g::for_each(|g| {
         let st = g.status.load(Ordering::Acquire);
         if st == crate::runtime::g::FREE {
             return;

@@ -3,13 +3,18 @@
 //! Every 20 us to 10 ms (backing off while nothing happens, asleep entirely while
 //! every P is idle) it:
 //! - fires due timers when no worker did (all of them busy in long-running code);
+//! - returns surplus free stacks to the kernel once a burst has been over for a
+//!   second (so RSS falls back, while back-to-back bursts reuse warm stacks);
 //! - polls the netpoller when nobody has for 10 ms;
 //! - rescues processors: a P whose M has run the same goroutine for 20 ms (stuck in a
 //!   blocking call nobody wrapped in `gr_blocking`, or in a loop that never yields)
-//!   has its queued goroutines moved to the global queue, and, when no P is idle to
-//!   run them, a rescue P is added (beyond GOMAXPROCS) and given to another worker.
-//!   The rescue P retires once the stuck P schedules again. Counted in
-//!   `SCHED.sysmon_rescues`; with `GRDEBUG` set, each rescue prints a note.
+//!   has its queued goroutines moved to the global queue for the other Ps. If its
+//!   thread is asleep in the kernel (a blocking call: it uses no CPU) and no P is
+//!   idle, a rescue P is added beyond GOMAXPROCS and given to another worker, as Go
+//!   hands off the P of a goroutine in a syscall; it retires once the stuck P
+//!   schedules again. A thread that is running (a loop that never yields) gets no
+//!   rescue P: GOMAXPROCS bounds the CPUs used. Counted in `SCHED.sysmon_rescues`;
+//!   with `GRDEBUG` set, each rescue prints a note.
 //!
 //! Moving goroutines out of a P owned by another thread is safe without stopping it:
 //! its queue is stolen through the crossbeam stealer and its `runnext` by CAS, the
@@ -22,11 +27,13 @@ use crossbeam_deque::Steal;
 
 use crate::runtime::g::GPtr;
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime};
-use crate::runtime::p::{P_IDLE, P_RUNNING};
+use crate::runtime::p::P_RUNNING;
 use crate::runtime::sched::{self, allp, SCHED};
 use crate::runtime::{netpoll, timer};
 
 const STUCK_NS: i64 = 20_000_000;
+/// Free stacks unused this long are returned to the kernel.
+const SCAVENGE_AFTER_NS: i64 = 1_000_000_000;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static WAKE: AtomicU32 = AtomicU32::new(0);
@@ -72,6 +79,8 @@ struct Seen {
     tick: u32,
     since: i64,
     rescued: bool,
+    /// Consecutive checks that found the stuck thread asleep in the kernel.
+    asleep: u32,
 }
 
 fn run() {
@@ -80,6 +89,7 @@ fn run() {
     let mut seen: Vec<Seen> = Vec::new();
     let mut delay: i64 = 20_000;
     let mut quiet = 0u32;
+    let mut last_scavenge = 0i64;
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
         if STOP.load(Ordering::SeqCst) {
@@ -87,10 +97,15 @@ fn run() {
         }
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
         if all_idle && quiet > 50 {
-            // The idle poller handles timers and fds; nothing can get stuck.
+            // The idle poller handles timers and fds; nothing can get stuck. Wake once
+            // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);
             if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit() && !STOP.load(Ordering::SeqCst) {
-                futex_wait(&WAKE, epoch, -1);
+                let surplus = crate::stack::has_surplus();
+                futex_wait(&WAKE, epoch, if surplus { SCAVENGE_AFTER_NS } else { -1 });
+                if surplus {
+                    crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+                }
             }
             SLEEPING.store(false, Ordering::SeqCst);
             delay = 20_000;
@@ -113,6 +128,10 @@ fn run() {
             acted |= netpoll::poll(0) > 0;
         }
         acted |= retake(&mut seen, now, debug);
+        if crate::stack::has_surplus() && now - last_scavenge > 100_000_000 {
+            last_scavenge = now;
+            crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+        }
         if acted {
             delay = 20_000;
             quiet = 0;
@@ -128,7 +147,7 @@ fn run() {
 fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
     let limit = sched::nprocs_limit();
     if seen.len() < limit {
-        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false });
+        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false, asleep: 0 });
     }
     let mut acted = false;
     for (i, s) in seen.iter_mut().enumerate().take(limit) {
@@ -141,6 +160,7 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
         if status != P_RUNNING || tick != s.tick {
             s.tick = tick;
             s.since = now;
+            s.asleep = 0;
             if s.rescued {
                 // The stuck M is back: its stand-in P retires at its next schedule.
                 s.rescued = false;
@@ -156,13 +176,25 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
         if moved.is_empty() && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
             continue; // nothing is waiting behind the stuck goroutine
         }
-        let need_p = SCHED.npidle.load(Ordering::SeqCst) == 0;
+        // SAFETY: p.m is an M pointer (never freed while running) or null.
+        let m = unsafe { core::ptr::read_volatile(&(*p).m) };
+        // A running thread also sleeps now and then (a page fault, a contended
+        // lock): only one seen asleep at two checks in a row is in a blocking call.
+        if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
+            s.asleep += 1;
+        } else {
+            s.asleep = 0;
+        }
+        let need_p = s.asleep >= 2 && SCHED.npidle.load(Ordering::SeqCst) == 0;
         for g in &moved {
             sched::globrunqput(g.0);
         }
         if need_p && sched::nprocs_limit() < sched::MAX_PROCS {
             sched::add_rescue_p();
             s.rescued = true;
+        }
+        if moved.is_empty() && !s.rescued {
+            continue;
         }
         sched::wakep();
         SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +207,6 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
                 if s.rescued { " to a rescue processor" } else { "" }
             );
         }
-        let _ = P_IDLE;
     }
     acted
 }
@@ -198,4 +229,18 @@ unsafe fn drain_foreign(p: *mut crate::runtime::p::P) -> Vec<GPtr> {
         }
     }
     out
+}
+
+/// True when the kernel says the thread is not running (state S or D in
+/// /proc/self/task/TID/stat): it sits in a blocking system call.
+fn thread_sleeping(tid: u32) -> bool {
+    if tid == 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else { return false };
+    // The state follows the parenthesised command name, which may contain spaces.
+    match stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()) {
+        Some(c) => c == 'S' || c == 'D',
+        None => false,
+    }
 }

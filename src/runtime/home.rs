@@ -1,0 +1,180 @@
+//! Home threads: one OS thread that runs a group of goroutines pinned to it.
+//!
+//! Python goroutines need this (CPython's per-thread state breaks if a thread state
+//! moves between OS threads): the thread that calls `run` becomes, for as long as the
+//! call lasts, an M without a P that runs only its home's goroutines, switching
+//! directly between them. Everything else stays M:N: a homed goroutine that parks is
+//! woken by whoever readies it (any thread), which puts it back on its home's queue
+//! and wakes the home thread if it sleeps.
+//!
+//! `run` works in slices: it returns after `slice_ns` with goroutines still alive,
+//! so that its caller can do things only that thread may do (CPython runs signal
+//! handlers only in the main thread state), then calls it again. Between slices the
+//! thread is a plain thread, and homed goroutines that become runnable just queue.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+
+use crate::arch;
+use crate::runtime::g::{GPtr, GrFn, G, RUNNING};
+use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
+use crate::runtime::m::{current_m, finish_switch, set_current_m, M};
+use crate::runtime::sched::{self, SpawnAttr};
+
+pub struct Home {
+    lock: SpinLock,
+    queue: UnsafeCell<VecDeque<GPtr>>,
+    /// Futex word bumped on every put; the home thread sleeps on it.
+    wake: AtomicU32,
+    sleeping: AtomicBool,
+    /// Homed goroutines alive.
+    alive: AtomicUsize,
+    /// True while some thread is inside `run`.
+    running: AtomicBool,
+    m: *mut M,
+}
+
+// SAFETY: the queue is guarded by `lock`; the M is used only by the running thread.
+unsafe impl Sync for Home {}
+unsafe impl Send for Home {}
+
+impl Home {
+    pub fn new() -> *mut Home {
+        Box::into_raw(Box::new(Home {
+            lock: SpinLock::new(),
+            queue: UnsafeCell::new(VecDeque::new()),
+            wake: AtomicU32::new(0),
+            sleeping: AtomicBool::new(false),
+            alive: AtomicUsize::new(0),
+            running: AtomicBool::new(false),
+            m: Box::into_raw(Box::new(M::new(usize::MAX))),
+        }))
+    }
+
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Queues a runnable homed goroutine (from any thread).
+    pub fn put(&self, g: *mut G) {
+        self.lock.lock();
+        // SAFETY: under the lock.
+        unsafe {
+            (*self.queue.get()).push_back(GPtr(g));
+            self.lock.unlock();
+        }
+        self.wake.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            futex_wake(&self.wake, 1);
+        }
+    }
+
+    /// The next runnable homed goroutine, if any (home thread only).
+    pub fn pop(&self) -> *mut G {
+        self.lock.lock();
+        // SAFETY: under the lock.
+        unsafe {
+            let g = (*self.queue.get()).pop_front().map_or(ptr::null_mut(), |g| g.0);
+            self.lock.unlock();
+            g
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: under the lock.
+        unsafe {
+            let e = (*self.queue.get()).is_empty();
+            self.lock.unlock();
+            e
+        }
+    }
+
+    pub(crate) fn exited(&self) {
+        if self.alive.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.wake.fetch_add(1, Ordering::SeqCst);
+            futex_wake(&self.wake, 1);
+        }
+    }
+
+    /// Starts a goroutine pinned to this home. Returns its id or a negative errno.
+    pub fn spawn(&self, f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
+        self.alive.fetch_add(1, Ordering::SeqCst);
+        let id = sched::spawn_homed(f, arg, attr, self as *const Home as *mut Home);
+        if id < 0 {
+            self.exited();
+        }
+        id
+    }
+
+    /// Runs homed goroutines on the calling thread for up to `slice_ns` (negative: no
+    /// limit). Returns 0 when none is left, 1 when the slice ended first, -EBUSY when
+    /// called from a goroutine or while another thread runs this home, -EDEADLK when
+    /// every goroutine is blocked for ever.
+    pub fn run(&self, slice_ns: i64) -> i32 {
+        if !current_m().is_null() {
+            return -libc::EBUSY;
+        }
+        if self.running.swap(true, Ordering::SeqCst) {
+            return -libc::EBUSY;
+        }
+        sched::ensure_init();
+        let m = self.m;
+        // SAFETY: m belongs to this home and is used only by the thread in run().
+        unsafe {
+            (*m).home = self as *const Home as *mut Home;
+            (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);
+        }
+        set_current_m(m);
+        let deadline = if slice_ns < 0 { i64::MAX } else { nanotime().saturating_add(slice_ns) };
+        let mut check_after = nanotime() + 100_000_000;
+        let rc = loop {
+            let g = self.pop();
+            if !g.is_null() {
+                // SAFETY: g is a runnable goroutine of this home; we are its thread.
+                unsafe { execute_home(m, g) };
+                continue;
+            }
+            if self.alive() == 0 {
+                break 0;
+            }
+            let now = nanotime();
+            if now >= deadline {
+                break 1;
+            }
+            if now >= check_after {
+                check_after = now + 1_000_000_000;
+                if sched::check_deadlock_except(1) {
+                    break -libc::EDEADLK;
+                }
+            }
+            let epoch = self.wake.load(Ordering::SeqCst);
+            self.sleeping.store(true, Ordering::SeqCst);
+            if self.is_empty() && self.alive() > 0 {
+                let until = deadline.min(check_after);
+                futex_wait(&self.wake, epoch, (until - nanotime()).max(0));
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        };
+        set_current_m(ptr::null_mut());
+        self.running.store(false, Ordering::SeqCst);
+        rc
+    }
+}
+
+/// Runs one homed goroutine from the home thread's scheduler context until it
+/// switches back (it may run others of the home in between).
+unsafe fn execute_home(m: *mut M, g: *mut G) {
+    // SAFETY: the caller owns g (popped from the home queue) and runs on m's thread.
+    unsafe {
+        (*g).status.store(RUNNING, Ordering::Relaxed);
+        (*m).curg = g;
+        if (*g).stack.is_none() {
+            sched::attach_stack(ptr::null_mut(), g);
+        }
+        let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
+        finish_switch(r as *mut M);
+    }
+}
