@@ -56,6 +56,9 @@ pub struct M {
     pub thread: libc::pthread_t,
     /// Kernel thread id (sysmon reads the thread's state from /proc).
     pub tid: AtomicU32,
+    /// This thread's errno (its address never changes), so that saving and
+    /// restoring a goroutine's errno at a switch costs two moves, not two calls.
+    pub errno: *mut i32,
 }
 
 impl M {
@@ -77,6 +80,7 @@ impl M {
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
             tid: AtomicU32::new(0),
+            errno: ptr::null_mut(),
         }
     }
 
@@ -104,8 +108,13 @@ pub fn current_m() -> *mut M {
     CURRENT_M.with(|c| c.get())
 }
 
+/// Makes `m` the calling thread's M (null: a plain thread again).
 #[inline(never)]
 pub fn set_current_m(m: *mut M) {
+    if !m.is_null() {
+        // SAFETY: m is being bound to this thread; errno's address is this thread's.
+        unsafe { (*m).errno = libc::__errno_location() };
+    }
     CURRENT_M.with(|c| c.set(m));
 }
 

@@ -24,6 +24,9 @@ pub(crate) const P_RUNNING: u32 = 1;
 /// Not in use (beyond the processor limit, or never started).
 pub(crate) const P_DEAD: u32 = 2;
 
+/// Schedules between looks at due timers, ready fds and the global queue.
+pub(crate) const CHECK_EVERY: u32 = 61;
+
 pub struct P {
     pub id: usize,
     pub status: AtomicU32,
@@ -36,8 +39,12 @@ pub struct P {
     pub stacks: Vec<crate::stack::Stack>,
     /// Default-size stack reservations held for spawns (owner-only; see stack.rs).
     pub credits: u32,
-    /// Bumped at every schedule (read by stealers and sysmon).
+    /// Bumped at every schedule (read by stealers and sysmon; written by the owner
+    /// only, so a plain load and store, no locked instruction).
     pub schedtick: AtomicU32,
+    /// Schedules left until the next look at timers, fds and the global queue
+    /// (owner-only).
+    pub check_countdown: u32,
     /// Consecutive goroutines taken from `runnext` (owner-only): bounded so that a
     /// ping-pong pair cannot starve the rest of the queue.
     pub runnext_streak: u32,
@@ -58,6 +65,7 @@ impl P {
             stacks: Vec::new(),
             credits: 0,
             schedtick: AtomicU32::new(0),
+            check_countdown: 0,
             runnext_streak: 0,
             m: ptr::null_mut(),
         }
@@ -95,7 +103,9 @@ impl P {
     /// Owner only.
     #[inline]
     pub unsafe fn get(&mut self) -> *mut G {
-        if self.runnext_streak < 64 {
+        // Look before swapping: an empty slot (the common case when yielding) then
+        // costs a load, not a locked instruction.
+        if self.runnext_streak < 64 && !self.runnext.load(Ordering::Relaxed).is_null() {
             let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
             if !g.is_null() {
                 self.runnext_streak += 1;
@@ -105,8 +115,30 @@ impl P {
         self.runnext_streak = 0;
         match self.runq.pop() {
             Some(g) => g.0,
-            None => self.runnext.swap(ptr::null_mut(), Ordering::AcqRel),
+            None if !self.runnext.load(Ordering::Relaxed).is_null() => {
+                self.runnext.swap(ptr::null_mut(), Ordering::AcqRel)
+            }
+            None => ptr::null_mut(),
         }
+    }
+
+    /// Counts one schedule. Owner only.
+    #[inline]
+    pub fn tick(&self) {
+        let t = self.schedtick.load(Ordering::Relaxed);
+        self.schedtick.store(t.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// True once every `CHECK_EVERY` calls (Go looks at the global queue every 61
+    /// schedules). Owner only.
+    #[inline]
+    pub fn check_due(&mut self) -> bool {
+        if self.check_countdown == 0 {
+            self.check_countdown = CHECK_EVERY;
+            return true;
+        }
+        self.check_countdown -= 1;
+        false
     }
 
     /// Moves everything queued here into `out` (for retiring a P).

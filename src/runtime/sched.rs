@@ -264,8 +264,7 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
 unsafe fn pick_local(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
     unsafe {
-        let tick = (*p).schedtick.load(Ordering::Relaxed);
-        if tick % 61 == 0 {
+        if (*p).check_due() {
             let g = periodic_checks(p);
             if !g.is_null() {
                 return g;
@@ -706,7 +705,7 @@ unsafe fn execute(m: *mut M, g: *mut G) {
         (*g).status.store(RUNNING, Ordering::Relaxed);
         (*m).curg = g;
         let p = (*m).p;
-        (*p).schedtick.fetch_add(1, Ordering::Relaxed);
+        (*p).tick();
         if (*g).stack.is_none() {
             attach_stack(p, g);
         }
@@ -1005,7 +1004,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     // SAFETY: see above.
     unsafe {
         (*m).pending = Pending { f: Some(f), g: cur, arg };
-        (*cur).errno = *libc::__errno_location();
+        (*cur).errno = *(*m).errno;
         let p = (*m).p;
         let mut next = ptr::null_mut();
         if !(*m).home.is_null() {
@@ -1024,7 +1023,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             (*next).status.store(RUNNING, Ordering::Relaxed);
             (*m).curg = next;
             if !p.is_null() {
-                (*p).schedtick.fetch_add(1, Ordering::Relaxed);
+                (*p).tick();
             }
             if (*next).stack.is_none() {
                 attach_stack(p, next);
@@ -1036,7 +1035,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         };
         let m2 = r as *mut M;
         finish_switch(m2);
-        *libc::__errno_location() = (*cur).errno;
+        *(*m2).errno = (*cur).errno;
         m2
     }
 }
@@ -1347,8 +1346,8 @@ pub fn yield_now() {
         if idle {
             // Nothing else to run here; still count a schedule so that timers and
             // fds get their periodic look (and sysmon sees progress).
-            let tick = (*p).schedtick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-            if tick % 61 != 0 {
+            (*p).tick();
+            if !(*p).check_due() {
                 return;
             }
             let next = periodic_checks(p);
