@@ -806,6 +806,9 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                     return g;
                 }
                 let p = releasep(m);
+                // An idle P keeps no stacks or reservations: they could be all that
+                // a spawn elsewhere is short of.
+                flush_p_caches(p);
                 pidleput(&mut l, p);
             }
             let was_spinning = (*m).spinning;
@@ -1076,10 +1079,17 @@ pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, hom
     unsafe {
         if local {
             if (*p).credits == 0 {
-                if let Err(e) = stack::reserve(class, stack::CREDIT_BATCH as usize) {
-                    return e as i64;
+                if stack::reserve(class, stack::CREDIT_BATCH as usize).is_err() {
+                    // Short of stacks (guard budget, address space): give our cached
+                    // ones back and ask for just one.
+                    flush_p_caches(p);
+                    if let Err(e) = stack::reserve(class, 1) {
+                        return e as i64;
+                    }
+                    (*p).credits = 1;
+                } else {
+                    (*p).credits = stack::CREDIT_BATCH;
                 }
-                (*p).credits = stack::CREDIT_BATCH;
             }
             (*p).credits -= 1;
         } else if let Err(e) = stack::reserve(class, 1) {
