@@ -34,8 +34,20 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate the header");
     let generated = out.join("goroutine.h");
-    header.write_to_file(&generated);
+    let mut text = Vec::new();
+    header.write(&mut text);
+    let text = untypedef_stats(&String::from_utf8(text).expect("utf-8 header"));
+    std::fs::write(&generated, text).expect("write the generated header");
     if env::var("GR_WRITE_HEADER").as_deref() == Ok("1") {
         std::fs::copy(&generated, manifest.join("include/goroutine.h")).expect("write include/goroutine.h");
     }
+}
+
+/// `gr_stats` is both a function and a struct (`int gr_stats(struct gr_stats *)`, as
+/// the API promises); C cannot also have a typedef of that name, which cbindgen's
+/// "both" style would emit. So that one struct is written with its tag only.
+fn untypedef_stats(h: &str) -> String {
+    let h = h.replace("typedef struct gr_stats {", "struct gr_stats {");
+    let h = h.replacen("} gr_stats;", "};", 1);
+    h.replace("(gr_stats *", "(struct gr_stats *")
 }

@@ -89,6 +89,68 @@ typedef struct gr_attr {
 } gr_attr;
 
 /*
+ Runtime counters, filled in by gr_stats.
+ */
+struct gr_stats {
+  /*
+   Goroutines alive.
+   */
+  uint64_t goroutines;
+  /*
+   Worker threads started.
+   */
+  uint64_t threads;
+  /*
+   Processors (GR_MAXPROCS, plus any that sysmon added for stuck ones).
+   */
+  uint64_t procs;
+  /*
+   Processors with nothing to run.
+   */
+  uint64_t idle_procs;
+  /*
+   Workers looking for work.
+   */
+  uint64_t spinning;
+  /*
+   Goroutines in the global run queue.
+   */
+  uint64_t global_runq;
+  /*
+   Goroutine switches (schedules) so far.
+   */
+  uint64_t switches;
+  /*
+   Successful steals of work from another processor.
+   */
+  uint64_t steals;
+  /*
+   Times sysmon moved goroutines away from a processor stuck for 20 ms.
+   */
+  uint64_t sysmon_rescues;
+  /*
+   Goroutine stacks in use.
+   */
+  uint64_t stacks_in_use;
+  /*
+   1: guard pages by MADV_GUARD_INSTALL; 2: by mprotect (budgeted).
+   */
+  uint32_t guard_mode;
+  /*
+   mprotect guard pages installed (0 in MADV_GUARD_INSTALL mode).
+   */
+  uint64_t guards_used;
+  /*
+   Armed timers (sleeps and timed waits).
+   */
+  uint64_t timers;
+  /*
+   Goroutines waiting on file descriptors.
+   */
+  uint64_t fd_waiters;
+};
+
+/*
  One case of gr_select.
  */
 typedef struct gr_case {
@@ -215,6 +277,19 @@ int gr_lock_thread(void);
  Undoes one gr_lock_thread. Returns 0, or -EPERM when not locked / on a plain thread.
  */
 int gr_unlock_thread(void);
+
+/*
+ Fills `*out` with the runtime's counters. Returns 0, or -EINVAL for NULL.
+ Never parks; plain threads: yes.
+ */
+int gr_stats(struct gr_stats *out);
+
+/*
+ Writes every live goroutine to `fd`: id, name, state (and what it waits on, for
+ how long), the function it runs, and which goroutine created it. Returns 0, or a
+ negative errno value from write(2) (-EBADF...). Never parks; plain threads: yes.
+ */
+int gr_dump(int fd);
 
 /*
  Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run

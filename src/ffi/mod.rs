@@ -6,6 +6,7 @@
 //! happen).
 
 pub mod core;
+pub mod debug;
 pub mod io;
 pub mod sync;
 

@@ -86,6 +86,8 @@ pub struct G {
     pub link: *mut G,
     /// When the current wait began (ns, monotonic), for dumps.
     pub wait_since: i64,
+    /// Id of the goroutine that spawned this one (0: a plain thread), for dumps.
+    pub parent: i64,
     /// The home thread this goroutine is pinned to, or null (see `home.rs`).
     pub home: *mut crate::runtime::home::Home,
     pub name: [u8; NAME_LEN + 1],

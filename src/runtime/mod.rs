@@ -7,10 +7,12 @@
 //! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
 //!   `sysmon`: the monitor thread that rescues stuck processors.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
+//! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
+pub mod debug;
 pub mod g;
 pub mod home;
 pub mod lock;

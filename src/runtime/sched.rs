@@ -149,6 +149,7 @@ pub fn init(maxprocs: i32) -> i32 {
     SCHED.state.store(RUNNING_STATE, Ordering::Release);
     drop(l);
     crate::runtime::sysmon::start();
+    crate::runtime::debug::install_sigquit();
     n as i32
 }
 
@@ -1124,6 +1125,7 @@ pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, hom
         (*g).wait_reason = 0;
         (*g).flags = 0;
         (*g).home = home;
+        (*g).parent = if m.is_null() || (*m).curg.is_null() { 0 } else { (*(*m).curg).id() };
         (*g).set_name(attr.name);
         (*g).status.store(RUNNABLE, Ordering::Release);
     }

@@ -75,6 +75,11 @@ fn wake() {
     futex_wake(&WAKE, 1);
 }
 
+/// From a signal handler: atomics and a futex call only.
+pub fn wake_from_signal() {
+    wake();
+}
+
 struct Seen {
     tick: u32,
     since: i64,
@@ -85,7 +90,11 @@ struct Seen {
 
 fn run() {
     sched::mark_runtime_thread();
-    let debug = std::env::var("GRDEBUG").map(|v| !v.is_empty()).unwrap_or(false);
+    let settings = crate::runtime::debug::settings();
+    let debug = settings.notes;
+    let trace_ns = settings.schedtrace_ms as i64 * 1_000_000;
+    let start = nanotime();
+    let mut last_trace = start;
     let mut seen: Vec<Seen> = Vec::new();
     let mut delay: i64 = 20_000;
     let mut quiet = 0u32;
@@ -95,8 +104,15 @@ fn run() {
         if STOP.load(Ordering::SeqCst) {
             return;
         }
+        crate::runtime::debug::handle_sigquit();
+        if trace_ns > 0 && nanotime() - last_trace >= trace_ns {
+            last_trace = nanotime();
+            let line = crate::runtime::debug::schedtrace_line((last_trace - start) / 1_000_000);
+            // SAFETY: writing a buffer to stderr.
+            unsafe { libc::write(2, line.as_ptr() as *const libc::c_void, line.len()) };
+        }
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
-        if all_idle && quiet > 50 {
+        if all_idle && quiet > 50 && trace_ns == 0 {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);
@@ -112,7 +128,7 @@ fn run() {
             quiet = 0;
             continue;
         }
-        futex_wait(&WAKE, epoch, delay);
+        futex_wait(&WAKE, epoch, if trace_ns > 0 { delay.min(trace_ns) } else { delay });
         if STOP.load(Ordering::SeqCst) {
             return;
         }

@@ -1,0 +1,238 @@
+//! Seeing inside: `GRDEBUG` settings, counters (`gr_stats`), the goroutine dump
+//! (`gr_dump`, and SIGQUIT under `GRDEBUG=sigquit=1`), and `schedtrace` lines.
+//!
+//! `GRDEBUG` is a comma-separated list, read once at start:
+//! - `schedtrace=MS`: sysmon prints one line of scheduler state every MS ms;
+//! - `sigquit=1`: SIGQUIT dumps every goroutine to stderr and exits with status 2,
+//!   as Go does (without it the runtime leaves SIGQUIT alone);
+//! - any other non-empty value (e.g. `notes=1`): sysmon prints a note when it rescues
+//!   a stuck processor, and a deadlock report dumps the goroutines.
+//!
+//! The SIGQUIT handler only sets a flag and wakes sysmon (async-signal-safe); sysmon
+//! writes the dump, from an ordinary thread.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use crate::runtime::g::{self, WaitReason, G, DEAD, FREE, RUNNABLE, RUNNING, WAITING};
+use crate::runtime::lock::nanotime;
+use crate::runtime::sched::{self, SCHED};
+use crate::runtime::{netpoll, timer};
+use crate::stack;
+
+pub struct Settings {
+    pub schedtrace_ms: u64,
+    pub sigquit: bool,
+    pub notes: bool,
+}
+
+pub fn settings() -> &'static Settings {
+    static S: OnceLock<Settings> = OnceLock::new();
+    S.get_or_init(|| {
+        let v = std::env::var("GRDEBUG").unwrap_or_default();
+        let mut s = Settings { schedtrace_ms: 0, sigquit: false, notes: !v.trim().is_empty() };
+        for part in v.split(',') {
+            let (k, val) = part.split_once('=').unwrap_or((part, ""));
+            match k.trim() {
+                "schedtrace" => s.schedtrace_ms = val.trim().parse().unwrap_or(0),
+                "sigquit" => s.sigquit = val.trim() != "0",
+                _ => {}
+            }
+        }
+        s
+    })
+}
+
+/// The counters of `gr_stats`.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Stats {
+    pub goroutines: u64,
+    pub threads: u64,
+    pub procs: u64,
+    pub idle_procs: u64,
+    pub spinning: u64,
+    pub global_runq: u64,
+    pub switches: u64,
+    pub steals: u64,
+    pub sysmon_rescues: u64,
+    pub stacks_in_use: u64,
+    pub guard_mode: u32,
+    pub guards_used: u64,
+    pub timers: u64,
+    pub fd_waiters: u64,
+}
+
+pub fn stats() -> Stats {
+    let mut switches = 0u64;
+    for i in 0..sched::MAX_PROCS {
+        let p = sched::allp(i);
+        if !p.is_null() {
+            // SAFETY: Ps are never freed; schedtick is atomic.
+            switches += unsafe { (*p).schedtick.load(Ordering::Relaxed) } as u64;
+        }
+    }
+    Stats {
+        goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
+        threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
+        procs: sched::nprocs_limit() as u64,
+        idle_procs: SCHED.npidle.load(Ordering::Relaxed) as u64,
+        spinning: SCHED.nmspinning.load(Ordering::Relaxed) as u64,
+        global_runq: SCHED.runqsize.load(Ordering::Relaxed) as u64,
+        switches,
+        steals: SCHED.steals.load(Ordering::Relaxed) as u64,
+        sysmon_rescues: SCHED.sysmon_rescues.load(Ordering::Relaxed) as u64,
+        stacks_in_use: stack::in_use() as u64,
+        guard_mode: stack::guard_mode() as u32,
+        guards_used: stack::guards_used() as u64,
+        timers: timer::armed() as u64,
+        fd_waiters: netpoll::WAITERS.load(Ordering::Relaxed) as u64,
+    }
+}
+
+/// One `schedtrace` line, Go's format.
+pub fn schedtrace_line(since_start_ms: i64) -> String {
+    let s = stats();
+    let mut line = format!(
+        "SCHED {since_start_ms}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} runqueue={} [",
+        s.procs, s.idle_procs, s.threads, s.spinning, s.global_runq
+    );
+    for i in 0..s.procs as usize {
+        let p = sched::allp(i);
+        if i > 0 {
+            line.push(' ');
+        }
+        // SAFETY: Ps are never freed; only concurrent-safe parts are read.
+        let n = if p.is_null() {
+            0
+        } else {
+            // SAFETY: as above.
+            unsafe { (*p).stealer.len() + usize::from(!(*p).runnext.load(Ordering::Relaxed).is_null()) }
+        };
+        let _ = write!(line, "{n}");
+    }
+    line.push_str("]\n");
+    line
+}
+
+fn reason_name(r: u8) -> &'static str {
+    const NAMES: [(WaitReason, &str); 12] = [
+        (WaitReason::None, "waiting"),
+        (WaitReason::Join, "join"),
+        (WaitReason::WaitAll, "wait all"),
+        (WaitReason::ChanSend, "chan send"),
+        (WaitReason::ChanRecv, "chan receive"),
+        (WaitReason::Select, "select"),
+        (WaitReason::WaitGroup, "wait group"),
+        (WaitReason::Mutex, "mutex"),
+        (WaitReason::Sleep, "sleep"),
+        (WaitReason::Io, "IO wait"),
+        (WaitReason::Blocking, "blocking call"),
+        (WaitReason::LockedThread, "locked thread"),
+    ];
+    NAMES.iter().find(|(w, _)| *w as u8 == r).map_or("waiting", |(_, n)| n)
+}
+
+fn symbol(addr: usize) -> String {
+    // SAFETY: dladdr only reads the loader's tables.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        if addr != 0 && libc::dladdr(addr as *const libc::c_void, &mut info) != 0 && !info.dli_sname.is_null() {
+            let name = std::ffi::CStr::from_ptr(info.dli_sname).to_string_lossy();
+            return format!("{name}+{:#x}", addr - info.dli_saddr as usize);
+        }
+    }
+    format!("{addr:#x}")
+}
+
+fn describe(g: &G, now: i64, out: &mut String) {
+    let st = g.status.load(Ordering::Acquire);
+    let name = String::from_utf8_lossy(g.name_str()).into_owned();
+    let name = if name.is_empty() { "unnamed".to_string() } else { name };
+    let state = match st {
+        RUNNABLE => "runnable".to_string(),
+        RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
+            format!("blocking call, {} ms", (now - g.wait_since) / 1_000_000)
+        }
+        RUNNING => "running".to_string(),
+        WAITING => format!("{}, {} ms", reason_name(g.wait_reason), (now - g.wait_since).max(0) / 1_000_000),
+        DEAD => "exiting".to_string(),
+        _ => "unknown".to_string(),
+    };
+    let _ = writeln!(out, "goroutine {} ({name}) [{state}]{}:", g.id(), if g.is_locked() { " locked to thread" } else { "" });
+    let _ = writeln!(out, "\truns {}", symbol(g.func.map_or(0, |f| f as usize)));
+    if g.parent > 0 {
+        let _ = writeln!(out, "\tcreated by goroutine {}", g.parent);
+    } else {
+        let _ = writeln!(out, "\tcreated by a plain thread");
+    }
+    let _ = writeln!(out);
+}
+
+/// Writes every live goroutine to `fd`. Returns 0 or a negative errno from write(2).
+pub fn dump(fd: i32) -> i32 {
+    let now = nanotime();
+    let mut out = String::new();
+    let mut n = 0;
+    g::for_each(|g| {
+        if g.status.load(Ordering::Acquire) != FREE {
+            n += 1;
+            describe(g, now, &mut out);
+        }
+    });
+    let out = format!("libgoroutine: {n} goroutines\n\n{out}");
+    let mut buf = out.as_bytes();
+    while !buf.is_empty() {
+        // SAFETY: writing our buffer to the caller's fd.
+        let w = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+        if w < 0 {
+            // SAFETY: reading errno.
+            let e = unsafe { *libc::__errno_location() };
+            if e == libc::EINTR {
+                continue;
+            }
+            return -e;
+        }
+        buf = &buf[w as usize..];
+    }
+    0
+}
+
+// ---------------------------------------------------------------------------------
+// SIGQUIT
+
+static SIGQUIT_PENDING: AtomicBool = AtomicBool::new(false);
+static SIGQUIT_INSTALLED: AtomicU32 = AtomicU32::new(0);
+
+/// Installs the SIGQUIT handler when `GRDEBUG=sigquit=1`.
+pub fn install_sigquit() {
+    if !settings().sigquit || SIGQUIT_INSTALLED.swap(1, Ordering::AcqRel) != 0 {
+        return;
+    }
+    // SAFETY: installing a handler that only touches atomics and makes a futex call.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_sigquit as *const () as usize;
+        sa.sa_flags = libc::SA_ONSTACK | libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGQUIT, &sa, core::ptr::null_mut());
+    }
+}
+
+extern "C" fn on_sigquit(_sig: i32) {
+    SIGQUIT_PENDING.store(true, Ordering::SeqCst);
+    crate::runtime::sysmon::wake_from_signal();
+}
+
+/// Called by sysmon: dumps and exits if SIGQUIT arrived.
+pub fn handle_sigquit() {
+    if SIGQUIT_PENDING.swap(false, Ordering::SeqCst) {
+        let _ = dump(2);
+        let msg = b"libgoroutine: SIGQUIT: exiting\n";
+        // SAFETY: write(2) and _exit(2).
+        unsafe {
+            libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len());
+            libc::_exit(2);
+        }
+    }
+}
