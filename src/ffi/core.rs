@@ -52,6 +52,7 @@ pub extern "C" fn gr_strerror(rc: c_int) -> *const c_char {
         libc::ETIMEDOUT => "ETIMEDOUT: timed out\0",
         libc::ECANCELED => "ECANCELED: canceled (the fd was closed)\0",
         libc::EBADF => "EBADF: bad file descriptor\0",
+        libc::ECHILD => "ECHILD: called in a child process after fork(); the runtime does not survive fork (exec or _exit)\0",
         libc::EINTR => "EINTR: interrupted\0",
         _ => "unknown error\0",
     };

@@ -95,6 +95,26 @@ pub static SCHED: Sched = Sched {
 
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
+/// Set in the child of a fork(): the runtime's threads did not come along.
+static FORKED_CHILD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+#[inline]
+pub fn in_forked_child() -> bool {
+    FORKED_CHILD.load(Ordering::Relaxed)
+}
+
+extern "C" fn after_fork_in_child() {
+    FORKED_CHILD.store(true, Ordering::Relaxed);
+}
+
+fn register_atfork() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a child handler that only stores an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+}
+
 fn locked() -> std::sync::MutexGuard<'static, Locked> {
     SCHED.lock.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -129,6 +149,7 @@ pub fn init(maxprocs: i32) -> i32 {
         return -libc::EALREADY;
     }
     stack::init();
+    register_atfork();
     let n = if maxprocs > 0 {
         maxprocs as usize
     } else {
