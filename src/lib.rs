@@ -15,5 +15,6 @@
 pub mod arch;
 pub mod ffi;
 pub mod runtime;
+pub mod python;
 pub mod stack;
 pub mod sync;

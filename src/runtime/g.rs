@@ -90,6 +90,8 @@ pub struct G {
     pub parent: i64,
     /// The home thread this goroutine is pinned to, or null (see `home.rs`).
     pub home: *mut crate::runtime::home::Home,
+    /// Sanitizer state of this goroutine's stack (see `fiber.rs`).
+    pub fiber: crate::runtime::fiber::Fiber,
     pub name: [u8; NAME_LEN + 1],
 }
 

@@ -128,6 +128,8 @@ impl Home {
             (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);
         }
         set_current_m(m);
+        // SAFETY: m is this home's M, now bound to the calling thread.
+        crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
         let deadline = if slice_ns < 0 { i64::MAX } else { nanotime().saturating_add(slice_ns) };
         let mut check_after = nanotime() + 100_000_000;
         let rc = loop {
@@ -174,7 +176,37 @@ unsafe fn execute_home(m: *mut M, g: *mut G) {
         if (*g).stack.is_none() {
             sched::attach_stack(ptr::null_mut(), g);
         }
+        crate::runtime::fiber::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
+        crate::runtime::fiber::after(&mut (*m).g0_fiber);
         finish_switch(r as *mut M);
+    }
+}
+
+/// Who is calling, as seen by the layer that owns the homes (src/python.rs keeps its
+/// per-goroutine record in the spawn argument of homed goroutines).
+pub enum Caller {
+    /// A plain thread (not a goroutine).
+    Plain,
+    /// A goroutine pinned to a home: its spawn argument.
+    Homed(*mut libc::c_void),
+    /// A goroutine that belongs to no home (an M:N goroutine).
+    Other,
+}
+
+/// Who is calling (see `Caller`). Never parks.
+pub fn caller() -> Caller {
+    let g = crate::runtime::m::current_g();
+    if g.is_null() {
+        return Caller::Plain;
+    }
+    // SAFETY: the running goroutine's own descriptor; `home` and `arg` are set before
+    // it first runs and never change while it lives.
+    unsafe {
+        if (*g).home.is_null() {
+            Caller::Other
+        } else {
+            Caller::Homed((*g).arg)
+        }
     }
 }

@@ -34,7 +34,7 @@ use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M};
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::Waiter;
-use crate::runtime::{fatal, netpoll, timer};
+use crate::runtime::{fatal, fiber, netpoll, timer};
 use crate::stack;
 
 pub const MAX_PROCS: usize = 256;
@@ -149,6 +149,7 @@ pub fn init(maxprocs: i32) -> i32 {
         return -libc::EALREADY;
     }
     stack::init();
+    crate::runtime::fiber::init();
     register_atfork();
     let n = if maxprocs > 0 {
         maxprocs as usize
@@ -653,6 +654,8 @@ fn resetspinning(m: *mut M) {
 fn mstart(m: *mut M) {
     set_current_m(m);
     let _alt = stack::AltStack::install();
+    // SAFETY: m is this thread's own M.
+    crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
     // SAFETY: the M was handed its first P in nextp by startm.
     unsafe {
         (*m).thread = libc::pthread_self();
@@ -731,7 +734,9 @@ unsafe fn execute(m: *mut M, g: *mut G) {
         if (*g).stack.is_none() {
             attach_stack(p, g);
         }
+        fiber::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
+        fiber::after(&mut (*m).g0_fiber);
         finish_switch(r as *mut M);
     }
 }
@@ -1030,6 +1035,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     unsafe {
         (*m).pending = Pending { f: Some(f), g: cur, arg };
         (*cur).errno = *(*m).errno;
+        let dying = fiber::active() && (*cur).status.load(Ordering::Relaxed) == DEAD;
         let p = (*m).p;
         let mut next = ptr::null_mut();
         if !(*m).home.is_null() {
@@ -1053,11 +1059,14 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             if (*next).stack.is_none() {
                 attach_stack(p, next);
             }
+            fiber::before(&mut (*cur).fiber, &(*next).fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
         } else {
             (*m).curg = ptr::null_mut();
+            fiber::before(&mut (*cur).fiber, &(*m).g0_fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize)
         };
+        fiber::after(&mut (*cur).fiber);
         let m2 = r as *mut M;
         finish_switch(m2);
         *(*m2).errno = (*cur).errno;
@@ -1180,6 +1189,7 @@ pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
             let st = stack::take(class, None);
             stack::set_owner(st.slot, g);
             (*g).stack = Some(st);
+            fiber::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
             (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
             return;
         }
@@ -1190,6 +1200,7 @@ pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
         }
         stack::set_owner(st.slot, g);
         (*g).stack = Some(st);
+        fiber::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
     }
 }
@@ -1198,6 +1209,7 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     let g = arg as *mut G;
     // SAFETY: we were switched to by an M that passed itself; g is ours.
     unsafe {
+        fiber::after(&mut (*g).fiber);
         finish_switch(transfer as *mut M);
         *libc::__errno_location() = 0;
         if let Some(f) = (*g).func {
@@ -1211,6 +1223,7 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g has exited and its context will never run again; m is ours.
     unsafe {
         let p = (*m).p;
+        fiber::release(&mut (*g).fiber);
         if let Some(st) = (*g).stack.take() {
             let cache = if p.is_null() { None } else { Some(&mut (*p).stacks) };
             stack::put((*g).class as usize, st, cache);

@@ -4,7 +4,7 @@
 //! Normally these are the runtime's own: `SpinLock`, `Waiter` (park a goroutine, or
 //! futex-block a plain thread), std atomics, a monotonic clock and a cheap random
 //! number. Built with `RUSTFLAGS="--cfg loom"`, they become loom types: the spin lock
-//! is a loom atomic, a waiter is a loom thread spinning (with `yield_now`) on its flag,
+//! is a loom atomic, a waiter is a loom thread parked until its flag is set,
 //! and a timed wait may time out at any point loom chooses. The channel, select, wait
 //! group and mutex code above this module is the same code in both builds; the loom
 //! tests (`src/sync/loom_tests.rs`) drive it with loom threads standing in for
@@ -126,8 +126,11 @@ mod imp {
         }
     }
 
-    /// loom stand-in for `runtime::park::Waiter`.
+    /// loom stand-in for `runtime::park::Waiter`: the waiting loom thread parks
+    /// until the flag is set (the runtime's goroutine parks, a plain thread sleeps on
+    /// a futex).
     pub(crate) struct Waiter {
+        thread: loom::thread::Thread,
         flag: AtomicU32,
         state: AtomicU32,
         /// Set once the waiter has released its lock in `block` (for a goroutine: its
@@ -140,6 +143,7 @@ mod imp {
     impl Waiter {
         pub(crate) fn current() -> Waiter {
             Waiter {
+                thread: loom::thread::current(),
                 flag: AtomicU32::new(0),
                 state: AtomicU32::new(0),
                 parked: AtomicBool::new(false),
@@ -160,7 +164,7 @@ mod imp {
             // SAFETY: held by the caller.
             unsafe { lock.unlock() };
             while self.flag.load(Ordering::Acquire) == 0 {
-                loom::thread::yield_now();
+                loom::thread::park();
             }
         }
 
@@ -182,7 +186,7 @@ mod imp {
                 return false;
             }
             while self.flag.load(Ordering::Acquire) == 0 {
-                loom::thread::yield_now();
+                loom::thread::park();
             }
             true
         }
@@ -194,7 +198,9 @@ mod imp {
             unsafe {
                 (*w).alive.with(|_| ());
                 assert!((*w).parked.load(Ordering::Acquire), "woke a waiter that has not finished parking");
+                let t = (*w).thread.clone();
                 (*w).flag.store(1, Ordering::Release);
+                t.unpark();
             }
         }
     }
