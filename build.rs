@@ -27,7 +27,8 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-env-changed=GR_WRITE_HEADER");
-    let config = cbindgen::Config::from_file(manifest.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut config = cbindgen::Config::from_file(manifest.join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(version_macros());
     let header = cbindgen::Builder::new()
         .with_crate(&manifest)
         .with_config(config)
@@ -50,4 +51,22 @@ fn untypedef_stats(h: &str) -> String {
     let h = h.replace("typedef struct gr_stats {", "struct gr_stats {");
     let h = h.replacen("} gr_stats;", "};", 1);
     h.replace("(gr_stats *", "(struct gr_stats *")
+}
+
+/// The header's version macros, from Cargo.toml's version (gr_version() returns the
+/// same string at run time).
+fn version_macros() -> String {
+    let v = |k: &str| env::var(k).unwrap();
+    let (major, minor, patch) = (v("CARGO_PKG_VERSION_MAJOR"), v("CARGO_PKG_VERSION_MINOR"), v("CARGO_PKG_VERSION_PATCH"));
+    format!(
+        "\n/* The version of this header; gr_version() gives the library's. */\n\
+         #define GR_VERSION_MAJOR {major}\n\
+         #define GR_VERSION_MINOR {minor}\n\
+         #define GR_VERSION_PATCH {patch}\n\
+         #define GR_VERSION_STRING \"{major}.{minor}.{patch}\"\n\
+         /* MAJOR*10000 + MINOR*100 + PATCH */\n\
+         #define GR_VERSION_NUMBER ({major} * 10000 + {minor} * 100 + {patch})\n\
+         /* True when this header is at least version maj.min.patch. */\n\
+         #define GR_VERSION_CHECK(maj, min, patch) \\\n    (GR_VERSION_NUMBER >= ((maj) * 10000 + (min) * 100 + (patch)))\n"
+    )
 }

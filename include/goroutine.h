@@ -17,6 +17,18 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+/* The version of this header; gr_version() gives the library's. */
+#define GR_VERSION_MAJOR 0
+#define GR_VERSION_MINOR 1
+#define GR_VERSION_PATCH 0
+#define GR_VERSION_STRING "0.1.0"
+/* MAJOR*10000 + MINOR*100 + PATCH */
+#define GR_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+/* True when this header is at least version maj.min.patch. */
+#define GR_VERSION_CHECK(maj, min, patch) \
+    (GR_VERSION_NUMBER >= ((maj) * 10000 + (min) * 100 + (patch)))
+
+
 /*
  gr_block_io event bit: readable.
  */
@@ -44,6 +56,12 @@
 #define MAX_PROCS 256
 
 /*
+ Stack reserved for each Python goroutine (committed only as touched). 256 KiB
+ segfaults below Python's default recursion limit; 3.13 needs about 2 MiB.
+ */
+#define PY_STACK_SIZE (2 << 20)
+
+/*
  A channel of fixed-size elements (Go's `chan T`), created by gr_chan_new.
  */
 typedef struct gr_chan gr_chan;
@@ -52,6 +70,16 @@ typedef struct gr_chan gr_chan;
  A mutex that parks goroutines (Go's `sync.Mutex`), created by gr_mutex_new.
  */
 typedef struct gr_mutex gr_mutex;
+
+/*
+ A home: the OS thread that calls gr_py_run and the Python goroutines pinned to it.
+ */
+typedef struct gr_py_home gr_py_home;
+
+/*
+ One Python goroutine's record (its result, and what its joiners wait on).
+ */
+typedef struct gr_py_task gr_py_task;
 
 /*
  A wait group (Go's `sync.WaitGroup`), created by gr_wg_new.
@@ -149,6 +177,74 @@ struct gr_stats {
    */
   uint64_t fd_waiters;
 };
+
+/*
+ The CPython C-API entry points and objects the runtime needs, filled by the binding
+ from `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be
+ set.
+ */
+typedef struct gr_py_api {
+  /*
+   sizeof(gr_py_api), checked by gr_py_init.
+   */
+  size_t size;
+  /*
+   `PyInterpreterState_Get()` of the interpreter the goroutines run in.
+   */
+  void *interp;
+  void *(*thread_state_new)(void*);
+  void (*eval_restore_thread)(void*);
+  void *(*eval_save_thread)(void);
+  void (*thread_state_clear)(void*);
+  void (*thread_state_delete)(void*);
+  void *(*object_call_object)(void*, void*);
+  void (*incref)(void*);
+  void (*decref)(void*);
+  void (*err_write_unraisable)(void*);
+  void (*err_set_object)(void*, void*);
+  void *(*bytes_from_string_and_size)(const char*, ptrdiff_t);
+  void *(*long_from_long)(long);
+  /*
+   `PyCFunction_NewEx`, for the builtins of gr_py_builtin.
+   */
+  void *(*cfunction_new_ex)(void*, void*, void*);
+  /*
+   `None`.
+   */
+  void *none;
+  /*
+   Exception type raised by a receive from a closed, drained channel.
+   */
+  void *exc_closed;
+  /*
+   Exception type raised when a park is refused (Python entered from C on an M:N
+   goroutine, or inside a ctypes callback on 3.11).
+   */
+  void *exc_context;
+} gr_py_api;
+
+/*
+ One case of gr_py_select.
+ */
+typedef struct gr_py_case {
+  /*
+   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+   */
+  struct gr_chan *chan;
+  /*
+   GR_SEND or GR_RECV.
+   */
+  int op;
+  /*
+   Output: 1 for the case that fired because its channel is closed.
+   */
+  int closed;
+  /*
+   GR_SEND: the object to send (borrowed). GR_RECV, output: the received object
+   (a new reference, to be taken with gr_py_steal) for the case that fired.
+   */
+  void *obj;
+} gr_py_case;
 
 /*
  One case of gr_select.
@@ -345,6 +441,178 @@ int gr_close(int fd);
  Returns 0, or -EINVAL for a NULL fn. From a plain thread it just calls fn.
  */
 int gr_blocking(gr_fn fn_, void *arg);
+
+/*
+ Hands the runtime the CPython API table (copied). Returns 0 (also when called
+ again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
+ -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+ */
+int gr_py_init(const struct gr_py_api *api);
+
+/*
+ A builtin function object implemented by the runtime (a new reference), for calls
+ too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
+ NULL with an exception for an unknown one or before gr_py_init. GIL held.
+ */
+void *gr_py_builtin(int which);
+
+/*
+ Creates a home. NULL when out of memory. Never parks. Plain threads: yes.
+ */
+struct gr_py_home *gr_py_home_new(void);
+
+/*
+ Frees a home. Returns 0, -EBUSY (goroutines of it are alive: nothing is freed),
+ -EINVAL (NULL). Never parks.
+ */
+int gr_py_home_free(struct gr_py_home *h);
+
+/*
+ Number of the home's goroutines alive (0 for NULL). Never parks.
+ */
+size_t gr_py_home_alive(const struct gr_py_home *h);
+
+/*
+ Runs the home's goroutines on the calling thread for up to `slice_ns` (negative:
+ until none is left). Returns 0 when none is left, 1 when the slice ended (call
+ again, after letting the interpreter run signal handlers), -EDEADLK when every
+ goroutine is blocked for ever, -EBUSY (called from a goroutine, or while another
+ thread runs this home), -EINVAL (NULL, or no gr_py_init). Called through
+ `ctypes.CDLL` (the GIL released, the caller's thread state saved).
+ */
+int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
+
+/*
+ Starts a Python goroutine on home `h` that calls `callable()` with no arguments;
+ the callable stays referenced until the goroutine ends, and its return value is
+ kept for gr_py_task_result. `name` (may be NULL) is copied. Returns the task
+ handle as a positive integer (release it with gr_py_task_release), or a negative
+ errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
+ The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+ */
+ptrdiff_t gr_py_spawn(struct gr_py_home *h, void *callable, const char *name);
+
+/*
+ The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
+ */
+int64_t gr_py_task_id(const struct gr_py_task *t);
+
+/*
+ 1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
+ */
+int gr_py_task_done(const struct gr_py_task *t);
+
+/*
+ Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
+ ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
+ not park here), -EINVAL (NULL). GIL held; releases it while waiting.
+ */
+int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
+
+/*
+ The value the task's callable returned (a new reference), or NULL with an
+ exception set when the goroutine has not ended or its call failed. GIL held.
+ */
+void *gr_py_task_result(const struct gr_py_task *t);
+
+/*
+ Drops the binding's reference to a task (the goroutine keeps its own until it
+ ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
+ */
+int gr_py_task_release(struct gr_py_task *t);
+
+/*
+ gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
+ GIL held; released while switched out.
+ */
+int gr_py_yield(void);
+
+/*
+ gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
+ asleep.
+ */
+int gr_py_sleep(int64_t ns);
+
+/*
+ gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
+ -ECANCELED, -EPERM. GIL held; released while waiting.
+ */
+int gr_py_block_io(int fd, int events, int64_t timeout_ns);
+
+/*
+ Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
+ takes a reference, which moves to the receiver. `block` = 0: never waits
+ (-EAGAIN when it would). Returns 0, -EPIPE (closed), -EAGAIN, -EPERM, -EINVAL
+ (NULL, or not an 8-byte channel). GIL held; released while waiting.
+ */
+int gr_py_chan_send(struct gr_chan *c, void *obj, int block);
+
+/*
+ Receives an object from a channel of `PyObject *`: a new reference, or NULL with
+ the binding's exception set (closed and drained: its closed-channel exception;
+ refused: its context exception). `block` = 0: never waits; returns a new reference
+ to `empty` when nothing is ready. GIL held; released while waiting.
+ */
+void *gr_py_chan_recv(struct gr_chan *c, int block, void *empty);
+
+/*
+ Frees a channel of `PyObject *`, dropping the references of values still
+ buffered. Returns 0, -EBUSY (somebody waits on it: nothing is freed), -EINVAL.
+ GIL held. Never parks.
+ */
+int gr_py_chan_free(struct gr_chan *c);
+
+/*
+ gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
+ a reference only if that case fires); the receive case that fires stores a new
+ reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+ (its `closed` set to 1 if it fired because its channel is closed: nothing was
+ sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
+ -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
+ released while waiting.
+ */
+int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
+
+/*
+ Returns `obj` as a new reference the caller takes over (for the `obj` of a
+ gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
+ exception for NULL. GIL held.
+ */
+void *gr_py_steal(void *obj);
+
+/*
+ gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.
+ */
+int gr_py_wg_wait(struct gr_wg *wg);
+
+/*
+ gr_mutex_lock for Python code: 0, -EPERM, -EINVAL. GIL held; released while
+ waiting.
+ */
+int gr_py_mutex_lock(struct gr_mutex *m);
+
+/*
+ Reads up to `n` bytes from `fd` (made non-blocking), parking until some arrive.
+ Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
+ errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
+ GIL held; released while waiting.
+ */
+void *gr_py_recv(int fd, size_t n);
+
+/*
+ Writes up to `n` bytes to `fd` (made non-blocking), parking while it would block;
+ `all` != 0: until all are written. Returns the byte count, or a negative errno
+ value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
+ write is returned too). GIL held (the buffer belongs to a Python object the caller
+ keeps alive); released while waiting.
+ */
+ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
+
+/*
+ Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
+ as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
+ */
+int gr_py_write_unraisable(void *typ, void *value, void *obj);
 
 /*
  Creates a channel of `elem_size`-byte elements with room for `capacity` buffered
