@@ -520,15 +520,15 @@ pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
     boundary("gr_py_recv", || {
         let Some(api) = python::api() else { return core::ptr::null_mut() };
         let mut stack = [0u8; 4096];
-        let mut heap = Vec::new();
-        let buf: &mut [u8] = if n <= stack.len() {
-            &mut stack[..n]
+        // Not zeroed: recv(65536) is the common call, and read(2) writes what it returns.
+        let mut heap: Vec<u8> = Vec::new();
+        let (p, len) = if n <= stack.len() {
+            (stack.as_mut_ptr(), n)
         } else {
-            heap.resize(n.min(isize::MAX as usize / 2), 0);
-            &mut heap[..]
+            let len = n.min(isize::MAX as usize / 2);
+            heap.reserve_exact(len);
+            (heap.as_mut_ptr(), len)
         };
-        let len = buf.len();
-        let p = buf.as_mut_ptr();
         let r = python::parked(|| netpoll::read(fd, p, len)).unwrap_or_else(|e| e as isize);
         // SAFETY: GIL held; p holds r bytes when r >= 0.
         unsafe {

@@ -1,0 +1,144 @@
+"""gevent / greenlet on the workloads of bench/python/README.md (same shapes as
+bench_goroutine.py).
+
+    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem   -> one JSON line
+"""
+
+
+
+import sys
+import time
+
+import gevent
+import gevent.event
+import gevent.queue
+import gevent.socket as gsocket
+import greenlet
+
+import common
+
+
+def spawn(n=100_000, rounds=3):
+    def noop():
+        pass
+
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        gs = [gevent.spawn(noop) for _ in range(n)]
+        gevent.joinall(gs)
+        out.append((time.perf_counter() - t) / n * 1e9)
+        del gs
+    return {"cold_ns": out[0], "warm_ns": min(out[1:])}
+
+
+def yield_(n=500_000):
+    def loop():
+        s = gevent.sleep
+        for _ in range(n):
+            s(0)
+
+    t = time.perf_counter()
+    gevent.joinall([gevent.spawn(loop), gevent.spawn(loop)])
+    return {"roundtrip_ns": (time.perf_counter() - t) / n * 1e9}
+
+
+def greenlet_switch(n=1_000_000):
+    """Raw greenlet switch round trip (main -> g -> main), the floor gevent builds on."""
+    def body():
+        m = main.switch
+        while True:
+            m()
+
+    main = greenlet.getcurrent()
+    g = greenlet.greenlet(body)
+    sw = g.switch
+    t = time.perf_counter()
+    for _ in range(n):
+        sw()
+    return {"roundtrip_ns": (time.perf_counter() - t) / n * 1e9}
+
+
+def chanpp(n=200_000):
+    a, b = gevent.queue.Channel(), gevent.queue.Channel()
+
+    def pong():
+        for _ in range(n):
+            b.put(a.get())
+
+    gevent.spawn(pong)
+    t = time.perf_counter()
+    for i in range(n):
+        a.put(i)
+        b.get()
+    return {"roundtrip_ns": (time.perf_counter() - t) / n * 1e9}
+
+
+def echo(conns=50, seconds=5.0, size=64):
+    msg = b"x" * size
+    counts = [0] * conns
+    stop = [False]
+
+    def handle(c):
+        with c:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                c.sendall(d)
+
+    def server(srv):
+        while True:
+            c, _ = srv.accept()
+            c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+            gevent.spawn(handle, c)
+
+    def client(port, i, lat):
+        c = gsocket.create_connection(("127.0.0.1", port))
+        c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+        n = 0
+        pc = time.perf_counter
+        while not stop[0]:
+            t = pc()
+            c.sendall(msg)
+            got = 0
+            while got < size:
+                got += len(c.recv(65536))
+            n += 1
+            if n % 16 == 0:
+                lat.append(pc() - t)
+        counts[i] = n
+        c.close()
+
+    srv = gsocket.socket()
+    srv.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1024)
+    port = srv.getsockname()[1]
+    gevent.spawn(server, srv)
+    lat = []
+    t = time.perf_counter()
+    cs = [gevent.spawn(client, port, i, lat) for i in range(conns)]
+    gevent.sleep(seconds)
+    stop[0] = True
+    gevent.joinall(cs)
+    took = time.perf_counter() - t
+    return {"rps": sum(counts) / took, "p99_us": common.p99(lat) * 1e6}
+
+
+def parkmem(n=20_000):
+    ev = gevent.event.Event()
+    before = common.rss_kib()
+    gs = [gevent.spawn(ev.wait) for _ in range(n)]
+    gevent.sleep(0.05)
+    after = common.rss_kib()
+    pte = common.pte_kib()
+    ev.set()
+    gevent.joinall(gs)
+    return {"bytes_per_goroutine": (after - before) * 1024 / n, "vmpte_kib": pte, "n": n}
+
+
+if __name__ == "__main__":
+    w = sys.argv[1]
+    fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem}[w]
+    common.emit({"workload": w, "impl": "gevent", **fn()})

@@ -1,0 +1,649 @@
+"""Go-style goroutines, channels and sockets for Python, on libgoroutine.
+
+    import goroutine as gr
+
+    def worker(ch, n):
+        for i in range(n):
+            ch.send(i)
+        ch.close()
+
+    def main():
+        ch = gr.Chan()
+        gr.go(worker, ch, 10)
+        return sum(ch)
+
+    print(gr.run(main))   # 45
+
+Every goroutine started by ``gr.run`` (and by ``gr.go`` inside it) runs on the OS thread
+that called ``gr.run``, with its own C stack and its own Python thread state
+(``threading.local`` and ``contextvars`` are per goroutine). A goroutine runs until it
+parks (``yield_``, ``sleep``, a channel operation, a socket wait, a join...), then the
+next one runs; C goroutines of the same process keep running M:N on the runtime's
+worker threads.
+"""
+
+from __future__ import annotations
+
+# Imported first, on purpose: the first import of threading inside a goroutine's
+# thread state would make that state the "main thread" of threading._shutdown (3.12).
+import threading
+
+import _thread
+import contextvars
+import errno as _errno
+import os
+import queue as _queue
+import sys
+from typing import Any, Callable, Generic, Iterator, Optional, Sequence, Tuple, TypeVar, Union
+
+from . import _lib
+
+__all__ = [
+    "run", "go", "Goroutine", "yield_", "sleep", "self_id", "Chan", "ChanClosed", "select",
+    "WaitGroup", "Mutex", "wait_readable", "wait_writable", "blocking", "Deadlock",
+    "ContextError", "socket",
+]
+
+__version__ = _lib.version
+
+T = TypeVar("T")
+
+#: How long ``run`` lets goroutines run before it returns to the calling thread's own
+#: state (where CPython runs signal handlers), in nanoseconds.
+SLICE_NS = 50_000_000
+
+
+class Deadlock(RuntimeError):
+    """Every goroutine is blocked for ever (raised by ``run``)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or ("all goroutines are asleep - deadlock!",)))
+
+
+class ChanClosed(Exception):
+    """A send on a closed channel, a receive from a closed and drained one, or a
+    second close. Raised by ``select`` with ``index`` set to the case that fired."""
+
+    index: Optional[int] = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or ("channel closed",)))
+
+
+class ContextError(RuntimeError):
+    """A goroutine operation that may park was called where parking would corrupt the
+    interpreter: inside a ctypes callback on CPython 3.11 (the callback runs on the
+    OS thread's own thread state, not the goroutine's), or from Python code called by
+    a C (M:N) goroutine."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (
+            "cannot park here: this Python code runs inside a C callback (CPython 3.11 runs "
+            "ctypes callbacks on the thread's own state, not the goroutine's) or on a C "
+            "goroutine; park only from the goroutine's own Python code",)))
+
+
+_lib.init(ChanClosed, ContextError)
+
+_EMPTY = object()
+_NS = 1_000_000_000
+
+
+def _ns(seconds: Optional[float]) -> int:
+    if seconds is None:
+        return -1
+    if seconds <= 0:
+        return 0
+    return max(1, int(seconds * _NS))
+
+
+def _error(rc: int, what: str = "") -> BaseException:
+    if rc == -_errno.EPERM:
+        return ContextError()
+    if rc == -_errno.EPIPE:
+        return ChanClosed()
+    if rc == -_errno.ETIMEDOUT:
+        return TimeoutError(_errno.ETIMEDOUT, "timed out")
+    if rc == -_errno.EDEADLK:
+        return Deadlock(what or "deadlock")
+    if rc == -_errno.ENOMEM:
+        return MemoryError(what or "out of memory")
+    if rc == -_errno.ECANCELED:
+        return OSError(_errno.EBADF, "file descriptor closed while waiting")
+    return OSError(-rc, "%s%s" % (what + ": " if what else "", _lib.strerror(rc)))
+
+
+# ---------------------------------------------------------------------------------
+# homes, run, go
+
+
+class _Home:
+    __slots__ = ("ptr", "running", "fatal")
+
+    def __init__(self) -> None:
+        ptr = _lib.home_new()
+        if not ptr:
+            raise MemoryError("cannot create a goroutine home")
+        self.ptr = ptr
+        self.running = False
+        self.fatal: Optional[BaseException] = None
+
+
+# The home of each thread inside run(), by thread ident (go() looks it up there: a
+# goroutine has its own thread state, so a threading.local would not see it).
+_homes: dict = {}
+_homes_lock = threading.Lock()
+# A thread's home is reused by its later run() calls: kept in the runner's own
+# thread-local storage, so it dies with the thread (its thread-state cache is bound to
+# that OS thread, and thread idents are reused).
+_runner = threading.local()
+
+
+class _Task:
+    """What a goroutine runs: ``fn(*args, **kw)`` in a copy of the spawner's context.
+    Called by the runtime inside the goroutine; returns ``(True, value)`` or
+    ``(False, exception)``, which the runtime keeps for ``join``."""
+
+    __slots__ = ("fn", "args", "kw", "ctx", "home", "exc", "orphan", "name")
+
+    def __init__(self, fn, args, kw, ctx, home):
+        self.fn = fn
+        self.args = args
+        self.kw = kw
+        self.ctx = ctx
+        self.home = home
+        self.exc = None
+        self.orphan = False
+        self.name = fn
+
+    def __call__(self):
+        try:
+            return (True, self.ctx.run(self.fn, *self.args, **self.kw))
+        except BaseException as e:  # noqa: B036 - everything is handed to join()
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                # Ctrl-C (3.11/3.12 run signal handlers in whichever goroutine runs)
+                # or sys.exit() in a goroutine: run() raises it.
+                if self.home.fatal is None:
+                    self.home.fatal = e
+            elif self.orphan:
+                _report(e, self.name)
+            else:
+                self.exc = e
+            return (False, e)
+        finally:
+            # Kept alive until the goroutine ends, not longer.
+            self.fn = self.args = self.kw = self.ctx = None
+
+
+def _report(e: BaseException, where: object) -> None:
+    """An exception nobody will join: through sys.unraisablehook."""
+    try:
+        _lib.write_unraisable(type(e), e, where)
+    except Exception:  # pragma: no cover - the hook itself failed
+        pass
+
+
+class Goroutine(Generic[T]):
+    """A running (or finished) goroutine, returned by ``go``."""
+
+    __slots__ = ("_task", "_h", "_id", "__weakref__")
+
+    def __init__(self) -> None:
+        raise TypeError("use gr.go() to start a goroutine")
+
+    @property
+    def id(self) -> int:
+        """The goroutine's id (as ``self_id()`` returns inside it); never reused."""
+        i = self._id
+        if i == 0:
+            i = self._id = _lib.task_id(self._h)
+        return i
+
+    def done(self) -> bool:
+        """True once the goroutine has returned or raised."""
+        return bool(_lib.task_done(self._h))
+
+    def join(self, timeout: Optional[float] = None) -> T:
+        """Waits until the goroutine ends and returns its value, or re-raises its
+        exception. Raises TimeoutError after ``timeout`` seconds (the goroutine goes
+        on)."""
+        h = self._h
+        if not _lib.task_done(h):
+            rc = _lib.join(h, _ns(timeout))
+            if rc != 0:
+                if rc == -_errno.EDEADLK:
+                    raise RuntimeError("a goroutine cannot join itself")
+                raise _error(rc, "join")
+        ok, value = _lib.task_result(h)
+        if ok:
+            return value
+        self._task.exc = None  # retrieved: not reported
+        raise value
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<Goroutine {self.id} {state} {self._task.name!r}>"
+
+    def __del__(self) -> None:
+        t = self._task
+        h = self._h
+        if h:
+            t.orphan = True
+            if t.exc is not None:
+                e, t.exc = t.exc, None
+                _report(e, t.name)
+            self._h = 0
+            _lib.task_release(h)
+
+
+def _spawn(home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None) -> Goroutine:
+    if not callable(fn):
+        raise TypeError(f"{fn!r} is not callable")
+    task = _Task(fn, args, kw, contextvars.copy_context(), home)
+    h = _lib.spawn(home.ptr, task, name)
+    if h < 0:
+        raise _error(h, "cannot start a goroutine")
+    g = object.__new__(Goroutine)
+    g._task = task
+    g._h = h
+    g._id = 0
+    return g
+
+
+def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Goroutine[T]:
+    """Starts ``fn(*args, **kw)`` as a goroutine on this thread's ``run`` and returns
+    its handle. The function and its arguments stay referenced until it ends. Its body
+    runs in a copy of the caller's ``contextvars`` context."""
+    home = _homes.get(threading.get_ident())
+    if home is None or not home.running:
+        raise RuntimeError("gr.go() must be called inside gr.run() (from a goroutine or its thread)")
+    return _spawn(home, fn, args, kw)
+
+
+def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Runs ``main(*args, **kw)`` as a goroutine on the calling thread, with every
+    goroutine it starts, and returns its value (or re-raises its exception) once all
+    of them have finished. Raises ``Deadlock`` when all are blocked for ever.
+    Ctrl-C raises KeyboardInterrupt here (goroutines still alive are abandoned)."""
+    ident = threading.get_ident()
+    with _homes_lock:
+        if ident in _homes:
+            raise RuntimeError("gr.run() is already running on this thread (called from a goroutine?)")
+        home = getattr(_runner, "home", None)
+        if home is None:
+            home = _runner.home = _Home()
+        _homes[ident] = home
+        home.running = True
+        home.fatal = None
+    finished = False
+    try:
+        g = _spawn(home, main, args, kw, b"main")
+        ptr = home.ptr
+        while True:
+            rc = _lib.run(ptr, SLICE_NS)
+            if home.fatal is not None:
+                raise home.fatal
+            if rc == 1:
+                continue  # signal handlers run here, in this thread's own state
+            if rc == 0:
+                break
+            if rc == -_errno.EDEADLK:
+                raise Deadlock()
+            raise _error(rc, "gr.run")
+        finished = True
+        return g.join()
+    finally:
+        home.running = False
+        home.fatal = None
+        with _homes_lock:
+            del _homes[ident]
+        if not finished and _lib.home_alive(home.ptr):
+            # Goroutines are left behind (parked for ever, or abandoned by Ctrl-C):
+            # the home keeps them; the next run() on this thread gets a new one.
+            _runner.home = None
+
+
+# ---------------------------------------------------------------------------------
+# scheduling
+
+
+def yield_() -> None:  # replaced below by the runtime's builtin (same behaviour)
+    """Lets the other runnable goroutines run; returns when this one's turn comes."""
+    rc = _lib.yield_()
+    if rc:
+        raise _error(rc)
+
+
+yield_ = _lib.builtin["yield_"]  # noqa: F811  (a builtin: ~4x cheaper than a ctypes call)
+
+
+def sleep(seconds: float) -> None:
+    """Parks this goroutine for at least ``seconds`` (<= 0: just yields)."""
+    rc = _lib.sleep(_ns(seconds) if seconds > 0 else 0)
+    if rc:
+        raise _error(rc)
+
+
+def self_id() -> int:
+    """The calling goroutine's id, or 0 outside goroutines."""
+    return _lib.self_id()
+
+
+# ---------------------------------------------------------------------------------
+# channels and select
+
+
+class _Case:
+    __slots__ = ("chan", "op", "value")
+
+    def __init__(self, chan: "Chan", op: int, value: Any) -> None:
+        self.chan = chan
+        self.op = op
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<{'send' if self.op == _lib.SEND else 'recv'} case on {self.chan!r}>"
+
+
+class Chan(Generic[T]):
+    """A channel of Python objects (Go's ``chan``). ``capacity`` 0: unbuffered (a send
+    waits for a receiver)."""
+
+    __slots__ = ("_c", "__weakref__")
+
+    def __init__(self, capacity: int = 0) -> None:
+        self._c = None
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
+        c = _lib.chan_new(8, capacity)
+        if not c:
+            raise MemoryError("cannot allocate a channel")
+        self._c = c
+
+    def send(self, value: T) -> None:
+        """Sends ``value``, waiting for room or a receiver. ChanClosed if closed."""
+        rc = _lib.chan_send(self._c, value, 1)
+        if rc:
+            raise _error(rc)
+
+    def recv(self) -> T:
+        """Receives a value, waiting for one. ChanClosed once closed and drained."""
+        return _lib.chan_recv(self._c, 1, None)
+
+    def try_send(self, value: T) -> bool:
+        """Sends without waiting: False when it would wait. ChanClosed if closed."""
+        rc = _lib.chan_send(self._c, value, 0)
+        if rc == 0:
+            return True
+        if rc == -_errno.EAGAIN:
+            return False
+        raise _error(rc)
+
+    def try_recv(self) -> Tuple[Optional[T], bool]:
+        """Receives without waiting: ``(value, True)``, or ``(None, False)`` when
+        nothing is ready. ChanClosed once closed and drained."""
+        v = _lib.chan_recv(self._c, 0, _EMPTY)
+        if v is _EMPTY:
+            return None, False
+        return v, True
+
+    def close(self) -> None:
+        """Closes the channel: receivers get the buffered values, then ChanClosed.
+        ChanClosed if it was already closed."""
+        rc = _lib.chan_close(self._c)
+        if rc:
+            raise ChanClosed("close of closed channel") if rc == -_errno.EPIPE else _error(rc)
+
+    def __iter__(self) -> Iterator[T]:
+        """Receives until the channel is closed and drained."""
+        recv = _lib.chan_recv
+        c = self._c
+        while True:
+            try:
+                yield recv(c, 1, None)
+            except ChanClosed:
+                return
+
+    def __len__(self) -> int:
+        """Values buffered now."""
+        return _lib.chan_len(self._c)
+
+    @property
+    def cap(self) -> int:
+        return _lib.chan_cap(self._c)
+
+    def recv_case(self) -> _Case:
+        """A receive case for ``select``."""
+        return _Case(self, _lib.RECV, None)
+
+    def send_case(self, value: T) -> _Case:
+        """A case for ``select`` that sends ``value``."""
+        return _Case(self, _lib.SEND, value)
+
+    def __repr__(self) -> str:
+        return f"<Chan cap={self.cap} len={len(self)}>"
+
+    def __del__(self) -> None:
+        c = self._c
+        if c:
+            self._c = None
+            _lib.chan_free(c)  # -EBUSY (someone still waits): left allocated
+
+
+def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[Tuple[int, Any]]:
+    """Waits until one of the cases can proceed, performs it and returns ``(index,
+    value)`` (value: what a receive got; None for a send). Several ready: one at
+    random. ``timeout`` seconds (0: just try): None when nothing was ready in time.
+    A case that fires on a closed channel raises ChanClosed with ``index`` set."""
+    n = len(cases)
+    arr = (_lib.PyCase * n)()
+    for i, c in enumerate(cases):
+        a = arr[i]
+        a.chan = c.chan._c
+        a.op = c.op
+        if c.op == _lib.SEND:
+            a.obj = id(c.value)  # kept alive by `cases` during the call
+    rc = _lib.select(arr, n, _ns(timeout))
+    if rc >= 0:
+        a = arr[rc]
+        if a.closed:
+            e = ChanClosed()
+            e.index = rc
+            raise e
+        if a.op == _lib.RECV:
+            return rc, _lib.steal(a.obj)
+        return rc, None
+    if rc == -_errno.ETIMEDOUT or rc == -_errno.EAGAIN:
+        return None
+    if rc == -_errno.EINVAL and n == 0:
+        raise ValueError("select() with no cases needs a timeout")
+    raise _error(rc, "select")
+
+
+# ---------------------------------------------------------------------------------
+# wait groups and mutexes
+
+
+class WaitGroup:
+    """Go's ``sync.WaitGroup``: ``add(n)``, ``done()``, ``wait()``."""
+
+    __slots__ = ("_w",)
+
+    def __init__(self) -> None:
+        self._w = None
+        w = _lib.wg_new()
+        if not w:
+            raise MemoryError("cannot allocate a wait group")
+        self._w = w
+
+    def add(self, delta: int = 1) -> None:
+        if _lib.wg_add(self._w, delta):
+            raise ValueError("WaitGroup counter would go negative")
+
+    def done(self) -> None:
+        if _lib.wg_add(self._w, -1):
+            raise ValueError("WaitGroup.done() called more times than add()")
+
+    def wait(self) -> None:
+        rc = _lib.wg_wait(self._w)
+        if rc:
+            raise _error(rc)
+
+    def __del__(self) -> None:
+        w = self._w
+        if w:
+            self._w = None
+            _lib.wg_free(w)
+
+
+class Mutex:
+    """A mutex that parks goroutines (Go's ``sync.Mutex``); a context manager. Not
+    recursive; any goroutine or thread may unlock it."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self) -> None:
+        self._m = None
+        m = _lib.mutex_new()
+        if not m:
+            raise MemoryError("cannot allocate a mutex")
+        self._m = m
+
+    def lock(self) -> None:
+        rc = _lib.mutex_lock(self._m)
+        if rc:
+            raise _error(rc)
+
+    def try_lock(self) -> bool:
+        return _lib.mutex_trylock(self._m) == 0
+
+    def unlock(self) -> None:
+        if _lib.mutex_unlock(self._m):
+            raise RuntimeError("unlock of unlocked Mutex")
+
+    def __enter__(self) -> "Mutex":
+        self.lock()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unlock()
+
+    def __del__(self) -> None:
+        m = self._m
+        if m:
+            self._m = None
+            _lib.mutex_free(m)
+
+
+# ---------------------------------------------------------------------------------
+# file descriptors and blocking calls
+
+FileLike = Union[int, Any]
+
+
+def _fileno(fd: FileLike) -> int:
+    return fd if isinstance(fd, int) else fd.fileno()
+
+
+def _wait_fd(fd: FileLike, events: int, timeout: Optional[float]) -> bool:
+    rc = _lib.block_io(_fileno(fd), events, _ns(timeout))
+    if rc > 0:
+        return True
+    if rc == -_errno.ETIMEDOUT:
+        return False
+    raise _error(rc)
+
+
+def wait_readable(fd: FileLike, timeout: Optional[float] = None) -> bool:
+    """Parks until ``fd`` (an int or an object with ``fileno()``) is readable (or has
+    an error or hang-up): True; False after ``timeout`` seconds."""
+    return _wait_fd(fd, _lib.READ, timeout)
+
+
+def wait_writable(fd: FileLike, timeout: Optional[float] = None) -> bool:
+    """Parks until ``fd`` is writable (or has an error): True; False after
+    ``timeout`` seconds."""
+    return _wait_fd(fd, _lib.WRITE, timeout)
+
+
+class _Pool:
+    """Helper threads for ``blocking``. They never call into the runtime: a finished
+    job writes the waiting goroutine's eventfd, on which the goroutine waits in the
+    netpoller (so a pending blocking call never looks like a deadlock)."""
+
+    MAX_THREADS = 64
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: "_queue.SimpleQueue[list]" = _queue.SimpleQueue()
+        self.idle = 0
+        self.threads = 0
+
+    def submit(self, job: list) -> None:
+        with self.lock:
+            if self.idle > 0:
+                self.idle -= 1
+                start = False
+            else:
+                start = self.threads < self.MAX_THREADS
+                if start:
+                    self.threads += 1
+        if start:
+            # Not threading.Thread.start(): it would block the whole home thread until
+            # the new thread has started.
+            _thread.start_new_thread(self._worker, ())
+        self.jobs.put(job)
+
+    def _worker(self) -> None:
+        while True:
+            job = self.jobs.get()
+            fn, args, kw, efd = job[0], job[1], job[2], job[5]
+            try:
+                job[3] = fn(*args, **kw)
+                job[4] = None
+            except BaseException as e:  # noqa: B036 - handed to the goroutine
+                job[4] = e
+            job[0] = job[1] = job[2] = None
+            with self.lock:
+                self.idle += 1
+            os.eventfd_write(efd, 1)
+
+
+_pool = _Pool()
+
+
+def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Runs ``fn(*args, **kw)``, a call that blocks its thread (a blocking library
+    call, ``time.sleep``, a DNS lookup...), on a helper thread; only the calling
+    goroutine waits. Returns its value or re-raises its exception. Outside goroutines
+    it simply calls ``fn``."""
+    if _lib.self_id() == 0:
+        return fn(*args, **kw)
+    efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+    # A poll that does not wait: fails (ContextError) where parking is refused,
+    # before the job is handed out.
+    rc = _lib.block_io(efd, _lib.READ, 0)
+    if rc != -_errno.ETIMEDOUT:
+        _lib.close_fd(efd)
+        raise _error(rc)
+    job = [fn, args, kw, None, None, efd]
+    _pool.submit(job)
+    while True:
+        rc = _lib.block_io(efd, _lib.READ, -1)
+        if rc < 0:
+            # Cannot happen while nobody closes efd; leave it open (the helper
+            # still writes to it) rather than let its number be reused.
+            raise _error(rc)
+        try:
+            os.eventfd_read(efd)
+            break
+        except BlockingIOError:
+            continue
+    _lib.close_fd(efd)
+    if job[4] is not None:
+        e, job[4] = job[4], None
+        raise e
+    return job[3]
+
+
+from . import socket  # noqa: E402  (gr.socket)

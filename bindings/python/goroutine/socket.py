@@ -1,0 +1,270 @@
+"""Sockets that park the calling goroutine instead of blocking its thread.
+
+``gr.socket.socket`` is a ``socket.socket`` whose ``accept``, ``connect``, ``recv``,
+``recv_into``, ``recvfrom``, ``send``, ``sendall`` and ``sendto`` wait in the runtime's
+netpoller (epoll): other goroutines run meanwhile. Timeouts (``settimeout``) work as
+with the standard library: ``TimeoutError`` after the time has passed, and a timeout
+of 0 makes the socket non-blocking. The other names of the standard ``socket`` module
+(constants, ``gethostname``...) are re-exported here.
+
+Outside goroutines (a plain thread) the same calls simply block that thread.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os as _os
+import socket as _std
+import time as _time
+from socket import (  # noqa: F401  (re-exported for convenience and type checkers)
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    IPPROTO_TCP,
+    SO_REUSEADDR,
+    SOCK_DGRAM,
+    SOCK_STREAM,
+    SOL_SOCKET,
+    TCP_NODELAY,
+)
+from typing import Any, Optional, Tuple
+
+from . import _lib
+
+_ss = _std.socket  # the C-level socket type the standard class derives from
+_READ = _lib.READ
+_WRITE = _lib.WRITE
+_NS = 1_000_000_000
+_GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+_OVERRIDDEN = {"socket", "SocketType", "create_connection", "socketpair", "fromfd", "getaddrinfo"}
+globals().update({n: getattr(_std, n) for n in _std.__all__ if n not in _OVERRIDDEN and n not in globals()})
+
+__all__ = sorted(set(_std.__all__) | {"socket", "create_connection", "socketpair", "getaddrinfo"})
+
+
+def _raise_rc(rc: int) -> None:
+    from . import _error
+
+    raise _error(rc)
+
+
+def _wait(fd: int, events: int, deadline: Optional[float]) -> None:
+    if deadline is None:
+        ns = -1
+    else:
+        left = deadline - _time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        ns = max(1, int(left * _NS))
+    rc = _lib.block_io(fd, events, ns)
+    if rc > 0:
+        return
+    if rc == -_errno.ETIMEDOUT:
+        raise TimeoutError("timed out")
+    _raise_rc(rc)
+
+
+class socket(_std.socket):
+    """A ``socket.socket`` for goroutines (see the module docs)."""
+
+    __slots__ = ("_gr_timeout",)
+
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: Optional[int] = None) -> None:
+        super().__init__(family, type, proto, fileno)
+        self._gr_timeout: Optional[float] = _std.getdefaulttimeout()
+        _ss.setblocking(self, False)
+
+    # -- timeouts: kept here; the descriptor itself is always non-blocking
+
+    def settimeout(self, value: Optional[float]) -> None:
+        if value is not None:
+            value = float(value)
+            if value < 0:
+                raise ValueError("Timeout value out of range")
+        self._gr_timeout = value
+
+    def gettimeout(self) -> Optional[float]:
+        return self._gr_timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._gr_timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._gr_timeout != 0.0
+
+    def _io(self, op: Any, events: int, *args: Any) -> Any:
+        t = self._gr_timeout
+        if t == 0.0:
+            return op(self, *args)
+        deadline = None if t is None else _time.monotonic() + t
+        while True:
+            try:
+                return op(self, *args)
+            except BlockingIOError:
+                pass
+            _wait(self.fileno(), events, deadline)
+
+    # -- receiving
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if flags == 0 and self._gr_timeout is None:
+            r = _lib.recv(self.fileno(), bufsize)
+            if r.__class__ is int:
+                if r == -_errno.EBADF and self.fileno() < 0:
+                    raise OSError(_errno.EBADF, "Bad file descriptor")
+                _raise_rc(r)
+            return r
+        return self._io(_ss.recv, _READ, bufsize, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        return self._io(_ss.recv_into, _READ, buffer, nbytes, flags)
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> Tuple[bytes, Any]:
+        return self._io(_ss.recvfrom, _READ, bufsize, flags)
+
+    def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Tuple[int, Any]:
+        return self._io(_ss.recvfrom_into, _READ, buffer, nbytes, flags)
+
+    # -- sending
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        if flags == 0 and self._gr_timeout is None:
+            if data.__class__ is not bytes:
+                data = bytes(data)
+            r = _lib.send(self.fileno(), data, len(data), 0)
+            if r < 0:
+                _raise_rc(r)
+            return r
+        return self._io(_ss.send, _WRITE, data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        if flags == 0 and self._gr_timeout is None:
+            if data.__class__ is not bytes:
+                data = bytes(data)
+            r = _lib.send(self.fileno(), data, len(data), 1)
+            if r < 0:
+                _raise_rc(r)
+            return None
+        view = memoryview(data).cast("B")
+        t = self._gr_timeout
+        deadline = None if t is None else _time.monotonic() + t
+        sent = 0
+        while sent < len(view):
+            try:
+                sent += _ss.send(self, view[sent:], flags)
+                continue
+            except BlockingIOError:
+                if t == 0.0:
+                    raise
+            _wait(self.fileno(), _WRITE, deadline)
+        return None
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        return self._io(_ss.sendto, _WRITE, data, *args)
+
+    # -- connections
+
+    def accept(self) -> Tuple["socket", Any]:
+        fd, addr = self._io(_ss._accept, _READ)  # type: ignore[attr-defined]
+        sock = type(self)(self.family, self.type, self.proto, fileno=fd)
+        return sock, addr
+
+    def connect_ex(self, address: Any) -> int:
+        err = _ss.connect_ex(self, address)
+        t = self._gr_timeout
+        if err in (0, _errno.EISCONN) or t == 0.0:
+            return 0 if err == _errno.EISCONN else err
+        if err not in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY, _errno.EINTR):
+            return err
+        deadline = None if t is None else _time.monotonic() + t
+        try:
+            _wait(self.fileno(), _WRITE, deadline)
+        except TimeoutError:
+            return _errno.ETIMEDOUT
+        return self.getsockopt(_std.SOL_SOCKET, _std.SO_ERROR)
+
+    def connect(self, address: Any) -> None:
+        if self._gr_timeout == 0.0:
+            return _ss.connect(self, address)
+        err = self.connect_ex(address)
+        if err == _errno.ETIMEDOUT and self._gr_timeout is not None:
+            raise TimeoutError("timed out")
+        if err:
+            raise OSError(err, _os.strerror(err))
+        return None
+
+    # -- closing: wake goroutines waiting on the fd, drop its netpoller registration
+
+    def _real_close(self, _ss: Any = _std.socket) -> None:
+        if _ss.fileno(self) >= 0:
+            fd = _ss.detach(self)
+            _lib.close_fd(fd)
+        else:
+            _ss.close(self)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("<socket.socket", "<goroutine.socket.socket", 1)
+
+
+SocketType = socket
+
+
+def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> list:
+    """``socket.getaddrinfo`` run through ``gr.blocking`` (it may block on DNS) unless
+    the host is a numeric address."""
+    if host is None or _is_numeric(host):
+        return _std.getaddrinfo(host, port, family, type, proto, flags)
+    from . import blocking
+
+    return blocking(_std.getaddrinfo, host, port, family, type, proto, flags)
+
+
+def _is_numeric(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    for fam in (_std.AF_INET, _std.AF_INET6):
+        try:
+            _std.inet_pton(fam, host)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def create_connection(
+    address: Tuple[Any, Any],
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+    source_address: Optional[Tuple[Any, int]] = None,
+) -> socket:
+    """Like ``socket.create_connection``, returning a goroutine socket."""
+    host, port = address
+    err: Optional[BaseException] = None
+    for af, socktype, proto, _canon, sa in getaddrinfo(host, port, 0, _std.SOCK_STREAM):
+        sock = None
+        try:
+            sock = socket(af, socktype, proto)
+            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sa)
+            return sock
+        except OSError as e:
+            err = e
+            if sock is not None:
+                sock.close()
+    if err is not None:
+        raise err
+    raise OSError("getaddrinfo returns an empty list")
+
+
+def socketpair(family: int = _std.AF_UNIX, type: int = _std.SOCK_STREAM, proto: int = 0) -> Tuple[socket, socket]:
+    """Like ``socket.socketpair``, returning goroutine sockets."""
+    a, b = _std.socketpair(family, type, proto)
+    return (socket(a.family, a.type, a.proto, a.detach()), socket(b.family, b.type, b.proto, b.detach()))
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+    """Like ``socket.fromfd`` (duplicates ``fd``), returning a goroutine socket."""
+    return socket(family, type, proto, _os.dup(fd))

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs the Python binding's pytest suite on CPython 3.11 (required) and on 3.12 and
+# 3.13 where they are installed (found as pythonX.Y on PATH or in pyenv; skipped with
+# a printed reason otherwise), each in its own venv under target/ (pytest from PyPI).
+#
+#   bindings/python/run_tests.sh              once per version, against target/release
+#   REPEAT=20 bindings/python/run_tests.sh    the stress run: 20 times per version
+#   PACKAGE=1 bindings/python/run_tests.sh    also `pip install ./bindings/python` into a
+#                                             fresh venv and run the suite on the bundled copy
+#
+# Extra arguments go to pytest. Exit status: non-zero if any run failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+REPEAT=${REPEAT:-1}
+TARGET=${CARGO_TARGET_DIR:-target}
+case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
+if [ -z "${GOROUTINE_LIBRARY:-}" ]; then
+    cargo build --release || exit 1   # a no-op when up to date
+fi
+LIB=${GOROUTINE_LIBRARY:-$TARGET/release/libgoroutine.so}
+
+find_python() {
+    local v=$1 c
+    if c=$(command -v "python$v" 2>/dev/null) && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "'"$v"'".split("."))))' 2>/dev/null; then
+        echo "$c"; return 0
+    fi
+    local roots=()
+    [ -n "${PYENV_ROOT:-}" ] && roots+=("$PYENV_ROOT")
+    roots+=("$HOME/.pyenv" /root/.pyenv)
+    for r in "${roots[@]}"; do
+        for c in $(ls -d "$r"/versions/"$v".*/bin/python 2>/dev/null | sort -V -r); do
+            [ -x "$c" ] && { echo "$c"; return 0; }
+        done
+    done
+    return 1
+}
+
+setup_venv() {  # venv-dir python
+    local venv=$1 py=$2
+    if [ ! -x "$venv/bin/python" ]; then
+        "$py" -m venv "$venv" || return 1
+    fi
+    "$venv/bin/python" -c 'import pytest' 2>/dev/null || "$venv/bin/pip" install -q pytest || return 1
+}
+
+status=0
+ran=0
+for v in 3.11 3.12 3.13; do
+    if ! py=$(find_python "$v"); then
+        if [ "$v" = 3.11 ]; then
+            echo "FAIL: CPython 3.11 not found (python3.11 on PATH, or pyenv)"; status=1
+        else
+            echo "SKIP: CPython $v not found (python$v on PATH, or pyenv): its runs are skipped"
+        fi
+        continue
+    fi
+    venv=$TARGET/pyvenv-$v
+    setup_venv "$venv" "$py" || { echo "FAIL: cannot set up $venv"; status=1; continue; }
+    for i in $(seq 1 "$REPEAT"); do
+        echo "== CPython $v ($py), run $i/$REPEAT, library $LIB"
+        GOROUTINE_LIBRARY=$LIB "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests "$@" || status=1
+        ran=$((ran + 1))
+    done
+done
+
+if [ "${PACKAGE:-0}" = 1 ]; then
+    py=$(find_python 3.11) || py=python3
+    venv=$TARGET/pyvenv-package
+    rm -rf "$venv"
+    echo "== pip install ./bindings/python (bundled library), CPython 3.11"
+    if "$py" -m venv "$venv" && "$venv/bin/pip" install -q pytest ./bindings/python; then
+        rm -rf bindings/python/build
+        (cd "$venv" && env -u GOROUTINE_LIBRARY "$venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests" "$@") || status=1
+    else
+        echo "FAIL: pip install ./bindings/python"; status=1
+    fi
+fi
+[ "$ran" -gt 0 ] || status=1
+exit $status
