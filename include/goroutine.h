@@ -102,8 +102,8 @@ typedef int64_t gr_id;
 typedef struct gr_attr {
   /*
    Stack reservation in bytes: 0 = default (256 KiB, or GR_STACK_SIZE); otherwise
-   16 KiB to 1 GiB, rounded up to a power of two. Pages are committed only as
-   touched.
+   32 KiB to 1 GiB, rounded up to a power of two. Pages are committed only as
+   touched. gr_* calls may use up to 8 KiB of it.
    */
   size_t stack_size;
   /*
@@ -275,10 +275,6 @@ typedef struct gr_case {
 extern "C" {
 #endif // __cplusplus
 
-extern size_t gr_ctx_switch(void **save_sp, void *load_sp, size_t transfer);
-
-extern void gr_ctx_trampoline(void);
-
 /*
  The library version as "MAJOR.MINOR.PATCH". Never NULL. Plain threads: yes.
  */
@@ -334,7 +330,7 @@ gr_id gr_spawn(gr_fn fn_, void *arg);
 
 /*
  Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
- size outside 16 KiB..1 GiB or nonzero flags.
+ size outside 32 KiB..1 GiB or nonzero flags.
  */
 gr_id gr_spawn_attr(gr_fn fn_, void *arg, const struct gr_attr *attr);
 

@@ -41,10 +41,12 @@ pub(crate) const PAGE: usize = 4096;
 /// Guard region below each stack. Large, so that a C frame with big locals cannot
 /// jump over it into the neighbouring stack; it costs no memory.
 pub(crate) const GUARD: usize = 64 << 10;
-pub(crate) const MIN_STACK: usize = 16 << 10;
+/// The smallest stack: runtime calls may use up to 8 KiB of the calling goroutine's
+/// stack (they run on it; only the worker's own loop runs on its thread stack).
+pub(crate) const MIN_STACK: usize = 32 << 10;
 pub(crate) const MAX_STACK: usize = 1 << 30;
 pub(crate) const DEFAULT_STACK: usize = 256 << 10;
-const NCLASSES: usize = 17; // 16 KiB << 0..=16
+const NCLASSES: usize = 16; // 32 KiB << 0..=15
 const SLOT_BITS: u32 = 12;
 const SLOTS_PER_SLAB_MAX: usize = 1 << SLOT_BITS;
 const MAX_SLABS: usize = 4096;

@@ -19,8 +19,8 @@ pub type gr_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 #[allow(non_camel_case_types)]
 pub struct gr_attr {
     /// Stack reservation in bytes: 0 = default (256 KiB, or GR_STACK_SIZE); otherwise
-    /// 16 KiB to 1 GiB, rounded up to a power of two. Pages are committed only as
-    /// touched.
+    /// 32 KiB to 1 GiB, rounded up to a power of two. Pages are committed only as
+    /// touched. gr_* calls may use up to 8 KiB of it.
     pub stack_size: usize,
     /// Name shown in fatal errors and dumps (copied; up to 23 bytes kept). May be NULL.
     pub name: *const c_char,
@@ -114,7 +114,7 @@ pub extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
 }
 
 /// Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
-/// size outside 16 KiB..1 GiB or nonzero flags.
+/// size outside 32 KiB..1 GiB or nonzero flags.
 #[no_mangle]
 pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_attr) -> gr_id {
     boundary("gr_spawn_attr", || {

@@ -7,6 +7,12 @@
 //! woken by whoever readies it (any thread), which puts it back on its home's queue
 //! and wakes the home thread if it sleeps.
 //!
+//! A home with nothing to run does the netpoller's blocking wait itself (taking the
+//! poller role from an idle worker, which yields it while `HOME_WANTS_POLL` is set):
+//! a readiness event for a homed goroutine then wakes nobody but the thread that runs
+//! it. While the home runs goroutines, it polls without blocking every 61 switches;
+//! sysmon stays awake while a home runs, to cover long stretches of Python code.
+//!
 //! `run` works in slices: it returns after `slice_ns` with goroutines still alive,
 //! so that its caller can do things only that thread may do (CPython runs signal
 //! handlers only in the main thread state), then calls it again. Between slices the
@@ -22,6 +28,10 @@ use crate::runtime::g::{GPtr, GrFn, G, RUNNING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, finish_switch, set_current_m, M};
 use crate::runtime::sched::{self, SpawnAttr};
+use crate::runtime::{netpoll, timer};
+
+/// Homes whose thread is inside `run` (sysmon stays awake while any is).
+pub static HOMES_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Home {
     lock: SpinLock,
@@ -29,6 +39,10 @@ pub struct Home {
     /// Futex word bumped on every put; the home thread sleeps on it.
     wake: AtomicU32,
     sleeping: AtomicBool,
+    /// True while the home thread blocks in the netpoller (a put must break it).
+    polling: AtomicBool,
+    /// Switches until the next non-blocking poll (home thread only).
+    pub(crate) check_countdown: core::cell::Cell<u32>,
     /// Homed goroutines alive.
     alive: AtomicUsize,
     /// True while some thread is inside `run`.
@@ -47,6 +61,8 @@ impl Home {
             queue: UnsafeCell::new(VecDeque::new()),
             wake: AtomicU32::new(0),
             sleeping: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
+            check_countdown: core::cell::Cell::new(0),
             alive: AtomicUsize::new(0),
             running: AtomicBool::new(false),
             m: Box::into_raw(Box::new(M::new(usize::MAX))),
@@ -69,6 +85,55 @@ impl Home {
         if self.sleeping.load(Ordering::SeqCst) {
             futex_wake(&self.wake, 1);
         }
+        if self.polling.load(Ordering::SeqCst) {
+            netpoll::break_poll();
+        }
+    }
+
+    /// Every 61 switches on the home thread: fire due timers, poll fds without
+    /// blocking (nobody else may be polling while the home runs).
+    pub(crate) fn periodic_checks(&self) {
+        let c = self.check_countdown.get();
+        if c > 0 {
+            self.check_countdown.set(c - 1);
+            return;
+        }
+        self.check_countdown.set(crate::runtime::p::CHECK_EVERY);
+        if timer::next_when() <= nanotime() {
+            timer::run_due(nanotime());
+        }
+        if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+            netpoll::poll(0);
+        }
+    }
+
+    /// Waits for work until `until` (ns): as the netpoller when it can get the role
+    /// (firing timers and readying goroutines itself), else on the wake futex.
+    fn idle_wait(&self, until: i64) {
+        let epoch = self.wake.load(Ordering::SeqCst);
+        netpoll::HOME_WANTS_POLL.fetch_add(1, Ordering::SeqCst);
+        if netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            self.polling.store(true, Ordering::SeqCst);
+            let when = timer::next_when().min(until);
+            netpoll::set_poll_deadline(when);
+            if self.is_empty() && self.alive() > 0 {
+                netpoll::poll((when - nanotime()).max(0));
+            }
+            self.polling.store(false, Ordering::SeqCst);
+            timer::run_due(nanotime());
+            netpoll::set_poll_deadline(i64::MAX);
+            netpoll::POLLER.store(0, Ordering::SeqCst);
+        } else {
+            // An idle worker polls: it yields the role as soon as it sees that we
+            // want it; meanwhile wait a little on the futex.
+            netpoll::break_poll();
+            self.sleeping.store(true, Ordering::SeqCst);
+            if self.is_empty() && self.alive() > 0 {
+                futex_wait(&self.wake, epoch, (until - nanotime()).clamp(0, 1_000_000));
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        }
+        netpoll::HOME_WANTS_POLL.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The next runnable homed goroutine, if any (home thread only).
@@ -128,6 +193,8 @@ impl Home {
             (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);
         }
         set_current_m(m);
+        HOMES_RUNNING.fetch_add(1, Ordering::SeqCst);
+        crate::runtime::sysmon::wake_if_sleeping();
         // SAFETY: m is this home's M, now bound to the calling thread.
         crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
         let deadline = if slice_ns < 0 { i64::MAX } else { nanotime().saturating_add(slice_ns) };
@@ -152,15 +219,10 @@ impl Home {
                     break -libc::EDEADLK;
                 }
             }
-            let epoch = self.wake.load(Ordering::SeqCst);
-            self.sleeping.store(true, Ordering::SeqCst);
-            if self.is_empty() && self.alive() > 0 {
-                let until = deadline.min(check_after);
-                futex_wait(&self.wake, epoch, (until - nanotime()).max(0));
-            }
-            self.sleeping.store(false, Ordering::SeqCst);
+            self.idle_wait(deadline.min(check_after));
         };
         set_current_m(ptr::null_mut());
+        HOMES_RUNNING.fetch_sub(1, Ordering::SeqCst);
         self.running.store(false, Ordering::SeqCst);
         rc
     }

@@ -61,6 +61,9 @@ pub static POLLER: AtomicU32 = AtomicU32::new(0);
 static POLL_DEADLINE: AtomicI64 = AtomicI64::new(i64::MAX);
 /// Goroutines waiting on fds (for deadlock detection and the non-blocking polls).
 pub static WAITERS: AtomicUsize = AtomicUsize::new(0);
+/// Home threads that are idle and want to be the poller (idle workers then leave
+/// the role to them; see `home.rs`).
+pub static HOME_WANTS_POLL: AtomicUsize = AtomicUsize::new(0);
 /// When anyone last polled (ns), for sysmon.
 pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 

@@ -880,7 +880,9 @@ unsafe fn idle_wait(m: *mut M) -> bool {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
                 return false;
             }
-            if netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
+                && netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            {
                 let got = poll_until_work(m);
                 netpoll::set_poll_deadline(i64::MAX);
                 netpoll::POLLER.store(0, Ordering::SeqCst);
@@ -920,6 +922,9 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             (*m).collecting = false;
             let list = core::mem::replace(&mut (*m).collected, ptr::null_mut());
             if list.is_null() {
+                if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0 {
+                    return Some(false); // an idle home thread takes over the polling
+                }
                 continue;
             }
             let mut l = locked();
@@ -1039,6 +1044,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         let p = (*m).p;
         let mut next = ptr::null_mut();
         if !(*m).home.is_null() {
+            (*(*m).home).periodic_checks();
             next = (*(*m).home).pop();
         } else if (*m).lockedg.is_null() && !p.is_null() && (*p).id < nprocs_limit() {
             next = pick_local(p);

@@ -112,7 +112,8 @@ fn run() {
             unsafe { libc::write(2, line.as_ptr() as *const libc::c_void, line.len()) };
         }
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
-        if all_idle && quiet > 50 && trace_ns == 0 {
+        let homes = crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0;
+        if all_idle && quiet > 50 && trace_ns == 0 && !homes {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);

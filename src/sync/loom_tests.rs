@@ -21,10 +21,22 @@ use super::mutex::Mutex;
 use super::select::{select, Case, RECV, SEND};
 use super::waitgroup::WaitGroup;
 
+/// Explores `f` with at most 2 preemptions per execution (`LOOM_MAX_PREEMPTIONS`
+/// overrides it).
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bound(2, f)
+}
+
+/// Scenarios with three threads: 1 preemption (plus every interleaving at blocking
+/// points) keeps them to minutes.
+fn model3(f: impl Fn() + Sync + Send + 'static) {
+    model_bound(1, f)
+}
+
+fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(bound);
     }
     // The spin lock's waits are yields: allow long paths.
     b.max_branches = 1_000_000;
@@ -97,33 +109,62 @@ fn unbuffered_send_then_free() {
     });
 }
 
-/// Capacity 1, two senders, one receiver, then close: both values exactly once,
-/// each sender's values in order, then -EPIPE.
+/// Capacity 1: a sender sends two values (the second waits for room), the
+/// receiver takes both in order, then close: -EPIPE for receive and second close.
 #[test]
-fn buffered_two_senders_close() {
+fn buffered_fifo_then_close() {
     model(|| {
-        let c = Arc::new(*Chan::new(8, 1).map(|b| b).unwrap());
+        let c = Arc::new(*Chan::new(8, 1).unwrap());
         let c1 = c.clone();
-        let t1 = thread::spawn(move || assert_eq!(send(&c1, 1), 0));
-        let c2 = c.clone();
-        let t2 = thread::spawn(move || assert_eq!(send(&c2, 2), 0));
-        let (r1, a) = recv(&c);
-        let (r2, b) = recv(&c);
-        assert_eq!((r1, r2), (0, 0));
-        assert_eq!(a + b, 3);
-        t1.join().unwrap();
-        t2.join().unwrap();
+        let t = thread::spawn(move || {
+            assert_eq!(send(&c1, 1), 0);
+            assert_eq!(send(&c1, 2), 0);
+        });
+        assert_eq!(recv(&c), (0, 1));
+        assert_eq!(recv(&c), (0, 2));
+        t.join().unwrap();
         assert_eq!(c.close(), 0);
         assert_eq!(recv(&c).0, -libc::EPIPE);
         assert_eq!(c.close(), -libc::EPIPE);
     });
 }
 
-/// Close races with a blocked receiver and a blocked sender: every one wakes; a
-/// value is either delivered or the sender gets -EPIPE (never both, never lost).
+/// Close races with a receiver: it gets -EPIPE (woken, or finding it closed); the
+/// channel is left with no waiter.
 #[test]
-fn close_wakes_everyone() {
+fn close_wakes_receiver() {
     model(|| {
+        let c = Arc::new(*Chan::new(8, 0).unwrap());
+        let cr = c.clone();
+        let r = thread::spawn(move || recv(&cr));
+        assert_eq!(c.close(), 0);
+        assert_eq!(r.join().unwrap().0, -libc::EPIPE);
+        assert!(!c.has_waiters());
+    });
+}
+
+/// Close races with a sender on a full buffer: -EPIPE (woken, or finding it
+/// closed), and the buffered value is still received.
+#[test]
+fn close_wakes_sender() {
+    model(|| {
+        let c = Arc::new(*Chan::new(8, 1).unwrap());
+        assert_eq!(send(&c, 1), 0);
+        let cs = c.clone();
+        let s = thread::spawn(move || send(&cs, 2));
+        assert_eq!(c.close(), 0);
+        assert_eq!(s.join().unwrap(), -libc::EPIPE);
+        assert_eq!(recv(&c), (0, 1));
+        assert_eq!(recv(&c).0, -libc::EPIPE);
+        assert!(!c.has_waiters());
+    });
+}
+
+/// A blocked receiver and a sender race with close: a value is either delivered
+/// or the sender gets -EPIPE (never both, never lost). (3 threads: the slowest.)
+#[test]
+fn close_races_transfer() {
+    model3(|| {
         let c = Arc::new(*Chan::new(8, 0).unwrap());
         let cr = c.clone();
         let r = thread::spawn(move || recv(&cr));
@@ -135,8 +176,7 @@ fn close_wakes_everyone() {
         if rs == 0 {
             assert_eq!((rr, v), (0, 5));
         } else {
-            assert_eq!(rs, -libc::EPIPE);
-            assert_eq!(rr, -libc::EPIPE);
+            assert_eq!((rs, rr), (-libc::EPIPE, -libc::EPIPE));
         }
         assert!(!c.has_waiters());
     });
@@ -155,7 +195,7 @@ fn case(c: &Chan, op: i32, v: &mut u64) -> Case {
 /// exactly once; the other value is then received normally; nothing is left queued.
 #[test]
 fn select_two_senders() {
-    model(|| {
+    model3(|| {
         let a = Arc::new(*Chan::new(8, 0).unwrap());
         let b = Arc::new(*Chan::new(8, 0).unwrap());
         let a1 = a.clone();
@@ -239,7 +279,7 @@ fn select_cross() {
 /// returns (`wait; free`): the last done must be finished with it.
 #[test]
 fn waitgroup_wait_then_free() {
-    model(|| {
+    model3(|| {
         let wg = P(Box::into_raw(Box::new(WaitGroup::new())));
         // SAFETY: live until freed below.
         assert_eq!(unsafe { &*wg.0 }.add(2), 0);
@@ -267,7 +307,7 @@ fn waitgroup_wait_then_free() {
 /// queue, are woken or handed the lock); unlock of an unlocked mutex is -EPERM.
 #[test]
 fn mutex_counter() {
-    model(|| {
+    model3(|| {
         let m = Arc::new(Mutex::new());
         let n = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
         let ts: Vec<_> = (0..2)

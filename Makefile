@@ -1,0 +1,57 @@
+# libgoroutine: Go-style goroutines for C, built by cargo as target/release/libgoroutine.so.
+#
+#   make / make build   build the library (cargo build --release)
+#   make header         regenerate include/goroutine.h from src/ffi (commit the result)
+#   make demo           build and run c_examples/demo.c (a million goroutines)
+#   make test           cargo test --release: Rust tests and the C programs in tests/c/
+#   make stress         the long tests (marked #[ignore])
+#   make bench          criterion micro-benchmarks, then the C workloads in bench/
+#   make clean          remove target/
+#
+# Variables: CARGO, CC, CFLAGS, CARGO_TARGET_DIR (as cargo uses it).
+
+CARGO      ?= cargo
+CC         := gcc
+CFLAGS     ?= -O2 -g -Wall -Wextra
+PYTHON     ?= python3
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+LIBDIR     := $(abspath $(TARGET_DIR)/release)
+
+.PHONY: all build header demo test stress bench clean
+
+all: build
+
+# The library's soname is libgoroutine.so.MAJOR (build.rs); the link makes programs
+# linked against target/release run from there.
+build:
+	$(CARGO) build --release
+	@soname=$$(objdump -p $(LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
+	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
+		ln -sf libgoroutine.so $(LIBDIR)/$$soname; fi
+
+header:
+	GR_WRITE_HEADER=1 $(CARGO) build --release
+
+demo: build
+	@mkdir -p $(TARGET_DIR)/c_examples
+	$(CC) $(CFLAGS) -pthread -I include -o $(TARGET_DIR)/c_examples/demo c_examples/demo.c \
+		-L $(LIBDIR) -lgoroutine
+	LD_LIBRARY_PATH=$(LIBDIR) $(TARGET_DIR)/c_examples/demo
+
+# cargo test --release runs the C tests too (tests/c_tests.rs); the Python suite runs
+# once it exists.
+test:
+	$(CARGO) test --release --no-fail-fast
+	@if [ -d bindings/python/tests ]; then \
+		echo "$(PYTHON) -m pytest -q bindings/python/tests"; \
+		LD_LIBRARY_PATH=$(LIBDIR) $(PYTHON) -m pytest -q bindings/python/tests; fi
+
+stress:
+	$(CARGO) test --release --no-fail-fast -- --ignored
+
+bench:
+	$(CARGO) bench
+	@if [ -f bench/Makefile ]; then $(MAKE) -C bench; fi
+
+clean:
+	$(CARGO) clean

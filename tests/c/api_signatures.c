@@ -1,0 +1,60 @@
+/*
+ * The header declares the C API with exactly the documented types: each function
+ * is assigned to a pointer of its documented type (-Werror turns a mismatch into a
+ * build failure), and the layout of gr_attr and gr_id is checked statically.
+ */
+#include "check.h"
+
+#include <stddef.h>
+
+_Static_assert(sizeof(gr_id) == 8 && (gr_id)-1 < 0, "gr_id is int64_t");
+_Static_assert(sizeof(gr_attr) == 24, "gr_attr is { size_t; const char *; unsigned }");
+_Static_assert(offsetof(gr_attr, stack_size) == 0, "gr_attr.stack_size");
+_Static_assert(offsetof(gr_attr, name) == 8, "gr_attr.name");
+_Static_assert(offsetof(gr_attr, flags) == 16, "gr_attr.flags");
+
+static void fn(void *arg)
+{
+    (void)arg;
+}
+
+int main(void)
+{
+    gr_fn f = fn;
+    int64_t *id_is_int64 = (gr_id[1]){ 0 };
+    size_t *stack_size_is_size_t = &(gr_attr){ 0, NULL, 0 }.stack_size;
+    const char **name_is_const_char_p = &(gr_attr){ 0, NULL, 0 }.name;
+    unsigned *flags_is_unsigned = &(gr_attr){ 0, NULL, 0 }.flags;
+
+    const char *(*p_version)(void) = gr_version;
+    const char *(*p_strerror)(int) = gr_strerror;
+    int (*p_init)(int) = gr_init;
+    int (*p_maxprocs)(int) = gr_maxprocs;
+    int (*p_main)(gr_fn, void *) = gr_main;
+    int (*p_wait_all)(void) = gr_wait_all;
+    int (*p_shutdown)(void) = gr_shutdown;
+    gr_id (*p_spawn)(gr_fn, void *) = gr_spawn;
+    gr_id (*p_spawn_attr)(gr_fn, void *, const gr_attr *) = gr_spawn_attr;
+    int (*p_join)(gr_id) = gr_join;
+    void (*p_yield)(void) = gr_yield;
+    gr_id (*p_self)(void) = gr_self;
+    size_t (*p_count)(void) = gr_count;
+    int (*p_lock)(void) = gr_lock_thread;
+    int (*p_unlock)(void) = gr_unlock_thread;
+
+    const void *all[] = { (const void *)f,          id_is_int64,
+                          stack_size_is_size_t,     name_is_const_char_p,
+                          flags_is_unsigned,        (const void *)p_version,
+                          (const void *)p_strerror, (const void *)p_init,
+                          (const void *)p_maxprocs, (const void *)p_main,
+                          (const void *)p_wait_all, (const void *)p_shutdown,
+                          (const void *)p_spawn,    (const void *)p_spawn_attr,
+                          (const void *)p_join,     (const void *)p_yield,
+                          (const void *)p_self,     (const void *)p_count,
+                          (const void *)p_lock,     (const void *)p_unlock };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        CHECK(all[i] != NULL);
+    CHECK_EQ(p_join(p_spawn(fn, NULL)), 0);
+    puts("ok");
+    return 0;
+}

@@ -1,0 +1,156 @@
+/*
+ * gr_blocking hands the processor to another thread for the length of a blocking
+ * call. On ONE processor:
+ *   1. a goroutine in gr_blocking(usleep(300 ms)) does not stop the others: a
+ *      counter goroutine keeps counting (> 1,000 increments during the call), a
+ *      goroutine sleeping 1 ms in a loop wakes within 20 ms every time, and a
+ *      channel ping-pong keeps going with round trips under 20 ms;
+ *   2. 8 goroutines each in gr_blocking(usleep(200 ms)) at once finish in well
+ *      under 8 x 200 ms (the calls overlap on separate threads);
+ *   3. after the calls the goroutine runs normally again (it can park, yield and
+ *      sleep), and no rescue by sysmon was needed for any of this.
+ */
+#include "check.h"
+
+#include <stdatomic.h>
+
+#define MS 1000000LL
+
+static atomic_int stop;
+static atomic_long counter;
+static atomic_llong worst_sleep_ns, worst_rtt_ns;
+static atomic_int in_call;
+
+static void max_into(atomic_llong *a, long long v)
+{
+    long long m = atomic_load(a);
+    while (v > m && !atomic_compare_exchange_weak(a, &m, v)) {
+    }
+}
+
+static void counter_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        atomic_fetch_add(&counter, 1);
+        gr_yield();
+    }
+}
+
+static void sleeper_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        int64_t t0 = now_ns();
+        CHECK_EQ(gr_sleep(1 * MS), 0);
+        if (atomic_load(&in_call))
+            max_into(&worst_sleep_ns, now_ns() - t0);
+    }
+}
+
+static gr_chan *ping, *pong;
+
+static void ponger(void *arg)
+{
+    (void)arg;
+    int v;
+    while (gr_chan_recv(ping, &v) == 0)
+        CHECK_EQ(gr_chan_send(pong, &v), 0);
+}
+
+static void pinger(void *arg)
+{
+    (void)arg;
+    for (int i = 0; !atomic_load(&stop); i++) {
+        int v = i, w = -1;
+        int64_t t0 = now_ns();
+        CHECK_EQ(gr_chan_send(ping, &v), 0);
+        CHECK_EQ(gr_chan_recv(pong, &w), 0);
+        CHECK_EQ(w, i);
+        if (atomic_load(&in_call))
+            max_into(&worst_rtt_ns, now_ns() - t0);
+        gr_sleep(100000); /* 0.1 ms between round trips */
+    }
+    CHECK_EQ(gr_chan_close(ping), 0);
+}
+
+static void do_usleep(void *arg)
+{
+    usleep((useconds_t)(intptr_t)arg);
+}
+
+static void blocker(void *arg)
+{
+    (void)arg;
+    long c0 = atomic_load(&counter);
+    int64_t t0 = now_ns();
+    atomic_store(&in_call, 1);
+    CHECK_EQ(gr_blocking(do_usleep, (void *)(intptr_t)300000), 0);
+    atomic_store(&in_call, 0);
+    int64_t dt = now_ns() - t0;
+    long advanced = atomic_load(&counter) - c0;
+    printf("gr_blocking(usleep 300 ms) took %.1f ms; meanwhile the counter advanced %ld, "
+           "1 ms sleeps took at most %.3f ms, ping-pong round trips at most %.3f ms\n",
+           dt / 1e6, advanced, atomic_load(&worst_sleep_ns) / 1e6, atomic_load(&worst_rtt_ns) / 1e6);
+    CHECK(dt >= 300 * MS);
+    if (advanced < 1000)
+        FAIL("the counter advanced only %ld times during a 300 ms gr_blocking call", advanced);
+    if (atomic_load(&worst_sleep_ns) > 20 * MS)
+        FAIL("a 1 ms sleep took %.1f ms during gr_blocking", atomic_load(&worst_sleep_ns) / 1e6);
+    if (atomic_load(&worst_rtt_ns) > 20 * MS)
+        FAIL("a ping-pong round trip took %.1f ms during gr_blocking", atomic_load(&worst_rtt_ns) / 1e6);
+    /* Back on a processor: everything works. */
+    gr_yield();
+    CHECK_EQ(gr_sleep(1 * MS), 0);
+    atomic_store(&stop, 1);
+}
+
+static void part1(void *arg)
+{
+    (void)arg;
+    ping = gr_chan_new(sizeof(int), 0);
+    pong = gr_chan_new(sizeof(int), 0);
+    CHECK(ping && pong);
+    gr_id ids[5] = { SPAWN(counter_loop, NULL), SPAWN(sleeper_loop, NULL), SPAWN(ponger, NULL),
+                     SPAWN(pinger, NULL), 0 };
+    gr_sleep(20 * MS); /* everybody is going */
+    ids[4] = SPAWN(blocker, NULL);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(gr_join(ids[i]), 0);
+    CHECK_EQ(gr_chan_free(ping), 0);
+    CHECK_EQ(gr_chan_free(pong), 0);
+}
+
+static void short_block(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gr_blocking(do_usleep, (void *)(intptr_t)200000), 0);
+    CHECK_EQ(gr_sleep(1 * MS), 0);
+}
+
+static void part2(void *arg)
+{
+    (void)arg;
+    int64_t t0 = now_ns();
+    gr_id ids[8];
+    for (int i = 0; i < 8; i++)
+        ids[i] = SPAWN(short_block, NULL);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(gr_join(ids[i]), 0);
+    double ms = (now_ns() - t0) / 1e6;
+    printf("8 goroutines x gr_blocking(usleep 200 ms) on 1 processor: %.1f ms\n", ms);
+    if (ms > 800)
+        FAIL("8 overlapping 200 ms blocking calls took %.1f ms", ms);
+}
+
+int main(void)
+{
+    watchdog(30);
+    CHECK_EQ(gr_init(1), 1);
+    CHECK_EQ(gr_main(part1, NULL), 0);
+    CHECK_EQ(gr_main(part2, NULL), 0);
+    CHECK_EQ(gr_wait_all(), 0);
+    CHECK_EQ(gr_maxprocs(0), 1);
+    puts("ok");
+    return 0;
+}

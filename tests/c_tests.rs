@@ -1,0 +1,475 @@
+//! The C ABI tests: each program in `tests/c/` is compiled with gcc against
+//! `include/goroutine.h` and the `libgoroutine.so` cargo has just built, run under a
+//! timeout, and must exit 0 with `ok` as the last line of its stdout. One `#[test]`
+//! per program (the `c_tests!` list below; `every_c_file_is_listed` keeps it
+//! complete).
+//!
+//! Crash tests run a program in a mode that must kill the process (stack overflow,
+//! NULL dereference) as a child and check its stderr and how it died, as Go's own
+//! runtime tests do. `c_example_demo` builds and runs `c_examples/demo.c`.
+//!
+//! Run one: `cargo test --release --test c_tests join -- --nocapture` prints what the
+//! program printed. The compiled programs are in `target/release/c-tests/`; they run
+//! by hand as well (their rpath points at the library they were tested with, in
+//! `target/release/deps/`).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::symlink;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Seconds a program may run before it is killed, unless its entry says otherwise
+/// (longer than the programs' own 60 s watchdogs, so that theirs speaks first).
+const DEFAULT_TIMEOUT: u64 = 90;
+
+macro_rules! timeout {
+    () => {
+        DEFAULT_TIMEOUT
+    };
+    ($secs:literal) => {
+        $secs
+    };
+}
+
+/// `name` or `name(seconds)`, optionally preceded by attributes such as `#[ignore]`.
+macro_rules! c_tests {
+    ($($(#[$attr:meta])* $name:ident $(($secs:literal))?),* $(,)?) => {
+        /// The programs in tests/c/ that have a test here.
+        const LISTED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            $(#[$attr])*
+            #[test]
+            fn $name() {
+                run_ok(stringify!($name), timeout!($($secs)?));
+            }
+        )*
+    };
+}
+
+c_tests! {
+    abi,
+    alternation,
+    api_signatures,
+    bad_input,
+    big_locals,
+    blocking_plain,
+    blocking_usleep,
+    chan_basic,
+    chan_go,
+    chan_threads,
+    cpu_state,
+    deadlock_detect,
+    fork,
+    guard_budget,
+    idle_cpu,
+    io_bad_input,
+    io_close,
+    io_hangup,
+    io_read_block,
+    io_timeout,
+    io_two_waiters,
+    io_wait_cpu,
+    join,
+    lock_thread,
+    many_goroutines,
+    maxprocs,
+    million_parked(180),
+    mutex_basic,
+    rss_fallback,
+    select_basic,
+    shutdown,
+    sleep_busy_yielder,
+    sleep_eintr,
+    sleep_idle_cpu,
+    sleep_many,
+    stack_overflow,
+    stack_size,
+    sysmon_spin,
+    sysmon_usleep,
+    tree,
+    unique_ids,
+    wait_all,
+    wg_basic,
+}
+
+#[test]
+fn every_c_file_is_listed() {
+    let files: Vec<String> = fs::read_dir(Path::new(MANIFEST).join("tests/c"))
+        .expect("tests/c")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "c").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    let unlisted: Vec<&String> = files
+        .iter()
+        .filter(|f| !LISTED.contains(&f.as_str()))
+        .collect();
+    let missing: Vec<&&str> = LISTED
+        .iter()
+        .filter(|n| !files.iter().any(|f| f == *n))
+        .collect();
+    assert!(
+        unlisted.is_empty() && missing.is_empty(),
+        "add {unlisted:?} to the c_tests! list in tests/c_tests.rs; remove {missing:?} from it"
+    );
+}
+
+/// `make stress`: every program again and again (GR_TEST_REPEAT times, default 20;
+/// programs that take more than 5 s once run 3 times), to shake out races that show
+/// once in a hundred runs. Reports every failure at the end.
+#[test]
+#[ignore]
+fn stress_repeat_every_program() {
+    let repeat: usize = std::env::var("GR_TEST_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut failures = Vec::new();
+    for name in LISTED {
+        let mut runs = repeat;
+        let mut i = 0;
+        while i < runs {
+            let r = run_program(name, &[], &[], DEFAULT_TIMEOUT.max(180));
+            if i == 0 && r.elapsed > Duration::from_secs(5) {
+                runs = runs.min(3);
+            }
+            if !passed(&r) {
+                eprintln!("{name}: run {} of {runs} failed", i + 1);
+                failures.push(format!("run {} of {name}: {}", i + 1, r.describe()));
+            }
+            i += 1;
+        }
+        eprintln!("{name}: {runs} runs");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed runs:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------- crash tests
+
+#[test]
+fn stack_overflow_is_fatal() {
+    expect_stack_overflow("overflow", "deep", &[]);
+}
+
+#[test]
+fn stack_overflow_unnamed() {
+    expect_stack_overflow("unnamed", "unnamed", &[]);
+}
+
+#[test]
+fn stack_overflow_on_a_1mib_stack() {
+    expect_stack_overflow("big", "big", &[]);
+}
+
+#[test]
+fn stack_overflow_with_mprotect_guard() {
+    expect_stack_overflow("overflow", "deep", &[("GR_GUARD", "mprotect")]);
+}
+
+#[test]
+fn stack_overflow_on_a_1mib_stack_with_mprotect_guard() {
+    expect_stack_overflow("big", "big", &[("GR_GUARD", "mprotect")]);
+}
+
+/// An ordinary SIGSEGV in a goroutine is not reported as a stack overflow: the
+/// process dies of SIGSEGV (the default action).
+#[test]
+fn null_dereference_is_not_a_stack_overflow() {
+    let r = run_program("stack_overflow", &["null"], &[], DEFAULT_TIMEOUT);
+    assert!(
+        !r.stderr.contains("stack overflow"),
+        "a NULL dereference was called a stack overflow\n{}",
+        r.describe()
+    );
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGSEGV),
+        "expected death by SIGSEGV\n{}",
+        r.describe()
+    );
+}
+
+/// A SIGSEGV handler the program installed before the runtime started still runs.
+#[test]
+fn earlier_sigsegv_handler_is_chained() {
+    let r = run_program("stack_overflow", &["chain"], &[], DEFAULT_TIMEOUT);
+    assert!(
+        r.status.code() == Some(42) && r.stderr.contains("user SIGSEGV handler ran"),
+        "the program's own SIGSEGV handler did not run (it exits 42)\n{}",
+        r.describe()
+    );
+    assert!(!r.stderr.contains("stack overflow"), "{}", r.describe());
+}
+
+/// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
+/// goroutine N, named NAME: stderr must hold exactly one fatal line, naming it, and
+/// the process must die of SIGABRT.
+fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
+    let r = run_program("stack_overflow", &[mode], env, DEFAULT_TIMEOUT);
+    let id = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("id "))
+        .unwrap_or_else(|| {
+            panic!(
+                "the program did not print its goroutine id\n{}",
+                r.describe()
+            )
+        });
+    let want = format!("libgoroutine: fatal error: stack overflow in goroutine {id} ({name})");
+    let fatal: Vec<&str> = r
+        .stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("libgoroutine: fatal error:"))
+        .collect();
+    assert_eq!(
+        fatal,
+        [want.as_str()],
+        "expected exactly one fatal line\n{}",
+        r.describe()
+    );
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGABRT),
+        "expected death by SIGABRT\n{}",
+        r.describe()
+    );
+}
+
+// ---------------------------------------------------------------- examples
+
+/// `make demo`'s program, with 100,000 goroutines instead of a million.
+#[test]
+fn c_example_demo() {
+    let src = Path::new(MANIFEST).join("c_examples/demo.c");
+    let exe = compiled("example-demo", &src);
+    let r = run(&exe, &["100000"], &[], Duration::from_secs(DEFAULT_TIMEOUT));
+    assert!(
+        r.status.success() && r.stdout.contains("100,000 goroutines"),
+        "c_examples/demo.c failed\n{}",
+        r.describe()
+    );
+    println!("{}", r.stdout);
+}
+
+// ---------------------------------------------------------------- machinery
+
+/// Compiles and runs tests/c/NAME.c; it must exit 0 with `ok` as its last line.
+fn run_ok(name: &str, timeout_secs: u64) {
+    let r = run_program(name, &[], &[], timeout_secs);
+    assert!(passed(&r), "tests/c/{name}.c failed\n{}", r.describe());
+    print!("{}", r.stdout);
+}
+
+/// Exit status 0 and `ok` as the last line of stdout.
+fn passed(r: &Outcome) -> bool {
+    let last = r
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    r.status.success() && last.trim() == "ok"
+}
+
+fn run_program(name: &str, args: &[&str], env: &[(&str, &str)], timeout_secs: u64) -> Outcome {
+    let src = Path::new(MANIFEST)
+        .join("tests/c")
+        .join(format!("{name}.c"));
+    let exe = compiled(name, &src);
+    run(&exe, args, env, Duration::from_secs(timeout_secs))
+}
+
+/// The directory holding the libgoroutine.so of this build: the test binary is
+/// `target/<profile>/deps/c_tests-HASH`, and `cargo test` leaves the library it has
+/// just built next to it in `deps/` (only `cargo build` copies it up to
+/// `target/<profile>/`, where an older one may lie). This follows CARGO_TARGET_DIR and
+/// the profile. Also makes the `libgoroutine.so.MAJOR` link the soname asks for.
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let deps = std::env::current_exe()
+            .expect("the test binary's path")
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let dir = [deps.clone(), profile_dir()]
+            .into_iter()
+            .find(|d| d.join("libgoroutine.so").exists())
+            .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
+        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
+            let _ = fs::remove_file(&soname);
+            if let Err(e) = symlink("libgoroutine.so", &soname) {
+                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
+            }
+        }
+        dir
+    })
+}
+
+/// `target/<profile>`: the compiled C programs go to `c-tests/` in it.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Compiles `src` once per test process (tests that share a program wait for the
+/// first compile) into target/<profile>/c-tests/NAME.
+fn compiled(name: &str, src: &Path) -> PathBuf {
+    type Slot = Arc<OnceLock<Result<PathBuf, String>>>;
+    static BUILT: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    let result = slot.get_or_init(|| compile(name, src));
+    match result {
+        Ok(exe) => exe.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn compile(name: &str, src: &Path) -> Result<PathBuf, String> {
+    let lib = lib_dir();
+    let out_dir = profile_dir().join("c-tests");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    // Written under a temporary name and renamed into place: another `cargo test`
+    // sharing this target directory may be running the previous build of it.
+    let exe = out_dir.join(name);
+    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O2", "-g", "-Wall", "-Werror", "-pthread", "-I"])
+        .arg(Path::new(MANIFEST).join("include"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(src)
+        .arg("-L")
+        .arg(lib)
+        .arg("-lgoroutine")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lm");
+    let out = cmd.output().map_err(|e| format!("cannot run gcc: {e}"))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!(
+            "{} does not compile:\n{:?}\n{}",
+            src.display(),
+            cmd,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    fs::rename(&tmp, &exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    Ok(exe)
+}
+
+struct Outcome {
+    what: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    timed_out: bool,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        let how = if self.timed_out {
+            "killed after its timeout".to_string()
+        } else if let Some(sig) = self.status.signal() {
+            format!("killed by signal {sig}")
+        } else {
+            format!("exit status {}", self.status.code().unwrap_or(-1))
+        };
+        format!(
+            "{}: {how} after {:.2} s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what,
+            self.elapsed.as_secs_f64(),
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
+}
+
+/// The last 8 KiB of a long output.
+fn tail(s: &str) -> &str {
+    let mut start = s.len().saturating_sub(8192);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// Runs a program in its own process group with the GR_* variables of this
+/// environment removed (plus `env`), and kills the group after `timeout`.
+fn run(exe: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Outcome {
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let what = format!("{} {}", exe.display(), args.join(" "));
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().unwrap()));
+    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            // SAFETY: kill(2) on the child's own process group (process_group(0) above).
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            break child.wait().expect("wait");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    Outcome {
+        what,
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        elapsed,
+        timed_out,
+    }
+}

@@ -1,0 +1,308 @@
+//! The programs in `c_examples/` (all but `demo.c`, which `tests/c_tests.rs` runs):
+//! each is compiled with gcc against `include/goroutine.h` and the `libgoroutine.so`
+//! cargo has just built (rpath to `target/<profile>`), then run in its `--selftest`
+//! mode under a timeout; it must exit 0 with `ok` as the last line of its stdout.
+//! The servers are also started in their ordinary mode, on a port given on the
+//! command line, and talked to over TCP from here.
+//!
+//! Run one: `cargo test --release --test examples http_hello -- --nocapture`.
+//! The compiled programs are in `target/release/c-examples/`.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::symlink;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The examples that have a self-test here; `every_example_is_tested` keeps it complete.
+const TESTED: &[&str] = &["echo_server", "http_hello", "sleep_sort"];
+
+#[test]
+fn every_example_is_tested() {
+    let mut files: Vec<String> = fs::read_dir(Path::new(MANIFEST).join("c_examples"))
+        .expect("c_examples/")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "c").then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .filter(|name| name != "demo")
+        .collect();
+    files.sort();
+    let mut tested: Vec<String> = TESTED.iter().map(|s| s.to_string()).collect();
+    tested.sort();
+    assert_eq!(files, tested, "c_examples/*.c (but demo.c) and TESTED in tests/examples.rs differ");
+}
+
+/// 1,000 client goroutines, 64 KiB each, every byte checked.
+#[test]
+fn echo_server_selftest() {
+    selftest("echo_server", &["--selftest"], 120);
+}
+
+#[test]
+fn http_hello_selftest() {
+    selftest("http_hello", &["--selftest"], 60);
+}
+
+/// 10,000 goroutines sleeping 0..199 x 10 ms, woken in order.
+#[test]
+fn sleep_sort_selftest() {
+    selftest("sleep_sort", &["--selftest"], 60);
+}
+
+/// `http_hello PORT`: a keep-alive connection gets the fixed response to every request.
+#[test]
+fn http_hello_serves_a_port_from_argv() {
+    let port = free_port();
+    let server = Server::start("http_hello", &[&port.to_string()]);
+    let mut s = server.connect(port);
+    const RESPONSE: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nContent-Type: text/plain\r\n\r\nHello, World!\n";
+    for i in 0..100 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut got = vec![0u8; RESPONSE.len()];
+        s.read_exact(&mut got).unwrap_or_else(|e| panic!("response {i}: {e}\n{}", server.output()));
+        assert_eq!(got, RESPONSE, "response {i}");
+    }
+    // Two pipelined requests, then Connection: close.
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, [RESPONSE, RESPONSE].concat());
+}
+
+/// `echo_server PORT`: what is sent comes back, on several connections at once.
+#[test]
+fn echo_server_serves_a_port_from_argv() {
+    let port = free_port();
+    let server = Server::start("echo_server", &[&port.to_string()]);
+    let handles: Vec<_> = (0..8)
+        .map(|k| {
+            let mut s = server.connect(port);
+            thread::spawn(move || {
+                let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + k) as u8).collect();
+                let mut w = s.try_clone().unwrap();
+                let sent = data.clone();
+                let writer = thread::spawn(move || {
+                    w.write_all(&sent).unwrap();
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == data, "connection {k}: the echo differs");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap_or_else(|_| panic!("a client failed\n{}", server.output()));
+    }
+}
+
+// ---------------------------------------------------------------- machinery
+
+fn selftest(name: &str, args: &[&str], timeout_secs: u64) {
+    let exe = compiled(name);
+    let start = Instant::now();
+    let mut child = Command::new(&exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .env_remove("GR_MAXPROCS")
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let (status, timed_out) = wait_or_kill(&mut child, Duration::from_secs(timeout_secs));
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let how = if timed_out {
+        "killed after its timeout".to_string()
+    } else if let Some(sig) = status.signal() {
+        format!("killed by signal {sig}")
+    } else {
+        format!("exit status {}", status.code().unwrap_or(-1))
+    };
+    assert!(
+        !timed_out && status.success() && last.trim() == "ok",
+        "{} {}: {how} after {:.2} s\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+        exe.display(),
+        args.join(" "),
+        start.elapsed().as_secs_f64(),
+        tail(&stdout),
+        tail(&stderr)
+    );
+    // The summary line (the sorted numbers are long: only the last lines).
+    for l in stdout.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+        println!("{l}");
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> (std::process::ExitStatus, bool) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status, false);
+        }
+        if start.elapsed() > timeout {
+            // SAFETY: kill(2) on the child's own process group (process_group(0)).
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            return (child.wait().expect("wait"), true);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn tail(s: &str) -> &str {
+    let mut start = s.len().saturating_sub(4096);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// A port nobody listens on right now (the kernel's choice; released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server example running in the background; killed (with its process group)
+/// when dropped.
+struct Server {
+    child: Mutex<Child>,
+    out: Mutex<Option<thread::JoinHandle<String>>>,
+}
+
+impl Server {
+    fn start(name: &str, args: &[&str]) -> Server {
+        let exe = compiled(name);
+        let mut child = Command::new(&exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+        let err = reader(child.stderr.take().unwrap());
+        Server { child: Mutex::new(child), out: Mutex::new(Some(err)) }
+    }
+
+    /// Connects, retrying for up to 10 s while the server starts.
+    fn connect(&self, port: u16) -> TcpStream {
+        let start = Instant::now();
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+                    return s;
+                }
+                Err(e) => {
+                    if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+                        panic!("the server exited ({status}) before accepting\n{}", self.output());
+                    }
+                    assert!(start.elapsed() < Duration::from_secs(10), "cannot connect to port {port}: {e}");
+                    thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// Kills the server and returns what it wrote on stderr.
+    fn output(&self) -> String {
+        self.kill();
+        self.out.lock().unwrap().take().map(|h| h.join().unwrap()).unwrap_or_default()
+    }
+
+    fn kill(&self) {
+        let mut c = self.child.lock().unwrap();
+        // SAFETY: kill(2) on the child's own process group.
+        unsafe { libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `target/<profile>` (where cargo put libgoroutine.so), with the
+/// `libgoroutine.so.MAJOR` link the library's soname asks for.
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let lib = dir.join("libgoroutine.so");
+        assert!(lib.exists(), "{} is missing: run `cargo build --release`", lib.display());
+        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
+            let _ = fs::remove_file(&soname);
+            if let Err(e) = symlink("libgoroutine.so", &soname) {
+                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
+            }
+        }
+        dir
+    })
+}
+
+/// Compiles c_examples/NAME.c once per test process into target/<profile>/c-examples/.
+fn compiled(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, r)) = built.iter().find(|(n, _)| n == name) {
+        return r.clone().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let r = compile(name);
+    built.push((name.to_string(), r.clone()));
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn compile(name: &str) -> Result<PathBuf, String> {
+    let lib = lib_dir();
+    let src = Path::new(MANIFEST).join("c_examples").join(format!("{name}.c"));
+    let out_dir = lib.join("c-examples");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let exe = out_dir.join(name);
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread", "-I"])
+        .arg(Path::new(MANIFEST).join("include"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .arg("-L")
+        .arg(lib)
+        .arg("-lgoroutine")
+        .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let out = cmd.output().map_err(|e| format!("cannot run gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} does not compile:\n{:?}\n{}",
+            src.display(),
+            cmd,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(exe)
+}
