@@ -67,7 +67,8 @@ pub static HOME_WANTS_POLL: AtomicUsize = AtomicUsize::new(0);
 /// When anyone last polled (ns), for sysmon.
 pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 
-fn init() {
+/// Creates the epoll instance and the eventfd that interrupts it (once).
+pub fn init() {
     INIT.call_once(|| {
         // SAFETY: plain system calls creating descriptors we keep for the process.
         unsafe {

@@ -149,6 +149,9 @@ pub fn init(maxprocs: i32) -> i32 {
         return -libc::EALREADY;
     }
     stack::init();
+    // Before any worker can become the poller: a break_poll() must always find the
+    // eventfd it writes to, or an early wake-up would be lost.
+    netpoll::init();
     crate::runtime::fiber::init();
     register_atfork();
     let n = if maxprocs > 0 {
