@@ -3,7 +3,8 @@
 #   make / make build   build the library (cargo build --release)
 #   make header         regenerate include/goroutine.h from src/ffi (commit the result)
 #   make demo           build and run c_examples/demo.c (a million goroutines)
-#   make test           cargo test --release: Rust tests and the C programs in tests/c/
+#   make test           cargo test --release (Rust tests, the C programs in tests/c/), then
+#                       the Python suite (bindings/python/run_tests.sh: 3.11, and 3.12/3.13 if present)
 #   make stress         the long tests (marked #[ignore])
 #   make bench          criterion micro-benchmarks, then the C workloads in bench/
 #   make clean          remove target/
@@ -40,18 +41,18 @@ demo: build
 
 # cargo test --release runs the C tests too (tests/c_tests.rs); the Python suite runs
 # once it exists.
-test:
+test: build
 	$(CARGO) test --release --no-fail-fast
-	@if [ -d bindings/python/tests ]; then \
-		echo "$(PYTHON) -m pytest -q bindings/python/tests"; \
-		LD_LIBRARY_PATH=$(LIBDIR) $(PYTHON) -m pytest -q bindings/python/tests; fi
+	PACKAGE=$${CI:+1} bindings/python/run_tests.sh
 
-stress:
+stress: build
 	$(CARGO) test --release --no-fail-fast -- --ignored
+	REPEAT=20 bindings/python/run_tests.sh
 
-bench:
+bench: build
 	$(CARGO) bench
 	@if [ -f bench/Makefile ]; then $(MAKE) -C bench; fi
+	bench/python/run.sh
 
 clean:
 	$(CARGO) clean
