@@ -22,13 +22,18 @@
 
 #define MS 1000000LL
 
+/* A number that was an open fd and is closed now. High, so that no file the
+ * runtime opens meanwhile (its epoll fd, /proc reads by sysmon) takes it over:
+ * new files get the lowest free number. */
 static int closed_fd(void)
 {
     int p[2];
     CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(dup2(p[0], 900), 900);
     close(p[0]);
     close(p[1]);
-    return p[0];
+    close(900);
+    return 900;
 }
 
 static void checks(int in_goroutine)
@@ -68,11 +73,15 @@ static void checks(int in_goroutine)
     CHECK_EQ(gr_write(p[1], "", 0), 0);
     CHECK_EQ(gr_accept(p[0], NULL, NULL), -ENOTSOCK);
     CHECK_EQ(gr_connect(p[0], NULL, 0), -EINVAL);
+    /* Move the registered read end to a high number, so that nothing reuses it. */
+    CHECK_EQ(dup2(p[0], 901), 901);
     close(p[0]);
+    CHECK_EQ(gr_block_io(901, GR_READ, 1 * MS), -ETIMEDOUT); /* registered */
+    close(901);
     close(p[1]);
-    CHECK_EQ(gr_block_io(p[0], GR_READ, -1), -EBADF);
-    CHECK_EQ(gr_block_io(p[1], GR_WRITE, -1), -EBADF);
-    CHECK_EQ(gr_read(p[0], &c, 1), -EBADF);
+    CHECK_EQ(gr_block_io(901, GR_READ, -1), -EBADF);
+    CHECK_EQ(gr_block_io(901, GR_READ | GR_WRITE, 0), -EBADF);
+    CHECK_EQ(gr_read(901, &c, 1), -EBADF);
 
     /* A regular file: always ready, never a hang. */
     char path[] = "/tmp/gr-io-bad-input-XXXXXX";
