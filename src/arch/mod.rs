@@ -1,6 +1,8 @@
 //! The only door to the assembly in `x86_64.S`: a saved context is one stack pointer,
 //! `switch` moves from one context to another carrying a word, and `prepare` lays out
 //! a fresh stack so that the first switch into it starts `entry(transfer, arg)`.
+//! It also holds the thread's current-M word (`tls_m`), an initial-exec thread-local
+//! that costs two instructions to read.
 //!
 //! Another architecture is one more `.S` file exporting the same two symbols plus the
 //! frame layout in `prepare`.
@@ -10,6 +12,23 @@ use core::ffi::c_void;
 extern "C" {
     fn gr_ctx_switch(save_sp: *mut *mut c_void, load_sp: *mut c_void, transfer: usize) -> usize;
     fn gr_ctx_trampoline();
+    fn gr_tls_get_m() -> *mut c_void;
+    fn gr_tls_set_m(m: *mut c_void);
+}
+
+/// The calling thread's current-M word (an initial-exec thread-local in the
+/// assembly; null until set). Each call reads it anew.
+#[inline(always)]
+pub fn tls_m() -> *mut c_void {
+    // SAFETY: reads the calling thread's own TLS word.
+    unsafe { gr_tls_get_m() }
+}
+
+/// Sets the calling thread's current-M word.
+#[inline(always)]
+pub fn set_tls_m(m: *mut c_void) {
+    // SAFETY: writes the calling thread's own TLS word.
+    unsafe { gr_tls_set_m(m) }
 }
 
 /// Entry point of a fresh context: receives the switch's transfer word and the `arg`

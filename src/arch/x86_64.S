@@ -91,4 +91,44 @@ gr_ctx_trampoline:
     .cfi_endproc
     .size   gr_ctx_trampoline, .-gr_ctx_trampoline
 
+/*
+ * The calling thread's M, in an initial-exec thread-local: two instructions to read,
+ * where a Rust thread_local in a shared library goes through __tls_get_addr. The
+ * library then needs a few bytes of static TLS (glibc keeps spare room for that even
+ * for dlopen, as ctypes does). The accessors are real calls, so no caller can keep
+ * the variable's address across a goroutine switch (a goroutine may resume on
+ * another thread).
+ */
+    .section .tbss,"awT",@nobits
+    .p2align 3
+    .type   gr_tls_m, @object
+    .size   gr_tls_m, 8
+gr_tls_m:
+    .zero   8
+
+    .text
+    .globl  gr_tls_get_m
+    .hidden gr_tls_get_m
+    .type   gr_tls_get_m,@function
+    .p2align 4
+gr_tls_get_m:
+    .cfi_startproc
+    movq    gr_tls_m@gottpoff(%rip), %rax
+    movq    %fs:(%rax), %rax
+    ret
+    .cfi_endproc
+    .size   gr_tls_get_m, .-gr_tls_get_m
+
+    .globl  gr_tls_set_m
+    .hidden gr_tls_set_m
+    .type   gr_tls_set_m,@function
+    .p2align 4
+gr_tls_set_m:
+    .cfi_startproc
+    movq    gr_tls_m@gottpoff(%rip), %rax
+    movq    %rdi, %fs:(%rax)
+    ret
+    .cfi_endproc
+    .size   gr_tls_set_m, .-gr_tls_set_m
+
     .section .note.GNU-stack,"",@progbits

@@ -9,7 +9,6 @@
 //! thing. This is how a goroutine can park itself without a waker resuming it early
 //! (Go does the same by parking via g0; doing it on the next context saves a switch).
 
-use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
@@ -98,17 +97,13 @@ impl M {
     }
 }
 
-thread_local! {
-    static CURRENT_M: Cell<*mut M> = const { Cell::new(ptr::null_mut()) };
-}
-
-/// The M of the calling thread (null on a plain thread). Never inlined, so no caller
-/// can keep the thread-local's address across a switch: a goroutine may resume on
-/// another thread, and code after a switch must ask again (or use the M the switch
-/// returned).
-#[inline(never)]
+/// The M of the calling thread (null on a plain thread). The word lives in an
+/// initial-exec thread-local read by an assembly function (see `arch`), so no caller
+/// can keep its address across a switch: a goroutine may resume on another thread,
+/// and code after a switch must ask again (or use the M the switch returned).
+#[inline]
 pub fn current_m() -> *mut M {
-    CURRENT_M.with(|c| c.get())
+    crate::arch::tls_m() as *mut M
 }
 
 /// Makes `m` the calling thread's M (null: a plain thread again).
@@ -118,7 +113,7 @@ pub fn set_current_m(m: *mut M) {
         // SAFETY: m is being bound to this thread; errno's address is this thread's.
         unsafe { (*m).errno = libc::__errno_location() };
     }
-    CURRENT_M.with(|c| c.set(m));
+    crate::arch::set_tls_m(m as *mut core::ffi::c_void);
 }
 
 /// The goroutine running on the calling thread, or null.
