@@ -79,6 +79,8 @@ pub struct Stack {
 }
 
 struct Slab {
+    /// Its index in `SLABS`.
+    index: usize,
     base: usize,
     slot_size: usize,
     nslots: usize,
@@ -105,18 +107,25 @@ struct Pool {
     hot: Vec<Stack>,
     /// Free stacks whose pages were returned to the kernel, or never touched.
     cold: Vec<Stack>,
-    /// Reservations not yet turned into stacks; always <= hot + cold.
+    /// Reservations not yet turned into stacks; always <= hot + cold + uncarved.
     promised: usize,
-    /// The slab being carved, and the next uncarved slot in it.
-    slab: *mut Slab,
-    slab_index: usize,
-    next: usize,
+    /// Mapped slabs with slots not yet carved (guards not yet installed), oldest
+    /// first, each with its next uncarved slot.
+    slabs: std::collections::VecDeque<(*mut Slab, usize)>,
+    /// Uncarved slots in `slabs`.
+    uncarved: usize,
 }
 // SAFETY: the raw pointer is owned by the pool under its mutex.
 unsafe impl Send for Pool {}
 
 static POOLS: [Mutex<Pool>; NCLASSES] = [const {
-    Mutex::new(Pool { hot: Vec::new(), cold: Vec::new(), promised: 0, slab: ptr::null_mut(), slab_index: 0, next: 0 })
+    Mutex::new(Pool {
+        hot: Vec::new(),
+        cold: Vec::new(),
+        promised: 0,
+        slabs: std::collections::VecDeque::new(),
+        uncarved: 0,
+    })
 }; NCLASSES];
 
 static INIT: Once = Once::new();
@@ -233,10 +242,22 @@ fn note_draw() {
 /// Reserves `n` stacks of `class`: afterwards `take` cannot fail for them. Carves new
 /// slots (and slabs) as needed: -ENOMEM when the address space cannot be had, -EAGAIN
 /// past the guard budget or the slot limit.
+///
+/// With MADV_GUARD_INSTALL a reservation only needs address space (a mapped slab);
+/// guards are installed when stacks are carved, a batch at a time, as goroutines
+/// start. With the mprotect fallback every reserved stack is carved (and its guard
+/// counted against the budget) right away, so the budget is checked at spawn.
 pub fn reserve(class: usize, n: usize) -> Result<(), i32> {
     let mut pool = pool(class);
-    while pool.hot.len() + pool.cold.len() < pool.promised + n {
-        carve(&mut pool, class)?;
+    while pool.hot.len() + pool.cold.len() + pool.uncarved < pool.promised + n {
+        if guard_mode() == GuardMode::Mprotect {
+            if pool.uncarved == 0 {
+                map_slab(&mut pool, class)?;
+            }
+            carve(&mut pool, 1)?;
+        } else {
+            map_slab(&mut pool, class)?;
+        }
     }
     pool.promised += n;
     Ok(())
@@ -284,6 +305,12 @@ fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> Stack {
         }
         None => pool.cold.pop().unwrap_or_else(|| crate::runtime::fatal("stack reservation broken: no free stack")),
     };
+    if pool.hot.len() + pool.cold.len() < 1 + extra {
+        let want = (1 + extra).max(32).min(pool.uncarved);
+        if carve(&mut pool, want).is_err() || pool.hot.len() + pool.cold.len() < 1 + extra {
+            crate::runtime::fatal("stack reservation broken: cannot carve a reserved stack");
+        }
+    }
     let st = pop(&mut pool);
     for _ in 0..extra {
         let s = pop(&mut pool);
@@ -383,35 +410,60 @@ pub fn scavenge(keep: usize, min_idle_ns: i64) -> usize {
     released
 }
 
-/// Carves the next never-used slot of the class into the pool's free list, creating
-/// a slab when needed.
-fn carve(pool: &mut Pool, class: usize) -> Result<(), i32> {
-    // SAFETY: pool.slab is null or a published slab.
-    if pool.slab.is_null() || pool.next >= unsafe { (*pool.slab).nslots } {
-        let (slab, index) = new_slab(class)?;
-        pool.slab = slab;
-        pool.slab_index = index;
-        pool.next = 0;
-    }
-    // SAFETY: as above, now non-null.
-    let slab = unsafe { &*pool.slab };
-    let idx = pool.next;
-    let base = slab.base + idx * slab.slot_size;
-    if guard_mode() == GuardMode::Mprotect {
-        if GUARDS_USED.load(Ordering::Relaxed) >= GUARD_BUDGET.load(Ordering::Relaxed) {
-            return Err(-libc::EAGAIN);
-        }
-        // SAFETY: the guard lies inside our slab.
-        if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD, libc::PROT_NONE) } != 0 {
-            return Err(-libc::EAGAIN);
-        }
-        GUARDS_USED.fetch_add(1, Ordering::Relaxed);
-    }
-    pool.next += 1;
-    let st = Stack { lo: base + GUARD, hi: base + slab.slot_size, slot: ((pool.slab_index << SLOT_BITS) + idx) as u32 };
-    valgrind_stack_register(st.lo, st.hi);
-    pool.cold.push(st);
+/// Maps one more slab for the class (address space only).
+fn map_slab(pool: &mut Pool, class: usize) -> Result<(), i32> {
+    let (slab, _) = new_slab(class)?;
+    // SAFETY: a freshly published slab.
+    pool.uncarved += unsafe { (*slab).nslots };
+    pool.slabs.push_back((slab, 0));
     Ok(())
+}
+
+/// Carves the next `n` never-used slots into the free list, installing their guards
+/// (one process_madvise call for a batch, or an mprotect each, within the budget).
+fn carve(pool: &mut Pool, n: usize) -> Result<(), i32> {
+    let mut done = 0;
+    while done < n {
+        let Some(&(slab, first)) = pool.slabs.front() else { return Err(-libc::ENOMEM) };
+        // SAFETY: slabs in the queue are published and never freed.
+        let s = unsafe { &*slab };
+        let take = (n - done).min(s.nslots - first);
+        let slab_no = s.index;
+        if guard_mode() == GuardMode::Mprotect {
+            for k in first..first + take {
+                if GUARDS_USED.load(Ordering::Relaxed) >= GUARD_BUDGET.load(Ordering::Relaxed) {
+                    return Err(-libc::EAGAIN);
+                }
+                let base = s.base + k * s.slot_size;
+                // SAFETY: the guard lies inside our slab.
+                if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD, libc::PROT_NONE) } != 0 {
+                    return Err(-libc::EAGAIN);
+                }
+                GUARDS_USED.fetch_add(1, Ordering::Relaxed);
+                push_carved(pool, s, slab_no, k);
+            }
+        } else {
+            install_guards(s.base + first * s.slot_size, s.slot_size, take);
+            for k in first..first + take {
+                push_carved(pool, s, slab_no, k);
+            }
+        }
+        done += take;
+        if first + take == s.nslots {
+            pool.slabs.pop_front();
+        } else if let Some(front) = pool.slabs.front_mut() {
+            front.1 = first + take;
+        }
+    }
+    Ok(())
+}
+
+fn push_carved(pool: &mut Pool, s: &Slab, slab_no: usize, k: usize) {
+    let base = s.base + k * s.slot_size;
+    let st = Stack { lo: base + GUARD, hi: base + s.slot_size, slot: ((slab_no << SLOT_BITS) + k) as u32 };
+    valgrind_stack_register(st.lo, st.hi);
+    pool.uncarved -= 1;
+    pool.cold.push(st);
 }
 
 fn new_slab(class: usize) -> Result<(*mut Slab, usize), i32> {
@@ -438,10 +490,7 @@ fn new_slab(class: usize) -> Result<(*mut Slab, usize), i32> {
         unsafe { libc::munmap(base, bytes) };
         return Err(-libc::ENOMEM);
     }
-    if guard_mode() == GuardMode::Madvise {
-        install_guards(base as usize, slot_size, nslots);
-    }
-    let slab = Box::into_raw(Box::new(Slab { base: base as usize, slot_size, nslots, owners: owners as *mut AtomicPtr<G> }));
+    let slab = Box::into_raw(Box::new(Slab { index, base: base as usize, slot_size, nslots, owners: owners as *mut AtomicPtr<G> }));
     SLABS[index].store(slab, Ordering::Release);
     NSLABS.store(index + 1, Ordering::Release);
     Ok((slab, index))

@@ -253,6 +253,7 @@ pub fn shutdown() -> i32 {
     stack::scavenge(0, 0);
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
+    POLLER_SPIN_HANDOFF.store(false, Ordering::SeqCst);
     SCHED.nthreads.store(0, Ordering::SeqCst);
     SCHED.state.store(UNINIT, Ordering::Release);
     0
@@ -461,11 +462,16 @@ fn startm(p: *mut P, spinning: bool) {
     }
     if netpoll::POLLER.load(Ordering::SeqCst) != 0 {
         // The idle M blocked in epoll_wait can take this P: interrupt it rather than
-        // make one more thread. It looks for work as soon as it wakes.
+        // make one more thread. It looks for work as soon as it wakes. A spinning
+        // wake stays counted in nmspinning and is handed to the poller, which becomes
+        // the spinner when it takes a P: until then further wakep calls see a
+        // spinner and stay quiet (no storm of eventfd writes while it wakes up).
         pidleput(&mut l, p);
         drop(l);
-        if spinning {
+        if spinning && POLLER_SPIN_HANDOFF.swap(true, Ordering::SeqCst) {
+            // One is already on its way to the poller.
             SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
         netpoll::break_poll();
         return;
@@ -504,6 +510,20 @@ fn startm(p: *mut P, spinning: bool) {
             }
         }
     }
+}
+
+/// A spinning wake handed to the blocked poller (see `startm`), counted in
+/// `nmspinning` until the poller takes it up or gives it back.
+static POLLER_SPIN_HANDOFF: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The poller takes a spinning wake that was handed to it: true when it now counts as
+/// a spinner. Without a P to spin with, the caller gives it back with `drop_handoff`.
+fn take_handoff() -> bool {
+    POLLER_SPIN_HANDOFF.swap(false, Ordering::SeqCst)
+}
+
+fn drop_handoff() {
+    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
 }
 
 struct MPtr(*mut M);
@@ -912,11 +932,19 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             let when = timer::next_when();
             netpoll::set_poll_deadline(when);
             // Work queued by someone who saw the poller and interrupted it.
+            let handoff = take_handoff();
             if SCHED.npidle.load(Ordering::SeqCst) > 0 && work_anywhere() {
                 if let Some(p) = pidleget_locked() {
                     acquirep(m, p);
+                    if handoff {
+                        (*m).spinning = true; // already counted in nmspinning
+                    }
                     return Some(true);
                 }
+            }
+            if handoff {
+                // No P or no work any more: whoever took them runs it.
+                drop_handoff();
             }
             let timeout = if when == i64::MAX { -1 } else { (when - nanotime()).max(0) };
             (*m).collecting = true;

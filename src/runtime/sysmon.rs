@@ -32,6 +32,8 @@ use crate::runtime::sched::{self, allp, SCHED};
 use crate::runtime::{netpoll, timer};
 
 const STUCK_NS: i64 = 20_000_000;
+/// How often a stuck thread's state is read from /proc.
+const STAT_EVERY_NS: i64 = 2_000_000;
 /// Free stacks unused this long are returned to the kernel.
 const SCAVENGE_AFTER_NS: i64 = 1_000_000_000;
 
@@ -86,6 +88,8 @@ struct Seen {
     rescued: bool,
     /// Consecutive checks that found the stuck thread asleep in the kernel.
     asleep: u32,
+    /// When its thread's state was last read from /proc.
+    last_stat: i64,
 }
 
 fn run() {
@@ -164,7 +168,7 @@ fn run() {
 fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
     let limit = sched::nprocs_limit();
     if seen.len() < limit {
-        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false, asleep: 0 });
+        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false, asleep: 0, last_stat: 0 });
     }
     let mut acted = false;
     for (i, s) in seen.iter_mut().enumerate().take(limit) {
@@ -188,25 +192,38 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
         if s.rescued || now - s.since < STUCK_NS {
             continue;
         }
+        // Goroutines queued behind the stuck one go where they can run: to idle Ps
+        // (through the global queue), or to a rescue P if the stuck thread sleeps in
+        // the kernel. A thread that is running (a loop that never yields) with every
+        // P busy is left alone: GOMAXPROCS bounds the CPUs in use.
+        // SAFETY: Ps are never freed; runnext and the stealer are concurrent-safe.
+        if !unsafe { (*p).has_work() } && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
+            continue;
+        }
+        let idle_p = SCHED.npidle.load(Ordering::SeqCst) > 0;
+        let mut need_p = false;
+        if !idle_p && now - s.last_stat >= STAT_EVERY_NS {
+            s.last_stat = now;
+            // SAFETY: p.m is an M pointer (never freed while running) or null.
+            let m = unsafe { core::ptr::read_volatile(&(*p).m) };
+            // A running thread also sleeps now and then (a page fault, a contended
+            // lock): only one seen asleep at two checks in a row is in a blocking call.
+            if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
+                s.asleep += 1;
+            } else {
+                s.asleep = 0;
+            }
+            need_p = s.asleep >= 2 && sched::nprocs_limit() < sched::MAX_PROCS;
+        }
+        if !idle_p && !need_p {
+            continue;
+        }
         // SAFETY: as above.
         let moved = unsafe { drain_foreign(p) };
-        if moved.is_empty() && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
-            continue; // nothing is waiting behind the stuck goroutine
-        }
-        // SAFETY: p.m is an M pointer (never freed while running) or null.
-        let m = unsafe { core::ptr::read_volatile(&(*p).m) };
-        // A running thread also sleeps now and then (a page fault, a contended
-        // lock): only one seen asleep at two checks in a row is in a blocking call.
-        if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
-            s.asleep += 1;
-        } else {
-            s.asleep = 0;
-        }
-        let need_p = s.asleep >= 2 && SCHED.npidle.load(Ordering::SeqCst) == 0;
         for g in &moved {
             sched::globrunqput(g.0);
         }
-        if need_p && sched::nprocs_limit() < sched::MAX_PROCS {
+        if need_p {
             sched::add_rescue_p();
             s.rescued = true;
         }
