@@ -107,7 +107,8 @@ struct Pool {
     hot: Vec<Stack>,
     /// Free stacks whose pages were returned to the kernel, or never touched.
     cold: Vec<Stack>,
-    /// Reservations not yet turned into stacks; always <= hot + cold + uncarved.
+    /// Reservations not yet turned into stacks; always <= hot + cold + uncarved
+    /// (<= hot + cold with the mprotect fallback).
     promised: usize,
     /// Mapped slabs with slots not yet carved (guards not yet installed), oldest
     /// first, each with its next uncarved slot.
@@ -249,13 +250,15 @@ fn note_draw() {
 /// counted against the budget) right away, so the budget is checked at spawn.
 pub fn reserve(class: usize, n: usize) -> Result<(), i32> {
     let mut pool = pool(class);
-    while pool.hot.len() + pool.cold.len() + pool.uncarved < pool.promised + n {
-        if guard_mode() == GuardMode::Mprotect {
+    if guard_mode() == GuardMode::Mprotect {
+        while pool.hot.len() + pool.cold.len() < pool.promised + n {
             if pool.uncarved == 0 {
                 map_slab(&mut pool, class)?;
             }
             carve(&mut pool, 1)?;
-        } else {
+        }
+    } else {
+        while pool.hot.len() + pool.cold.len() + pool.uncarved < pool.promised + n {
             map_slab(&mut pool, class)?;
         }
     }
@@ -281,21 +284,20 @@ pub fn take(class: usize, cache: Option<(&mut Vec<Stack>, &mut u32)>) -> Stack {
             None => {
                 // Refill the cache too, turning some of the P's credits into stacks
                 // (each is backed by a free global stack, so the pool stays sound).
-                let extra = (*credits).min(15);
-                let st = take_global(class, extra as usize, stacks);
-                *credits -= extra;
+                let (st, extra) = take_global(class, (*credits).min(15) as usize, stacks);
+                *credits -= extra as u32;
                 st
             }
         },
-        _ => take_global(class, 0, &mut Vec::new()),
+        _ => take_global(class, 0, &mut Vec::new()).0,
     };
     IN_USE.fetch_add(1, Ordering::Relaxed);
     st
 }
 
-/// One stack for the caller's reservation plus `extra` for reservations the caller
-/// gives up, pushed onto `into`.
-fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> Stack {
+/// One stack for the caller's reservation plus up to `extra` for reservations the
+/// caller gives up, pushed onto `into`; returns the stack and how many extra it took.
+fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> (Stack, usize) {
     note_draw();
     let mut pool = pool(class);
     let pop = |pool: &mut Pool| match pool.hot.pop() {
@@ -305,12 +307,17 @@ fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> Stack {
         }
         None => pool.cold.pop().unwrap_or_else(|| crate::runtime::fatal("stack reservation broken: no free stack")),
     };
-    if pool.hot.len() + pool.cold.len() < 1 + extra {
+    if pool.hot.len() + pool.cold.len() < 1 + extra && pool.uncarved > 0 {
+        // Only with MADV_GUARD_INSTALL are reserved slots left uncarved; a batch of
+        // guards costs one system call.
         let want = (1 + extra).max(32).min(pool.uncarved);
-        if carve(&mut pool, want).is_err() || pool.hot.len() + pool.cold.len() < 1 + extra {
-            crate::runtime::fatal("stack reservation broken: cannot carve a reserved stack");
-        }
+        let _ = carve(&mut pool, want);
     }
+    let avail = pool.hot.len() + pool.cold.len();
+    if avail == 0 {
+        crate::runtime::fatal("stack reservation broken: no free stack");
+    }
+    let extra = extra.min(avail - 1);
     let st = pop(&mut pool);
     for _ in 0..extra {
         let s = pop(&mut pool);
@@ -319,7 +326,7 @@ fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> Stack {
     // The cache is LIFO: the stack to use now should be the warmest, so hand the
     // first (hot) one out and keep the rest.
     pool.promised -= 1 + extra;
-    st
+    (st, extra)
 }
 
 /// Returns a dead goroutine's stack: to the P's cache (kept at most `CACHE_MAX`
