@@ -73,6 +73,7 @@ c_tests! {
     io_bad_input,
     io_close,
     io_hangup,
+    io_pingpong,
     io_read_block,
     io_timeout,
     io_two_waiters,

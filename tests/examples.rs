@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
-/// One row per program: `name(args...) timeout_secs, check`. `selftest` rows must
+/// One row per program: `name(args...) timeout_secs check`. `selftest` rows must
 /// also end their stdout with a line `ok`; `exit0` rows (examples that print a demo
 /// rather than a verdict) must exit 0. `every_example_is_tested` keeps the table
 /// complete: a new example needs a row.

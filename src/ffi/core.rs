@@ -54,6 +54,12 @@ pub extern "C" fn gr_strerror(rc: c_int) -> *const c_char {
         libc::EBADF => "EBADF: bad file descriptor\0",
         libc::ECHILD => "ECHILD: called in a child process after fork(); the runtime does not survive fork (exec or _exit)\0",
         libc::EINTR => "EINTR: interrupted\0",
+        e if e > 0 && e < 4096 => {
+            // Codes passed through from the system (-ECONNRESET...): the C library's
+            // own (static) message.
+            // SAFETY: strerror returns a string for any errno value.
+            return unsafe { libc::strerror(e) };
+        }
         _ => "unknown error\0",
     };
     s.as_ptr() as *const c_char

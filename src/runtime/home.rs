@@ -103,7 +103,10 @@ impl Home {
             timer::run_due(nanotime());
         }
         if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
-            netpoll::poll(0);
+            // Not now: the goroutine switching away may hold an fd lock (see
+            // sched::periodic_checks); the switch's other side polls.
+            // SAFETY: the home's M is the calling thread's.
+            unsafe { (*self.m).poll_due = true };
         }
     }
 

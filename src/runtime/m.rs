@@ -52,6 +52,10 @@ pub struct M {
     /// (linked through `G::link`) instead of going to the global queue.
     pub collecting: bool,
     pub collected: *mut G,
+    /// A non-blocking netpoll is due once the switch in progress has finished: it
+    /// cannot run before, because the goroutine switching away may hold the very
+    /// fd's lock that a readiness event needs (see `sched::periodic_checks`).
+    pub poll_due: bool,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
@@ -79,6 +83,7 @@ impl M {
             spinning: false,
             collecting: false,
             collected: ptr::null_mut(),
+            poll_due: false,
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
             tid: AtomicU32::new(0),
@@ -138,6 +143,10 @@ pub unsafe fn finish_switch(m: *mut M) {
     unsafe {
         if let Some(f) = (*m).pending.f.take() {
             f(m, (*m).pending.g, (*m).pending.arg);
+        }
+        if (*m).poll_due {
+            (*m).poll_due = false;
+            crate::runtime::netpoll::poll(0);
         }
     }
 }

@@ -41,7 +41,6 @@ struct PollDesc {
     /// Generation of the registration (low 32 bits of every event's tag).
     seq: AtomicU32,
     registered: bool,
-    nonblock: bool,
     rready: bool,
     wready: bool,
     readers: *mut IoWaiter,
@@ -97,7 +96,6 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
             lock: SpinLock::new(),
             seq: AtomicU32::new(0),
             registered: false,
-            nonblock: false,
             rready: false,
             wready: false,
             readers: ptr::null_mut(),
@@ -360,12 +358,10 @@ fn wait_again(fd: i32, dir: i32) -> i32 {
     }
 }
 
+/// Puts `fd` into non-blocking mode if it is not already. Asked every time (one
+/// fcntl): a file closed with close(2) instead of gr_close and replaced under the
+/// same number would otherwise be taken for non-blocking and block the thread.
 fn set_nonblock(fd: i32) -> Result<(), i32> {
-    if let Some(pd) = desc(fd) {
-        if pd.nonblock {
-            return Ok(());
-        }
-    }
     // SAFETY: fcntl on a caller-given fd; errors are reported.
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
@@ -374,14 +370,6 @@ fn set_nonblock(fd: i32) -> Result<(), i32> {
         }
         if fl & libc::O_NONBLOCK == 0 && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
             return Err(-errno());
-        }
-    }
-    if let Some(pd) = desc(fd) {
-        pd.lock.lock();
-        // SAFETY: under the lock.
-        unsafe {
-            (*desc_mut(pd)).nonblock = true;
-            pd.lock.unlock();
         }
     }
     Ok(())
@@ -468,7 +456,6 @@ pub fn close(fd: i32) -> i32 {
             (*p).seq.fetch_add(1, Ordering::AcqRel);
             let was = (*p).registered;
             (*p).registered = false;
-            (*p).nonblock = false;
             (*p).rready = false;
             (*p).wready = false;
             let woken = take_all(p);

@@ -301,8 +301,13 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
     }
 }
 
-/// Fairness under a busy P: fires due timers, polls ready fds (at most once a
-/// millisecond), and takes from the global queue.
+/// Fairness under a busy P: fires due timers, asks for a poll of ready fds (at most
+/// once a millisecond), and takes from the global queue.
+///
+/// It may run while a goroutine that is switching away still holds the lock of the
+/// object it parks on, so it must take no object lock: timer callbacks only claim a
+/// waiter and ready it, and the fd poll (whose events take fd locks) is left to
+/// `finish_switch`, after that lock is released.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
     if timer::next_when() != i64::MAX {
@@ -311,7 +316,8 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
         let now = nanotime();
         if now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
-            netpoll::poll(0);
+            // SAFETY: the caller holds p, so p.m is the calling thread's M.
+            unsafe { (*(*p).m).poll_due = true };
         }
     }
     if SCHED.runqsize.load(Ordering::Relaxed) > 0 {
@@ -878,6 +884,22 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
     }
 }
 
+/// Reverses a list linked through `G::link` (collected newest first; run oldest
+/// first, so timers fired together run in deadline order).
+unsafe fn reverse_list(mut g: *mut G) -> *mut G {
+    let mut out = ptr::null_mut();
+    while !g.is_null() {
+        // SAFETY: the list's goroutines are runnable and owned by the caller.
+        unsafe {
+            let next = (*g).link;
+            (*g).link = out;
+            out = g;
+            g = next;
+        }
+    }
+    out
+}
+
 /// True when some P's queue or the global queue holds a goroutine.
 fn work_anywhere() -> bool {
     if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
@@ -951,7 +973,7 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             netpoll::poll(timeout);
             timer::run_due(nanotime());
             (*m).collecting = false;
-            let list = core::mem::replace(&mut (*m).collected, ptr::null_mut());
+            let list = reverse_list(core::mem::replace(&mut (*m).collected, ptr::null_mut()));
             if list.is_null() {
                 if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0 {
                     return Some(false); // an idle home thread takes over the polling

@@ -3,7 +3,7 @@
  *   1. 1,000 goroutines each sleeping 20 ms, spawned at once, all finish in well
  *      under a second (< 300 ms from the first spawn; printed); none wakes early;
  *   2. the same on 1 processor;
- *   3. 100,000 goroutines sleeping 0..99 ms: all wake, none early, in < 2 s;
+ *   3. 100,000 goroutines sleeping 0..99 ms: all wake, none early, in < 5 s;
  *   4. gr_sleep(0) and negative values just yield (return 0 at once), in a
  *      goroutine and on a plain thread; a plain thread's gr_sleep(20 ms) sleeps
  *      at least 20 ms;
@@ -108,7 +108,7 @@ int main(void)
     ms = run_sleepers(100000, 0, 100 * MS);
     printf("100,000 goroutines x 0-99 ms sleep: %.1f ms (latest wake-up %.3f ms late)\n", ms,
            atomic_load(&max_late) / 1e6);
-    if (ms > 2000)
+    if (ms > 5000)
         FAIL("100,000 sleepers took %.1f ms", ms);
 
     CHECK_EQ(gr_main(yields, NULL), 0);
