@@ -2,12 +2,15 @@
 #
 #   make / make build   build the library (cargo build --release)
 #   make header         regenerate include/goroutine.h from src/ffi (commit the result)
-#   make demo           build and run c_examples/demo.c (a million goroutines)
+#   make demo           build and run c_examples/tour.c: goroutines against threads,
+#                       measured live on this machine (under a minute)
 #   make test           cargo test --release (Rust tests, the C programs in tests/c/), then
 #                       the Python suite (bindings/python/run_tests.sh: 3.11, and 3.12/3.13 if present)
 #   make stress         the long tests (marked #[ignore])
 #   make bench          criterion micro-benchmarks, then the C workloads in bench/
 #   make clean          remove target/
+#   make install        install the library, header, pkg-config and CMake files;
+#   make uninstall      PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib ... (mk/install.mk)
 #
 # Variables: CARGO, CC, CFLAGS, CARGO_TARGET_DIR (as cargo uses it).
 
@@ -16,7 +19,7 @@ CC         := gcc
 CFLAGS     ?= -O2 -g -Wall -Wextra
 PYTHON     ?= python3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-LIBDIR     := $(abspath $(TARGET_DIR)/release)
+BUILD_LIBDIR := $(abspath $(TARGET_DIR)/release)
 
 .PHONY: all build header demo test stress bench clean
 
@@ -26,18 +29,18 @@ all: build
 # linked against target/release run from there.
 build:
 	$(CARGO) build --release
-	@soname=$$(objdump -p $(LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
+	@soname=$$(objdump -p $(BUILD_LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
 	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
-		ln -sf libgoroutine.so $(LIBDIR)/$$soname; fi
+		ln -sf libgoroutine.so $(BUILD_LIBDIR)/$$soname; fi
 
 header:
 	GR_WRITE_HEADER=1 $(CARGO) build --release
 
 demo: build
 	@mkdir -p $(TARGET_DIR)/c_examples
-	$(CC) $(CFLAGS) -pthread -I include -o $(TARGET_DIR)/c_examples/demo c_examples/demo.c \
-		-L $(LIBDIR) -lgoroutine
-	LD_LIBRARY_PATH=$(LIBDIR) $(TARGET_DIR)/c_examples/demo
+	$(CC) $(CFLAGS) -pthread -rdynamic -I include -o $(TARGET_DIR)/c_examples/tour c_examples/tour.c \
+		-L $(BUILD_LIBDIR) -lgoroutine -Wl,-rpath,$(BUILD_LIBDIR)
+	$(TARGET_DIR)/c_examples/tour
 
 # cargo test --release runs the C tests too (tests/c_tests.rs); the Python suite runs
 # once it exists.
@@ -56,3 +59,5 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+include mk/install.mk

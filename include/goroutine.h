@@ -49,18 +49,6 @@
  */
 #define GR_RECV 2
 
-#define READ 1
-
-#define WRITE 2
-
-#define MAX_PROCS 256
-
-/*
- Stack reserved for each Python goroutine (committed only as touched). 256 KiB
- segfaults below Python's default recursion limit; 3.13 needs about 2 MiB.
- */
-#define PY_STACK_SIZE (2 << 20)
-
 /*
  A channel of fixed-size elements (Go's `chan T`), created by gr_chan_new.
  */
@@ -276,13 +264,14 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- The library version as "MAJOR.MINOR.PATCH". Never NULL. Plain threads: yes.
+ The library version as "MAJOR.MINOR.PATCH" (the header's is GR_VERSION_STRING).
+ Never NULL. Never parks; plain threads: yes.
  */
 const char *gr_version(void);
 
 /*
  A static description of a return code (negative errno values and 0). Never NULL.
- Plain threads: yes.
+ Never parks; plain threads: yes.
  */
 const char *gr_strerror(int rc);
 
@@ -302,14 +291,18 @@ int gr_maxprocs(int n);
 
 /*
  Runs `fn(arg)` as a goroutine named "main" and blocks the caller until it returns
- (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), or a
- spawn error (-ENOMEM, -EAGAIN). From a goroutine it parks that goroutine.
+ (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), a spawn
+ error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
+ goroutine is blocked on something only another goroutine could end; they stay
+ blocked). May park (from a goroutine it parks that goroutine); plain threads block.
  */
 int gr_main(gr_fn fn_, void *arg);
 
 /*
  Blocks the caller until no goroutine is left (called from a goroutine: until it is
- the only one). Returns 0. May park; plain threads block.
+ the only one). Returns 0, or -EDEADLK (called from a plain thread, when every
+ goroutine is blocked on something only another goroutine could end; they stay
+ blocked). May park; plain threads block.
  */
 int gr_wait_all(void);
 
@@ -317,7 +310,8 @@ int gr_wait_all(void);
  Stops the worker threads and returns cached stacks to the kernel. Returns 0
  (also when the runtime is not running: a second call is harmless), or -EBUSY
  while goroutines remain or when called from a goroutine. Any later call starts
- the runtime again. Plain threads only.
+ the runtime again. Never parks (it waits for the worker threads to exit). Plain
+ threads only.
  */
 int gr_shutdown(void);
 
@@ -330,30 +324,33 @@ gr_id gr_spawn(gr_fn fn_, void *arg);
 
 /*
  Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
- size outside 32 KiB..1 GiB or nonzero flags.
+ size outside 32 KiB..1 GiB or nonzero flags. Never parks. Plain threads: yes.
  */
 gr_id gr_spawn_attr(gr_fn fn_, void *arg, const struct gr_attr *attr);
 
 /*
  Waits until goroutine `id` has finished (immediately if it already has).
  Returns 0, -EINVAL (id <= 0), -ESRCH (no such goroutine was ever started),
- -EDEADLK (a goroutine joining itself). May park; plain threads block.
+ -EDEADLK (a goroutine joining itself; or called from a plain thread, when every
+ goroutine is blocked on something only another goroutine could end). May park;
+ plain threads block.
  */
 int gr_join(gr_id id);
 
 /*
- Lets other goroutines run; the caller continues later. On a plain thread:
- sched_yield().
+ Lets other goroutines run; the caller continues later, possibly on another thread.
+ Never parks (the caller stays runnable). On a plain thread: sched_yield().
  */
 void gr_yield(void);
 
 /*
- The calling goroutine's id, or 0 on a plain thread.
+ The calling goroutine's id, or 0 on a plain thread. Never parks.
  */
 gr_id gr_self(void);
 
 /*
- Number of goroutines alive (started and not yet returned).
+ Number of goroutines alive (started and not yet returned). Never parks; plain
+ threads: yes.
  */
 size_t gr_count(void);
 
@@ -361,12 +358,13 @@ size_t gr_count(void);
  Wires the calling goroutine to its current OS thread (Go's LockOSThread): it runs
  only there, and the thread runs nothing else, until as many gr_unlock_thread calls.
  For C code that keeps thread-local state across yields. Returns 0, or -EPERM on a
- plain thread.
+ plain thread. Never parks (later parks of the goroutine keep its thread waiting).
  */
 int gr_lock_thread(void);
 
 /*
  Undoes one gr_lock_thread. Returns 0, or -EPERM when not locked / on a plain thread.
+ Never parks.
  */
 int gr_unlock_thread(void);
 
@@ -426,7 +424,7 @@ int gr_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /*
  Wakes every goroutine waiting on `fd` (they get -ECANCELED), then closes it.
  Use it instead of close(2) for fds that goroutines wait on: a new file that reuses
- the number then sees no stale readiness. Returns 0 or -EBADF.
+ the number then sees no stale readiness. Returns 0 or -EBADF. Never parks.
  */
 int gr_close(int fd);
 
@@ -434,7 +432,9 @@ int gr_close(int fd);
  Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow
  library call), after handing this thread's processor to another worker, so the
  other goroutines keep running. `fn` must not call gr_* functions that park.
- Returns 0, or -EINVAL for a NULL fn. From a plain thread it just calls fn.
+ Returns 0, or -EINVAL for a NULL fn. Never parks: the goroutine keeps its thread
+ for the call, and afterwards may wait (on that thread) for a free processor. From a
+ plain thread it just calls fn.
  */
 int gr_blocking(gr_fn fn_, void *arg);
 
@@ -448,7 +448,8 @@ int gr_py_init(const struct gr_py_api *api);
 /*
  A builtin function object implemented by the runtime (a new reference), for calls
  too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
- NULL with an exception for an unknown one or before gr_py_init. GIL held.
+ NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
+ parks.
  */
 void *gr_py_builtin(int which);
 
@@ -474,7 +475,8 @@ size_t gr_py_home_alive(const struct gr_py_home *h);
  again, after letting the interpreter run signal handlers), -EDEADLK when every
  goroutine is blocked for ever, -EBUSY (called from a goroutine, or while another
  thread runs this home), -EINVAL (NULL, or no gr_py_init). Called through
- `ctypes.CDLL` (the GIL released, the caller's thread state saved).
+ `ctypes.CDLL` (the GIL released, the caller's thread state saved). Never parks:
+ plain threads only (while every goroutine of the home waits, the thread blocks).
  */
 int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
 
@@ -490,6 +492,7 @@ ptrdiff_t gr_py_spawn(struct gr_py_home *h, void *callable, const char *name);
 
 /*
  The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
+ Never parks.
  */
 int64_t gr_py_task_id(const struct gr_py_task *t);
 
@@ -508,6 +511,7 @@ int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
 /*
  The value the task's callable returned (a new reference), or NULL with an
  exception set when the goroutine has not ended or its call failed. GIL held.
+ Never parks.
  */
 void *gr_py_task_result(const struct gr_py_task *t);
 
@@ -572,7 +576,7 @@ int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
 /*
  Returns `obj` as a new reference the caller takes over (for the `obj` of a
  gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
- exception for NULL. GIL held.
+ exception for NULL. GIL held. Never parks.
  */
 void *gr_py_steal(void *obj);
 
@@ -607,6 +611,7 @@ ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
 /*
  Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
  as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
+ Never parks.
  */
 int gr_py_write_unraisable(void *typ, void *value, void *obj);
 
@@ -666,12 +671,12 @@ int gr_chan_close(struct gr_chan *c);
 int gr_chan_free(struct gr_chan *c);
 
 /*
- Number of values buffered now (0 for NULL or an unbuffered channel).
+ Number of values buffered now (0 for NULL or an unbuffered channel). Never parks.
  */
 size_t gr_chan_len(const struct gr_chan *c);
 
 /*
- Capacity given to gr_chan_new (0 for NULL or an unbuffered channel).
+ Capacity given to gr_chan_new (0 for NULL or an unbuffered channel). Never parks.
  */
 size_t gr_chan_cap(const struct gr_chan *c);
 

@@ -12,9 +12,16 @@
 //! Rings of unsafety: assembly only in `arch`, raw G pointers only in `runtime` (and
 //! `stack`, which owns the descriptors), `extern "C"` only in `ffi`.
 
+// cbindgen reads src/ffi only: the other modules are ignored, so that their extern
+// blocks and public constants cannot leak into include/goroutine.h.
+/// cbindgen:ignore
 pub mod arch;
 pub mod ffi;
+/// cbindgen:ignore
 pub mod runtime;
+/// cbindgen:ignore
 pub mod python;
+/// cbindgen:ignore
 pub mod stack;
+/// cbindgen:ignore
 pub mod sync;

@@ -28,14 +28,15 @@ pub struct gr_attr {
     pub flags: u32,
 }
 
-/// The library version as "MAJOR.MINOR.PATCH". Never NULL. Plain threads: yes.
+/// The library version as "MAJOR.MINOR.PATCH" (the header's is GR_VERSION_STRING).
+/// Never NULL. Never parks; plain threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
 /// A static description of a return code (negative errno values and 0). Never NULL.
-/// Plain threads: yes.
+/// Never parks; plain threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_strerror(rc: c_int) -> *const c_char {
     let s: &'static str = match -rc {
@@ -82,8 +83,10 @@ pub extern "C" fn gr_maxprocs(n: c_int) -> c_int {
 }
 
 /// Runs `fn(arg)` as a goroutine named "main" and blocks the caller until it returns
-/// (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), or a
-/// spawn error (-ENOMEM, -EAGAIN). From a goroutine it parks that goroutine.
+/// (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), a spawn
+/// error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
+/// goroutine is blocked on something only another goroutine could end; they stay
+/// blocked). May park (from a goroutine it parks that goroutine); plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_main", || match fn_ {
@@ -93,7 +96,9 @@ pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
 }
 
 /// Blocks the caller until no goroutine is left (called from a goroutine: until it is
-/// the only one). Returns 0. May park; plain threads block.
+/// the only one). Returns 0, or -EDEADLK (called from a plain thread, when every
+/// goroutine is blocked on something only another goroutine could end; they stay
+/// blocked). May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_wait_all() -> c_int {
     boundary("gr_wait_all", sched::wait_all)
@@ -102,7 +107,8 @@ pub extern "C" fn gr_wait_all() -> c_int {
 /// Stops the worker threads and returns cached stacks to the kernel. Returns 0
 /// (also when the runtime is not running: a second call is harmless), or -EBUSY
 /// while goroutines remain or when called from a goroutine. Any later call starts
-/// the runtime again. Plain threads only.
+/// the runtime again. Never parks (it waits for the worker threads to exit). Plain
+/// threads only.
 #[no_mangle]
 pub extern "C" fn gr_shutdown() -> c_int {
     boundary("gr_shutdown", sched::shutdown)
@@ -120,7 +126,7 @@ pub extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
 }
 
 /// Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
-/// size outside 32 KiB..1 GiB or nonzero flags.
+/// size outside 32 KiB..1 GiB or nonzero flags. Never parks. Plain threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_attr) -> gr_id {
     boundary("gr_spawn_attr", || {
@@ -141,26 +147,29 @@ pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_at
 
 /// Waits until goroutine `id` has finished (immediately if it already has).
 /// Returns 0, -EINVAL (id <= 0), -ESRCH (no such goroutine was ever started),
-/// -EDEADLK (a goroutine joining itself). May park; plain threads block.
+/// -EDEADLK (a goroutine joining itself; or called from a plain thread, when every
+/// goroutine is blocked on something only another goroutine could end). May park;
+/// plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_join(id: gr_id) -> c_int {
     boundary("gr_join", || sched::join(id))
 }
 
-/// Lets other goroutines run; the caller continues later. On a plain thread:
-/// sched_yield().
+/// Lets other goroutines run; the caller continues later, possibly on another thread.
+/// Never parks (the caller stays runnable). On a plain thread: sched_yield().
 #[no_mangle]
 pub extern "C" fn gr_yield() {
     boundary("gr_yield", sched::yield_now)
 }
 
-/// The calling goroutine's id, or 0 on a plain thread.
+/// The calling goroutine's id, or 0 on a plain thread. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_self() -> gr_id {
     boundary("gr_self", sched::self_id)
 }
 
-/// Number of goroutines alive (started and not yet returned).
+/// Number of goroutines alive (started and not yet returned). Never parks; plain
+/// threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_count() -> usize {
     boundary("gr_count", sched::count)
@@ -169,13 +178,14 @@ pub extern "C" fn gr_count() -> usize {
 /// Wires the calling goroutine to its current OS thread (Go's LockOSThread): it runs
 /// only there, and the thread runs nothing else, until as many gr_unlock_thread calls.
 /// For C code that keeps thread-local state across yields. Returns 0, or -EPERM on a
-/// plain thread.
+/// plain thread. Never parks (later parks of the goroutine keep its thread waiting).
 #[no_mangle]
 pub extern "C" fn gr_lock_thread() -> c_int {
     boundary("gr_lock_thread", sched::lock_thread)
 }
 
 /// Undoes one gr_lock_thread. Returns 0, or -EPERM when not locked / on a plain thread.
+/// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_unlock_thread() -> c_int {
     boundary("gr_unlock_thread", sched::unlock_thread)

@@ -81,7 +81,7 @@ pub extern "C" fn gr_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::
 
 /// Wakes every goroutine waiting on `fd` (they get -ECANCELED), then closes it.
 /// Use it instead of close(2) for fds that goroutines wait on: a new file that reuses
-/// the number then sees no stale readiness. Returns 0 or -EBADF.
+/// the number then sees no stale readiness. Returns 0 or -EBADF. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_close(fd: c_int) -> c_int {
     boundary("gr_close", || netpoll::close(fd))
@@ -90,7 +90,9 @@ pub extern "C" fn gr_close(fd: c_int) -> c_int {
 /// Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow
 /// library call), after handing this thread's processor to another worker, so the
 /// other goroutines keep running. `fn` must not call gr_* functions that park.
-/// Returns 0, or -EINVAL for a NULL fn. From a plain thread it just calls fn.
+/// Returns 0, or -EINVAL for a NULL fn. Never parks: the goroutine keeps its thread
+/// for the call, and afterwards may wait (on that thread) for a free processor. From a
+/// plain thread it just calls fn.
 #[no_mangle]
 pub extern "C" fn gr_blocking(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_blocking", || match fn_ {

@@ -172,7 +172,8 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
 
 /// A builtin function object implemented by the runtime (a new reference), for calls
 /// too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
-/// NULL with an exception for an unknown one or before gr_py_init. GIL held.
+/// NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
+/// parks.
 #[no_mangle]
 pub extern "C" fn gr_py_builtin(which: c_int) -> *mut c_void {
     boundary("gr_py_builtin", || {
@@ -215,7 +216,8 @@ pub extern "C" fn gr_py_home_alive(h: *const gr_py_home) -> usize {
 /// again, after letting the interpreter run signal handlers), -EDEADLK when every
 /// goroutine is blocked for ever, -EBUSY (called from a goroutine, or while another
 /// thread runs this home), -EINVAL (NULL, or no gr_py_init). Called through
-/// `ctypes.CDLL` (the GIL released, the caller's thread state saved).
+/// `ctypes.CDLL` (the GIL released, the caller's thread state saved). Never parks:
+/// plain threads only (while every goroutine of the home waits, the thread blocks).
 #[no_mangle]
 pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
     boundary("gr_py_run", AssertUnwindSafe(|| {
@@ -248,6 +250,7 @@ pub extern "C" fn gr_py_spawn(h: *mut gr_py_home, callable: *mut c_void, name: *
 }
 
 /// The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
+/// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_task_id(t: *const gr_py_task) -> i64 {
     task_of(t).map_or(-libc::EINVAL as i64, |t| t.id())
@@ -272,6 +275,7 @@ pub extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
 
 /// The value the task's callable returned (a new reference), or NULL with an
 /// exception set when the goroutine has not ended or its call failed. GIL held.
+/// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
     boundary("gr_py_task_result", AssertUnwindSafe(|| {
@@ -480,7 +484,7 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
 
 /// Returns `obj` as a new reference the caller takes over (for the `obj` of a
 /// gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
-/// exception for NULL. GIL held.
+/// exception for NULL. GIL held. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
     if obj.is_null() {
@@ -573,6 +577,7 @@ pub extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_in
 
 /// Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
 /// as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
+/// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_write_unraisable(typ: *mut c_void, value: *mut c_void, obj: *mut c_void) -> c_int {
     boundary("gr_py_write_unraisable", || {

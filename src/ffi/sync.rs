@@ -182,13 +182,13 @@ pub extern "C" fn gr_chan_free(c: *mut gr_chan) -> c_int {
     }))
 }
 
-/// Number of values buffered now (0 for NULL or an unbuffered channel).
+/// Number of values buffered now (0 for NULL or an unbuffered channel). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_len(c: *const gr_chan) -> usize {
     chan_of(c).map_or(0, |ch| ch.len())
 }
 
-/// Capacity given to gr_chan_new (0 for NULL or an unbuffered channel).
+/// Capacity given to gr_chan_new (0 for NULL or an unbuffered channel). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_cap(c: *const gr_chan) -> usize {
     chan_of(c).map_or(0, |ch| ch.cap())
