@@ -10,7 +10,7 @@
 //! against the raw system call because nothing else sleeps on a 32-bit word with a
 //! relative timeout and tolerates the word's memory going away after a wake.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 pub struct SpinLock {
     locked: AtomicBool,
@@ -124,4 +124,18 @@ pub fn nanotime() -> i64 {
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+/// A clock good to ~10 ms for `G::wait_since` (only dumps read it): sysmon refreshes
+/// it on every round and when it wakes from its idle sleep, so a park pays one load
+/// instead of a clock call (two per channel round trip).
+static COARSE_NOW: AtomicI64 = AtomicI64::new(0);
+
+#[inline]
+pub fn coarse_now() -> i64 {
+    COARSE_NOW.load(Ordering::Relaxed)
+}
+
+pub fn refresh_coarse_now() {
+    COARSE_NOW.store(nanotime(), Ordering::Relaxed);
 }

@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::cell::Cell;
 
 use crate::runtime::g::{WaitReason, G, WAITING};
-use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
+use crate::runtime::lock::{coarse_now, futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, M};
 use crate::runtime::sched;
 use crate::runtime::timer::{self, TimerId};
@@ -265,18 +265,6 @@ pub fn sleep(ns: i64) {
     let w = Waiter::current();
     // SAFETY: nobody else can find w; only the timeout wakes it.
     unsafe { w.block_timeout(&lock, WaitReason::Sleep, ns) };
-}
-
-/// The clock for `G::wait_since`, which only dumps read (in ms): the coarse
-/// monotonic clock costs ~5 ns here against ~25 ns for `nanotime` (CLOCK_MONOTONIC
-/// through the vDSO under KVM), and park runs twice per channel round trip. Same base
-/// as `nanotime`, lagging it by at most a tick (readers clamp at 0).
-#[inline]
-fn coarse_now() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
 unsafe fn unlock_after_switch(_m: *mut M, _g: *mut G, lock: usize) {

@@ -43,6 +43,7 @@ static SLEEPING: AtomicBool = AtomicBool::new(false);
 static THREAD: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
 pub fn start() {
+    crate::runtime::lock::refresh_coarse_now();
     let mut t = THREAD.lock().unwrap_or_else(|e| e.into_inner());
     if t.is_some() {
         return;
@@ -68,6 +69,7 @@ pub fn stop() {
 #[inline]
 pub fn wake_if_sleeping() {
     if SLEEPING.load(Ordering::Relaxed) {
+        crate::runtime::lock::refresh_coarse_now();
         wake();
     }
 }
@@ -105,6 +107,7 @@ fn run() {
     let mut last_scavenge = 0i64;
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
+        crate::runtime::lock::refresh_coarse_now();
         if STOP.load(Ordering::SeqCst) {
             return;
         }
