@@ -69,6 +69,8 @@ pub struct Sched {
     /// Extra Ps standing in for Ps whose M is stuck (see sysmon).
     pub rescue: AtomicU32,
     pub sysmon_rescues: AtomicUsize,
+    /// Times sysmon found runnable work that no worker had been woken for.
+    pub lost_wakeups: AtomicUsize,
 }
 
 pub static SCHED: Sched = Sched {
@@ -91,6 +93,7 @@ pub static SCHED: Sched = Sched {
     steals: AtomicUsize::new(0),
     rescue: AtomicU32::new(0),
     sysmon_rescues: AtomicUsize::new(0),
+    lost_wakeups: AtomicUsize::new(0),
 };
 
 static INIT_LOCK: Mutex<()> = Mutex::new(());
@@ -901,7 +904,7 @@ unsafe fn reverse_list(mut g: *mut G) -> *mut G {
 }
 
 /// True when some P's queue or the global queue holds a goroutine.
-fn work_anywhere() -> bool {
+pub(crate) fn work_anywhere() -> bool {
     if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
         return true;
     }
@@ -1004,6 +1007,10 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
                 g = next;
             }
             SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
+            drop(l);
+            // Like any producer: a P that went idle after our look must be woken
+            // (its M checked the global queue under the lock before we filled it).
+            wakep();
             return Some(false);
         }
     }

@@ -1,8 +1,10 @@
 //! sysmon: a monitor thread that needs no P (Go's sysmon, smaller).
 //!
-//! Every 20 us to 10 ms (backing off while nothing happens, asleep entirely while
-//! every P is idle) it:
+//! Every 20 us to 10 ms (backing off while nothing happens; every 100 ms while every
+//! P is idle) it:
 //! - fires due timers when no worker did (all of them busy in long-running code);
+//! - starts a worker when runnable work sits next to an idle P with nobody looking
+//!   for work (a safety net for lost wake-ups, counted in `SCHED.lost_wakeups`);
 //! - returns surplus free stacks to the kernel once a burst has been over for a
 //!   second (so RSS falls back, while back-to-back bursts reuse warm stacks);
 //! - polls the netpoller when nobody has for 10 ms;
@@ -34,6 +36,8 @@ use crate::runtime::{netpoll, timer};
 const STUCK_NS: i64 = 20_000_000;
 /// How often a stuck thread's state is read from /proc.
 const STAT_EVERY_NS: i64 = 2_000_000;
+/// How often sysmon looks around while the runtime is idle.
+const IDLE_CHECK_NS: i64 = 100_000_000;
 /// Free stacks unused this long are returned to the kernel.
 const SCAVENGE_AFTER_NS: i64 = 1_000_000_000;
 
@@ -105,6 +109,7 @@ fn run() {
     let mut delay: i64 = 20_000;
     let mut quiet = 0u32;
     let mut last_scavenge = 0i64;
+    let mut stranded_before = false;
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
         crate::runtime::lock::refresh_coarse_now();
@@ -118,22 +123,43 @@ fn run() {
             // SAFETY: writing a buffer to stderr.
             unsafe { libc::write(2, line.as_ptr() as *const libc::c_void, line.len()) };
         }
+        // A safety net under the wake-up protocol: runnable work, an idle P and
+        // nobody looking for work, seen at two rounds in a row (a producer's own
+        // wake-up may be just under way at the first), means a wake-up was lost
+        // somewhere: start a worker.
+        let stranded = SCHED.npidle.load(Ordering::SeqCst) > 0
+            && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+            && sched::work_anywhere();
+        let was_stranded = core::mem::replace(&mut stranded_before, stranded);
+        if stranded && was_stranded {
+            stranded_before = false;
+            SCHED.lost_wakeups.fetch_add(1, Ordering::Relaxed);
+            if debug {
+                eprintln!("libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker");
+            }
+            sched::wakep();
+        }
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
         let homes = crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0;
-        if all_idle && quiet > 50 && trace_ns == 0 && !homes {
+        if all_idle && quiet > 50 && trace_ns == 0 && !homes && !stranded {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);
             if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit() && !STOP.load(Ordering::SeqCst) {
+                // Not for ever: the lost-wake-up check above must still run now and
+                // then (ten times a second costs an idle process microseconds).
                 let surplus = crate::stack::has_surplus();
-                futex_wait(&WAKE, epoch, if surplus { SCAVENGE_AFTER_NS } else { -1 });
+                futex_wait(&WAKE, epoch, if surplus { SCAVENGE_AFTER_NS } else { IDLE_CHECK_NS });
                 if surplus {
                     crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
                 }
             }
             SLEEPING.store(false, Ordering::SeqCst);
-            delay = 20_000;
-            quiet = 0;
+            if WAKE.load(Ordering::SeqCst) != epoch {
+                // Woken because a P went busy: watch closely again.
+                delay = 20_000;
+                quiet = 0;
+            }
             continue;
         }
         futex_wait(&WAKE, epoch, if trace_ns > 0 { delay.min(trace_ns) } else { delay });
