@@ -27,7 +27,8 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-env-changed=GR_WRITE_HEADER");
-    let mut config = cbindgen::Config::from_file(manifest.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut config =
+        cbindgen::Config::from_file(manifest.join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(version_macros());
     let header = cbindgen::Builder::new()
         .with_crate(&manifest)
@@ -40,7 +41,8 @@ fn main() {
     let text = untypedef_stats(&String::from_utf8(text).expect("utf-8 header"));
     std::fs::write(&generated, text).expect("write the generated header");
     if env::var("GR_WRITE_HEADER").as_deref() == Ok("1") {
-        std::fs::copy(&generated, manifest.join("include/goroutine.h")).expect("write include/goroutine.h");
+        std::fs::copy(&generated, manifest.join("include/goroutine.h"))
+            .expect("write include/goroutine.h");
     }
 }
 
@@ -57,7 +59,11 @@ fn untypedef_stats(h: &str) -> String {
 /// same string at run time).
 fn version_macros() -> String {
     let v = |k: &str| env::var(k).unwrap();
-    let (major, minor, patch) = (v("CARGO_PKG_VERSION_MAJOR"), v("CARGO_PKG_VERSION_MINOR"), v("CARGO_PKG_VERSION_PATCH"));
+    let (major, minor, patch) = (
+        v("CARGO_PKG_VERSION_MAJOR"),
+        v("CARGO_PKG_VERSION_MINOR"),
+        v("CARGO_PKG_VERSION_PATCH"),
+    );
     format!(
         "\n/* The version of this header; gr_version() gives the library's. */\n\
          #define GR_VERSION_MAJOR {major}\n\

@@ -48,8 +48,15 @@ impl Instant {
     fn now() -> Instant {
         static CPU: OnceLock<bool> = OnceLock::new();
         let cpu = *CPU.get_or_init(|| std::env::var("GR_BENCH_CLOCK").is_ok_and(|v| v == "cpu"));
-        let id = if cpu { libc::CLOCK_PROCESS_CPUTIME_ID } else { libc::CLOCK_MONOTONIC };
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let id = if cpu {
+            libc::CLOCK_PROCESS_CPUTIME_ID
+        } else {
+            libc::CLOCK_MONOTONIC
+        };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: clock_gettime with a valid clock id and out-pointer.
         unsafe { libc::clock_gettime(id, &mut ts) };
         Instant(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
@@ -60,7 +67,10 @@ impl Instant {
     }
 }
 
-fn quick<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn quick<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.sample_size(20);
     g.warm_up_time(Duration::from_millis(500));
@@ -121,7 +131,10 @@ fn start_coroutine(entry: arch::Entry) -> *mut Pair {
         )
     };
     assert_ne!(stack, libc::MAP_FAILED);
-    let pair = Box::into_raw(Box::new(Pair { main: Context::empty(), co: Context::empty() }));
+    let pair = Box::into_raw(Box::new(Pair {
+        main: Context::empty(),
+        co: Context::empty(),
+    }));
     // SAFETY: the top 128 bytes of the fresh mapping are ours.
     unsafe {
         (*pair).co = arch::prepare((stack as *mut u8).add(STACK), entry, pair as usize);
@@ -218,7 +231,9 @@ unsafe extern "C" fn spawn_batch_body(arg: *mut c_void) {
 fn bench_spawn(c: &mut Criterion) {
     let mut g = quick(c, "spawn");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("spawn_join_each_1proc", |b| b.iter_custom(|iters| run_main(spawn_join_body, iters)));
+    g.bench_function("spawn_join_each_1proc", |b| {
+        b.iter_custom(|iters| run_main(spawn_join_body, iters))
+    });
     g.bench_function("spawn_batch1000_waitall_1proc", |b| {
         b.iter_custom(|iters| run_main(spawn_batch_body, iters))
     });
@@ -254,7 +269,9 @@ unsafe extern "C" fn yield_body(arg: *mut c_void) {
 fn bench_yield(c: &mut Criterion) {
     let mut g = quick(c, "yield");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("per_switch_2g_1proc", |b| b.iter_custom(|iters| run_main(yield_body, iters)));
+    g.bench_function("per_switch_2g_1proc", |b| {
+        b.iter_custom(|iters| run_main(yield_body, iters))
+    });
     g.finish();
 }
 
@@ -263,5 +280,11 @@ fn init_runtime(_c: &mut Criterion) {
     assert!(rc == 1 || rc == -libc::EALREADY, "gr_init(1) returned {rc}");
 }
 
-criterion_group!(benches, init_runtime, bench_raw_switch, bench_spawn, bench_yield);
+criterion_group!(
+    benches,
+    init_runtime,
+    bench_raw_switch,
+    bench_spawn,
+    bench_yield
+);
 criterion_main!(benches);

@@ -18,9 +18,9 @@
 pub mod arch;
 pub mod ffi;
 /// cbindgen:ignore
-pub mod runtime;
-/// cbindgen:ignore
 pub mod python;
+/// cbindgen:ignore
+pub mod runtime;
 /// cbindgen:ignore
 pub mod stack;
 /// cbindgen:ignore

@@ -47,9 +47,9 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, Ordering};
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller, Home};
 use crate::runtime::lock::{nanotime, SpinLock};
+use crate::runtime::netpoll;
 use crate::runtime::park::Waiter;
 use crate::runtime::sched::{self, SpawnAttr};
-use crate::runtime::netpoll;
 use crate::sync::chan::Chan;
 use crate::sync::select::{self, Case};
 
@@ -152,7 +152,9 @@ static YIELD_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
 /// argument conversion (a builtin call costs ~40 ns, a ctypes call ~170 ns here).
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("yield_", || {
-        let Some(api) = api() else { return ptr::null_mut() };
+        let Some(api) = api() else {
+            return ptr::null_mut();
+        };
         match parked(sched::yield_now) {
             // SAFETY: the GIL is held again; None is a live object.
             Ok(()) => unsafe {
@@ -171,7 +173,9 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
 /// A new reference to a builtin function object implemented here: 0 = `yield_`.
 /// Null for an unknown one. The GIL is held.
 pub fn builtin(which: i32) -> *mut PyObj {
-    let Some(api) = api() else { return ptr::null_mut() };
+    let Some(api) = api() else {
+        return ptr::null_mut();
+    };
     let def = match which {
         0 => YIELD_DEF.0.get(),
         _ => return ptr::null_mut(),
@@ -296,7 +300,11 @@ impl PyHome {
         }
         sched::ensure_init();
         let now = nanotime();
-        let deadline = if slice_ns < 0 { i64::MAX } else { now.saturating_add(slice_ns) };
+        let deadline = if slice_ns < 0 {
+            i64::MAX
+        } else {
+            now.saturating_add(slice_ns)
+        };
         self.deadline.store(deadline, Ordering::Relaxed);
         self.resume_checkpointed();
         // Timers and fd readiness of homed goroutines are served by the idle worker
@@ -349,9 +357,17 @@ pub struct Task {
 ///
 /// # Safety
 /// The GIL is held; `callable` is a live object; `h` a live home.
-pub unsafe fn spawn(h: *const PyHome, callable: *mut PyObj, name: *const libc::c_char) -> Result<*mut Task, i32> {
-    let Some(api) = api() else { return Err(-libc::EINVAL) };
-    let Some(done) = Chan::new(0, 0) else { return Err(-libc::ENOMEM) };
+pub unsafe fn spawn(
+    h: *const PyHome,
+    callable: *mut PyObj,
+    name: *const libc::c_char,
+) -> Result<*mut Task, i32> {
+    let Some(api) = api() else {
+        return Err(-libc::EINVAL);
+    };
+    let Some(done) = Chan::new(0, 0) else {
+        return Err(-libc::ENOMEM);
+    };
     // SAFETY: the caller holds the GIL.
     unsafe { (api.incref)(callable) };
     let t = Box::into_raw(Box::new(Task {
@@ -364,7 +380,10 @@ pub unsafe fn spawn(h: *const PyHome, callable: *mut PyObj, name: *const libc::c
         finished: AtomicBool::new(false),
         done,
     }));
-    let attr = SpawnAttr { stack_size: PY_STACK_SIZE, name };
+    let attr = SpawnAttr {
+        stack_size: PY_STACK_SIZE,
+        name,
+    };
     // SAFETY: the caller's contract; the task outlives its goroutine (it holds a ref).
     let id = unsafe { (*(*h).home).spawn(entry, t as *mut c_void, &attr) };
     if id < 0 {
@@ -491,7 +510,12 @@ impl Task {
                 // SAFETY: elements of `done` are 0 bytes: no buffer is touched.
                 unsafe { (*chan).recv(ptr::null_mut(), true) }
             } else {
-                let mut c = [Case { chan, op: select::RECV, elem: ptr::null_mut(), closed: 0 }];
+                let mut c = [Case {
+                    chan,
+                    op: select::RECV,
+                    elem: ptr::null_mut(),
+                    closed: 0,
+                }];
                 // SAFETY: a live channel with 0-byte elements.
                 unsafe { select::select(&mut c, timeout_ns) }
             }
@@ -511,7 +535,9 @@ impl Task {
 /// docs). `Err(-EPERM)`: refused, nothing was done; `Err(-EINVAL)`: no `gr_py_init`.
 /// The GIL is held on entry and on return.
 pub fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
-    let Some(api) = api() else { return Err(-libc::EINVAL) };
+    let Some(api) = api() else {
+        return Err(-libc::EINVAL);
+    };
     match home::caller() {
         // Python code called from C on an M:N goroutine: parking could resume it on
         // another OS thread.
@@ -547,7 +573,11 @@ pub fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
 /// The GIL is held.
 pub unsafe fn raise(code: i32) {
     let Some(api) = api() else { return };
-    let exc = if code == -libc::EPIPE { api.exc_closed } else { api.exc_context };
+    let exc = if code == -libc::EPIPE {
+        api.exc_closed
+    } else {
+        api.exc_context
+    };
     // SAFETY: the GIL is held; a NULL value means "no arguments".
     unsafe { (api.set_object)(exc, ptr::null_mut()) };
 }

@@ -185,8 +185,14 @@ fn kernel_has_guard_install() -> bool {
     // Probe on a scratch page: EINVAL means the kernel predates guard regions.
     // SAFETY: a private anonymous mapping we own and unmap.
     unsafe {
-        let p = libc::mmap(ptr::null_mut(), PAGE, libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let p = libc::mmap(
+            ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if p == libc::MAP_FAILED {
             return false;
         }
@@ -305,7 +311,10 @@ fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> (Stack, usi
             HOT.fetch_sub(1, Ordering::Relaxed);
             s
         }
-        None => pool.cold.pop().unwrap_or_else(|| crate::runtime::fatal("stack reservation broken: no free stack")),
+        None => pool
+            .cold
+            .pop()
+            .unwrap_or_else(|| crate::runtime::fatal("stack reservation broken: no free stack")),
     };
     if pool.hot.len() + pool.cold.len() < 1 + extra && pool.uncarved > 0 {
         // Only with MADV_GUARD_INSTALL are reserved slots left uncarved; a batch of
@@ -412,7 +421,11 @@ pub fn scavenge(keep: usize, min_idle_ns: i64) -> usize {
             i = j;
         }
         released += batch.len();
-        class_pool.lock().unwrap_or_else(|e| e.into_inner()).cold.extend(batch);
+        class_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cold
+            .extend(batch);
     }
     released
 }
@@ -431,7 +444,9 @@ fn map_slab(pool: &mut Pool, class: usize) -> Result<(), i32> {
 fn carve(pool: &mut Pool, n: usize) -> Result<(), i32> {
     let mut done = 0;
     while done < n {
-        let Some(&(slab, first)) = pool.slabs.front() else { return Err(-libc::ENOMEM) };
+        let Some(&(slab, first)) = pool.slabs.front() else {
+            return Err(-libc::ENOMEM);
+        };
         // SAFETY: slabs in the queue are published and never freed.
         let s = unsafe { &*slab };
         let take = (n - done).min(s.nslots - first);
@@ -443,7 +458,8 @@ fn carve(pool: &mut Pool, n: usize) -> Result<(), i32> {
                 }
                 let base = s.base + k * s.slot_size;
                 // SAFETY: the guard lies inside our slab.
-                if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD, libc::PROT_NONE) } != 0 {
+                if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD, libc::PROT_NONE) } != 0
+                {
                     return Err(-libc::EAGAIN);
                 }
                 GUARDS_USED.fetch_add(1, Ordering::Relaxed);
@@ -467,7 +483,11 @@ fn carve(pool: &mut Pool, n: usize) -> Result<(), i32> {
 
 fn push_carved(pool: &mut Pool, s: &Slab, slab_no: usize, k: usize) {
     let base = s.base + k * s.slot_size;
-    let st = Stack { lo: base + GUARD, hi: base + s.slot_size, slot: ((slab_no << SLOT_BITS) + k) as u32 };
+    let st = Stack {
+        lo: base + GUARD,
+        hi: base + s.slot_size,
+        slot: ((slab_no << SLOT_BITS) + k) as u32,
+    };
     valgrind_stack_register(st.lo, st.hi);
     pool.uncarved -= 1;
     pool.cold.push(st);
@@ -485,19 +505,43 @@ fn new_slab(class: usize) -> Result<(*mut Slab, usize), i32> {
     let bytes = nslots * slot_size;
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     // SAFETY: fresh anonymous mappings.
-    let base = unsafe { libc::mmap(ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    let base = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
     if base == libc::MAP_FAILED {
         return Err(-libc::ENOMEM);
     }
     let owner_bytes = (nslots * core::mem::size_of::<AtomicPtr<G>>() + PAGE - 1) & !(PAGE - 1);
     // SAFETY: as above.
-    let owners = unsafe { libc::mmap(ptr::null_mut(), owner_bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    let owners = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            owner_bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
     if owners == libc::MAP_FAILED {
         // SAFETY: unmapping what we just mapped; nothing else has seen it.
         unsafe { libc::munmap(base, bytes) };
         return Err(-libc::ENOMEM);
     }
-    let slab = Box::into_raw(Box::new(Slab { index, base: base as usize, slot_size, nslots, owners: owners as *mut AtomicPtr<G> }));
+    let slab = Box::into_raw(Box::new(Slab {
+        index,
+        base: base as usize,
+        slot_size,
+        nslots,
+        owners: owners as *mut AtomicPtr<G>,
+    }));
     SLABS[index].store(slab, Ordering::Release);
     NSLABS.store(index + 1, Ordering::Release);
     Ok((slab, index))
@@ -511,11 +555,21 @@ fn install_guards(base: usize, slot_size: usize, nslots: usize) {
         iov.clear();
         let end = (i + BATCH).min(nslots);
         for k in i..end {
-            iov.push(libc::iovec { iov_base: (base + k * slot_size) as *mut libc::c_void, iov_len: GUARD });
+            iov.push(libc::iovec {
+                iov_base: (base + k * slot_size) as *mut libc::c_void,
+                iov_len: GUARD,
+            });
         }
         // SAFETY: every range lies in our slab.
         let done = unsafe {
-            libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), iov.len(), MADV_GUARD_INSTALL, 0)
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF,
+                iov.as_ptr(),
+                iov.len(),
+                MADV_GUARD_INSTALL,
+                0,
+            )
         };
         if done != (iov.len() * GUARD) as i64 {
             for v in &iov {
@@ -609,7 +663,10 @@ extern "C" fn on_segv(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
         // SAFETY: descriptors are never freed.
         let g = unsafe { &*g };
         let mut buf = [0u8; 160];
-        let mut w = Writer { buf: &mut buf, len: 0 };
+        let mut w = Writer {
+            buf: &mut buf,
+            len: 0,
+        };
         w.put(b"libgoroutine: fatal error: stack overflow in goroutine ");
         w.num(g.id());
         w.put(b" (");
@@ -641,7 +698,8 @@ fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: calling the previously installed handler the way the kernel would.
     unsafe {
         if old.sa_flags & libc::SA_SIGINFO != 0 {
-            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = core::mem::transmute(h);
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                core::mem::transmute(h);
             f(sig, info, ctx);
         } else {
             let f: extern "C" fn(i32) = core::mem::transmute(h);
@@ -692,12 +750,22 @@ impl AltStack {
         let size = 64 << 10;
         // SAFETY: a fresh anonymous mapping, registered with sigaltstack.
         unsafe {
-            let base = libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            let base = libc::mmap(
+                ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
             if base == libc::MAP_FAILED {
                 return None;
             }
-            let ss = libc::stack_t { ss_sp: base, ss_flags: 0, ss_size: size };
+            let ss = libc::stack_t {
+                ss_sp: base,
+                ss_flags: 0,
+                ss_size: size,
+            };
             if libc::sigaltstack(&ss, ptr::null_mut()) != 0 {
                 libc::munmap(base, size);
                 return None;
@@ -711,7 +779,11 @@ impl Drop for AltStack {
     fn drop(&mut self) {
         // SAFETY: disable before unmapping; this thread installed it.
         unsafe {
-            let ss = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            let ss = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
             libc::sigaltstack(&ss, ptr::null_mut());
             libc::munmap(self.base, self.size);
         }

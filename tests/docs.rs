@@ -27,8 +27,17 @@ fn gen_api(arg: &str) -> (bool, String) {
         .arg(arg)
         .current_dir(MANIFEST)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e} (the docs checks need Python 3)", script.display()));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run python3 {}: {e} (the docs checks need Python 3)",
+                script.display()
+            )
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -48,7 +57,8 @@ fn header_doc_comments_are_complete() {
 /// `env_usize("GR` in src/) are all explained in the guide.
 #[test]
 fn guide_documents_every_environment_variable() {
-    let guide = std::fs::read_to_string(Path::new(MANIFEST).join("docs/guide.md")).expect("docs/guide.md");
+    let guide =
+        std::fs::read_to_string(Path::new(MANIFEST).join("docs/guide.md")).expect("docs/guide.md");
     let mut vars = std::collections::BTreeSet::new();
     let mut todo = vec![Path::new(MANIFEST).join("src")];
     while let Some(dir) = todo.pop() {
@@ -69,7 +79,16 @@ fn guide_documents_every_environment_variable() {
             }
         }
     }
-    assert!(!vars.is_empty(), "found no GR* environment variables in src/");
-    let missing: Vec<_> = vars.iter().filter(|v| !guide.contains(&format!("`{v}")) ).collect();
-    assert!(missing.is_empty(), "docs/guide.md does not document {missing:?}");
+    assert!(
+        !vars.is_empty(),
+        "found no GR* environment variables in src/"
+    );
+    let missing: Vec<_> = vars
+        .iter()
+        .filter(|v| !guide.contains(&format!("`{v}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/guide.md does not document {missing:?}"
+    );
 }

@@ -70,14 +70,18 @@ fn every_example_is_tested() {
         .expect("c_examples/")
         .filter_map(|e| {
             let path = e.ok()?.path();
-            (path.extension()? == "c").then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
+            (path.extension()? == "c")
+                .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .filter(|name| name != "demo")
         .collect();
     files.sort();
     let mut tested: Vec<String> = TESTED.iter().map(|s| s.to_string()).collect();
     tested.sort();
-    assert_eq!(files, tested, "c_examples/*.c (but demo.c) and the examples! table in tests/examples.rs differ");
+    assert_eq!(
+        files, tested,
+        "c_examples/*.c (but demo.c) and the examples! table in tests/examples.rs differ"
+    );
 }
 
 /// `http_hello PORT`: a keep-alive connection gets the fixed response to every request.
@@ -89,9 +93,11 @@ fn http_hello_serves_a_port_from_argv() {
     const RESPONSE: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nContent-Type: text/plain\r\n\r\nHello, World!\n";
     for i in 0..100 {
-        s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
         let mut got = vec![0u8; RESPONSE.len()];
-        s.read_exact(&mut got).unwrap_or_else(|e| panic!("response {i}: {e}\n{}", server.output()));
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("response {i}: {e}\n{}", server.output()));
         assert_eq!(got, RESPONSE, "response {i}");
     }
     // Two pipelined requests, then Connection: close.
@@ -126,7 +132,8 @@ fn echo_server_serves_a_port_from_argv() {
         })
         .collect();
     for h in handles {
-        h.join().unwrap_or_else(|_| panic!("a client failed\n{}", server.output()));
+        h.join()
+            .unwrap_or_else(|_| panic!("a client failed\n{}", server.output()));
     }
 }
 
@@ -148,7 +155,11 @@ fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
     let err = reader(child.stderr.take().unwrap());
     let (status, timed_out) = wait_or_kill(&mut child, Duration::from_secs(timeout_secs));
     let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let how = if timed_out {
         "killed after its timeout".to_string()
     } else if let Some(sig) = status.signal() {
@@ -166,7 +177,14 @@ fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
         tail(&stderr)
     );
     // The summary line (the sorted numbers are long: only the last lines).
-    for l in stdout.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+    for l in stdout
+        .lines()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         println!("{l}");
     }
 }
@@ -204,7 +222,11 @@ fn tail(s: &str) -> &str {
 
 /// A port nobody listens on right now (the kernel's choice; released at once).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A server example running in the background; killed (with its process group)
@@ -226,7 +248,10 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
         let err = reader(child.stderr.take().unwrap());
-        Server { child: Mutex::new(child), out: Mutex::new(Some(err)) }
+        Server {
+            child: Mutex::new(child),
+            out: Mutex::new(Some(err)),
+        }
     }
 
     /// Connects, retrying for up to 10 s while the server starts.
@@ -241,9 +266,15 @@ impl Server {
                 }
                 Err(e) => {
                     if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
-                        panic!("the server exited ({status}) before accepting\n{}", self.output());
+                        panic!(
+                            "the server exited ({status}) before accepting\n{}",
+                            self.output()
+                        );
                     }
-                    assert!(start.elapsed() < Duration::from_secs(10), "cannot connect to port {port}: {e}");
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "cannot connect to port {port}: {e}"
+                    );
                     thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -253,7 +284,12 @@ impl Server {
     /// Kills the server and returns what it wrote on stderr.
     fn output(&self) -> String {
         self.kill();
-        self.out.lock().unwrap().take().map(|h| h.join().unwrap()).unwrap_or_default()
+        self.out
+            .lock()
+            .unwrap()
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
     }
 
     fn kill(&self) {
@@ -276,9 +312,17 @@ fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
         let lib = dir.join("libgoroutine.so");
-        assert!(lib.exists(), "{} is missing: run `cargo build --release`", lib.display());
+        assert!(
+            lib.exists(),
+            "{} is missing: run `cargo build --release`",
+            lib.display()
+        );
         let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
         if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
             let _ = fs::remove_file(&soname);
@@ -304,7 +348,9 @@ fn compiled(name: &str) -> PathBuf {
 
 fn compile(name: &str) -> Result<PathBuf, String> {
     let lib = lib_dir();
-    let src = Path::new(MANIFEST).join("c_examples").join(format!("{name}.c"));
+    let src = Path::new(MANIFEST)
+        .join("c_examples")
+        .join(format!("{name}.c"));
     let out_dir = lib.join("c-examples");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let exe = out_dir.join(name);

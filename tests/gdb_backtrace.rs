@@ -34,14 +34,19 @@ fn gdb_backtraces_a_running_goroutine() {
         .output()
         .expect("gdb must be installed (apt-get install gdb)");
     let _ = std::fs::remove_file(&out);
-    let text = String::from_utf8_lossy(&res.stdout).to_string() + &String::from_utf8_lossy(&res.stderr);
+    let text =
+        String::from_utf8_lossy(&res.stdout).to_string() + &String::from_utf8_lossy(&res.stderr);
     let bt: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
     assert!(!bt.is_empty(), "no backtrace from gdb:\n{text}");
     let pos = |needle: &str| bt.iter().position(|l| l.contains(needle));
     let inner = pos("deep_inside").unwrap_or_else(|| panic!("no deep_inside frame:\n{text}"));
     let body = pos(" body ").unwrap_or_else(|| panic!("no body frame:\n{text}"));
-    let tramp = pos("gr_ctx_trampoline").unwrap_or_else(|| panic!("backtrace does not reach the trampoline:\n{text}"));
+    let tramp = pos("gr_ctx_trampoline")
+        .unwrap_or_else(|| panic!("backtrace does not reach the trampoline:\n{text}"));
     assert!(inner < body && body < tramp, "frames out of order:\n{text}");
     assert_eq!(tramp, bt.len() - 1, "frames past the trampoline:\n{text}");
-    assert!(!text.contains("corrupt stack") && !text.contains("previous frame identical"), "{text}");
+    assert!(
+        !text.contains("corrupt stack") && !text.contains("previous frame identical"),
+        "{text}"
+    );
 }

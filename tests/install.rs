@@ -47,7 +47,10 @@ fn install_build_examples_uninstall() {
 
     check_installed_files(&stage);
     check_soname(&lib.join(format!("libgoroutine.so.{VERSION}")));
-    check_exported_symbols(&lib.join(format!("libgoroutine.so.{VERSION}")), &prefix.join("include/goroutine.h"));
+    check_exported_symbols(
+        &lib.join(format!("libgoroutine.so.{VERSION}")),
+        &prefix.join("include/goroutine.h"),
+    );
     check_pc_file(&lib.join("pkgconfig/goroutine.pc"));
     check_version_macros(&stage, &work);
     // Example failures are reported at the end, after the checks that follow.
@@ -56,7 +59,11 @@ fn install_build_examples_uninstall() {
     build_with_cmake(&prefix, &work);
 
     // Files install did not write must survive uninstall.
-    let foreign = [lib.join("libother.so"), lib.join("cmake/other/otherConfig.cmake"), prefix.join("include/other.h")];
+    let foreign = [
+        lib.join("libother.so"),
+        lib.join("cmake/other/otherConfig.cmake"),
+        prefix.join("include/other.h"),
+    ];
     for f in &foreign {
         fs::create_dir_all(f.parent().unwrap()).unwrap();
         fs::write(f, "not libgoroutine's").unwrap();
@@ -89,7 +96,13 @@ fn install_with_other_directories() {
     let work = scratch_dir("dirs");
     let stage = work.join("stage");
     let libdir = "/usr/lib/x86_64-linux-gnu";
-    make(&["install", &destdir(&stage), "PREFIX=/usr", &format!("LIBDIR={libdir}"), "INCLUDEDIR=/usr/include/gr"]);
+    make(&[
+        "install",
+        &destdir(&stage),
+        "PREFIX=/usr",
+        &format!("LIBDIR={libdir}"),
+        "INCLUDEDIR=/usr/include/gr",
+    ]);
     let want: BTreeSet<String> = [
         format!("usr/lib/x86_64-linux-gnu/libgoroutine.so.{VERSION}"),
         format!("usr/lib/x86_64-linux-gnu/libgoroutine.so.{MAJOR}"),
@@ -102,21 +115,43 @@ fn install_with_other_directories() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(files_under(&stage), want, "files installed with LIBDIR={libdir} INCLUDEDIR=/usr/include/gr");
+    assert_eq!(
+        files_under(&stage),
+        want,
+        "files installed with LIBDIR={libdir} INCLUDEDIR=/usr/include/gr"
+    );
     let pcdir = stage.join("usr/lib/x86_64-linux-gnu/pkgconfig");
     let flags = pkg_config(&stage, &pcdir, &["--cflags", "--libs", "goroutine"]);
     let want_flags = format!(
         "-I{0}/usr/include/gr -L{0}/usr/lib/x86_64-linux-gnu -lgoroutine",
         stage.display()
     );
-    assert_eq!(flags.trim(), want_flags, "pkg-config flags with a multiarch LIBDIR");
-    let cfg = fs::read_to_string(stage.join("usr/lib/x86_64-linux-gnu/cmake/goroutine/goroutineConfig.cmake")).unwrap();
+    assert_eq!(
+        flags.trim(),
+        want_flags,
+        "pkg-config flags with a multiarch LIBDIR"
+    );
+    let cfg = fs::read_to_string(
+        stage.join("usr/lib/x86_64-linux-gnu/cmake/goroutine/goroutineConfig.cmake"),
+    )
+    .unwrap();
     assert!(
-        cfg.contains("\"${CMAKE_CURRENT_LIST_DIR}/../../../../include/gr\"") && cfg.contains("\"${CMAKE_CURRENT_LIST_DIR}/../..\""),
+        cfg.contains("\"${CMAKE_CURRENT_LIST_DIR}/../../../../include/gr\"")
+            && cfg.contains("\"${CMAKE_CURRENT_LIST_DIR}/../..\""),
         "goroutineConfig.cmake should find include/gr and the library relative to itself:\n{cfg}"
     );
-    make(&["uninstall", &destdir(&stage), "PREFIX=/usr", &format!("LIBDIR={libdir}"), "INCLUDEDIR=/usr/include/gr"]);
-    assert_eq!(files_under(&stage), BTreeSet::new(), "make uninstall left files behind");
+    make(&[
+        "uninstall",
+        &destdir(&stage),
+        "PREFIX=/usr",
+        &format!("LIBDIR={libdir}"),
+        "INCLUDEDIR=/usr/include/gr",
+    ]);
+    assert_eq!(
+        files_under(&stage),
+        BTreeSet::new(),
+        "make uninstall left files behind"
+    );
     let _ = fs::remove_dir_all(&work);
 }
 
@@ -135,31 +170,63 @@ fn check_installed_files(stage: &Path) {
     ]
     .into_iter()
     .collect();
-    assert_eq!(files_under(stage), want, "make install DESTDIR=... PREFIX=/usr installed other files");
+    assert_eq!(
+        files_under(stage),
+        want,
+        "make install DESTDIR=... PREFIX=/usr installed other files"
+    );
 
     let lib = stage.join("usr/lib");
-    let link = |name: &str| fs::read_link(lib.join(name)).unwrap_or_else(|e| panic!("usr/lib/{name}: {e}"));
-    assert_eq!(link(&format!("libgoroutine.so.{MAJOR}")), Path::new(&format!("libgoroutine.so.{VERSION}")));
-    assert_eq!(link("libgoroutine.so"), Path::new(&format!("libgoroutine.so.{MAJOR}")));
+    let link = |name: &str| {
+        fs::read_link(lib.join(name)).unwrap_or_else(|e| panic!("usr/lib/{name}: {e}"))
+    };
+    assert_eq!(
+        link(&format!("libgoroutine.so.{MAJOR}")),
+        Path::new(&format!("libgoroutine.so.{VERSION}"))
+    );
+    assert_eq!(
+        link("libgoroutine.so"),
+        Path::new(&format!("libgoroutine.so.{MAJOR}"))
+    );
     let real = lib.join(format!("libgoroutine.so.{VERSION}"));
-    assert!(fs::symlink_metadata(&real).unwrap().file_type().is_file(), "{} is not a file", real.display());
+    assert!(
+        fs::symlink_metadata(&real).unwrap().file_type().is_file(),
+        "{} is not a file",
+        real.display()
+    );
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&real), 0o755, "mode of the shared library");
-    for f in ["usr/lib/libgoroutine.a", "usr/include/goroutine.h", "usr/lib/pkgconfig/goroutine.pc"] {
+    for f in [
+        "usr/lib/libgoroutine.a",
+        "usr/include/goroutine.h",
+        "usr/lib/pkgconfig/goroutine.pc",
+    ] {
         assert_eq!(mode(&stage.join(f)), 0o644, "mode of {f}");
     }
 
     let header = fs::read(stage.join("usr/include/goroutine.h")).unwrap();
     let committed = fs::read(Path::new(MANIFEST).join("include/goroutine.h")).unwrap();
-    assert!(header == committed, "the installed header differs from include/goroutine.h");
+    assert!(
+        header == committed,
+        "the installed header differs from include/goroutine.h"
+    );
 
     // DESTDIR is for staging only: nothing installed may point into it.
     let stage_str = stage.to_str().unwrap();
-    for f in ["usr/lib/pkgconfig/goroutine.pc", "usr/lib/cmake/goroutine/goroutineConfig.cmake",
-              "usr/lib/cmake/goroutine/goroutineConfigVersion.cmake"] {
+    for f in [
+        "usr/lib/pkgconfig/goroutine.pc",
+        "usr/lib/cmake/goroutine/goroutineConfig.cmake",
+        "usr/lib/cmake/goroutine/goroutineConfigVersion.cmake",
+    ] {
         let text = fs::read_to_string(stage.join(f)).unwrap();
-        assert!(!text.contains(stage_str), "{f} mentions the staging directory:\n{text}");
-        assert!(!text.contains('@'), "{f} has an unsubstituted @VARIABLE@:\n{text}");
+        assert!(
+            !text.contains(stage_str),
+            "{f} mentions the staging directory:\n{text}"
+        );
+        assert!(
+            !text.contains('@'),
+            "{f} has an unsubstituted @VARIABLE@:\n{text}"
+        );
     }
 }
 
@@ -171,7 +238,11 @@ fn check_soname(lib: &Path) {
         .and_then(|l| l.split('[').nth(1))
         .and_then(|s| s.split(']').next())
         .unwrap_or_else(|| panic!("no SONAME in readelf -d {}:\n{out}", lib.display()));
-    assert_eq!(soname, format!("libgoroutine.so.{MAJOR}"), "the library's soname");
+    assert_eq!(
+        soname,
+        format!("libgoroutine.so.{MAJOR}"),
+        "the library's soname"
+    );
 }
 
 /// The dynamic symbol table defines exactly the functions of the header (a Rust cdylib
@@ -216,21 +287,35 @@ fn check_exported_symbols(lib: &Path, header: &Path) {
 fn check_pc_file(pc: &Path) {
     let text = fs::read_to_string(pc).unwrap();
     for field in ["Name:", "Description:", "Libs:", "Libs.private:", "Cflags:"] {
-        assert!(text.lines().any(|l| l.starts_with(field)), "goroutine.pc has no {field} line:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(field)),
+            "goroutine.pc has no {field} line:\n{text}"
+        );
     }
     assert!(
         text.lines().any(|l| l == format!("Version: {VERSION}")),
         "goroutine.pc should say Version: {VERSION}:\n{text}"
     );
-    assert!(text.lines().any(|l| l == "prefix=/usr"), "goroutine.pc: prefix=/usr expected:\n{text}");
+    assert!(
+        text.lines().any(|l| l == "prefix=/usr"),
+        "goroutine.pc: prefix=/usr expected:\n{text}"
+    );
 }
 
 /// GR_VERSION_* against Cargo.toml, gr_version() and pkg-config --modversion.
 fn check_version_macros(stage: &Path, work: &Path) {
     let pcdir = stage.join("usr/lib/pkgconfig");
     let modversion = pkg_config(stage, &pcdir, &["--modversion", "goroutine"]);
-    assert_eq!(modversion.trim(), VERSION, "pkg-config --modversion goroutine");
-    let (maj, min, pat) = (MAJOR, env!("CARGO_PKG_VERSION_MINOR"), env!("CARGO_PKG_VERSION_PATCH"));
+    assert_eq!(
+        modversion.trim(),
+        VERSION,
+        "pkg-config --modversion goroutine"
+    );
+    let (maj, min, pat) = (
+        MAJOR,
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+    );
     let src = work.join("version.c");
     fs::write(
         &src,
@@ -270,7 +355,13 @@ int main(void)
     .unwrap();
     let exe = work.join("version");
     let flags = pkg_config(stage, &pcdir, &["--cflags", "--libs", "goroutine"]);
-    run_ok(Command::new("gcc").args(["-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).args(flags.split_whitespace()));
+    run_ok(
+        Command::new("gcc")
+            .args(["-Wall", "-Werror", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .args(flags.split_whitespace()),
+    );
     let out = run_ok(Command::new(&exe).env("LD_LIBRARY_PATH", stage.join("usr/lib")));
     assert_eq!(out.trim(), VERSION);
 }
@@ -282,13 +373,18 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
     let pcdir = stage.join("usr/lib/pkgconfig");
     let examples_dir = Path::new(MANIFEST).join("c_examples");
     let mut cmd = Command::new("make");
-    cmd.arg("-C").arg(&examples_dir).arg(format!("OUT={}", bin.display())).args(["CC=gcc", "CFLAGS=-O2 -g -Wall -Wextra -Werror"]);
+    cmd.arg("-C")
+        .arg(&examples_dir)
+        .arg(format!("OUT={}", bin.display()))
+        .args(["CC=gcc", "CFLAGS=-O2 -g -Wall -Wextra -Werror"]);
     pkg_env(&mut cmd, stage, &pcdir);
     quiet_make_env(&mut cmd);
     run_ok(&mut cmd);
 
     let mut list = Command::new("make");
-    list.args(["-s", "--no-print-directory", "-C"]).arg(&examples_dir).arg("list-checks");
+    list.args(["-s", "--no-print-directory", "-C"])
+        .arg(&examples_dir)
+        .arg("list-checks");
     quiet_make_env(&mut list);
     let checks = run_ok(&mut list);
     let sources: BTreeSet<String> = fs::read_dir(&examples_dir)
@@ -298,8 +394,15 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
             (p.extension()? == "c").then(|| p.file_stem()?.to_str().map(String::from))?
         })
         .collect();
-    let listed: BTreeSet<String> = checks.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect();
-    assert_eq!(listed, sources, "`make -C c_examples list-checks` should name every c_examples/*.c");
+    let listed: BTreeSet<String> = checks
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        listed, sources,
+        "`make -C c_examples list-checks` should name every c_examples/*.c"
+    );
 
     let mut failures = Vec::new();
     for line in checks.lines().filter(|l| !l.trim().is_empty()) {
@@ -310,13 +413,23 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
         // Built against the staged header and .so, through the soname.
         let needed = run_ok(Command::new("readelf").arg("-d").arg(&exe));
         if !needed.contains(&format!("Shared library: [libgoroutine.so.{MAJOR}]")) {
-            failures.push(format!("{name}: not linked against libgoroutine.so.{MAJOR}:\n{needed}"));
+            failures.push(format!(
+                "{name}: not linked against libgoroutine.so.{MAJOR}:\n{needed}"
+            ));
             continue;
         }
         let mut cmd = Command::new(&exe);
-        cmd.args(&args).env("LD_LIBRARY_PATH", stage.join("usr/lib")).current_dir(work);
-        let (status, stdout, stderr, elapsed, timed_out) = run_with_timeout(cmd, Duration::from_secs(EXAMPLE_TIMEOUT));
-        eprintln!("c_examples/{name} {}: {:?} in {:.2} s", args.join(" "), status, elapsed.as_secs_f64());
+        cmd.args(&args)
+            .env("LD_LIBRARY_PATH", stage.join("usr/lib"))
+            .current_dir(work);
+        let (status, stdout, stderr, elapsed, timed_out) =
+            run_with_timeout(cmd, Duration::from_secs(EXAMPLE_TIMEOUT));
+        eprintln!(
+            "c_examples/{name} {}: {:?} in {:.2} s",
+            args.join(" "),
+            status,
+            elapsed.as_secs_f64()
+        );
         if timed_out || !status.map_or(false, |s| s.success()) {
             failures.push(format!(
                 "c_examples/{name}.c run as `{name} {}` {} after {:.1} s\n--- stdout (last lines)\n{}\n--- stderr (last lines)\n{}",
@@ -348,7 +461,10 @@ fn check_static_link(stage: &Path, work: &Path) {
             .args(private.split_whitespace().filter(|f| *f != "-lgoroutine")),
     );
     let dynamic = run_ok(Command::new("readelf").arg("-d").arg(&exe));
-    assert!(!dynamic.contains("libgoroutine"), "the static build still needs libgoroutine.so:\n{dynamic}");
+    assert!(
+        !dynamic.contains("libgoroutine"),
+        "the static build still needs libgoroutine.so:\n{dynamic}"
+    );
     let out = run_ok(Command::new(&exe).env_remove("LD_LIBRARY_PATH"));
     assert!(out.contains("done"), "hello (static) printed:\n{out}");
 }
@@ -396,9 +512,15 @@ target_link_libraries(hello_static PRIVATE goroutine::static)
     );
     run_ok(Command::new("cmake").arg("--build").arg(&build));
     let out = run_ok(Command::new(build.join("bridge")).env("LD_LIBRARY_PATH", prefix.join("lib")));
-    assert!(out.contains("every answer arrived"), "bridge (CMake build) printed:\n{out}");
+    assert!(
+        out.contains("every answer arrived"),
+        "bridge (CMake build) printed:\n{out}"
+    );
     let out = run_ok(Command::new(build.join("hello_static")).env_remove("LD_LIBRARY_PATH"));
-    assert!(out.contains("done"), "hello_static (CMake build) printed:\n{out}");
+    assert!(
+        out.contains("done"),
+        "hello_static (CMake build) printed:\n{out}"
+    );
 
     // A version the package is not compatible with is refused.
     let refused = project.join("refused");
@@ -417,7 +539,10 @@ target_link_libraries(hello_static PRIVATE goroutine::static)
         .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
         .output()
         .unwrap();
-    assert!(!out.status.success(), "find_package(goroutine {next_major}.0) accepted version {VERSION}");
+    assert!(
+        !out.status.success(),
+        "find_package(goroutine {next_major}.0) accepted version {VERSION}"
+    );
 }
 
 // ---------------------------------------------------------------- machinery
@@ -426,9 +551,17 @@ target_link_libraries(hello_static PRIVATE goroutine::static)
 fn scratch_dir(what: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { Path::new(MANIFEST).join(t) })
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                Path::new(MANIFEST).join(t)
+            }
+        })
         .unwrap_or_else(|| Path::new(MANIFEST).join("target"));
-    let dir = target.join("install-test").join(format!("{what}-{}", std::process::id()));
+    let dir = target
+        .join("install-test")
+        .join(format!("{what}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
@@ -443,7 +576,9 @@ fn make(args: &[&str]) {
     let mut cmd = Command::new("make");
     cmd.current_dir(MANIFEST).args(args);
     quiet_make_env(&mut cmd);
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run make: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run make: {e}"));
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("No rule to make target") {
@@ -464,13 +599,26 @@ fn make(args: &[&str]) {
 /// The environment of a nested make (and the cargo it runs): without the outer make's
 /// jobserver and without what cargo sets for this test binary.
 fn quiet_make_env(cmd: &mut Command) {
-    for var in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "OUT_DIR", "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR",
-                "CARGO_MANIFEST_LINKS", "CARGO_RUSTC_CURRENT_DIR"] {
+    for var in [
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKEOVERRIDES",
+        "OUT_DIR",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ] {
         cmd.env_remove(var);
     }
     for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(|k| k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_BIN_")) {
+        if k.to_str()
+            .is_some_and(|k| k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_BIN_"))
+        {
             cmd.env_remove(k);
         }
     }
@@ -491,7 +639,9 @@ fn pkg_config(stage: &Path, pcdir: &Path, args: &[&str]) -> String {
 }
 
 fn run_ok(cmd: &mut Command) -> String {
-    let out: Output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out: Output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
@@ -502,7 +652,13 @@ fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-type Run = (Option<std::process::ExitStatus>, String, String, Duration, bool);
+type Run = (
+    Option<std::process::ExitStatus>,
+    String,
+    String,
+    Duration,
+    bool,
+);
 
 /// Runs `cmd`, killing it after `limit`.
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> Run {
@@ -547,7 +703,9 @@ fn files_under(root: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut todo = vec![root.to_path_buf()];
     while let Some(dir) = todo.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let ft = e.file_type().unwrap();
@@ -566,7 +724,12 @@ fn rel(root: &Path, p: &Path) -> String {
 }
 
 fn which(tool: &str) -> bool {
-    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 fn tail(s: &str, n: usize) -> String {

@@ -71,7 +71,11 @@ impl Model {
 fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let c = gr_chan_new(size, cap);
     prop_assert!(!c.is_null());
-    let mut m = Model { cap, q: VecDeque::new(), closed: false };
+    let mut m = Model {
+        cap,
+        q: VecDeque::new(),
+        closed: false,
+    };
     let mut out = vec![0u8; size.max(1)];
     let outp = out.as_mut_ptr() as *mut c_void;
     for (step, o) in ops.iter().enumerate() {
@@ -97,7 +101,12 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::SelectSend(v) => {
                 let mut e = elem(v, size);
-                let mut k = gr_case { chan: c, op: GR_SEND, elem: e.as_mut_ptr() as *mut c_void, closed: 7 };
+                let mut k = gr_case {
+                    chan: c,
+                    op: GR_SEND,
+                    elem: e.as_mut_ptr() as *mut c_void,
+                    closed: 7,
+                };
                 let rc = unsafe_select(&mut k, 1);
                 match m.send(v) {
                     0 => prop_assert_eq!((rc, k.closed), (0, 0)),
@@ -106,7 +115,12 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::SelectRecv => {
-                let mut k = gr_case { chan: c, op: GR_RECV, elem: outp, closed: 7 };
+                let mut k = gr_case {
+                    chan: c,
+                    op: GR_RECV,
+                    elem: outp,
+                    closed: 7,
+                };
                 let rc = unsafe_select(&mut k, 1);
                 match m.recv() {
                     Ok(v) => {
@@ -120,8 +134,18 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::SelectBoth(v) => {
                 let mut e = elem(v, size);
                 let mut k = [
-                    gr_case { chan: c, op: GR_SEND, elem: e.as_mut_ptr() as *mut c_void, closed: 7 },
-                    gr_case { chan: c, op: GR_RECV, elem: outp, closed: 7 },
+                    gr_case {
+                        chan: c,
+                        op: GR_SEND,
+                        elem: e.as_mut_ptr() as *mut c_void,
+                        closed: 7,
+                    },
+                    gr_case {
+                        chan: c,
+                        op: GR_RECV,
+                        elem: outp,
+                        closed: 7,
+                    },
                 ];
                 let rc = unsafe_select(&mut k[0], 2);
                 // Which case may fire: a send when there is room (or closed), a
@@ -146,7 +170,11 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                     rc => {
                         prop_assert_eq!(rc, -libc::EAGAIN);
-                        prop_assert!(!can_send && !can_recv, "step {}: try select gave up with a ready case", step);
+                        prop_assert!(
+                            !can_send && !can_recv,
+                            "step {}: try select gave up with a ready case",
+                            step
+                        );
                     }
                 }
             }

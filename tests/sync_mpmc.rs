@@ -60,7 +60,10 @@ fn produce(s: &Shared, id: usize, goroutine: bool) {
     let mut r = 0x9E37_79B9_7F4A_7C15u64 ^ (id as u64 + 1);
     let mut seq = 0u64;
     while !s.stop.load(Ordering::Relaxed) {
-        let mut it = Item { producer: id as u64, seq };
+        let mut it = Item {
+            producer: id as u64,
+            seq,
+        };
         let p = &mut it as *mut Item as *mut c_void;
         let rc = match rng(&mut r) % 4 {
             0 => gr_chan_send(s.data, p),
@@ -81,14 +84,31 @@ fn produce(s: &Shared, id: usize, goroutine: bool) {
             },
             k => {
                 let mut cases = [
-                    gr_case { chan: s.never, op: GR_RECV, elem: p, closed: 0 },
-                    gr_case { chan: s.data, op: GR_SEND, elem: p, closed: 0 },
+                    gr_case {
+                        chan: s.never,
+                        op: GR_RECV,
+                        elem: p,
+                        closed: 0,
+                    },
+                    gr_case {
+                        chan: s.data,
+                        op: GR_SEND,
+                        elem: p,
+                        closed: 0,
+                    },
                 ];
-                let timeout = if k == 2 { 0 } else { (rng(&mut r) % 50_000) as i64 };
+                let timeout = if k == 2 {
+                    0
+                } else {
+                    (rng(&mut r) % 50_000) as i64
+                };
                 match gr_select(cases.as_mut_ptr(), 2, timeout) {
                     1 => 0,
                     rc => {
-                        assert!(rc == -libc::ETIMEDOUT || rc == -libc::EAGAIN, "select: {rc}");
+                        assert!(
+                            rc == -libc::ETIMEDOUT || rc == -libc::EAGAIN,
+                            "select: {rc}"
+                        );
                         s.timeouts.fetch_add(1, Ordering::Relaxed);
                         if rc == -libc::EAGAIN && goroutine {
                             gr_yield();
@@ -133,10 +153,24 @@ unsafe extern "C" fn consumer(arg: *mut c_void) {
             },
             k => {
                 let mut cases = [
-                    gr_case { chan: s.data, op: GR_RECV, elem: p, closed: 0 },
-                    gr_case { chan: s.never, op: GR_RECV, elem: p, closed: 0 },
+                    gr_case {
+                        chan: s.data,
+                        op: GR_RECV,
+                        elem: p,
+                        closed: 0,
+                    },
+                    gr_case {
+                        chan: s.never,
+                        op: GR_RECV,
+                        elem: p,
+                        closed: 0,
+                    },
                 ];
-                let timeout = if k == 2 { -1 } else { 1 + (rng(&mut r) % 50_000) as i64 };
+                let timeout = if k == 2 {
+                    -1
+                } else {
+                    1 + (rng(&mut r) % 50_000) as i64
+                };
                 match gr_select(cases.as_mut_ptr(), 2, timeout) {
                     0 if cases[0].closed == 1 => -libc::EPIPE,
                     0 => 0,
@@ -154,7 +188,12 @@ unsafe extern "C" fn consumer(arg: *mut c_void) {
         assert_eq!(rc, 0);
         let pr = it.producer as usize;
         assert!(pr < PRODUCERS, "corrupt item");
-        assert!(last[pr] == u64::MAX || it.seq > last[pr], "producer {pr}: seq {} after {}", it.seq, last[pr]);
+        assert!(
+            last[pr] == u64::MAX || it.seq > last[pr],
+            "producer {pr}: seq {} after {}",
+            it.seq,
+            last[pr]
+        );
         last[pr] = it.seq;
         s.recvd[pr].fetch_add(1, Ordering::Relaxed);
         s.recvd_sum[pr].fetch_add(it.seq, Ordering::Relaxed);
@@ -211,10 +250,21 @@ fn run(cap: usize, secs: u64) {
     }
     let mut total = 0;
     for p in 0..PRODUCERS {
-        let (n, sum) = (s.sent[p].load(Ordering::Relaxed), s.sent_sum[p].load(Ordering::Relaxed));
+        let (n, sum) = (
+            s.sent[p].load(Ordering::Relaxed),
+            s.sent_sum[p].load(Ordering::Relaxed),
+        );
         assert_eq!(s.recvd[p].load(Ordering::Relaxed), n, "producer {p}: count");
-        assert_eq!(s.recvd_sum[p].load(Ordering::Relaxed), sum, "producer {p}: sum");
-        assert_eq!(sum, n * n.saturating_sub(1) / 2, "producer {p}: sequence sum");
+        assert_eq!(
+            s.recvd_sum[p].load(Ordering::Relaxed),
+            sum,
+            "producer {p}: sum"
+        );
+        assert_eq!(
+            sum,
+            n * n.saturating_sub(1) / 2,
+            "producer {p}: sequence sum"
+        );
         assert!(n > 0, "producer {p} sent nothing");
         total += n;
     }

@@ -44,7 +44,9 @@ pub struct Context {
 
 impl Context {
     pub const fn empty() -> Self {
-        Context { sp: core::ptr::null_mut() }
+        Context {
+            sp: core::ptr::null_mut(),
+        }
     }
 }
 
@@ -80,7 +82,9 @@ pub unsafe fn prepare(top: *mut u8, entry: Entry, arg: usize) -> Context {
         *w.add(6) = 0; // rbp
         *w.add(7) = gr_ctx_trampoline as *const () as usize as u64; // return address
     }
-    Context { sp: frame as *mut c_void }
+    Context {
+        sp: frame as *mut c_void,
+    }
 }
 
 /// Saves the running context into `save`, resumes `load`, and returns the transfer

@@ -130,7 +130,9 @@ pub extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
 #[no_mangle]
 pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_attr) -> gr_id {
     boundary("gr_spawn_attr", || {
-        let Some(f) = fn_ else { return -libc::EINVAL as i64 };
+        let Some(f) = fn_ else {
+            return -libc::EINVAL as i64;
+        };
         let a = if attr.is_null() {
             SpawnAttr::default()
         } else {
@@ -139,7 +141,10 @@ pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_at
             if attr.flags != 0 {
                 return -libc::EINVAL as i64;
             }
-            SpawnAttr { stack_size: attr.stack_size, name: attr.name }
+            SpawnAttr {
+                stack_size: attr.stack_size,
+                name: attr.name,
+            }
         };
         sched::spawn(f, arg, &a)
     })

@@ -63,14 +63,22 @@ pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
 /// Like accept(2), parking until a connection arrives. The new fd is non-blocking
 /// and close-on-exec. Returns it, or a negative errno value. `addr`/`len` may be NULL.
 #[no_mangle]
-pub extern "C" fn gr_accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
+pub extern "C" fn gr_accept(
+    fd: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> c_int {
     boundary("gr_accept", || netpoll::accept(fd, addr, len))
 }
 
 /// Like connect(2), parking until the connection is made. Returns 0 or a negative
 /// errno value (-ECONNREFUSED, ...). The fd is left non-blocking.
 #[no_mangle]
-pub extern "C" fn gr_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+pub extern "C" fn gr_connect(
+    fd: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> c_int {
     boundary("gr_connect", || {
         if addr.is_null() {
             return -libc::EINVAL;

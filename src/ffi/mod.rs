@@ -50,7 +50,10 @@ impl<T> InChild for *mut T {
 
 /// Runs an export's body, turning a panic into a fatal error line.
 #[inline(always)]
-pub(crate) fn boundary<T: InChild>(name: &str, f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+pub(crate) fn boundary<T: InChild>(
+    name: &str,
+    f: impl FnOnce() -> T + std::panic::UnwindSafe,
+) -> T {
     if crate::runtime::sched::in_forked_child() {
         return T::in_child();
     }

@@ -39,10 +39,12 @@ pub struct gr_py_api {
     pub decref: Option<unsafe extern "C" fn(*mut c_void)>,
     pub err_write_unraisable: Option<unsafe extern "C" fn(*mut c_void)>,
     pub err_set_object: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
-    pub bytes_from_string_and_size: Option<unsafe extern "C" fn(*const c_char, isize) -> *mut c_void>,
+    pub bytes_from_string_and_size:
+        Option<unsafe extern "C" fn(*const c_char, isize) -> *mut c_void>,
     pub long_from_long: Option<unsafe extern "C" fn(c_long) -> *mut c_void>,
     /// `PyCFunction_NewEx`, for the builtins of gr_py_builtin.
-    pub cfunction_new_ex: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void>,
+    pub cfunction_new_ex:
+        Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void>,
     /// `None`.
     pub none: *mut c_void,
     /// Exception type raised by a receive from a closed, drained channel.
@@ -105,8 +107,15 @@ fn pychan<'a>(c: *const gr_chan) -> Option<&'a Chan> {
 pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
     boundary("gr_py_init", || {
         // SAFETY: a non-null api points to a caller-owned table.
-        let Some(a) = (unsafe { api.as_ref() }) else { return -libc::EINVAL };
-        if a.size != core::mem::size_of::<gr_py_api>() || a.interp.is_null() || a.exc_closed.is_null() || a.exc_context.is_null() || a.none.is_null() {
+        let Some(a) = (unsafe { api.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        if a.size != core::mem::size_of::<gr_py_api>()
+            || a.interp.is_null()
+            || a.exc_closed.is_null()
+            || a.exc_context.is_null()
+            || a.none.is_null()
+        {
             return -libc::EINVAL;
         }
         let (
@@ -154,13 +163,22 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
             write_unraisable,
             set_object,
             // SAFETY: same ABI (const char * and const uint8_t *).
-            bytes_from: unsafe { core::mem::transmute::<unsafe extern "C" fn(*const c_char, isize) -> *mut c_void, unsafe extern "C" fn(*const u8, isize) -> *mut c_void>(bytes_from) },
+            bytes_from: unsafe {
+                core::mem::transmute::<
+                    unsafe extern "C" fn(*const c_char, isize) -> *mut c_void,
+                    unsafe extern "C" fn(*const u8, isize) -> *mut c_void,
+                >(bytes_from)
+            },
             long_from,
             // SAFETY: same ABI (PyMethodDef * passed as a pointer).
             cfunction_new: unsafe {
                 core::mem::transmute::<
                     unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void,
-                    unsafe extern "C" fn(*mut python::MethodDef, *mut c_void, *mut c_void) -> *mut c_void,
+                    unsafe extern "C" fn(
+                        *mut python::MethodDef,
+                        *mut c_void,
+                        *mut c_void,
+                    ) -> *mut c_void,
                 >(cfunction_new)
             },
             none: a.none,
@@ -220,13 +238,18 @@ pub extern "C" fn gr_py_home_alive(h: *const gr_py_home) -> usize {
 /// plain threads only (while every goroutine of the home waits, the thread blocks).
 #[no_mangle]
 pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
-    boundary("gr_py_run", AssertUnwindSafe(|| {
-        let Some(h) = home_of(h) else { return -libc::EINVAL };
-        if python::api().is_none() {
-            return -libc::EINVAL;
-        }
-        h.run(slice_ns)
-    }))
+    boundary(
+        "gr_py_run",
+        AssertUnwindSafe(|| {
+            let Some(h) = home_of(h) else {
+                return -libc::EINVAL;
+            };
+            if python::api().is_none() {
+                return -libc::EINVAL;
+            }
+            h.run(slice_ns)
+        }),
+    )
 }
 
 /// Starts a Python goroutine on home `h` that calls `callable()` with no arguments;
@@ -236,7 +259,11 @@ pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
 /// errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
 /// The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
 #[no_mangle]
-pub extern "C" fn gr_py_spawn(h: *mut gr_py_home, callable: *mut c_void, name: *const c_char) -> isize {
+pub extern "C" fn gr_py_spawn(
+    h: *mut gr_py_home,
+    callable: *mut c_void,
+    name: *const c_char,
+) -> isize {
     boundary("gr_py_spawn", || {
         if h.is_null() || callable.is_null() {
             return -libc::EINVAL as isize;
@@ -267,10 +294,13 @@ pub extern "C" fn gr_py_task_done(t: *const gr_py_task) -> c_int {
 /// not park here), -EINVAL (NULL). GIL held; releases it while waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
-    boundary("gr_py_join", AssertUnwindSafe(|| match task_of(t) {
-        None => -libc::EINVAL,
-        Some(t) => t.join(timeout_ns),
-    }))
+    boundary(
+        "gr_py_join",
+        AssertUnwindSafe(|| match task_of(t) {
+            None => -libc::EINVAL,
+            Some(t) => t.join(timeout_ns),
+        }),
+    )
 }
 
 /// The value the task's callable returned (a new reference), or NULL with an
@@ -278,19 +308,24 @@ pub extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
 /// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
-    boundary("gr_py_task_result", AssertUnwindSafe(|| {
-        let Some(api) = python::api() else { return core::ptr::null_mut() };
-        let r = task_of(t).map_or(core::ptr::null_mut(), |t| t.result());
-        // SAFETY: the GIL is held; r is kept alive by the task.
-        unsafe {
-            if r.is_null() {
-                python::raise(-libc::EINVAL);
-            } else {
-                (api.incref)(r);
+    boundary(
+        "gr_py_task_result",
+        AssertUnwindSafe(|| {
+            let Some(api) = python::api() else {
+                return core::ptr::null_mut();
+            };
+            let r = task_of(t).map_or(core::ptr::null_mut(), |t| t.result());
+            // SAFETY: the GIL is held; r is kept alive by the task.
+            unsafe {
+                if r.is_null() {
+                    python::raise(-libc::EINVAL);
+                } else {
+                    (api.incref)(r);
+                }
             }
-        }
-        r
-    }))
+            r
+        }),
+    )
 }
 
 /// Drops the binding's reference to a task (the goroutine keeps its own until it
@@ -311,21 +346,27 @@ pub extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
 /// GIL held; released while switched out.
 #[no_mangle]
 pub extern "C" fn gr_py_yield() -> c_int {
-    boundary("gr_py_yield", || python::parked(sched::yield_now).map_or_else(|e| e, |_| 0))
+    boundary("gr_py_yield", || {
+        python::parked(sched::yield_now).map_or_else(|e| e, |_| 0)
+    })
 }
 
 /// gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
 /// asleep.
 #[no_mangle]
 pub extern "C" fn gr_py_sleep(ns: i64) -> c_int {
-    boundary("gr_py_sleep", || python::parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0))
+    boundary("gr_py_sleep", || {
+        python::parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0)
+    })
 }
 
 /// gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
 /// -ECANCELED, -EPERM. GIL held; released while waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
-    boundary("gr_py_block_io", || python::parked(|| netpoll::block_io(fd, events, timeout_ns)).unwrap_or_else(|e| e))
+    boundary("gr_py_block_io", || {
+        python::parked(|| netpoll::block_io(fd, events, timeout_ns)).unwrap_or_else(|e| e)
+    })
 }
 
 /// Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
@@ -334,27 +375,32 @@ pub extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c
 /// (NULL, or not an 8-byte channel). GIL held; released while waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_int) -> c_int {
-    boundary("gr_py_chan_send", AssertUnwindSafe(|| {
-        let (Some(ch), Some(api)) = (pychan(c), python::api()) else { return -libc::EINVAL };
-        if obj.is_null() {
-            return -libc::EINVAL;
-        }
-        // SAFETY: the GIL is held for the reference counts; the element is the 8-byte
-        // pointer on our stack, valid while we wait.
-        unsafe {
-            (api.incref)(obj);
-            let p = &obj as *const *mut c_void as *const u8;
-            let rc = if block != 0 {
-                python::parked(|| ch.send(p, true)).unwrap_or_else(|e| e)
-            } else {
-                ch.send(p, false)
+    boundary(
+        "gr_py_chan_send",
+        AssertUnwindSafe(|| {
+            let (Some(ch), Some(api)) = (pychan(c), python::api()) else {
+                return -libc::EINVAL;
             };
-            if rc != 0 {
-                (api.decref)(obj);
+            if obj.is_null() {
+                return -libc::EINVAL;
             }
-            rc
-        }
-    }))
+            // SAFETY: the GIL is held for the reference counts; the element is the 8-byte
+            // pointer on our stack, valid while we wait.
+            unsafe {
+                (api.incref)(obj);
+                let p = &obj as *const *mut c_void as *const u8;
+                let rc = if block != 0 {
+                    python::parked(|| ch.send(p, true)).unwrap_or_else(|e| e)
+                } else {
+                    ch.send(p, false)
+                };
+                if rc != 0 {
+                    (api.decref)(obj);
+                }
+                rc
+            }
+        }),
+    )
 }
 
 /// Receives an object from a channel of `PyObject *`: a new reference, or NULL with
@@ -362,39 +408,48 @@ pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_in
 /// refused: its context exception). `block` = 0: never waits; returns a new reference
 /// to `empty` when nothing is ready. GIL held; released while waiting.
 #[no_mangle]
-pub extern "C" fn gr_py_chan_recv(c: *mut gr_chan, block: c_int, empty: *mut c_void) -> *mut c_void {
-    boundary("gr_py_chan_recv", AssertUnwindSafe(|| {
-        let Some(api) = python::api() else { return core::ptr::null_mut() };
-        let Some(ch) = pychan(c) else {
-            // SAFETY: GIL held.
-            unsafe { python::raise(-libc::EINVAL) };
-            return core::ptr::null_mut();
-        };
-        let mut obj: *mut c_void = core::ptr::null_mut();
-        let p = &mut obj as *mut *mut c_void as *mut u8;
-        // SAFETY: the element is the 8-byte slot on our stack.
-        let rc = unsafe {
-            if block != 0 {
-                python::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
-            } else {
-                ch.recv(p, false)
-            }
-        };
-        // SAFETY: GIL held; a received pointer carries the sender's reference.
-        unsafe {
-            match rc {
-                0 => obj,
-                r if r == -libc::EAGAIN && !empty.is_null() => {
-                    (api.incref)(empty);
-                    empty
+pub extern "C" fn gr_py_chan_recv(
+    c: *mut gr_chan,
+    block: c_int,
+    empty: *mut c_void,
+) -> *mut c_void {
+    boundary(
+        "gr_py_chan_recv",
+        AssertUnwindSafe(|| {
+            let Some(api) = python::api() else {
+                return core::ptr::null_mut();
+            };
+            let Some(ch) = pychan(c) else {
+                // SAFETY: GIL held.
+                unsafe { python::raise(-libc::EINVAL) };
+                return core::ptr::null_mut();
+            };
+            let mut obj: *mut c_void = core::ptr::null_mut();
+            let p = &mut obj as *mut *mut c_void as *mut u8;
+            // SAFETY: the element is the 8-byte slot on our stack.
+            let rc = unsafe {
+                if block != 0 {
+                    python::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
+                } else {
+                    ch.recv(p, false)
                 }
-                r => {
-                    python::raise(r);
-                    core::ptr::null_mut()
+            };
+            // SAFETY: GIL held; a received pointer carries the sender's reference.
+            unsafe {
+                match rc {
+                    0 => obj,
+                    r if r == -libc::EAGAIN && !empty.is_null() => {
+                        (api.incref)(empty);
+                        empty
+                    }
+                    r => {
+                        python::raise(r);
+                        core::ptr::null_mut()
+                    }
                 }
             }
-        }
-    }))
+        }),
+    )
 }
 
 /// Frees a channel of `PyObject *`, dropping the references of values still
@@ -402,24 +457,29 @@ pub extern "C" fn gr_py_chan_recv(c: *mut gr_chan, block: c_int, empty: *mut c_v
 /// GIL held. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
-    boundary("gr_py_chan_free", AssertUnwindSafe(|| {
-        let (Some(ch), Some(api)) = (pychan(c), python::api()) else { return -libc::EINVAL };
-        if ch.has_waiters() {
-            return -libc::EBUSY;
-        }
-        loop {
-            let mut obj: *mut c_void = core::ptr::null_mut();
-            // SAFETY: an 8-byte slot; non-blocking.
-            if unsafe { ch.recv(&mut obj as *mut *mut c_void as *mut u8, false) } != 0 {
-                break;
+    boundary(
+        "gr_py_chan_free",
+        AssertUnwindSafe(|| {
+            let (Some(ch), Some(api)) = (pychan(c), python::api()) else {
+                return -libc::EINVAL;
+            };
+            if ch.has_waiters() {
+                return -libc::EBUSY;
             }
-            // SAFETY: GIL held; the buffered reference is ours now.
-            unsafe { (api.decref)(obj) };
-        }
-        // SAFETY: a live channel nobody waits on; the binding gives it up.
-        drop(unsafe { Box::from_raw(c as *mut Chan) });
-        0
-    }))
+            loop {
+                let mut obj: *mut c_void = core::ptr::null_mut();
+                // SAFETY: an 8-byte slot; non-blocking.
+                if unsafe { ch.recv(&mut obj as *mut *mut c_void as *mut u8, false) } != 0 {
+                    break;
+                }
+                // SAFETY: GIL held; the buffered reference is ours now.
+                unsafe { (api.decref)(obj) };
+            }
+            // SAFETY: a live channel nobody waits on; the binding gives it up.
+            drop(unsafe { Box::from_raw(c as *mut Chan) });
+            0
+        }),
+    )
 }
 
 /// gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
@@ -431,55 +491,66 @@ pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
 /// released while waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64) -> c_int {
-    boundary("gr_py_select", AssertUnwindSafe(|| {
-        let Some(api) = python::api() else { return -libc::EINVAL };
-        if n > 0 && cases.is_null() {
-            return -libc::EINVAL;
-        }
-        let pcs: &mut [gr_py_case] = if n == 0 {
-            &mut []
-        } else {
-            // SAFETY: n cases (the binding's contract).
-            unsafe { core::slice::from_raw_parts_mut(cases, n) }
-        };
-        let mut slots: Vec<*mut c_void> = vec![core::ptr::null_mut(); n];
-        for (i, c) in pcs.iter().enumerate() {
-            if pychan(c.chan).is_none() || (c.op == select::SEND && c.obj.is_null()) {
+    boundary(
+        "gr_py_select",
+        AssertUnwindSafe(|| {
+            let Some(api) = python::api() else {
+                return -libc::EINVAL;
+            };
+            if n > 0 && cases.is_null() {
                 return -libc::EINVAL;
             }
-            if c.op == select::SEND {
-                slots[i] = c.obj;
-            }
-        }
-        let mut cs: Vec<Case> = pcs
-            .iter()
-            .zip(slots.iter_mut())
-            .map(|(c, s)| Case { chan: c.chan as *mut Chan, op: c.op, elem: s as *mut *mut c_void as *mut u8, closed: 0 })
-            .collect();
-        // SAFETY: GIL held. Sends carry a reference each while we wait.
-        unsafe {
-            for c in pcs.iter() {
+            let pcs: &mut [gr_py_case] = if n == 0 {
+                &mut []
+            } else {
+                // SAFETY: n cases (the binding's contract).
+                unsafe { core::slice::from_raw_parts_mut(cases, n) }
+            };
+            let mut slots: Vec<*mut c_void> = vec![core::ptr::null_mut(); n];
+            for (i, c) in pcs.iter().enumerate() {
+                if pychan(c.chan).is_none() || (c.op == select::SEND && c.obj.is_null()) {
+                    return -libc::EINVAL;
+                }
                 if c.op == select::SEND {
-                    (api.incref)(c.obj);
+                    slots[i] = c.obj;
                 }
             }
-            let rc = python::parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
-            for (i, c) in pcs.iter_mut().enumerate() {
-                let fired = rc >= 0 && i == rc as usize;
-                c.closed = if fired { cs[i].closed } else { 0 };
-                if c.op == select::SEND {
-                    if !fired || cs[i].closed != 0 {
-                        (api.decref)(c.obj);
+            let mut cs: Vec<Case> = pcs
+                .iter()
+                .zip(slots.iter_mut())
+                .map(|(c, s)| Case {
+                    chan: c.chan as *mut Chan,
+                    op: c.op,
+                    elem: s as *mut *mut c_void as *mut u8,
+                    closed: 0,
+                })
+                .collect();
+            // SAFETY: GIL held. Sends carry a reference each while we wait.
+            unsafe {
+                for c in pcs.iter() {
+                    if c.op == select::SEND {
+                        (api.incref)(c.obj);
                     }
-                } else if fired && cs[i].closed == 0 {
-                    c.obj = slots[i];
-                } else {
-                    c.obj = core::ptr::null_mut();
                 }
+                let rc =
+                    python::parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
+                for (i, c) in pcs.iter_mut().enumerate() {
+                    let fired = rc >= 0 && i == rc as usize;
+                    c.closed = if fired { cs[i].closed } else { 0 };
+                    if c.op == select::SEND {
+                        if !fired || cs[i].closed != 0 {
+                            (api.decref)(c.obj);
+                        }
+                    } else if fired && cs[i].closed == 0 {
+                        c.obj = slots[i];
+                    } else {
+                        c.obj = core::ptr::null_mut();
+                    }
+                }
+                rc
             }
-            rc
-        }
-    }))
+        }),
+    )
 }
 
 /// Returns `obj` as a new reference the caller takes over (for the `obj` of a
@@ -497,22 +568,32 @@ pub extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
 /// gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_wg_wait(wg: *mut super::sync::gr_wg) -> c_int {
-    boundary("gr_py_wg_wait", AssertUnwindSafe(|| {
-        // SAFETY: a non-null gr_wg* is a live wait group.
-        let Some(w) = (unsafe { (wg as *const WaitGroup).as_ref() }) else { return -libc::EINVAL };
-        python::parked(|| w.wait()).unwrap_or_else(|e| e)
-    }))
+    boundary(
+        "gr_py_wg_wait",
+        AssertUnwindSafe(|| {
+            // SAFETY: a non-null gr_wg* is a live wait group.
+            let Some(w) = (unsafe { (wg as *const WaitGroup).as_ref() }) else {
+                return -libc::EINVAL;
+            };
+            python::parked(|| w.wait()).unwrap_or_else(|e| e)
+        }),
+    )
 }
 
 /// gr_mutex_lock for Python code: 0, -EPERM, -EINVAL. GIL held; released while
 /// waiting.
 #[no_mangle]
 pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
-    boundary("gr_py_mutex_lock", AssertUnwindSafe(|| {
-        // SAFETY: a non-null gr_mutex* is a live mutex.
-        let Some(mx) = (unsafe { (m as *const Mutex).as_ref() }) else { return -libc::EINVAL };
-        python::parked(|| mx.lock()).unwrap_or_else(|e| e)
-    }))
+    boundary(
+        "gr_py_mutex_lock",
+        AssertUnwindSafe(|| {
+            // SAFETY: a non-null gr_mutex* is a live mutex.
+            let Some(mx) = (unsafe { (m as *const Mutex).as_ref() }) else {
+                return -libc::EINVAL;
+            };
+            python::parked(|| mx.lock()).unwrap_or_else(|e| e)
+        }),
+    )
 }
 
 /// Reads up to `n` bytes from `fd` (made non-blocking), parking until some arrive.
@@ -522,7 +603,9 @@ pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
     boundary("gr_py_recv", || {
-        let Some(api) = python::api() else { return core::ptr::null_mut() };
+        let Some(api) = python::api() else {
+            return core::ptr::null_mut();
+        };
         let mut stack = [0u8; 4096];
         // Not zeroed: recv(65536) is the common call, and read(2) writes what it returns.
         let mut heap: Vec<u8> = Vec::new();
@@ -579,9 +662,15 @@ pub extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_in
 /// as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
 /// Never parks.
 #[no_mangle]
-pub extern "C" fn gr_py_write_unraisable(typ: *mut c_void, value: *mut c_void, obj: *mut c_void) -> c_int {
+pub extern "C" fn gr_py_write_unraisable(
+    typ: *mut c_void,
+    value: *mut c_void,
+    obj: *mut c_void,
+) -> c_int {
     boundary("gr_py_write_unraisable", || {
-        let Some(api) = python::api() else { return -libc::EINVAL };
+        let Some(api) = python::api() else {
+            return -libc::EINVAL;
+        };
         if typ.is_null() || value.is_null() {
             return -libc::EINVAL;
         }

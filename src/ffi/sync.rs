@@ -97,14 +97,19 @@ pub extern "C" fn gr_chan_new(elem_size: usize, capacity: usize) -> *mut gr_chan
 /// May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_chan_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
-    boundary("gr_chan_send", AssertUnwindSafe(|| {
-        let Some(ch) = chan_of(c) else { return -libc::EINVAL };
-        if !elem_ok(ch, elem) {
-            return -libc::EINVAL;
-        }
-        // SAFETY: elem is valid for elem_size bytes (the caller's contract).
-        unsafe { ch.send(elem as *const u8, true) }
-    }))
+    boundary(
+        "gr_chan_send",
+        AssertUnwindSafe(|| {
+            let Some(ch) = chan_of(c) else {
+                return -libc::EINVAL;
+            };
+            if !elem_ok(ch, elem) {
+                return -libc::EINVAL;
+            }
+            // SAFETY: elem is valid for elem_size bytes (the caller's contract).
+            unsafe { ch.send(elem as *const u8, true) }
+        }),
+    )
 }
 
 /// Receives one element into `elem` (`elem_size` bytes are written): from a buffered
@@ -114,28 +119,38 @@ pub extern "C" fn gr_chan_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
 /// elem with a non-zero element size). May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_chan_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
-    boundary("gr_chan_recv", AssertUnwindSafe(|| {
-        let Some(ch) = chan_of(c) else { return -libc::EINVAL };
-        if !elem_ok(ch, elem) {
-            return -libc::EINVAL;
-        }
-        // SAFETY: elem is valid for elem_size bytes (the caller's contract).
-        unsafe { ch.recv(elem as *mut u8, true) }
-    }))
+    boundary(
+        "gr_chan_recv",
+        AssertUnwindSafe(|| {
+            let Some(ch) = chan_of(c) else {
+                return -libc::EINVAL;
+            };
+            if !elem_ok(ch, elem) {
+                return -libc::EINVAL;
+            }
+            // SAFETY: elem is valid for elem_size bytes (the caller's contract).
+            unsafe { ch.recv(elem as *mut u8, true) }
+        }),
+    )
 }
 
 /// Like gr_chan_send, but never waits: -EAGAIN when no receiver waits and the
 /// buffer is full (nothing was sent). Also 0, -EPIPE, -EINVAL. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_try_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
-    boundary("gr_chan_try_send", AssertUnwindSafe(|| {
-        let Some(ch) = chan_of(c) else { return -libc::EINVAL };
-        if !elem_ok(ch, elem) {
-            return -libc::EINVAL;
-        }
-        // SAFETY: as gr_chan_send.
-        unsafe { ch.send(elem as *const u8, false) }
-    }))
+    boundary(
+        "gr_chan_try_send",
+        AssertUnwindSafe(|| {
+            let Some(ch) = chan_of(c) else {
+                return -libc::EINVAL;
+            };
+            if !elem_ok(ch, elem) {
+                return -libc::EINVAL;
+            }
+            // SAFETY: as gr_chan_send.
+            unsafe { ch.send(elem as *const u8, false) }
+        }),
+    )
 }
 
 /// Like gr_chan_recv, but never waits: -EAGAIN when nothing is buffered, no sender
@@ -143,14 +158,19 @@ pub extern "C" fn gr_chan_try_send(c: *mut gr_chan, elem: *const c_void) -> c_in
 /// Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_try_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
-    boundary("gr_chan_try_recv", AssertUnwindSafe(|| {
-        let Some(ch) = chan_of(c) else { return -libc::EINVAL };
-        if !elem_ok(ch, elem) {
-            return -libc::EINVAL;
-        }
-        // SAFETY: as gr_chan_recv.
-        unsafe { ch.recv(elem as *mut u8, false) }
-    }))
+    boundary(
+        "gr_chan_try_recv",
+        AssertUnwindSafe(|| {
+            let Some(ch) = chan_of(c) else {
+                return -libc::EINVAL;
+            };
+            if !elem_ok(ch, elem) {
+                return -libc::EINVAL;
+            }
+            // SAFETY: as gr_chan_recv.
+            unsafe { ch.recv(elem as *mut u8, false) }
+        }),
+    )
 }
 
 /// Closes the channel: later sends fail with -EPIPE; receivers get the buffered
@@ -158,10 +178,13 @@ pub extern "C" fn gr_chan_try_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int 
 /// Returns 0, -EPIPE (already closed), -EINVAL (NULL). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_close(c: *mut gr_chan) -> c_int {
-    boundary("gr_chan_close", AssertUnwindSafe(|| match chan_of(c) {
-        None => -libc::EINVAL,
-        Some(ch) => ch.close(),
-    }))
+    boundary(
+        "gr_chan_close",
+        AssertUnwindSafe(|| match chan_of(c) {
+            None => -libc::EINVAL,
+            Some(ch) => ch.close(),
+        }),
+    )
 }
 
 /// Frees the channel and any values still buffered. Returns 0, -EBUSY (a sender,
@@ -170,16 +193,21 @@ pub extern "C" fn gr_chan_close(c: *mut gr_chan) -> c_int {
 /// with you never touches the channel after your call returns. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_chan_free(c: *mut gr_chan) -> c_int {
-    boundary("gr_chan_free", AssertUnwindSafe(|| {
-        let Some(ch) = chan_of(c) else { return -libc::EINVAL };
-        if ch.has_waiters() {
-            return -libc::EBUSY;
-        }
-        // SAFETY: a live channel from gr_chan_new that nobody waits on; the caller
-        // gives it up.
-        drop(unsafe { Box::from_raw(c as *mut Chan) });
-        0
-    }))
+    boundary(
+        "gr_chan_free",
+        AssertUnwindSafe(|| {
+            let Some(ch) = chan_of(c) else {
+                return -libc::EINVAL;
+            };
+            if ch.has_waiters() {
+                return -libc::EBUSY;
+            }
+            // SAFETY: a live channel from gr_chan_new that nobody waits on; the caller
+            // gives it up.
+            drop(unsafe { Box::from_raw(c as *mut Chan) });
+            0
+        }),
+    )
 }
 
 /// Number of values buffered now (0 for NULL or an unbuffered channel). Never parks.
@@ -210,19 +238,22 @@ pub extern "C" fn gr_chan_cap(c: *const gr_chan) -> usize {
 /// park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_select(cases: *mut gr_case, n: usize, timeout_ns: i64) -> c_int {
-    boundary("gr_select", AssertUnwindSafe(|| {
-        let cs: &mut [Case] = if n == 0 {
-            &mut []
-        } else if cases.is_null() {
-            return -libc::EINVAL;
-        } else {
-            // SAFETY: `cases` points to n cases (the caller's contract); gr_case and
-            // Case have one layout (checked above).
-            unsafe { core::slice::from_raw_parts_mut(cases as *mut Case, n) }
-        };
-        // SAFETY: the channels are NULL (rejected) or live, elements valid.
-        unsafe { select::select(cs, timeout_ns) }
-    }))
+    boundary(
+        "gr_select",
+        AssertUnwindSafe(|| {
+            let cs: &mut [Case] = if n == 0 {
+                &mut []
+            } else if cases.is_null() {
+                return -libc::EINVAL;
+            } else {
+                // SAFETY: `cases` points to n cases (the caller's contract); gr_case and
+                // Case have one layout (checked above).
+                unsafe { core::slice::from_raw_parts_mut(cases as *mut Case, n) }
+            };
+            // SAFETY: the channels are NULL (rejected) or live, elements valid.
+            unsafe { select::select(cs, timeout_ns) }
+        }),
+    )
 }
 
 #[inline(always)]
@@ -234,7 +265,9 @@ fn wg_of<'a>(wg: *const gr_wg) -> Option<&'a WaitGroup> {
 /// Creates a wait group with counter 0. NULL when out of memory. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_wg_new() -> *mut gr_wg {
-    boundary("gr_wg_new", || Box::into_raw(Box::new(WaitGroup::new())) as *mut gr_wg)
+    boundary("gr_wg_new", || {
+        Box::into_raw(Box::new(WaitGroup::new())) as *mut gr_wg
+    })
 }
 
 /// Adds `delta` (may be negative) to the counter; when it reaches 0 every
@@ -242,10 +275,13 @@ pub extern "C" fn gr_wg_new() -> *mut gr_wg {
 /// or overflow: nothing changes). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_wg_add(wg: *mut gr_wg, delta: i64) -> c_int {
-    boundary("gr_wg_add", AssertUnwindSafe(|| match wg_of(wg) {
-        None => -libc::EINVAL,
-        Some(w) => w.add(delta),
-    }))
+    boundary(
+        "gr_wg_add",
+        AssertUnwindSafe(|| match wg_of(wg) {
+            None => -libc::EINVAL,
+            Some(w) => w.add(delta),
+        }),
+    )
 }
 
 /// gr_wg_add(wg, -1). Once the gr_wg_wait it released has returned, this call never
@@ -253,35 +289,46 @@ pub extern "C" fn gr_wg_add(wg: *mut gr_wg, delta: i64) -> c_int {
 /// (NULL, or the counter is already 0). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_wg_done(wg: *mut gr_wg) -> c_int {
-    boundary("gr_wg_done", AssertUnwindSafe(|| match wg_of(wg) {
-        None => -libc::EINVAL,
-        Some(w) => w.add(-1),
-    }))
+    boundary(
+        "gr_wg_done",
+        AssertUnwindSafe(|| match wg_of(wg) {
+            None => -libc::EINVAL,
+            Some(w) => w.add(-1),
+        }),
+    )
 }
 
 /// Waits until the counter is 0 (returns at once if it is). Returns 0, -EINVAL
 /// (NULL). May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_wg_wait(wg: *mut gr_wg) -> c_int {
-    boundary("gr_wg_wait", AssertUnwindSafe(|| match wg_of(wg) {
-        None => -libc::EINVAL,
-        Some(w) => w.wait(),
-    }))
+    boundary(
+        "gr_wg_wait",
+        AssertUnwindSafe(|| match wg_of(wg) {
+            None => -libc::EINVAL,
+            Some(w) => w.wait(),
+        }),
+    )
 }
 
 /// Frees the wait group. Returns 0, -EBUSY (somebody is waiting in gr_wg_wait:
 /// nothing is freed), -EINVAL (NULL). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_wg_free(wg: *mut gr_wg) -> c_int {
-    boundary("gr_wg_free", AssertUnwindSafe(|| {
-        let Some(w) = wg_of(wg) else { return -libc::EINVAL };
-        if w.has_waiters() {
-            return -libc::EBUSY;
-        }
-        // SAFETY: made by gr_wg_new; nobody waits on it.
-        drop(unsafe { Box::from_raw(wg as *mut WaitGroup) });
-        0
-    }))
+    boundary(
+        "gr_wg_free",
+        AssertUnwindSafe(|| {
+            let Some(w) = wg_of(wg) else {
+                return -libc::EINVAL;
+            };
+            if w.has_waiters() {
+                return -libc::EBUSY;
+            }
+            // SAFETY: made by gr_wg_new; nobody waits on it.
+            drop(unsafe { Box::from_raw(wg as *mut WaitGroup) });
+            0
+        }),
+    )
 }
 
 #[inline(always)]
@@ -293,7 +340,9 @@ fn mutex_of<'a>(m: *const gr_mutex) -> Option<&'a Mutex> {
 /// Creates an unlocked mutex. NULL when out of memory. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_mutex_new() -> *mut gr_mutex {
-    boundary("gr_mutex_new", || Box::into_raw(Box::new(Mutex::new())) as *mut gr_mutex)
+    boundary("gr_mutex_new", || {
+        Box::into_raw(Box::new(Mutex::new())) as *mut gr_mutex
+    })
 }
 
 /// Locks the mutex, waiting while another holds it (waiters are served about in
@@ -303,43 +352,57 @@ pub extern "C" fn gr_mutex_new() -> *mut gr_mutex {
 /// block.
 #[no_mangle]
 pub extern "C" fn gr_mutex_lock(m: *mut gr_mutex) -> c_int {
-    boundary("gr_mutex_lock", AssertUnwindSafe(|| match mutex_of(m) {
-        None => -libc::EINVAL,
-        Some(mx) => mx.lock(),
-    }))
+    boundary(
+        "gr_mutex_lock",
+        AssertUnwindSafe(|| match mutex_of(m) {
+            None => -libc::EINVAL,
+            Some(mx) => mx.lock(),
+        }),
+    )
 }
 
 /// Locks the mutex if it is free. Returns 0, -EBUSY (held by someone), -EINVAL
 /// (NULL). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_mutex_trylock(m: *mut gr_mutex) -> c_int {
-    boundary("gr_mutex_trylock", AssertUnwindSafe(|| match mutex_of(m) {
-        None => -libc::EINVAL,
-        Some(mx) => mx.try_lock(),
-    }))
+    boundary(
+        "gr_mutex_trylock",
+        AssertUnwindSafe(|| match mutex_of(m) {
+            None => -libc::EINVAL,
+            Some(mx) => mx.try_lock(),
+        }),
+    )
 }
 
 /// Unlocks the mutex and lets the first waiter (if any) have it. Returns 0, -EPERM
 /// (it is not locked: nothing changes), -EINVAL (NULL). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_mutex_unlock(m: *mut gr_mutex) -> c_int {
-    boundary("gr_mutex_unlock", AssertUnwindSafe(|| match mutex_of(m) {
-        None => -libc::EINVAL,
-        Some(mx) => mx.unlock(),
-    }))
+    boundary(
+        "gr_mutex_unlock",
+        AssertUnwindSafe(|| match mutex_of(m) {
+            None => -libc::EINVAL,
+            Some(mx) => mx.unlock(),
+        }),
+    )
 }
 
 /// Frees the mutex. Returns 0, -EBUSY (locked, or somebody waits for it: nothing
 /// is freed), -EINVAL (NULL). Never parks.
 #[no_mangle]
 pub extern "C" fn gr_mutex_free(m: *mut gr_mutex) -> c_int {
-    boundary("gr_mutex_free", AssertUnwindSafe(|| {
-        let Some(mx) = mutex_of(m) else { return -libc::EINVAL };
-        if mx.is_busy() {
-            return -libc::EBUSY;
-        }
-        // SAFETY: made by gr_mutex_new; unlocked and unwaited.
-        drop(unsafe { Box::from_raw(m as *mut Mutex) });
-        0
-    }))
+    boundary(
+        "gr_mutex_free",
+        AssertUnwindSafe(|| {
+            let Some(mx) = mutex_of(m) else {
+                return -libc::EINVAL;
+            };
+            if mx.is_busy() {
+                return -libc::EBUSY;
+            }
+            // SAFETY: made by gr_mutex_new; unlocked and unwaited.
+            drop(unsafe { Box::from_raw(m as *mut Mutex) });
+            0
+        }),
+    )
 }

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use crate::runtime::g::{self, WaitReason, G, DEAD, FREE, RUNNABLE, RUNNING, WAITING};
+use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
 use crate::runtime::{netpoll, timer};
@@ -31,7 +31,11 @@ pub fn settings() -> &'static Settings {
     static S: OnceLock<Settings> = OnceLock::new();
     S.get_or_init(|| {
         let v = std::env::var("GRDEBUG").unwrap_or_default();
-        let mut s = Settings { schedtrace_ms: 0, sigquit: false, notes: !v.trim().is_empty() };
+        let mut s = Settings {
+            schedtrace_ms: 0,
+            sigquit: false,
+            notes: !v.trim().is_empty(),
+        };
         for part in v.split(',') {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
             match k.trim() {
@@ -107,7 +111,9 @@ pub fn schedtrace_line(since_start_ms: i64) -> String {
             0
         } else {
             // SAFETY: as above.
-            unsafe { (*p).stealer.len() + usize::from(!(*p).runnext.load(Ordering::Relaxed).is_null()) }
+            unsafe {
+                (*p).stealer.len() + usize::from(!(*p).runnext.load(Ordering::Relaxed).is_null())
+            }
         };
         let _ = write!(line, "{n}");
     }
@@ -130,14 +136,20 @@ fn reason_name(r: u8) -> &'static str {
         (WaitReason::Blocking, "blocking call"),
         (WaitReason::LockedThread, "locked thread"),
     ];
-    NAMES.iter().find(|(w, _)| *w as u8 == r).map_or("waiting", |(_, n)| n)
+    NAMES
+        .iter()
+        .find(|(w, _)| *w as u8 == r)
+        .map_or("waiting", |(_, n)| n)
 }
 
 fn symbol(addr: usize) -> String {
     // SAFETY: dladdr only reads the loader's tables.
     unsafe {
         let mut info: libc::Dl_info = core::mem::zeroed();
-        if addr != 0 && libc::dladdr(addr as *const libc::c_void, &mut info) != 0 && !info.dli_sname.is_null() {
+        if addr != 0
+            && libc::dladdr(addr as *const libc::c_void, &mut info) != 0
+            && !info.dli_sname.is_null()
+        {
             let name = std::ffi::CStr::from_ptr(info.dli_sname).to_string_lossy();
             return format!("{name}+{:#x}", addr - info.dli_saddr as usize);
         }
@@ -148,18 +160,35 @@ fn symbol(addr: usize) -> String {
 fn describe(g: &G, now: i64, out: &mut String) {
     let st = g.status.load(Ordering::Acquire);
     let name = String::from_utf8_lossy(g.name_str()).into_owned();
-    let name = if name.is_empty() { "unnamed".to_string() } else { name };
+    let name = if name.is_empty() {
+        "unnamed".to_string()
+    } else {
+        name
+    };
     let state = match st {
         RUNNABLE => "runnable".to_string(),
         RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
             format!("blocking call, {} ms", (now - g.wait_since) / 1_000_000)
         }
         RUNNING => "running".to_string(),
-        WAITING => format!("{}, {} ms", reason_name(g.wait_reason), (now - g.wait_since).max(0) / 1_000_000),
+        WAITING => format!(
+            "{}, {} ms",
+            reason_name(g.wait_reason),
+            (now - g.wait_since).max(0) / 1_000_000
+        ),
         DEAD => "exiting".to_string(),
         _ => "unknown".to_string(),
     };
-    let _ = writeln!(out, "goroutine {} ({name}) [{state}]{}:", g.id(), if g.is_locked() { " locked to thread" } else { "" });
+    let _ = writeln!(
+        out,
+        "goroutine {} ({name}) [{state}]{}:",
+        g.id(),
+        if g.is_locked() {
+            " locked to thread"
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(out, "\truns {}", symbol(g.func.map_or(0, |f| f as usize)));
     if g.parent > 0 {
         let _ = writeln!(out, "\tcreated by goroutine {}", g.parent);

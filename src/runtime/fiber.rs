@@ -27,7 +27,12 @@ pub struct Fiber {
 
 impl Fiber {
     pub const fn empty() -> Fiber {
-        Fiber { fake: ptr::null_mut(), tsan: ptr::null_mut(), lo: 0, size: 0 }
+        Fiber {
+            fake: ptr::null_mut(),
+            tsan: ptr::null_mut(),
+            lo: 0,
+            size: 0,
+        }
     }
 }
 
@@ -55,7 +60,10 @@ fn lookup(name: &core::ffi::CStr) -> usize {
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let (s, f) = (lookup(c"__sanitizer_start_switch_fiber"), lookup(c"__sanitizer_finish_switch_fiber"));
+        let (s, f) = (
+            lookup(c"__sanitizer_start_switch_fiber"),
+            lookup(c"__sanitizer_finish_switch_fiber"),
+        );
         if s != 0 && f != 0 {
             ASAN_START.store(s, Ordering::Relaxed);
             ASAN_FINISH.store(f, Ordering::Relaxed);
@@ -72,7 +80,8 @@ pub fn init() {
             TSAN_DESTROY.store(t[2], Ordering::Relaxed);
             TSAN_SWITCH.store(t[3], Ordering::Relaxed);
         }
-        let on = ASAN_START.load(Ordering::Relaxed) != 0 || TSAN_SWITCH.load(Ordering::Relaxed) != 0;
+        let on =
+            ASAN_START.load(Ordering::Relaxed) != 0 || TSAN_SWITCH.load(Ordering::Relaxed) != 0;
         ACTIVE.store(on, Ordering::Release);
     });
 }
@@ -146,8 +155,16 @@ pub unsafe fn before(from: *mut Fiber, to: *const Fiber, dying: bool) {
     unsafe {
         let s = ASAN_START.load(Ordering::Relaxed);
         if s != 0 {
-            let save = if dying { ptr::null_mut() } else { &mut (*from).fake as *mut *mut c_void };
-            core::mem::transmute::<usize, AsanStart>(s)(save, (*to).lo as *const c_void, (*to).size);
+            let save = if dying {
+                ptr::null_mut()
+            } else {
+                &mut (*from).fake as *mut *mut c_void
+            };
+            core::mem::transmute::<usize, AsanStart>(s)(
+                save,
+                (*to).lo as *const c_void,
+                (*to).size,
+            );
         }
         let t = TSAN_SWITCH.load(Ordering::Relaxed);
         if t != 0 && !(*to).tsan.is_null() {
@@ -168,6 +185,12 @@ pub unsafe fn after(cur: *mut Fiber) {
     let f = ASAN_FINISH.load(Ordering::Relaxed);
     if f != 0 {
         // SAFETY: the hook found by dlsym, with its documented signature.
-        unsafe { core::mem::transmute::<usize, AsanFinish>(f)((*cur).fake, ptr::null_mut(), ptr::null_mut()) };
+        unsafe {
+            core::mem::transmute::<usize, AsanFinish>(f)(
+                (*cur).fake,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
     }
 }

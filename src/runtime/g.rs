@@ -216,8 +216,14 @@ fn carve() -> Result<*mut G, i32> {
         let bytes = PER_CHUNK * core::mem::size_of::<G>();
         // SAFETY: a fresh anonymous mapping; zeroed memory is a valid FREE G.
         let mem = unsafe {
-            libc::mmap(ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
+            libc::mmap(
+                ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
         };
         if mem == libc::MAP_FAILED {
             return Err(-libc::ENOMEM);
@@ -239,17 +245,26 @@ pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
         cache.push(GPtr(g));
         if cache.len() > CACHE_MAX {
             let keep = CACHE_MAX / 2;
-            FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).extend(cache.drain(keep..));
+            FREE_LIST
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(cache.drain(keep..));
         }
         return;
     }
-    FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).push(GPtr(g));
+    FREE_LIST
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(GPtr(g));
 }
 
 /// Moves a P's cache to the global free list.
 pub fn flush_cache(cache: &mut Vec<GPtr>) {
     if !cache.is_empty() {
-        FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).append(cache);
+        FREE_LIST
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(cache);
     }
 }
 

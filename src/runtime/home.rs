@@ -102,7 +102,9 @@ impl Home {
         if timer::next_when() <= nanotime() {
             timer::run_due(nanotime());
         }
-        if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+        if netpoll::WAITERS.load(Ordering::Relaxed) > 0
+            && netpoll::POLLER.load(Ordering::Relaxed) == 0
+        {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
             // SAFETY: the home's M is the calling thread's.
@@ -115,7 +117,10 @@ impl Home {
     fn idle_wait(&self, until: i64) {
         let epoch = self.wake.load(Ordering::SeqCst);
         netpoll::HOME_WANTS_POLL.fetch_add(1, Ordering::SeqCst);
-        if netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        if netpoll::POLLER
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
             self.polling.store(true, Ordering::SeqCst);
             let when = timer::next_when().min(until);
             netpoll::set_poll_deadline(when);
@@ -144,7 +149,9 @@ impl Home {
         self.lock.lock();
         // SAFETY: under the lock.
         unsafe {
-            let g = (*self.queue.get()).pop_front().map_or(ptr::null_mut(), |g| g.0);
+            let g = (*self.queue.get())
+                .pop_front()
+                .map_or(ptr::null_mut(), |g| g.0);
             self.lock.unlock();
             g
         }
@@ -200,7 +207,11 @@ impl Home {
         crate::runtime::sysmon::wake_if_sleeping();
         // SAFETY: m is this home's M, now bound to the calling thread.
         crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
-        let deadline = if slice_ns < 0 { i64::MAX } else { nanotime().saturating_add(slice_ns) };
+        let deadline = if slice_ns < 0 {
+            i64::MAX
+        } else {
+            nanotime().saturating_add(slice_ns)
+        };
         let mut check_after = nanotime() + 100_000_000;
         let rc = loop {
             let g = self.pop();

@@ -18,7 +18,9 @@ pub struct SpinLock {
 
 impl SpinLock {
     pub const fn new() -> Self {
-        SpinLock { locked: AtomicBool::new(false) }
+        SpinLock {
+            locked: AtomicBool::new(false),
+        }
     }
 
     #[inline]
@@ -113,14 +115,22 @@ pub fn futex_wait(word: &AtomicU32, val: u32, timeout_ns: i64) {
 pub fn futex_wake(word: *const AtomicU32, n: i32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it.
     unsafe {
-        libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, n);
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const u32,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            n,
+        );
     }
 }
 
 /// Monotonic clock in nanoseconds.
 #[inline]
 pub fn nanotime() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64

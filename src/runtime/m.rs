@@ -75,7 +75,11 @@ impl M {
             curg: ptr::null_mut(),
             p: ptr::null_mut(),
             nextp: AtomicPtr::new(ptr::null_mut()),
-            pending: Pending { f: None, g: ptr::null_mut(), arg: 0 },
+            pending: Pending {
+                f: None,
+                g: ptr::null_mut(),
+                arg: 0,
+            },
             park: AtomicU32::new(0),
             lockedg: ptr::null_mut(),
             handoff: ptr::null_mut(),

@@ -36,7 +36,11 @@ pub fn fatal(what: &str) -> ! {
         // SAFETY: descriptors are never freed.
         let g = unsafe { &*g };
         let name = String::from_utf8_lossy(g.name_str()).into_owned();
-        let name = if name.is_empty() { "unnamed".to_string() } else { name };
+        let name = if name.is_empty() {
+            "unnamed".to_string()
+        } else {
+            name
+        };
         line.push_str(&format!(" in goroutine {} ({name})", g.id()));
     }
     line.push('\n');

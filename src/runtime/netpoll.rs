@@ -49,7 +49,8 @@ struct PollDesc {
 
 const CHUNK: usize = 1024;
 const NCHUNKS: usize = 1024;
-static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; NCHUNKS];
+static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; NCHUNKS];
 
 static EPFD: AtomicI32 = AtomicI32::new(-1);
 static EVFD: AtomicI32 = AtomicI32::new(-1);
@@ -76,7 +77,10 @@ pub fn init() {
             if ep < 0 || ev < 0 {
                 crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
             }
-            let mut e = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: u64::MAX };
+            let mut e = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+                u64: u64::MAX,
+            };
             libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
             EVFD.store(ev, Ordering::Release);
             EPFD.store(ep, Ordering::Release);
@@ -102,7 +106,8 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
             writers: ptr::null_mut(),
         }));
         let fresh = Box::into_raw(fresh);
-        match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => chunk = fresh,
             Err(existing) => {
                 // SAFETY: our chunk was never published.
@@ -142,7 +147,13 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u32 as u64 | ((seq as u64) << 32),
         };
-        if libc::epoll_ctl(EPFD.load(Ordering::Acquire), libc::EPOLL_CTL_ADD, fd, &mut e) == 0 {
+        if libc::epoll_ctl(
+            EPFD.load(Ordering::Acquire),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            &mut e,
+        ) == 0
+        {
             (*p).seq.store(seq, Ordering::Release);
             (*p).registered = true;
             (*p).rready = false;
@@ -168,7 +179,11 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
 /// What poll(2) says about `fd` right now, as a GR_READ/GR_WRITE mask (errors and
 /// hang-ups count as ready for every requested direction).
 fn poll_now(fd: i32, events: i32) -> i32 {
-    let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
     if events & READ != 0 {
         pfd.events |= libc::POLLIN;
     }
@@ -216,7 +231,9 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     if crate::runtime::m::current_g().is_null() {
         return poll_blocking(fd, events, timeout_ns);
     }
-    let Some(pd) = desc(fd) else { return poll_blocking(fd, events, timeout_ns) };
+    let Some(pd) = desc(fd) else {
+        return poll_blocking(fd, events, timeout_ns);
+    };
     match register(fd, pd) {
         Ok(true) => {}
         Ok(false) => return events,
@@ -264,7 +281,13 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
             pd.lock.unlock();
             return latched;
         }
-        let mut iw = IoWaiter { w: Waiter::current(), events, result: 0, rnext: ptr::null_mut(), wnext: ptr::null_mut() };
+        let mut iw = IoWaiter {
+            w: Waiter::current(),
+            events,
+            result: 0,
+            rnext: ptr::null_mut(),
+            wnext: ptr::null_mut(),
+        };
         let me: *mut IoWaiter = &mut iw;
         if events & READ != 0 {
             iw.rnext = (*p).readers;
@@ -288,7 +311,11 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
     }
 }
 
-unsafe fn unlink(head: *mut *mut IoWaiter, me: *mut IoWaiter, link: impl Fn(*mut IoWaiter) -> *mut *mut IoWaiter) {
+unsafe fn unlink(
+    head: *mut *mut IoWaiter,
+    me: *mut IoWaiter,
+    link: impl Fn(*mut IoWaiter) -> *mut *mut IoWaiter,
+) {
     // SAFETY: the caller holds the descriptor lock; list nodes are alive while linked.
     unsafe {
         let mut cur = head;
@@ -304,9 +331,17 @@ unsafe fn unlink(head: *mut *mut IoWaiter, me: *mut IoWaiter, link: impl Fn(*mut
 
 /// A plain thread waits in poll(2), retrying after signals with the time left.
 fn poll_blocking(fd: i32, events: i32, timeout_ns: i64) -> i32 {
-    let deadline = if timeout_ns < 0 { i64::MAX } else { nanotime().saturating_add(timeout_ns) };
+    let deadline = if timeout_ns < 0 {
+        i64::MAX
+    } else {
+        nanotime().saturating_add(timeout_ns)
+    };
     loop {
-        let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
         if events & READ != 0 {
             pfd.events |= libc::POLLIN;
         }
@@ -401,12 +436,16 @@ fn retry_io(fd: i32, dir: i32, mut op: impl FnMut() -> isize) -> isize {
 
 pub fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
     // SAFETY: the caller's buffer, as read(2) takes it.
-    retry_io(fd, READ, || unsafe { libc::read(fd, buf as *mut libc::c_void, n) })
+    retry_io(fd, READ, || unsafe {
+        libc::read(fd, buf as *mut libc::c_void, n)
+    })
 }
 
 pub fn write(fd: i32, buf: *const u8, n: usize) -> isize {
     // SAFETY: as above.
-    retry_io(fd, WRITE, || unsafe { libc::write(fd, buf as *const libc::c_void, n) })
+    retry_io(fd, WRITE, || unsafe {
+        libc::write(fd, buf as *const libc::c_void, n)
+    })
 }
 
 pub fn accept(fd: i32, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> i32 {
@@ -436,7 +475,16 @@ pub fn connect(fd: i32, addr: *const libc::sockaddr, len: libc::socklen_t) -> i3
     let mut err: i32 = 0;
     let mut l = core::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: valid out-pointers.
-    if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut i32 as *mut libc::c_void, &mut l) } < 0 {
+    if unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut i32 as *mut libc::c_void,
+            &mut l,
+        )
+    } < 0
+    {
         return -errno();
     }
     -err
@@ -460,7 +508,12 @@ pub fn close(fd: i32) -> i32 {
             (*p).wready = false;
             let woken = take_all(p);
             if was && EPFD.load(Ordering::Acquire) >= 0 {
-                libc::epoll_ctl(EPFD.load(Ordering::Acquire), libc::EPOLL_CTL_DEL, fd, ptr::null_mut());
+                libc::epoll_ctl(
+                    EPFD.load(Ordering::Acquire),
+                    libc::EPOLL_CTL_DEL,
+                    fd,
+                    ptr::null_mut(),
+                );
             }
             pd.lock.unlock();
             wake_list(woken, -libc::ECANCELED);
@@ -521,7 +574,11 @@ unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
 unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
     // SAFETY: the caller holds the descriptor lock.
     unsafe {
-        let head: *mut *mut IoWaiter = if read { &mut (*p).readers } else { &mut (*p).writers };
+        let head: *mut *mut IoWaiter = if read {
+            &mut (*p).readers
+        } else {
+            &mut (*p).writers
+        };
         let mut cur = *head;
         *head = ptr::null_mut();
         while !cur.is_null() {
@@ -593,13 +650,30 @@ pub fn poll(timeout_ns: i64) -> usize {
     let tsp = if timeout_ns < 0 {
         ptr::null()
     } else {
-        ts = libc::timespec { tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t, tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long };
+        ts = libc::timespec {
+            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+        };
         &ts as *const libc::timespec
     };
     // SAFETY: epoll_pwait2(2) with a valid buffer; NULL sigmask.
-    let mut n = unsafe { libc::syscall(libc::SYS_epoll_pwait2, ep, evs.as_mut_ptr(), evs.len() as i32, tsp, ptr::null::<libc::sigset_t>(), 0) } as i32;
+    let mut n = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            ep,
+            evs.as_mut_ptr(),
+            evs.len() as i32,
+            tsp,
+            ptr::null::<libc::sigset_t>(),
+            0,
+        )
+    } as i32;
     if n < 0 && errno() == libc::ENOSYS {
-        let ms = if timeout_ns < 0 { -1 } else { ((timeout_ns + 999_999) / 1_000_000).min(i32::MAX as i64) as i32 };
+        let ms = if timeout_ns < 0 {
+            -1
+        } else {
+            ((timeout_ns + 999_999) / 1_000_000).min(i32::MAX as i64) as i32
+        };
         // SAFETY: as above.
         n = unsafe { libc::epoll_wait(ep, evs.as_mut_ptr(), evs.len() as i32, ms) };
     }
@@ -612,7 +686,13 @@ pub fn poll(timeout_ns: i64) -> usize {
         if tag == u64::MAX {
             let mut buf = 0u64;
             // SAFETY: draining our eventfd.
-            unsafe { libc::read(EVFD.load(Ordering::Acquire), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+            unsafe {
+                libc::read(
+                    EVFD.load(Ordering::Acquire),
+                    &mut buf as *mut u64 as *mut libc::c_void,
+                    8,
+                )
+            };
             continue;
         }
         // SAFETY: tags are ours.

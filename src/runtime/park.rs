@@ -87,7 +87,12 @@ impl Waiter {
     #[inline]
     pub fn claim(&self) -> bool {
         self.state
-            .compare_exchange(WAITING_STATE, CLAIMED_BY_WAKER, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                WAITING_STATE,
+                CLAIMED_BY_WAKER,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
@@ -98,7 +103,12 @@ impl Waiter {
     ///
     /// # Safety
     /// As for `block`.
-    pub unsafe fn block_timeout(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> bool {
+    pub unsafe fn block_timeout(
+        &self,
+        lock: &SpinLock,
+        reason: WaitReason,
+        timeout_ns: i64,
+    ) -> bool {
         if timeout_ns < 0 {
             // SAFETY: forwarded.
             unsafe { self.block(lock, reason) };
@@ -106,7 +116,11 @@ impl Waiter {
         }
         let when = timer::deadline_after(timeout_ns);
         if !self.g.is_null() {
-            let tp = TimedPark { lock, when, waiter: self };
+            let tp = TimedPark {
+                lock,
+                when,
+                waiter: self,
+            };
             self.timed.set(true);
             let m = current_m();
             // SAFETY: we are goroutine self.g on m, holding lock.
@@ -136,7 +150,12 @@ impl Waiter {
             if left <= 0 {
                 if self
                     .state
-                    .compare_exchange(WAITING_STATE, CLAIMED_BY_TIMER, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(
+                        WAITING_STATE,
+                        CLAIMED_BY_TIMER,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
                     .is_ok()
                 {
                     break false;
@@ -187,7 +206,9 @@ impl Waiter {
                 futex_wake(&(*w).flag, 1);
             } else {
                 (*w).flag.store(1, Ordering::Relaxed);
-                if (*w).timed.get() && (*w).handoff.swap(HANDOFF_WINNER, Ordering::AcqRel) != HANDOFF_PARKED {
+                if (*w).timed.get()
+                    && (*w).handoff.swap(HANDOFF_WINNER, Ordering::AcqRel) != HANDOFF_PARKED
+                {
                     // Its arm_then_unlock is still running: that readies it.
                     return;
                 }
@@ -237,7 +258,12 @@ unsafe fn timeout_fired(arg: usize) {
         let g = (*w).g;
         if (*w)
             .state
-            .compare_exchange(WAITING_STATE, CLAIMED_BY_TIMER, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                WAITING_STATE,
+                CLAIMED_BY_TIMER,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
             && (*w).handoff.swap(HANDOFF_WINNER, Ordering::AcqRel) == HANDOFF_PARKED
         {
@@ -255,9 +281,20 @@ pub fn sleep(ns: i64) {
     }
     if crate::runtime::m::current_g().is_null() {
         let when = timer::deadline_after(ns);
-        let ts = libc::timespec { tv_sec: (when / 1_000_000_000) as libc::time_t, tv_nsec: (when % 1_000_000_000) as libc::c_long };
+        let ts = libc::timespec {
+            tv_sec: (when / 1_000_000_000) as libc::time_t,
+            tv_nsec: (when % 1_000_000_000) as libc::c_long,
+        };
         // SAFETY: valid timespec; TIMER_ABSTIME makes EINTR retries keep the deadline.
-        while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, ptr::null_mut()) } == libc::EINTR {}
+        while unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                ptr::null_mut(),
+            )
+        } == libc::EINTR
+        {}
         return;
     }
     let lock = SpinLock::new();

@@ -29,9 +29,11 @@ use std::sync::Mutex;
 use crossbeam_deque::Steal;
 
 use crate::arch;
-use crate::runtime::g::{GPtr, GrFn, WaitReason, G, DEAD, RUNNABLE, RUNNING, WAITING};
+use crate::runtime::g::{GPtr, GrFn, WaitReason, DEAD, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
-use crate::runtime::m::{current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M};
+use crate::runtime::m::{
+    current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M,
+};
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::Waiter;
 use crate::runtime::{fatal, fiber, netpoll, timer};
@@ -164,7 +166,11 @@ pub fn init(maxprocs: i32) -> i32 {
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
     }
     .min(MAX_PROCS);
     let mut l = locked();
@@ -316,7 +322,8 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }
-    if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+    if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0
+    {
         let now = nanotime();
         if now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
             // SAFETY: the caller holds p, so p.m is the calling thread's M.
@@ -523,7 +530,8 @@ fn startm(p: *mut P, spinning: bool) {
 
 /// A spinning wake handed to the blocked poller (see `startm`), counted in
 /// `nmspinning` until the poller takes it up or gives it back.
-static POLLER_SPIN_HANDOFF: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static POLLER_SPIN_HANDOFF: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 /// The poller takes a spinning wake that was handed to it: true when it now counts as
 /// a spinner. Without a P to spin with, the caller gives it back with `drop_handoff`.
@@ -651,7 +659,10 @@ pub(crate) fn handoffp(p: *mut P) {
         return;
     }
     if SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0
-        && SCHED.nmspinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        && SCHED
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     {
         startm(p, true);
         return;
@@ -832,7 +843,9 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                 }
             }
             // Ready fds, without blocking, unless an idle M is already blocked on them.
-            if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0 {
+            if netpoll::WAITERS.load(Ordering::Relaxed) > 0
+                && netpoll::POLLER.load(Ordering::Relaxed) == 0
+            {
                 netpoll::poll(0);
                 let g = pick_local(p);
                 if !g.is_null() {
@@ -929,7 +942,9 @@ unsafe fn idle_wait(m: *mut M) -> bool {
                 return false;
             }
             if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
-                && netpoll::POLLER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                && netpoll::POLLER
+                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
             {
                 let got = poll_until_work(m);
                 netpoll::set_poll_deadline(i64::MAX);
@@ -971,7 +986,11 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
                 // No P or no work any more: whoever took them runs it.
                 drop_handoff();
             }
-            let timeout = if when == i64::MAX { -1 } else { (when - nanotime()).max(0) };
+            let timeout = if when == i64::MAX {
+                -1
+            } else {
+                (when - nanotime()).max(0)
+            };
             (*m).collecting = true;
             netpoll::poll(timeout);
             timer::run_due(nanotime());
@@ -1098,7 +1117,11 @@ unsafe fn steal_runnext(victim: *mut P) -> *mut G {
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
     // SAFETY: see above.
     unsafe {
-        (*m).pending = Pending { f: Some(f), g: cur, arg };
+        (*m).pending = Pending {
+            f: Some(f),
+            g: cur,
+            arg,
+        };
         (*cur).errno = *(*m).errno;
         let dying = fiber::active() && (*cur).status.load(Ordering::Relaxed) == DEAD;
         let p = (*m).p;
@@ -1159,7 +1182,12 @@ pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
 
 /// `spawn`, pinning the goroutine to `home` when that is not null (it then runs
 /// only on the home's thread; see `home.rs`).
-pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, home: *mut crate::runtime::home::Home) -> i64 {
+pub(crate) fn spawn_homed(
+    f: GrFn,
+    arg: *mut libc::c_void,
+    attr: &SpawnAttr,
+    home: *mut crate::runtime::home::Home,
+) -> i64 {
     ensure_init();
     let class = match stack::class_of(attr.stack_size) {
         Ok(c) => c,
@@ -1170,7 +1198,11 @@ pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, hom
         note_plain_thread();
     }
     // SAFETY: a non-null current M is ours, and so is its P.
-    let p = if m.is_null() || !home.is_null() { ptr::null_mut() } else { unsafe { (*m).p } };
+    let p = if m.is_null() || !home.is_null() {
+        ptr::null_mut()
+    } else {
+        unsafe { (*m).p }
+    };
     let local = !p.is_null() && class == stack::default_class();
     // SAFETY: p is ours when non-null.
     unsafe {
@@ -1193,7 +1225,11 @@ pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, hom
             return e as i64;
         }
     }
-    let cache = if p.is_null() { None } else { Some(unsafe { &mut (*p).gcache }) };
+    let cache = if p.is_null() {
+        None
+    } else {
+        Some(unsafe { &mut (*p).gcache })
+    };
     let g = match crate::runtime::g::alloc(cache) {
         Ok(g) => g,
         Err(e) => {
@@ -1221,7 +1257,11 @@ pub(crate) fn spawn_homed(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr, hom
         (*g).wait_reason = 0;
         (*g).flags = 0;
         (*g).home = home;
-        (*g).parent = if m.is_null() || (*m).curg.is_null() { 0 } else { (*(*m).curg).id() };
+        (*g).parent = if m.is_null() || (*m).curg.is_null() {
+            0
+        } else {
+            (*(*m).curg).id()
+        };
         (*g).set_name(attr.name);
         (*g).status.store(RUNNABLE, Ordering::Release);
     }
@@ -1291,10 +1331,18 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
         let p = (*m).p;
         fiber::release(&mut (*g).fiber);
         if let Some(st) = (*g).stack.take() {
-            let cache = if p.is_null() { None } else { Some(&mut (*p).stacks) };
+            let cache = if p.is_null() {
+                None
+            } else {
+                Some(&mut (*p).stacks)
+            };
             stack::put((*g).class as usize, st, cache);
         }
-        let cache = if p.is_null() { None } else { Some(&mut (*p).gcache) };
+        let cache = if p.is_null() {
+            None
+        } else {
+            Some(&mut (*p).gcache)
+        };
         crate::runtime::g::free(g, cache);
     }
 }
@@ -1641,7 +1689,14 @@ pub fn wait_all() -> i32 {
 
 /// Runs `f(arg)` as a goroutine and waits for it to return.
 pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
-    let id = spawn(f, arg, &SpawnAttr { stack_size: 0, name: c"main".as_ptr() });
+    let id = spawn(
+        f,
+        arg,
+        &SpawnAttr {
+            stack_size: 0,
+            name: c"main".as_ptr(),
+        },
+    );
     if id < 0 {
         return id as i32;
     }
@@ -1754,7 +1809,11 @@ pub fn check_deadlock_except(running_plain: usize) -> bool {
     let alive = PLAIN_ALIVE.load(Ordering::SeqCst);
     let blocked = PLAIN_BLOCKED.load(Ordering::SeqCst);
     let registered_caller = PLAIN_REG.try_with(|r| r.0.get() == 1).unwrap_or(false);
-    let allowed = if registered_caller { running_plain } else { running_plain - 1 };
+    let allowed = if registered_caller {
+        running_plain
+    } else {
+        running_plain - 1
+    };
     if alive.saturating_sub(blocked) > allowed {
         return false;
     }

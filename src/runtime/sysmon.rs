@@ -145,11 +145,21 @@ fn run() {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);
-            if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit() && !STOP.load(Ordering::SeqCst) {
+            if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit()
+                && !STOP.load(Ordering::SeqCst)
+            {
                 // Not for ever: the lost-wake-up check above must still run now and
                 // then (ten times a second costs an idle process microseconds).
                 let surplus = crate::stack::has_surplus();
-                futex_wait(&WAKE, epoch, if surplus { SCAVENGE_AFTER_NS } else { IDLE_CHECK_NS });
+                futex_wait(
+                    &WAKE,
+                    epoch,
+                    if surplus {
+                        SCAVENGE_AFTER_NS
+                    } else {
+                        IDLE_CHECK_NS
+                    },
+                );
                 if surplus {
                     crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
                 }
@@ -162,7 +172,15 @@ fn run() {
             }
             continue;
         }
-        futex_wait(&WAKE, epoch, if trace_ns > 0 { delay.min(trace_ns) } else { delay });
+        futex_wait(
+            &WAKE,
+            epoch,
+            if trace_ns > 0 {
+                delay.min(trace_ns)
+            } else {
+                delay
+            },
+        );
         if STOP.load(Ordering::SeqCst) {
             return;
         }
@@ -197,7 +215,13 @@ fn run() {
 fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
     let limit = sched::nprocs_limit();
     if seen.len() < limit {
-        seen.resize_with(limit, || Seen { tick: 0, since: now, rescued: false, asleep: 0, last_stat: 0 });
+        seen.resize_with(limit, || Seen {
+            tick: 0,
+            since: now,
+            rescued: false,
+            asleep: 0,
+            last_stat: 0,
+        });
     }
     let mut acted = false;
     for (i, s) in seen.iter_mut().enumerate().take(limit) {
@@ -206,7 +230,12 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
             continue;
         }
         // SAFETY: Ps are never freed; only atomics and the stealer are touched.
-        let (status, tick) = unsafe { ((*p).status.load(Ordering::Acquire), (*p).schedtick.load(Ordering::Acquire)) };
+        let (status, tick) = unsafe {
+            (
+                (*p).status.load(Ordering::Acquire),
+                (*p).schedtick.load(Ordering::Acquire),
+            )
+        };
         if status != P_RUNNING || tick != s.tick {
             s.tick = tick;
             s.since = now;
@@ -300,9 +329,14 @@ fn thread_sleeping(tid: u32) -> bool {
     if tid == 0 {
         return false;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else { return false };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
     // The state follows the parenthesised command name, which may contain spaces.
-    match stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()) {
+    match stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next())
+    {
         Some(c) => c == 'S' || c == 'D',
         None => false,
     }

@@ -47,8 +47,12 @@ struct Heap {
     epoch: u32,
 }
 
-static TIMERS: Mutex<Heap> =
-    Mutex::new(Heap { nodes: Vec::new(), free: Vec::new(), heap: Vec::new(), epoch: 0 });
+static TIMERS: Mutex<Heap> = Mutex::new(Heap {
+    nodes: Vec::new(),
+    free: Vec::new(),
+    heap: Vec::new(),
+    epoch: 0,
+});
 /// Earliest deadline, or i64::MAX when none (read without the lock).
 static NEXT_WHEN: AtomicI64 = AtomicI64::new(i64::MAX);
 /// Armed timers (for deadlock detection and stats).
@@ -87,7 +91,11 @@ impl Heap {
                 break;
             }
             let r = l + 1;
-            let c = if r < len && self.less(self.heap[r], self.heap[l]) { r } else { l };
+            let c = if r < len && self.less(self.heap[r], self.heap[l]) {
+                r
+            } else {
+                l
+            };
             if !self.less(self.heap[c], n) {
                 break;
             }
@@ -151,7 +159,13 @@ pub fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
     let idx = match h.free.pop() {
         Some(i) => i,
         None => {
-            h.nodes.push(Node { when: 0, f: None, arg: 0, pos: NOT_IN_HEAP, gen: 0 });
+            h.nodes.push(Node {
+                when: 0,
+                f: None,
+                arg: 0,
+                pos: NOT_IN_HEAP,
+                gen: 0,
+            });
             (h.nodes.len() - 1) as u32
         }
     };
@@ -173,7 +187,11 @@ pub fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
     if earliest {
         crate::runtime::netpoll::timer_moved(when);
     }
-    TimerId { idx, gen, epoch: h_epoch }
+    TimerId {
+        idx,
+        gen,
+        epoch: h_epoch,
+    }
 }
 
 /// Disarms a timer. True when it had not fired: it never will. False when it already
@@ -183,7 +201,9 @@ pub fn cancel(id: TimerId) -> bool {
     if h.epoch != id.epoch {
         return false;
     }
-    let Some(node) = h.nodes.get(id.idx as usize) else { return false };
+    let Some(node) = h.nodes.get(id.idx as usize) else {
+        return false;
+    };
     if node.gen != id.gen || node.pos == NOT_IN_HEAP {
         return false;
     }

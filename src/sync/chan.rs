@@ -28,7 +28,7 @@
 
 use core::ptr;
 
-use super::shim::{Guarded, Ordering, SpinLock, WaitReason, Waiter, AtomicUsize};
+use super::shim::{AtomicUsize, Guarded, Ordering, SpinLock, WaitReason, Waiter};
 use crate::sync::select::SelectWait;
 
 /// One party parked on one channel queue (Go's sudog). Lives on the parked party's
@@ -71,7 +71,10 @@ pub(crate) struct WaitQ {
 
 impl WaitQ {
     const fn new() -> Self {
-        WaitQ { first: ptr::null_mut(), last: ptr::null_mut() }
+        WaitQ {
+            first: ptr::null_mut(),
+            last: ptr::null_mut(),
+        }
     }
 
     #[inline]
@@ -458,7 +461,11 @@ impl Chan {
     #[inline(never)]
     unsafe fn park(&self, elem: *mut u8, send: bool) -> i32 {
         let w = Waiter::current();
-        let mut sd = Sudog { waiter: &w, elem, ..Sudog::EMPTY };
+        let mut sd = Sudog {
+            waiter: &w,
+            elem,
+            ..Sudog::EMPTY
+        };
         let sdp: *mut Sudog = &mut sd;
         // SAFETY: lock held; sd and w stay on this stack until we are woken (nobody
         // but the waker that dequeues sd touches them, and only before the wake).
@@ -470,7 +477,14 @@ impl Chan {
                     st.recvq.enqueue(sdp);
                 }
             });
-            w.block(&self.lock, if send { WaitReason::ChanSend } else { WaitReason::ChanRecv });
+            w.block(
+                &self.lock,
+                if send {
+                    WaitReason::ChanSend
+                } else {
+                    WaitReason::ChanRecv
+                },
+            );
             if (*sdp).success {
                 0
             } else {
@@ -507,7 +521,9 @@ impl Chan {
                 Ok(list)
             });
             self.lock.unlock();
-            let Ok(mut sd) = list else { return -libc::EPIPE };
+            let Ok(mut sd) = list else {
+                return -libc::EPIPE;
+            };
             while !sd.is_null() {
                 let next = (*sd).next;
                 wake_sudog(sd);
@@ -522,7 +538,10 @@ impl Chan {
     pub fn has_waiters(&self) -> bool {
         self.lock.lock();
         // SAFETY: lock held.
-        let busy = unsafe { self.st.with(|st| !st.recvq.is_empty() || !st.sendq.is_empty()) };
+        let busy = unsafe {
+            self.st
+                .with(|st| !st.recvq.is_empty() || !st.sendq.is_empty())
+        };
         // SAFETY: held.
         unsafe { self.lock.unlock() };
         busy
@@ -545,7 +564,10 @@ impl Drop for Chan {
         if bytes != 0 {
             // SAFETY: allocated in `new` with this layout.
             unsafe {
-                std::alloc::dealloc(self.buf, std::alloc::Layout::from_size_align_unchecked(bytes, BUF_ALIGN))
+                std::alloc::dealloc(
+                    self.buf,
+                    std::alloc::Layout::from_size_align_unchecked(bytes, BUF_ALIGN),
+                )
             };
         }
     }

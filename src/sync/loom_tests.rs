@@ -188,7 +188,12 @@ fn sel(cases: &mut [Case], timeout: i64) -> i32 {
 }
 
 fn case(c: &Chan, op: i32, v: &mut u64) -> Case {
-    Case { chan: c as *const Chan as *mut Chan, op, elem: v as *mut u64 as *mut u8, closed: 0 }
+    Case {
+        chan: c as *const Chan as *mut Chan,
+        op,
+        elem: v as *mut u64 as *mut u8,
+        closed: 0,
+    }
 }
 
 /// A blocking select over two unbuffered channels with a sender on each: it fires

@@ -59,14 +59,21 @@ impl Mutex {
         Mutex {
             state: AtomicU32::new(0),
             qlock: SpinLock::new(),
-            q: Guarded::new(Queue { first: ptr::null_mut(), last: ptr::null_mut() }),
+            q: Guarded::new(Queue {
+                first: ptr::null_mut(),
+                last: ptr::null_mut(),
+            }),
         }
     }
 
     /// Locks, parking (or blocking) while another holds it. Returns 0.
     #[inline]
     pub fn lock(&self) -> i32 {
-        if self.state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
             return 0;
         }
         self.lock_slow();
@@ -78,7 +85,12 @@ impl Mutex {
     fn try_take(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         while s & LOCKED == 0 {
-            match self.state.compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
             }
@@ -119,7 +131,11 @@ impl Mutex {
             }
             // Count ourselves in while it is still locked (fails if it was just
             // unlocked: then retry).
-            if self.state.compare_exchange(s, s + WAITER, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            if self
+                .state
+                .compare_exchange(s, s + WAITER, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            {
                 // SAFETY: held.
                 unsafe { self.qlock.unlock() };
                 continue;
@@ -127,7 +143,12 @@ impl Mutex {
             if since == 0 {
                 since = nanotime().max(1);
             }
-            let mut mw = MWaiter { w: Waiter::current(), next: ptr::null_mut(), since, handoff: false };
+            let mut mw = MWaiter {
+                w: Waiter::current(),
+                next: ptr::null_mut(),
+                since,
+                handoff: false,
+            };
             let mwp: *mut MWaiter = &mut mw;
             // SAFETY: qlock held; `mw` stays on this stack until an unlock wakes it.
             unsafe {
@@ -173,7 +194,12 @@ impl Mutex {
         if s & LOCKED == 0 {
             return -libc::EPERM;
         }
-        if s == LOCKED && self.state.compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+        if s == LOCKED
+            && self
+                .state
+                .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
             return 0;
         }
         self.unlock_slow()

@@ -49,7 +49,11 @@ pub(crate) struct SelectWait {
 
 impl SelectWait {
     fn new() -> Self {
-        SelectWait { w: Waiter::current(), slock: SpinLock::new(), fired: Guarded::new(ptr::null_mut()) }
+        SelectWait {
+            w: Waiter::current(),
+            slock: SpinLock::new(),
+            fired: Guarded::new(ptr::null_mut()),
+        }
     }
 
     /// # Safety
@@ -107,7 +111,10 @@ fn sleep(timeout_ns: i64) -> i32 {
     let sel = SelectWait::new();
     sel.slock.lock();
     // SAFETY: slock is held; nobody can find `sel`, so only the timeout ends the wait.
-    unsafe { sel.w.block_timeout(&sel.slock, WaitReason::Select, timeout_ns) };
+    unsafe {
+        sel.w
+            .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
+    };
     -libc::ETIMEDOUT
 }
 
@@ -216,7 +223,13 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             let sdp: *mut Sudog = sd;
             let c = &*cases[i].chan;
             let send = cases[i].op == SEND;
-            c.st.with(|st| if send { st.sendq.enqueue(sdp) } else { st.recvq.enqueue(sdp) });
+            c.st.with(|st| {
+                if send {
+                    st.sendq.enqueue(sdp)
+                } else {
+                    st.recvq.enqueue(sdp)
+                }
+            });
         }
         sel.slock.lock();
         unlock_all(cases, lockorder);
@@ -224,7 +237,8 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             sel.w.block(&sel.slock, WaitReason::Select);
             true
         } else {
-            sel.w.block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
+            sel.w
+                .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
         };
 
         // Pass 3: unlink what nobody took.
@@ -233,7 +247,13 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             let sdp: *mut Sudog = sd;
             let c = &*cases[i].chan;
             let send = cases[i].op == SEND;
-            c.st.with(|st| if send { st.sendq.remove(sdp) } else { st.recvq.remove(sdp) });
+            c.st.with(|st| {
+                if send {
+                    st.sendq.remove(sdp)
+                } else {
+                    st.recvq.remove(sdp)
+                }
+            });
         }
         unlock_all(cases, lockorder);
         if !woken {

@@ -72,7 +72,10 @@ mod imp {
     /// the holder).
     #[inline]
     pub(crate) fn can_spin() -> bool {
-        crate::runtime::sched::SCHED.gomaxprocs.load(Ordering::Relaxed) > 1
+        crate::runtime::sched::SCHED
+            .gomaxprocs
+            .load(Ordering::Relaxed)
+            > 1
     }
 }
 
@@ -93,7 +96,10 @@ mod imp {
 
     impl SpinLock {
         pub(crate) fn new() -> Self {
-            SpinLock { locked: AtomicBool::new(false), alive: loom::cell::UnsafeCell::new(()) }
+            SpinLock {
+                locked: AtomicBool::new(false),
+                alive: loom::cell::UnsafeCell::new(()),
+            }
         }
 
         pub(crate) fn lock(&self) {
@@ -109,7 +115,9 @@ mod imp {
 
         pub(crate) fn try_lock(&self) -> bool {
             self.alive.with(|_| ());
-            self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            self.locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
         }
 
         /// # Safety
@@ -154,7 +162,9 @@ mod imp {
 
         pub(crate) fn claim(&self) -> bool {
             self.alive.with(|_| ());
-            self.state.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            self.state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
         }
 
         /// # Safety
@@ -173,7 +183,12 @@ mod imp {
         ///
         /// # Safety
         /// As `block`.
-        pub(crate) unsafe fn block_timeout(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> bool {
+        pub(crate) unsafe fn block_timeout(
+            &self,
+            lock: &SpinLock,
+            reason: WaitReason,
+            timeout_ns: i64,
+        ) -> bool {
             if timeout_ns < 0 {
                 // SAFETY: forwarded.
                 unsafe { self.block(lock, reason) };
@@ -197,7 +212,10 @@ mod imp {
             // SAFETY: valid until the flag store below.
             unsafe {
                 (*w).alive.with(|_| ());
-                assert!((*w).parked.load(Ordering::Acquire), "woke a waiter that has not finished parking");
+                assert!(
+                    (*w).parked.load(Ordering::Acquire),
+                    "woke a waiter that has not finished parking"
+                );
                 let t = (*w).thread.clone();
                 (*w).flag.store(1, Ordering::Release);
                 t.unpark();

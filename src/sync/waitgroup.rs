@@ -34,7 +34,11 @@ impl Default for WaitGroup {
 
 impl WaitGroup {
     pub fn new() -> Self {
-        WaitGroup { count: AtomicI64::new(0), lock: SpinLock::new(), waiters: Guarded::new(ptr::null_mut()) }
+        WaitGroup {
+            count: AtomicI64::new(0),
+            lock: SpinLock::new(),
+            waiters: Guarded::new(ptr::null_mut()),
+        }
     }
 
     /// The counter now (a snapshot).
@@ -47,14 +51,19 @@ impl WaitGroup {
     pub fn add(&self, delta: i64) -> i32 {
         let mut old = self.count.load(Ordering::Relaxed);
         loop {
-            let Some(new) = old.checked_add(delta) else { return -libc::EINVAL };
+            let Some(new) = old.checked_add(delta) else {
+                return -libc::EINVAL;
+            };
             if new < 0 {
                 return -libc::EINVAL;
             }
             if new == 0 && old != 0 {
                 break;
             }
-            match self.count.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .count
+                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return 0,
                 Err(cur) => old = cur,
             }
@@ -75,7 +84,10 @@ impl WaitGroup {
                     return -libc::EINVAL;
                 }
             };
-            match self.count.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .count
+                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => break new,
                 Err(cur) => old = cur,
             }
@@ -83,7 +95,12 @@ impl WaitGroup {
         // SAFETY: lock held; taken waiters are ours to wake (read `next` before each
         // wake: after it the waiter may be gone).
         unsafe {
-            let mut w = if new == 0 { self.waiters.with(|l| core::mem::replace(l, ptr::null_mut())) } else { ptr::null_mut() };
+            let mut w = if new == 0 {
+                self.waiters
+                    .with(|l| core::mem::replace(l, ptr::null_mut()))
+            } else {
+                ptr::null_mut()
+            };
             self.lock.unlock();
             while !w.is_null() {
                 let next = (*w).next;
