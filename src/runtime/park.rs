@@ -18,7 +18,7 @@ use core::cell::Cell;
 
 use crate::runtime::g::{WaitReason, G, WAITING};
 use crate::runtime::lock::{coarse_now, futex_wait, futex_wake, nanotime, SpinLock};
-use crate::runtime::m::{current_m, M};
+use crate::runtime::m::{current_m, PendingFn, M};
 use crate::runtime::sched;
 use crate::runtime::timer::{self, TimerId};
 
@@ -122,15 +122,8 @@ impl Waiter {
                 waiter: self,
             };
             self.timed.set(true);
-            let m = current_m();
-            // SAFETY: we are goroutine self.g on m, holding lock.
-            unsafe {
-                let g = (*m).curg;
-                (*g).wait_reason = reason as u8;
-                (*g).wait_since = coarse_now();
-                (*g).status.store(WAITING, Ordering::Release);
-                sched::switch_away(m, g, arm_then_unlock, &tp as *const TimedPark as usize);
-            }
+            // SAFETY: we are goroutine self.g, holding lock; tp outlives the park.
+            unsafe { park_with(reason, arm_then_unlock, &tp as *const TimedPark as usize) };
             if self.state.load(Ordering::Acquire) == CLAIMED_BY_TIMER {
                 return false;
             }
@@ -314,6 +307,19 @@ unsafe fn unlock_after_switch(_m: *mut M, _g: *mut G, lock: usize) {
 /// # Safety
 /// Must run on a goroutine that holds `lock` and has made itself findable under it.
 pub unsafe fn park(lock: &SpinLock, reason: WaitReason) {
+    // SAFETY: forwarded.
+    unsafe {
+        park_with(
+            reason,
+            unlock_after_switch,
+            lock as *const SpinLock as usize,
+        )
+    }
+}
+
+/// Marks the current goroutine WAITING and switches away; `after(m, g, arg)` runs
+/// once its context is saved (it must let wakers find the goroutine only then).
+unsafe fn park_with(reason: WaitReason, after: PendingFn, arg: usize) {
     let m = current_m();
     // SAFETY: a goroutine runs on an M; curg is this goroutine.
     unsafe {
@@ -321,6 +327,6 @@ pub unsafe fn park(lock: &SpinLock, reason: WaitReason) {
         (*g).wait_reason = reason as u8;
         (*g).wait_since = coarse_now();
         (*g).status.store(WAITING, Ordering::Release);
-        sched::switch_away(m, g, unlock_after_switch, lock as *const SpinLock as usize);
+        sched::switch_away(m, g, after, arg);
     }
 }

@@ -1285,7 +1285,6 @@ pub(crate) fn spawn_homed(
 
 /// Gives a goroutine about to run for the first time its stack (it holds a
 /// reservation) and lays out its entry frame.
-#[cold]
 pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
     // SAFETY: p (if not null) is held by the caller; g is runnable and owned by the
     // caller's M.
