@@ -21,7 +21,7 @@ PYTHON     ?= python3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_LIBDIR := $(abspath $(TARGET_DIR)/release)
 
-.PHONY: all build header demo test stress bench clean
+.PHONY: all build header demo test stress clean
 
 all: build
 
@@ -48,16 +48,12 @@ test: build
 	$(CARGO) test --release --no-fail-fast
 	PACKAGE=$${CI:+1} bindings/python/run_tests.sh
 
+# More parts of stress come from the mk/*.mk files (`stress: their-target`).
 stress: build
 	$(CARGO) test --release --no-fail-fast -- --ignored
 	REPEAT=20 bindings/python/run_tests.sh
 
-bench: build
-	$(CARGO) bench
-	@if [ -f bench/Makefile ]; then $(MAKE) -C bench; fi
-	bench/python/run.sh
-
 clean:
 	$(CARGO) clean
 
-include mk/install.mk
+include mk/install.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk
