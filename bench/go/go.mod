@@ -1,0 +1,3 @@
+module libgoroutine/bench
+
+go 1.22

@@ -1,3 +1,0 @@
-module httpd
-
-go 1.22
