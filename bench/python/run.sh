@@ -5,6 +5,8 @@
 #
 #   bench/python/run.sh                 RUNS=5, all workloads
 #   RUNS=3 bench/python/run.sh echo     some workloads only
+#   bench/python/run.sh --venv          only create the venv (if needed) and print its
+#                                       python (bench/run.py, the full suite, uses it)
 #
 # Uses target/pyvenv-bench (CPython 3.11 by default, PYTHON=... to change) with gevent
 # and greenlet installed, and the library at target/release (GOROUTINE_LIBRARY).
@@ -14,8 +16,6 @@ ROOT=$PWD
 RUNS=${RUNS:-5}
 TARGET=${CARGO_TARGET_DIR:-target}
 case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
-[ -n "${GOROUTINE_LIBRARY:-}" ] || cargo build --release
-export GOROUTINE_LIBRARY=${GOROUTINE_LIBRARY:-$TARGET/release/libgoroutine.so}
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
     PY=$(command -v python3.11 || ls -d "$HOME"/.pyenv/versions/3.11.*/bin/python 2>/dev/null | tail -1 || command -v python3)
@@ -25,6 +25,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -c 'import gevent, greenlet' 2>/dev/null || "$VENV/bin/pip" install -q gevent greenlet
+if [ "${1:-}" = --venv ]; then
+    echo "$VENV/bin/python"
+    exit 0
+fi
+[ -n "${GOROUTINE_LIBRARY:-}" ] || cargo build --release
+export GOROUTINE_LIBRARY=${GOROUTINE_LIBRARY:-$TARGET/release/libgoroutine.so}
 WORKLOADS=${*:-spawn yield chanpp echo parkmem}
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
