@@ -113,13 +113,13 @@ int main(int argc, char **argv) {
     long rss1 = proc_status_kb("VmRSS"), pte1 = proc_status_kb("VmPTE");
     size_t alive = gr_count();
 
+    uint64_t t0 = now_ns(); /* release_ms: from the close (which may do the waking) */
     atomic_store(&released, 1);
 #ifdef HAVE_GR_CHAN
     rc = gr_chan_close(chan);
     if (rc != 0)
         DIE("gr_chan_close: %s", gr_strerror(rc));
 #endif
-    uint64_t t0 = now_ns();
     gr_wait_all();
     uint64_t exit_ns = now_ns() - t0;
     usleep(100000); /* idle workers return surplus stacks to the kernel */
