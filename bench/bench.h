@@ -51,9 +51,9 @@ static inline long arg_long(int argc, char **argv, int i, long dflt) {
     return (long)v;
 }
 
-/* A field of /proc/self/status in KiB ("VmRSS", "VmPTE"), or -1. */
-static inline long proc_status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
+/* A "Field: N kB" line of a /proc file in KiB, or -1. */
+static inline long proc_file_kb(const char *path, const char *field) {
+    FILE *f = fopen(path, "r");
     if (!f)
         return -1;
     char line[256];
@@ -68,6 +68,9 @@ static inline long proc_status_kb(const char *field) {
     fclose(f);
     return v;
 }
+
+/* A field of /proc/self/status in KiB ("VmRSS", "VmPTE"), or -1. */
+static inline long proc_status_kb(const char *field) { return proc_file_kb("/proc/self/status", field); }
 
 #define DIE(...)                                                    \
     do {                                                            \

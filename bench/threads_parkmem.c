@@ -39,19 +39,6 @@ static void *waiter(void *arg) {
 
 static void *noop(void *arg) { return arg; }
 
-/* KernelStack of /proc/meminfo in KiB (the whole machine), or -1. */
-static long kernel_stack_kb(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "KernelStack: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 int main(int argc, char **argv) {
     long n = arg_long(argc, argv, 1, 10000);
     int procs = (int)arg_long(argc, argv, 2, 1);
@@ -64,7 +51,8 @@ int main(int argc, char **argv) {
     tchan_init(&gate);
     pthread_join(thread_start(noop, NULL, 0), NULL);
     usleep(20000);
-    long rss0 = proc_status_kb("VmRSS"), pte0 = proc_status_kb("VmPTE"), ks0 = kernel_stack_kb();
+    long rss0 = proc_status_kb("VmRSS"), pte0 = proc_status_kb("VmPTE");
+    long ks0 = proc_file_kb("/proc/meminfo", "KernelStack");
 
     uint64_t t0 = now_ns(), c0 = cpu_ns();
     for (long i = 0; i < n; i++)
@@ -73,7 +61,8 @@ int main(int argc, char **argv) {
         sched_yield();
     uint64_t spawn_ns = now_ns() - t0, spawn_cpu_ns = cpu_ns() - c0;
     usleep(20000); /* the last waiters finish going to sleep */
-    long rss1 = proc_status_kb("VmRSS"), pte1 = proc_status_kb("VmPTE"), ks1 = kernel_stack_kb();
+    long rss1 = proc_status_kb("VmRSS"), pte1 = proc_status_kb("VmPTE");
+    long ks1 = proc_file_kb("/proc/meminfo", "KernelStack");
     long alive = atomic_load(&parked);
 
     uint64_t t1 = now_ns(); /* release_ms: from the close (the broadcast) on */
