@@ -91,10 +91,12 @@ c_tests! {
     sleep_eintr,
     sleep_idle_cpu,
     sleep_many,
+    spawn_join_cycles,
     stack_overflow,
     stack_size,
     sysmon_spin,
     sysmon_usleep,
+    timers_cancel,
     tree,
     unique_ids,
     wait_all,
@@ -250,6 +252,37 @@ fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
         "expected death by SIGABRT\n{}",
         r.describe()
     );
+}
+
+// ---------------------------------------------------------------- long runs (make stress)
+
+/// Catalogue entry 31 at full size: 1,000,000 timers armed at once, half of them
+/// cancelled, five rounds (about a minute).
+#[test]
+#[ignore = "1M timers x 5 rounds, about a minute: make stress"]
+fn timers_cancel_million() {
+    run_ok_with_args("timers_cancel", &["1000000", "5"], 900);
+}
+
+/// Catalogue entry 43, ten times longer: 100,000 spawn/park/join cycles.
+#[test]
+#[ignore = "100,000 cycles, about 10 s: make stress"]
+fn spawn_join_cycles_100k() {
+    run_ok_with_args("spawn_join_cycles", &["100000"], 300);
+}
+
+/// Catalogue entry 26, the fork loop: 2,000 forks while goroutines run.
+#[test]
+#[ignore = "2,000 forks: make stress"]
+fn fork_loop_2000() {
+    run_ok_with_args("fork", &["2000"], 600);
+}
+
+/// Runs tests/c/NAME.c with arguments; it must exit 0 with `ok` as its last line.
+fn run_ok_with_args(name: &str, args: &[&str], timeout_secs: u64) {
+    let r = run_program(name, args, &[], timeout_secs);
+    assert!(passed(&r), "tests/c/{name}.c {args:?} failed\n{}", r.describe());
+    print!("{}", r.stdout);
 }
 
 // ---------------------------------------------------------------- examples
