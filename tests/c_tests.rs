@@ -87,6 +87,7 @@ c_tests! {
     rss_fallback,
     select_basic,
     shutdown,
+    signals,
     sleep_busy_yielder,
     sleep_eintr,
     sleep_idle_cpu,
@@ -96,6 +97,7 @@ c_tests! {
     stack_size,
     sysmon_spin,
     sysmon_usleep,
+    thread_create_fail,
     timers_cancel,
     tree,
     unique_ids,
@@ -276,6 +278,15 @@ fn spawn_join_cycles_100k() {
 #[ignore = "2,000 forks: make stress"]
 fn fork_loop_2000() {
     run_ok_with_args("fork", &["2000"], 600);
+}
+
+/// Catalogue entry 27 at the first start: no thread can be made when the runtime
+/// starts. Known to fail (the goroutine never runs, nobody retries; reported), so it
+/// runs with the long tests until the scheduler handles it.
+#[test]
+#[ignore = "known bug, reported: with pthread_create failing at the first start a spawned goroutine never runs"]
+fn thread_create_fail_at_start() {
+    run_ok_with_args("thread_create_fail", &["start"], 30);
 }
 
 /// Runs tests/c/NAME.c with arguments; it must exit 0 with `ok` as its last line.
