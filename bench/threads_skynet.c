@@ -1,7 +1,8 @@
 /*
  * threads_skynet: the pthreads twin of skynet.c: a 10-ary tree of threads, one per
  * node. Each leaf sends its number; each inner node makes a fresh one-slot
- * mutex+condvar channel (threads.h) on its stack, starts its 10 children on it
+ * mutex+condvar channel (threads.h; malloc'ed, freed by whoever of the node and
+ * its children is last done with it), starts its 10 children on it
  * (detached, default stack), sums their 10 values and sends the sum up. The root's
  * sum is leaves*(leaves-1)/2, checked. The process is pinned to the first `procs`
  * CPUs.
@@ -26,9 +27,32 @@
 
 #include <stdatomic.h>
 
+/* A node's channel, shared by the node and its 10 children: whoever drops the last
+   reference destroys it (a sender may touch it after the receiver returned). */
+struct node_chan {
+    struct tchan c;
+    atomic_int refs;
+};
+
+static struct node_chan *node_chan_new(int refs) {
+    struct node_chan *nc = malloc(sizeof *nc);
+    if (!nc)
+        DIE("out of memory");
+    tchan_init(&nc->c);
+    atomic_init(&nc->refs, refs);
+    return nc;
+}
+
+static void node_chan_unref(struct node_chan *nc) {
+    if (atomic_fetch_sub(&nc->refs, 1) == 1) {
+        tchan_destroy(&nc->c);
+        free(nc);
+    }
+}
+
 struct node {
     long num, size;
-    struct tchan *out;
+    struct node_chan *out;
 };
 
 static atomic_long running; /* node threads started and not yet finished */
@@ -36,28 +60,28 @@ static atomic_long running; /* node threads started and not yet finished */
 static void *skynet(void *arg) {
     struct node *n = arg;
     long num = n->num, size = n->size;
-    struct tchan *out = n->out;
+    struct node_chan *out = n->out;
     if (size == 1) {
-        tchan_send(out, num);
+        tchan_send(&out->c, num);
     } else {
         struct node kids[10];
-        struct tchan c;
-        tchan_init(&c);
+        struct node_chan *c = node_chan_new(11);
         long step = size / 10;
         for (int i = 0; i < 10; i++) {
-            kids[i] = (struct node){ num + i * step, step, &c };
+            kids[i] = (struct node){ num + i * step, step, c };
             atomic_fetch_add(&running, 1);
             thread_start(skynet, &kids[i], 1);
         }
         long sum = 0, v = 0;
         for (int i = 0; i < 10; i++) {
-            if (tchan_recv(&c, &v) != 0)
+            if (tchan_recv(&c->c, &v) != 0)
                 DIE("a node's channel was closed");
             sum += v;
         }
-        tchan_destroy(&c);
-        tchan_send(out, sum);
+        node_chan_unref(c);
+        tchan_send(&out->c, sum);
     }
+    node_chan_unref(out);
     atomic_fetch_sub(&running, 1);
     return NULL;
 }
@@ -76,18 +100,17 @@ int main(int argc, char **argv) {
         DIE("usage: threads_skynet [leaves] [procs] [reps]");
     pin_to_first_cpus(procs);
     for (long r = 0; r < reps; r++) {
-        struct tchan c;
-        tchan_init(&c);
-        struct node root = { 0, leaves, &c };
+        struct node_chan *c = node_chan_new(2);
+        struct node root = { 0, leaves, c };
         long sum = 0;
         uint64_t t0 = now_ns(), c0 = cpu_ns();
         atomic_fetch_add(&running, 1);
         thread_start(skynet, &root, 1);
-        tchan_recv(&c, &sum);
+        tchan_recv(&c->c, &sum);
         uint64_t ns = now_ns() - t0, cns = cpu_ns() - c0;
+        node_chan_unref(c);
         while (atomic_load(&running) > 0)
             usleep(1000);
-        tchan_destroy(&c);
         if (sum != leaves * (leaves - 1) / 2)
             DIE("sum %ld, expected %ld", sum, leaves * (leaves - 1) / 2);
         printf("threads_skynet procs=%d leaves=%ld goroutines=%ld sum=%ld ms=%.1f cpu_ms=%.1f\n", procs, leaves, g,
