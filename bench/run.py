@@ -12,9 +12,11 @@ and every ratio in the report compares runs that were adjacent in time.
 Programs (the contract every program follows: positional [size] [procs] [more...] in
 the C program's order; one output line whose first token is the workload name, or
 threads_<name>, then key=value pairs):
-    libgoroutine   bench/<w>               (bench/*.c, make -C bench)
-    go             target/bench-go/<w>     (make -C bench go; skipped when missing)
-    threads        bench/threads_<w>       (pthreads; run under taskset for procs)
+    libgoroutine   bench/<w>               (bench/*.c, make -C bench; GR_MAXPROCS too)
+    go             target/bench-go/<w>     (make -C bench go; GOMAXPROCS too; skipped
+                                            when missing)
+    threads        bench/threads_<w>       (pthreads; they pin themselves to the
+                                            first procs CPUs)
 httpd starts its three servers through `bench/httpd.sh --serve` (the one place that
 builds and starts them) and drives wrk itself. The Python workloads call the
 functions of bench/python/bench_goroutine.py and bench_gevent.py in the bench venv
@@ -69,7 +71,7 @@ class Metric:
     def goal_text(self, procs, reference):
         kind, table = self.goal
         if kind == "max":
-            text = f"<= {fmt(table[procs])} {self.unit}"
+            text = f"<= {table[procs]:,g} {self.unit}"
         else:
             text = f">= {table[procs]}x {reference}"
         if self.goal_size:
@@ -114,7 +116,8 @@ WORKLOADS = [
     Workload(
         "yield", "prog", PROG_SYSTEMS,
         [Metric("ns_per_switch", "yield, 2 goroutines", "ns/switch",
-                goal=("max", {1: 8}))],
+                goal=("max", {1: 8})),
+         Metric("cpu_ns_per_switch", "yield, process CPU time", "ns/switch")],
         {"full": {"*": 10_000_000, "threads": 200_000},
          "quick": {"*": 1_000_000, "threads": 50_000},
          "smallest": {"*": 20_000, "threads": 2_000}},
@@ -123,7 +126,8 @@ WORKLOADS = [
     Workload(
         "chanpp", "prog", PROG_SYSTEMS,
         [Metric("ns_per_roundtrip", "unbuffered channel ping-pong", "ns/round trip",
-                goal=("max", {1: 40, 2: 60}))],
+                goal=("max", {1: 40, 2: 60})),
+         Metric("cpu_ns_per_roundtrip", "channel ping-pong, process CPU time", "ns/round trip")],
         {"full": {"*": 2_000_000, "threads": 20_000},
          "quick": {"*": 200_000, "threads": 5_000},
          "smallest": {"*": 5_000, "threads": 500}},
@@ -132,7 +136,8 @@ WORKLOADS = [
     Workload(
         "threadring", "prog", PROG_SYSTEMS,
         [Metric("ns_per_hop", "thread-ring, 503 goroutines", "ns/hop",
-                goal=("max", {1: 25, 2: 25}))],
+                goal=("max", {1: 25, 2: 25})),
+         Metric("cpu_ns_per_hop", "thread-ring, process CPU time", "ns/hop")],
         {"full": {"*": 50_000_000, "threads": 200_000},
          "quick": {"*": 1_000_000, "threads": 10_000},
          "smallest": {"*": 20_000, "threads": 2_000}},
@@ -142,7 +147,8 @@ WORKLOADS = [
         "skynet", "prog", PROG_SYSTEMS,
         [Metric("ms", "skynet (second repetition in the process)", "ms",
                 goal=("max", {2: 150}),
-                goal_size=GOAL_1M)],
+                goal_size=GOAL_1M),
+         Metric("cpu_ms", "skynet, process CPU time (all threads)", "ms")],
         {"full": {"*": 1_000_000, "threads": 1_000},
          "quick": {"*": 100_000, "threads": 1_000},
          "smallest": {"*": 1_000, "threads": 100}},
@@ -328,24 +334,23 @@ class Runner:
         if system == "go":
             return [os.path.join(GO_BIN_DIR, w.name)] + args
         if system == "threads":
-            return ["taskset", "-c", cpu_list(procs), os.path.join(HERE, "threads_" + w.name)] + args
+            return [os.path.join(HERE, "threads_" + w.name)] + args
         raise ValueError(system)
 
     def available(self, w, system):
         """None when the system can run this workload, else why not."""
         if w.kind == "prog":
-            exe = self.prog_argv(w, system, 1)
-            exe = exe[3] if exe[0] == "taskset" else exe[0]
+            exe = self.prog_argv(w, system, 1)[0]
             if not os.access(exe, os.X_OK):
                 how = {"libgoroutine": "make -C bench", "go": "make -C bench go",
                        "threads": "make -C bench"}[system]
                 return f"{os.path.relpath(exe, ROOT)} is missing (built by `{how}`)"
-            if system == "threads" and not shutil.which("taskset"):
-                return "taskset (util-linux) is missing"
             return None
         if w.kind == "httpd":
             if not shutil.which("wrk"):
                 return "wrk is missing (apt-get install -y wrk)"
+            if system == "threads" and not shutil.which("taskset"):
+                return "taskset (util-linux) is missing"
             if system == "go" and not os.access(os.path.join(GO_BIN_DIR, "httpd"), os.X_OK):
                 return "target/bench-go/httpd is missing (built by `make -C bench go`)"
             return None
@@ -384,7 +389,12 @@ class Runner:
         left = 0.0
         for key in pending:
             ds = self.durations.get(key)
-            left += sum(ds) / len(ds) if ds else mean_all
+            if ds:
+                left += sum(ds) / len(ds)
+            elif BY_NAME[key[0]].kind == "httpd":  # a wrk run takes its duration
+                left += BY_NAME[key[0]].size(self.mode, "*")
+            else:
+                left += mean_all
         return left
 
     def progress(self, text, pending):
@@ -576,34 +586,38 @@ class Runner:
         # The queue of (workload, system) still to run, for the time estimate.
         pending = []
         for w, p, r, systems in plan:
-            conns = len([m for m in w.metrics if m.key.startswith("rps_c")]) or 1
             for s in systems:
-                pending += [(w.name, s)] * conns
+                pending += [(w.name, s)] * len(self.httpd_conns(w))
         self.total = len(pending)
-        by_httpd = {}
-        for w, procs, rnd, systems in plan:
+        for w in workloads:
+            steps = [(p, r, systems) for (w_, p, r, systems) in plan if w_ is w]
             if w.kind == "httpd":
-                by_httpd.setdefault((w.name, procs), []).append((rnd, systems))
+                # The servers stay up across the rounds of one procs value.
+                for procs in sorted({p for p, _, _ in steps}):
+                    self.run_httpd(w, procs, [(r, s) for p, r, s in steps if p == procs], pending)
                 continue
-            for s in systems:
-                self.progress(f"{w.name} procs={procs} {s} round {rnd + 1}/{self.rounds}", pending)
-                t0 = time.time()
-                if w.kind == "prog":
-                    rec = self.run_prog(w, s, procs)
-                else:
-                    rec = self.run_python(w, s)
-                pending.remove((w.name, s))
-                self.record(w, s, procs, rnd, rec, time.time() - t0, w.size(self.mode, s))
-            # httpd rounds run together per procs (the servers stay up across rounds)
-        for (name, procs), rounds in by_httpd.items():
-            self.run_httpd(BY_NAME[name], procs, rounds, pending)
+            for procs, rnd, systems in steps:
+                for s in systems:
+                    self.progress(f"{w.name} procs={procs} {s} round {rnd + 1}/{self.rounds}", pending)
+                    t0 = time.time()
+                    if w.kind == "prog":
+                        rec = self.run_prog(w, s, procs)
+                    else:
+                        rec = self.run_python(w, s)
+                    pending.remove((w.name, s))
+                    self.record(w, s, procs, rnd, rec, time.time() - t0, w.size(self.mode, s))
         self.finish_progress()
+
+    @staticmethod
+    def httpd_conns(w):
+        """The wrk connection counts of httpd (from its rps_c<N> metrics); [1] otherwise."""
+        return [int(m.key[len("rps_c"):]) for m in w.metrics if m.key.startswith("rps_c")] or [1]
 
     def run_httpd(self, w, procs, rounds, pending):
         systems = rounds[0][1]
         duration = w.size(self.mode, "*")
         warmup = w.extra[self.mode][0]
-        conns_list = [int(m.key[len("rps_c"):]) for m in w.metrics if m.key.startswith("rps_c")]
+        conns_list = self.httpd_conns(w)
         proc, ports, err = self.start_servers(procs, systems)
         try:
             for conns in conns_list:
@@ -695,6 +709,12 @@ def fmt(x):
     return f"{x:.2f}"
 
 
+def fmt_ratio(r, lo, hi):
+    if r is None:
+        return "-"
+    return f"{r:.3g}x ({lo:.3g}-{hi:.3g})" if lo is not None else f"{r:.3g}x"
+
+
 def fmt_tick(t):
     return f"{int(t):,}" if t == int(t) else f"{t:g}"
 
@@ -740,13 +760,14 @@ def goal_status(w, m, procs, stats, size):
         if a is None or a.median is None:
             return "NO DATA", ""
         ok = a.median <= want
-        return ("MET" if ok else "MISSED"), f"{fmt(a.median)} {m.unit} vs goal <= {fmt(want)}"
+        return ("MET" if ok else "MISSED"), (f"{fmt(a.median)} {m.unit}, {a.median / want:.2f}x "
+                                             f"the goal of {want:,g}")
     b = stats.get(ref)
     if a is None or a.median is None or b is None or not b.median:
         return "NO DATA", f"needs {ref} measured in the same run"
     ratio = a.median / b.median
     ok = ratio >= want
-    return ("MET" if ok else "MISSED"), f"{ratio:.2f}x {ref} vs goal >= {want}x"
+    return ("MET" if ok else "MISSED"), f"{ratio:.2f}x {ref}, against a goal of {want}x"
 
 
 def svg_chart(w, runs, procs_list, path):
@@ -878,8 +899,9 @@ def report(runner, workloads, out_dir, machine, vers, took):
     # Goals summary
     L.append("## Goals")
     L.append("")
-    L.append("| workload | metric | procs | goal | libgoroutine | reference | ratio | status |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("| workload | metric | procs | goal | libgoroutine | reference | ratio (spread) "
+             "| status | where it stands |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     judged = {}
     for w in workloads:
         for m in w.metrics:
@@ -895,11 +917,11 @@ def report(runner, workloads, out_dir, machine, vers, took):
                     continue
                 judged[(w.name, m.key, p)] = gs
                 ref = w.systems[1]
-                r, _, _ = ratio_stats(stats[w.systems[0]], stats[ref])
+                r, lo, hi = ratio_stats(stats[w.systems[0]], stats[ref])
                 L.append(f"| {w.name} | {m.label} | {p} | {m.goal_text(p, w.systems[1])} | "
                          f"{fmt(stats[w.systems[0]].median)} {m.unit} | "
-                         f"{ref} {fmt(stats[ref].median)} | "
-                         f"{'-' if r is None else f'{r:.2f}x'} | **{gs[0]}** |")
+                         f"{ref} {fmt(stats[ref].median)} | {fmt_ratio(r, lo, hi)} | "
+                         f"**{gs[0]}** | {gs[1]} |")
     L.append("")
 
     for w in workloads:
@@ -930,9 +952,7 @@ def report(runner, workloads, out_dir, machine, vers, took):
                     if s == w.systems[0]:
                         ratio = "-"
                     else:
-                        r, lo, hi = ratio_stats(a, st)
-                        ratio = "-" if r is None else (
-                            f"{r:.3g}x ({lo:.3g}-{hi:.3g})" if lo is not None else f"{r:.3g}x")
+                        ratio = fmt_ratio(*ratio_stats(a, st))
                     if st.n:
                         L.append(f"| {s} | {fmt(st.median)} | {fmt(st.lo)}-{fmt(st.hi)} | {st.n} | {ratio} |")
                     else:
