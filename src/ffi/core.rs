@@ -91,7 +91,11 @@ pub extern "C" fn gr_maxprocs(n: c_int) -> c_int {
 pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_main", || match fn_ {
         None => -libc::EINVAL,
-        Some(f) => sched::run_main(f, arg),
+        Some(f) => {
+            let rc = sched::run_main(f, arg);
+            crate::runtime::fiber::hb_all_exited();
+            rc
+        }
     })
 }
 
@@ -101,7 +105,11 @@ pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
 /// blocked). May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_wait_all() -> c_int {
-    boundary("gr_wait_all", sched::wait_all)
+    boundary("gr_wait_all", || {
+        let rc = sched::wait_all();
+        crate::runtime::fiber::hb_all_exited();
+        rc
+    })
 }
 
 /// Stops the worker threads and returns cached stacks to the kernel. Returns 0
@@ -157,7 +165,13 @@ pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_at
 /// plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_join(id: gr_id) -> c_int {
-    boundary("gr_join", || sched::join(id))
+    boundary("gr_join", || {
+        let rc = sched::join(id);
+        if rc == 0 {
+            crate::runtime::fiber::hb_joined(id);
+        }
+        rc
+    })
 }
 
 /// Lets other goroutines run; the caller continues later, possibly on another thread.

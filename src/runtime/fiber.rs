@@ -10,10 +10,42 @@
 //! Detection is at run time: the sanitizer runtimes live in the C program, and the
 //! hooks are looked up with dlsym when the runtime starts. Without them every hook is
 //! one predictable branch on `ACTIVE`.
+//!
+//! ThreadSanitizer also needs happens-before edges. The library is not instrumented,
+//! so TSan sees none of its atomics and locks: a value sent over a channel by a
+//! goroutine on one worker and read by a goroutine on another would look like a race.
+//! The `hb_*` functions below give TSan the edges the API promises, at the API's
+//! own points (Go's memory model, made conservative: operations on one channel are
+//! ordered like a lock's):
+//!
+//! | edge | released by | acquired by |
+//! |---|---|---|
+//! | channel operations, close | every op, under the channel lock (`chan.rs`) | the same |
+//! | a parked party's wake-up | the waker, on the waiter (`chan.rs`) | the woken party, after `block` |
+//! | mutex | unlock (`mutex.rs`) | lock, try_lock |
+//! | wait group | add / done (`waitgroup.rs`) | wait's return |
+//! | spawn | `sched::spawn`, on the new G | the G's first run (`for_goroutine`) |
+//! | exit | `sched::goexit`, on the G and on `ALL_EXITED` | `gr_join` (the G), `gr_main`/`gr_wait_all` (`ALL_EXITED`) |
+//!
+//! The keys are addresses TSan uses as sync objects: the object itself, a waiter on
+//! the waiting party's stack (alive until its wake-up, unlike the channel, which the
+//! other party may free as soon as its own call returns), a G's `Fiber` record (G
+//! descriptors are never freed, so a join after exit still finds it).
+//!
+//! LeakSanitizer scans a thread's *current* stack, which ASan takes to be the
+//! goroutine stack after `__sanitizer_finish_switch_fiber`: a worker's own stack
+//! (where `std::thread` keeps its closure, for one) would go unscanned while the
+//! worker runs a goroutine or is caught mid-switch at exit, and what only it points to
+//! would be reported as leaked. So `for_thread` registers a worker's stack as a root
+//! region (`__lsan_register_root_region`) the first time it describes it. Pointers
+//! held only by goroutines still parked at exit are not scanned (their stacks are not
+//! registered: one region per goroutine would make every spawn and exit pay LSan's
+//! global lock and linear search); programs under LeakSanitizer end their goroutines
+//! before exit.
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// A context's sanitizer state: its stack and the sanitizers' handles for it.
 pub struct Fiber {
@@ -43,6 +75,19 @@ static TSAN_CURRENT: AtomicUsize = AtomicUsize::new(0);
 static TSAN_CREATE: AtomicUsize = AtomicUsize::new(0);
 static TSAN_DESTROY: AtomicUsize = AtomicUsize::new(0);
 static TSAN_SWITCH: AtomicUsize = AtomicUsize::new(0);
+static TSAN_ACQUIRE: AtomicUsize = AtomicUsize::new(0);
+static TSAN_RELEASE: AtomicUsize = AtomicUsize::new(0);
+static LSAN_ROOT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the `hb_*` edges are on: not looked up yet, off, on. Channels and mutexes
+/// work before the runtime starts, so the first edge may do the lookup.
+static HB: AtomicU8 = AtomicU8::new(HB_UNKNOWN);
+const HB_UNKNOWN: u8 = 0;
+const HB_OFF: u8 = 1;
+const HB_ON: u8 = 2;
+
+/// The key every exiting goroutine releases and `gr_main`/`gr_wait_all` acquire.
+static ALL_EXITED: AtomicU64 = AtomicU64::new(0);
 
 type AsanStart = unsafe extern "C" fn(*mut *mut c_void, *const c_void, usize);
 type AsanFinish = unsafe extern "C" fn(*mut c_void, *mut *const c_void, *mut usize);
@@ -50,6 +95,8 @@ type TsanCurrent = unsafe extern "C" fn() -> *mut c_void;
 type TsanCreate = unsafe extern "C" fn(u32) -> *mut c_void;
 type TsanDestroy = unsafe extern "C" fn(*mut c_void);
 type TsanSwitch = unsafe extern "C" fn(*mut c_void, u32);
+type TsanSync = unsafe extern "C" fn(*mut c_void);
+type LsanRoot = unsafe extern "C" fn(*const c_void, usize);
 
 fn lookup(name: &core::ffi::CStr) -> usize {
     // SAFETY: dlsym on the global scope with a NUL-terminated name.
@@ -80,9 +127,17 @@ pub fn init() {
             TSAN_DESTROY.store(t[2], Ordering::Relaxed);
             TSAN_SWITCH.store(t[3], Ordering::Relaxed);
         }
+        let (acq, rel) = (lookup(c"__tsan_acquire"), lookup(c"__tsan_release"));
+        if acq != 0 && rel != 0 {
+            TSAN_ACQUIRE.store(acq, Ordering::Relaxed);
+            TSAN_RELEASE.store(rel, Ordering::Relaxed);
+        }
+        LSAN_ROOT.store(lookup(c"__lsan_register_root_region"), Ordering::Relaxed);
         let on =
             ASAN_START.load(Ordering::Relaxed) != 0 || TSAN_SWITCH.load(Ordering::Relaxed) != 0;
         ACTIVE.store(on, Ordering::Release);
+        let hb = if acq != 0 && rel != 0 { HB_ON } else { HB_OFF };
+        HB.store(hb, Ordering::Release);
     });
 }
 
@@ -104,6 +159,10 @@ pub fn for_thread(f: &mut Fiber) {
             let mut size = 0usize;
             libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
             libc::pthread_attr_destroy(&mut attr);
+            let root = LSAN_ROOT.load(Ordering::Relaxed);
+            if root != 0 && f.lo == 0 && size != 0 {
+                core::mem::transmute::<usize, LsanRoot>(root)(addr, size);
+            }
             f.lo = addr as usize;
             f.size = size;
         }
@@ -124,6 +183,9 @@ pub fn for_goroutine(f: &mut Fiber, lo: usize, hi: usize) {
     f.fake = ptr::null_mut();
     let create = TSAN_CREATE.load(Ordering::Relaxed);
     if create != 0 {
+        // The spawner released on this record (hb_spawned); the new fiber starts
+        // with the clock of the context creating it, which acquires that first.
+        hb_acquire(f as *const Fiber as *const c_void);
         // SAFETY: the hook found by dlsym, with its documented signature.
         f.tsan = unsafe { core::mem::transmute::<usize, TsanCreate>(create)(0) };
     }
@@ -193,4 +255,77 @@ pub unsafe fn after(cur: *mut Fiber) {
             )
         };
     }
+}
+
+/// A happens-before edge for ThreadSanitizer: what the caller did so far becomes
+/// visible to whoever later calls `hb_acquire` on the same key.
+#[inline(always)]
+pub fn hb_release(key: *const c_void) {
+    if HB.load(Ordering::Relaxed) != HB_OFF {
+        hb_call(&TSAN_RELEASE, key);
+    }
+}
+
+/// The other end of `hb_release`: the caller sees everything released on `key`.
+#[inline(always)]
+pub fn hb_acquire(key: *const c_void) {
+    if HB.load(Ordering::Relaxed) != HB_OFF {
+        hb_call(&TSAN_ACQUIRE, key);
+    }
+}
+
+/// Both: an operation ordered with every other one on `key` (a lock's edges).
+#[inline(always)]
+pub fn hb_acquire_release(key: *const c_void) {
+    if HB.load(Ordering::Relaxed) != HB_OFF {
+        hb_call(&TSAN_ACQUIRE, key);
+        hb_call(&TSAN_RELEASE, key);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn hb_call(hook: &AtomicUsize, key: *const c_void) {
+    if HB.load(Ordering::Acquire) == HB_UNKNOWN {
+        init();
+    }
+    let f = hook.load(Ordering::Relaxed);
+    if f != 0 {
+        // SAFETY: __tsan_acquire/__tsan_release found by dlsym; they only record the
+        // address as a sync object (it is never dereferenced).
+        unsafe { core::mem::transmute::<usize, TsanSync>(f)(key as *mut c_void) };
+    }
+}
+
+/// A goroutine about to be queued for its first run: its creator's past happens
+/// before its body (acquired in `for_goroutine`).
+#[inline(always)]
+pub fn hb_spawned(f: &Fiber) {
+    hb_release(f as *const Fiber as *const c_void);
+}
+
+/// A goroutine that is exiting: its body happens before a join that sees it
+/// finished, and before `gr_main`/`gr_wait_all` return.
+#[inline(always)]
+pub fn hb_exited(f: &Fiber) {
+    hb_release(f as *const Fiber as *const c_void);
+    hb_release(ALL_EXITED.as_ptr() as *const c_void);
+}
+
+/// After `gr_join(id)` returned 0: the goroutine's body happened before.
+#[inline(always)]
+pub fn hb_joined(id: i64) {
+    if HB.load(Ordering::Relaxed) != HB_OFF {
+        if let Some((g, _)) = crate::runtime::g::lookup(id) {
+            // SAFETY: descriptors are never freed; only the field's address is taken.
+            hb_acquire(unsafe { ptr::addr_of!((*g).fiber) } as *const c_void);
+        }
+    }
+}
+
+/// After `gr_main` or `gr_wait_all` returned: every exited goroutine's body
+/// happened before.
+#[inline(always)]
+pub fn hb_all_exited() {
+    hb_acquire(ALL_EXITED.as_ptr() as *const c_void);
 }

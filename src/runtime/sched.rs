@@ -1264,6 +1264,7 @@ pub(crate) fn spawn_homed(
         };
         (*g).set_name(attr.name);
         (*g).status.store(RUNNABLE, Ordering::Release);
+        fiber::hb_spawned(&(*g).fiber);
     }
     SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
     // SAFETY: as above.
@@ -1350,6 +1351,7 @@ unsafe fn goexit(g: *mut G) -> ! {
     let m = current_m();
     // SAFETY: g is the goroutine running on m.
     unsafe {
+        fiber::hb_exited(&(*g).fiber);
         if !(*g).lockedm.load(Ordering::Relaxed).is_null() {
             (*g).lockedm.store(ptr::null_mut(), Ordering::Relaxed);
             (*g).lock_depth = 0;

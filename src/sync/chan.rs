@@ -28,7 +28,10 @@
 
 use core::ptr;
 
-use super::shim::{AtomicUsize, Guarded, Ordering, SpinLock, WaitReason, Waiter};
+use super::shim::{
+    hb_acquire, hb_acquire_release, hb_release, AtomicUsize, Guarded, Ordering, SpinLock,
+    WaitReason, Waiter,
+};
 use crate::sync::select::SelectWait;
 
 /// One party parked on one channel queue (Go's sudog). Lives on the parked party's
@@ -175,6 +178,7 @@ impl WaitQ {
 pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
     // SAFETY: the sudog and its select stay valid until their owner is woken.
     unsafe {
+        hb_release((*sd).waiter);
         let sel = (*sd).sel;
         if sel.is_null() {
             Waiter::wake((*sd).waiter);
@@ -311,6 +315,7 @@ impl Chan {
     /// The lock is held (and stays held); `elem` is valid for `elem_size` bytes.
     #[inline]
     pub(crate) unsafe fn try_send_locked(&self, elem: *const u8) -> Found {
+        hb_acquire_release(self);
         // SAFETY: we hold the lock.
         let r = unsafe {
             self.st.with(|st| {
@@ -346,6 +351,7 @@ impl Chan {
     /// As `try_send_locked` (`elem` is the destination).
     #[inline]
     pub(crate) unsafe fn try_recv_locked(&self, elem: *mut u8) -> Found {
+        hb_acquire_release(self);
         // SAFETY: we hold the lock.
         let r = unsafe {
             self.st.with(|st| {
@@ -485,6 +491,7 @@ impl Chan {
                     WaitReason::ChanRecv
                 },
             );
+            hb_acquire(&w);
             if (*sdp).success {
                 0
             } else {
@@ -498,6 +505,7 @@ impl Chan {
     /// receivable.
     pub fn close(&self) -> i32 {
         self.lock.lock();
+        hb_acquire_release(self);
         // SAFETY: lock held; dequeued sudogs are ours to wake, linked through `next`
         // on a private list until then.
         unsafe {

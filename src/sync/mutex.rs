@@ -16,7 +16,10 @@
 
 use core::ptr;
 
-use super::shim::{can_spin, nanotime, AtomicU32, Guarded, Ordering, SpinLock, WaitReason, Waiter};
+use super::shim::{
+    can_spin, hb_acquire, hb_release, nanotime, AtomicU32, Guarded, Ordering, SpinLock, WaitReason,
+    Waiter,
+};
 
 const LOCKED: u32 = 1;
 const WAITER: u32 = 2;
@@ -74,9 +77,11 @@ impl Mutex {
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
+            hb_acquire(self);
             return 0;
         }
         self.lock_slow();
+        hb_acquire(self);
         0
     }
 
@@ -180,6 +185,7 @@ impl Mutex {
     /// Takes the lock if free: 0, or `-EBUSY` if held.
     pub fn try_lock(&self) -> i32 {
         if self.try_take() {
+            hb_acquire(self);
             0
         } else {
             -libc::EBUSY
@@ -190,6 +196,7 @@ impl Mutex {
     /// first waiter, if any.
     #[inline]
     pub fn unlock(&self) -> i32 {
+        hb_release(self);
         let s = self.state.load(Ordering::Relaxed);
         if s & LOCKED == 0 {
             return -libc::EPERM;

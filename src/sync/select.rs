@@ -23,7 +23,7 @@
 use core::ptr;
 
 use super::chan::{wake_sudog, Chan, Found, Sudog};
-use super::shim::{fastrand, Guarded, SpinLock, WaitReason, Waiter};
+use super::shim::{fastrand, hb_acquire, Guarded, SpinLock, WaitReason, Waiter};
 
 /// Operation codes of a select case.
 pub(crate) const SEND: i32 = 1;
@@ -259,6 +259,7 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
         if !woken {
             return -libc::ETIMEDOUT;
         }
+        hb_acquire(&sel.w);
         let fired = sel.fired.with(|f| *f);
         let i = (*fired).index;
         cases[i].closed = !(*fired).success as i32;

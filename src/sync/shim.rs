@@ -77,6 +77,23 @@ mod imp {
             .load(Ordering::Relaxed)
             > 1
     }
+
+    /// Happens-before edges for ThreadSanitizer (runtime/fiber.rs; one branch when
+    /// the program is not built with it). `key` is any address naming the edge.
+    #[inline(always)]
+    pub(crate) fn hb_release<T>(key: *const T) {
+        crate::runtime::fiber::hb_release(key as *const core::ffi::c_void)
+    }
+
+    #[inline(always)]
+    pub(crate) fn hb_acquire<T>(key: *const T) {
+        crate::runtime::fiber::hb_acquire(key as *const core::ffi::c_void)
+    }
+
+    #[inline(always)]
+    pub(crate) fn hb_acquire_release<T>(key: *const T) {
+        crate::runtime::fiber::hb_acquire_release(key as *const core::ffi::c_void)
+    }
 }
 
 #[cfg(loom)]
@@ -265,6 +282,11 @@ mod imp {
     pub(crate) fn can_spin() -> bool {
         false
     }
+
+    /// ThreadSanitizer edges: loom checks orderings itself.
+    pub(crate) fn hb_release<T>(_key: *const T) {}
+    pub(crate) fn hb_acquire<T>(_key: *const T) {}
+    pub(crate) fn hb_acquire_release<T>(_key: *const T) {}
 }
 
 pub(crate) use imp::*;

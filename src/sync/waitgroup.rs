@@ -12,7 +12,9 @@
 
 use core::ptr;
 
-use super::shim::{AtomicI64, Guarded, Ordering, SpinLock, WaitReason, Waiter};
+use super::shim::{
+    hb_acquire, hb_release, AtomicI64, Guarded, Ordering, SpinLock, WaitReason, Waiter,
+};
 
 pub struct WaitGroup {
     count: AtomicI64,
@@ -49,6 +51,7 @@ impl WaitGroup {
     /// Adds `delta` (may be negative): 0, or `-EINVAL` if the counter would go below
     /// zero or overflow (nothing changes then). Reaching zero wakes every waiter.
     pub fn add(&self, delta: i64) -> i32 {
+        hb_release(self);
         let mut old = self.count.load(Ordering::Relaxed);
         loop {
             let Some(new) = old.checked_add(delta) else {
@@ -104,6 +107,7 @@ impl WaitGroup {
             self.lock.unlock();
             while !w.is_null() {
                 let next = (*w).next;
+                hb_release(w);
                 Waiter::wake(w);
                 w = next;
             }
@@ -115,6 +119,7 @@ impl WaitGroup {
     pub fn wait(&self) -> i32 {
         self.lock.lock();
         if self.count.load(Ordering::Acquire) == 0 {
+            hb_acquire(self);
             // SAFETY: held.
             unsafe { self.lock.unlock() };
             return 0;
@@ -128,6 +133,7 @@ impl WaitGroup {
                 *l = wp;
             });
             (*wp).block(&self.lock, WaitReason::WaitGroup);
+            hb_acquire(wp);
         }
         0
     }
