@@ -59,6 +59,7 @@ c_tests! {
     alternation,
     api_signatures,
     bad_input,
+    bad_input_table,
     big_locals,
     blocking_plain,
     blocking_usleep,

@@ -13,6 +13,11 @@
 //! 1 ms since it first queued, unlock hands the lock to it directly instead
 //! (ownership passes while the locked bit stays set), so nobody starves (Go's
 //! starvation mode, decided per wake-up).
+//!
+//! `woken` counts waiters that unlock woke without handing them the lock, until
+//! each is accounted for again (holds the lock, or is queued and counted in
+//! `state`): such a waiter still touches the mutex, so `is_busy` (gr_mutex_free's
+//! check) counts it.
 
 use core::ptr;
 
@@ -42,6 +47,8 @@ struct Queue {
 
 pub struct Mutex {
     state: AtomicU32,
+    /// Waiters woken without a handoff that have not yet taken the lock or queued again.
+    woken: AtomicU32,
     qlock: SpinLock,
     q: Guarded<Queue>,
 }
@@ -61,6 +68,7 @@ impl Mutex {
     pub fn new() -> Self {
         Mutex {
             state: AtomicU32::new(0),
+            woken: AtomicU32::new(0),
             qlock: SpinLock::new(),
             q: Guarded::new(Queue {
                 first: ptr::null_mut(),
@@ -107,6 +115,13 @@ impl Mutex {
     fn lock_slow(&self) {
         let mut since = 0i64;
         let mut woken_before = false;
+        // True while this waiter is counted in `woken` (woken without a handoff).
+        let mut counted_woken = false;
+        let settle = |counted: &mut bool| {
+            if core::mem::take(counted) {
+                self.woken.fetch_sub(1, Ordering::Release);
+            }
+        };
         loop {
             // The holder may be running on another processor and about to unlock:
             // a short spin is cheaper than a park.
@@ -116,6 +131,7 @@ impl Mutex {
                         core::hint::spin_loop();
                     }
                     if self.try_take() {
+                        settle(&mut counted_woken);
                         return;
                     }
                 }
@@ -127,6 +143,9 @@ impl Mutex {
                     .state
                     .compare_exchange(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok();
+                if took {
+                    settle(&mut counted_woken);
+                }
                 // SAFETY: held.
                 unsafe { self.qlock.unlock() };
                 if took {
@@ -145,6 +164,8 @@ impl Mutex {
                 unsafe { self.qlock.unlock() };
                 continue;
             }
+            // Counted in `state` now, under qlock.
+            settle(&mut counted_woken);
             if since == 0 {
                 since = nanotime().max(1);
             }
@@ -179,6 +200,7 @@ impl Mutex {
                 }
             }
             woken_before = true;
+            counted_woken = true;
         }
     }
 
@@ -243,6 +265,8 @@ impl Mutex {
                 (*w).handoff = true;
                 self.state.fetch_sub(WAITER, Ordering::Release);
             } else {
+                // Counted until it takes the lock or queues again (see `woken`).
+                self.woken.fetch_add(1, Ordering::Relaxed);
                 self.state.fetch_sub(WAITER + LOCKED, Ordering::Release);
             }
             self.qlock.unlock();
@@ -251,12 +275,16 @@ impl Mutex {
         0
     }
 
-    /// True while locked or while anyone waits.
+    /// True while locked, while anyone waits, or while a woken waiter has not yet
+    /// taken the lock or queued again (it still touches the mutex).
     pub fn is_busy(&self) -> bool {
         self.qlock.lock();
+        // `woken` first: a waiter takes the lock before it leaves `woken` (Release),
+        // so reading 0 there (Acquire) means the state read next shows its lock.
+        let woken = self.woken.load(Ordering::Acquire);
         let s = self.state.load(Ordering::Relaxed);
         // SAFETY: held.
         unsafe { self.qlock.unlock() };
-        s != 0
+        s != 0 || woken != 0
     }
 }
