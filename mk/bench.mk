@@ -19,3 +19,14 @@ bench: build
 	$(MAKE) -C bench go
 	$(if $(filter 1,$(QUICK)),,$(CARGO) bench)
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)
+
+# make bench-check: instructions per micro-operation (benches/icount.rs under
+# valgrind --tool=callgrind, bench/icount.py) against bench/baseline/icount.json;
+# fails on a rise over 10%. make bench-baseline rewrites the baseline (commit it).
+# ICOUNT_ARGS="--top 10" prints where each op's instructions go.
+.PHONY: bench-check bench-baseline
+bench-check:
+	$(PYTHON) bench/icount.py --check $(ICOUNT_ARGS)
+
+bench-baseline:
+	$(PYTHON) bench/icount.py --write-baseline --runs 3 $(ICOUNT_ARGS)
