@@ -141,7 +141,9 @@ struct gr_stats {
    */
   uint64_t steals;
   /*
-   Times sysmon moved goroutines away from a processor stuck for 20 ms.
+   Times sysmon moved goroutines away from a processor stuck for 20 ms (handing
+   them to idle processors, or to a rescue processor when the stuck thread sleeps
+   in a blocking call).
    */
   uint64_t sysmon_rescues;
   /*
@@ -164,6 +166,11 @@ struct gr_stats {
    Goroutines waiting on file descriptors.
    */
   uint64_t fd_waiters;
+  /*
+   Times sysmon started a worker for runnable work that nobody had been woken
+   for (a lost wake-up it repaired).
+   */
+  uint64_t lost_wakeups;
 };
 
 /*
@@ -376,8 +383,9 @@ int gr_stats(struct gr_stats *out);
 
 /*
  Writes every live goroutine to `fd`: id, name, state (and what it waits on, for
- how long), the function it runs, and which goroutine created it. Returns 0, or a
- negative errno value from write(2) (-EBADF...). Never parks; plain threads: yes.
+ how long), the function it runs, and where it was created (the function of the
+ goroutine that spawned it, and that goroutine's id). Returns 0, or a negative
+ errno value from write(2) (-EBADF...). Never parks; plain threads: yes.
  */
 int gr_dump(int fd);
 

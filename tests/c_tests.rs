@@ -68,6 +68,7 @@ c_tests! {
     chan_threads,
     cpu_state,
     deadlock_detect,
+    debug_dump,
     fork,
     guard_budget,
     idle_cpu,

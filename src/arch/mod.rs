@@ -10,7 +10,12 @@
 use core::ffi::c_void;
 
 extern "C" {
-    fn gr_ctx_switch(save_sp: *mut *mut c_void, load_sp: *mut c_void, transfer: usize) -> usize;
+    /// Also read by the debugger table (`ffi::debug`): gdb finds saved contexts by it.
+    pub(crate) fn gr_ctx_switch(
+        save_sp: *mut *mut c_void,
+        load_sp: *mut c_void,
+        transfer: usize,
+    ) -> usize;
     fn gr_ctx_trampoline();
     fn gr_tls_get_m() -> *mut c_void;
     fn gr_tls_set_m(m: *mut c_void);

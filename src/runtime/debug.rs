@@ -11,10 +11,12 @@
 //! The SIGQUIT handler only sets a flag and wakes sysmon (async-signal-safe); sysmon
 //! writes the dump, from an ordinary thread.
 
+use core::ffi::{c_char, CStr};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use crate::ffi::debug::gr_stats;
 use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
@@ -48,26 +50,9 @@ pub fn settings() -> &'static Settings {
     })
 }
 
-/// The counters of `gr_stats`.
-#[derive(Default, Debug, Clone, Copy)]
-pub struct Stats {
-    pub goroutines: u64,
-    pub threads: u64,
-    pub procs: u64,
-    pub idle_procs: u64,
-    pub spinning: u64,
-    pub global_runq: u64,
-    pub switches: u64,
-    pub steals: u64,
-    pub sysmon_rescues: u64,
-    pub stacks_in_use: u64,
-    pub guard_mode: u32,
-    pub guards_used: u64,
-    pub timers: u64,
-    pub fd_waiters: u64,
-}
-
-pub fn stats() -> Stats {
+/// The counters of `gr_stats`, in the C struct itself (defined where cbindgen reads
+/// it) so that there is one list of them.
+pub fn stats() -> gr_stats {
     let mut switches = 0u64;
     for i in 0..sched::MAX_PROCS {
         let p = sched::allp(i);
@@ -76,7 +61,7 @@ pub fn stats() -> Stats {
             switches += unsafe { (*p).schedtick.load(Ordering::Relaxed) } as u64;
         }
     }
-    Stats {
+    gr_stats {
         goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
         threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
         procs: sched::nprocs_limit() as u64,
@@ -91,6 +76,7 @@ pub fn stats() -> Stats {
         guards_used: stack::guards_used() as u64,
         timers: timer::armed() as u64,
         fd_waiters: netpoll::WAITERS.load(Ordering::Relaxed) as u64,
+        lost_wakeups: SCHED.lost_wakeups.load(Ordering::Relaxed) as u64,
     }
 }
 
@@ -121,25 +107,54 @@ pub fn schedtrace_line(since_start_ms: i64) -> String {
     line
 }
 
+/// C strings indexed by a small number (a status or a wait reason): the dump and the
+/// debugger table (`ffi::debug`, read by docs/goroutine-gdb.py) share these arrays,
+/// so a name is written once.
+pub(crate) struct Names<const N: usize>(pub [*const c_char; N]);
+// SAFETY: pointers to immutable string literals.
+unsafe impl<const N: usize> Sync for Names<N> {}
+
+impl<const N: usize> Names<N> {
+    fn get(&self, i: usize) -> Option<&'static str> {
+        let p = *self.0.get(i)?;
+        // SAFETY: every entry is a NUL-terminated ASCII literal.
+        unsafe { CStr::from_ptr(p) }.to_str().ok()
+    }
+}
+
+/// Goroutine states by `G::status` (FREE, RUNNABLE, RUNNING, WAITING, DEAD).
+pub(crate) static STATUS_NAMES: Names<5> = Names([
+    c"free".as_ptr(),
+    c"runnable".as_ptr(),
+    c"running".as_ptr(),
+    c"waiting".as_ptr(),
+    c"exiting".as_ptr(),
+]);
+const _: () = assert!(FREE == 0 && RUNNABLE == 1 && RUNNING == 2 && WAITING == 3 && DEAD == 4);
+
+/// What a goroutine waits on, by `WaitReason` (`G::wait_reason`).
+pub(crate) static WAIT_REASON_NAMES: Names<12> = Names([
+    c"waiting".as_ptr(),
+    c"join".as_ptr(),
+    c"wait all".as_ptr(),
+    c"chan send".as_ptr(),
+    c"chan receive".as_ptr(),
+    c"select".as_ptr(),
+    c"wait group".as_ptr(),
+    c"mutex".as_ptr(),
+    c"sleep".as_ptr(),
+    c"IO wait".as_ptr(),
+    c"blocking call".as_ptr(),
+    c"locked thread".as_ptr(),
+]);
+const _: () = assert!(
+    WaitReason::None as usize == 0
+        && WaitReason::Select as usize == 5
+        && WaitReason::LockedThread as usize + 1 == WAIT_REASON_NAMES.0.len()
+);
+
 fn reason_name(r: u8) -> &'static str {
-    const NAMES: [(WaitReason, &str); 12] = [
-        (WaitReason::None, "waiting"),
-        (WaitReason::Join, "join"),
-        (WaitReason::WaitAll, "wait all"),
-        (WaitReason::ChanSend, "chan send"),
-        (WaitReason::ChanRecv, "chan receive"),
-        (WaitReason::Select, "select"),
-        (WaitReason::WaitGroup, "wait group"),
-        (WaitReason::Mutex, "mutex"),
-        (WaitReason::Sleep, "sleep"),
-        (WaitReason::Io, "IO wait"),
-        (WaitReason::Blocking, "blocking call"),
-        (WaitReason::LockedThread, "locked thread"),
-    ];
-    NAMES
-        .iter()
-        .find(|(w, _)| *w as u8 == r)
-        .map_or("waiting", |(_, n)| n)
+    WAIT_REASON_NAMES.get(r as usize).unwrap_or("waiting")
 }
 
 fn symbol(addr: usize) -> String {
@@ -150,8 +165,13 @@ fn symbol(addr: usize) -> String {
             && libc::dladdr(addr as *const libc::c_void, &mut info) != 0
             && !info.dli_sname.is_null()
         {
-            let name = std::ffi::CStr::from_ptr(info.dli_sname).to_string_lossy();
-            return format!("{name}+{:#x}", addr - info.dli_saddr as usize);
+            let name = CStr::from_ptr(info.dli_sname).to_string_lossy();
+            let off = addr - info.dli_saddr as usize;
+            return if off == 0 {
+                name.into_owned()
+            } else {
+                format!("{name}+{off:#x}")
+            };
         }
     }
     format!("{addr:#x}")
@@ -165,19 +185,16 @@ fn describe(g: &G, now: i64, out: &mut String) {
     } else {
         name
     };
+    let waited_ms = (now - g.wait_since).max(0) / 1_000_000;
     let state = match st {
-        RUNNABLE => "runnable".to_string(),
         RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
-            format!("blocking call, {} ms", (now - g.wait_since) / 1_000_000)
+            format!("blocking call, {waited_ms} ms")
         }
-        RUNNING => "running".to_string(),
-        WAITING => format!(
-            "{}, {} ms",
-            reason_name(g.wait_reason),
-            (now - g.wait_since).max(0) / 1_000_000
-        ),
-        DEAD => "exiting".to_string(),
-        _ => "unknown".to_string(),
+        WAITING => format!("{}, {waited_ms} ms", reason_name(g.wait_reason)),
+        _ => STATUS_NAMES
+            .get(st as usize)
+            .unwrap_or("unknown")
+            .to_string(),
     };
     let _ = writeln!(
         out,
@@ -191,7 +208,8 @@ fn describe(g: &G, now: i64, out: &mut String) {
     );
     let _ = writeln!(out, "\truns {}", symbol(g.func.map_or(0, |f| f as usize)));
     if g.parent > 0 {
-        let _ = writeln!(out, "\tcreated by goroutine {}", g.parent);
+        let site = symbol(g.parent_func.map_or(0, |f| f as usize));
+        let _ = writeln!(out, "\tcreated by {site} in goroutine {}", g.parent);
     } else {
         let _ = writeln!(out, "\tcreated by a plain thread");
     }

@@ -88,6 +88,9 @@ pub struct G {
     pub wait_since: i64,
     /// Id of the goroutine that spawned this one (0: a plain thread), for dumps.
     pub parent: i64,
+    /// The function that goroutine was running when it spawned this one (its spawn
+    /// site, kept here because the parent may be gone by the time of a dump).
+    pub parent_func: Option<GrFn>,
     /// The home thread this goroutine is pinned to, or null (see `home.rs`).
     pub home: *mut crate::runtime::home::Home,
     /// Sanitizer state of this goroutine's stack (see `fiber.rs`).
@@ -125,6 +128,20 @@ impl G {
         }
     }
 
+    /// Records who spawned this goroutine: `parent` is the spawning goroutine, or
+    /// null for a plain thread.
+    ///
+    /// # Safety
+    /// `parent` is null or a live descriptor (the caller's current goroutine).
+    #[inline]
+    pub unsafe fn set_parent(&mut self, parent: *const G) {
+        // SAFETY: upheld by the caller.
+        (self.parent, self.parent_func) = match unsafe { parent.as_ref() } {
+            None => (0, None),
+            Some(p) => (p.id(), p.func),
+        };
+    }
+
     #[inline]
     pub fn is_locked(&self) -> bool {
         !self.lockedm.load(Ordering::Relaxed).is_null()
@@ -143,16 +160,17 @@ unsafe impl Sync for GPtr {}
 // ---------------------------------------------------------------------------------
 // the descriptor table
 
-const CHUNK_BITS: u32 = 12;
+pub(crate) const CHUNK_BITS: u32 = 12;
 const PER_CHUNK: usize = 1 << CHUNK_BITS;
-const MAX_CHUNKS: usize = 4096;
+pub(crate) const MAX_CHUNKS: usize = 4096;
 pub(crate) const MAX_DESCS: i64 = (PER_CHUNK * MAX_CHUNKS) as i64;
 /// Free descriptors a P keeps.
 const CACHE_MAX: usize = 256;
 
-static CHUNKS: [AtomicPtr<G>; MAX_CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
+pub(crate) static CHUNKS: [AtomicPtr<G>; MAX_CHUNKS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
 /// Descriptors carved so far.
-static CARVED: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static CARVED: AtomicUsize = AtomicUsize::new(0);
 static FREE_LIST: Mutex<Vec<GPtr>> = Mutex::new(Vec::new());
 
 #[inline]

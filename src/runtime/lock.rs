@@ -139,7 +139,7 @@ pub fn nanotime() -> i64 {
 /// A clock good to ~10 ms for `G::wait_since` (only dumps read it): sysmon refreshes
 /// it on every round and when it wakes from its idle sleep, so a park pays one load
 /// instead of a clock call (two per channel round trip).
-static COARSE_NOW: AtomicI64 = AtomicI64::new(0);
+pub(crate) static COARSE_NOW: AtomicI64 = AtomicI64::new(0);
 
 #[inline]
 pub fn coarse_now() -> i64 {

@@ -1257,11 +1257,7 @@ pub(crate) fn spawn_homed(
         (*g).wait_reason = 0;
         (*g).flags = 0;
         (*g).home = home;
-        (*g).parent = if m.is_null() || (*m).curg.is_null() {
-            0
-        } else {
-            (*(*m).curg).id()
-        };
+        (*g).set_parent(if m.is_null() { ptr::null() } else { (*m).curg });
         (*g).set_name(attr.name);
         (*g).status.store(RUNNABLE, Ordering::Release);
         fiber::hb_spawned(&(*g).fiber);
