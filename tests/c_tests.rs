@@ -105,6 +105,7 @@ c_tests! {
     timers_cancel,
     tree,
     unique_ids,
+    unwind_escape,
     wait_all,
     wg_basic,
 }
@@ -222,6 +223,25 @@ fn earlier_sigsegv_handler_is_chained() {
         r.describe()
     );
     assert!(!r.stderr.contains("stack overflow"), "{}", r.describe());
+}
+
+/// Catalogue entry 37: an exception raised in a callback the runtime calls (here
+/// gr_blocking's) and caught by nobody reaches the export's panic guard, and Rust
+/// aborts the process (it cannot catch foreign exceptions): SIGABRT, never a return.
+#[test]
+fn exception_escaping_a_runtime_callback_aborts() {
+    let r = run_program("unwind_escape", &["blocking"], &[], DEFAULT_TIMEOUT);
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGABRT),
+        "expected death by SIGABRT\n{}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("foreign exception") && !r.stderr.contains("FAIL"),
+        "expected Rust's foreign-exception abort\n{}",
+        r.describe()
+    );
 }
 
 /// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
