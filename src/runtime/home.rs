@@ -118,19 +118,24 @@ impl Home {
         let epoch = self.wake.load(Ordering::SeqCst);
         netpoll::HOME_WANTS_POLL.fetch_add(1, Ordering::SeqCst);
         if netpoll::POLLER
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(
+                netpoll::POLLER_NONE,
+                netpoll::POLLER_HOME,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
             .is_ok()
         {
             self.polling.store(true, Ordering::SeqCst);
             let when = timer::next_when().min(until);
             netpoll::set_poll_deadline(when);
             if self.is_empty() && self.alive() > 0 {
-                netpoll::poll((when - nanotime()).max(0));
+                netpoll::poll_as_poller((when - nanotime()).max(0));
             }
             self.polling.store(false, Ordering::SeqCst);
             timer::run_due(nanotime());
             netpoll::set_poll_deadline(i64::MAX);
-            netpoll::POLLER.store(0, Ordering::SeqCst);
+            crate::runtime::sched::release_poller();
         } else {
             // An idle worker polls: it yields the role as soon as it sees that we
             // want it; meanwhile wait a little on the futex.

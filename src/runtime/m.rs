@@ -150,7 +150,7 @@ pub unsafe fn finish_switch(m: *mut M) {
         }
         if (*m).poll_due {
             (*m).poll_due = false;
-            crate::runtime::netpoll::poll(0);
+            crate::runtime::netpoll::poll_ready();
         }
     }
 }

@@ -55,8 +55,14 @@ static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] =
 static EPFD: AtomicI32 = AtomicI32::new(-1);
 static EVFD: AtomicI32 = AtomicI32::new(-1);
 static INIT: Once = Once::new();
-/// 1 while a worker blocks in `epoll_wait`.
-pub static POLLER: AtomicU32 = AtomicU32::new(0);
+/// Who holds the poller role, the one thread that blocks in `epoll_wait` (and the
+/// only one that drains the eventfd): `POLLER_NONE`, an idle worker or an idle home
+/// thread. Taken with a compare-exchange from `POLLER_NONE`; given back with
+/// `sched::release_poller`.
+pub static POLLER: AtomicU32 = AtomicU32::new(POLLER_NONE);
+pub const POLLER_NONE: u32 = 0;
+pub const POLLER_WORKER: u32 = 1;
+pub const POLLER_HOME: u32 = 2;
 /// The deadline the blocked poller sleeps until (i64::MAX: for ever).
 static POLL_DEADLINE: AtomicI64 = AtomicI64::new(i64::MAX);
 /// Goroutines waiting on fds (for deadlock detection and the non-blocking polls).
@@ -639,10 +645,23 @@ unsafe fn dispatch(tag: u64, ev: u32) {
     }
 }
 
-/// Polls the epoll set, waiting at most `timeout_ns` (0: not at all; negative: for
-/// ever, until `break_poll`), and readies every goroutine whose fd is ready. Returns
-/// how many events were handled.
-pub fn poll(timeout_ns: i64) -> usize {
+/// The poller's wait: polls the epoll set, waiting at most `timeout_ns` (0: not at
+/// all; negative: for ever, until `break_poll`), readies every goroutine whose fd is
+/// ready and consumes a pending `break_poll`. Only the holder of `POLLER` calls it.
+/// Returns how many fd events were handled.
+pub fn poll_as_poller(timeout_ns: i64) -> usize {
+    poll_events(timeout_ns, true)
+}
+
+/// A look for ready fds without waiting, by a thread that is not the poller (a
+/// worker between goroutines, sysmon). It leaves the eventfd signalled: a wake-up
+/// meant for the blocked poller must reach it, and if this look consumed it the
+/// poller would sleep on with work queued and nobody woken.
+pub fn poll_ready() -> usize {
+    poll_events(0, false)
+}
+
+fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
     init();
     let ep = EPFD.load(Ordering::Acquire);
     let mut evs: [libc::epoll_event; 128] = [libc::epoll_event { events: 0, u64: 0 }; 128];
@@ -681,9 +700,13 @@ pub fn poll(timeout_ns: i64) -> usize {
     if n <= 0 {
         return 0;
     }
+    let mut handled = 0;
     for e in &evs[..n as usize] {
         let tag = e.u64;
         if tag == u64::MAX {
+            if !as_poller {
+                continue;
+            }
             let mut buf = 0u64;
             // SAFETY: draining our eventfd.
             unsafe {
@@ -697,8 +720,9 @@ pub fn poll(timeout_ns: i64) -> usize {
         }
         // SAFETY: tags are ours.
         unsafe { dispatch(tag, e.events) };
+        handled += 1;
     }
-    n as usize
+    handled
 }
 
 /// Interrupts a blocked poller (new earlier timer, new work, shutdown).

@@ -476,15 +476,19 @@ fn startm(p: *mut P, spinning: bool) {
         notewakeup(m);
         return;
     }
-    if netpoll::POLLER.load(Ordering::SeqCst) != 0 {
+    if netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_WORKER {
         // The idle M blocked in epoll_wait can take this P: interrupt it rather than
         // make one more thread. It looks for work as soon as it wakes. A spinning
         // wake stays counted in nmspinning and is handed to the poller, which becomes
         // the spinner when it takes a P: until then further wakep calls see a
         // spinner and stay quiet (no storm of eventfd writes while it wakes up).
+        // The hand-off is made under the lock: `release_poller` clears POLLER under
+        // it too, so a poller on its way out either sees the hand-off or was gone
+        // before we looked.
         pidleput(&mut l, p);
+        let already_handed = spinning && POLLER_SPIN_HANDOFF.swap(true, Ordering::SeqCst);
         drop(l);
-        if spinning && POLLER_SPIN_HANDOFF.swap(true, Ordering::SeqCst) {
+        if already_handed {
             // One is already on its way to the poller.
             SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
             return;
@@ -541,6 +545,22 @@ fn take_handoff() -> bool {
 
 fn drop_handoff() {
     SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Gives up the poller role (a worker or a home thread leaving `epoll_wait` for
+/// good). POLLER is cleared under the scheduler lock, where `startm` hands spinning
+/// wakes to the poller: a hand-off that came too late for the poller's last look is
+/// found here and passed on as an ordinary wake-up instead of staying counted in
+/// `nmspinning` with nobody spinning (which would silence every later `wakep`).
+pub(crate) fn release_poller() {
+    {
+        let _l = locked();
+        netpoll::POLLER.store(netpoll::POLLER_NONE, Ordering::SeqCst);
+    }
+    if take_handoff() {
+        drop_handoff();
+        wakep();
+    }
 }
 
 struct MPtr(*mut M);
@@ -846,7 +866,7 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
             if netpoll::WAITERS.load(Ordering::Relaxed) > 0
                 && netpoll::POLLER.load(Ordering::Relaxed) == 0
             {
-                netpoll::poll(0);
+                netpoll::poll_ready();
                 let g = pick_local(p);
                 if !g.is_null() {
                     resetspinning(m);
@@ -916,6 +936,37 @@ unsafe fn reverse_list(mut g: *mut G) -> *mut G {
     out
 }
 
+/// The wake-up protocol's state in one line, for sysmon's lost-wake-up note.
+pub(crate) fn wake_state() -> String {
+    let l = locked();
+    let mut out = format!(
+        "poller={} handoff={} idleprocs={} spinning={} runqueue={} idlethreads={} ps=[",
+        netpoll::POLLER.load(Ordering::SeqCst),
+        POLLER_SPIN_HANDOFF.load(Ordering::SeqCst),
+        SCHED.npidle.load(Ordering::SeqCst),
+        SCHED.nmspinning.load(Ordering::SeqCst),
+        l.runq.len(),
+        l.midle.len()
+    );
+    for i in 0..nprocs_limit() {
+        let p = allp(i);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: Ps are never freed; only atomics are read.
+        unsafe {
+            out.push_str(&format!(
+                " {}:{}{}",
+                i,
+                (*p).status.load(Ordering::SeqCst),
+                if (*p).has_work() { "+work" } else { "" }
+            ));
+        }
+    }
+    out.push(']');
+    out
+}
+
 /// True when some P's queue or the global queue holds a goroutine.
 pub(crate) fn work_anywhere() -> bool {
     if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
@@ -943,12 +994,17 @@ unsafe fn idle_wait(m: *mut M) -> bool {
             }
             if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
                 && netpoll::POLLER
-                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .compare_exchange(
+                        netpoll::POLLER_NONE,
+                        netpoll::POLLER_WORKER,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
                     .is_ok()
             {
                 let got = poll_until_work(m);
                 netpoll::set_poll_deadline(i64::MAX);
-                netpoll::POLLER.store(0, Ordering::SeqCst);
+                release_poller();
                 match got {
                     Some(true) => return true,
                     Some(false) => continue,
@@ -983,8 +1039,12 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
                 }
             }
             if handoff {
-                // No P or no work any more: whoever took them runs it.
+                // No P or no work: stop counting as a spinner, then look once more
+                // before blocking. A producer that queued work after our look saw
+                // us counted in nmspinning and so woke nobody (the rule every
+                // spinner that gives up follows; see `recheck_after_spinning`).
                 drop_handoff();
+                continue;
             }
             let timeout = if when == i64::MAX {
                 -1
@@ -992,7 +1052,7 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
                 (when - nanotime()).max(0)
             };
             (*m).collecting = true;
-            netpoll::poll(timeout);
+            netpoll::poll_as_poller(timeout);
             timer::run_due(nanotime());
             (*m).collecting = false;
             let list = reverse_list(core::mem::replace(&mut (*m).collected, ptr::null_mut()));

@@ -135,7 +135,10 @@ fn run() {
             stranded_before = false;
             SCHED.lost_wakeups.fetch_add(1, Ordering::Relaxed);
             if debug {
-                eprintln!("libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker");
+                eprintln!(
+                    "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})",
+                    sched::wake_state()
+                );
             }
             sched::wakep();
         }
@@ -193,7 +196,7 @@ fn run() {
             && netpoll::POLLER.load(Ordering::SeqCst) == 0
             && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000
         {
-            acted |= netpoll::poll(0) > 0;
+            acted |= netpoll::poll_ready() > 0;
         }
         acted |= retake(&mut seen, now, debug);
         if crate::stack::has_surplus() && now - last_scavenge > 100_000_000 {
