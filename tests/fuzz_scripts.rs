@@ -1,0 +1,56 @@
+//! The fuzz harness's regression test, run by `make test`: the same script interpreter
+//! as the libFuzzer target (fuzz/src/script.rs, included here by #[path] so that no
+//! code is duplicated and no libFuzzer is needed) over the committed seed corpus
+//! (fuzz/corpus_seed/) and a fixed-seed stream of pseudo-random scripts. A finding
+//! aborts this test process with the failing input in hex; replay it with
+//! `fuzz/target/x86_64-unknown-linux-gnu/release/api_script FILE` (mk/fuzz.mk).
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/script.rs"]
+mod script;
+
+use std::time::Instant;
+
+/// Pseudo-random scripts per run; GR_FUZZ_SCRIPTS overrides (and GR_FUZZ_SEED the seed).
+const SCRIPTS: u64 = 2000;
+
+#[test]
+fn seed_corpus_and_random_scripts() {
+    let t0 = Instant::now();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus_seed");
+    let mut seeds: Vec<_> = std::fs::read_dir(dir)
+        .expect("fuzz/corpus_seed")
+        .map(|e| e.expect("corpus entry").path())
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "fuzz/corpus_seed is empty");
+    for path in &seeds {
+        let bytes = std::fs::read(path).expect("seed input");
+        assert!(
+            script::run(&bytes),
+            "{}: names no goroutine",
+            path.display()
+        );
+    }
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let n = env("GR_FUZZ_SCRIPTS").unwrap_or(SCRIPTS);
+    let mut gen = script::ScriptBytes::new(env("GR_FUZZ_SEED").unwrap_or(0x5eed_f022));
+    let mut ran = 0;
+    for _ in 0..n {
+        if script::run(&gen.input()) {
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > n * 9 / 10,
+        "only {ran} of {n} random inputs decoded to a script"
+    );
+    eprintln!(
+        "{} seeds and {ran} random scripts in {:?}",
+        seeds.len(),
+        t0.elapsed()
+    );
+    for (name, n) in script::events() {
+        eprintln!("  {name}: {n}");
+    }
+}
