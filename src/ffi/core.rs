@@ -39,7 +39,9 @@ pub extern "C" fn gr_version() -> *const c_char {
 /// Never parks; plain threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_strerror(rc: c_int) -> *const c_char {
-    let s: &'static str = match -rc {
+    // wrapping_neg: -INT_MIN overflows (a panic with overflow checks on); it stays
+    // negative and is "unknown".
+    let s: &'static str = match rc.wrapping_neg() {
         0 => "success\0",
         libc::EINVAL => "EINVAL: invalid argument\0",
         libc::ENOMEM => "ENOMEM: out of memory\0",
