@@ -225,6 +225,19 @@ fn earlier_sigsegv_handler_is_chained() {
     assert!(!r.stderr.contains("stack overflow"), "{}", r.describe());
 }
 
+/// Catalogue entries 28-29: with GRDEBUG set, sysmon prints a note each time it
+/// moves goroutines away from a processor stuck in an unwrapped blocking call.
+#[test]
+fn sysmon_rescue_is_noted_under_grdebug() {
+    let r = run_program("sysmon_usleep", &[], &[("GRDEBUG", "notes=1")], DEFAULT_TIMEOUT);
+    assert!(passed(&r), "{}", r.describe());
+    assert!(
+        r.stderr.contains("libgoroutine: sysmon: processor 0 ran one goroutine for"),
+        "no sysmon note on stderr\n{}",
+        r.describe()
+    );
+}
+
 /// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
 /// goroutine N, named NAME: stderr must hold exactly one fatal line, naming it, and
 /// the process must die of SIGABRT.

@@ -4,7 +4,8 @@
  * other goroutines to another thread.
  *   1. rescue latency: the main goroutine spawns the stuck one and yields to it;
  *      the time until the main goroutine runs again (it was queued behind the stuck
- *      one) must be < 100 ms (sysmon's threshold is 20 ms; printed);
+ *      one) must be < 100 ms (sysmon's threshold is 20 ms; printed); the rescue is
+ *      counted in gr_stats.sysmon_rescues;
  *   2. while a second unwrapped usleep(300 ms) runs, a channel ping-pong and a 1 ms
  *      sleeper keep going: the longest round trip and the longest 1 ms sleep must
  *      stay under 100 ms (they may stall once, for the rescue);
@@ -30,8 +31,8 @@ static void max_into(atomic_llong *a, long long v)
 static void stuck(void *arg)
 {
     (void)arg;
+    t_stuck = now_ns(); /* before in_call publishes it (body reads it after seeing in_call) */
     atomic_store(&in_call, 1);
-    t_stuck = now_ns();
     usleep(300000); /* blocks this thread; not wrapped in gr_blocking */
     atomic_store(&in_call, 0);
 }
@@ -86,6 +87,9 @@ static void body(void *arg)
            "after %.3f ms\n", rescue_ms);
     if (rescue_ms > 100)
         FAIL("rescued only after %.1f ms", rescue_ms);
+    struct gr_stats st;
+    CHECK_EQ(gr_stats(&st), 0);
+    CHECK(st.sysmon_rescues >= 1); /* counted (and noted under GRDEBUG: c_tests.rs) */
     CHECK_EQ(gr_join(s), 0);
 
     /* 2: ping-pong and a sleeper across another unwrapped call. */
