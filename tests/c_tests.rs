@@ -229,10 +229,16 @@ fn earlier_sigsegv_handler_is_chained() {
 /// moves goroutines away from a processor stuck in an unwrapped blocking call.
 #[test]
 fn sysmon_rescue_is_noted_under_grdebug() {
-    let r = run_program("sysmon_usleep", &[], &[("GRDEBUG", "notes=1")], DEFAULT_TIMEOUT);
+    let r = run_program(
+        "sysmon_usleep",
+        &[],
+        &[("GRDEBUG", "notes=1")],
+        DEFAULT_TIMEOUT,
+    );
     assert!(passed(&r), "{}", r.describe());
     assert!(
-        r.stderr.contains("libgoroutine: sysmon: processor 0 ran one goroutine for"),
+        r.stderr
+            .contains("libgoroutine: sysmon: processor 0 ran one goroutine for"),
         "no sysmon note on stderr\n{}",
         r.describe()
     );
@@ -310,7 +316,11 @@ fn thread_create_fail_at_start() {
 /// Runs tests/c/NAME.c with arguments; it must exit 0 with `ok` as its last line.
 fn run_ok_with_args(name: &str, args: &[&str], timeout_secs: u64) {
     let r = run_program(name, args, &[], timeout_secs);
-    assert!(passed(&r), "tests/c/{name}.c {args:?} failed\n{}", r.describe());
+    assert!(
+        passed(&r),
+        "tests/c/{name}.c {args:?} failed\n{}",
+        r.describe()
+    );
     print!("{}", r.stdout);
 }
 
