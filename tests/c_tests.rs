@@ -68,6 +68,7 @@ c_tests! {
     chan_threads,
     cpu_state,
     deadlock_detect,
+    debug_dump,
     fork,
     guard_budget,
     idle_cpu,
@@ -106,6 +107,7 @@ c_tests! {
     timers_cancel,
     tree,
     unique_ids,
+    unwind_escape,
     wait_all,
     wg_basic,
 }
@@ -240,6 +242,25 @@ fn sysmon_rescue_is_noted_under_grdebug() {
         r.stderr
             .contains("libgoroutine: sysmon: processor 0 ran one goroutine for"),
         "no sysmon note on stderr\n{}",
+        r.describe()
+    );
+}
+
+/// Catalogue entry 37: an exception raised in a callback the runtime calls (here
+/// gr_blocking's) and caught by nobody reaches the export's panic guard, and Rust
+/// aborts the process (it cannot catch foreign exceptions): SIGABRT, never a return.
+#[test]
+fn exception_escaping_a_runtime_callback_aborts() {
+    let r = run_program("unwind_escape", &["blocking"], &[], DEFAULT_TIMEOUT);
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGABRT),
+        "expected death by SIGABRT\n{}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("foreign exception") && !r.stderr.contains("FAIL"),
+        "expected Rust's foreign-exception abort\n{}",
         r.describe()
     );
 }
