@@ -59,7 +59,7 @@ pub(crate) const NAME_LEN: usize = 23;
 
 #[repr(C)]
 pub struct G {
-    /// Saved stack pointer while not running.
+    /// Saved stack pointer while not running (null until it first runs).
     pub ctx: Context,
     pub status: AtomicU32,
     /// Bumped at exit: ids carry the generation they were issued in.
@@ -257,8 +257,13 @@ fn carve() -> Result<*mut G, i32> {
 
 /// Returns a dead goroutine's descriptor to the P's cache (bounded) or the free list.
 pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
-    // SAFETY: the caller owns the dead G.
-    unsafe { (*g).status.store(FREE, Ordering::Release) };
+    // SAFETY: the caller owns the dead G. Its context is cleared so that a saved
+    // context is there only once the next occupant has run (a debugger tells a
+    // goroutine that has not started from a switched-out one by it).
+    unsafe {
+        (*g).ctx = Context::empty();
+        (*g).status.store(FREE, Ordering::Release);
+    }
     if let Some(cache) = cache {
         cache.push(GPtr(g));
         if cache.len() > CACHE_MAX {
