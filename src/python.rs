@@ -298,7 +298,10 @@ impl PyHome {
         if !crate::runtime::m::current_m().is_null() {
             return -libc::EBUSY;
         }
-        sched::ensure_init();
+        let rc = sched::ensure_init();
+        if rc < 0 {
+            return rc;
+        }
         let now = nanotime();
         let deadline = if slice_ns < 0 {
             i64::MAX

@@ -8,7 +8,7 @@ use std::ffi::{c_int, c_void};
 
 use super::boundary;
 use super::core::gr_fn;
-use crate::runtime::{netpoll, park, sched};
+use crate::runtime::{fiber, netpoll, park, sched};
 
 /// gr_block_io event bit: readable.
 pub const GR_READ: c_int = 1;
@@ -32,7 +32,11 @@ pub extern "C" fn gr_sleep(ns: i64) -> c_int {
 /// file is always ready. May park; plain threads block in poll(2).
 #[no_mangle]
 pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
-    boundary("gr_block_io", || netpoll::block_io(fd, events, timeout_ns))
+    boundary("gr_block_io", || {
+        let rc = netpoll::block_io(fd, events, timeout_ns);
+        fiber::hb_fd_acquire(fd);
+        rc
+    })
 }
 
 /// Like read(2), but parks the goroutine instead of blocking the thread (the fd is
@@ -44,7 +48,9 @@ pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
-        netpoll::read(fd, buf as *mut u8, n)
+        let rc = netpoll::read(fd, buf as *mut u8, n);
+        fiber::hb_fd_acquire(fd);
+        rc
     })
 }
 
@@ -56,6 +62,7 @@ pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
+        fiber::hb_fd_release(fd);
         netpoll::write(fd, buf as *const u8, n)
     })
 }
@@ -68,7 +75,11 @@ pub extern "C" fn gr_accept(
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> c_int {
-    boundary("gr_accept", || netpoll::accept(fd, addr, len))
+    boundary("gr_accept", || {
+        let rc = netpoll::accept(fd, addr, len);
+        fiber::hb_fd_acquire(fd);
+        rc
+    })
 }
 
 /// Like connect(2), parking until the connection is made. Returns 0 or a negative
@@ -83,6 +94,7 @@ pub extern "C" fn gr_connect(
         if addr.is_null() {
             return -libc::EINVAL;
         }
+        fiber::hb_fd_release(fd);
         netpoll::connect(fd, addr, len)
     })
 }
@@ -92,7 +104,10 @@ pub extern "C" fn gr_connect(
 /// the number then sees no stale readiness. Returns 0 or -EBADF. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_close(fd: c_int) -> c_int {
-    boundary("gr_close", || netpoll::close(fd))
+    boundary("gr_close", || {
+        fiber::hb_fd_release(fd);
+        netpoll::close(fd)
+    })
 }
 
 /// Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow

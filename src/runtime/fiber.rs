@@ -26,6 +26,14 @@
 //! | wait group | add / done (`waitgroup.rs`) | wait's return |
 //! | spawn | `sched::spawn`, on the new G | the G's first run (`for_goroutine`) |
 //! | exit | `sched::goexit`, on the G and on `ALL_EXITED` | `gr_join` (the G), `gr_main`/`gr_wait_all` (`ALL_EXITED`) |
+//! | fd | `gr_write`, `gr_connect`, `gr_close` (before) | `gr_read`, `gr_accept`, `gr_block_io` (after) |
+//! | a reused goroutine stack | `release`, on the stack's address | `for_goroutine`, before its new fiber exists |
+//!
+//! The fd edges stand in for the ones TSan draws itself for read/write/close called
+//! from instrumented code: the library's own calls are invisible to it (see
+//! tests/sanitize/tsan.supp). The stack edge: a stack freed by a goroutine that
+//! exited on one worker may start another goroutine on another worker; without the
+//! edge TSan takes the new goroutine's first writes to it for races with the old one's.
 //!
 //! The keys are addresses TSan uses as sync objects: the object itself, a waiter on
 //! the waiting party's stack (alive until its wake-up, unlike the channel, which the
@@ -85,6 +93,9 @@ static HB: AtomicU8 = AtomicU8::new(HB_UNKNOWN);
 const HB_UNKNOWN: u8 = 0;
 const HB_OFF: u8 = 1;
 const HB_ON: u8 = 2;
+
+/// Keys for fds (the fd number modulo their count: a collision only adds an edge).
+static FD_KEYS: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
 
 /// The key every exiting goroutine releases and `gr_main`/`gr_wait_all` acquire.
 static ALL_EXITED: AtomicU64 = AtomicU64::new(0);
@@ -183,9 +194,11 @@ pub fn for_goroutine(f: &mut Fiber, lo: usize, hi: usize) {
     f.fake = ptr::null_mut();
     let create = TSAN_CREATE.load(Ordering::Relaxed);
     if create != 0 {
-        // The spawner released on this record (hb_spawned); the new fiber starts
-        // with the clock of the context creating it, which acquires that first.
+        // The spawner released on this record (hb_spawned), the stack's last user
+        // on its address (release); the new fiber starts with the clock of the
+        // context creating it, which acquires both first.
         hb_acquire(f as *const Fiber as *const c_void);
+        hb_acquire(lo as *const c_void);
         // SAFETY: the hook found by dlsym, with its documented signature.
         f.tsan = unsafe { core::mem::transmute::<usize, TsanCreate>(create)(0) };
     }
@@ -198,6 +211,9 @@ pub fn release(f: &mut Fiber) {
     }
     let destroy = TSAN_DESTROY.load(Ordering::Relaxed);
     if destroy != 0 && !f.tsan.is_null() {
+        // The dead goroutine switched here with TSan's synchronising switch, so this
+        // context carries its past to the stack's next user.
+        hb_release(f.lo as *const c_void);
         // SAFETY: a fiber created by for_goroutine that is not running.
         unsafe { core::mem::transmute::<usize, TsanDestroy>(destroy)(f.tsan) };
     }
@@ -328,4 +344,17 @@ pub fn hb_joined(id: i64) {
 #[inline(always)]
 pub fn hb_all_exited() {
     hb_acquire(ALL_EXITED.as_ptr() as *const c_void);
+}
+
+/// Before a call that other goroutines may observe through fd `fd` (a write, a
+/// connect, a close).
+#[inline(always)]
+pub fn hb_fd_release(fd: i32) {
+    hb_release(FD_KEYS[fd as usize % FD_KEYS.len()].as_ptr() as *const c_void);
+}
+
+/// After a call that observed fd `fd` (a read, an accept, a readiness wait).
+#[inline(always)]
+pub fn hb_fd_acquire(fd: i32) {
+    hb_acquire(FD_KEYS[fd as usize % FD_KEYS.len()].as_ptr() as *const c_void);
 }

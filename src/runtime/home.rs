@@ -200,7 +200,11 @@ impl Home {
         if self.running.swap(true, Ordering::SeqCst) {
             return -libc::EBUSY;
         }
-        sched::ensure_init();
+        let rc = sched::ensure_init();
+        if rc < 0 {
+            self.running.store(false, Ordering::SeqCst);
+            return rc;
+        }
         let m = self.m;
         // SAFETY: m belongs to this home and is used only by the thread in run().
         unsafe {

@@ -173,6 +173,11 @@ pub fn init(maxprocs: i32) -> i32 {
             })
     }
     .min(MAX_PROCS);
+    // sysmon first: without a thread for it the runtime does not start, and nothing
+    // has changed yet (the inits above are idempotent).
+    if !crate::runtime::sysmon::start() {
+        return -libc::EAGAIN;
+    }
     let mut l = locked();
     SCHED.npidle.store(0, Ordering::SeqCst);
     for i in 0..n {
@@ -182,17 +187,19 @@ pub fn init(maxprocs: i32) -> i32 {
     SCHED.rescue.store(0, Ordering::SeqCst);
     SCHED.state.store(RUNNING_STATE, Ordering::Release);
     drop(l);
-    crate::runtime::sysmon::start();
     crate::runtime::debug::install_sigquit();
     n as i32
 }
 
 /// Lazy start for every entry point.
 #[inline]
-pub fn ensure_init() {
-    if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
-        init(0);
+/// Starts the runtime if it is not running: 0, or the negative errno value of a
+/// start that failed (-EAGAIN: no thread for sysmon).
+pub fn ensure_init() -> i32 {
+    if SCHED.state.load(Ordering::Acquire) == RUNNING_STATE {
+        return 0;
     }
+    init(0).min(0)
 }
 
 pub fn is_running() -> bool {
@@ -1248,7 +1255,10 @@ pub(crate) fn spawn_homed(
     attr: &SpawnAttr,
     home: *mut crate::runtime::home::Home,
 ) -> i64 {
-    ensure_init();
+    let rc = ensure_init();
+    if rc < 0 {
+        return rc as i64;
+    }
     let class = match stack::class_of(attr.stack_size) {
         Ok(c) => c,
         Err(e) => return e as i64,
@@ -1640,7 +1650,10 @@ pub fn unlock_thread() -> i32 {
 /// Sets the number of processors (n >= 1) and returns the previous value; n < 1 only
 /// queries.
 pub fn set_maxprocs(n: i32) -> i32 {
-    ensure_init();
+    let rc = ensure_init();
+    if rc < 0 {
+        return rc;
+    }
     let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let old = gomaxprocs() as i32;
     if n < 1 {
@@ -1705,7 +1718,10 @@ fn wake_wait_all() {
 /// Blocks until no other goroutine is alive (from a goroutine: until it is the only
 /// one left).
 pub fn wait_all() -> i32 {
-    ensure_init();
+    let rc = ensure_init();
+    if rc < 0 {
+        return rc;
+    }
     let me = crate::runtime::m::current_g();
     let target = if me.is_null() { 0 } else { 1 };
     if me.is_null() {

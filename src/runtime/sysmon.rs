@@ -46,11 +46,14 @@ static WAKE: AtomicU32 = AtomicU32::new(0);
 static SLEEPING: AtomicBool = AtomicBool::new(false);
 static THREAD: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
-pub fn start() {
+/// Starts the sysmon thread (once). False when the thread cannot be made: the
+/// runtime must not start without it (it is what makes workers again after thread
+/// creation failed, and what rescues Ps from blocked threads).
+pub fn start() -> bool {
     crate::runtime::lock::refresh_coarse_now();
     let mut t = THREAD.lock().unwrap_or_else(|e| e.into_inner());
     if t.is_some() {
-        return;
+        return true;
     }
     STOP.store(false, Ordering::SeqCst);
     *t = std::thread::Builder::new()
@@ -58,6 +61,7 @@ pub fn start() {
         .stack_size(128 << 10)
         .spawn(run)
         .ok();
+    t.is_some()
 }
 
 pub fn stop() {
