@@ -11,11 +11,11 @@
  *      "created by <spawning function> in goroutine <id>"; the dumping goroutine is
  *      "running" and was created by a plain thread; gr_stats counts them
  *      (goroutines, stacks, timers, fd waiters) and the switches went up;
- *   3. steals: 200 busy goroutines spawned on one processor are shared with the
- *      other one (steals go up);
- *   4. sysmon hand-offs: on one processor a goroutine stuck in an unwrapped
+ *   3. sysmon hand-offs (first, on one processor): a goroutine stuck in an unwrapped
  *      usleep(300 ms) with the main goroutine queued behind it: sysmon hands the
  *      queue to a rescue processor (sysmon_rescues goes up);
+ *   4. steals (on two processors): 200 busy goroutines spawned on one processor are
+ *      shared with the other one (steals go up);
  *   5. when all is over, goroutines is back to 0.
  * Functions are not static so that the dump can name them when the program is linked
  * with -rdynamic; without it the dump prints their addresses, and either is accepted.
@@ -146,6 +146,29 @@ void stuck_in_usleep(void *arg)
     usleep(300000); /* blocks the thread; not wrapped in gr_blocking */
 }
 
+/* Sysmon hand-off (run first, on one processor): stuck in a call nobody wrapped;
+ * this goroutine waits in the queue behind it until sysmon gives the queue a rescue
+ * processor. */
+void sysmon_scene(void *arg)
+{
+    (void)arg;
+    struct gr_stats before, after;
+    CHECK_EQ(gr_stats(&before), 0);
+    CHECK_EQ(before.procs, 1);
+    gr_id stuck = SPAWN(stuck_in_usleep, NULL);
+    gr_yield();
+    /* Running again means rescued; sysmon counts the rescue just after handing the
+     * queue on, so the count may lag by a moment. */
+    int64_t until = now_ns() + 5000 * MS;
+    do
+        CHECK_EQ(gr_stats(&after), 0);
+    while (after.sysmon_rescues == before.sysmon_rescues && now_ns() < until);
+    printf("sysmon_rescues: %llu -> %llu\n", (unsigned long long)before.sysmon_rescues,
+           (unsigned long long)after.sysmon_rescues);
+    CHECK(after.sysmon_rescues > before.sysmon_rescues);
+    CHECK_EQ(gr_join(stuck), 0);
+}
+
 void scene(void *arg)
 {
     (void)arg;
@@ -186,7 +209,7 @@ void scene(void *arg)
     CHECK_EQ(during.goroutines, before.goroutines + n);
     CHECK(during.stacks_in_use >= during.goroutines);
     CHECK(during.threads >= 1);
-    CHECK_EQ(during.procs, 2);
+    CHECK(during.procs >= 2); /* and a rescue processor until it retires */
     CHECK(during.guard_mode == 1 || during.guard_mode == 2);
     CHECK(during.timers >= 1); /* the sleeper */
     CHECK_EQ(during.fd_waiters, 1);
@@ -234,19 +257,6 @@ void scene(void *arg)
            (unsigned long long)after.steals);
     CHECK(after.steals > steals0);
 
-    /* Sysmon hand-off: one processor, stuck in a call nobody wrapped; this goroutine
-     * waits in the queue behind it until sysmon gives the queue a rescue processor. */
-    uint64_t rescues0 = after.sysmon_rescues;
-    CHECK_EQ(gr_maxprocs(1), 2);
-    gr_id stuck = SPAWN(stuck_in_usleep, NULL);
-    gr_yield();
-    CHECK_EQ(gr_stats(&after), 0);
-    printf("sysmon_rescues: %llu -> %llu\n", (unsigned long long)rescues0,
-           (unsigned long long)after.sysmon_rescues);
-    CHECK(after.sysmon_rescues > rescues0);
-    CHECK_EQ(gr_join(stuck), 0);
-    CHECK_EQ(gr_maxprocs(2), 1);
-
     /* Wake everyone and check the count comes down. */
     CHECK_EQ(gr_chan_close(never_sent), 0);
     CHECK_EQ(gr_chan_close(never_received), 0);
@@ -268,9 +278,11 @@ int main(void)
 {
     watchdog(60);
     struct gr_stats st;
-    CHECK_EQ(gr_init(2), 2);
+    CHECK_EQ(gr_init(1), 1);
     CHECK_EQ(gr_stats(NULL), -EINVAL);
     CHECK_EQ(gr_dump(-1), -EBADF);
+    CHECK_EQ(gr_main(sysmon_scene, NULL), 0);
+    CHECK_EQ(gr_maxprocs(2), 1);
     CHECK_EQ(gr_main(scene, NULL), 0);
     CHECK_EQ(gr_stats(&st), 0);
     CHECK_EQ(st.goroutines, 0);
