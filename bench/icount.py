@@ -114,6 +114,10 @@ def parse_dump(path):
                 total = int(line.split()[1])
     if label is None or total is None:
         return None
+    if sum(selfcost.values()) != total:
+        # Every cost line belongs to one function: a mismatch means this parser no
+        # longer understands callgrind's format.
+        raise MeasureError(f"{path}: functions sum to {sum(selfcost.values())}, totals: {total}")
     return label[0], label[1], total, selfcost
 
 

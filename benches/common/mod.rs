@@ -291,7 +291,7 @@ fn raw_switch(iters: u64, meter: Meter, label: &CString) -> Duration {
     let r = meter.begin();
     // SAFETY: the coroutine is suspended in `pingpong`, saved in `co`.
     unsafe { pingpong(&mut (*pair).main, &(*pair).co, round_trips) };
-    r.end(label)
+    scale(r.end(label), iters, 2 * round_trips)
 }
 
 // ---------------------------------------------------------------------------------
