@@ -10,6 +10,12 @@
 //!
 //! The SIGQUIT handler only sets a flag and wakes sysmon (async-signal-safe); sysmon
 //! writes the dump, from an ordinary thread.
+//!
+//! The names of goroutine states and wait reasons are C strings here, once: the dump
+//! uses them, and so does gdb, through the debugger table in `ffi::debug` (read by
+//! docs/goroutine-gdb.py). A goroutine's spawn site is the function its spawner was
+//! running (`G::parent_func`, recorded at spawn): the call site's own address would
+//! need the caller's return address, which stable Rust cannot read in `gr_spawn`.
 
 use core::ffi::{c_char, CStr};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
