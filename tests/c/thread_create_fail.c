@@ -16,10 +16,11 @@
  *      calls finish in well under the 800 ms they take on the 2 old workers: the
  *      runtime makes threads again, no state was left half-made.
  *
- * `thread_create_fail start` (make stress; it fails today, see docs/reliability.md
- * entry 27): the runtime starts while no thread can be made. Accepted: gr_init or
- * gr_spawn return a negative errno value (and then nothing is left alive), or the
- * goroutine runs once threads can be made again; never a hang (bounded at 5 s).
+ * `thread_create_fail start` (make test, tests/c_tests.rs thread_create_fail_at_start):
+ * the runtime starts while no thread can be made. Accepted: gr_init or gr_spawn
+ * return a negative errno value (today -EAGAIN: no sysmon thread, nothing changed)
+ * and then nothing is left alive and a later spawn works, or the goroutine runs once
+ * threads can be made again; never a hang (bounded at 5 s).
  */
 #include "check.h"
 
