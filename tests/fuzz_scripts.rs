@@ -12,7 +12,7 @@ mod script;
 use std::time::Instant;
 
 /// Pseudo-random scripts per run; GR_FUZZ_SCRIPTS overrides (and GR_FUZZ_SEED the seed).
-const SCRIPTS: u64 = 2000;
+const SCRIPTS: u64 = 4000;
 
 #[test]
 fn seed_corpus_and_random_scripts() {

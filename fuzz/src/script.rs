@@ -1556,12 +1556,15 @@ pub fn run(data: &[u8]) -> bool {
         goroutine::ffi::debug::gr_stats(&mut st) as i64,
         &[0],
     );
-    check(st.goroutines == 0 && st.fd_waiters == 0, || {
-        format!(
-            "after an input: {} goroutines, {} fd waiters left",
-            st.goroutines, st.fd_waiters
-        )
-    });
+    check(
+        st.goroutines == 0 && st.fd_waiters == 0 && st.timers == 0,
+        || {
+            format!(
+                "after an input: {} goroutines, {} fd waiters, {} armed timers left",
+                st.goroutines, st.fd_waiters, st.timers
+            )
+        },
+    );
     teardown(&sh);
     true
 }
