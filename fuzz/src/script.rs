@@ -1,6 +1,6 @@
 //! The fuzz script interpreter: turns any byte string into a bounded script of C API
 //! calls (channels, select, wait groups, mutexes, sleeps, spawn/join, gr_block_io on a
-//! pipe) run by several goroutines on the global runtime, checks every return value
+//! pipe, gr_close of a pipe waited on) run by several goroutines on the global runtime, checks every return value
 //! against the documented ones (docs/api.md) and a cheap model, and aborts the process
 //! on a finding. One file, used by the libFuzzer target (fuzz/fuzz_targets) and
 //! compiled into the main crate's test tests/fuzz_scripts.rs by #[path], so `make test`
@@ -52,7 +52,9 @@ use goroutine::sync::chan::Chan;
 use goroutine::sync::mutex::Mutex as GrMutex;
 use goroutine::sync::waitgroup::WaitGroup;
 
-use libc::{EAGAIN, EBADF, EBUSY, EDEADLK, EINVAL, ENOMEM, EPERM, EPIPE, ESRCH, ETIMEDOUT};
+use libc::{
+    EAGAIN, EBADF, EBUSY, ECANCELED, EDEADLK, EINVAL, ENOMEM, EPERM, EPIPE, ESRCH, ETIMEDOUT,
+};
 
 /// Goroutines one script may start (roots included).
 pub const MAX_GOROUTINES: usize = 12;
@@ -174,6 +176,13 @@ pub enum Op {
     },
     PipePut,
     PipeTake,
+    /// Make a private pipe, start a goroutine waiting in gr_block_io on its read end,
+    /// then (after `delay_us`, having written a byte if `write_first`) gr_close both
+    /// ends: the waiter sees readiness, -ETIMEDOUT, -ECANCELED, or -EBADF.
+    CancelIo {
+        write_first: bool,
+        delay_us: u32,
+    },
     /// A call with bad arguments that must fail with its documented code.
     BadArgs {
         which: u8,
@@ -319,13 +328,14 @@ fn decode_op(inp: &mut Input, nchans: usize, wgs: usize, mutexes: usize) -> Opti
                 timeout_us: (b as u32 >> 1) * 4,
             }
         }
-        23 => {
-            if inp.byte()? & 1 == 0 {
-                Op::PipePut
-            } else {
-                Op::PipeTake
-            }
-        }
+        23 => match inp.byte()? {
+            b if b & 1 == 0 => Op::PipePut,
+            b if b & 3 == 1 => Op::PipeTake,
+            b => Op::CancelIo {
+                write_first: b & 4 != 0,
+                delay_us: (b as u32 >> 3) * 8,
+            },
+        },
         _ => Op::BadArgs { which: inp.byte()? },
     };
     Some(op)
@@ -350,8 +360,9 @@ pub enum Event {
     FreeGaveUp,
     LockedContended,
     SupervisorClosed,
+    Canceled,
 }
-pub const EVENT_NAMES: [&str; 13] = [
+pub const EVENT_NAMES: [&str; 14] = [
     "calls checked",
     "values sent",
     "values received",
@@ -365,8 +376,9 @@ pub const EVENT_NAMES: [&str; 13] = [
     "free gave up (busy too long)",
     "mutex lock waited",
     "channels closed by the supervisor",
+    "gr_block_io woken by gr_close",
 ];
-static EVENTS: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
+static EVENTS: [AtomicU64; 14] = [const { AtomicU64::new(0) }; 14];
 
 fn count(e: Event) {
     EVENTS[e as usize].fetch_add(1, Ordering::Relaxed);
@@ -882,8 +894,50 @@ impl Local<'_> {
                     );
                 }
             }
+            Op::CancelIo {
+                write_first,
+                delay_us,
+            } => self.cancel_io(write_first, delay_us),
             Op::BadArgs { which } => self.bad_args(which),
         }
+    }
+
+    fn cancel_io(&mut self, write_first: bool, delay_us: u32) {
+        let sh = self.sh;
+        let gidx = sh.started.fetch_add(1, Ordering::SeqCst);
+        if gidx >= MAX_GOROUTINES {
+            sh.started.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let mut p = [-1; 2];
+        // SAFETY: pipe2 writes two fds into the array.
+        let rc = unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        check(rc == 0, || "harness: pipe2 failed".into());
+        sh.running.fetch_add(1, Ordering::SeqCst);
+        let arg = Box::into_raw(Box::new(IoWaiterArg {
+            shared: sh as *const Shared,
+            fd: p[0],
+        }));
+        let f: unsafe extern "C" fn(*mut c_void) = io_waiter_main;
+        let id = gr_spawn(Some(f), arg as *mut c_void);
+        if id < 0 {
+            expect("gr_spawn (io waiter)", id, &[-ENOMEM, -EAGAIN]);
+            // SAFETY: not started: the box is still ours.
+            drop(unsafe { Box::from_raw(arg) });
+            sh.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        if delay_us > 0 {
+            expect("gr_sleep", gr_sleep(delay_us as i64 * 1000) as i64, &[0]);
+        } else {
+            gr_yield();
+        }
+        if write_first {
+            let b = 1u8;
+            let rc = gr_write(p[1], &b as *const u8 as *const c_void, 1);
+            expect("gr_write(private pipe)", rc as i64, &[1]);
+        }
+        expect("gr_close(read end, waited on)", gr_close(p[0]) as i64, &[0]);
+        expect("gr_close(write end)", gr_close(p[1]) as i64, &[0]);
     }
 
     fn spawn(&mut self, prog: usize, small_stack: bool) {
@@ -1491,6 +1545,37 @@ fn start_goroutine(sh: &Shared, prog: usize, gidx: usize, small_stack: bool) -> 
     check(id > 0, || format!("gr_spawn returned {id}"));
     sh.spawn_ids[gidx].store(id, Ordering::SeqCst);
     Some(id)
+}
+
+struct IoWaiterArg {
+    shared: *const Shared,
+    fd: c_int,
+}
+
+/// The waiter of Op::CancelIo. Its fd may already be closed (-EBADF), or closed and
+/// its number taken by another pipe of the script by the time it waits (any
+/// documented result): the outcomes allowed are the documented ones.
+extern "C" fn io_waiter_main(arg: *mut c_void) {
+    // SAFETY: made by cancel_io for this goroutine alone.
+    let arg = unsafe { Box::from_raw(arg as *mut IoWaiterArg) };
+    // SAFETY: the supervisor keeps Shared alive until `running` is 0.
+    let sh = unsafe { &*arg.shared };
+    let rc = gr_block_io(arg.fd, GR_READ, 2_000_000);
+    if rc > 0 {
+        check(rc & !(GR_READ | GR_WRITE) == 0, || {
+            format!("gr_block_io(private pipe) returned mask {rc}")
+        });
+    } else {
+        if rc == -ECANCELED {
+            count(Event::Canceled);
+        }
+        expect(
+            "gr_block_io(private pipe, closed meanwhile)",
+            rc as i64,
+            &[-ETIMEDOUT, -ECANCELED, -EBADF],
+        );
+    }
+    sh.running.fetch_sub(1, Ordering::SeqCst);
 }
 
 struct GoroutineArg {
