@@ -74,6 +74,7 @@ c_tests! {
     blocking_plain,
     blocking_usleep,
     chan_basic,
+    chan_free_after_select,
     chan_go,
     chan_threads,
     cpu_state,

@@ -24,7 +24,10 @@
 //!
 //! A select waits on several queues with one waiter; a waker that dequeues a select's
 //! sudog must first win `Waiter::claim` (one select fires once); sudogs that lose are
-//! dropped from the queue and their select removes the rest itself (see `select.rs`).
+//! dropped from the queue and their select removes the rest itself (see `select.rs`),
+//! except on the channel that fired: the waker takes the select's other sudogs off
+//! that channel too (`unlink_select_siblings`), so the woken select never touches
+//! it again and freeing after return stays safe with selects as well.
 
 use core::ptr;
 
@@ -165,6 +168,25 @@ impl WaitQ {
                     return sd;
                 }
             }
+        }
+    }
+}
+
+/// After `dequeue` took `sd` off a queue of channel `chan`: if it is a select's,
+/// takes that select's other sudogs on `chan` off too (a select naming `chan` in
+/// two cases), so that the woken select never comes back to `chan` (select.rs,
+/// pass 3). Close needs no call: it drains both queues, dropping the rest.
+///
+/// # Safety
+/// `chan`'s lock is held (`st` is its state); `sd` came from `dequeue`.
+#[inline]
+pub(crate) unsafe fn unlink_select_siblings(st: &mut State, chan: &Chan, sd: *mut Sudog) {
+    // SAFETY: the caller's guarantees: the select's claim was won by this dequeue,
+    // so it is parked or parking and its cases and sudogs are live.
+    unsafe {
+        let sel = (*sd).sel;
+        if !sel.is_null() {
+            (*sel).unlink_others_on(chan, st, sd);
         }
     }
 }
@@ -324,6 +346,7 @@ impl Chan {
                 }
                 let sd = st.recvq.dequeue();
                 if !sd.is_null() {
+                    unlink_select_siblings(st, self, sd);
                     copy_elem(elem, (*sd).elem, self.elem_size);
                     (*sd).success = true;
                     return Found::Wake(sd);
@@ -357,6 +380,7 @@ impl Chan {
             self.st.with(|st| {
                 let sd = st.sendq.dequeue();
                 if !sd.is_null() {
+                    unlink_select_siblings(st, self, sd);
                     if self.cap == 0 {
                         copy_elem((*sd).elem, elem, self.elem_size);
                     } else {

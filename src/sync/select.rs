@@ -10,8 +10,13 @@
 //!    [`SelectWait`], and block. Wakers race for the waiter's `claim` (so the select
 //!    fires once); the winner records which sudog fired, completes the transfer under
 //!    its channel's lock, and only then wakes the select.
-//! 4. Once awake (or timed out: the timer won the claim), lock all channels again and
-//!    unlink the sudogs nobody took.
+//! 4. Once awake (or timed out: the timer won the claim), lock the channels again and
+//!    unlink the sudogs nobody took. Not the channel that fired: its waker already
+//!    took this select's sudogs off it (the fired one, and any other case naming the
+//!    same channel, see [`SelectWait::unlink_others_on`]; close takes them all), so a
+//!    woken select never touches that channel again, and the party that completed
+//!    the transfer may free it as soon as its own call returns (as for plain sends
+//!    and receives).
 //!
 //! The select-wide lock `slock`: one waiter is findable through several channel
 //! locks, but `Waiter::block` releases only one lock once the goroutine is saved.
@@ -22,7 +27,7 @@
 
 use core::ptr;
 
-use super::chan::{wake_sudog, Chan, Found, Sudog};
+use super::chan::{wake_sudog, Chan, Found, State, Sudog};
 use super::shim::{fastrand, hb_acquire, Guarded, SpinLock, WaitReason, Waiter};
 
 /// Operation codes of a select case.
@@ -45,6 +50,11 @@ pub(crate) struct SelectWait {
     slock: SpinLock,
     /// The sudog that fired; written once, by the claim winner, before the wake.
     fired: Guarded<*mut Sudog>,
+    /// The cases and their sudogs (on the selector's side while it waits), for a
+    /// waker's `unlink_others_on`; only set when a channel appears in two cases.
+    cases: *const Case,
+    sds: *mut Sudog,
+    n: usize,
 }
 
 impl SelectWait {
@@ -53,6 +63,41 @@ impl SelectWait {
             w: Waiter::current(),
             slock: SpinLock::new(),
             fired: Guarded::new(ptr::null_mut()),
+            cases: ptr::null(),
+            sds: ptr::null_mut(),
+            n: 0,
+        }
+    }
+
+    /// A waker that won this select's claim through `taken`, a sudog on channel
+    /// `chan`, takes the select's other sudogs on `chan` (cases naming the same
+    /// channel) off its queues, under `chan`'s lock, so the woken select need not
+    /// come back to `chan`.
+    ///
+    /// # Safety
+    /// The caller holds `chan`'s lock (`st` is its state) and won the claim; the
+    /// selector is parked or parking (its cases and sudogs are live).
+    #[inline]
+    pub(crate) unsafe fn unlink_others_on(
+        &self,
+        chan: *const Chan,
+        st: &mut State,
+        taken: *mut Sudog,
+    ) {
+        // SAFETY: the caller's guarantees; `n` is 0 unless the arrays were set.
+        unsafe {
+            for i in 0..self.n {
+                let c = &*self.cases.add(i);
+                let sd = self.sds.add(i);
+                if sd == taken || c.chan as *const Chan != chan {
+                    continue;
+                }
+                if c.op == SEND {
+                    st.sendq.remove(sd);
+                } else {
+                    st.recvq.remove(sd);
+                }
+            }
         }
     }
 
@@ -82,11 +127,12 @@ impl SelectWait {
 /// Cases handled without allocating.
 const INLINE: usize = 16;
 
-unsafe fn lock_all(cases: &[Case], lockorder: &[u32]) {
+/// Locks every channel of the cases once, in lock order, except `skip` (may be null).
+unsafe fn lock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
     let mut prev: *mut Chan = ptr::null_mut();
     for &i in lockorder {
         let c = cases[i as usize].chan;
-        if c != prev {
+        if c != prev && c != skip {
             // SAFETY: validated non-null channel.
             unsafe { (*c).lock.lock() };
             prev = c;
@@ -94,11 +140,12 @@ unsafe fn lock_all(cases: &[Case], lockorder: &[u32]) {
     }
 }
 
-unsafe fn unlock_all(cases: &[Case], lockorder: &[u32]) {
+/// Unlocks what `lock_all` with the same `skip` locked.
+unsafe fn unlock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
     let mut prev: *mut Chan = ptr::null_mut();
     for &i in lockorder {
         let c = cases[i as usize].chan;
-        if c != prev {
+        if c != prev && c != skip {
             // SAFETY: locked by lock_all.
             unsafe { (*c).lock.unlock() };
             prev = c;
@@ -173,7 +220,7 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
     // SAFETY: validated channels; every lock is taken and released by this function,
     // and the sudogs stay on this stack until unlinked under those locks.
     unsafe {
-        lock_all(cases, lockorder);
+        lock_all(cases, lockorder, ptr::null_mut());
 
         // Pass 1: anything ready?
         for &i in pollorder.iter() {
@@ -187,12 +234,12 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             match found {
                 Found::Block => {}
                 Found::Done(rc) => {
-                    unlock_all(cases, lockorder);
+                    unlock_all(cases, lockorder, ptr::null_mut());
                     cases[i].closed = (rc != 0) as i32;
                     return i as i32;
                 }
                 Found::Wake(sd) => {
-                    unlock_all(cases, lockorder);
+                    unlock_all(cases, lockorder, ptr::null_mut());
                     wake_sudog(sd);
                     cases[i].closed = 0;
                     return i as i32;
@@ -200,13 +247,12 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             }
         }
         if timeout_ns == 0 {
-            unlock_all(cases, lockorder);
+            unlock_all(cases, lockorder, ptr::null_mut());
             return -libc::EAGAIN;
         }
 
         // Pass 2: wait on every case.
-        let sel = SelectWait::new();
-        let selp: *const SelectWait = &sel;
+        let mut sel = SelectWait::new();
         let mut sd_inline = [Sudog::EMPTY; INLINE];
         let mut sd_heap: Vec<Sudog>;
         let sds: &mut [Sudog] = if n <= INLINE {
@@ -215,6 +261,15 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             sd_heap = (0..n).map(|_| Sudog::EMPTY).collect();
             &mut sd_heap
         };
+        // A channel named in two cases: its waker must take both sudogs off it.
+        let same_chan_twice = (1..n)
+            .any(|k| cases[lockorder[k] as usize].chan == cases[lockorder[k - 1] as usize].chan);
+        if same_chan_twice {
+            sel.cases = cases.as_ptr();
+            sel.sds = sds.as_mut_ptr();
+            sel.n = n;
+        }
+        let selp: *const SelectWait = &sel;
         for (i, sd) in sds.iter_mut().enumerate() {
             sd.waiter = &sel.w;
             sd.sel = selp;
@@ -232,7 +287,7 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             });
         }
         sel.slock.lock();
-        unlock_all(cases, lockorder);
+        unlock_all(cases, lockorder, ptr::null_mut());
         let woken = if timeout_ns < 0 {
             sel.w.block(&sel.slock, WaitReason::Select);
             true
@@ -241,9 +296,24 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
                 .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
         };
 
-        // Pass 3: unlink what nobody took.
-        lock_all(cases, lockorder);
+        // Pass 3: unlink what nobody took, on every channel but the one that fired
+        // (its waker took our sudogs off it, and it may be freed by now).
+        let fired = if woken {
+            hb_acquire(&sel.w);
+            sel.fired.with(|f| *f)
+        } else {
+            ptr::null_mut()
+        };
+        let skip = if fired.is_null() {
+            ptr::null_mut()
+        } else {
+            cases[(*fired).index].chan
+        };
+        lock_all(cases, lockorder, skip);
         for (i, sd) in sds.iter_mut().enumerate() {
+            if cases[i].chan == skip {
+                continue;
+            }
             let sdp: *mut Sudog = sd;
             let c = &*cases[i].chan;
             let send = cases[i].op == SEND;
@@ -255,12 +325,10 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
                 }
             });
         }
-        unlock_all(cases, lockorder);
+        unlock_all(cases, lockorder, skip);
         if !woken {
             return -libc::ETIMEDOUT;
         }
-        hb_acquire(&sel.w);
-        let fired = sel.fired.with(|f| *f);
         let i = (*fired).index;
         cases[i].closed = !(*fired).success as i32;
         i as i32

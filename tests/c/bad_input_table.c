@@ -20,7 +20,7 @@
  *   4. the main thread after gr_shutdown (twice: a second shutdown is 0); gr_init
  *      starts it again (2 processors; again -EALREADY the second time).
  * Freed-while-waited-on rows park a goroutine on the object, wait until gr_dump
- * shows it waiting there, expect -EBUSY from the free, then release the waiter and
+ * shows it waiting there (await_goroutine_waiting, check.h), expect -EBUSY from the free, then release the waiter and
  * check it got what it waited for (nobody is lost).
  *
  * The gr_py_* rows run without gr_py_init (a C program has no interpreter): every
@@ -33,7 +33,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 /* ---------------------------------------------------------------- the table engine */
@@ -97,52 +96,6 @@ static void row_holds(const char *fn, const char *what, int holds, long long got
 static int in_goroutine(void)
 {
     return gr_self() > 0;
-}
-
-/* Sleeps 1 ms: parks a goroutine, sleeps a plain thread. */
-static void pause_1ms(void)
-{
-    gr_sleep(1000000);
-}
-
-/*
- * Waits (up to 10 s) until gr_dump shows goroutine `id` waiting for `reason`
- * ("chan receive", "wait group", ...): only then is it queued on the object.
- */
-static void await_waiting(gr_id id, const char *reason)
-{
-    int fd = memfd_create("gr_dump", MFD_CLOEXEC);
-    CHECK(fd >= 0);
-    char head[64], want[64];
-    snprintf(head, sizeof head, "goroutine %lld (", (long long)id);
-    snprintf(want, sizeof want, "[%s", reason); /* then ", N ms]" or "]" */
-    static char buf[1 << 16];
-    for (int tries = 0; tries < 10000; tries++) {
-        CHECK_EQ(ftruncate(fd, 0), 0);
-        CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
-        CHECK_EQ(gr_dump(fd), 0);
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        CHECK(n >= 0);
-        buf[n] = '\0';
-        for (char *line = strstr(buf, head); line; line = strstr(line + 1, head)) {
-            if (line != buf && line[-1] != '\n')
-                continue;
-            char *end = strchr(line, '\n');
-            if (end)
-                *end = '\0';
-            char *at = strstr(line, want);
-            int found = at && (at[strlen(want)] == ',' || at[strlen(want)] == ']');
-            if (end)
-                *end = '\n';
-            if (found) {
-                close(fd);
-                return;
-            }
-        }
-        pause_1ms();
-    }
-    FAIL("goroutine %lld never showed as waiting for %s; last dump:\n%s", (long long)id, reason,
-         buf);
 }
 
 static void noop(void *arg)
@@ -437,7 +390,7 @@ static void rows_freed_while_waited_on(void)
 
     w.chan = gr_chan_new(sizeof(long), 0);
     id = SPAWN(recv_waiter, &w);
-    await_waiting(id, "chan receive");
+    await_goroutine_waiting(id, "chan receive");
     ROW(gr_chan_free, (w.chan), -EBUSY, "a receiver waits");
     ROW(gr_shutdown, (), -EBUSY, "a goroutine is parked");
     long v = 42;
@@ -448,7 +401,7 @@ static void rows_freed_while_waited_on(void)
 
     w.value = 43;
     id = SPAWN(send_waiter, &w);
-    await_waiting(id, "chan send");
+    await_goroutine_waiting(id, "chan send");
     ROW(gr_chan_free, (w.chan), -EBUSY, "a sender waits");
     v = 0;
     CHECK_EQ(gr_chan_recv(w.chan, &v), 0);
@@ -457,7 +410,7 @@ static void rows_freed_while_waited_on(void)
     CHECK_EQ(v, 43);
 
     id = SPAWN(select_waiter, &w);
-    await_waiting(id, "select");
+    await_goroutine_waiting(id, "select");
     ROW(gr_chan_free, (w.chan), -EBUSY, "a select waits");
     CHECK_EQ(gr_chan_close(w.chan), 0); /* wakes it: case 0 fires, closed */
     CHECK_EQ(gr_join(id), 0);
@@ -468,7 +421,7 @@ static void rows_freed_while_waited_on(void)
     CHECK_EQ(gr_wg_add(w.wg, 1), 0);
     w.rc = -1;
     id = SPAWN(wg_waiter, &w);
-    await_waiting(id, "wait group");
+    await_goroutine_waiting(id, "wait group");
     ROW(gr_wg_free, (w.wg), -EBUSY, "a goroutine waits");
     CHECK_EQ(gr_wg_done(w.wg), 0);
     CHECK_EQ(gr_join(id), 0);
@@ -480,7 +433,7 @@ static void rows_freed_while_waited_on(void)
     CHECK_EQ(gr_mutex_lock(w.mutex), 0);
     w.rc = -1;
     id = SPAWN(mutex_waiter, &w);
-    await_waiting(id, "mutex");
+    await_goroutine_waiting(id, "mutex");
     ROW(gr_mutex_free, (w.mutex), -EBUSY, "locked, a goroutine waits");
     CHECK_EQ(gr_mutex_unlock(w.mutex), 0);
     /* Unlocked: the waiter was woken but may not have run yet. Until it has taken

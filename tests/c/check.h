@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -124,6 +125,47 @@ static inline void watchdog(unsigned seconds)
 {
     signal(SIGALRM, watchdog_fired);
     alarm(seconds);
+}
+
+/*
+ * Waits (up to 10 s) until gr_dump shows goroutine `id` waiting for `reason`
+ * ("chan receive", "wait group", "select", ...): only then is it queued on the
+ * object (so a test may, say, free the object and expect -EBUSY).
+ */
+static inline void await_goroutine_waiting(gr_id id, const char *reason)
+{
+    int fd = memfd_create("gr_dump", MFD_CLOEXEC);
+    CHECK(fd >= 0);
+    char head[64], want[64];
+    snprintf(head, sizeof head, "goroutine %lld (", (long long)id);
+    snprintf(want, sizeof want, "[%s", reason); /* then ", N ms]" or "]" */
+    static char buf[1 << 16];
+    for (int tries = 0; tries < 10000; tries++) {
+        CHECK_EQ(ftruncate(fd, 0), 0);
+        CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+        CHECK_EQ(gr_dump(fd), 0);
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        CHECK(n >= 0);
+        buf[n] = '\0';
+        for (char *line = strstr(buf, head); line; line = strstr(line + 1, head)) {
+            if (line != buf && line[-1] != '\n')
+                continue;
+            char *end = strchr(line, '\n');
+            if (end)
+                *end = '\0';
+            char *at = strstr(line, want);
+            int found = at && (at[strlen(want)] == ',' || at[strlen(want)] == ']');
+            if (end)
+                *end = '\n';
+            if (found) {
+                close(fd);
+                return;
+            }
+        }
+        gr_sleep(1000000); /* parks a goroutine, sleeps a plain thread */
+    }
+    FAIL("goroutine %lld never showed as waiting for %s; last dump:\n%s", (long long)id, reason,
+         buf);
 }
 
 #endif
