@@ -1,7 +1,8 @@
 //! The fuzz harness's regression test, run by `make test`: the same script interpreter
 //! as the libFuzzer target (fuzz/src/script.rs, included here by #[path] so that no
 //! code is duplicated and no libFuzzer is needed) over the committed seed corpus
-//! (fuzz/corpus_seed/) and a fixed-seed stream of pseudo-random scripts. A finding
+//! (fuzz/corpus_seed/) and a fixed-seed stream of pseudo-random scripts (4,000 here,
+//! 60,000 in the #[ignore]d test that make stress runs). A finding
 //! aborts this test process with the failing input in hex; replay it with
 //! `fuzz/target/x86_64-unknown-linux-gnu/release/api_script FILE` (mk/fuzz.mk).
 
@@ -13,6 +14,36 @@ use std::time::Instant;
 
 /// Pseudo-random scripts per run; GR_FUZZ_SCRIPTS overrides (and GR_FUZZ_SEED the seed).
 const SCRIPTS: u64 = 4000;
+/// The same for make stress (about a minute here).
+const STRESS_SCRIPTS: u64 = 60_000;
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Runs `n` scripts from the generator seeded `seed`; returns how many decoded.
+fn random_scripts(n: u64, seed: u64) -> u64 {
+    let t0 = Instant::now();
+    let mut gen = script::ScriptBytes::new(seed);
+    let mut ran = 0;
+    for _ in 0..n {
+        if script::run(&gen.input()) {
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > n * 9 / 10,
+        "only {ran} of {n} random inputs decoded to a script"
+    );
+    eprintln!(
+        "{ran} random scripts (seed {seed:#x}) in {:?}",
+        t0.elapsed()
+    );
+    for (name, n) in script::events() {
+        eprintln!("  {name}: {n}");
+    }
+    ran
+}
 
 #[test]
 fn seed_corpus_and_random_scripts() {
@@ -32,25 +63,18 @@ fn seed_corpus_and_random_scripts() {
             path.display()
         );
     }
-    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-    let n = env("GR_FUZZ_SCRIPTS").unwrap_or(SCRIPTS);
-    let mut gen = script::ScriptBytes::new(env("GR_FUZZ_SEED").unwrap_or(0x5eed_f022));
-    let mut ran = 0;
-    for _ in 0..n {
-        if script::run(&gen.input()) {
-            ran += 1;
-        }
-    }
-    assert!(
-        ran > n * 9 / 10,
-        "only {ran} of {n} random inputs decoded to a script"
+    eprintln!("{} seeds in {:?}", seeds.len(), t0.elapsed());
+    random_scripts(
+        env("GR_FUZZ_SCRIPTS").unwrap_or(SCRIPTS),
+        env("GR_FUZZ_SEED").unwrap_or(0x5eed_f022),
     );
-    eprintln!(
-        "{} seeds and {ran} random scripts in {:?}",
-        seeds.len(),
-        t0.elapsed()
+}
+
+#[test]
+#[ignore = "long: make stress"]
+fn random_scripts_long() {
+    random_scripts(
+        env("GR_FUZZ_SCRIPTS").unwrap_or(STRESS_SCRIPTS),
+        env("GR_FUZZ_SEED").unwrap_or(0x0057_2e55),
     );
-    for (name, n) in script::events() {
-        eprintln!("  {name}: {n}");
-    }
 }

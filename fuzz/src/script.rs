@@ -1612,6 +1612,9 @@ extern "C" fn goroutine_main(arg: *mut c_void) {
 // The supervisor (the calling thread, outside the runtime).
 
 static INIT: Once = Once::new();
+/// One input at a time per process: the runtime is global, and the end-of-input
+/// checks (gr_wait_all, gr_stats) see every goroutine in it.
+static ONE_INPUT: StdMutex<()> = StdMutex::new(());
 
 /// Runs one input: decodes it, runs its goroutines on the global runtime (started
 /// once with 2 processors), waits for all of them, checks the model and frees
@@ -1626,6 +1629,7 @@ pub fn run(data: &[u8]) -> bool {
     let Some(script) = Script::decode(data) else {
         return false;
     };
+    let _one = ONE_INPUT.lock().unwrap_or_else(|e| e.into_inner());
     if let Ok(mut cur) = CURRENT_INPUT.lock() {
         cur.clear();
         cur.extend_from_slice(data);
