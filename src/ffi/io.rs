@@ -33,6 +33,7 @@ pub extern "C" fn gr_sleep(ns: i64) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
     boundary("gr_block_io", || {
+        fiber::hb_fd_release(fd);
         let rc = netpoll::block_io(fd, events, timeout_ns);
         fiber::hb_fd_acquire(fd);
         rc
@@ -48,6 +49,7 @@ pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
+        fiber::hb_fd_release(fd);
         let rc = netpoll::read(fd, buf as *mut u8, n);
         fiber::hb_fd_acquire(fd);
         rc
@@ -63,7 +65,9 @@ pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
             return -libc::EINVAL as isize;
         }
         fiber::hb_fd_release(fd);
-        netpoll::write(fd, buf as *const u8, n)
+        let rc = netpoll::write(fd, buf as *const u8, n);
+        fiber::hb_fd_acquire(fd);
+        rc
     })
 }
 
@@ -76,6 +80,7 @@ pub extern "C" fn gr_accept(
     len: *mut libc::socklen_t,
 ) -> c_int {
     boundary("gr_accept", || {
+        fiber::hb_fd_release(fd);
         let rc = netpoll::accept(fd, addr, len);
         fiber::hb_fd_acquire(fd);
         rc
@@ -95,7 +100,9 @@ pub extern "C" fn gr_connect(
             return -libc::EINVAL;
         }
         fiber::hb_fd_release(fd);
-        netpoll::connect(fd, addr, len)
+        let rc = netpoll::connect(fd, addr, len);
+        fiber::hb_fd_acquire(fd);
+        rc
     })
 }
 

@@ -26,7 +26,7 @@
 //! | wait group | add / done (`waitgroup.rs`) | wait's return |
 //! | spawn | `sched::spawn`, on the new G | the G's first run (`for_goroutine`) |
 //! | exit | `sched::goexit`, on the G and on `ALL_EXITED` | `gr_join` (the G), `gr_main`/`gr_wait_all` (`ALL_EXITED`) |
-//! | fd | `gr_write`, `gr_connect`, `gr_close` (before) | `gr_read`, `gr_accept`, `gr_block_io` (after) |
+//! | fd | the fd wrappers (`gr_read` ... `gr_block_io`) before the call, `gr_close` | the fd wrappers after the call (a wait that `gr_close` ended included) |
 //! | a reused goroutine stack | `release`, on the stack's address | `for_goroutine`, before its new fiber exists |
 //!
 //! The fd edges stand in for the ones TSan draws itself for read/write/close called
@@ -346,14 +346,13 @@ pub fn hb_all_exited() {
     hb_acquire(ALL_EXITED.as_ptr() as *const c_void);
 }
 
-/// Before a call that other goroutines may observe through fd `fd` (a write, a
-/// connect, a close).
+/// Before a call on fd `fd` that others may observe (any fd wrapper, a close).
 #[inline(always)]
 pub fn hb_fd_release(fd: i32) {
     hb_release(FD_KEYS[fd as usize % FD_KEYS.len()].as_ptr() as *const c_void);
 }
 
-/// After a call that observed fd `fd` (a read, an accept, a readiness wait).
+/// After a call on fd `fd` (it may have observed others' calls, or a close).
 #[inline(always)]
 pub fn hb_fd_acquire(fd: i32) {
     hb_acquire(FD_KEYS[fd as usize % FD_KEYS.len()].as_ptr() as *const c_void);
