@@ -960,6 +960,17 @@ impl Local<'_> {
         }
     }
 
+    /// Makes an untimed call that may park on the object in `slot`, counted as such
+    /// (`blocking` for the free protocol, `waiting` for the supervisor).
+    fn untimed_wait(&self, slot: &Slot, call: impl FnOnce() -> c_int) -> c_int {
+        slot.enter_blocking();
+        self.sh.waiting.fetch_add(1, Ordering::SeqCst);
+        let rc = call();
+        self.sh.waiting.fetch_sub(1, Ordering::SeqCst);
+        slot.leave_blocking();
+        rc
+    }
+
     fn send(&mut self, ch: usize, block: bool) {
         let c = &self.sh.chans[ch];
         if !c.slot.pin() {
@@ -968,25 +979,15 @@ impl Local<'_> {
         let mut buf = [0u8; MAX_ELEM];
         let elem = &mut buf[..c.spec.elem_size];
         let id = self.value(ch, elem);
+        let p = elem.as_ptr() as *const c_void;
         let rc = if block {
-            c.slot.enter_blocking();
-            self.sh.waiting.fetch_add(1, Ordering::SeqCst);
-            let rc = gr_chan_send(c.ptr, elem.as_ptr() as *const c_void);
-            self.sh.waiting.fetch_sub(1, Ordering::SeqCst);
-            c.slot.leave_blocking();
-            expect("gr_chan_send", rc as i64, &[0, -EPIPE]);
-            rc
+            self.untimed_wait(&c.slot, || gr_chan_send(c.ptr, p))
         } else {
-            let rc = gr_chan_try_send(c.ptr, elem.as_ptr() as *const c_void);
-            expect("gr_chan_try_send", rc as i64, &[0, -EPIPE, -EAGAIN]);
-            rc
+            gr_chan_try_send(c.ptr, p)
         };
+        check_transfer(ch, c, "send", block, rc);
         if rc == 0 {
             self.record_sent(ch, id);
-        } else if rc == -EPIPE {
-            check(c.close_attempted.load(Ordering::SeqCst), || {
-                format!("chan {ch}: send -EPIPE, never closed")
-            });
         }
         c.slot.unpin();
     }
@@ -998,30 +999,19 @@ impl Local<'_> {
         }
         let mut buf = [UNTOUCHED; MAX_ELEM];
         let elem = &mut buf[..c.spec.elem_size];
+        let p = elem.as_mut_ptr() as *mut c_void;
         let rc = if block {
-            c.slot.enter_blocking();
-            self.sh.waiting.fetch_add(1, Ordering::SeqCst);
-            let rc = gr_chan_recv(c.ptr, elem.as_mut_ptr() as *mut c_void);
-            self.sh.waiting.fetch_sub(1, Ordering::SeqCst);
-            c.slot.leave_blocking();
-            expect("gr_chan_recv", rc as i64, &[0, -EPIPE]);
-            rc
+            self.untimed_wait(&c.slot, || gr_chan_recv(c.ptr, p))
         } else {
-            let rc = gr_chan_try_recv(c.ptr, elem.as_mut_ptr() as *mut c_void);
-            expect("gr_chan_try_recv", rc as i64, &[0, -EPIPE, -EAGAIN]);
-            rc
+            gr_chan_try_recv(c.ptr, p)
         };
+        check_transfer(ch, c, "recv", block, rc);
         if rc == 0 {
             self.record_received(ch, elem);
         } else {
             check(untouched(elem), || {
                 format!("chan {ch}: a failed receive ({rc}) wrote the element")
             });
-            if rc == -EPIPE {
-                check(c.close_attempted.load(Ordering::SeqCst), || {
-                    format!("chan {ch}: recv -EPIPE, never closed")
-                });
-            }
         }
         c.slot.unpin();
     }
@@ -1186,11 +1176,7 @@ impl Local<'_> {
         if self.holds_anything() || !w.slot.pin() {
             return;
         }
-        w.slot.enter_blocking();
-        self.sh.waiting.fetch_add(1, Ordering::SeqCst);
-        let rc = gr_wg_wait(w.ptr);
-        self.sh.waiting.fetch_sub(1, Ordering::SeqCst);
-        w.slot.leave_blocking();
+        let rc = self.untimed_wait(&w.slot, || gr_wg_wait(w.ptr));
         expect("gr_wg_wait", rc as i64, &[0]);
         // A count far above anything added is refused and changes nothing.
         let rc = gr_wg_add(w.ptr, -(1 << 40));
@@ -1229,14 +1215,10 @@ impl Local<'_> {
             return;
         }
         let rc = if block && !self.holds_anything() {
-            mx.slot.enter_blocking();
-            self.sh.waiting.fetch_add(1, Ordering::SeqCst);
             if mx.owner.load(Ordering::SeqCst) != 0 {
                 count(Event::LockedContended);
             }
-            let rc = gr_mutex_lock(mx.ptr);
-            self.sh.waiting.fetch_sub(1, Ordering::SeqCst);
-            mx.slot.leave_blocking();
+            let rc = self.untimed_wait(&mx.slot, || gr_mutex_lock(mx.ptr));
             expect("gr_mutex_lock", rc as i64, &[0]);
             rc
         } else {
@@ -1466,6 +1448,22 @@ impl Local<'_> {
 
 extern "C" fn never_runs(_: *mut c_void) {
     fail("a goroutine refused by gr_spawn_attr ran");
+}
+
+/// Checks the result of gr_chan_{send,recv} (`block`) or gr_chan_try_{send,recv}:
+/// a documented code, and -EPIPE only after somebody closed the channel.
+fn check_transfer(ch: usize, c: &ChanState, what: &str, block: bool, rc: c_int) {
+    let (name, allowed): (_, &[c_int]) = if block {
+        (format!("gr_chan_{what}"), &[0, -EPIPE])
+    } else {
+        (format!("gr_chan_try_{what}"), &[0, -EPIPE, -EAGAIN])
+    };
+    expect(&name, rc as i64, allowed);
+    if rc == -EPIPE {
+        check(c.close_attempted.load(Ordering::SeqCst), || {
+            format!("chan {ch}: {name} returned -EPIPE, never closed")
+        });
+    }
 }
 
 /// Closes a pinned channel and keeps the model's close record.
