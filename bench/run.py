@@ -571,7 +571,8 @@ class Runner:
 
     def record(self, w, system, procs, rnd, rec, seconds, size):
         rec.update(workload=w.name, system=system, procs=procs, round=rnd + 1,
-                   seconds=round(seconds, 3), size=size)
+                   seconds=round(seconds, 3), size=size,
+                   load1=float(open("/proc/loadavg").read().split()[0]))
         self.runs.append(rec)
         self.durations.setdefault((w.name, system), []).append(seconds)
         self.done += 1
@@ -830,7 +831,7 @@ def svg_chart(w, runs, procs_list, path):
         out.append(f'<line x1="{left}" x2="{width - 20}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{fmt_tick(t)}</text>')
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="black"/>')
-    x = left + 20
+    x = left + 20 + (width - 20 - left - 20 - 190 * len(groups)) / 2  # groups centred
     for label, bars in groups:
         bw = 150 / max(len(bars), 1)
         for i, (s, st) in enumerate(bars):
@@ -844,7 +845,8 @@ def svg_chart(w, runs, procs_list, path):
             out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(st.hi):.1f}" y2="{y(st.lo):.1f}" stroke="black"/>')
             for v in (st.lo, st.hi):
                 out.append(f'<line x1="{cx - 5:.1f}" x2="{cx + 5:.1f}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="black"/>')
-            out.append(f'<text x="{cx:.1f}" y="{by - 4:.1f}" text-anchor="middle" font-size="10">{fmt(st.median)}</text>')
+            out.append(f'<text x="{cx:.1f}" y="{min(by, y(st.hi)) - 4:.1f}" text-anchor="middle" '
+                       f'font-size="10">{fmt(st.median)}</text>')
             out.append(f'<text x="{cx:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">{s}</text>')
         out.append(f'<text x="{x + 75:.1f}" y="{top + plot_h + 32}" text-anchor="middle">{label}</text>')
         x += 190
@@ -881,7 +883,19 @@ def report(runner, workloads, out_dir, machine, vers, took):
     L.append(f"- Python: {vers.get('python', '-')}; gevent: {vers.get('gevent', 'not installed')}; "
              f"{vers['wrk'] or 'wrk: -'}")
     L.append(f"- libgoroutine: git {vers['git']}")
+    loads = [float(x) for x in machine["loadavg_start"][:1] + machine["loadavg_end"][:1]]
+    loads += [r["load1"] for r in runs if "load1" in r]
+    if any("load1" in r for r in runs):
+        L.append(f"- Load average (1 minute) after each run: {min(loads):g} to {max(loads):g}")
     L.append("")
+    load = max(loads)
+    if load > machine["cpus_allowed"]:
+        L.append(f"**The machine was busy**: a load average of {load:g} on "
+                 f"{machine['cpus_allowed']} CPUs at the start or the end of the run. Absolute "
+                 "figures are inflated by other work and vary between rounds; the ratios "
+                 "within a round (adjacent runs) and the CPU-time figures are the more "
+                 "reliable comparison. Regenerate on a quiet machine before quoting numbers.")
+        L.append("")
     L.append("## How to read this")
     L.append("")
     L.append("Every figure is the median of the rounds, with the smallest and largest value "
@@ -930,9 +944,14 @@ def report(runner, workloads, out_dir, machine, vers, took):
         procs_list = [p for p in w.procs if p in runner.args.procs]
         L.append(f"## {w.name}")
         L.append("")
-        L.append(f"{w.what}. Sizes: " + ", ".join(
-            f"{s} {w.size(mode, s) if w.kind != 'python' else json.dumps(w.size(mode, s))}"
-            for s in w.systems) + ".")
+        if w.kind == "httpd":
+            sizes = (f"wrk runs of {w.size(mode, '*')} s, after a warm-up of "
+                     f"{w.extra[mode][0]} s per server and connection count")
+        else:
+            sizes = "sizes: " + ", ".join(
+                f"{s} {w.size(mode, s) if w.kind != 'python' else json.dumps(w.size(mode, s))}"
+                for s in w.systems)
+        L.append(f"{w.what}; {sizes}.")
         L.append("")
         svg = os.path.join(out_dir, f"{w.name}.svg")
         if svg_chart(w, runs, procs_list, svg):
@@ -1038,6 +1057,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=0, help="rounds (default 5 full, 3 quick, 1 smallest)")
     ap.add_argument("--procs", default="1,2", help="processor counts to run at (default 1,2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write REPORT.md, medians.tsv and the SVGs again from DIR/raw.json "
+                         "(after editing ANALYSIS.md, say) without running anything")
     ap.add_argument("--list", action="store_true",
                     help="print each workload and its systems (the measured one first), then exit")
     args = ap.parse_args()
@@ -1065,19 +1087,31 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     os.makedirs(args.out, exist_ok=True)
-    runner = Runner(args)
-    machine = machine_info()
-    try:
-        runner.run_all(workloads)
-    except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted: writing the report of what ran\n")
-    took = time.time() - runner.started
-    machine["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    vers = versions(runner)
-    with open(os.path.join(args.out, "raw.json"), "w") as f:
-        json.dump({"mode": runner.mode, "rounds": runner.rounds, "procs": args.procs,
-                   "started": runner.started, "seconds": round(took, 1), "machine": machine,
-                   "versions": vers, "notes": runner.notes, "runs": runner.runs}, f, indent=1)
+    raw_path = os.path.join(args.out, "raw.json")
+    if args.report_only:
+        with open(raw_path) as f:
+            raw = json.load(f)
+        args.quick, args.smallest = raw["mode"] == "quick", raw["mode"] == "smallest"
+        args.rounds, args.procs = raw["rounds"], raw["procs"]
+        runner = Runner(args)
+        runner.started, runner.runs, runner.notes = raw["started"], raw["runs"], raw["notes"]
+        took, machine, vers = raw["seconds"], raw["machine"], raw["versions"]
+        ran = {r["workload"] for r in runner.runs}
+        workloads = [w for w in workloads if w.name in ran]
+    else:
+        runner = Runner(args)
+        machine = machine_info()
+        try:
+            runner.run_all(workloads)
+        except KeyboardInterrupt:
+            sys.stderr.write("\ninterrupted: writing the report of what ran\n")
+        took = time.time() - runner.started
+        machine["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        vers = versions(runner)
+        with open(raw_path, "w") as f:
+            json.dump({"mode": runner.mode, "rounds": runner.rounds, "procs": args.procs,
+                       "started": runner.started, "seconds": round(took, 1), "machine": machine,
+                       "versions": vers, "notes": runner.notes, "runs": runner.runs}, f, indent=1)
     judged = report(runner, workloads, args.out, machine, vers, took)
     write_medians(runner, workloads, os.path.join(args.out, "medians.tsv"))
     missed = [k for k, v in judged.items() if v[0] == "MISSED"]
