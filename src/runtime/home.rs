@@ -54,6 +54,15 @@ pub struct Home {
 unsafe impl Sync for Home {}
 unsafe impl Send for Home {}
 
+/// A home is freed (with its M) only when no goroutine of it is alive and no thread
+/// is in `run`: nothing uses the M then (`PyHome::free` checks both).
+impl Drop for Home {
+    fn drop(&mut self) {
+        // SAFETY: the M was made by `new` for this home alone and is unused now.
+        drop(unsafe { Box::from_raw(self.m) });
+    }
+}
+
 impl Home {
     pub fn new() -> *mut Home {
         Box::into_raw(Box::new(Home {
@@ -71,6 +80,11 @@ impl Home {
 
     pub fn alive(&self) -> usize {
         self.alive.load(Ordering::SeqCst)
+    }
+
+    /// True while a thread is inside `run` (its M is in use).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
     }
 
     /// Queues a runnable homed goroutine (from any thread).
