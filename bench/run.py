@@ -109,7 +109,7 @@ WORKLOADS = [
                 goal=("max", {1: 40, 2: 60})),
          Metric("cold_ns", "spawn + wait, cold (round 1)", "ns/goroutine")],
         {"full": {"*": 1_000_000, "threads": 10_000},
-         "quick": {"*": 50_000, "threads": 1_000},
+         "quick": {"*": 30_000, "threads": 1_000},
          "smallest": {"*": 2_000, "threads": 100}},
         extra={"full": [3], "quick": [3], "smallest": [2]},
         what="N trivial goroutines (atomic add), wait for all; args N procs rounds"),
@@ -192,7 +192,7 @@ WORKLOADS = [
         "py_yield", "python", ("goroutine", "gevent", "greenlet"),
         [Metric("roundtrip_ns", "Python yield round trip", "ns",
                 goal=("max", {1: 300}))],
-        {"full": {"*": {}}, "quick": {"*": {"n": 100_000}, "greenlet": {"n": 200_000}},
+        {"full": {"*": {}}, "quick": {"*": {"n": 50_000}, "greenlet": {"n": 100_000}},
          "smallest": {"*": {"n": 5_000}}},
         procs=(1,), what="bench/python yield: gr.yield_() vs gevent.sleep(0) ping-pong "
                          "(greenlet: the raw switch round trip, gevent's floor)"),
