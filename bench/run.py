@@ -64,9 +64,12 @@ class Metric:
           ("ratio_min", {procs: value}) for "libgoroutine / reference >= value",
           or None. goal_size: the size the goal is defined at (None: any size)."""
 
-    def __init__(self, key, label, unit, better="lower", goal=None, goal_size=None):
+    def __init__(self, key, label, unit, better="lower", goal=None, goal_size=None, total=False):
         self.key, self.label, self.unit, self.better = key, label, unit, better
         self.goal, self.goal_size = goal, goal_size
+        # total: the value grows with the size (not per operation), so systems run at
+        # different sizes are not compared.
+        self.total = total
 
     def goal_text(self, procs, reference):
         kind, table = self.goal
@@ -86,10 +89,12 @@ class Workload:
     the reference the goals are stated against (Go or gevent)."""
 
     def __init__(self, name, kind, systems, metrics, sizes, extra=None, procs=(1, 2),
-                 what="", chart_metrics=None):
+                 what="", chart_metrics=None, derive=None):
         self.name, self.kind, self.systems, self.metrics = name, kind, systems, metrics
         self.sizes, self.extra, self.procs, self.what = sizes, extra or {}, procs, what
         self.chart_metrics = chart_metrics or [metrics[0].key]
+        # derive(kv) -> more key=value pairs computed from a program's output line
+        self.derive = derive
 
     def size(self, mode, system):
         s = self.sizes[mode]
@@ -146,15 +151,22 @@ WORKLOADS = [
     Workload(
         "skynet", "prog", PROG_SYSTEMS,
         [Metric("ms", "skynet (second repetition in the process)", "ms",
-                goal=("max", {2: 150}),
-                goal_size=GOAL_1M),
-         Metric("cpu_ms", "skynet, process CPU time (all threads)", "ms")],
+                goal=("max", {2: 150}), goal_size=GOAL_1M, total=True),
+         Metric("ns_per_goroutine", "skynet per goroutine", "ns/goroutine"),
+         Metric("cpu_ms", "skynet, process CPU time (all threads)", "ms", total=True),
+         Metric("cpu_ns_per_goroutine", "skynet per goroutine, process CPU time",
+                "ns/goroutine")],
         {"full": {"*": 1_000_000, "threads": 1_000},
          "quick": {"*": 100_000, "threads": 1_000},
          "smallest": {"*": 1_000, "threads": 100}},
         extra={m: [2] for m in MODES},
         what="a 10-ary tree of goroutines summing its leaves over fresh channels; "
-             "args leaves procs reps (2 reps per run, the last one counts)"),
+             "args leaves procs reps (2 reps per run, the last one counts); threads "
+             "run a smaller tree, so compare the per-goroutine figures",
+        derive=lambda kv: {} if not kv.get("goroutines") else {
+            "ns_per_goroutine": kv.get("ms", 0) * 1e6 / kv["goroutines"],
+            "cpu_ns_per_goroutine": kv.get("cpu_ms", 0) * 1e6 / kv["goroutines"]},
+        chart_metrics=["ns_per_goroutine"]),
     Workload(
         "parkmem", "prog", PROG_SYSTEMS,
         [Metric("rss_bytes_per_goroutine", "memory per parked goroutine (RSS)", "bytes",
@@ -251,21 +263,36 @@ def cpu_list(procs):
     return ",".join(str(c) for c in allowed[:procs])
 
 
-def parse_kv_line(out, names):
-    """key=value pairs of the last output line whose first token is one of names."""
+def parse_kv_line(line, names):
+    """key=value pairs (numbers only) of a line whose first token is one of names."""
+    tok = line.split()
+    if not tok or tok[0] not in names:
+        return None
+    kv = {}
+    for t in tok[1:]:
+        k, sep, v = t.partition("=")
+        if sep:
+            try:
+                kv[k] = float(v)
+            except ValueError:
+                pass
+    return kv
+
+
+def prog_values(w, stdout):
+    """The metric values of a program's output: from the last line (named <w> or
+    threads_<w>) that has any of them, after w.derive; None when no line has one.
+    (spawn prints a line per round, then the summary that has the metrics.)"""
+    keys = [m.key for m in w.metrics]
     found = None
-    for line in out.splitlines():
-        tok = line.split()
-        if tok and tok[0] in names:
-            kv = {}
-            for t in tok[1:]:
-                k, sep, v = t.partition("=")
-                if sep:
-                    try:
-                        kv[k] = float(v)
-                    except ValueError:
-                        pass
-            found = kv
+    for line in stdout.splitlines():
+        kv = parse_kv_line(line, (w.name, "threads_" + w.name))
+        if kv is None:
+            continue
+        if w.derive:
+            kv.update(w.derive(kv))
+        if any(k in kv for k in keys):
+            found = {k: kv[k] for k in keys if k in kv}
     return found
 
 
@@ -427,20 +454,11 @@ class Runner:
         if r.returncode != 0:
             rec["error"] = f"exit status {r.returncode}: {r.stderr.strip()[-500:]}"
             return rec
-        kv = parse_kv_line(r.stdout, (w.name, "threads_" + w.name))
-        keys = [m.key for m in w.metrics]
-        if kv is None or not any(k in kv for k in keys):
-            # spawn-like programs print per-round lines then a summary: look at the
-            # last line that has any of the metric keys.
-            kv = None
-            for line in r.stdout.splitlines():
-                one = parse_kv_line(line, (w.name, "threads_" + w.name))
-                if one and any(k in one for k in keys):
-                    kv = one
-        if kv is None:
-            rec["error"] = "no output line with " + ", ".join(keys)
+        values = prog_values(w, r.stdout)
+        if values is None:
+            rec["error"] = "no output line with " + ", ".join(m.key for m in w.metrics)
             return rec
-        rec["values"] = {k: kv[k] for k in keys if k in kv}
+        rec["values"] = values
         return rec
 
     def run_python(self, w, system):
@@ -949,7 +967,7 @@ def report(runner, workloads, out_dir, machine, vers, took):
                      f"{w.extra[mode][0]} s per server and connection count")
         else:
             sizes = "sizes: " + ", ".join(
-                f"{s} {w.size(mode, s) if w.kind != 'python' else json.dumps(w.size(mode, s))}"
+                f"{s} {w.size(mode, s) if w.kind != 'python' else json.dumps(w.size(mode, s)) if w.size(mode, s) else 'the defaults of bench/python'}"
                 for s in w.systems)
         L.append(f"{w.what}; {sizes}.")
         L.append("")
@@ -972,6 +990,8 @@ def report(runner, workloads, out_dir, machine, vers, took):
                     st = stats[s]
                     if s == w.systems[0]:
                         ratio = "-"
+                    elif m.total and w.size(mode, s) != w.size(mode, w.systems[0]):
+                        ratio = f"- (run at size {w.size(mode, s):,})"
                     else:
                         ratio = fmt_ratio(*ratio_stats(a, st))
                     if st.n:
@@ -1096,6 +1116,10 @@ def main():
         runner = Runner(args)
         runner.started, runner.runs, runner.notes = raw["started"], raw["runs"], raw["notes"]
         took, machine, vers = raw["seconds"], raw["machine"], raw["versions"]
+        for r in runner.runs:  # values again from the stored output (derived ones too)
+            w = BY_NAME.get(r["workload"])
+            if w and w.kind == "prog" and "values" in r and r.get("output"):
+                r["values"] = prog_values(w, r["output"]) or r["values"]
         ran = {r["workload"] for r in runner.runs}
         workloads = [w for w in workloads if w.name in ran]
     else:
