@@ -37,8 +37,8 @@ use std::sync::{Mutex as StdMutex, Once};
 use std::time::{Duration, Instant};
 
 use goroutine::ffi::core::{
-    gr_attr, gr_id, gr_init, gr_join, gr_self, gr_spawn, gr_spawn_attr, gr_strerror, gr_wait_all,
-    gr_yield,
+    gr_attr, gr_id, gr_init, gr_join, gr_lock_thread, gr_self, gr_spawn, gr_spawn_attr,
+    gr_strerror, gr_unlock_thread, gr_wait_all, gr_yield,
 };
 use goroutine::ffi::debug::{gr_dump, gr_stats};
 use goroutine::ffi::io::{gr_block_io, gr_close, gr_sleep, gr_write, GR_READ, GR_WRITE};
@@ -186,6 +186,11 @@ pub enum Op {
         delay_us: u32,
     },
     /// A call with bad arguments that must fail with its documented code.
+    /// gr_lock_thread (up to 2 deep) or gr_unlock_thread; while locked, the goroutine
+    /// must stay on its thread across every later op.
+    ThreadLock {
+        lock: bool,
+    },
     BadArgs {
         which: u8,
     },
@@ -274,7 +279,7 @@ fn decode_op(inp: &mut Input, nchans: usize, wgs: usize, mutexes: usize) -> Opti
             inp.below(mutexes)
         }
     };
-    let op = match tag % 25 {
+    let op = match tag % 26 {
         0 => Op::Yield,
         1 => Op::Sleep {
             us: inp.byte()? as u32 % 200,
@@ -338,7 +343,10 @@ fn decode_op(inp: &mut Input, nchans: usize, wgs: usize, mutexes: usize) -> Opti
                 delay_us: (b as u32 >> 3) * 8,
             },
         },
-        _ => Op::BadArgs { which: inp.byte()? },
+        24 => Op::BadArgs { which: inp.byte()? },
+        _ => Op::ThreadLock {
+            lock: inp.byte()? & 1 == 0,
+        },
     };
     Some(op)
 }
@@ -550,6 +558,7 @@ struct MutexState {
 /// until every goroutine of the input has ended.
 struct Shared {
     script: Script,
+    features: Features,
     chans: Vec<ChanState>,
     wgs: Vec<WgState>,
     mutexes: Vec<MutexState>,
@@ -573,7 +582,7 @@ unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
 impl Shared {
-    fn new(script: Script) -> Shared {
+    fn new(script: Script, features: Features) -> Shared {
         let chans = script
             .chans
             .iter()
@@ -626,6 +635,7 @@ impl Shared {
         check(rc == 0, || "harness: pipe2 failed".into());
         Shared {
             script,
+            features,
             chans,
             wgs,
             mutexes,
@@ -680,6 +690,12 @@ fn check_value(buf: &[u8], ch: usize) -> Option<(u16, u32)> {
     Some((sender, seq))
 }
 
+/// The calling OS thread's id (a system call: no thread-local caching across parks).
+fn gettid() -> i64 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
 fn untouched(buf: &[u8]) -> bool {
     buf.iter().all(|&b| b == UNTOUCHED)
 }
@@ -699,6 +715,9 @@ struct Local<'a> {
     /// Wait-group counts added and not yet done (a pin on the slot while > 0).
     wg_units: Vec<i64>,
     children: Vec<gr_id>,
+    /// gr_lock_thread depth, and the thread (gettid) it was locked to.
+    thread_locks: u32,
+    locked_tid: i64,
 }
 
 impl Local<'_> {
@@ -744,6 +763,18 @@ impl Local<'_> {
         let ops = &sh.script.programs[self.prog];
         for op in ops {
             self.op(op);
+            if self.thread_locks > 0 {
+                let tid = gettid();
+                check(tid == self.locked_tid, || {
+                    format!(
+                        "locked to thread {} by gr_lock_thread, ran on {tid} after {op:?}",
+                        self.locked_tid
+                    )
+                });
+            }
+        }
+        while self.thread_locks > 0 {
+            self.thread_lock(false);
         }
         // Release what is held, so that everyone waiting on it ends.
         for m in 0..self.held.len() {
@@ -902,7 +933,30 @@ impl Local<'_> {
                 write_first,
                 delay_us,
             } => self.cancel_io(write_first, delay_us),
+            Op::ThreadLock { .. } if !sh.features.thread_lock => gr_yield(),
+            Op::ThreadLock { lock } => self.thread_lock(lock),
             Op::BadArgs { which } => self.bad_args(which),
+        }
+    }
+
+    fn thread_lock(&mut self, lock: bool) {
+        if lock {
+            if self.thread_locks < 2 {
+                expect("gr_lock_thread", gr_lock_thread() as i64, &[0]);
+                if self.thread_locks == 0 {
+                    self.locked_tid = gettid();
+                }
+                self.thread_locks += 1;
+            }
+        } else if self.thread_locks > 0 {
+            expect("gr_unlock_thread", gr_unlock_thread() as i64, &[0]);
+            self.thread_locks -= 1;
+        } else {
+            expect(
+                "gr_unlock_thread (not locked)",
+                gr_unlock_thread() as i64,
+                &[-EPERM],
+            );
         }
     }
 
@@ -1601,6 +1655,8 @@ extern "C" fn goroutine_main(arg: *mut c_void) {
         held: vec![false; sh.mutexes.len()],
         wg_units: vec![0; sh.wgs.len()],
         children: Vec::new(),
+        thread_locks: 0,
+        locked_tid: 0,
     };
     local.run();
     sh.running.fetch_sub(1, Ordering::SeqCst);
@@ -1618,6 +1674,23 @@ static ONE_INPUT: StdMutex<()> = StdMutex::new(());
 /// once with 2 processors), waits for all of them, checks the model and frees
 /// everything. Returns whether the input named any goroutine. Aborts on a finding.
 pub fn run(data: &[u8]) -> bool {
+    run_with(data, Features::ALL)
+}
+
+/// Which kinds of op a run executes (an op left out runs as a yield, so the same
+/// bytes decode to the same script either way).
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    /// Op::ThreadLock (gr_lock_thread / gr_unlock_thread).
+    pub thread_lock: bool,
+}
+
+impl Features {
+    pub const ALL: Features = Features { thread_lock: true };
+}
+
+/// `run` with some kinds of op left out.
+pub fn run_with(data: &[u8], features: Features) -> bool {
     INIT.call_once(|| {
         let rc = gr_init(2);
         check(rc == 2 || rc == -libc::EALREADY, || {
@@ -1632,7 +1705,7 @@ pub fn run(data: &[u8]) -> bool {
         cur.clear();
         cur.extend_from_slice(data);
     }
-    let sh = Shared::new(script);
+    let sh = Shared::new(script, features);
     // Root indices first: running roots spawn children meanwhile.
     sh.started.store(sh.script.roots, Ordering::SeqCst);
     for prog in 0..sh.script.roots {
