@@ -22,9 +22,17 @@ builds and starts them) and drives wrk itself. The Python workloads call the
 functions of bench/python/bench_goroutine.py and bench_gevent.py in the bench venv
 (target/pyvenv-bench, set up by `bench/python/run.sh --venv`).
 
+Writes into --out (default bench/results): REPORT.md (machine, versions, a goals
+table, a table per workload, metric and procs, the ratios and their spread, the
+instruction counts of icount.json and the hand-written ANALYSIS.md when they exist),
+raw.json (every run: command, output, values, seconds, load), medians.tsv (for
+scripts and tests/bench_suite.rs) and <workload>.svg.
+
 Standard library only. Usage:
     bench/run.py [--quick | --smallest] [--only w1,w2] [--rounds N] [--procs 1,2]
                  [--out DIR]
+    bench/run.py --report-only [--out DIR]   the report again from DIR/raw.json
+    bench/run.py --list                      the workloads and their systems
 """
 
 import argparse
