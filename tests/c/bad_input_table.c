@@ -18,7 +18,9 @@
  *   2. inside a goroutine;
  *   3. a pthread that never used the runtime before;
  *   4. the main thread after gr_shutdown (twice: a second shutdown is 0); gr_init
- *      starts it again (2 processors; again -EALREADY the second time).
+ *      starts it again (2 processors; again -EALREADY the second time). Then which
+ *      calls start the runtime lazily: gr_wait_all and gr_maxprocs do (a gr_init
+ *      after them is -EALREADY), gr_count and gr_stats do not.
  * Freed-while-waited-on rows park a goroutine on the object, wait until gr_dump
  * shows it waiting there (await_goroutine_waiting, check.h), expect -EBUSY from the free, then release the waiter and
  * check it got what it waited for (nobody is lost).
@@ -588,6 +590,20 @@ int main(void)
     CHECK_EQ(gr_init(2), -EALREADY);
     run_table("after gr_shutdown");
     check_usable("the table after gr_shutdown");
+    CHECK_EQ(gr_shutdown(), 0);
+
+    /* Lazy start (docs/reliability.md, entry 9): after a shutdown, gr_wait_all and
+       gr_maxprocs start the runtime again (a later gr_init is -EALREADY); queries
+       such as gr_count and gr_stats do not. */
+    CHECK_EQ(gr_count(), 0);
+    CHECK_EQ(gr_stats(&st), 0);
+    CHECK_EQ(gr_init(2), 2);
+    CHECK_EQ(gr_shutdown(), 0);
+    CHECK_EQ(gr_wait_all(), 0);
+    CHECK_EQ(gr_init(2), -EALREADY);
+    CHECK_EQ(gr_shutdown(), 0);
+    CHECK(gr_maxprocs(0) > 0);
+    CHECK_EQ(gr_init(2), -EALREADY);
     CHECK_EQ(gr_shutdown(), 0);
 
     check_coverage();
