@@ -136,11 +136,6 @@ fn desc_mut(pd: &PollDesc) -> *mut PollDesc {
     pd as *const PollDesc as *mut PollDesc
 }
 
-fn fd_valid(fd: i32) -> bool {
-    // SAFETY: F_GETFD has no side effects.
-    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
-}
-
 fn errno() -> i32 {
     // SAFETY: reading this thread's errno.
     unsafe { *libc::__errno_location() }
@@ -189,8 +184,12 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
 }
 
 /// What poll(2) says about `fd` right now, as a GR_READ/GR_WRITE mask (errors and
-/// hang-ups count as ready for every requested direction).
+/// hang-ups count as ready for every requested direction), or -EBADF when `fd` is
+/// not an open file (POLLNVAL: the same system call checks it).
 fn poll_now(fd: i32, events: i32) -> i32 {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
     let mut pfd = libc::pollfd {
         fd,
         events: 0,
@@ -206,6 +205,9 @@ fn poll_now(fd: i32, events: i32) -> i32 {
     let n = unsafe { libc::poll(&mut pfd, 1, 0) };
     if n <= 0 {
         return 0;
+    }
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return -libc::EBADF;
     }
     revents_to_mask(pfd.revents as i32, events)
 }
@@ -230,12 +232,9 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     if events == 0 || events & !(READ | WRITE) != 0 {
         return -libc::EINVAL;
     }
-    if !fd_valid(fd) {
-        return -libc::EBADF;
-    }
     let mask = poll_now(fd, events);
     if mask != 0 {
-        return mask;
+        return mask; // ready, or -EBADF
     }
     if timeout_ns == 0 {
         return -libc::ETIMEDOUT;
