@@ -16,6 +16,7 @@
 # New corpus entries go to $(TARGET_DIR)/fuzz/corpus (fuzz/corpus_seed is read too);
 # a finding is saved as $(TARGET_DIR)/fuzz/artifacts/crash-* and the run fails.
 # Replay one: fuzz/target/x86_64-unknown-linux-gnu/release/api_script FILE
+# GR_FUZZ_THREAD_LOCK=0 make fuzz leaves out the gr_lock_thread ops.
 
 FUZZ_SECONDS  ?= 300
 FUZZ_TRIPLE   := x86_64-unknown-linux-gnu
