@@ -720,11 +720,8 @@ impl SanitizeMode {
 fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
     use SanitizeMode::*;
     // Reasons shared by several entries.
-    const FIBERS: &str = "keeps more than 8,128 goroutines alive at once: each is a TSan fiber, \
-                          and TSan stops at 8,128 threads";
-    const TSAN_CLOCKS: &str = "tens of thousands of goroutines in all: TSan's vector clocks grow \
-                               with every fiber ever made, and the run outlasts the program's \
-                               own watchdog";
+    const FIBERS: &str = "has thousands of goroutines at a time: each goroutine descriptor \
+                          keeps a TSan fiber, and TSan stops at 8,128 threads";
     const TIMING: &str = "asserts latencies of a few ms, which the sanitizer's slowdown breaks";
     match (mode, name) {
         (Plain, _) => None,
@@ -736,11 +733,15 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Address, "stack_overflow chain") => {
             Some("UBSan reports the deliberate NULL store before the program's handler runs")
         }
-        (Thread, "many_goroutines" | "million_parked" | "timers_cancel" | "wait_all" | "idle_cpu") => {
-            Some(FIBERS)
-        }
-        (Thread, "example-demo") => Some(FIBERS),
-        (Thread, "tree" | "wg_basic" | "unique_ids") => Some(TSAN_CLOCKS),
+        (
+            Thread,
+            "many_goroutines" | "million_parked" | "timers_cancel" | "wait_all" | "idle_cpu"
+            | "tree" | "unique_ids" | "example-demo",
+        ) => Some(FIBERS),
+        (Thread, "guard_budget") => Some(
+            "sizes its guard-page budget by the process's memory maps, and TSan maps memory \
+             for every fiber",
+        ),
         (Address | Thread, "sleep_busy_yielder") => Some(TIMING),
         (Thread, "io_timeout" | "sleep_many" | "sleep_idle_cpu") => Some(TIMING),
         (Address | Thread, "rss_fallback" | "spawn_join_cycles" | "timers_cancel") => Some(
