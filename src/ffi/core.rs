@@ -69,8 +69,11 @@ pub extern "C" fn gr_strerror(rc: c_int) -> *const c_char {
 }
 
 /// Starts the runtime with `maxprocs` processors (<= 0: GR_MAXPROCS, else the CPU
-/// count). Optional: every other call starts it lazily. Returns the number of
-/// processors, or -EALREADY if it was already running (nothing changes).
+/// count). Optional: the calls that need running goroutines (spawns, gr_main,
+/// gr_wait_all, gr_maxprocs) start it lazily; the others (gr_count, gr_self,
+/// gr_join, gr_stats, gr_shutdown...) do not. Returns the number of processors,
+/// -EALREADY if it was already running (nothing changes), or -EAGAIN if no thread
+/// could be made for it (nothing changes).
 /// Plain threads: yes. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_init(maxprocs: c_int) -> c_int {
