@@ -2,7 +2,8 @@
 #
 #   make bench            build everything (the library, the C and pthread workloads in
 #                         bench/, the Go programs when a Go can be had), run the criterion
-#                         micro-benchmarks, then bench/run.py: every workload on every
+#                         micro-benchmarks and their callgrind instruction counts
+#                         (bench/icount.py, for the report), then bench/run.py: every workload on every
 #                         system, interleaved, 5 rounds at 1 and 2 processors; writes
 #                         bench/results/REPORT.md, raw.json and one SVG per workload
 #   make bench QUICK=1    reduced sizes, 3 rounds, no criterion (under 3 minutes)
@@ -18,6 +19,8 @@ bench: build
 	$(MAKE) -C bench
 	$(MAKE) -C bench go
 	$(if $(filter 1,$(QUICK)),,$(CARGO) bench)
+	$(if $(filter 1,$(QUICK)),,@if command -v valgrind >/dev/null; then $(PYTHON) bench/icount.py; \
+		else echo "no valgrind: REPORT.md goes without instruction counts"; fi)
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)
 
 # make bench-check: instructions per micro-operation (benches/icount.rs under
