@@ -733,6 +733,17 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Address, "stack_overflow chain") => {
             Some("UBSan reports the deliberate NULL store before the program's handler runs")
         }
+        (Valgrind, "stack_overflow null" | "stack_overflow chain") => {
+            Some("memcheck reports its deliberate NULL store as an invalid write")
+        }
+        (Valgrind, "cpu_state") => Some(
+            "valgrind does not emulate x87 precision control or MXCSR modes (its manual's \
+             known limitations), which this program sets and checks",
+        ),
+        (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem") => Some(
+            "re-executes itself through /proc/self/exe, which under valgrind is valgrind's \
+             own tool binary",
+        ),
         (
             Thread,
             "many_goroutines" | "million_parked" | "timers_cancel" | "wait_all" | "idle_cpu"
