@@ -21,11 +21,11 @@ fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok())
 }
 
-/// What make test runs: everything but Op::ThreadLock, which finds a scheduler bug
-/// not fixed yet (a goroutine locked to its thread, parked with a timeout, is never
-/// woken when no worker is left polling: its timer does not fire; see
-/// `locked_goroutine_timeouts`). Set back to Features::ALL once that is fixed.
-const MAKE_TEST_FEATURES: script::Features = script::Features { thread_lock: false };
+/// What make test runs: every op, gr_lock_thread included (it found a scheduler bug:
+/// a thread-locked goroutine parked with a timeout was never woken when the poller
+/// had stopped to hand it its processor; handoffp now starts a worker that becomes
+/// the poller, and sysmon fires timers nobody polls for).
+const MAKE_TEST_FEATURES: script::Features = script::Features::ALL;
 
 /// Runs `n` scripts from the generator seeded `seed`; returns how many decoded.
 fn random_scripts(n: u64, seed: u64, features: script::Features) -> u64 {
@@ -97,13 +97,4 @@ fn random_scripts_long() {
         env("GR_FUZZ_SEED").unwrap_or(0x0057_2e55),
         MAKE_TEST_FEATURES,
     );
-}
-
-/// The scripts with Op::ThreadLock that hang today (the 20 s hang limit aborts with a
-/// goroutine dump: one goroutine "[IO wait] locked to thread", every worker stopped,
-/// nobody polling). Ignored until the scheduler fix; then fold it back into make test.
-#[test]
-#[ignore = "known bug: a thread-locked goroutine's timed wait never times out (no poller)"]
-fn locked_goroutine_timeouts() {
-    random_scripts(4000, 0x5eed_f022, script::Features::ALL);
 }

@@ -694,6 +694,16 @@ pub(crate) fn handoffp(p: *mut P) {
         startm(p, true);
         return;
     }
+    // Timers or fd waits with nobody polling: an M must take the P (and become the
+    // poller once it finds no work), or nobody would fire the timer. This happens
+    // when the poller stopped in `startlockedm` to run a locked goroutine, which then
+    // parked with a timeout.
+    if netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
+        && (timer::next_when() != i64::MAX || netpoll::WAITERS.load(Ordering::SeqCst) > 0)
+    {
+        startm(p, false);
+        return;
+    }
     let mut l = locked();
     if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
         drop(l);

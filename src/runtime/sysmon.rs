@@ -148,7 +148,11 @@ fn run() {
         }
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
         let homes = crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0;
-        if all_idle && quiet > 50 && trace_ns == 0 && !homes && !stranded {
+        // Timers with nobody polling are fired below (every 10 ms at most while
+        // quiet), so sysmon must not take its long idle sleep then.
+        let unpolled_timers = netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
+            && timer::next_when() != i64::MAX;
+        if all_idle && quiet > 50 && trace_ns == 0 && !homes && !stranded && !unpolled_timers {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
             SLEEPING.store(true, Ordering::SeqCst);
