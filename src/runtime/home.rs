@@ -141,8 +141,7 @@ impl Home {
             .is_ok()
         {
             self.polling.store(true, Ordering::SeqCst);
-            let when = timer::next_when().min(until);
-            netpoll::set_poll_deadline(when);
+            let when = netpoll::publish_poll_deadline(until);
             if self.is_empty() && self.alive() > 0 {
                 netpoll::poll_as_poller((when - nanotime()).max(0));
             }

@@ -797,3 +797,21 @@ pub fn timer_moved(when: i64) {
 pub fn set_poll_deadline(when: i64) {
     POLL_DEADLINE.store(when, Ordering::SeqCst);
 }
+
+/// The poller, before it blocks: publishes the deadline it will sleep until (the
+/// earliest timer, at most `limit`) and returns it. A timer armed between reading the
+/// earliest deadline and publishing ours compared itself with the old deadline in
+/// `timer_moved` and may not have interrupted us, so the earliest timer is read again
+/// after the store (the store and that load pair with the timer's store of its
+/// deadline and its load of ours: one of the two sees the other).
+pub fn publish_poll_deadline(limit: i64) -> i64 {
+    let mut when = crate::runtime::timer::next_when().min(limit);
+    loop {
+        set_poll_deadline(when);
+        let again = crate::runtime::timer::next_when();
+        if again >= when {
+            return when;
+        }
+        when = again;
+    }
+}

@@ -1042,8 +1042,7 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
                 return None;
             }
-            let when = timer::next_when();
-            netpoll::set_poll_deadline(when);
+            let when = netpoll::publish_poll_deadline(i64::MAX);
             // Work queued by someone who saw the poller and interrupted it.
             let handoff = take_handoff();
             if SCHED.npidle.load(Ordering::SeqCst) > 0 && work_anywhere() {
