@@ -740,6 +740,17 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "valgrind does not emulate x87 precision control or MXCSR modes (its manual's \
              known limitations), which this program sets and checks",
         ),
+        (Valgrind, "sleep_busy_yielder" | "sleep_many" | "sysmon_spin") => Some(TIMING),
+        (Valgrind, "io_wait_cpu" | "idle_cpu") => {
+            Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
+        }
+        (Valgrind, "spawn_join_cycles" | "timers_cancel") => {
+            Some("measures RSS and memory maps, which valgrind's own bookkeeping changes")
+        }
+        (Valgrind, "io_pingpong" | "many_goroutines" | "example-demo") => Some(
+            "200,000 socket round trips or 100,000+ goroutines take longer under valgrind \
+             than the program's own watchdog",
+        ),
         (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem") => Some(
             "re-executes itself through /proc/self/exe, which under valgrind is valgrind's \
              own tool binary",
