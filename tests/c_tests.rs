@@ -747,8 +747,8 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Valgrind, "spawn_join_cycles" | "timers_cancel") => {
             Some("measures RSS and memory maps, which valgrind's own bookkeeping changes")
         }
-        (Valgrind, "io_pingpong" | "many_goroutines" | "example-demo") => Some(
-            "200,000 socket round trips or 100,000+ goroutines take longer under valgrind \
+        (Valgrind, "io_pingpong" | "many_goroutines" | "wait_all" | "example-demo") => Some(
+            "200,000 socket round trips or 10,000+ goroutines take longer under valgrind \
              than the program's own watchdog",
         ),
         (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem") => Some(
