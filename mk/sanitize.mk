@@ -37,3 +37,6 @@ sanitize-thread: build
 
 valgrind: build
 	GR_TEST_SANITIZE=valgrind $(SANITIZE_TEST)
+
+# The catalogue puts memcheck among the long runs (40-50 min on 2 CPUs).
+stress: valgrind

@@ -75,6 +75,8 @@ pub static WAITERS: AtomicUsize = AtomicUsize::new(0);
 /// Home threads that are idle and want to be the poller (idle workers then leave
 /// the role to them; see `home.rs`).
 pub static HOME_WANTS_POLL: AtomicUsize = AtomicUsize::new(0);
+/// epoll_pwait2 (nanosecond timeouts) said ENOSYS once: use epoll_wait from then on.
+static NO_EPOLL_PWAIT2: AtomicBool = AtomicBool::new(false);
 /// When anyone last polled (ns), for sysmon.
 pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 
@@ -718,19 +720,25 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
         };
         &ts as *const libc::timespec
     };
-    // SAFETY: epoll_pwait2(2) with a valid buffer; NULL sigmask.
-    let mut n = unsafe {
-        libc::syscall(
-            libc::SYS_epoll_pwait2,
-            ep,
-            evs.as_mut_ptr() as *mut libc::epoll_event,
-            evs.len() as i32,
-            tsp,
-            ptr::null::<libc::sigset_t>(),
-            0,
-        )
-    } as i32;
-    if n < 0 && errno() == libc::ENOSYS {
+    let mut n = if NO_EPOLL_PWAIT2.load(Ordering::Relaxed) {
+        -1
+    } else {
+        // SAFETY: epoll_pwait2(2) with a valid buffer; NULL sigmask.
+        (unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                ep,
+                evs.as_mut_ptr() as *mut libc::epoll_event,
+                evs.len() as i32,
+                tsp,
+                ptr::null::<libc::sigset_t>(),
+                0,
+            )
+        }) as i32
+    };
+    if n < 0 && (NO_EPOLL_PWAIT2.load(Ordering::Relaxed) || errno() == libc::ENOSYS) {
+        // Before Linux 5.11 (or under valgrind 3.19): epoll_wait, in milliseconds.
+        NO_EPOLL_PWAIT2.store(true, Ordering::Relaxed);
         let ms = if timeout_ns < 0 {
             -1
         } else {
