@@ -582,30 +582,12 @@ fn install_guards(base: usize, slot_size: usize, nslots: usize) {
 }
 
 /// Tells valgrind (when the process runs under it) that `[lo, hi)` is a stack, so
-/// memcheck does not mistake a switch onto it for a wild stack-pointer change. Outside
-/// valgrind the client-request sequence is a few no-op instructions (rotations that
-/// add up to 128 bits, `xchg %rbx,%rbx`) returning the default 0. Slots are never
-/// unmapped, so they are never deregistered.
+/// memcheck does not mistake a switch onto it for a wild stack-pointer change (a few
+/// no-op instructions outside valgrind). Slots are never unmapped, so they are never
+/// deregistered.
 fn valgrind_stack_register(lo: usize, hi: usize) {
     const VG_USERREQ_STACK_REGISTER: usize = 0x1501;
-    let args: [usize; 6] = [VG_USERREQ_STACK_REGISTER, lo, hi, 0, 0, 0];
-    let mut result: usize = 0;
-    // SAFETY: valgrind's documented client-request preamble; it reads `args` and
-    // writes only rdx, and is a no-op on a real CPU.
-    unsafe {
-        core::arch::asm!(
-            "rol rdi, 3",
-            "rol rdi, 13",
-            "rol rdi, 61",
-            "rol rdi, 51",
-            "xchg rbx, rbx",
-            in("rax") args.as_ptr(),
-            inout("rdx") result,
-            out("rdi") _,
-            options(nostack),
-        );
-    }
-    let _ = result;
+    crate::arch::valgrind_request(&[VG_USERREQ_STACK_REGISTER, lo, hi, 0, 0, 0], 0);
 }
 
 /// The goroutine that owns the slot whose guard region contains `addr`.

@@ -68,8 +68,8 @@ impl Instant {
     }
 }
 
-/// Callgrind client requests (valgrind's `callgrind.h`, written out for x86_64): the
-/// magic no-op sequence valgrind recognises, with the request block's address in rax.
+/// Callgrind client requests (the codes of valgrind's `callgrind.h`), sent through
+/// the crate's one copy of the client-request sequence.
 mod callgrind {
     const TOOL_BASE: usize = ((b'C' as usize) << 24) | ((b'T' as usize) << 16);
     /// VG_USERREQ__ZERO_STATS: zero every thread's counters.
@@ -80,23 +80,7 @@ mod callgrind {
     #[inline(always)]
     pub fn request(code: usize, arg1: usize) {
         let block: [usize; 6] = [code, arg1, 0, 0, 0, 0];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: four rotations of rdi by 128 bits in total leave it unchanged and
-        // `xchg rbx, rbx` changes nothing; valgrind reads `block` (and the string it
-        // names) and writes its answer to rdx, which is declared clobbered.
-        unsafe {
-            core::arch::asm!(
-                "rol rdi, 3",
-                "rol rdi, 13",
-                "rol rdi, 61",
-                "rol rdi, 51",
-                "xchg rbx, rbx",
-                in("rax") block.as_ptr(),
-                inout("rdx") 0usize => _,
-                inout("rdi") 0usize => _,
-                options(nostack),
-            );
-        }
+        goroutine::arch::valgrind_request(&block, 0);
         core::hint::black_box(&block);
     }
 }

@@ -2,7 +2,8 @@
 //! `switch` moves from one context to another carrying a word, and `prepare` lays out
 //! a fresh stack so that the first switch into it starts `entry(transfer, arg)`.
 //! It also holds the thread's current-M word (`tls_m`), an initial-exec thread-local
-//! that costs two instructions to read.
+//! that costs two instructions to read, and valgrind's client-request sequence
+//! (`valgrind_request`), the other piece of machine code the crate needs.
 //!
 //! Another architecture is one more `.S` file exporting the same two symbols plus the
 //! frame layout in `prepare`.
@@ -19,6 +20,32 @@ extern "C" {
     fn gr_ctx_trampoline();
     fn gr_tls_get_m() -> *mut c_void;
     fn gr_tls_set_m(m: *mut c_void);
+}
+
+/// Sends a client request to valgrind when the process runs under it (`args`: the
+/// request code and up to five arguments, as valgrind.h lays them out) and returns its
+/// answer; on a real CPU the sequence is a few no-op instructions (rotations of rdi
+/// adding up to 128 bits, `xchg rbx, rbx`) and the answer is `default`.
+#[inline(always)]
+pub fn valgrind_request(args: &[usize; 6], default: usize) -> usize {
+    let mut result = default;
+    // SAFETY: valgrind's documented x86_64 client-request preamble: it reads the block
+    // at rax (and what the request's arguments point at), writes only rdx, and leaves
+    // rdi as it was (four rotations by 128 bits in total).
+    unsafe {
+        core::arch::asm!(
+            "rol rdi, 3",
+            "rol rdi, 13",
+            "rol rdi, 61",
+            "rol rdi, 51",
+            "xchg rbx, rbx",
+            in("rax") args.as_ptr(),
+            inout("rdx") result,
+            inout("rdi") 0usize => _,
+            options(nostack),
+        );
+    }
+    result
 }
 
 /// The calling thread's current-M word (an initial-exec thread-local in the
