@@ -6,7 +6,7 @@
 #                       measured live on this machine (under a minute)
 #   make test           cargo test --release (Rust tests, the C programs in tests/c/), then
 #                       the Python suite (bindings/python/run_tests.sh: 3.11, and 3.12/3.13 if present)
-#   make stress         the long tests (marked #[ignore]), 60 s of fuzzing
+#   make stress         the long tests (marked #[ignore]), 60 s of fuzzing, make valgrind
 #   make bench          the benchmark suite and its report (mk/bench.mk; QUICK=1: < 3 min)
 #   make bench-check    callgrind instruction counts vs the committed baseline (> 10%: fails)
 #   make sanitize       the C tests under ASan+UBSan and TSan; make valgrind: under memcheck
