@@ -408,9 +408,10 @@ int gr_sleep(int64_t ns);
 int gr_block_io(int fd, int events, int64_t timeout_ns);
 
 /*
- Like read(2), but parks the goroutine instead of blocking the thread (the fd is
- put into non-blocking mode). Returns the byte count (0 at end of file) or a
- negative errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+ Like read(2), but parks the goroutine instead of blocking the thread (a socket
+ is read with MSG_DONTWAIT and keeps its flags; any other fd is put into
+ non-blocking mode). Returns the byte count (0 at end of file) or a negative
+ errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
  */
 ptrdiff_t gr_read(int fd, void *buf, size_t n);
 

@@ -760,6 +760,10 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "200,000 socket round trips or 10,000+ goroutines take longer under valgrind \
              than the program's own watchdog",
         ),
+        (Valgrind, "million_parked" | "rss_fallback") => Some(
+            "1,000,000 (100,000) parked goroutines under memcheck: its shadow memory runs out \
+             of address space at ~400,000 (ENOMEM), and 100,000 outlast the timeout",
+        ),
         (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem") => Some(
             "re-executes itself through /proc/self/exe, which under valgrind is valgrind's \
              own tool binary",

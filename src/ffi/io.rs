@@ -40,9 +40,10 @@ pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_in
     })
 }
 
-/// Like read(2), but parks the goroutine instead of blocking the thread (the fd is
-/// put into non-blocking mode). Returns the byte count (0 at end of file) or a
-/// negative errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+/// Like read(2), but parks the goroutine instead of blocking the thread (a socket
+/// is read with MSG_DONTWAIT and keeps its flags; any other fd is put into
+/// non-blocking mode). Returns the byte count (0 at end of file) or a negative
+/// errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
 #[no_mangle]
 pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
     boundary("gr_read", || {
