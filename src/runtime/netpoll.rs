@@ -185,6 +185,22 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
     result
 }
 
+/// A pollfd asking for the GR_READ/GR_WRITE directions in `events`.
+fn pollfd_for(fd: i32, events: i32) -> libc::pollfd {
+    let mut events_mask = 0;
+    if events & READ != 0 {
+        events_mask |= libc::POLLIN;
+    }
+    if events & WRITE != 0 {
+        events_mask |= libc::POLLOUT;
+    }
+    libc::pollfd {
+        fd,
+        events: events_mask,
+        revents: 0,
+    }
+}
+
 /// What poll(2) says about `fd` right now, as a GR_READ/GR_WRITE mask (errors and
 /// hang-ups count as ready for every requested direction), or -EBADF when `fd` is
 /// not an open file (POLLNVAL: the same system call checks it).
@@ -192,17 +208,7 @@ fn poll_now(fd: i32, events: i32) -> i32 {
     if fd < 0 {
         return -libc::EBADF;
     }
-    let mut pfd = libc::pollfd {
-        fd,
-        events: 0,
-        revents: 0,
-    };
-    if events & READ != 0 {
-        pfd.events |= libc::POLLIN;
-    }
-    if events & WRITE != 0 {
-        pfd.events |= libc::POLLOUT;
-    }
+    let mut pfd = pollfd_for(fd, events);
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut pfd, 1, 0) };
     if n <= 0 {
@@ -350,17 +356,7 @@ fn poll_blocking(fd: i32, events: i32, timeout_ns: i64) -> i32 {
         nanotime().saturating_add(timeout_ns)
     };
     loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        };
-        if events & READ != 0 {
-            pfd.events |= libc::POLLIN;
-        }
-        if events & WRITE != 0 {
-            pfd.events |= libc::POLLOUT;
-        }
+        let mut pfd = pollfd_for(fd, events);
         let ms = if deadline == i64::MAX {
             -1
         } else {

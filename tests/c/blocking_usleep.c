@@ -13,68 +13,20 @@
  * of milliseconds, so it gets 3 attempts and must meet its bounds once.
  */
 #include "check.h"
-
-#include <stdatomic.h>
+#include "probes.h"
 
 #define MS 1000000LL
 
-static atomic_int stop;
 static atomic_long counter;
-static atomic_llong worst_sleep_ns, worst_rtt_ns;
-static atomic_int in_call;
 static int attempt_ok;
-
-static void max_into(atomic_llong *a, long long v)
-{
-    long long m = atomic_load(a);
-    while (v > m && !atomic_compare_exchange_weak(a, &m, v)) {
-    }
-}
 
 static void counter_loop(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&stop)) {
+    while (!atomic_load(&probe_stop)) {
         atomic_fetch_add(&counter, 1);
         gr_yield();
     }
-}
-
-static void sleeper_loop(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        int64_t t0 = now_ns();
-        CHECK_EQ(gr_sleep(1 * MS), 0);
-        if (atomic_load(&in_call))
-            max_into(&worst_sleep_ns, now_ns() - t0);
-    }
-}
-
-static gr_chan *ping, *pong;
-
-static void ponger(void *arg)
-{
-    (void)arg;
-    int v;
-    while (gr_chan_recv(ping, &v) == 0)
-        CHECK_EQ(gr_chan_send(pong, &v), 0);
-}
-
-static void pinger(void *arg)
-{
-    (void)arg;
-    for (int i = 0; !atomic_load(&stop); i++) {
-        int v = i, w = -1;
-        int64_t t0 = now_ns();
-        CHECK_EQ(gr_chan_send(ping, &v), 0);
-        CHECK_EQ(gr_chan_recv(pong, &w), 0);
-        CHECK_EQ(w, i);
-        if (atomic_load(&in_call))
-            max_into(&worst_rtt_ns, now_ns() - t0);
-        gr_sleep(100000); /* 0.1 ms between round trips */
-    }
-    CHECK_EQ(gr_chan_close(ping), 0);
 }
 
 static void do_usleep(void *arg)
@@ -87,40 +39,33 @@ static void blocker(void *arg)
     (void)arg;
     long c0 = atomic_load(&counter);
     int64_t t0 = now_ns();
-    atomic_store(&in_call, 1);
+    atomic_store(&probe_in_call, 1);
     CHECK_EQ(gr_blocking(do_usleep, (void *)(intptr_t)300000), 0);
-    atomic_store(&in_call, 0);
+    atomic_store(&probe_in_call, 0);
     int64_t dt = now_ns() - t0;
     long advanced = atomic_load(&counter) - c0;
     printf("gr_blocking(usleep 300 ms) took %.1f ms; meanwhile the counter advanced %ld, "
            "1 ms sleeps took at most %.3f ms, ping-pong round trips at most %.3f ms\n",
-           dt / 1e6, advanced, atomic_load(&worst_sleep_ns) / 1e6, atomic_load(&worst_rtt_ns) / 1e6);
+           dt / 1e6, advanced, atomic_load(&probe_worst_sleep_ns) / 1e6,
+           atomic_load(&probe_worst_rtt_ns) / 1e6);
     CHECK(dt >= 300 * MS);
-    attempt_ok = advanced >= 1000 && atomic_load(&worst_sleep_ns) <= 20 * MS &&
-                 atomic_load(&worst_rtt_ns) <= 20 * MS;
+    attempt_ok = advanced >= 1000 && atomic_load(&probe_worst_sleep_ns) <= 20 * MS &&
+                 atomic_load(&probe_worst_rtt_ns) <= 20 * MS;
     /* Back on a processor: everything works. */
     gr_yield();
     CHECK_EQ(gr_sleep(1 * MS), 0);
-    atomic_store(&stop, 1);
+    atomic_store(&probe_stop, 1);
 }
 
 static void part1(void *arg)
 {
     (void)arg;
-    atomic_store(&stop, 0);
-    atomic_store(&worst_sleep_ns, 0);
-    atomic_store(&worst_rtt_ns, 0);
-    ping = gr_chan_new(sizeof(int), 0);
-    pong = gr_chan_new(sizeof(int), 0);
-    CHECK(ping && pong);
-    gr_id ids[5] = { SPAWN(counter_loop, NULL), SPAWN(sleeper_loop, NULL), SPAWN(ponger, NULL),
-                     SPAWN(pinger, NULL), 0 };
+    probes_start(100000); /* 0.1 ms between round trips */
+    gr_id counting = SPAWN(counter_loop, NULL);
     gr_sleep(20 * MS); /* everybody is going */
-    ids[4] = SPAWN(blocker, NULL);
-    for (int i = 0; i < 5; i++)
-        CHECK_EQ(gr_join(ids[i]), 0);
-    CHECK_EQ(gr_chan_free(ping), 0);
-    CHECK_EQ(gr_chan_free(pong), 0);
+    CHECK_EQ(gr_join(SPAWN(blocker, NULL)), 0);
+    CHECK_EQ(gr_join(counting), 0);
+    probes_stop();
 }
 
 static void short_block(void *arg)
