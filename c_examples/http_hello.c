@@ -38,6 +38,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_serve.h"
+
 #define die(...)                                                                        \
     do {                                                                                \
         fprintf(stderr, "http_hello: " __VA_ARGS__);                                    \
@@ -45,117 +47,10 @@
         exit(1);                                                                        \
     } while (0)
 
-static const char RESPONSE[] = "HTTP/1.1 200 OK\r\n"
-                               "Content-Length: 14\r\n"
-                               "Content-Type: text/plain\r\n"
-                               "\r\n"
-                               "Hello, World!\n";
-#define RESPONSE_LEN (sizeof RESPONSE - 1)
-#define MAX_HEADER 8192
-#define MAX_BATCH 32 /* pipelined responses per write */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ptrdiff_t w = gr_write(fd, p, n);
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Looks up a header (case-insensitive name) in [hdr, end); returns its value or NULL. */
-static const char *header_value(const char *hdr, const char *end, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *line = memchr(hdr, '\n', (size_t)(end - hdr)); /* skip the request line */
-    while (line && line + 1 < end) {
-        line++;
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            break;
-        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = eol;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            *vlen = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
-
-static int has_token(const char *v, size_t n, const char *tok)
-{
-    size_t t = strlen(tok);
-    for (size_t i = 0; i + t <= n; i++)
-        if (strncasecmp(v + i, tok, t) == 0)
-            return 1;
-    return 0;
-}
-
 static void serve_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    char buf[MAX_HEADER];
-    char out[MAX_BATCH * RESPONSE_LEN];
-    size_t have = 0;
-    size_t skip = 0; /* body bytes of the current request still to discard */
-    for (;;) {
-        ptrdiff_t n = gr_read(fd, buf + have, sizeof buf - have);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        size_t pos = 0, nout = 0;
-        int close_after = 0;
-        for (;;) {
-            if (skip > 0) {
-                size_t k = have - pos < skip ? have - pos : skip;
-                pos += k;
-                skip -= k;
-                if (skip > 0)
-                    break;
-            }
-            char *start = buf + pos;
-            char *end = memmem(start, have - pos, "\r\n\r\n", 4);
-            if (!end)
-                break;
-            end += 4;
-            size_t vlen;
-            const char *v = header_value(start, end, "Content-Length", &vlen);
-            if (v)
-                skip = (size_t)strtoull(v, NULL, 10);
-            int http10 = memmem(start, (size_t)(end - start), "HTTP/1.0\r\n", 10) != NULL;
-            v = header_value(start, end, "Connection", &vlen);
-            if (v ? has_token(v, vlen, "close") : http10)
-                close_after = 1;
-            if (http10 && v && has_token(v, vlen, "keep-alive"))
-                close_after = 0;
-            memcpy(out + nout, RESPONSE, RESPONSE_LEN);
-            nout += RESPONSE_LEN;
-            pos = (size_t)(end - buf);
-            if (close_after || nout == sizeof out) {
-                if (write_all(fd, out, nout) < 0)
-                    goto done;
-                nout = 0;
-                if (close_after)
-                    goto done;
-            }
-        }
-        if (nout > 0 && write_all(fd, out, nout) < 0)
-            break;
-        memmove(buf, buf + pos, have - pos);
-        have -= pos;
-        if (have == sizeof buf)
-            break; /* a header larger than we accept */
-    }
-done:
+    http_serve_conn(fd, gr_read, gr_write); /* parks, never blocks the thread */
     gr_close(fd);
 }
 
@@ -246,7 +141,7 @@ static int exchange(int fd, const char *req, size_t chunk, int count)
     size_t len = strlen(req);
     for (size_t off = 0; off < len;) {
         size_t n = chunk && chunk < len - off ? chunk : len - off;
-        if (write_all(fd, req + off, n) < 0)
+        if (http_write_all(gr_write, fd, req + off, n) < 0)
             return -1;
         off += n;
         if (chunk)
