@@ -348,6 +348,23 @@ fn fork_loop_2000() {
     run_ok_with_args("fork", &["2000"], 600);
 }
 
+/// The wake-up protocol without sysmon's safety net (`GRDEBUG=wakenet=0`): plain
+/// threads and goroutines trading values over channels, where a lost wake-up leaves
+/// a goroutine runnable with every processor idle and the program hangs until the
+/// runner's timeout. Before the fix (a spinning hand-off to the poller given back
+/// without a second look; break_poll swallowed by non-blocking polls) about 1 run
+/// in 35 hung; 20 runs here.
+#[test]
+fn wakeups_without_safety_net() {
+    if skipped("chan_threads wakenet") {
+        return;
+    }
+    for run in 1..=20 {
+        let r = run_program("chan_threads", &[], &[("GRDEBUG", "wakenet=0")], 20);
+        assert!(passed(&r), "run {run} of 20\n{}", r.describe());
+    }
+}
+
 /// Catalogue entry 27 at the first start: no thread can be made when the runtime
 /// starts: gr_init and the lazy start in gr_spawn return -EAGAIN (no sysmon thread,
 /// nothing changed), and the runtime starts once threads can be made again.

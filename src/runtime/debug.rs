@@ -5,6 +5,9 @@
 //! - `schedtrace=MS`: sysmon prints one line of scheduler state every MS ms;
 //! - `sigquit=1`: SIGQUIT dumps every goroutine to stderr and exits with status 2,
 //!   as Go does (without it the runtime leaves SIGQUIT alone);
+//! - `wakenet=0`: sysmon's safety net for lost wake-ups (work beside an idle
+//!   processor with nobody looking) stays off, so that a test can show the wake-up
+//!   protocol works without it (tests/c_tests.rs `wakeups_without_safety_net`);
 //! - any other non-empty value (e.g. `notes=1`): sysmon prints a note when it rescues
 //!   a stuck processor, and a deadlock report dumps the goroutines.
 //!
@@ -33,6 +36,8 @@ pub struct Settings {
     pub schedtrace_ms: u64,
     pub sigquit: bool,
     pub notes: bool,
+    /// sysmon starts a worker for stranded work (`wakenet=0` turns it off).
+    pub wake_net: bool,
 }
 
 pub fn settings() -> &'static Settings {
@@ -43,12 +48,14 @@ pub fn settings() -> &'static Settings {
             schedtrace_ms: 0,
             sigquit: false,
             notes: !v.trim().is_empty(),
+            wake_net: true,
         };
         for part in v.split(',') {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
             match k.trim() {
                 "schedtrace" => s.schedtrace_ms = val.trim().parse().unwrap_or(0),
                 "sigquit" => s.sigquit = val.trim() != "0",
+                "wakenet" => s.wake_net = val.trim() != "0",
                 _ => {}
             }
         }

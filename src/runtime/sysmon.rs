@@ -131,7 +131,8 @@ fn run() {
         // nobody looking for work, seen at two rounds in a row (a producer's own
         // wake-up may be just under way at the first), means a wake-up was lost
         // somewhere: start a worker.
-        let stranded = SCHED.npidle.load(Ordering::SeqCst) > 0
+        let stranded = settings.wake_net
+            && SCHED.npidle.load(Ordering::SeqCst) > 0
             && SCHED.nmspinning.load(Ordering::SeqCst) == 0
             && sched::work_anywhere();
         let was_stranded = core::mem::replace(&mut stranded_before, stranded);
