@@ -2,9 +2,9 @@
 """Instructions per micro-operation under callgrind, and the regression guard.
 
 Owns `make bench-check` / `make bench-baseline` (mk/bench.mk). Builds the
-`benches/icount.rs` program (cargo bench --no-run), runs it once under
+`microbench/icount.rs` program (cargo bench --no-run), runs it once under
 `valgrind --tool=callgrind`, and reads the callgrind dumps it asks for: every
-operation of benches/common is measured at N and at 2N iterations, one dump each
+operation of microbench/common is measured at N and at 2N iterations, one dump each
 (client requests ZERO_STATS / DUMP_STATS_AT around the region, all threads), so
 
     instructions per op = (Ir(2N) - Ir(N)) / N
@@ -49,7 +49,7 @@ class MeasureError(Exception):
 
 
 def build_program():
-    """Builds benches/icount.rs with the bench profile; returns the executable."""
+    """Builds microbench/icount.rs with the bench profile; returns the executable."""
     cargo = os.environ.get("CARGO", "cargo")
     cmd = [cargo, "bench", "--bench", "icount", "--no-run", "--message-format=json"]
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)

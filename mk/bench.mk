@@ -23,7 +23,7 @@ bench: build
 		else echo "no valgrind: REPORT.md goes without instruction counts"; fi)
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)
 
-# make bench-check: instructions per micro-operation (benches/icount.rs under
+# make bench-check: instructions per micro-operation (microbench/icount.rs under
 # valgrind --tool=callgrind, bench/icount.py) against bench/baseline/icount.json;
 # fails on a rise over 10%. make bench-baseline rewrites the baseline (commit it).
 # ICOUNT_ARGS="--top 10" prints where each op's instructions go.

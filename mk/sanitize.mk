@@ -12,7 +12,7 @@
 # the one list of programs that cannot run in a mode, each with its reason (printed
 # as "skipped under ..." lines). The library itself is the ordinary release build:
 # it finds the sanitizers' fiber and synchronisation hooks at run time
-# (src/runtime/fiber.rs) and registers its stacks with valgrind (src/stack.rs).
+# (src/runtime/sanitizer.rs) and registers its stacks with valgrind (src/runtime/stack/).
 # Each mode runs to the end, so one run reports every failing program.
 #
 # Times on the 2-CPU build machine: sanitize-address about 2 min, sanitize-thread

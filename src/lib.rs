@@ -16,12 +16,10 @@
 // blocks and public constants cannot leak into include/goroutine.h.
 /// cbindgen:ignore
 pub mod arch;
+/// cbindgen:ignore
+pub mod cpython;
 pub mod ffi;
 /// cbindgen:ignore
-pub mod python;
-/// cbindgen:ignore
 pub mod runtime;
-/// cbindgen:ignore
-pub mod stack;
 /// cbindgen:ignore
 pub mod sync;

@@ -142,7 +142,7 @@ fn every_export_runs_inside_boundary_or_cannot_panic() {
 #[test]
 fn panic_free_exports_take_any_input() {
     use goroutine::ffi::core::{gr_strerror, gr_version};
-    use goroutine::ffi::python::{gr_py_home_alive, gr_py_task_done, gr_py_task_id};
+    use goroutine::ffi::pybinding::{gr_py_home_alive, gr_py_task_done, gr_py_task_id};
     use goroutine::ffi::sync::{gr_chan_cap, gr_chan_len};
     use std::ffi::CStr;
 

@@ -1,7 +1,7 @@
-//! Keeps the instruction-count benchmark honest (`benches/icount.rs`,
+//! Keeps the instruction-count benchmark honest (`microbench/icount.rs`,
 //! `bench/icount.py`, `make bench-check`).
 //!
-//! - `every_op_runs_natively`: every operation of `benches/common` (the code both
+//! - `every_op_runs_natively`: every operation of `microbench/common` (the code both
 //!   bench targets measure, compiled into this test too) runs a few iterations in
 //!   both meters, natively: the callgrind client requests must be harmless outside
 //!   valgrind, and each operation checks its own work (values in order, wakes
@@ -11,7 +11,7 @@
 //!   bench-check`: builds the program, counts under callgrind, compares with the
 //!   committed baseline. Fails on a > 10% rise, or if anything cannot be measured.
 
-#[path = "../benches/common/mod.rs"]
+#[path = "../microbench/common/mod.rs"]
 mod common;
 
 use std::ffi::CString;

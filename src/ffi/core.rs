@@ -98,7 +98,7 @@ pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
         None => -libc::EINVAL,
         Some(f) => {
             let rc = sched::run_main(f, arg);
-            crate::runtime::fiber::hb_all_exited();
+            crate::runtime::sanitizer::hb_all_exited();
             rc
         }
     })
@@ -112,7 +112,7 @@ pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
 pub extern "C" fn gr_wait_all() -> c_int {
     boundary("gr_wait_all", || {
         let rc = sched::wait_all();
-        crate::runtime::fiber::hb_all_exited();
+        crate::runtime::sanitizer::hb_all_exited();
         rc
     })
 }
@@ -173,7 +173,7 @@ pub extern "C" fn gr_join(id: gr_id) -> c_int {
     boundary("gr_join", || {
         let rc = sched::join(id);
         if rc == 0 {
-            crate::runtime::fiber::hb_joined(id);
+            crate::runtime::sanitizer::hb_joined(id);
         }
         rc
     })

@@ -20,7 +20,7 @@ use std::ffi::c_int;
 use super::boundary;
 use crate::runtime::debug::{self, Names, STATUS_NAMES, WAIT_REASON_NAMES};
 use crate::runtime::g::{self, G};
-use crate::stack::Stack;
+use crate::runtime::stack::Stack;
 
 /// Runtime counters, filled in by gr_stats.
 #[repr(C)]

@@ -8,7 +8,7 @@ use std::ffi::{c_int, c_void};
 
 use super::boundary;
 use super::core::gr_fn;
-use crate::runtime::{fiber, netpoll, park, sched};
+use crate::runtime::{netpoll, park, sanitizer, sched};
 
 /// gr_block_io event bit: readable.
 pub const GR_READ: c_int = 1;
@@ -33,9 +33,9 @@ pub extern "C" fn gr_sleep(ns: i64) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
     boundary("gr_block_io", || {
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         let rc = netpoll::block_io(fd, events, timeout_ns);
-        fiber::hb_fd_acquire(fd);
+        sanitizer::hb_fd_acquire(fd);
         rc
     })
 }
@@ -50,9 +50,9 @@ pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         let rc = netpoll::read(fd, buf as *mut u8, n);
-        fiber::hb_fd_acquire(fd);
+        sanitizer::hb_fd_acquire(fd);
         rc
     })
 }
@@ -65,9 +65,9 @@ pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         let rc = netpoll::write(fd, buf as *const u8, n);
-        fiber::hb_fd_acquire(fd);
+        sanitizer::hb_fd_acquire(fd);
         rc
     })
 }
@@ -81,9 +81,9 @@ pub extern "C" fn gr_accept(
     len: *mut libc::socklen_t,
 ) -> c_int {
     boundary("gr_accept", || {
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         let rc = netpoll::accept(fd, addr, len);
-        fiber::hb_fd_acquire(fd);
+        sanitizer::hb_fd_acquire(fd);
         rc
     })
 }
@@ -100,9 +100,9 @@ pub extern "C" fn gr_connect(
         if addr.is_null() {
             return -libc::EINVAL;
         }
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         let rc = netpoll::connect(fd, addr, len);
-        fiber::hb_fd_acquire(fd);
+        sanitizer::hb_fd_acquire(fd);
         rc
     })
 }
@@ -113,7 +113,7 @@ pub extern "C" fn gr_connect(
 #[no_mangle]
 pub extern "C" fn gr_close(fd: c_int) -> c_int {
     boundary("gr_close", || {
-        fiber::hb_fd_release(fd);
+        sanitizer::hb_fd_release(fd);
         netpoll::close(fd)
     })
 }

@@ -12,7 +12,7 @@
 pub mod core;
 pub mod debug;
 pub mod io;
-pub mod python;
+pub mod pybinding;
 pub mod sync;
 
 /// What an export returns in a forked child.

@@ -29,8 +29,8 @@ use crate::ffi::debug::gr_stats;
 use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
+use crate::runtime::stack;
 use crate::runtime::{netpoll, timer};
-use crate::stack;
 
 pub struct Settings {
     pub schedtrace_ms: u64,

@@ -7,7 +7,7 @@
 //! first goroutines get ids 1, 2, 3...); the generation is bumped when the goroutine
 //! exits, so an old id never names the descriptor's next occupant. Free descriptors
 //! are cached per P, like stacks; a goroutine's stack is attached when it first runs
-//! (see `stack.rs`).
+//! (see `runtime/stack/`).
 //!
 //! Who owns a G, by status:
 //! - `FREE`: a stack cache (a P's or the global pool); nobody else touches it.
@@ -26,7 +26,7 @@ use crate::arch::Context;
 use crate::runtime::lock::SpinLock;
 use crate::runtime::m::M;
 use crate::runtime::park::Waiter;
-use crate::stack::Stack;
+use crate::runtime::stack::Stack;
 
 pub(crate) const FREE: u32 = 0;
 pub(crate) const RUNNABLE: u32 = 1;
@@ -72,7 +72,7 @@ pub struct G {
     pub arg: *mut c_void,
     /// The stack, once the goroutine has first run (`None` before).
     pub stack: Option<Stack>,
-    /// Stack size class (see `stack.rs`).
+    /// Stack size class (see `runtime/stack/`).
     pub class: u8,
     /// Set while locked to a thread (`gr_lock_thread`); `lock_depth` counts nesting.
     pub lockedm: AtomicPtr<M>,
@@ -93,8 +93,8 @@ pub struct G {
     pub parent_func: Option<GrFn>,
     /// The home thread this goroutine is pinned to, or null (see `home.rs`).
     pub home: *mut crate::runtime::home::Home,
-    /// Sanitizer state of this goroutine's stack (see `fiber.rs`).
-    pub fiber: crate::runtime::fiber::Fiber,
+    /// Sanitizer state of this goroutine's stack (see `sanitizer.rs`).
+    pub fiber: crate::runtime::sanitizer::Fiber,
     pub name: [u8; NAME_LEN + 1],
 }
 

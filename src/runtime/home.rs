@@ -228,7 +228,7 @@ impl Home {
         HOMES_RUNNING.fetch_add(1, Ordering::SeqCst);
         crate::runtime::sysmon::wake_if_sleeping();
         // SAFETY: m is this home's M, now bound to the calling thread.
-        crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
+        crate::runtime::sanitizer::for_thread(unsafe { &mut (*m).g0_fiber });
         let deadline = if slice_ns < 0 {
             i64::MAX
         } else {
@@ -274,14 +274,14 @@ unsafe fn execute_home(m: *mut M, g: *mut G) {
         if (*g).stack.is_none() {
             sched::attach_stack(ptr::null_mut(), g);
         }
-        crate::runtime::fiber::before(&mut (*m).g0_fiber, &(*g).fiber, false);
+        crate::runtime::sanitizer::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
-        crate::runtime::fiber::after(&mut (*m).g0_fiber);
+        crate::runtime::sanitizer::after(&mut (*m).g0_fiber);
         finish_switch(r as *mut M);
     }
 }
 
-/// Who is calling, as seen by the layer that owns the homes (src/python.rs keeps its
+/// Who is calling, as seen by the layer that owns the homes (src/cpython.rs keeps its
 /// per-goroutine record in the spawn argument of homed goroutines).
 pub enum Caller {
     /// A plain thread (not a goroutine).

@@ -29,8 +29,8 @@ pub struct M {
     pub id: usize,
     /// The scheduler context (the worker thread's own stack).
     pub g0: Context,
-    /// Sanitizer state of the scheduler context (see `fiber.rs`).
-    pub g0_fiber: crate::runtime::fiber::Fiber,
+    /// Sanitizer state of the scheduler context (see `sanitizer.rs`).
+    pub g0_fiber: crate::runtime::sanitizer::Fiber,
     /// The goroutine running on this M, or null on g0.
     pub curg: *mut G,
     /// The P held, or null. Only this M touches it.
@@ -71,7 +71,7 @@ impl M {
         M {
             id,
             g0: Context::empty(),
-            g0_fiber: crate::runtime::fiber::Fiber::empty(),
+            g0_fiber: crate::runtime::sanitizer::Fiber::empty(),
             curg: ptr::null_mut(),
             p: ptr::null_mut(),
             nextp: AtomicPtr::new(ptr::null_mut()),

@@ -8,13 +8,12 @@
 //!   `sysmon`: the monitor thread that rescues stuck processors.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
 //! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
-//! - `fiber`: telling ASan/TSan about stack switches.
+//! - `sanitizer`: telling ASan/TSan about stack switches.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
 pub mod debug;
-pub mod fiber;
 pub mod g;
 pub mod home;
 pub mod lock;
@@ -22,7 +21,9 @@ pub mod m;
 pub mod netpoll;
 pub mod p;
 pub mod park;
+pub mod sanitizer;
 pub mod sched;
+pub mod stack;
 pub mod sysmon;
 pub mod timer;
 

@@ -36,8 +36,8 @@ pub struct P {
     /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
     /// Free default-size stacks, most recently freed last (owner-only).
-    pub stacks: Vec<crate::stack::Stack>,
-    /// Default-size stack reservations held for spawns (owner-only; see stack.rs).
+    pub stacks: Vec<crate::runtime::stack::Stack>,
+    /// Default-size stack reservations held for spawns (owner-only; see runtime/stack/).
     pub credits: u32,
     /// Bumped at every schedule (read by stealers and sysmon; written by the owner
     /// only, so a plain load and store, no locked instruction).

@@ -36,8 +36,8 @@ use crate::runtime::m::{
 };
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::Waiter;
-use crate::runtime::{fatal, fiber, netpoll, timer};
-use crate::stack;
+use crate::runtime::stack;
+use crate::runtime::{fatal, netpoll, sanitizer, timer};
 
 pub const MAX_PROCS: usize = 256;
 
@@ -157,7 +157,7 @@ pub fn init(maxprocs: i32) -> i32 {
     // Before any worker can become the poller: a break_poll() must always find the
     // eventfd it writes to, or an early wake-up would be lost.
     netpoll::init();
-    crate::runtime::fiber::init();
+    crate::runtime::sanitizer::init();
     register_atfork();
     let n = if maxprocs > 0 {
         maxprocs as usize
@@ -735,7 +735,7 @@ fn mstart(m: *mut M) {
     set_current_m(m);
     let _alt = stack::AltStack::install();
     // SAFETY: m is this thread's own M.
-    crate::runtime::fiber::for_thread(unsafe { &mut (*m).g0_fiber });
+    crate::runtime::sanitizer::for_thread(unsafe { &mut (*m).g0_fiber });
     // SAFETY: the M was handed its first P in nextp by startm.
     unsafe {
         (*m).thread = libc::pthread_self();
@@ -814,9 +814,9 @@ unsafe fn execute(m: *mut M, g: *mut G) {
         if (*g).stack.is_none() {
             attach_stack(p, g);
         }
-        fiber::before(&mut (*m).g0_fiber, &(*g).fiber, false);
+        sanitizer::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
-        fiber::after(&mut (*m).g0_fiber);
+        sanitizer::after(&mut (*m).g0_fiber);
         finish_switch(r as *mut M);
     }
 }
@@ -1199,7 +1199,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             arg,
         };
         (*cur).errno = *(*m).errno;
-        let dying = fiber::active() && (*cur).status.load(Ordering::Relaxed) == DEAD;
+        let dying = sanitizer::active() && (*cur).status.load(Ordering::Relaxed) == DEAD;
         let p = (*m).p;
         let mut next = ptr::null_mut();
         if !(*m).home.is_null() {
@@ -1224,14 +1224,14 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             if (*next).stack.is_none() {
                 attach_stack(p, next);
             }
-            fiber::before(&mut (*cur).fiber, &(*next).fiber, dying);
+            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
         } else {
             (*m).curg = ptr::null_mut();
-            fiber::before(&mut (*cur).fiber, &(*m).g0_fiber, dying);
+            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize)
         };
-        fiber::after(&mut (*cur).fiber);
+        sanitizer::after(&mut (*cur).fiber);
         let m2 = r as *mut M;
         finish_switch(m2);
         *(*m2).errno = (*cur).errno;
@@ -1251,7 +1251,7 @@ pub struct SpawnAttr {
 /// Creates a goroutine running `f(arg)`. Returns its id, or a negative errno.
 ///
 /// Only a descriptor is set up here; the stack is reserved (so running cannot fail)
-/// but attached when the goroutine first runs (see `stack.rs`).
+/// but attached when the goroutine first runs (see `runtime/stack/`).
 pub fn spawn(f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
     spawn_homed(f, arg, attr, ptr::null_mut())
 }
@@ -1339,7 +1339,7 @@ pub(crate) fn spawn_homed(
         (*g).set_parent(if m.is_null() { ptr::null() } else { (*m).curg });
         (*g).set_name(attr.name);
         (*g).status.store(RUNNABLE, Ordering::Release);
-        fiber::hb_spawned(&(*g).fiber);
+        sanitizer::hb_spawned(&(*g).fiber);
     }
     SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
     // SAFETY: as above.
@@ -1370,7 +1370,7 @@ pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
             let st = stack::take(class, None);
             stack::set_owner(st.slot, g);
             (*g).stack = Some(st);
-            fiber::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
+            sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
             (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
             return;
         }
@@ -1381,7 +1381,7 @@ pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
         }
         stack::set_owner(st.slot, g);
         (*g).stack = Some(st);
-        fiber::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
+        sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
     }
 }
@@ -1390,7 +1390,7 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     let g = arg as *mut G;
     // SAFETY: we were switched to by an M that passed itself; g is ours.
     unsafe {
-        fiber::after(&mut (*g).fiber);
+        sanitizer::after(&mut (*g).fiber);
         finish_switch(transfer as *mut M);
         *libc::__errno_location() = 0;
         if let Some(f) = (*g).func {
@@ -1404,7 +1404,7 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g has exited and its context will never run again; m is ours.
     unsafe {
         let p = (*m).p;
-        fiber::release(&mut (*g).fiber);
+        sanitizer::release(&mut (*g).fiber);
         if let Some(st) = (*g).stack.take() {
             let cache = if p.is_null() {
                 None
@@ -1426,7 +1426,7 @@ unsafe fn goexit(g: *mut G) -> ! {
     let m = current_m();
     // SAFETY: g is the goroutine running on m.
     unsafe {
-        fiber::hb_exited(&(*g).fiber);
+        sanitizer::hb_exited(&(*g).fiber);
         if !(*g).lockedm.load(Ordering::Relaxed).is_null() {
             (*g).lockedm.store(ptr::null_mut(), Ordering::Relaxed);
             (*g).lock_depth = 0;

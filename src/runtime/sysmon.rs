@@ -162,7 +162,7 @@ fn run() {
             {
                 // Not for ever: the lost-wake-up check above must still run now and
                 // then (ten times a second costs an idle process microseconds).
-                let surplus = crate::stack::has_surplus();
+                let surplus = crate::runtime::stack::has_surplus();
                 futex_wait(
                     &WAKE,
                     epoch,
@@ -173,7 +173,7 @@ fn run() {
                     },
                 );
                 if surplus {
-                    crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+                    crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
                 }
             }
             SLEEPING.store(false, Ordering::SeqCst);
@@ -208,9 +208,9 @@ fn run() {
             acted |= netpoll::poll_ready() > 0;
         }
         acted |= retake(&mut seen, now, debug);
-        if crate::stack::has_surplus() && now - last_scavenge > 100_000_000 {
+        if crate::runtime::stack::has_surplus() && now - last_scavenge > 100_000_000 {
             last_scavenge = now;
-            crate::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+            crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
         }
         if acted {
             delay = 20_000;

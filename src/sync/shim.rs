@@ -78,21 +78,21 @@ mod imp {
             > 1
     }
 
-    /// Happens-before edges for ThreadSanitizer (runtime/fiber.rs; one branch when
+    /// Happens-before edges for ThreadSanitizer (runtime/sanitizer.rs; one branch when
     /// the program is not built with it). `key` is any address naming the edge.
     #[inline(always)]
     pub(crate) fn hb_release<T>(key: *const T) {
-        crate::runtime::fiber::hb_release(key as *const core::ffi::c_void)
+        crate::runtime::sanitizer::hb_release(key as *const core::ffi::c_void)
     }
 
     #[inline(always)]
     pub(crate) fn hb_acquire<T>(key: *const T) {
-        crate::runtime::fiber::hb_acquire(key as *const core::ffi::c_void)
+        crate::runtime::sanitizer::hb_acquire(key as *const core::ffi::c_void)
     }
 
     #[inline(always)]
     pub(crate) fn hb_acquire_release<T>(key: *const T) {
-        crate::runtime::fiber::hb_acquire_release(key as *const core::ffi::c_void)
+        crate::runtime::sanitizer::hb_acquire_release(key as *const core::ffi::c_void)
     }
 }
 

@@ -3,7 +3,7 @@
 //! built with the bench profile (optimised like the library) by
 //! `cargo bench --bench icount --no-run`, and never run by `cargo test`.
 //!
-//! For every operation of `benches/common` it runs the operation's region once to
+//! For every operation of `microbench/common` it runs the operation's region once to
 //! warm up (stacks carved, channels' and timers' memory allocated), then measures it
 //! at N and at 2N iterations (N = the op's `icount_iters` times `--scale`), each as
 //! one callgrind dump labelled `icount <name> <iters>`. The script subtracts the two
@@ -14,7 +14,7 @@
 //!
 //! Outside valgrind the client requests do nothing and the program prints the time
 //! per operation of each region it ran (a rough figure; criterion's are the real
-//! ones, `benches/micro.rs`).
+//! ones, `microbench/micro.rs`).
 //!
 //!   icount [--scale F] [--only NAME]...    run (all ops, or the NAMEd ones)
 //!   icount --list                          print the op names and their N

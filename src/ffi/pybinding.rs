@@ -1,5 +1,5 @@
 //! Header section "Python": the exports the Python binding (`bindings/python`) calls
-//! through ctypes. C programs have no use for them. See `src/python.rs` for the design.
+//! through ctypes. C programs have no use for them. See `src/cpython.rs` for the design.
 //!
 //! Conventions: a `PyObject *` is passed as `void *`. Functions marked "GIL held" are
 //! called through `ctypes.PyDLL`; the ones that may park release the GIL themselves
@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 
 use super::boundary;
 use super::sync::gr_chan;
-use crate::python::{self, Api, PyHome, Task};
+use crate::cpython::{self, Api, PyHome, Task};
 use crate::runtime::{netpoll, park, sched};
 use crate::sync::chan::Chan;
 use crate::sync::mutex::Mutex;
@@ -150,7 +150,7 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
         else {
             return -libc::EINVAL;
         };
-        python::install(Api {
+        cpython::install(Api {
             interp: a.interp,
             thread_state_new,
             restore_thread,
@@ -175,7 +175,7 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
                 core::mem::transmute::<
                     unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void,
                     unsafe extern "C" fn(
-                        *mut python::MethodDef,
+                        *mut cpython::MethodDef,
                         *mut c_void,
                         *mut c_void,
                     ) -> *mut c_void,
@@ -195,10 +195,10 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_builtin(which: c_int) -> *mut c_void {
     boundary("gr_py_builtin", || {
-        let f = python::builtin(which);
+        let f = cpython::builtin(which);
         if f.is_null() {
             // SAFETY: GIL held.
-            unsafe { python::raise(-libc::EINVAL) };
+            unsafe { cpython::raise(-libc::EINVAL) };
         }
         f
     })
@@ -244,7 +244,7 @@ pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
             let Some(h) = home_of(h) else {
                 return -libc::EINVAL;
             };
-            if python::api().is_none() {
+            if cpython::api().is_none() {
                 return -libc::EINVAL;
             }
             h.run(slice_ns)
@@ -269,7 +269,7 @@ pub extern "C" fn gr_py_spawn(
             return -libc::EINVAL as isize;
         }
         // SAFETY: the GIL is held; the home and the callable are live.
-        match unsafe { python::spawn(h as *const PyHome, callable, name) } {
+        match unsafe { cpython::spawn(h as *const PyHome, callable, name) } {
             Ok(t) => t as isize,
             Err(e) => e as isize,
         }
@@ -311,14 +311,14 @@ pub extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
     boundary(
         "gr_py_task_result",
         AssertUnwindSafe(|| {
-            let Some(api) = python::api() else {
+            let Some(api) = cpython::api() else {
                 return core::ptr::null_mut();
             };
             let r = task_of(t).map_or(core::ptr::null_mut(), |t| t.result());
             // SAFETY: the GIL is held; r is kept alive by the task.
             unsafe {
                 if r.is_null() {
-                    python::raise(-libc::EINVAL);
+                    cpython::raise(-libc::EINVAL);
                 } else {
                     (api.incref)(r);
                 }
@@ -337,7 +337,7 @@ pub extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
             return -libc::EINVAL;
         }
         // SAFETY: the GIL is held; the binding owns one reference and gives it up.
-        unsafe { python::release(t as *mut Task) };
+        unsafe { cpython::release(t as *mut Task) };
         0
     })
 }
@@ -347,7 +347,7 @@ pub extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_yield() -> c_int {
     boundary("gr_py_yield", || {
-        python::parked(sched::yield_now).map_or_else(|e| e, |_| 0)
+        cpython::parked(sched::yield_now).map_or_else(|e| e, |_| 0)
     })
 }
 
@@ -356,7 +356,7 @@ pub extern "C" fn gr_py_yield() -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_sleep(ns: i64) -> c_int {
     boundary("gr_py_sleep", || {
-        python::parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0)
+        cpython::parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0)
     })
 }
 
@@ -365,7 +365,7 @@ pub extern "C" fn gr_py_sleep(ns: i64) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
     boundary("gr_py_block_io", || {
-        python::parked(|| netpoll::block_io(fd, events, timeout_ns)).unwrap_or_else(|e| e)
+        cpython::parked(|| netpoll::block_io(fd, events, timeout_ns)).unwrap_or_else(|e| e)
     })
 }
 
@@ -378,7 +378,7 @@ pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_in
     boundary(
         "gr_py_chan_send",
         AssertUnwindSafe(|| {
-            let (Some(ch), Some(api)) = (pychan(c), python::api()) else {
+            let (Some(ch), Some(api)) = (pychan(c), cpython::api()) else {
                 return -libc::EINVAL;
             };
             if obj.is_null() {
@@ -390,7 +390,7 @@ pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_in
                 (api.incref)(obj);
                 let p = &obj as *const *mut c_void as *const u8;
                 let rc = if block != 0 {
-                    python::parked(|| ch.send(p, true)).unwrap_or_else(|e| e)
+                    cpython::parked(|| ch.send(p, true)).unwrap_or_else(|e| e)
                 } else {
                     ch.send(p, false)
                 };
@@ -416,12 +416,12 @@ pub extern "C" fn gr_py_chan_recv(
     boundary(
         "gr_py_chan_recv",
         AssertUnwindSafe(|| {
-            let Some(api) = python::api() else {
+            let Some(api) = cpython::api() else {
                 return core::ptr::null_mut();
             };
             let Some(ch) = pychan(c) else {
                 // SAFETY: GIL held.
-                unsafe { python::raise(-libc::EINVAL) };
+                unsafe { cpython::raise(-libc::EINVAL) };
                 return core::ptr::null_mut();
             };
             let mut obj: *mut c_void = core::ptr::null_mut();
@@ -429,7 +429,7 @@ pub extern "C" fn gr_py_chan_recv(
             // SAFETY: the element is the 8-byte slot on our stack.
             let rc = unsafe {
                 if block != 0 {
-                    python::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
+                    cpython::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
                 } else {
                     ch.recv(p, false)
                 }
@@ -443,7 +443,7 @@ pub extern "C" fn gr_py_chan_recv(
                         empty
                     }
                     r => {
-                        python::raise(r);
+                        cpython::raise(r);
                         core::ptr::null_mut()
                     }
                 }
@@ -460,7 +460,7 @@ pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
     boundary(
         "gr_py_chan_free",
         AssertUnwindSafe(|| {
-            let (Some(ch), Some(api)) = (pychan(c), python::api()) else {
+            let (Some(ch), Some(api)) = (pychan(c), cpython::api()) else {
                 return -libc::EINVAL;
             };
             if ch.has_waiters() {
@@ -494,7 +494,7 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
     boundary(
         "gr_py_select",
         AssertUnwindSafe(|| {
-            let Some(api) = python::api() else {
+            let Some(api) = cpython::api() else {
                 return -libc::EINVAL;
             };
             if n > 0 && cases.is_null() {
@@ -533,7 +533,7 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
                     }
                 }
                 let rc =
-                    python::parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
+                    cpython::parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
                 for (i, c) in pcs.iter_mut().enumerate() {
                     let fired = rc >= 0 && i == rc as usize;
                     c.closed = if fired { cs[i].closed } else { 0 };
@@ -560,7 +560,7 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
 pub extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
     if obj.is_null() {
         // SAFETY: GIL held.
-        unsafe { python::raise(-libc::EINVAL) };
+        unsafe { cpython::raise(-libc::EINVAL) };
     }
     obj
 }
@@ -575,7 +575,7 @@ pub extern "C" fn gr_py_wg_wait(wg: *mut super::sync::gr_wg) -> c_int {
             let Some(w) = (unsafe { (wg as *const WaitGroup).as_ref() }) else {
                 return -libc::EINVAL;
             };
-            python::parked(|| w.wait()).unwrap_or_else(|e| e)
+            cpython::parked(|| w.wait()).unwrap_or_else(|e| e)
         }),
     )
 }
@@ -591,7 +591,7 @@ pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
             let Some(mx) = (unsafe { (m as *const Mutex).as_ref() }) else {
                 return -libc::EINVAL;
             };
-            python::parked(|| mx.lock()).unwrap_or_else(|e| e)
+            cpython::parked(|| mx.lock()).unwrap_or_else(|e| e)
         }),
     )
 }
@@ -603,7 +603,7 @@ pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
 #[no_mangle]
 pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
     boundary("gr_py_recv", || {
-        let Some(api) = python::api() else {
+        let Some(api) = cpython::api() else {
             return core::ptr::null_mut();
         };
         let mut stack = [0u8; 4096];
@@ -616,7 +616,7 @@ pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
             heap.reserve_exact(len);
             (heap.as_mut_ptr(), len)
         };
-        let r = python::parked(|| netpoll::read(fd, p, len)).unwrap_or_else(|e| e as isize);
+        let r = cpython::parked(|| netpoll::read(fd, p, len)).unwrap_or_else(|e| e as isize);
         // SAFETY: GIL held; p holds r bytes when r >= 0.
         unsafe {
             if r >= 0 {
@@ -640,7 +640,7 @@ pub extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_in
             return -libc::EINVAL as isize;
         }
         let p = data as *const u8;
-        python::parked(|| {
+        cpython::parked(|| {
             let mut done = 0usize;
             loop {
                 // SAFETY: the caller's buffer holds n bytes.
@@ -668,7 +668,7 @@ pub extern "C" fn gr_py_write_unraisable(
     obj: *mut c_void,
 ) -> c_int {
     boundary("gr_py_write_unraisable", || {
-        let Some(api) = python::api() else {
+        let Some(api) = cpython::api() else {
             return -libc::EINVAL;
         };
         if typ.is_null() || value.is_null() {

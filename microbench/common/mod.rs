@@ -1,5 +1,5 @@
-//! The micro-operations measured by both bench targets: `benches/micro.rs` (criterion,
-//! time per operation) and `benches/icount.rs` (instructions per operation under
+//! The micro-operations measured by both bench targets: `microbench/micro.rs` (criterion,
+//! time per operation) and `microbench/icount.rs` (instructions per operation under
 //! callgrind, for `make bench-check`). One body per operation lives here, so that the
 //! two measure exactly the same code; `tests/icount.rs` runs them too (natively, a
 //! few iterations) so that neither can rot.
@@ -138,7 +138,7 @@ pub struct Op {
     /// `group/name`, as criterion and the instruction-count JSON name it.
     pub name: &'static str,
     pub run: fn(iters: u64, meter: Meter, label: &CString) -> Duration,
-    /// Iterations `benches/icount.rs` runs under callgrind (the region is measured at
+    /// Iterations `microbench/icount.rs` runs under callgrind (the region is measured at
     /// this count and at twice it; the difference is per operation).
     pub icount_iters: u64,
 }

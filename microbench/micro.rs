@@ -1,5 +1,5 @@
 //! criterion micro-benchmarks of the core runtime (`cargo bench --bench micro`): time
-//! per operation for every operation in `benches/common` (raw switch, spawn, yield,
+//! per operation for every operation in `microbench/common` (raw switch, spawn, yield,
 //! channel handoff, timer arm/cancel, netpoller wake; each described there), plus one
 //! raw-switch variant that only makes sense timed:
 //!
@@ -12,7 +12,7 @@
 //!   Boost.Context's 4.5 ns (whose switch returns with an indirect jmp, not `ret`)
 //!   corresponds to this case.
 //!
-//! The same operations are counted in instructions by `benches/icount.rs`
+//! The same operations are counted in instructions by `microbench/icount.rs`
 //! (`make bench-check`): time here, instructions there.
 //!
 //! Clock: wall time by default; `GR_BENCH_CLOCK=cpu` measures the process's CPU time
