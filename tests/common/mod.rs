@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// True if `tool` is an executable on PATH (or, for a name with a `/`, that file);
 /// otherwise reports the skip as `need` does and returns false.
 pub fn need_tool(test: &str, tool: &str, package: &str) -> bool {
-    need(test, tool, package, on_path(tool))
+    need(test, tool, package, which(tool).is_some())
 }
 
 /// For what `need_tool` cannot see on PATH (a header, a library, a module): the caller
@@ -65,17 +65,21 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     false
 }
 
-fn on_path(tool: &str) -> bool {
+/// Where `tool` is: the first executable of that name in a PATH directory, or for a
+/// name with a `/`, that file if it is executable.
+pub fn which(tool: &str) -> Option<PathBuf> {
     let executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if tool.contains('/') {
-        return executable(Path::new(tool));
+        return executable(Path::new(tool)).then(|| PathBuf::from(tool));
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(tool))))
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| executable(p))
 }
 
 fn skip_log() -> PathBuf {
