@@ -100,7 +100,7 @@ def summary(suites, logs, total_seconds, require_all):
             counts += f", {s.ignored} ignored (make stress)"
         state = "ok    " if why is None else "FAILED"
         line = f"{s.name:<{width}}  {state}  {counts}  [{fmt_secs(s.seconds)}]"
-        if why is not None and why != f"{s.failed} failed":
+        if why is not None and not s.failed:
             line += f"  ({why})"
         lines.append(line)
     skips = [(s.name, line) for s in suites for line in s.skips]
