@@ -43,4 +43,6 @@ TEST_python   = PACKAGE=$${CI:+1} bindings/python/run_tests.sh
 
 .PHONY: test
 test: build
+	@command -v $(PYTHON) >/dev/null || { echo "make test needs $(PYTHON): Python 3.11 to 3.13 with venv" \
+		"(Debian packages python3 python3-venv; README)" >&2; exit 1; }
 	@$(PYTHON) mk/test_suites.py --logs $(TEST_LOGS) $(foreach s,$(TEST_SUITES),'$(s)=$(TEST_$(s))')
