@@ -41,8 +41,16 @@ TEST_docs     = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_docs))
 # Under CI (CI set), also pip-installs the package and runs the suite on that copy.
 TEST_python   = PACKAGE=$${CI:+1} bindings/python/run_tests.sh
 
+# The test programs of the chosen cargo suites, built in one cargo run first (it keeps
+# both CPUs busy where one suite's few targets would not); a target that does not
+# build fails its suite below, and the other suites still run.
+TEST_PROGRAMS = $(if $(filter-out python,$(TEST_SUITES)),$(CARGO_TEST) --no-run \
+	$(if $(filter rust,$(TEST_SUITES)),--lib) \
+	$(addprefix --test ,$(foreach s,$(TEST_SUITES),$(TEST_FILES_$(s)))))
+
 .PHONY: test
 test: build
 	@command -v $(PYTHON) >/dev/null || { echo "make test needs $(PYTHON): Python 3.11 to 3.13 with venv" \
 		"(Debian packages python3 python3-venv; README)" >&2; exit 1; }
+	@$(if $(TEST_PROGRAMS),$(TEST_PROGRAMS) || echo "make test: not every test program built: see below")
 	@$(PYTHON) mk/test_suites.py --logs $(TEST_LOGS) $(foreach s,$(TEST_SUITES),'$(s)=$(TEST_$(s))')

@@ -119,7 +119,7 @@ def summary(suites, logs, total_seconds, require_all):
     elif skips and require_all:
         lines.append(f"make test: FAILED: GR_REQUIRE_ALL=1 and {len(skips)} skip(s)")
     else:
-        lines.append(f"make test: all {len(suites)} suites passed"
+        lines.append(f"make test: {'all %d suites' % len(suites) if len(suites) > 1 else 'the suite'} passed"
                      + (f", {len(skips)} skip(s) listed above" if skips else ""))
     ok = not failed and not (skips and require_all)
     return "\n".join(lines) + "\n", ok

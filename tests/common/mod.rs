@@ -42,8 +42,10 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     if std::env::var_os("GR_REQUIRE_ALL").is_some_and(|v| v == "1") {
         panic!("{line} [GR_REQUIRE_ALL=1: a skip is a failure]");
     }
-    // Not eprintln!: libtest would capture it.
-    let _ = writeln!(std::io::stderr(), "{line}");
+    // Not eprintln!: libtest would capture it. One write, so that the line stays whole
+    // among libtest's own lines.
+    let entry = format!("{line}\n");
+    let _ = std::io::stderr().write_all(entry.as_bytes());
     let log = skip_log();
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -52,7 +54,7 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     // processes) do not interleave their lines.
     match OpenOptions::new().create(true).append(true).open(&log) {
         Ok(mut f) => {
-            let _ = f.write_all(format!("{line}\n").as_bytes());
+            let _ = f.write_all(entry.as_bytes());
         }
         Err(e) => {
             let _ = writeln!(
