@@ -230,6 +230,22 @@ WORKLOADS = [
          "smallest": {"*": {"seconds": 0.3, "conns": 10}}},
         procs=(1,), what="bench/python echo: client and server goroutines in one process"),
     Workload(
+        "py_crawl", "python", ("goroutine", "gevent"),
+        [Metric("rps", "Python crawler, requests.get x 2,000, 100 at a time", "requests/s",
+                better="higher", goal=("ratio_min", {1: 1.2}))],
+        {"full": {"*": {}}, "quick": {"*": {"n": 500}}, "smallest": {"*": {"n": 100, "conc": 20}}},
+        procs=(1,), what="bench/python crawl: requests.get against bench/httpd_threads after each "
+                         "library's monkey.patch_all()"),
+    Workload(
+        "py_echo_std", "python", ("goroutine", "gevent"),
+        [Metric("rps", "Python TCP echo with the patched socket module", "round trips/s",
+                better="higher", goal=("ratio_min", {1: 1.0})),
+         Metric("p99_us", "echo (patched socket module) p99 latency", "us")],
+        {"full": {"*": {}}, "quick": {"*": {"seconds": 1.0}},
+         "smallest": {"*": {"seconds": 0.3, "conns": 10}}},
+        procs=(1,), what="bench/python echo_std: the echo workload written with the plain socket "
+                         "module, after each library's monkey.patch_all()"),
+    Workload(
         "py_parkmem", "python", ("goroutine", "gevent"),
         [Metric("bytes_per_goroutine", "Python parked goroutine (RSS)", "bytes")],
         {"full": {"*": {}}, "quick": {"*": {"n": 5_000}}, "smallest": {"*": {"n": 500}}},

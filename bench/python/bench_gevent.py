@@ -1,7 +1,7 @@
 """gevent / greenlet on the workloads of bench/python/README.md (same shapes as
 bench_goroutine.py).
 
-    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem   -> one JSON line
+    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
 """
 
 
@@ -138,7 +138,24 @@ def parkmem(n=20_000):
     return {"bytes_per_goroutine": (after - before) * 1024 / n, "vmpte_kib": pte, "n": n}
 
 
+def _patched():
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def crawl(**kw):
+    _patched()
+    return common.crawl(gevent.spawn, lambda g: g.get(), **kw)
+
+
+def echo_std(**kw):
+    _patched()
+    return common.echo_std(gevent.spawn, lambda g: g.get(), gevent.sleep, **kw)
+
+
 if __name__ == "__main__":
     w = sys.argv[1]
-    fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem}[w]
+    fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
+          "crawl": crawl, "echo_std": echo_std}[w]
     common.emit({"workload": w, "impl": "gevent", **fn()})

@@ -1,6 +1,6 @@
 """libgoroutine's Python binding on the workloads of bench/python/README.md.
 
-    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem   -> one JSON line
+    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
 """
 
 import json
@@ -153,8 +153,28 @@ def parkmem(n=20_000):
     return gr.run(main)
 
 
+def _patched(fn, **kw):
+    """fn(spawn, join, ...) from common.py inside gr.run, after patch_all()."""
+    import goroutine.monkey
+
+    goroutine.monkey.patch_all()
+    return gr.run(fn, gr.go, lambda g: g.join(), **kw)
+
+
+def crawl(**kw):
+    return _patched(common.crawl, **kw)
+
+
+def echo_std(**kw):
+    import goroutine.monkey
+
+    goroutine.monkey.patch_all()
+    return gr.run(common.echo_std, gr.go, lambda g: g.join(), gr.sleep, **kw)
+
+
 if __name__ == "__main__":
     w = sys.argv[1]
-    fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem}[w]
+    fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
+          "crawl": crawl, "echo_std": echo_std}[w]
     r = fn()
     common.emit({"workload": w, "impl": "goroutine", **r})
