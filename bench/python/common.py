@@ -31,9 +31,9 @@ def p99(samples):
     return s[min(len(s) - 1, int(len(s) * 0.99))]
 
 
-# --- the workloads written against the standard library, run under each library's
-# monkey patching (bench_goroutine.py / bench_gevent.py patch, then call these with
-# their spawn and join)
+# --- workloads written once for both libraries: bench_goroutine.py and
+# bench_gevent.py call them with their own spawn, join and sleep (after their
+# monkey patching for crawl and echo_std)
 
 import os
 import socket
@@ -94,9 +94,10 @@ def crawl(spawn, join, n=2000, conc=100):
     return {"rps": per * conc / took, "n": per * conc}
 
 
-def echo_std(spawn, join, sleep, conns=50, seconds=5.0, size=64):
-    """The echo workload (README.md) written with the plain socket module (the
-    caller patched it): client and server goroutines in one process."""
+def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64):
+    """The echo workload (README.md): client and server goroutines in one process,
+    with `sockets` as the socket module (the library's own, or the standard one
+    after its monkey patching)."""
     msg = b"x" * size
     counts = [0] * conns
     stop = [False]
@@ -112,12 +113,12 @@ def echo_std(spawn, join, sleep, conns=50, seconds=5.0, size=64):
     def server(srv):
         for _ in range(conns):
             c, _ = srv.accept()
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
             spawn(handle, c)
 
     def client(port, i, lat):
-        c = socket.create_connection(("127.0.0.1", port))
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = sockets.create_connection(("127.0.0.1", port))
+        c.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
         n = 0
         pc = time.perf_counter
         while not stop[0]:
@@ -132,8 +133,8 @@ def echo_std(spawn, join, sleep, conns=50, seconds=5.0, size=64):
         counts[i] = n
         c.close()
 
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv = sockets.socket()
+    srv.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
     srv.listen(1024)
     port = srv.getsockname()[1]
