@@ -87,11 +87,17 @@ def crawl(spawn, join, n=2000, conc=100):
             return ok
 
         t = time.perf_counter()
+        cpu = os.times()
         oks = [join(g) for g in [spawn(worker) for _ in range(conc)]]
         took = time.perf_counter() - t
-    if sum(oks) != per * conc:
-        raise SystemExit("crawl: %d of %d requests failed" % (per * conc - sum(oks), per * conc))
-    return {"rps": per * conc / took, "n": per * conc}
+        cpu_end = os.times()
+    n = per * conc
+    if sum(oks) != n:
+        raise SystemExit("crawl: %d of %d requests failed" % (n - sum(oks), n))
+    # The client's CPU time per request (user + system, this process only): the
+    # figure that other load on the machine disturbs least.
+    cpu_s = (cpu_end.user - cpu.user) + (cpu_end.system - cpu.system)
+    return {"rps": n / took, "cpu_us_per_req": cpu_s / n * 1e6, "n": n}
 
 
 def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64):
