@@ -26,33 +26,13 @@ import time
 import pytest
 
 import goroutine
+from conftest import need_module, need_tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(HERE, "monkey_child.py")
 PKG_PARENT = os.path.dirname(os.path.dirname(goroutine.__file__))
 PG_BIN = "/usr/lib/postgresql/15/bin"
 BACKENDS = ["goroutine", "gevent"]
-
-
-def need(test, tool, package, present, where="Debian package"):
-    """The BRIEF's skip: one line naming the tool and its package; a failure when
-    GR_REQUIRE_ALL=1."""
-    if present:
-        return
-    msg = "SKIP %s: needs %s (%s %s)" % (test, tool, where, package)
-    print(msg)
-    if os.environ.get("GR_REQUIRE_ALL") == "1":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-def need_module(test, module, pypi):
-    try:
-        __import__(module)
-        ok = True
-    except ImportError:
-        ok = False
-    need(test, module, pypi, ok, where="PyPI package")
 
 
 def free_port():
@@ -87,7 +67,7 @@ def stop(proc):
 def child(backend, scenario, args=None, timeout=60):
     """Runs one scenario of monkey_child.py under `backend`; returns its result."""
     if backend == "gevent":
-        need_module("%s[gevent]" % scenario, "gevent", "gevent")
+        need_module("gevent", "gevent")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([PKG_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     r = subprocess.run(
@@ -145,9 +125,7 @@ def http_server():
 
 @pytest.fixture(scope="module")
 def tls_server():
-    if not shutil.which("openssl"):
-        yield None
-        return
+    need_tool("openssl", "openssl")
     d = tempfile.mkdtemp(prefix="gr-tls-")
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
     subprocess.run(
@@ -168,10 +146,7 @@ def tls_server():
 
 @pytest.fixture(scope="module")
 def redis_port():
-    exe = shutil.which("redis-server")
-    if not exe:
-        yield None
-        return
+    exe = need_tool("redis-server", "redis-server")
     port = free_port()
     p = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -190,10 +165,9 @@ def _as_postgres(*cmd):
 
 @pytest.fixture(scope="module")
 def postgres_dsn():
-    initdb = os.path.join(PG_BIN, "initdb")
-    if not os.path.exists(initdb) or (os.geteuid() == 0 and not shutil.which("runuser")):
-        yield None
-        return
+    initdb = need_tool(os.path.join(PG_BIN, "initdb"), "postgresql-15")
+    if os.geteuid() == 0:
+        need_tool("runuser", "util-linux")
     d = tempfile.mkdtemp(prefix="gr-pg-")
     data = os.path.join(d, "data")
     if os.geteuid() == 0:
@@ -230,7 +204,7 @@ def test_time_sleep(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_requests_get(backend, http_server):
-    need_module("test_requests_get", "requests", "requests")
+    need_module("requests", "requests")
     r = child(backend, "requests", {"url": http_server})
     assert r["codes"] == [200] * 20, r
     assert 0.29 <= r["took"] < 1.5, r
@@ -238,7 +212,6 @@ def test_requests_get(backend, http_server):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_urllib_https(backend, tls_server):
-    need("test_urllib_https", "openssl", "openssl", tls_server is not None)
     r = child(backend, "urllib_tls", tls_server)
     assert r["got"] == [[200, "slow ok"]] * 10, r
     assert 0.29 <= r["took"] < 1.5, r
@@ -246,8 +219,7 @@ def test_urllib_https(backend, tls_server):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_redis_blpop(backend, redis_port):
-    need("test_redis_blpop", "redis-server", "redis-server", redis_port is not None)
-    need_module("test_redis_blpop", "redis", "redis")
+    need_module("redis", "redis")
     r = child(backend, "redis", {"port": redis_port})
     assert r["got"] == [None] * 20, r
     assert 0.99 <= r["took"] < 2.0, r
@@ -255,8 +227,7 @@ def test_redis_blpop(backend, redis_port):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_psycopg_pg_sleep(backend, postgres_dsn):
-    need("test_psycopg_pg_sleep", "PostgreSQL 15 (initdb)", "postgresql-15", postgres_dsn is not None)
-    need_module("test_psycopg_pg_sleep", "psycopg", "psycopg")
+    need_module("psycopg", "psycopg")
     r = child(backend, "psycopg", {"dsn": postgres_dsn})
     assert r["got"] == [42] * 20, r
     assert 0.19 <= r["took"] < 1.0, r
