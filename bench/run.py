@@ -369,6 +369,7 @@ class Runner:
         self.go = find_go_toolchain()
         self.py = None
         self.py_gevent = False
+        self.py_requests = False
         self.started = time.time()
         self.done = 0
         self.total = 0
@@ -411,6 +412,8 @@ class Runner:
                 return "no Python for the binding"
             if system in ("gevent", "greenlet") and not self.py_gevent:
                 return f"gevent/greenlet are not installed in {os.path.relpath(PY_VENV, ROOT)}"
+            if w.name == "py_crawl" and not self.py_requests:
+                return f"requests is not installed for {self.py} (bench/python/run.sh --venv installs it)"
             return None
         raise ValueError(w.kind)
 
@@ -430,6 +433,8 @@ class Runner:
             self.py = sys.executable
         self.py_gevent = subprocess.run([self.py, "-c", "import gevent, greenlet"],
                                         capture_output=True).returncode == 0
+        self.py_requests = subprocess.run([self.py, "-c", "import requests"],
+                                          capture_output=True).returncode == 0
 
     # --- progress
 
