@@ -6,6 +6,10 @@
   on it exactly as before (timeouts, signals). A goroutine that finds it taken queues
   a one-slot channel on the lock and parks on it; ``release`` hands a token to the
   first queued goroutine, which tries again. Any thread or goroutine may release.
+  The park has a timeout (``_RECHECK``, renewed until the lock's own): an OS thread
+  may release the lock or notify the condition, which the runtime cannot see, so a
+  goroutine waiting here is never taken for deadlocked (``gr.Deadlock``); a real
+  deadlock through these locks hangs, as it does with threads.
 - ``RLock``: owner and count over a ``Lock``, the owner being ``get_ident()``.
 - ``get_ident``: a goroutine's id inside goroutines (the goroutine ``gr.run`` started
   stands for its thread and gets the thread's id), the thread's id elsewhere.
@@ -40,6 +44,9 @@ _monotonic = _time.monotonic
 # Per goroutine (a thread state each): the dummy Thread of current_thread() and the
 # 3.11/3.12 thread sentinel.
 _local = _thread._local()
+
+# See the module docs: keeps a timer armed while a goroutine waits on a lock.
+_RECHECK = 1.0
 
 _NEGATIVE_TIMEOUT = (
     "timeout value must be positive" if sys.version_info < (3, 13) else "timeout value must be a non-negative number"
@@ -95,11 +102,7 @@ class Lock:
                 if lock.acquire(False):
                     self._forget(ch)  # a token sent meanwhile is dropped with ch
                     return True
-                if deadline is None:
-                    ch.recv()
-                    continue
-                left = deadline - _monotonic()
-                if left > 0 and _chan_select([ch.recv_case()], left) is not None:
+                if self._wait_token(ch, deadline):
                     continue
                 if self._forget(ch):
                     return False
@@ -115,6 +118,17 @@ class Lock:
         except BaseException:
             self._forget(ch)
             raise
+
+    @staticmethod
+    def _wait_token(ch: Chan, deadline: Optional[float]) -> bool:
+        """Parks until a release hands ``ch`` a token: True, or False at the deadline."""
+        recv = [ch.recv_case()]
+        while True:
+            left = _RECHECK if deadline is None else min(_RECHECK, deadline - _monotonic())
+            if left <= 0:
+                return False
+            if _chan_select(recv, left) is not None:
+                return True
 
     def _forget(self, ch: Chan) -> bool:
         try:

@@ -109,6 +109,19 @@ def test_a_lock_shared_by_a_goroutine_and_a_plain_thread():
     )
 
 
+def test_waiting_on_an_os_thread_is_not_a_deadlock():
+    """A goroutine alone, waiting on a queue that an OS thread fills 1.5 s later (the
+    runtime cannot see that thread): gr.run must not call that a deadlock."""
+    check(
+        """
+        import queue, threading, time
+        q = queue.Queue()
+        threading.Thread(target=lambda: (time.sleep(1.5), q.put("late"))).start()
+        assert gr.run(q.get) == "late"
+        """
+    )
+
+
 def test_locks_conditions_and_friends_in_goroutines():
     check(
         """
