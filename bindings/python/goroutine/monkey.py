@@ -74,8 +74,8 @@ class MonkeyPatchWarning(RuntimeWarning):
 
 
 _MISSING = object()
-# (owner's name, attribute) -> (owner, original): every replacement made.
-_saved: Dict[Tuple[str, str], Tuple[Any, Any]] = {}
+# (owner's name, attribute) -> the original: every replacement made.
+_saved: Dict[Tuple[str, str], Any] = {}
 _areas: Set[str] = set()
 # Copies already warned about (module, name).
 _warned: Set[Tuple[str, str]] = set()
@@ -103,10 +103,9 @@ def _replace(owner: Any, attr: str, value: Any) -> None:
     key = (_owner_name(owner), attr)
     if key not in _saved:
         if isinstance(owner, type):
-            original = owner.__dict__.get(attr, _MISSING)
+            _saved[key] = owner.__dict__.get(attr, _MISSING)
         else:
-            original = getattr(owner, attr, _MISSING)
-        _saved[key] = (owner, original)
+            _saved[key] = getattr(owner, attr, _MISSING)
     setattr(owner, attr, value)
 
 
@@ -114,14 +113,14 @@ def get_original(owner: str, attr: str) -> Any:
     """What ``owner.attr`` was before patching (``owner``: a module name such as
     ``"socket"``, or a class as ``"selectors.EpollSelector"``); the current value
     when it was not patched."""
-    saved = _saved.get((owner, attr))
-    if saved is None:
+    if (owner, attr) not in _saved:
         mod_name, _, cls = owner.rpartition(".") if owner not in sys.modules else (owner, "", "")
         obj = sys.modules[mod_name]
         return getattr(getattr(obj, cls) if cls else obj, attr)
-    if saved[1] is _MISSING:
+    original = _saved[(owner, attr)]
+    if original is _MISSING:
         raise AttributeError(f"{owner}.{attr} did not exist before patching")
-    return saved[1]
+    return original
 
 
 def is_patched(name: str) -> bool:
@@ -149,10 +148,10 @@ def _done() -> None:
 
 def _warn_about_copies() -> None:
     """Warns about module globals that still are an original (see the module docs)."""
-    originals: Dict[int, str] = {}
-    for (owner, attr), (_o, original) in _saved.items():
+    originals: Dict[int, Tuple[str, Any]] = {}
+    for (owner, attr), original in _saved.items():
         if original is not _MISSING and callable(original):
-            originals[id(original)] = f"{owner}.{attr}"
+            originals[id(original)] = (f"{owner}.{attr}", original)
     hits: List[str] = []
     for mod_name, mod in list(sys.modules.items()):
         if mod is None or mod_name == "goroutine" or mod_name.startswith("goroutine."):
@@ -163,11 +162,13 @@ def _warn_about_copies() -> None:
         if not isinstance(d, dict):
             continue
         for name, value in list(d.items()):
-            what = originals.get(id(value))
-            if what is None or (mod_name, name) in _HARMLESS or (mod_name, name) in _warned:
+            what, original = originals.get(id(value), (None, None))
+            if what is None or value is not original:
                 continue
-            if value is not _saved_value(what) or getattr(value, "__module__", None) == mod_name:
-                continue  # not the original, or where it is defined
+            if (mod_name, name) in _HARMLESS or (mod_name, name) in _warned:
+                continue
+            if getattr(value, "__module__", None) == mod_name:
+                continue  # where it is defined, not a copy
             _warned.add((mod_name, name))
             hits.append(f"{mod_name}.{name} (the original {what})")
     if hits:
@@ -178,13 +179,8 @@ def _warn_about_copies() -> None:
                 + ", ".join(sorted(hits))
                 + ". Patch first: call goroutine.monkey.patch_all() before importing other modules."
             ),
-            stacklevel=3,
+            stacklevel=4,  # the caller of patch_*()
         )
-
-
-def _saved_value(what: str) -> Any:
-    owner, _, attr = what.rpartition(".")
-    return _saved[(owner, attr)][1]
 
 
 # ---------------------------------------------------------------------------------
