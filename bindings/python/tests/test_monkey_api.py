@@ -4,10 +4,11 @@ inside goroutines, and ``python -m goroutine``. Each test runs in a fresh interp
 (patching is for the whole process)."""
 
 import os
+import subprocess
 import sys
 import textwrap
 
-from conftest import run_python
+from conftest import need_tool, run_python
 
 PRELUDE = """
 import goroutine.monkey as monkey
@@ -260,6 +261,56 @@ def test_fds_processes_and_selectors_in_goroutines():
     )
 
 
+def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
+    need_tool("openssl", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    check(
+        """
+        import socket, ssl, time
+        import goroutine.ssl
+        CERT, KEY = %r, %r
+        def main():
+            sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(CERT, KEY)
+            cctx = ssl.create_default_context(cafile=CERT)
+            ls = socket.create_server(("127.0.0.1", 0))
+            def server():
+                c, _ = ls.accept()
+                s = sctx.wrap_socket(c, server_side=True)     # the handshake parks
+                f = s.makefile("rb")
+                line = f.readline()
+                s.sendall(line.upper() * 1000)                # larger than one TLS record
+                f.close()
+                s.unwrap().close()                            # close_notify both ways
+            srv = gr.go(server)
+            c = cctx.wrap_socket(socket.create_connection(ls.getsockname()), server_hostname="127.0.0.1")
+            assert isinstance(c, goroutine.ssl.SSLSocket) and isinstance(c, ssl.SSLSocket)
+            c.settimeout(0.05)
+            t = time.monotonic()
+            try:
+                c.recv(10); raise AssertionError("no timeout")
+            except socket.timeout:
+                assert time.monotonic() - t >= 0.045
+            c.settimeout(None)
+            c.sendall(b"hello\\n")
+            want = b"HELLO\\n" * 1000
+            got = b""
+            while len(got) < len(want):
+                got += c.recv(65536)
+            assert got == want
+            c.unwrap().close()
+            srv.join()
+            ls.close()
+        gr.run(main)
+        """ % (str(cert), str(key))
+    )
+
+
 def test_copies_taken_before_patching_are_named():
     r = run_python(
         """
@@ -309,8 +360,6 @@ def test_python_m_goroutine(tmp_path):
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__import__("goroutine").__file__)))
-    import subprocess
-
     r = subprocess.run([sys.executable, "-m", "goroutine", str(script), "a", "b"], capture_output=True, text=True,
                        timeout=60, env=env)
     assert r.returncode == 3, (r.stdout, r.stderr)
