@@ -112,6 +112,19 @@ SLOW_HTTP = textwrap.dedent(
 )
 
 
+def make_cert(directory):
+    """A self-signed certificate for 127.0.0.1 (the openssl command): (cert, key)."""
+    need_tool("openssl", "openssl")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 @pytest.fixture(scope="module")
 def http_server():
     port = free_port()
@@ -125,15 +138,8 @@ def http_server():
 
 @pytest.fixture(scope="module")
 def tls_server():
-    need_tool("openssl", "openssl")
     d = tempfile.mkdtemp(prefix="gr-tls-")
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
+    cert, key = make_cert(d)
     port = free_port()
     p = subprocess.Popen([sys.executable, "-c", SLOW_HTTP, str(port), cert, key])
     try:

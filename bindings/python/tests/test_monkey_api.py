@@ -8,7 +8,8 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import need_tool, run_python
+from conftest import run_python
+from test_monkey import make_cert
 
 PRELUDE = """
 import goroutine.monkey as monkey
@@ -262,14 +263,7 @@ def test_fds_processes_and_selectors_in_goroutines():
 
 
 def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
-    need_tool("openssl", "openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
+    cert, key = make_cert(str(tmp_path))
     check(
         """
         import socket, ssl, time
@@ -307,7 +301,7 @@ def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
             srv.join()
             ls.close()
         gr.run(main)
-        """ % (str(cert), str(key))
+        """ % (cert, key)
     )
 
 
