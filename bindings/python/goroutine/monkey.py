@@ -321,6 +321,14 @@ def patch_threading() -> None:
             if value is not None and hasattr(threading, name):
                 _replace(threading, name, value)
         _replace(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
+        # concurrent.futures' thread pools, when imported before patching, hold their
+        # module lock (a real one then) while a new worker thread starts, which parks
+        # now: the next goroutine to submit would block the thread for good. The lock
+        # is used only through that global name, so a free one is swapped.
+        cft = sys.modules.get("concurrent.futures.thread")
+        lock = getattr(cft, "_global_shutdown_lock", None)
+        if type(lock) is type(t._real_lock()) and not lock.locked():
+            _replace(cft, "_global_shutdown_lock", t.Lock())
     _done()
 
 

@@ -111,6 +111,30 @@ def test_a_lock_shared_by_a_goroutine_and_a_plain_thread():
     )
 
 
+def test_thread_pools_when_concurrent_futures_came_first():
+    """concurrent.futures' thread pools imported before patching: executors started
+    by several goroutines at once still work."""
+    r = run_python(
+        """
+        import concurrent.futures.thread, time
+        import goroutine.monkey; goroutine.monkey.patch_all()
+        import goroutine as gr
+        def use_pool(i):
+            with concurrent.futures.ThreadPoolExecutor(4) as ex:
+                return sum(ex.map(lambda x: (time.sleep(0.05), x)[1], range(8)))
+        def main():
+            t = time.monotonic()
+            out = [g.join() for g in [gr.go(use_pool, i) for i in range(4)]]
+            return out, time.monotonic() - t
+        out, took = gr.run(main)
+        assert out == [28] * 4 and took < 1.0, (out, took)
+        print("ok")
+        """,
+        timeout=30,
+    )
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_waiting_on_an_os_thread_is_not_a_deadlock():
     """A goroutine alone, waiting on a queue that an OS thread fills 1.5 s later (the
     runtime cannot see that thread): gr.run must not call that a deadlock."""
