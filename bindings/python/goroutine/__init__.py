@@ -295,7 +295,8 @@ def _go_daemon(fn: Callable[..., Any], *args: Any) -> Goroutine:
 def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Runs ``main(*args, **kw)`` as a goroutine on the calling thread, with every
     goroutine it starts, and returns its value (or re-raises its exception) once all
-    of them have finished. Raises ``Deadlock`` when all are blocked for ever.
+    of them have finished (but for the goroutines of daemon threads, left behind:
+    see goroutine.monkey). Raises ``Deadlock`` when all are blocked for ever.
     Ctrl-C raises KeyboardInterrupt here (goroutines still alive are abandoned)."""
     ident = _get_ident()
     with _homes_lock:
