@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Python binding's pytest suite on each of CPython 3.11, 3.12 and 3.13 that is
 # installed (found as pythonX.Y on PATH or in pyenv; a note names the missing ones; at
-# least one is needed), each in its own venv under target/ (pytest from PyPI, so the
-# first run needs the network, and python3 -m venv: Debian's python3-venv).
+# least one is needed), each in its own venv under target/ (pytest and the clients of
+# test_monkey.py from PyPI: tests/requirements.txt; so the first run needs the network,
+# and python3 -m venv: Debian's python3-venv).
 # Skipped tests are listed with their reasons (-rs) and appended to the skip log
 # (conftest.py), which make test's summary counts.
 #
@@ -48,7 +49,10 @@ setup_venv() {  # venv-dir python
         }
         "$py" -m venv "$venv" || return 1
     fi
-    "$venv/bin/python" -c 'import pytest' 2>/dev/null || "$venv/bin/pip" install -q pytest || return 1
+    # find_spec: present without importing (psycopg needs libpq only when imported)
+    "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
+        pytest requests redis psycopg gevent 2>/dev/null \
+        || "$venv/bin/pip" install -q -r bindings/python/tests/requirements.txt || return 1
 }
 
 status=0
@@ -72,7 +76,7 @@ if [ "${PACKAGE:-0}" = 1 ]; then
     venv=$TARGET/pyvenv-package
     rm -rf "$venv"
     echo "== pip install ./bindings/python (bundled library), CPython 3.11"
-    if "$py" -m venv "$venv" && "$venv/bin/pip" install -q pytest ./bindings/python; then
+    if "$py" -m venv "$venv" && "$venv/bin/pip" install -q -r bindings/python/tests/requirements.txt ./bindings/python; then
         rm -rf bindings/python/build
         (cd "$venv" && env -u GOROUTINE_LIBRARY "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$ROOT/bindings/python/tests" "$@") || status=1
     else
