@@ -241,21 +241,10 @@ pub fn dump(fd: i32) -> i32 {
         }
     });
     let out = format!("libgoroutine: {n} goroutines\n\n{out}");
-    let mut buf = out.as_bytes();
-    while !buf.is_empty() {
-        // SAFETY: writing our buffer to the caller's fd.
-        let w = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
-        if w < 0 {
-            // SAFETY: reading errno.
-            let e = unsafe { *libc::__errno_location() };
-            if e == libc::EINTR {
-                continue;
-            }
-            return -e;
-        }
-        buf = &buf[w as usize..];
+    match crate::runtime::sys::write_all(fd, out.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => e,
     }
-    0
 }
 
 // ---------------------------------------------------------------------------------
@@ -288,11 +277,8 @@ extern "C" fn on_sigquit(_sig: i32) {
 pub fn handle_sigquit() {
     if SIGQUIT_PENDING.swap(false, Ordering::SeqCst) {
         let _ = dump(2);
-        let msg = b"libgoroutine: SIGQUIT: exiting\n";
-        // SAFETY: write(2) and _exit(2).
-        unsafe {
-            libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len());
-            libc::_exit(2);
-        }
+        crate::runtime::sys::stderr("libgoroutine: SIGQUIT: exiting\n");
+        // SAFETY: _exit(2) has no preconditions.
+        unsafe { libc::_exit(2) };
     }
 }

@@ -175,9 +175,10 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+    let mut buf = [0u8; 32];
+    crate::runtime::sys::read_file(b"/proc/sys/vm/max_map_count\0", &mut buf)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| core::str::from_utf8(s).ok()?.trim().parse().ok())
         .unwrap_or(65530)
 }
 
@@ -655,9 +656,9 @@ extern "C" fn on_segv(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
         let name = g.name_str();
         w.put(if name.is_empty() { b"unnamed" } else { name });
         w.put(b")\n");
-        // SAFETY: write(2), signal(2) and abort(3) are async-signal-safe.
+        let _ = crate::runtime::sys::write_all(2, &w.buf[..w.len]);
+        // SAFETY: signal(2) and abort(3) are async-signal-safe.
         unsafe {
-            libc::write(2, w.buf.as_ptr() as *const libc::c_void, w.len);
             libc::signal(libc::SIGABRT, libc::SIG_DFL);
             libc::abort();
         }

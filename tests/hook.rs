@@ -1,0 +1,523 @@
+//! The libc hook layer, `libgoroutine_hook.so` (hook/): the C programs in
+//! `tests/hook/` call plain libc (usleep, read, accept, poll...) on goroutines and
+//! check what libc promises and that no thread is spent; each is built against the
+//! `libgoroutine.so` cargo has just built and either linked with the hook library
+//! (`-Wl,--no-as-needed -lgoroutine_hook`) or run with it in `LD_PRELOAD`, the two
+//! ways a program enables it. The hook library itself is built by `make hook` (the
+//! one place that knows how; `make build` runs it too).
+//!
+//! Also here: the runtime never reaches a hooked libc function itself (it would enter
+//! its own hooks): `runtime_calls_no_hooked_libc_function` checks libgoroutine.so's
+//! undefined symbols and the source.
+//!
+//! Run one: `cargo test --release --test hook echo -- --nocapture`. The programs are
+//! built into `target/release/hook-tests/` (NAME linked, NAME-plain for LD_PRELOAD).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::symlink;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The functions the hook layer interposes (hook/*.c's EXPORTs). The test
+/// `hooked_list_matches_the_library` keeps this list equal to what the built
+/// library exports.
+const HOOKED: &[&str] = &[
+    "__poll_chk",
+    "__ppoll_chk",
+    "__read_chk",
+    "__recv_chk",
+    "__recvfrom_chk",
+    "accept",
+    "accept4",
+    "clock_nanosleep",
+    "close",
+    "connect",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_pwait",
+    "epoll_wait",
+    "fclose",
+    "fcntl",
+    "fcntl64",
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname2",
+    "gethostbyname2_r",
+    "gethostbyname_r",
+    "getnameinfo",
+    "ioctl",
+    "nanosleep",
+    "pipe",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "pselect",
+    "read",
+    "readv",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "select",
+    "send",
+    "sendmsg",
+    "sendto",
+    "setsockopt",
+    "sleep",
+    "socket",
+    "socketpair",
+    "usleep",
+    "write",
+    "writev",
+];
+
+// ---------------------------------------------------------------- plain libc
+
+/// 1,000 goroutines x usleep(100 ms) on 1 proc: under 0.6 s, no thread added; the
+/// other sleep calls' results.
+#[test]
+fn sleeps() {
+    run_ok("sleeps", Link::Linked, &[], &[]);
+}
+
+/// The same program with the layer preloaded into a binary that does not link it.
+#[test]
+fn sleeps_preloaded() {
+    run_ok("sleeps", Link::Preloaded, &[], &[]);
+}
+
+/// Blocking pipe reads park; writes complete; EBADF from read(-1), from close and
+/// dup2 of a waited fd; no stale readiness; a plain thread's read is untouched.
+#[test]
+fn pipes() {
+    run_ok("pipes", Link::Linked, &[], &[]);
+}
+
+/// O_NONBLOCK, timeouts, connect, completing writes, poll/select/epoll_wait, close.
+#[test]
+fn sockets() {
+    run_ok("sockets", Link::Linked, &[], &[]);
+}
+
+/// Blocking-style echo, 200 clients, 1 proc: well under 1 s, no thread added.
+#[test]
+fn echo() {
+    run_ok("echo", Link::Linked, &[], &[]);
+}
+
+#[test]
+fn echo_preloaded() {
+    run_ok("echo", Link::Preloaded, &[], &[]);
+}
+
+/// GR_HOOK=0 turns the layer off: a goroutine's usleep then blocks its thread in the
+/// kernel; with the layer on it does not.
+#[test]
+fn gr_hook_0_turns_the_layer_off() {
+    run_ok("layer_off", Link::Preloaded, &["on"], &[]);
+    run_ok("layer_off", Link::Preloaded, &["off"], &[("GR_HOOK", "0")]);
+}
+
+// ---------------------------------------------------------------- the runtime's own calls
+
+/// Every system call the runtime makes that the layer interposes goes through
+/// src/runtime/sys.rs, straight to the kernel: otherwise the runtime would enter its
+/// own hooks (and park inside the scheduler). Checked two ways:
+///
+/// 1. libgoroutine.so's undefined dynamic symbols (`nm -D --undefined-only`) include
+///    no hooked function but those on `ALLOWED`, each referenced only by std code that
+///    cannot run on a goroutine (the reason is given with it);
+/// 2. no code from src/ refers to those (every instruction that loads their GOT slot
+///    comes from a std or core source line, inlined or not);
+/// 3. no file in src/ but sys.rs calls a hooked function through the libc crate, nor
+///    the parts of std that do (std::fs, std::io::stderr/stdout, eprintln!/println!,
+///    std::thread::sleep, std::net).
+#[test]
+fn runtime_calls_no_hooked_libc_function() {
+    /// (symbol, who references it and why that never runs on a goroutine)
+    const ALLOWED: &[(&str, &str)] = &[
+        (
+            "write",
+            "std's stderr: its default panic hook, which the runtime replaces when it \
+             starts (sys::install_panic_hook; before that no goroutine exists), and the \
+             last words of __rust_drop_panic/__rust_foreign_exception before an abort",
+        ),
+        ("writev", "the same (std's stderr, vectored)"),
+        (
+            "read",
+            "std::fs in std's backtrace symbolisation (the default panic hook, replaced) \
+             and in std::thread::available_parallelism (cgroup quota files), called by \
+             sched::init, which runs before any goroutine exists",
+        ),
+        ("close", "the same (std::fs)"),
+    ];
+    let lib = lib_dir().join("libgoroutine.so");
+    let out = Command::new("nm")
+        .args(["-D", "--undefined-only"])
+        .arg(&lib)
+        .output()
+        .expect("nm (binutils) runs");
+    assert!(out.status.success(), "nm failed on {}", lib.display());
+    let undefined: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect();
+    let bad: Vec<&String> = undefined
+        .iter()
+        .filter(|s| HOOKED.contains(&s.as_str()))
+        .filter(|s| !ALLOWED.iter().any(|(a, _)| a == s))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "libgoroutine.so calls hooked libc functions {bad:?}: make the system call through \
+         src/runtime/sys.rs instead"
+    );
+
+    // 2: who refers to the allowed ones. Calls go through GOT slots (relocations
+    // naming the symbol); objdump annotates each reference with the slot's symbol.
+    let relocs = Command::new("readelf")
+        .args(["-r", "-W"])
+        .arg(&lib)
+        .output()
+        .expect("readelf (binutils) runs");
+    let slots: Vec<String> = String::from_utf8_lossy(&relocs.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let sym = f.get(4)?.split('@').next()?;
+            let addr = u64::from_str_radix(f[0], 16).ok()?;
+            ALLOWED
+                .iter()
+                .any(|(a, _)| *a == sym)
+                .then(|| format!("# {addr:x} <"))
+        })
+        .collect();
+    let referenced = ALLOWED
+        .iter()
+        .filter(|(a, _)| undefined.iter().any(|u| u == a))
+        .count();
+    assert!(
+        slots.len() >= referenced,
+        "readelf -r lists no GOT slot for some of {ALLOWED:?}: this check must be updated"
+    );
+    // objdump -l names the source line of each instruction (the innermost one where
+    // code was inlined): a reference from a line in src/ is the runtime's own.
+    let dis = Command::new("objdump")
+        .args(["-d", "-l", "--no-show-raw-insn"])
+        .arg(&lib)
+        .output()
+        .expect("objdump (binutils) runs");
+    let src = format!("{MANIFEST}/src/");
+    let mut place = "";
+    let mut ours = Vec::new();
+    let text = String::from_utf8_lossy(&dis.stdout);
+    for line in text.lines() {
+        if line.starts_with('/') && line.contains(".rs:") {
+            place = line;
+        } else if slots.iter().any(|s| line.contains(s.as_str())) && place.starts_with(&src) {
+            ours.push(format!("{place}: {}", line.trim()));
+        }
+    }
+    assert!(
+        ours.is_empty(),
+        "the runtime's own code calls hooked libc functions:\n{}",
+        ours.join("\n")
+    );
+
+    // 3: the source.
+    let forbidden_std = [
+        "std::fs",
+        "std::io::stderr",
+        "std::io::stdout",
+        "eprintln!",
+        "eprint!",
+        "println!",
+        "print!",
+        "std::thread::sleep",
+        "std::net",
+    ];
+    let mut found = Vec::new();
+    for path in rust_files(&Path::new(MANIFEST).join("src")) {
+        if path.ends_with("runtime/sys.rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for f in HOOKED {
+                if code.contains(&format!("libc::{f}(")) {
+                    found.push(format!("{}:{}: libc::{f}", path.display(), i + 1));
+                }
+            }
+            for s in forbidden_std {
+                if code.contains(s) {
+                    found.push(format!("{}:{}: {s}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "hooked libc calls outside src/runtime/sys.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+/// `HOOKED` is what libgoroutine_hook.so exports (so the check above knows them all).
+#[test]
+fn hooked_list_matches_the_library() {
+    let lib = hook_lib();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .expect("nm (binutils) runs");
+    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(String::from))
+        .collect();
+    exported.sort();
+    let want: Vec<String> = HOOKED.iter().map(|s| s.to_string()).collect();
+    assert_eq!(exported, want, "update HOOKED in tests/hook.rs");
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- machinery
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Link {
+    /// Linked with -lgoroutine_hook (kept under --as-needed).
+    Linked,
+    /// Linked with libgoroutine only, run with LD_PRELOAD=libgoroutine_hook.so.
+    Preloaded,
+}
+
+/// Runs tests/hook/NAME.c; it must exit 0 with `ok` as its last line.
+fn run_ok(name: &str, link: Link, args: &[&str], env: &[(&str, &str)]) {
+    let exe = compiled(name, link, &[]);
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if link == Link::Preloaded {
+        env.push(("LD_PRELOAD".into(), hook_lib().display().to_string()));
+    }
+    let r = run(&exe, args, &env, Duration::from_secs(90));
+    let last = r.stdout.lines().rev().find(|l| !l.trim().is_empty());
+    assert!(
+        r.status.success() && last == Some("ok"),
+        "tests/hook/{name}.c ({link:?}) {args:?} failed{}\n{}",
+        if r.timed_out {
+            " (killed after 90 s)"
+        } else {
+            ""
+        },
+        r.describe()
+    );
+    print!("{}", r.stdout);
+}
+
+/// The directory with the libgoroutine.so of this build (cargo test leaves it in
+/// deps/, next to the test binary; `cargo build` copies it to target/<profile>),
+/// with its soname link.
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let deps = std::env::current_exe()
+            .expect("the test binary's path")
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let dir = [deps.clone(), deps.parent().unwrap().to_path_buf()]
+            .into_iter()
+            .find(|d| d.join("libgoroutine.so").exists())
+            .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
+        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
+            let _ = fs::remove_file(&soname);
+            if let Err(e) = symlink("libgoroutine.so", &soname) {
+                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
+            }
+        }
+        dir
+    })
+}
+
+/// libgoroutine_hook.so beside that libgoroutine.so, built by `make hook` (once per
+/// test process).
+fn hook_lib() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = lib_dir();
+            let out = Command::new("make")
+                .args(["-s", "--no-print-directory", "-C", MANIFEST, "hook"])
+                .arg(format!("HOOK_LIBDIR={}", dir.display()))
+                .output()
+                .map_err(|e| format!("cannot run make: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "make hook failed:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(dir.join("libgoroutine_hook.so"))
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Compiles tests/hook/NAME.c (with `extra` gcc arguments after the libraries) once
+/// per test process and link mode.
+fn compiled(name: &str, link: Link, extra: &[&str]) -> PathBuf {
+    type Slot = Arc<OnceLock<Result<PathBuf, String>>>;
+    static BUILT: OnceLock<Mutex<HashMap<(String, Link), Slot>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry((name.to_string(), link))
+        .or_default()
+        .clone();
+    slot.get_or_init(|| compile(name, link, extra))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn compile(name: &str, link: Link, extra: &[&str]) -> Result<PathBuf, String> {
+    let lib = lib_dir();
+    hook_lib();
+    let out_dir = lib
+        .parent()
+        .filter(|_| lib.ends_with("deps"))
+        .unwrap_or(lib)
+        .join("hook-tests");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let exe = out_dir.join(match link {
+        Link::Linked => name.to_string(),
+        Link::Preloaded => format!("{name}-plain"),
+    });
+    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    let src = Path::new(MANIFEST)
+        .join("tests/hook")
+        .join(format!("{name}.c"));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-O2", "-g", "-Wall", "-Werror", "-pthread", "-I"])
+        .arg(Path::new(MANIFEST).join("include"))
+        .arg("-I")
+        .arg(Path::new(MANIFEST).join("tests/c"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .arg("-L")
+        .arg(lib);
+    if link == Link::Linked {
+        cmd.args(["-Wl,--no-as-needed", "-lgoroutine_hook", "-Wl,--as-needed"]);
+    }
+    cmd.arg("-lgoroutine")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(extra);
+    let out = cmd.output().map_err(|e| format!("cannot run gcc: {e}"))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!(
+            "{} does not compile:\n{cmd:?}\n{}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    fs::rename(&tmp, &exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    Ok(exe)
+}
+
+struct Outcome {
+    what: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        format!(
+            "{}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what, self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a program in its own process group with the GR_* variables of this
+/// environment removed (plus `env`), killing the group after `timeout`.
+fn run(exe: &Path, args: &[&str], env: &[(String, String)], timeout: Duration) -> Outcome {
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let what = format!("{} {}", exe.display(), args.join(" "));
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().unwrap()));
+    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            break child.wait().expect("wait");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Outcome {
+        what,
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        timed_out,
+    }
+}
