@@ -13,13 +13,16 @@
 //! Run one: `cargo test --release --test hook echo -- --nocapture`. The programs are
 //! built into `target/release/hook-tests/` (NAME linked, NAME-plain for LD_PRELOAD).
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -126,6 +129,231 @@ fn echo_preloaded() {
 fn gr_hook_0_turns_the_layer_off() {
     run_ok("layer_off", Link::Preloaded, &["on"], &[]);
     run_ok("layer_off", Link::Preloaded, &["off"], &[("GR_HOOK", "0")]);
+}
+
+// ---------------------------------------------------------------- real libraries, unchanged
+
+/// hiredis: 500 goroutines x `BLPOP key 1` against a redis-server started here, 2
+/// procs: about 1 s, at most 8 threads added (the program is built without the hook
+/// library and run with it preloaded).
+#[test]
+fn hiredis_blpop() {
+    let test = "hiredis_blpop";
+    if !common::need_tool(test, "redis-server", "redis-server")
+        || !common::need(
+            test,
+            "hiredis/hiredis.h",
+            "libhiredis-dev",
+            Path::new("/usr/include/hiredis/hiredis.h").exists(),
+        )
+    {
+        return;
+    }
+    let dir = TempDir::new("redis");
+    let port = free_port();
+    let redis = Server(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--maxclients", "4096"])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts"),
+    );
+    wait_for_port(port, Duration::from_secs(20));
+    let exe = compiled(test, Link::Preloaded, &["-lhiredis"]);
+    run_ok_exe(test, &exe, Link::Preloaded, &[&port.to_string()], &[]);
+    drop(redis);
+}
+
+/// libcurl's easy API: 100 goroutines x GET from a server (goroutines in the same
+/// program) that answers after 300 ms, 2 procs: about 0.35 s, at most 8 threads
+/// added.
+#[test]
+fn curl_get() {
+    let test = "curl_get";
+    let header = [
+        "/usr/include/curl/curl.h",
+        "/usr/include/x86_64-linux-gnu/curl/curl.h",
+    ]
+    .iter()
+    .any(|h| Path::new(h).exists());
+    if !common::need(test, "curl/curl.h", "libcurl4-openssl-dev", header) {
+        return;
+    }
+    let exe = compiled(test, Link::Preloaded, &["-lcurl"]);
+    run_ok_exe(test, &exe, Link::Preloaded, &[], &[]);
+}
+
+/// libpq: 50 goroutines x `SELECT pg_sleep(0.2)` against a PostgreSQL server started
+/// here with initdb/pg_ctl in a temporary directory (as the `postgres` user when
+/// running as root, since PostgreSQL refuses root), 2 procs.
+#[test]
+fn libpq_pg_sleep() {
+    let test = "pq_sleep";
+    let bin = ["15", "16", "17", "14", "13"]
+        .iter()
+        .map(|v| PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
+        .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists());
+    let header = Path::new("/usr/include/postgresql/libpq-fe.h").exists();
+    if !common::need(test, "initdb and pg_ctl", "postgresql", bin.is_some())
+        || !common::need(test, "libpq-fe.h", "libpq-dev", header)
+    {
+        return;
+    }
+    let bin = bin.unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let owner = if root {
+        Some(user_ids("postgres"))
+    } else {
+        None
+    };
+    if root
+        && !common::need(
+            test,
+            "a postgres user",
+            "postgresql",
+            owner.unwrap().is_some(),
+        )
+    {
+        return;
+    }
+    let owner = owner.flatten();
+    // Under /tmp: the server's user must reach it (target/ may be private).
+    let dir = TempDir::in_dir(&std::env::temp_dir(), "pg");
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&dir.0, Some(uid), Some(gid)).expect("chown");
+    }
+    let data = dir.0.join("data");
+    let as_owner = |cmd: &mut Command| {
+        if let Some((uid, gid)) = owner {
+            cmd.uid(uid).gid(gid);
+        }
+    };
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+        .arg(&data);
+    as_owner(&mut initdb);
+    let out = initdb.output().expect("initdb runs");
+    assert!(
+        out.status.success(),
+        "initdb failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off",
+        dir.0.display()
+    );
+    let pg_ctl = |args: &[&str]| {
+        let mut c = Command::new(bin.join("pg_ctl"));
+        c.arg("-D").arg(&data).args(args);
+        as_owner(&mut c);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let log = dir.0.join("log");
+    let started = pg_ctl(&[
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        log.to_str().unwrap(),
+        "-o",
+        &opts,
+        "start",
+    ])
+    .status()
+    .expect("pg_ctl runs");
+    // Stopped however the test ends.
+    struct Stop<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _stop = Stop(|| {
+        let _ = pg_ctl(&["-w", "-m", "immediate", "stop"]).status();
+    });
+    assert!(
+        started.success(),
+        "pg_ctl start failed:\n{}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let exe = compiled(
+        test,
+        Link::Preloaded,
+        &["-I", "/usr/include/postgresql", "-lpq"],
+    );
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable");
+    run_ok_exe(test, &exe, Link::Preloaded, &[&conninfo], &[]);
+}
+
+/// The uid and gid of a user, from the password database.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let cname = std::ffi::CString::new(name).unwrap();
+    // SAFETY: getpwnam returns NULL or a pointer to a static record, read at once.
+    unsafe {
+        let pw = libc::getpwnam(cname.as_ptr());
+        (!pw.is_null()).then(|| ((*pw).pw_uid, (*pw).pw_gid))
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_port(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < limit,
+            "nothing listens on port {port} after {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server process, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        TempDir::in_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), what)
+    }
+
+    fn in_dir(parent: &Path, what: &str) -> TempDir {
+        let dir = parent.join(format!("gr-hook-{what}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 // ---------------------------------------------------------------- the runtime's own calls
@@ -317,7 +545,10 @@ enum Link {
 
 /// Runs tests/hook/NAME.c; it must exit 0 with `ok` as its last line.
 fn run_ok(name: &str, link: Link, args: &[&str], env: &[(&str, &str)]) {
-    let exe = compiled(name, link, &[]);
+    run_ok_exe(name, &compiled(name, link, &[]), link, args, env);
+}
+
+fn run_ok_exe(name: &str, exe: &Path, link: Link, args: &[&str], env: &[(&str, &str)]) {
     let mut env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -325,7 +556,7 @@ fn run_ok(name: &str, link: Link, args: &[&str], env: &[(&str, &str)]) {
     if link == Link::Preloaded {
         env.push(("LD_PRELOAD".into(), hook_lib().display().to_string()));
     }
-    let r = run(&exe, args, &env, Duration::from_secs(90));
+    let r = run(exe, args, &env, Duration::from_secs(90));
     let last = r.stdout.lines().rev().find(|l| !l.trim().is_empty());
     assert!(
         r.status.success() && last == Some("ok"),
