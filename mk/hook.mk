@@ -7,13 +7,13 @@
 #                                 (default: target/release)
 #
 # The library is C (see hook/init.c for why), built with hidden visibility so that
-# only the interposed libc functions are exported; its soname is
-# libgoroutine_hook.so.0, it needs libgoroutine.so.0 (DT_NEEDED, found through
-# RUNPATH $ORIGIN beside it, or in the installed libdir), so LD_PRELOAD of it alone
-# works on a binary that links libgoroutine.
+# only the interposed libc functions are exported. Its soname is
+# libgoroutine_hook.so.MAJOR (HOOK_SONAME, from mk/install.mk's version), and it needs
+# libgoroutine.so.MAJOR (DT_NEEDED, found through RUNPATH $ORIGIN beside it, or in
+# the installed libdir), so LD_PRELOAD of it alone works on a binary that links
+# libgoroutine.
 
 HOOK_LIBDIR ?= $(BUILD_LIBDIR)
-HOOK_SONAME := libgoroutine_hook.so.0
 HOOK_SRC := $(sort $(wildcard hook/*.c))
 HOOK_CFLAGS := -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread -I include
 
