@@ -131,6 +131,37 @@ fn gr_hook_0_turns_the_layer_off() {
     run_ok("layer_off", Link::Preloaded, &["off"], &[("GR_HOOK", "0")]);
 }
 
+// ---------------------------------------------------------------- GRDEBUG=blockprof=1
+
+/// The blocking-call report: a waitpid that holds the processor (not covered by the
+/// hook layer) is named once, with its goroutine and caller; a terminal read the
+/// hook layer passes through, and a usleep it parks, are not.
+#[test]
+fn blockprof_names_calls_that_hold_a_processor() {
+    let exe = compiled("blockprof", Link::Linked, &["-rdynamic"]);
+    let env = [("GRDEBUG".to_string(), "blockprof=1".to_string())];
+    let r = run(&exe, &[], &env, Duration::from_secs(60));
+    assert!(r.status.success(), "{}", r.describe());
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("libgoroutine: blockprof:"))
+        .collect();
+    print!("{}", lines.join("\n"));
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one blockprof line\n{}",
+        r.describe()
+    );
+    let l = lines[0];
+    assert!(
+        l.contains("(reaper)") && l.contains("wait") && l.contains("called from reap_child+"),
+        "the line should name the goroutine (reaper), the call (wait4/waitpid) and its \
+         caller (reap_child):\n{l}"
+    );
+}
+
 // ---------------------------------------------------------------- real libraries, unchanged
 
 /// hiredis: 500 goroutines x `BLPOP key 1` against a redis-server started here, 2

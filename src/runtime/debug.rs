@@ -38,6 +38,8 @@ pub struct Settings {
     pub notes: bool,
     /// sysmon starts a worker for stranded work (`wakenet=0` turns it off).
     pub wake_net: bool,
+    /// sysmon names calls that hold a processor in the kernel (`blockprof.rs`).
+    pub blockprof: bool,
 }
 
 pub fn settings() -> &'static Settings {
@@ -49,6 +51,7 @@ pub fn settings() -> &'static Settings {
             sigquit: false,
             notes: !v.trim().is_empty(),
             wake_net: true,
+            blockprof: false,
         };
         for part in v.split(',') {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
@@ -56,6 +59,7 @@ pub fn settings() -> &'static Settings {
                 "schedtrace" => s.schedtrace_ms = val.trim().parse().unwrap_or(0),
                 "sigquit" => s.sigquit = val.trim() != "0",
                 "wakenet" => s.wake_net = val.trim() != "0",
+                "blockprof" => s.blockprof = val.trim() != "0",
                 _ => {}
             }
         }
@@ -170,7 +174,8 @@ fn reason_name(r: u8) -> &'static str {
     WAIT_REASON_NAMES.get(r as usize).unwrap_or("waiting")
 }
 
-fn symbol(addr: usize) -> String {
+/// A code address as `function+offset` (dladdr), or in hex.
+pub(crate) fn symbol(addr: usize) -> String {
     // SAFETY: dladdr only reads the loader's tables.
     unsafe {
         let mut info: libc::Dl_info = core::mem::zeroed();

@@ -9,12 +9,14 @@
 //! - `sys`: the system calls that the hook layer interposes (read, poll, close...),
 //!   made directly, so the runtime never enters its own hooks.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
-//! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
+//! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace; `blockprof`: the
+//!   blocking-call report (`GRDEBUG=blockprof=1`).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
+pub mod blockprof;
 pub mod debug;
 pub mod g;
 pub mod home;

@@ -207,6 +207,7 @@ fn run() {
             acted |= netpoll::poll_ready() > 0;
         }
         acted |= retake(&mut seen, now, debug);
+        crate::runtime::blockprof::check(now);
         if crate::runtime::stack::has_surplus() && now - last_scavenge > 100_000_000 {
             last_scavenge = now;
             crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
