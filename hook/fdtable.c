@@ -393,32 +393,21 @@ static int fcntl_hooked(int (*f)(int, int, ...), int fd, int cmd, void *arg)
     }
 }
 
-/* The argument is read as a pointer, as glibc's own fcntl does: every command's
- * argument (none, an int, a pointer) travels in one register on x86_64. */
-EXPORT int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    HOOK_ENTER();
-    if (!hook_on)
-        return real.fcntl(fd, cmd, arg);
-    return fcntl_hooked(real.fcntl, fd, cmd, arg);
-}
-
-/* Programs built with _FILE_OFFSET_BITS=64 call fcntl64. */
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    HOOK_ENTER();
-    if (!hook_on)
-        return real.fcntl64(fd, cmd, arg);
-    return fcntl_hooked(real.fcntl64, fd, cmd, arg);
-}
+/* fcntl, and fcntl64 (what programs built with _FILE_OFFSET_BITS=64 call). The
+ * argument is read as a pointer, as glibc's own fcntl does: every command's argument
+ * (none, an int, a pointer) travels in one register on x86_64. */
+#define FCNTL_HOOK(name)                                                                \
+    EXPORT int name(int fd, int cmd, ...)                                               \
+    {                                                                                   \
+        va_list ap;                                                                     \
+        va_start(ap, cmd);                                                              \
+        void *arg = va_arg(ap, void *);                                                 \
+        va_end(ap);                                                                     \
+        HOOK_ENTER();                                                                   \
+        return hook_on ? fcntl_hooked(real.name, fd, cmd, arg) : real.name(fd, cmd, arg); \
+    }
+FCNTL_HOOK(fcntl)
+FCNTL_HOOK(fcntl64)
 
 EXPORT int ioctl(int fd, unsigned long request, ...)
 {

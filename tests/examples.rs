@@ -147,7 +147,7 @@ fn echo_server_serves_a_port_from_argv() {
 // ---------------------------------------------------------------- machinery
 
 fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
-    if name == "hook_fetch" && !have_curl() {
+    if name == "hook_fetch" && !common::need_curl("example::hook_fetch") {
         return;
     }
     let exe = compiled(name);
@@ -344,38 +344,13 @@ fn lib_dir() -> &'static Path {
     })
 }
 
-fn have_curl() -> bool {
-    let present = [
-        "/usr/include/curl/curl.h",
-        "/usr/include/x86_64-linux-gnu/curl/curl.h",
-    ]
-    .iter()
-    .any(|h| Path::new(h).exists());
-    common::need(
-        "example::hook_fetch",
-        "curl/curl.h",
-        "libcurl4-openssl-dev",
-        present,
-    )
-}
-
 /// What an example links besides libgoroutine: hook_fetch uses libcurl through the
 /// hook layer, whose library `make hook` builds beside libgoroutine.so.
 fn extra_libs(name: &str) -> Result<Vec<String>, String> {
     if name != "hook_fetch" {
         return Ok(vec![]);
     }
-    let out = Command::new("make")
-        .args(["-s", "--no-print-directory", "-C", MANIFEST, "hook"])
-        .arg(format!("HOOK_LIBDIR={}", lib_dir().display()))
-        .output()
-        .map_err(|e| format!("cannot run make: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "make hook failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    common::hook_library(lib_dir())?;
     Ok([
         "-Wl,--no-as-needed",
         "-lgoroutine_hook",

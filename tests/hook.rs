@@ -171,11 +171,11 @@ fn blockprof_names_calls_that_hold_a_processor() {
 fn hiredis_blpop() {
     let test = "hiredis_blpop";
     if !common::need_tool(test, "redis-server", "redis-server")
-        || !common::need(
+        || !common::need_file(
             test,
             "hiredis/hiredis.h",
             "libhiredis-dev",
-            Path::new("/usr/include/hiredis/hiredis.h").exists(),
+            &["/usr/include/hiredis/hiredis.h"],
         )
     {
         return;
@@ -205,13 +205,7 @@ fn hiredis_blpop() {
 #[test]
 fn curl_get() {
     let test = "curl_get";
-    let header = [
-        "/usr/include/curl/curl.h",
-        "/usr/include/x86_64-linux-gnu/curl/curl.h",
-    ]
-    .iter()
-    .any(|h| Path::new(h).exists());
-    if !common::need(test, "curl/curl.h", "libcurl4-openssl-dev", header) {
+    if !common::need_curl(test) {
         return;
     }
     let exe = compiled(test, Link::Preloaded, &["-lcurl"]);
@@ -228,9 +222,13 @@ fn libpq_pg_sleep() {
         .iter()
         .map(|v| PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
         .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists());
-    let header = Path::new("/usr/include/postgresql/libpq-fe.h").exists();
     if !common::need(test, "initdb and pg_ctl", "postgresql", bin.is_some())
-        || !common::need(test, "libpq-fe.h", "libpq-dev", header)
+        || !common::need_file(
+            test,
+            "libpq-fe.h",
+            "libpq-dev",
+            &["/usr/include/postgresql/libpq-fe.h"],
+        )
     {
         return;
     }
@@ -633,22 +631,7 @@ fn lib_dir() -> &'static Path {
 fn hook_lib() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let dir = lib_dir();
-            let out = Command::new("make")
-                .args(["-s", "--no-print-directory", "-C", MANIFEST, "hook"])
-                .arg(format!("HOOK_LIBDIR={}", dir.display()))
-                .output()
-                .map_err(|e| format!("cannot run make: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "make hook failed:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(dir.join("libgoroutine_hook.so"))
-        })
+        .get_or_init(|| common::hook_library(lib_dir()))
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -473,7 +473,11 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
     let bin = work.join("examples");
     let pcdir = stage.join("usr/lib/pkgconfig");
     let examples_dir = Path::new(MANIFEST).join("c_examples");
-    let skip = if have_curl() { "" } else { "hook_fetch" };
+    let skip = if common::need_curl("install: hook_fetch") {
+        ""
+    } else {
+        "hook_fetch"
+    };
     let mut cmd = Command::new("make");
     cmd.arg("-C")
         .arg(&examples_dir)
@@ -549,22 +553,6 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
     failures
 }
 
-/// libcurl's headers, for c_examples/hook_fetch.c (reported as a skip when missing).
-fn have_curl() -> bool {
-    let present = [
-        "/usr/include/curl/curl.h",
-        "/usr/include/x86_64-linux-gnu/curl/curl.h",
-    ]
-    .iter()
-    .any(|h| Path::new(h).exists());
-    common::need(
-        "install: hook_fetch",
-        "curl/curl.h",
-        "libcurl4-openssl-dev",
-        present,
-    )
-}
-
 /// A program linked with libgoroutine.a and the .pc file's Libs.private, run without
 /// LD_LIBRARY_PATH: proof that Libs.private lists what the static library needs.
 fn check_static_link(stage: &Path, work: &Path) {
@@ -599,7 +587,7 @@ fn build_with_cmake(prefix: &Path, work: &Path) {
     );
     let project = work.join("cmake-project");
     fs::create_dir_all(&project).unwrap();
-    let curl = have_curl();
+    let curl = common::need_curl("install: hook_fetch");
     let examples = Path::new(MANIFEST).join("c_examples");
     fs::write(
         project.join("CMakeLists.txt"),

@@ -88,20 +88,12 @@ int main(void)
     CHECK_EQ(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
     CHECK_EQ(gr_init(2), 2);
     listener = listen_loopback(&port, CLIENTS);
-    struct peak pk;
-    peak_start(&pk);
-    int64_t t0 = now_ns();
-    SPAWN(server, NULL);
-    for (int i = 0; i < CLIENTS; i++)
-        SPAWN(client, NULL);
-    CHECK_EQ(gr_wait_all(), 0);
-    double s = seconds_since(t0);
-    long added = peak_stop(&pk);
+    struct workload w = run_workload(server, CLIENTS, client);
     printf("libcurl easy: %d x GET (answered after 300 ms), 2 procs: %.3f s, threads %ld -> %ld "
-           "(+%ld)\n", CLIENTS, s, pk.before, pk.peak, added);
+           "(+%ld)\n", CLIENTS, w.seconds, w.before, w.peak, w.added);
     CHECK_EQ(atomic_load(&fetched), CLIENTS);
-    CHECK(s >= 0.3 && s < 1.0);
-    CHECK(added <= 8);
+    CHECK(w.seconds >= 0.3 && w.seconds < 1.0);
+    CHECK(w.added <= 8);
     close(listener);
     curl_global_cleanup();
     puts("ok");

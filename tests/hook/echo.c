@@ -61,20 +61,12 @@ int main(int argc, char **argv)
         rounds = atoi(argv[1]);
     CHECK_EQ(gr_init(1), 1);
     listener = listen_loopback(&port, CLIENTS);
-    struct peak pk;
-    peak_start(&pk);
-    int64_t t0 = now_ns();
-    SPAWN(acceptor, NULL);
-    for (int i = 0; i < CLIENTS; i++)
-        SPAWN(client, (void *)(intptr_t)i);
-    CHECK_EQ(gr_wait_all(), 0);
-    double s = seconds_since(t0);
-    long added = peak_stop(&pk);
+    struct workload w = run_workload(acceptor, CLIENTS, client);
     printf("blocking-style echo, %d clients x %d round trips, 1 proc: %.3f s, threads %ld -> %ld\n",
-           CLIENTS, rounds, s, pk.before, pk.peak);
+           CLIENTS, rounds, w.seconds, w.before, w.peak);
     CHECK_EQ(atomic_load(&served), CLIENTS);
-    CHECK(s < 1.0);
-    CHECK_EQ(added, 0);
+    CHECK(w.seconds < 1.0);
+    CHECK_EQ(w.added, 0);
     close(listener);
     puts("ok");
     return 0;

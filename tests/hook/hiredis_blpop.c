@@ -35,19 +35,12 @@ int main(int argc, char **argv)
     CHECK_EQ(argc, 2);
     port = atoi(argv[1]);
     CHECK_EQ(gr_init(2), 2);
-    struct peak pk;
-    peak_start(&pk);
-    int64_t t0 = now_ns();
-    for (int i = 0; i < CLIENTS; i++)
-        SPAWN(client, NULL);
-    CHECK_EQ(gr_wait_all(), 0);
-    double s = seconds_since(t0);
-    long added = peak_stop(&pk);
-    printf("hiredis: %d x BLPOP key 1, 2 procs: %.3f s, threads %ld -> %ld (+%ld)\n", CLIENTS, s,
-           pk.before, pk.peak, added);
+    struct workload w = run_workload(NULL, CLIENTS, client);
+    printf("hiredis: %d x BLPOP key 1, 2 procs: %.3f s, threads %ld -> %ld (+%ld)\n", CLIENTS,
+           w.seconds, w.before, w.peak, w.added);
     CHECK_EQ(atomic_load(&nils), CLIENTS);
-    CHECK(s >= 1.0 && s < 2.0);
-    CHECK(added <= 8);
+    CHECK(w.seconds >= 1.0 && w.seconds < 2.0);
+    CHECK(w.added <= 8);
     puts("ok");
     return 0;
 }

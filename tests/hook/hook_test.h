@@ -79,6 +79,45 @@ static inline double seconds_since(int64_t t0)
     return (double)(now_ns() - t0) / 1e9;
 }
 
+/* A measured workload: wall time, and the thread count before and at its peak. */
+struct workload {
+    double seconds;
+    long before, peak, added;
+};
+
+/* Spawns `server` (if not NULL) and then n goroutines of `client` (given their index),
+ * waits for every goroutine, and returns the time taken and the threads added. */
+static inline struct workload run_workload(void (*server)(void *), int n, void (*client)(void *))
+{
+    struct peak pk;
+    peak_start(&pk);
+    int64_t t0 = now_ns();
+    if (server)
+        SPAWN(server, NULL);
+    for (int i = 0; i < n; i++)
+        SPAWN(client, (void *)(intptr_t)i);
+    CHECK_EQ(gr_wait_all(), 0);
+    struct workload w = {.seconds = seconds_since(t0)};
+    w.added = peak_stop(&pk);
+    w.before = pk.before;
+    w.peak = pk.peak;
+    return w;
+}
+
+/* A goroutine that reads one byte from waited_fd and leaves the outcome in
+ * wait_errno: the errno of a failed read, or 1000 + the count. */
+static int waited_fd;
+static atomic_int wait_errno;
+
+static inline void fd_waiter(void *arg)
+{
+    (void)arg;
+    char c;
+    errno = 0;
+    ssize_t n = read(waited_fd, &c, 1);
+    atomic_store(&wait_errno, n < 0 ? errno : 1000 + (int)n);
+}
+
 /* A TCP listener on 127.0.0.1 at a port the kernel picks; its port in *port. */
 static inline int listen_loopback(int *port, int backlog)
 {

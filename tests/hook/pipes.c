@@ -61,17 +61,6 @@ static void big_writer(void *arg)
     CHECK_EQ(write(p[1], big, BIG), BIG);
 }
 
-static int waited_fd;
-static atomic_int wait_errno;
-
-static void waiter(void *arg)
-{
-    (void)arg;
-    char c;
-    errno = 0;
-    ssize_t n = read(waited_fd, &c, 1);
-    atomic_store(&wait_errno, n < 0 ? errno : 1000 + (int)n);
-}
 
 static void lifetimes(void *arg)
 {
@@ -89,7 +78,7 @@ static void lifetimes(void *arg)
     CHECK_EQ(fcntl(q[0], F_GETFL) & O_NONBLOCK, 0);
     waited_fd = q[0];
     atomic_store(&wait_errno, 0);
-    gr_id w = SPAWN(waiter, NULL);
+    gr_id w = SPAWN(fd_waiter, NULL);
     await_goroutine_waiting(w, "IO wait");
     int64_t t0 = now_ns();
     CHECK_EQ(close(q[0]), 0);
@@ -103,7 +92,7 @@ static void lifetimes(void *arg)
     CHECK_EQ(r[0], q[0]);
     waited_fd = r[0];
     atomic_store(&wait_errno, 0);
-    w = SPAWN(waiter, NULL);
+    w = SPAWN(fd_waiter, NULL);
     await_goroutine_waiting(w, "IO wait");
     sleep_ms(50);
     CHECK_EQ(atomic_load(&wait_errno), 0);
@@ -113,7 +102,7 @@ static void lifetimes(void *arg)
 
     /* dup2 onto a waited fd closes it: EBADF too. */
     atomic_store(&wait_errno, 0);
-    w = SPAWN(waiter, NULL);
+    w = SPAWN(fd_waiter, NULL);
     await_goroutine_waiting(w, "IO wait");
     CHECK_EQ(dup2(q[1], r[0]), r[0]);
     CHECK_EQ(gr_join(w), 0);

@@ -255,17 +255,6 @@ static void readiness(void *arg)
     }
 }
 
-static int waited_fd;
-static atomic_int wait_errno;
-
-static void waiter(void *arg)
-{
-    (void)arg;
-    char c;
-    errno = 0;
-    ssize_t n = recv(waited_fd, &c, 1, 0);
-    atomic_store(&wait_errno, n < 0 ? errno : 1000 + (int)n);
-}
 
 static void close_wakes(void *arg)
 {
@@ -273,7 +262,7 @@ static void close_wakes(void *arg)
     int sv[2];
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     waited_fd = sv[0];
-    gr_id w = SPAWN(waiter, NULL);
+    gr_id w = SPAWN(fd_waiter, NULL);
     await_goroutine_waiting(w, "IO wait");
     CHECK_EQ(close(sv[0]), 0);
     CHECK_EQ(gr_join(w), 0);
