@@ -27,6 +27,7 @@
 //! count of edges per direction (`redges`/`wedges`) so that an edge between the
 //! caller's poll(2) and its linking is never missed, even one taken by another waiter.
 
+use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
@@ -73,6 +74,15 @@ struct PollDesc {
     lock: SpinLock,
     /// Generation of the registration (low 32 bits of every event's tag).
     seq: AtomicU32,
+    /// A hint for `data_io`: a read or write on this fd said ENOTSOCK (a pipe, a
+    /// tty). Reset by `gr_close`.
+    not_socket: AtomicBool,
+    /// Everything else, guarded by `lock` (`state` gives the pointer).
+    guarded: UnsafeCell<DescState>,
+}
+
+/// The fields of a `PollDesc` that its lock guards.
+struct DescState {
     registered: bool,
     /// Every close of this fd goes through `close` (`gr_io_adopt`): a registration
     /// stays valid until then, so `register` makes no system call.
@@ -84,10 +94,12 @@ struct PollDesc {
     wready: bool,
     readers: *mut IoWaiter,
     writers: *mut IoWaiter,
-    /// A hint for `data_io`: a read or write on this fd said ENOTSOCK (a pipe, a
-    /// tty). Reset by `gr_close`.
-    not_socket: AtomicBool,
 }
+
+// SAFETY: the plain fields are in `guarded`, read and written only under `lock`; the
+// others are atomics. The waiter pointers refer to nodes their owners keep alive
+// while linked.
+unsafe impl Sync for PollDesc {}
 
 const CHUNK: usize = 1024;
 const NCHUNKS: usize = 1024;
@@ -129,7 +141,8 @@ pub fn init() {
             events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: u64::MAX,
         };
-        sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
+        // SAFETY: &mut e is a valid epoll_event for the call.
+        unsafe { sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e) };
         EVFD.store(ev, Ordering::Release);
         EPFD.store(ep, Ordering::Release);
     });
@@ -146,48 +159,53 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
         let fresh: Box<[PollDesc; CHUNK]> = Box::new(core::array::from_fn(|_| PollDesc {
             lock: SpinLock::new(),
             seq: AtomicU32::new(0),
-            registered: false,
-            adopted: false,
-            redges: 0,
-            wedges: 0,
-            rready: false,
-            wready: false,
-            readers: ptr::null_mut(),
-            writers: ptr::null_mut(),
             not_socket: AtomicBool::new(false),
+            guarded: UnsafeCell::new(DescState {
+                registered: false,
+                adopted: false,
+                redges: 0,
+                wedges: 0,
+                rready: false,
+                wready: false,
+                readers: ptr::null_mut(),
+                writers: ptr::null_mut(),
+            }),
         }));
         let fresh = Box::into_raw(fresh);
         match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => chunk = fresh,
             Err(existing) => {
-                // SAFETY: our chunk was never published.
+                // SAFETY: `fresh` came from Box::into_raw just above and lost the race
+                // to publish, so nobody else has seen it: we still own it.
                 drop(unsafe { Box::from_raw(fresh) });
                 chunk = existing;
             }
         }
     }
-    // SAFETY: chunks are never freed.
+    // SAFETY: a published chunk is a leaked Box that is never freed, and i < CHUNK.
     Some(unsafe { &(*chunk)[i] })
 }
 
-fn desc_mut(pd: &PollDesc) -> *mut PollDesc {
-    pd as *const PollDesc as *mut PollDesc
+/// The lock-guarded fields of a descriptor, for use under its lock.
+fn state(pd: &PollDesc) -> *mut DescState {
+    pd.guarded.get()
 }
 
 /// Makes sure `fd` is in the epoll set. Ok(false): the fd cannot be polled (a regular
 /// file), so it is always ready.
 fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
     init();
-    let p = desc_mut(pd);
+    let p = state(pd);
     pd.lock.lock();
-    // SAFETY: the descriptor's fields are guarded by its lock.
+    // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (p points
+    // into a chunk that is never freed); `&mut e` is a valid epoll_event.
     let result = unsafe {
         if (*p).adopted && (*p).registered {
             pd.lock.unlock();
             return Ok(true);
         }
-        let seq = (*p).seq.load(Ordering::Relaxed).wrapping_add(1);
+        let seq = pd.seq.load(Ordering::Relaxed).wrapping_add(1);
         let mut e = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u32 as u64 | ((seq as u64) << 32),
@@ -201,7 +219,7 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
         }
         match r {
             0 => {
-                (*p).seq.store(seq, Ordering::Release);
+                pd.seq.store(seq, Ordering::Release);
                 (*p).registered = true;
                 (*p).rready = false;
                 (*p).wready = false;
@@ -212,7 +230,7 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
             e => Err(e),
         }
     };
-    // SAFETY: we hold it.
+    // SAFETY: this thread took pd.lock above and has not released it.
     unsafe { pd.lock.unlock() };
     result
 }
@@ -241,7 +259,8 @@ fn poll_now(fd: i32, events: i32) -> i32 {
         return -libc::EBADF;
     }
     let mut pfd = pollfd_for(fd, events);
-    let n = sys::poll(&mut pfd, 1, 0);
+    // SAFETY: &mut pfd is one valid, writable pollfd, and nfds is 1.
+    let n = unsafe { sys::poll(&mut pfd, 1, 0) };
     if n <= 0 {
         return 0;
     }
@@ -292,9 +311,10 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     // Forget edges from before the poll above, then look again: anything after this
     // point is latched and seen by wait().
     pd.lock.lock();
-    // SAFETY: under the descriptor's lock.
+    // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (a chunk
+    // entry, never freed), and release it only after the last write.
     unsafe {
-        let p = desc_mut(pd);
+        let p = state(pd);
         if events & READ != 0 {
             (*p).rready = false;
         }
@@ -313,10 +333,12 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
 /// Parks the calling goroutine until an edge in `events` (or a latched one), the
 /// timeout, or `gr_close`.
 fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
-    let p = desc_mut(pd);
+    let p = state(pd);
     pd.lock.lock();
-    // SAFETY: the descriptor's fields are guarded by its lock; the waiter lives on our
-    // stack until we return, and is unlinked before that on every path.
+    // SAFETY: we hold pd.lock, which guards the descriptor's fields and lists; the
+    // waiter lives on our stack until we return, and is off both lists by then on
+    // every path (a waker unlinks what it claims; on a timeout we unlink it here).
+    // block_timeout gets the held lock and a waiter that stays put until it returns.
     unsafe {
         let mut latched = 0;
         if events & READ != 0 && (*p).rready {
@@ -356,12 +378,19 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
     }
 }
 
+/// Removes `me` from the list at `head` (linked through `link`), if it is there.
+///
+/// # Safety
+/// The caller holds the lock of the descriptor that owns the list; `head` points to
+/// one of its list heads, and `link` maps a node to its link field in that list.
 unsafe fn unlink(
     head: *mut *mut IoWaiter,
     me: *mut IoWaiter,
     link: impl Fn(*mut IoWaiter) -> *mut *mut IoWaiter,
 ) {
-    // SAFETY: the caller holds the descriptor lock; list nodes are alive while linked.
+    // SAFETY: our contract: the descriptor lock is held, so the list is ours to
+    // change, and nodes are alive while linked (their owners unlink them, under the
+    // same lock, before they return).
     unsafe {
         let mut cur = head;
         while !(*cur).is_null() {
@@ -392,7 +421,8 @@ fn poll_blocking(fd: i32, events: i32, timeout_ns: i64) -> i32 {
             }
             left
         };
-        let n = sys::ppoll(&mut pfd, 1, left);
+        // SAFETY: &mut pfd is one valid, writable pollfd, and nfds is 1.
+        let n = unsafe { sys::ppoll(&mut pfd, 1, left) };
         if n > 0 && pfd.revents & libc::POLLNVAL != 0 {
             return -libc::EBADF;
         }
@@ -446,12 +476,14 @@ pub fn adopt(fd: i32) -> i32 {
     let Some(pd) = desc(fd) else {
         return -libc::EBADF;
     };
-    let p = desc_mut(pd);
+    let p = state(pd);
     pd.lock.lock();
-    // SAFETY: under the descriptor lock; woken waiters are never touched after wake.
+    // SAFETY: we hold pd.lock (the descriptor's fields and lists, and take_all's
+    // contract); wake_list gets only waiters take_all claimed for us, and never
+    // touches one after waking it.
     unsafe {
-        (*p).seq.fetch_add(1, Ordering::AcqRel);
-        (*p).not_socket.store(false, Ordering::Relaxed);
+        pd.seq.fetch_add(1, Ordering::AcqRel);
+        pd.not_socket.store(false, Ordering::Relaxed);
         (*p).registered = false;
         (*p).adopted = true;
         (*p).rready = false;
@@ -513,12 +545,17 @@ pub unsafe fn poll(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
         }
     };
     each(crate::runtime::sanitizer::hb_fd_release);
-    let r = poll_fds(fds, n, timeout_ns);
+    // SAFETY: fds holds n pollfds (our contract).
+    let r = unsafe { poll_fds(fds, n, timeout_ns) };
     each(crate::runtime::sanitizer::hb_fd_acquire);
     r
 }
 
-fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
+/// `poll`'s work, between the sanitizer edges.
+///
+/// # Safety
+/// As for `poll`.
+unsafe fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
     let deadline = if timeout_ns < 0 {
         i64::MAX
     } else {
@@ -533,17 +570,19 @@ fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
     };
     if timeout_ns == 0 || parkable_g().is_null() {
         loop {
-            let r = sys::ppoll(fds, n, left(nanotime()));
+            // SAFETY: fds holds n pollfds (our contract).
+            let r = unsafe { sys::ppoll(fds, n, left(nanotime())) };
             if r != -libc::EINTR {
                 return r;
             }
         }
     }
-    let r = sys::poll(fds, n, 0);
+    // SAFETY: fds holds n pollfds (our contract).
+    let r = unsafe { sys::poll(fds, n, 0) };
     if r != 0 {
         return r;
     }
-    // SAFETY: `poll`'s caller passes n pollfds; poll(2) has just read them.
+    // SAFETY: fds holds n pollfds (our contract); poll(2) has just read them.
     let pfds = unsafe { core::slice::from_raw_parts(fds, n) };
     let mut descs: Vec<(&'static PollDesc, i32, u32, u32)> = Vec::with_capacity(n);
     for pfd in pfds {
@@ -557,7 +596,8 @@ fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
             // poll(2) says POLLNVAL): nothing to wait for on it.
             Some((_, Ok(false))) | Some((_, Err(_))) => {}
             // Beyond the table: no way to wait here; block the thread instead.
-            None => return sys::ppoll(fds, n, left(nanotime())),
+            // SAFETY: fds holds n pollfds (our contract).
+            None => return unsafe { sys::ppoll(fds, n, left(nanotime())) },
         }
     }
     let mut nodes: Vec<IoWaiter> = descs
@@ -567,15 +607,16 @@ fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
     loop {
         for d in descs.iter_mut() {
             d.0.lock.lock();
-            // SAFETY: under the descriptor's lock.
+            // SAFETY: we hold the descriptor's lock, which guards its counts.
             unsafe {
-                let p = desc_mut(d.0);
+                let p = state(d.0);
                 d.2 = (*p).redges;
                 d.3 = (*p).wedges;
                 d.0.lock.unlock();
             }
         }
-        let r = sys::poll(fds, n, 0);
+        // SAFETY: fds holds n pollfds (our contract).
+        let r = unsafe { sys::poll(fds, n, 0) };
         let now = nanotime();
         if r != 0 || now >= deadline {
             return r;
@@ -584,15 +625,17 @@ fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
             w: Waiter::current(),
             slock: SpinLock::new(),
         };
-        // SAFETY: the nodes live in `nodes` (never resized) until unlinked below,
-        // on every path; `mw` stays in place on this stack until then too.
+        // SAFETY: each descriptor's lists and counts are touched under its lock; the
+        // nodes live in `nodes` (never resized) and are unlinked below on every path
+        // before they or `mw` (in place on this stack) go; block_timeout gets mw's
+        // held slock, which every waker that claims us takes before waking us.
         unsafe {
             mw.slock.lock();
             let mut linked = 0;
             let mut edge = false;
             for (d, node) in descs.iter().zip(nodes.iter_mut()) {
                 let (pd, dirs, r0, w0) = *d;
-                let p = desc_mut(pd);
+                let p = state(pd);
                 pd.lock.lock();
                 if (dirs & READ != 0 && (*p).redges != r0)
                     || (dirs & WRITE != 0 && (*p).wedges != w0)
@@ -629,7 +672,7 @@ fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
             }
             for (d, node) in descs.iter().zip(nodes.iter_mut()).take(linked) {
                 let pd = d.0;
-                let p = desc_mut(pd);
+                let p = state(pd);
                 let me: *mut IoWaiter = node;
                 pd.lock.lock();
                 unlink(&mut (*p).readers, me, |w| &mut (*w).rnext);
@@ -654,12 +697,12 @@ fn wait_again(fd: i32, dir: i32) -> i32 {
 /// fcntl): a file closed with close(2) instead of gr_close and replaced under the
 /// same number would otherwise be taken for non-blocking and block the thread.
 fn set_nonblock(fd: i32) -> Result<(), i32> {
-    let fl = sys::fcntl(fd, libc::F_GETFL, 0);
+    let fl = sys::getfl(fd);
     if fl < 0 {
         return Err(fl);
     }
     if fl & libc::O_NONBLOCK == 0 {
-        let r = sys::fcntl(fd, libc::F_SETFL, (fl | libc::O_NONBLOCK) as i64);
+        let r = sys::setfl(fd, fl | libc::O_NONBLOCK);
         if r < 0 {
             return Err(r);
         }
@@ -717,38 +760,64 @@ fn data_io(
     retry_io(fd, dir, file_op)
 }
 
-pub fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
+/// `gr_read`: reads up to `n` bytes into `buf`, parking on EAGAIN.
+///
+/// # Safety
+/// `buf` is valid for writes of `n` bytes (it may be null when `n` is 0) for the
+/// whole call, and nothing else accesses it meanwhile.
+pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
     data_io(
         fd,
         READ,
-        || sys::recv(fd, buf, n, libc::MSG_DONTWAIT),
-        || sys::read(fd, buf, n),
+        // SAFETY: buf is writable for n bytes (our contract), as recv(2) takes it.
+        || unsafe { sys::recv(fd, buf, n, libc::MSG_DONTWAIT) },
+        // SAFETY: buf is writable for n bytes (our contract), as read(2) takes it.
+        || unsafe { sys::read(fd, buf, n) },
     )
 }
 
-pub fn write(fd: i32, buf: *const u8, n: usize) -> isize {
+/// `gr_write`: writes up to `n` bytes from `buf`, parking on EAGAIN.
+///
+/// # Safety
+/// `buf` is valid for reads of `n` bytes (it may be null when `n` is 0) for the
+/// whole call.
+pub unsafe fn write(fd: i32, buf: *const u8, n: usize) -> isize {
     data_io(
         fd,
         WRITE,
-        || sys::send(fd, buf, n, libc::MSG_DONTWAIT),
-        || sys::write(fd, buf, n),
+        // SAFETY: buf is readable for n bytes (our contract), as send(2) takes it.
+        || unsafe { sys::send(fd, buf, n, libc::MSG_DONTWAIT) },
+        // SAFETY: buf is readable for n bytes (our contract), as write(2) takes it.
+        || unsafe { sys::write(fd, buf, n) },
     )
 }
 
-pub fn accept(fd: i32, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> i32 {
+/// `gr_accept`: accepts a connection on `fd`, parking until one arrives.
+///
+/// # Safety
+/// `addr` and `len` are both null, or `len` points to a writable socklen_t holding
+/// the size of the writable buffer at `addr`, as accept4(2) takes them.
+pub unsafe fn accept(fd: i32, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> i32 {
     if let Err(e) = set_nonblock(fd) {
         return e;
     }
-    retry_io(fd, READ, || {
+    // SAFETY: addr and len are as accept4(2) takes them (our contract).
+    retry_io(fd, READ, || unsafe {
         sys::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as isize
     }) as i32
 }
 
-pub fn connect(fd: i32, addr: *const libc::sockaddr, len: libc::socklen_t) -> i32 {
+/// `gr_connect`: connects `fd` to `addr`, parking until the connection is made.
+///
+/// # Safety
+/// `addr` points to `len` readable bytes holding a socket address, as connect(2)
+/// takes it.
+pub unsafe fn connect(fd: i32, addr: *const libc::sockaddr, len: libc::socklen_t) -> i32 {
     if let Err(e) = set_nonblock(fd) {
         return e;
     }
-    let r = sys::connect(fd, addr, len);
+    // SAFETY: addr points to len readable bytes (our contract).
+    let r = unsafe { sys::connect(fd, addr, len) };
     if r == 0 {
         return 0;
     }
@@ -772,12 +841,14 @@ pub fn close(fd: i32) -> i32 {
         return -libc::EBADF;
     }
     if let Some(pd) = desc(fd) {
-        let p = desc_mut(pd);
+        let p = state(pd);
         pd.lock.lock();
-        // SAFETY: under the descriptor lock; woken waiters are never touched after wake.
+        // SAFETY: we hold pd.lock (the descriptor's fields and lists, and take_all's
+        // contract); wake_list gets only waiters take_all claimed for us, and never
+        // touches one after waking it.
         unsafe {
-            (*p).seq.fetch_add(1, Ordering::AcqRel);
-            (*p).not_socket.store(false, Ordering::Relaxed);
+            pd.seq.fetch_add(1, Ordering::AcqRel);
+            pd.not_socket.store(false, Ordering::Relaxed);
             let was = (*p).registered;
             (*p).registered = false;
             (*p).adopted = false;
@@ -801,8 +872,12 @@ pub fn close(fd: i32) -> i32 {
 
 /// Unlinks every waiter of a descriptor and returns those this caller wins, chained
 /// by `rnext`.
-unsafe fn take_all(p: *mut PollDesc) -> *mut IoWaiter {
-    // SAFETY: the caller holds the descriptor lock; linked waiters are alive.
+///
+/// # Safety
+/// `p` is the state of a descriptor whose lock the caller holds.
+unsafe fn take_all(p: *mut DescState) -> *mut IoWaiter {
+    // SAFETY: our contract: the descriptor lock is held, so its lists are ours, and
+    // linked waiters are alive (their owners unlink them under this lock first).
     unsafe {
         let mut seen: Vec<*mut IoWaiter> = Vec::new();
         let mut w = (*p).readers;
@@ -830,9 +905,15 @@ unsafe fn take_all(p: *mut PollDesc) -> *mut IoWaiter {
     }
 }
 
+/// Wakes every waiter of a chain (linked by `rnext`) with `result`.
+///
+/// # Safety
+/// Every waiter in the chain was claimed by the caller (`Waiter::claim`) and is off
+/// every list; the caller touches none of them afterwards.
 unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
     while !w.is_null() {
-        // SAFETY: each waiter was claimed by us; after wake we never touch it.
+        // SAFETY: our contract: each waiter is claimed by us, so alive until woken;
+        // its next link is read before the wake, after which we never touch it.
         unsafe {
             let next = (*w).rnext;
             (*w).result = result;
@@ -849,7 +930,8 @@ unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
 /// # Safety
 /// The caller won the claim of `iw`'s waiter; it never touches `iw` afterwards.
 unsafe fn wake_node(iw: *mut IoWaiter) {
-    // SAFETY: the node and its waiter live until the waiter is woken.
+    // SAFETY: our contract: the claim is ours, so the node, its waiter and a multi-fd
+    // wait's slock live until the wake below; nothing is touched after it.
     unsafe {
         let w = (*iw).w;
         let slock = (*iw).slock;
@@ -863,8 +945,12 @@ unsafe fn wake_node(iw: *mut IoWaiter) {
 
 /// Unlinks every waiter of one direction, claiming each for an event with readiness
 /// `mask`, and chains the won ones onto `woken` (through `rnext`).
-unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
-    // SAFETY: the caller holds the descriptor lock.
+///
+/// # Safety
+/// `p` is the state of a descriptor whose lock the caller holds.
+unsafe fn collect(p: *mut DescState, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
+    // SAFETY: our contract: the descriptor lock is held, so its lists are ours (and
+    // unlink's contract holds), and linked waiters are alive.
     unsafe {
         let head: *mut *mut IoWaiter = if read {
             &mut (*p).readers
@@ -892,18 +978,21 @@ unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWa
 }
 
 /// Handles one epoll event: latches readiness and wakes the waiters it satisfies.
-unsafe fn dispatch(tag: u64, ev: u32) {
+/// Any tag is harmless: an fd out of range or a stale generation is ignored.
+fn dispatch(tag: u64, ev: u32) {
     let fd = (tag & 0xffff_ffff) as i32;
     let seq = (tag >> 32) as u32;
     let Some(pd) = desc(fd) else { return };
-    let p = desc_mut(pd);
+    let p = state(pd);
     let r = ev & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
     let w = ev & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
     let mask = if r { READ } else { 0 } | if w { WRITE } else { 0 };
     pd.lock.lock();
-    // SAFETY: under the descriptor lock; woken waiters are not touched after wake.
+    // SAFETY: we hold pd.lock (the descriptor's fields and lists; collect's contract);
+    // the chain holds only waiters collect claimed for us, alive until woken, and
+    // each one's link is read before its wake, after which we never touch it.
     unsafe {
-        if (*p).seq.load(Ordering::Acquire) != seq || !(*p).registered {
+        if pd.seq.load(Ordering::Acquire) != seq || !(*p).registered {
             pd.lock.unlock();
             return; // an event for a closed file whose fd number was reused
         }
@@ -959,7 +1048,8 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
     let mut n = if NO_EPOLL_PWAIT2.load(Ordering::Relaxed) {
         -libc::ENOSYS
     } else {
-        sys::epoll_pwait2(ep, evp, evs.len() as i32, timeout_ns)
+        // SAFETY: evp is writable for evs.len() events.
+        unsafe { sys::epoll_pwait2(ep, evp, evs.len() as i32, timeout_ns) }
     };
     if n == -libc::ENOSYS {
         // Before Linux 5.11 (or under valgrind 3.19): epoll_wait, in milliseconds.
@@ -969,7 +1059,8 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
         } else {
             ((timeout_ns + 999_999) / 1_000_000).min(i32::MAX as i64) as i32
         };
-        n = sys::epoll_wait(ep, evp, evs.len() as i32, ms);
+        // SAFETY: evp is writable for evs.len() events.
+        n = unsafe { sys::epoll_wait(ep, evp, evs.len() as i32, ms) };
     }
     LAST_POLL.store(nanotime(), Ordering::Relaxed);
     if n <= 0 {
@@ -977,7 +1068,7 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
     }
     let mut handled = 0;
     for e in &evs[..n as usize] {
-        // SAFETY: epoll filled the first n entries.
+        // SAFETY: the kernel initialised the first n entries, and n <= evs.len().
         let e = unsafe { e.assume_init_ref() };
         let tag = e.u64;
         if tag == u64::MAX {
@@ -985,16 +1076,18 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
                 continue;
             }
             let mut buf = 0u64;
-            // Draining our eventfd (non-blocking: EAGAIN when already drained).
-            sys::read(
-                EVFD.load(Ordering::Acquire),
-                &mut buf as *mut u64 as *mut u8,
-                8,
-            );
+            // SAFETY: read(2) of 8 bytes into &mut buf, a writable u64 (our eventfd is
+            // non-blocking: EAGAIN when already drained).
+            unsafe {
+                sys::read(
+                    EVFD.load(Ordering::Acquire),
+                    &mut buf as *mut u64 as *mut u8,
+                    8,
+                )
+            };
             continue;
         }
-        // SAFETY: tags are ours.
-        unsafe { dispatch(tag, e.events) };
+        dispatch(tag, e.events);
         handled += 1;
     }
     handled
@@ -1005,7 +1098,8 @@ pub fn break_poll() {
     let ev = EVFD.load(Ordering::Acquire);
     if ev >= 0 {
         let one = 1u64;
-        sys::write(ev, &one as *const u64 as *const u8, 8);
+        // SAFETY: write(2) of 8 bytes from &one, a readable u64.
+        unsafe { sys::write(ev, &one as *const u64 as *const u8, 8) };
     }
 }
 
