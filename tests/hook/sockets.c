@@ -11,10 +11,14 @@
  *   fills its buffer, writev/readv/sendmsg/recvmsg work;
  * - poll on two fds wakes for the second; select's result sets are exact, and an fd
  *   that is not open fails it with EBADF; epoll_wait parks and returns the event;
- * - close of a socket a goroutine waits on wakes it with EBADF.
+ * - close of a socket a goroutine waits on wakes it with EBADF;
+ * - name lookups work on a goroutine (getaddrinfo, getnameinfo, gethostbyname and
+ *   gethostbyname_r of localhost: through gr_blocking, which this cannot observe, as
+ *   a local lookup does not wait).
  */
 #include "hook_test.h"
 
+#include <netdb.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -270,6 +274,29 @@ static void close_wakes(void *arg)
     close(sv[1]);
 }
 
+static void lookups(void *arg)
+{
+    (void)arg;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    CHECK_EQ(getaddrinfo("localhost", "80", &hints, &res), 0);
+    CHECK(res && res->ai_family == AF_INET);
+    struct sockaddr_in *in = (struct sockaddr_in *)res->ai_addr;
+    CHECK_EQ(ntohl(in->sin_addr.s_addr), INADDR_LOOPBACK);
+    char host[64];
+    CHECK_EQ(getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof host, NULL, 0,
+                         NI_NUMERICHOST),
+             0);
+    CHECK(strcmp(host, "127.0.0.1") == 0);
+    freeaddrinfo(res);
+    struct hostent *h = gethostbyname("localhost");
+    CHECK(h && h->h_addrtype == AF_INET);
+    struct hostent he, *out = NULL;
+    char buf[1024];
+    int herr = 0;
+    CHECK_EQ(gethostbyname_r("localhost", &he, buf, sizeof buf, &out, &herr), 0);
+    CHECK(out == &he);
+}
+
 static int plain_listener;
 
 static void accept_one(void *arg)
@@ -313,6 +340,8 @@ int main(void)
     long added = peak_stop(&pk);
     printf("threads added: %ld\n", added);
     CHECK_EQ(added, 0);
+    /* Lookups hand their processor to another thread (gr_blocking): not counted. */
+    gr_join(SPAWN(lookups, NULL));
 
     /* A listener a goroutine accepted on (made non-blocking in the kernel by the
      * layer): a plain thread's accept on it still waits for a connection. */
