@@ -1,0 +1,184 @@
+//! Stack overflow: the SIGSEGV handler and the alternate signal stacks it runs on.
+//!
+//! A goroutine that overflows touches its guard, and the kernel sends SIGSEGV to the
+//! thread running it. The handler cannot run on the exhausted stack, so every worker
+//! installs an alternate signal stack (`AltStack`, 64 KiB) and the handler is installed
+//! with `SA_ONSTACK`. It maps the fault address to a slot's guard and the slot to the
+//! goroutine last given it (`slab::place_of`), without any lock, allocation or
+//! thread-local (only async-signal-safe work is allowed there), writes
+//! "libgoroutine: fatal error: stack overflow in goroutine N (NAME)" with write(2),
+//! and aborts.
+//!
+//! Any other fault is not ours: it is passed to the handler installed before ours
+//! (with the arguments the kernel gave), or, when there was none, the default action
+//! is restored and the faulting instruction runs again, so the process dies of
+//! SIGSEGV (and dumps core) as if the runtime were not there.
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use super::slab::{self, Place};
+
+static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
+static SEGV_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the SIGSEGV handler (once), keeping the one it replaces for `chain`.
+pub(super) fn install_segv_handler() {
+    if SEGV_INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: sigaction with valid pointers. The old action is leaked on purpose: it
+    // must outlive every future fault.
+    unsafe {
+        let old: *mut libc::sigaction = Box::into_raw(Box::new(core::mem::zeroed()));
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &sa, old);
+        OLD_SEGV.store(old, Ordering::Release);
+    }
+}
+
+extern "C" fn on_segv(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if let Place::Guard(g) = slab::place_of(addr) {
+        if !g.is_null() {
+            let mut buf = [0u8; 160];
+            let mut w = Writer {
+                buf: &mut buf,
+                len: 0,
+            };
+            w.put(b"libgoroutine: fatal error: stack overflow in goroutine ");
+            // SAFETY: descriptors are never freed.
+            let g = unsafe { &*g };
+            w.num(g.id());
+            w.put(b" (");
+            let name = g.name_str();
+            w.put(if name.is_empty() { b"unnamed" } else { name });
+            w.put(b")\n");
+            // SAFETY: write(2), signal(2) and abort(3) are async-signal-safe.
+            unsafe {
+                libc::write(2, w.buf.as_ptr() as *const libc::c_void, w.len);
+                libc::signal(libc::SIGABRT, libc::SIG_DFL);
+                libc::abort();
+            }
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+/// Hands a fault that is not a stack overflow to the handler installed before ours,
+/// or to the default action.
+fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let old = OLD_SEGV.load(Ordering::Acquire);
+    // SAFETY: OLD_SEGV was filled by sigaction before our handler could run, and is
+    // never freed.
+    let old = unsafe { &*old };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_IGN || h == libc::SIG_DFL {
+        // Restore the default and return: the faulting instruction runs again and
+        // the kernel applies the default action (core dump), as if we were absent.
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        return;
+    }
+    // SAFETY: calling the previously installed handler the way the kernel would: with
+    // three arguments when it asked for SA_SIGINFO, with one otherwise.
+    unsafe {
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                core::mem::transmute(h);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(i32) = core::mem::transmute(h);
+            f(sig);
+        }
+    }
+}
+
+/// Formats into a fixed buffer (a signal handler may not allocate).
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, s: &[u8]) {
+        for &b in s {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+    fn num(&mut self, mut n: i64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        if n == 0 {
+            self.put(b"0");
+            return;
+        }
+        while n > 0 && i > 0 {
+            i -= 1;
+            d[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.put(&d[i..]);
+    }
+}
+
+/// An alternate signal stack for the calling worker thread, so the SIGSEGV handler
+/// can run after a goroutine has exhausted its own stack.
+pub struct AltStack {
+    base: *mut libc::c_void,
+    size: usize,
+}
+
+impl AltStack {
+    pub fn install() -> Option<AltStack> {
+        let size = 64 << 10;
+        // SAFETY: a fresh anonymous mapping, registered with sigaltstack for this
+        // thread; unmapped again if that fails.
+        unsafe {
+            let base = libc::mmap(
+                ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let ss = libc::stack_t {
+                ss_sp: base,
+                ss_flags: 0,
+                ss_size: size,
+            };
+            if libc::sigaltstack(&ss, ptr::null_mut()) != 0 {
+                libc::munmap(base, size);
+                return None;
+            }
+            Some(AltStack { base, size })
+        }
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: this thread installed the stack (an AltStack never leaves it);
+        // disabled before it is unmapped, and no handler runs on it at this point.
+        unsafe {
+            let ss = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            libc::sigaltstack(&ss, ptr::null_mut());
+            libc::munmap(self.base, self.size);
+        }
+    }
+}
