@@ -110,6 +110,7 @@ c_tests! {
     sleep_many,
     spawn_enomem,
     spawn_join_cycles,
+    stack_cache_return,
     stack_overflow,
     stack_size,
     sysmon_spin,
@@ -770,7 +771,7 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
             Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
         }
-        (Valgrind, "spawn_join_cycles" | "timers_cancel") => {
+        (Valgrind, "spawn_join_cycles" | "stack_cache_return" | "timers_cancel") => {
             Some("measures RSS and memory maps, which valgrind's own bookkeeping changes")
         }
         (Valgrind, "io_pingpong" | "many_goroutines" | "wait_all" | "example-demo") => Some(
@@ -798,7 +799,10 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         // The rescue must come before the sleeps it measures are over.
         (Thread | Valgrind, "sysmon_usleep notes") => Some(TIMING),
         (Thread, "io_timeout" | "sleep_many" | "sleep_idle_cpu") => Some(TIMING),
-        (Address | Thread, "rss_fallback" | "spawn_join_cycles" | "timers_cancel") => Some(
+        (
+            Address | Thread,
+            "rss_fallback" | "spawn_join_cycles" | "stack_cache_return" | "timers_cancel",
+        ) => Some(
             "measures RSS and memory maps, which shadow memory and ASan's quarantine of \
              freed blocks change",
         ),

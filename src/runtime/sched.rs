@@ -266,7 +266,7 @@ pub fn shutdown() -> i32 {
         }
     }
     drop(l);
-    stack::scavenge(0, 0);
+    stack::release_all();
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
     POLLER_SPIN_HANDOFF.store(false, Ordering::SeqCst);
@@ -326,6 +326,8 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// `finish_switch`, after that lock is released.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
+    // SAFETY: the caller holds p.
+    stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }

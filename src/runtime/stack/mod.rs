@@ -10,7 +10,8 @@
 //!   goroutine that last ran on it (for fault messages). Slabs are never unmapped.
 //! - `pool`: the allocator. Free stacks per size class in a global pool, per-P caches
 //!   so that spawn and exit take no lock, reservations so that spawn fails (and not
-//!   running), and the return of surplus stacks to the kernel after a burst.
+//!   running), and the return of idle stacks: from a P's cache to the pool, from the
+//!   pool to the kernel.
 //! - `guard`: guard regions, by `MADV_GUARD_INSTALL` (no memory-map entry) or by
 //!   `mprotect` within a budget that keeps `vm.max_map_count` for the rest of the
 //!   process.
@@ -32,7 +33,10 @@ use std::sync::Once;
 pub use guard::{guard_mode, guards_used, GuardMode};
 pub use overflow::AltStack;
 pub(crate) use pool::CREDIT_BATCH;
-pub use pool::{flush_cache, has_surplus, in_use, put, reserve, scavenge, take, unreserve};
+pub use pool::{
+    flush_cache, has_surplus, in_use, put, release_all, reserve, scavenge, take, trim_cache,
+    unreserve, Cache,
+};
 pub use slab::set_owner;
 
 pub(crate) const PAGE: usize = 4096;

@@ -16,11 +16,23 @@
 //! start; with the `mprotect` fallback every reserved stack is carved (its guard
 //! counted against the budget) at once, so that spawn is what fails past the budget.
 //!
-//! A surplus beyond `POOL_KEEP` hot stacks that nobody has drawn on for a second is
-//! returned to the kernel (`MADV_DONTNEED`, by sysmon), so RSS falls back after a
-//! burst while back-to-back bursts reuse warm stacks.
+//! Idle stacks go back, a tier at a time, so that a burst does not pin memory: a P's
+//! cache (hot, owner-only) -> the global pool's `hot` list (warm, under a mutex) ->
+//! its `cold` list (pages returned to the kernel with `MADV_DONTNEED`). Each tier
+//! keeps what it drew on during the last period (`IDLE_PERIOD_NS`, a second) and
+//! passes the rest down: it records the fewest stacks it held since its last trim
+//! (its low-water mark), and as the list is used LIFO, that many at the bottom sat
+//! unused the whole period. A steady load keeps its working set warm and bursts a
+//! second apart reuse warm stacks, yet after a burst RSS falls back within a few
+//! seconds, also while the P it ran on stays busy with other work.
+//!
+//! Who trims: a P trims its own cache, at its periodic look around (every 61
+//! schedules) once a period has passed on the coarse clock; the cache stays
+//! owner-only and spawn and exit pay one compare for the low-water mark, nothing
+//! shared. A P that goes idle hands its whole cache to the pool at once (the
+//! scheduler's `flush_p_caches`). sysmon trims the global pools (`scavenge`).
 
-use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
@@ -28,8 +40,8 @@ use super::guard::{self, GuardMode};
 use super::slab::{self, Slab};
 use super::{default_class, Stack, GUARD, NCLASSES};
 
-/// Hot free stacks a size class keeps before returning the rest to the kernel.
-const POOL_KEEP: usize = 4096;
+/// A tier passes down the stacks it did not draw on for this long.
+pub const IDLE_PERIOD_NS: i64 = 1_000_000_000;
 /// Reservations a P takes from (and gives back to) the global pool at a time.
 pub(crate) const CREDIT_BATCH: u32 = 32;
 /// Free stacks a P keeps for reuse.
@@ -37,14 +49,17 @@ const CACHE_MAX: usize = 256;
 
 /// Stacks given to goroutines and not yet returned.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
-/// When a pool was last drawn on (ns); surplus younger than that is kept warm.
-static LAST_DRAW: AtomicI64 = AtomicI64::new(0);
-/// Hot stacks in the global pools beyond what reservations need (a hint for sysmon).
+/// Stacks in the global pools' `hot` lists (a hint for sysmon).
 static HOT: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
-    /// Free stacks whose pages may still be committed (warm).
+    /// Free stacks whose pages may still be committed (warm), most recently freed
+    /// last.
     hot: Vec<Stack>,
+    /// The fewest stacks `hot` held since `trimmed_at`: that many at its bottom went
+    /// unused all the while.
+    hot_low: usize,
+    trimmed_at: i64,
     /// Free stacks whose pages were returned to the kernel, or never touched.
     cold: Vec<Stack>,
     /// Reservations not yet turned into stacks; always <= hot + cold + uncarved
@@ -60,6 +75,8 @@ struct Pool {
 static POOLS: [Mutex<Pool>; NCLASSES] = [const {
     Mutex::new(Pool {
         hot: Vec::new(),
+        hot_low: 0,
+        trimmed_at: 0,
         cold: Vec::new(),
         promised: 0,
         slabs: VecDeque::new(),
@@ -75,8 +92,48 @@ pub fn in_use() -> usize {
     IN_USE.load(Ordering::Relaxed)
 }
 
-fn note_draw() {
-    LAST_DRAW.store(crate::runtime::lock::nanotime(), Ordering::Relaxed);
+/// A P's free default-size stacks (owner-only: no lock, no atomic). Most recently
+/// freed last, and handed out from the end (LIFO), so that the next goroutine runs on
+/// the stack whose pages are most likely in cache.
+pub struct Cache {
+    stacks: Vec<Stack>,
+    /// The fewest stacks held since `trimmed_at` (see the top of this file).
+    low: usize,
+    trimmed_at: i64,
+}
+
+impl Cache {
+    pub const fn new() -> Cache {
+        Cache {
+            stacks: Vec::new(),
+            low: 0,
+            trimmed_at: 0,
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Stack> {
+        let st = self.stacks.pop()?;
+        self.low = self.low.min(self.stacks.len());
+        Some(st)
+    }
+
+    /// Moves the `n` oldest stacks to the global pool.
+    fn give_back(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut pool = pool(default_class());
+        pool.hot.extend(self.stacks.drain(..n));
+        HOT.fetch_add(n, Ordering::Relaxed);
+        self.low = self.low.saturating_sub(n);
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache::new()
+    }
 }
 
 /// Reserves `n` stacks of `class`: afterwards `take` cannot fail for them. Carves new
@@ -113,9 +170,9 @@ pub fn unreserve(class: usize, n: usize) {
 /// A stack for a goroutine about to run for the first time, which holds one
 /// reservation: the hottest stack of the P's cache (the reservation then goes back to
 /// the P as a credit), or one from the global pool (using up the reservation).
-pub fn take(class: usize, cache: Option<(&mut Vec<Stack>, &mut u32)>) -> Stack {
+pub fn take(class: usize, cache: Option<(&mut Cache, &mut u32)>) -> Stack {
     let st = match cache {
-        Some((stacks, credits)) if class == default_class() => match stacks.pop() {
+        Some((cache, credits)) if class == default_class() => match cache.pop() {
             Some(s) => {
                 *credits += 1;
                 s
@@ -123,7 +180,8 @@ pub fn take(class: usize, cache: Option<(&mut Vec<Stack>, &mut u32)>) -> Stack {
             None => {
                 // Refill the cache too, turning some of the P's credits into stacks
                 // (each is backed by a free global stack, so the pool stays sound).
-                let (st, extra) = take_global(class, (*credits).min(15) as usize, stacks);
+                let (st, extra) =
+                    take_global(class, (*credits).min(15) as usize, &mut cache.stacks);
                 *credits -= extra as u32;
                 st
             }
@@ -137,7 +195,6 @@ pub fn take(class: usize, cache: Option<(&mut Vec<Stack>, &mut u32)>) -> Stack {
 /// One stack for the caller's reservation plus up to `extra` for reservations the
 /// caller gives up, pushed onto `into`; returns the stack and how many extra it took.
 fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> (Stack, usize) {
-    note_draw();
     let mut pool = pool(class);
     let pop = |pool: &mut Pool| match pool.hot.pop() {
         Some(s) => {
@@ -167,22 +224,20 @@ fn take_global(class: usize, extra: usize, into: &mut Vec<Stack>) -> (Stack, usi
     }
     // The cache is LIFO: the stack to use now should be the warmest, so hand the
     // first (hot) one out and keep the rest.
+    pool.hot_low = pool.hot_low.min(pool.hot.len());
     pool.promised -= 1 + extra;
     (st, extra)
 }
 
 /// Returns a dead goroutine's stack: to the P's cache (kept at most `CACHE_MAX`
-/// long, the overflow going to the global pool) or to the global pool.
-pub fn put(class: usize, st: Stack, cache: Option<&mut Vec<Stack>>) {
+/// long: past that its older half goes to the global pool) or to the global pool.
+pub fn put(class: usize, st: Stack, cache: Option<&mut Cache>) {
     IN_USE.fetch_sub(1, Ordering::Relaxed);
     if let Some(cache) = cache {
         if class == default_class() {
-            cache.push(st);
-            if cache.len() > CACHE_MAX {
-                let keep = CACHE_MAX / 2;
-                let mut pool = pool(class);
-                HOT.fetch_add(cache.len() - keep, Ordering::Relaxed);
-                pool.hot.extend(cache.drain(keep..));
+            cache.stacks.push(st);
+            if cache.stacks.len() > CACHE_MAX {
+                cache.give_back(cache.stacks.len() - CACHE_MAX / 2);
             }
             return;
         }
@@ -191,52 +246,84 @@ pub fn put(class: usize, st: Stack, cache: Option<&mut Vec<Stack>>) {
     HOT.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Moves a P's cache into the global pool (when the P retires or at shutdown).
-pub fn flush_cache(cache: &mut Vec<Stack>) {
-    if cache.is_empty() {
-        return;
-    }
-    let mut pool = pool(default_class());
-    HOT.fetch_add(cache.len(), Ordering::Relaxed);
-    pool.hot.append(cache);
+/// Moves a P's whole cache into the global pool (when the P goes idle or retires,
+/// and at shutdown).
+pub fn flush_cache(cache: &mut Cache) {
+    cache.give_back(cache.stacks.len());
 }
 
-/// True when the pools hold more warm stacks than `POOL_KEEP` (sysmon then calls
-/// `scavenge` once they have gone unused for a while).
+/// Called by the P that owns `cache` now and then (its periodic look around): once a
+/// period has passed, the stacks it did not draw on during it go to the global pool.
+/// A load of the coarse clock and a compare otherwise.
+#[inline]
+pub fn trim_cache(cache: &mut Cache) {
+    let now = crate::runtime::lock::coarse_now();
+    if now - cache.trimmed_at >= IDLE_PERIOD_NS {
+        trim_cache_now(cache, now);
+    }
+}
+
+#[cold]
+fn trim_cache_now(cache: &mut Cache, now: i64) {
+    cache.give_back(cache.low.min(cache.stacks.len()));
+    cache.low = cache.stacks.len();
+    cache.trimmed_at = now;
+}
+
+/// True when the global pools hold warm free stacks (sysmon then calls `scavenge`
+/// every period, and sleeps no longer than one while the runtime is idle).
 pub fn has_surplus() -> bool {
-    HOT.load(Ordering::Relaxed) > POOL_KEEP
+    HOT.load(Ordering::Relaxed) > 0
 }
 
-/// Returns hot free stacks beyond `keep` per class to the kernel, unless a pool was
-/// drawn on within `min_idle_ns` (a burst is still going on). Cheap when there is no
-/// surplus; called by sysmon, and at shutdown (`keep` = 0, `min_idle_ns` = 0).
-pub fn scavenge(keep: usize, min_idle_ns: i64) -> usize {
-    let keep = keep.min(POOL_KEEP);
-    if crate::runtime::lock::nanotime() - LAST_DRAW.load(Ordering::Relaxed) < min_idle_ns {
-        return 0;
-    }
+/// Returns to the kernel the warm free stacks that no one drew on for a whole
+/// `idle_ns` (in each pool whose last trim is that old). Cheap when there is nothing
+/// to do; called by sysmon. Returns how many stacks it released.
+pub fn scavenge(idle_ns: i64) -> usize {
+    let now = crate::runtime::lock::nanotime();
     let mut released = 0;
     for class_pool in POOLS.iter() {
-        let mut pool = match class_pool.try_lock() {
-            Ok(p) => p,
-            Err(_) => continue,
+        // A pool busy right now is in use: skip it this time.
+        let Ok(mut pool) = class_pool.try_lock() else {
+            continue;
         };
-        if pool.hot.len() <= keep {
+        if now - pool.trimmed_at < idle_ns {
             continue;
         }
-        let n = pool.hot.len() - keep;
-        HOT.fetch_sub(n, Ordering::Relaxed);
-        let mut batch: Vec<Stack> = pool.hot.drain(..n).collect();
-        drop(pool);
-        release_pages(&mut batch);
-        released += batch.len();
-        class_pool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cold
-            .extend(batch);
+        let n = pool.hot_low.min(pool.hot.len());
+        pool.trimmed_at = now;
+        pool.hot_low = pool.hot.len() - n;
+        released += release_hot(class_pool, pool, n);
     }
     released
+}
+
+/// Returns every warm free stack to the kernel (at shutdown, once no P holds any).
+pub fn release_all() {
+    for class_pool in POOLS.iter() {
+        let pool = class_pool.lock().unwrap_or_else(|e| e.into_inner());
+        let n = pool.hot.len();
+        release_hot(class_pool, pool, n);
+    }
+}
+
+/// Moves the `n` oldest stacks of a pool's `hot` list to its `cold` list, giving
+/// their pages back to the kernel with the pool's lock released meanwhile. Returns `n`.
+fn release_hot(class_pool: &Mutex<Pool>, mut pool: MutexGuard<'_, Pool>, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    HOT.fetch_sub(n, Ordering::Relaxed);
+    let mut batch: Vec<Stack> = pool.hot.drain(..n).collect();
+    pool.hot_low = pool.hot_low.min(pool.hot.len());
+    drop(pool);
+    release_pages(&mut batch);
+    class_pool
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .cold
+        .extend(batch);
+    n
 }
 
 /// Gives free stacks' pages back to the kernel (`MADV_DONTNEED`), one call per run of
