@@ -286,6 +286,83 @@ fn exception_escaping_a_runtime_callback_aborts() {
     );
 }
 
+/// Catalogue entry 37: a longjmp from goroutine "jumper" onto the stack of the parked
+/// goroutine "victim" is caught at the jumper's next switch: one fatal line naming
+/// both, then SIGABRT.
+#[test]
+fn longjmp_onto_another_goroutine_is_fatal() {
+    let (r, jumper) = expect_stack_switched("longjmp-goroutine");
+    let Some(r) = r else { return };
+    let victim = printed_id(&r, "victim");
+    assert!(
+        jumper.contains(&format!(
+            "running on the stack of goroutine {victim} (victim)"
+        )),
+        "the fatal line does not name the stack it runs on\n{}",
+        r.describe()
+    );
+}
+
+/// Catalogue entry 37: a longjmp from a goroutine onto the main thread's stack is
+/// caught at the goroutine's next switch.
+#[test]
+fn longjmp_onto_a_thread_stack_is_fatal() {
+    let (r, jumper) = expect_stack_switched("longjmp-thread");
+    let Some(r) = r else { return };
+    assert!(
+        jumper.contains("running on a stack that is no goroutine's"),
+        "the fatal line does not say where it runs\n{}",
+        r.describe()
+    );
+}
+
+/// Runs `unwind_escape MODE`, in which goroutine "jumper" longjmps off its stack and
+/// then sleeps: stderr must hold exactly one fatal line, "stack switched outside the
+/// runtime" ending with the jumper's id and name, and the process must die of SIGABRT.
+/// Returns the run (None when skipped) and that line.
+fn expect_stack_switched(mode: &str) -> (Option<Outcome>, String) {
+    if skipped(&format!("unwind_escape {mode}")) {
+        return (None, String::new());
+    }
+    let r = run_program("unwind_escape", &[mode], &[], DEFAULT_TIMEOUT);
+    let jumper = printed_id(&r, "jumper");
+    let fatal: Vec<String> = r
+        .stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("libgoroutine: fatal error:"))
+        .map(String::from)
+        .collect();
+    assert!(
+        fatal.len() == 1
+            && fatal[0].starts_with(
+                "libgoroutine: fatal error: stack switched outside the runtime (longjmp out of \
+                 a goroutine?)"
+            )
+            && fatal[0].ends_with(&format!(" in goroutine {jumper} (jumper)")),
+        "expected exactly one fatal line naming goroutine {jumper} (jumper)\n{}",
+        r.describe()
+    );
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGABRT),
+        "expected death by SIGABRT\n{}",
+        r.describe()
+    );
+    let line = fatal[0].clone();
+    (Some(r), line)
+}
+
+/// The id a crash-test program printed as `WHAT N` before it crashed.
+fn printed_id(r: &Outcome, what: &str) -> String {
+    let prefix = format!("{what} ");
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("the program did not print `{what} N`\n{}", r.describe()))
+        .to_string()
+}
+
 /// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
 /// goroutine N, named NAME: stderr must hold exactly one fatal line, naming it, and
 /// the process must die of SIGABRT.
@@ -294,16 +371,7 @@ fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
         return;
     }
     let r = run_program("stack_overflow", &[mode], env, DEFAULT_TIMEOUT);
-    let id = r
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("id "))
-        .unwrap_or_else(|| {
-            panic!(
-                "the program did not print its goroutine id\n{}",
-                r.describe()
-            )
-        });
+    let id = printed_id(&r, "id");
     let want = format!("libgoroutine: fatal error: stack overflow in goroutine {id} ({name})");
     let fatal: Vec<&str> = r
         .stderr
@@ -805,6 +873,10 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         ) => Some(
             "measures RSS and memory maps, which shadow memory and ASan's quarantine of \
              freed blocks change",
+        ),
+        (Thread, "unwind_escape longjmp-goroutine" | "unwind_escape longjmp-thread") => Some(
+            "TSan's longjmp interceptor aborts first: it finds no jump buffer set by the \
+             jumping thread (\"can't find longjmp buf\")",
         ),
         (Thread, "shutdown") => {
             Some("counts the process's threads, and TSan adds a background thread of its own")

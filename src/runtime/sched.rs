@@ -1195,6 +1195,7 @@ unsafe fn steal_runnext(victim: *mut P) -> *mut G {
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
     // SAFETY: see above.
     unsafe {
+        stack::check_on_own_stack(&*(*m).curg);
         (*m).pending = Pending {
             f: Some(f),
             g: cur,

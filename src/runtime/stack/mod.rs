@@ -16,7 +16,9 @@
 //!   `mprotect` within a budget that keeps `vm.max_map_count` for the rest of the
 //!   process.
 //! - `overflow`: the SIGSEGV handler on each worker's alternate signal stack, which
-//!   turns a fault in a guard into "stack overflow in goroutine N (name)".
+//!   turns a fault in a guard into "stack overflow in goroutine N (name)", and the
+//!   check at every switch that a goroutine still runs on its own stack (a `longjmp`
+//!   out of it is caught there).
 //!
 //! This file holds what all four share: the sizes, the size classes, `Stack`, and the
 //! one-time setup from the environment (`GR_STACK_SIZE`, `GR_GUARD`,
@@ -31,7 +33,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 pub use guard::{guard_mode, guards_used, GuardMode};
-pub use overflow::AltStack;
+pub use overflow::{check_on_own_stack, AltStack};
 pub(crate) use pool::CREDIT_BATCH;
 pub use pool::{
     flush_cache, has_surplus, in_use, put, release_all, reserve, scavenge, take, trim_cache,

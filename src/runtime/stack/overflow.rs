@@ -1,4 +1,6 @@
-//! Stack overflow: the SIGSEGV handler and the alternate signal stacks it runs on.
+//! A goroutine that leaves its stack: by overflowing it (the SIGSEGV handler and the
+//! alternate signal stacks it runs on), or by jumping off it (the check at every
+//! switch).
 //!
 //! A goroutine that overflows touches its guard, and the kernel sends SIGSEGV to the
 //! thread running it. The handler cannot run on the exhausted stack, so every worker
@@ -13,11 +15,25 @@
 //! (with the arguments the kernel gave), or, when there was none, the default action
 //! is restored and the faulting instruction runs again, so the process dies of
 //! SIGSEGV (and dumps core) as if the runtime were not there.
+//!
+//! A `longjmp` (or `setcontext`) from a goroutine to a jump buffer set on another
+//! stack (another goroutine's, or a thread's own) moves the thread onto that stack
+//! behind the runtime's back: the runtime still takes it for the goroutine that was
+//! running, and the first switch would save that goroutine's context pointing into a
+//! stack it does not own. Every switch away from a goroutine therefore first checks
+//! that the stack pointer lies inside the running goroutine's stack
+//! (`check_on_own_stack`: two compares on a path that already reads the goroutine)
+//! and reports "stack switched outside the runtime" naming it, then aborts. Between
+//! the jump and that switch the program runs on the wrong stack undetected (a
+//! goroutine that never switches again is never caught). C++ exceptions cannot take
+//! this path: the unwinder stops at the base of a goroutine's stack, where the C++
+//! runtime calls `std::terminate` (tests/c/unwind_escape.c).
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use super::slab::{self, Place};
+use crate::runtime::g::G;
 
 static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 static SEGV_INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -96,6 +112,45 @@ fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
             f(sig);
         }
     }
+}
+
+/// Checks that the calling thread runs on the stack of `g`, the goroutine its M runs
+/// (called at every switch away from a goroutine); aborts with a fatal error naming
+/// `g` otherwise. The address of a local stands for the stack pointer (left
+/// uninitialised: nothing is stored there, it only has to have an address).
+#[inline(always)]
+pub fn check_on_own_stack(g: &G) {
+    let here = core::mem::MaybeUninit::<u8>::uninit();
+    let sp = here.as_ptr() as usize;
+    if let Some(st) = &g.stack {
+        if sp.wrapping_sub(st.lo) >= st.hi - st.lo {
+            stack_switched(sp);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stack_switched(sp: usize) -> ! {
+    let on = match slab::place_of(sp) {
+        Place::Stack(g) if !g.is_null() => {
+            // SAFETY: descriptors are never freed.
+            let g = unsafe { &*g };
+            let name = String::from_utf8_lossy(g.name_str()).into_owned();
+            let name = if name.is_empty() {
+                "unnamed".into()
+            } else {
+                name
+            };
+            format!("the stack of goroutine {} ({name})", g.id())
+        }
+        Place::Stack(_) | Place::Guard(_) => "a free goroutine stack".into(),
+        Place::Elsewhere => "a stack that is no goroutine's (a thread's own?)".into(),
+    };
+    crate::runtime::fatal(&format!(
+        "stack switched outside the runtime (longjmp out of a goroutine?): running on {on} \
+         instead of its own,"
+    ))
 }
 
 /// Formats into a fixed buffer (a signal handler may not allocate).

@@ -120,10 +120,11 @@ pub fn set_owner(slot: u32, g: *mut G) {
 
 /// Where an address lies among the stacks.
 pub(super) enum Place {
-    /// In the guard below the stack of slot `owner` (null: never given out).
+    /// In the guard below a slot's stack, with the goroutine that slot was last
+    /// given to (null: never given out).
     Guard(*mut G),
-    /// In the usable part of a slot's stack.
-    Stack,
+    /// In the usable part of a slot's stack, with the same goroutine.
+    Stack(*mut G),
     /// Outside every slab.
     Elsewhere,
 }
@@ -146,7 +147,7 @@ pub(super) fn place_of(addr: usize) -> Place {
             return if (addr - s.base) % s.slot_size < GUARD {
                 Place::Guard(g)
             } else {
-                Place::Stack
+                Place::Stack(g)
             };
         }
     }
