@@ -151,7 +151,7 @@ static YIELD_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
 /// `yield_` as a builtin function: the hottest call of all, so it skips ctypes'
 /// argument conversion (a builtin call costs ~40 ns, a ctypes call ~170 ns here).
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("yield_", || {
+    crate::runtime::boundary::boundary("yield_", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };

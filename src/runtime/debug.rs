@@ -25,12 +25,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use crate::ffi::debug::gr_stats;
 use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
 use crate::runtime::stack;
 use crate::runtime::{netpoll, timer};
+use crate::types::gr_stats;
 
 pub struct Settings {
     pub schedtrace_ms: u64,
@@ -63,8 +63,8 @@ pub fn settings() -> &'static Settings {
     })
 }
 
-/// The counters of `gr_stats`, in the C struct itself (defined where cbindgen reads
-/// it) so that there is one list of them.
+/// The counters of `gr_stats`, in the C struct itself (`crate::types`), so that there
+/// is one list of them.
 pub fn stats() -> gr_stats {
     let mut switches = 0u64;
     for i in 0..sched::MAX_PROCS {

@@ -8,11 +8,13 @@
 //!   `sysmon`: the monitor thread that rescues stuck processors.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
 //! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
+//! - `boundary`: what every entry from C runs inside (panics, the fork rule).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
+pub mod boundary;
 pub mod debug;
 pub mod g;
 pub mod home;
