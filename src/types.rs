@@ -5,11 +5,17 @@
 //! as well as `ffi` (only `/// cbindgen:ignore` modules in lib.rs are skipped), so they
 //! still appear in include/goroutine.h.
 
-/// Runtime counters, filled in by gr_stats.
+/// Runtime counters, filled in by gr_stats. Set `size` first: `struct gr_stats st =
+/// { .size = sizeof st };`. Later versions only append counters, and the library fills
+/// only what fits in `size`, so a program built against this header works with them.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Default, Debug, Clone, Copy)]
 pub struct gr_stats {
+    /// Set by the caller to `sizeof(struct gr_stats)`; gr_stats sets it to the bytes
+    /// it filled (less when the library is older than the header, and knows fewer
+    /// counters).
+    pub size: usize,
     /// Goroutines alive.
     pub goroutines: u64,
     /// Worker threads started.
@@ -44,3 +50,12 @@ pub struct gr_stats {
     /// for (a lost wake-up it repaired).
     pub lost_wakeups: u64,
 }
+
+/// The size of `struct gr_stats` in 0.2.0, the first version with `size`: the least a
+/// caller's struct can hold. Counters are only ever appended after this prefix (the
+/// assertion below fails if one is inserted in it).
+pub(crate) const GR_STATS_FIRST_SIZE: usize = 128;
+const _: () = assert!(
+    core::mem::offset_of!(gr_stats, size) == 0
+        && core::mem::offset_of!(gr_stats, lost_wakeups) + 8 == GR_STATS_FIRST_SIZE
+);

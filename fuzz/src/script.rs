@@ -1727,7 +1727,10 @@ pub fn run_with(data: &[u8], features: Features) -> bool {
 fn check_nothing_left() {
     let t0 = Instant::now();
     loop {
-        let mut st = gr_stats::default();
+        let mut st = gr_stats {
+            size: std::mem::size_of::<gr_stats>(),
+            ..gr_stats::default()
+        };
         expect(
             "gr_stats",
             goroutine::ffi::debug::gr_stats(&mut st) as i64,

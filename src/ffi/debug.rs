@@ -22,17 +22,37 @@ use crate::runtime::debug::{self, Names, STATUS_NAMES, WAIT_REASON_NAMES};
 use crate::runtime::g::{self, G};
 use crate::runtime::stack::Stack;
 pub use crate::types::gr_stats;
+use crate::types::GR_STATS_FIRST_SIZE;
 
-/// Fills `*out` with the runtime's counters. Returns 0, or -EINVAL for NULL.
-/// Never parks; plain threads: yes.
+/// Fills `*out` with the runtime's counters. Set `out->size = sizeof *out` first: the
+/// library fills the counters that fit in `size` bytes, leaves any bytes beyond the
+/// ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
+/// for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
+/// bytes; 0 included). Never parks; plain threads: yes.
 #[no_mangle]
 pub extern "C" fn gr_stats(out: *mut gr_stats) -> c_int {
     boundary("gr_stats", || {
         if out.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: out is a caller-provided, writable gr_stats.
-        unsafe { *out = debug::stats() };
+        // SAFETY: out points to the caller's struct gr_stats, whatever its version:
+        // every version begins with `size`.
+        let size = unsafe { core::ptr::addr_of!((*out).size).read() };
+        if size < GR_STATS_FIRST_SIZE {
+            return -libc::EINVAL;
+        }
+        let stats = debug::stats();
+        let n = size.min(size_of::<gr_stats>());
+        // SAFETY: the caller's struct holds `size` >= n bytes and does not overlap our
+        // local copy; n covers `size`, which is written last.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                &stats as *const gr_stats as *const u8,
+                out as *mut u8,
+                n,
+            );
+            core::ptr::addr_of_mut!((*out).size).write(n);
+        }
         0
     })
 }

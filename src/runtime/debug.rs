@@ -75,6 +75,7 @@ pub fn stats() -> gr_stats {
         }
     }
     gr_stats {
+        size: core::mem::size_of::<gr_stats>(),
         goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
         threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
         procs: sched::nprocs_limit() as u64,

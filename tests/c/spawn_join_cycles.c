@@ -97,7 +97,8 @@ struct usage {
 static struct usage usage_now(void)
 {
     struct usage u = { proc_status("VmRSS"), count_lines("/proc/self/maps"),
-                       count_dir("/proc/self/fd"), proc_status("Threads"), { 0 } };
+                       count_dir("/proc/self/fd"), proc_status("Threads"),
+                       { .size = sizeof(struct gr_stats) } };
     CHECK_EQ(gr_stats(&u.st), 0);
     return u;
 }
