@@ -267,6 +267,7 @@ pub fn shutdown() -> i32 {
     }
     drop(l);
     stack::release_all();
+    netpoll::shutdown();
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
     POLLER_SPIN_HANDOFF.store(false, Ordering::SeqCst);
