@@ -392,6 +392,10 @@ int gr_unlock_thread(void);
  ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
  for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
  bytes; 0 included). Never parks; plain threads: yes.
+
+ # Safety
+ `out` is NULL or points to a struct gr_stats whose `size` the caller set, writable
+ for that many bytes.
  */
 int gr_stats(struct gr_stats *out);
 

@@ -291,56 +291,53 @@ fn exception_escaping_a_runtime_callback_aborts() {
 /// both, then SIGABRT.
 #[test]
 fn longjmp_onto_another_goroutine_is_fatal() {
-    let (r, jumper) = expect_stack_switched("longjmp-goroutine");
-    let Some(r) = r else { return };
-    let victim = printed_id(&r, "victim");
-    assert!(
-        jumper.contains(&format!(
-            "running on the stack of goroutine {victim} (victim)"
-        )),
-        "the fatal line does not name the stack it runs on\n{}",
-        r.describe()
-    );
+    expect_stack_switched("longjmp-goroutine", |r| {
+        format!(
+            "the stack of goroutine {} (victim)",
+            printed_id(r, "victim")
+        )
+    });
 }
 
 /// Catalogue entry 37: a longjmp from a goroutine onto the main thread's stack is
 /// caught at the goroutine's next switch.
 #[test]
 fn longjmp_onto_a_thread_stack_is_fatal() {
-    let (r, jumper) = expect_stack_switched("longjmp-thread");
-    let Some(r) = r else { return };
-    assert!(
-        jumper.contains("running on a stack that is no goroutine's"),
-        "the fatal line does not say where it runs\n{}",
-        r.describe()
-    );
+    expect_stack_switched("longjmp-thread", |_| {
+        "a stack that is no goroutine's (a thread's own?)".into()
+    });
 }
 
 /// Runs `unwind_escape MODE`, in which goroutine "jumper" longjmps off its stack and
 /// then sleeps: stderr must hold exactly one fatal line, "stack switched outside the
-/// runtime" ending with the jumper's id and name, and the process must die of SIGABRT.
-/// Returns the run (None when skipped) and that line.
-fn expect_stack_switched(mode: &str) -> (Option<Outcome>, String) {
+/// runtime", saying that it runs on `on(run)` and naming the jumper, and the process
+/// must die of SIGABRT.
+fn expect_stack_switched(mode: &str, on: impl Fn(&Outcome) -> String) {
     if skipped(&format!("unwind_escape {mode}")) {
-        return (None, String::new());
+        return;
     }
     let r = run_program("unwind_escape", &[mode], &[], DEFAULT_TIMEOUT);
-    let jumper = printed_id(&r, "jumper");
-    let fatal: Vec<String> = r
+    let want = format!(
+        "libgoroutine: fatal error: stack switched outside the runtime (longjmp out of a \
+         goroutine?): running on {} instead of its own, in goroutine {} (jumper)",
+        on(&r),
+        printed_id(&r, "jumper")
+    );
+    expect_fatal_abort(&r, &want);
+}
+
+/// The run printed exactly one fatal line, `want`, and died of SIGABRT.
+fn expect_fatal_abort(r: &Outcome, want: &str) {
+    let fatal: Vec<&str> = r
         .stderr
         .lines()
         .map(str::trim_end)
         .filter(|l| l.starts_with("libgoroutine: fatal error:"))
-        .map(String::from)
         .collect();
-    assert!(
-        fatal.len() == 1
-            && fatal[0].starts_with(
-                "libgoroutine: fatal error: stack switched outside the runtime (longjmp out of \
-                 a goroutine?)"
-            )
-            && fatal[0].ends_with(&format!(" in goroutine {jumper} (jumper)")),
-        "expected exactly one fatal line naming goroutine {jumper} (jumper)\n{}",
+    assert_eq!(
+        fatal,
+        [want],
+        "expected exactly one fatal line\n{}",
         r.describe()
     );
     assert_eq!(
@@ -349,8 +346,6 @@ fn expect_stack_switched(mode: &str) -> (Option<Outcome>, String) {
         "expected death by SIGABRT\n{}",
         r.describe()
     );
-    let line = fatal[0].clone();
-    (Some(r), line)
 }
 
 /// The id a crash-test program printed as `WHAT N` before it crashed.
@@ -373,24 +368,7 @@ fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
     let r = run_program("stack_overflow", &[mode], env, DEFAULT_TIMEOUT);
     let id = printed_id(&r, "id");
     let want = format!("libgoroutine: fatal error: stack overflow in goroutine {id} ({name})");
-    let fatal: Vec<&str> = r
-        .stderr
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| l.starts_with("libgoroutine: fatal error:"))
-        .collect();
-    assert_eq!(
-        fatal,
-        [want.as_str()],
-        "expected exactly one fatal line\n{}",
-        r.describe()
-    );
-    assert_eq!(
-        r.status.signal(),
-        Some(libc::SIGABRT),
-        "expected death by SIGABRT\n{}",
-        r.describe()
-    );
+    expect_fatal_abort(&r, &want);
 }
 
 // ---------------------------------------------------------------- long runs (make stress)

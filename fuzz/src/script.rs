@@ -1731,11 +1731,9 @@ fn check_nothing_left() {
             size: std::mem::size_of::<gr_stats>(),
             ..gr_stats::default()
         };
-        expect(
-            "gr_stats",
-            goroutine::ffi::debug::gr_stats(&mut st) as i64,
-            &[0],
-        );
+        // SAFETY: st is a gr_stats of the size its `size` says, writable.
+        let rc = unsafe { goroutine::ffi::debug::gr_stats(&mut st) };
+        expect("gr_stats", rc as i64, &[0]);
         check(st.goroutines == 0, || {
             format!(
                 "gr_wait_all returned with {} goroutines alive",

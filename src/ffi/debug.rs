@@ -29,22 +29,26 @@ use crate::types::GR_STATS_FIRST_SIZE;
 /// ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
 /// for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
 /// bytes; 0 included). Never parks; plain threads: yes.
+///
+/// # Safety
+/// `out` is NULL or points to a struct gr_stats whose `size` the caller set, writable
+/// for that many bytes.
 #[no_mangle]
-pub extern "C" fn gr_stats(out: *mut gr_stats) -> c_int {
+pub unsafe extern "C" fn gr_stats(out: *mut gr_stats) -> c_int {
     boundary("gr_stats", || {
         if out.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: out points to the caller's struct gr_stats, whatever its version:
-        // every version begins with `size`.
+        // SAFETY: a non-null out points to the caller's struct gr_stats (our contract),
+        // whatever its version: every version begins with `size`.
         let size = unsafe { core::ptr::addr_of!((*out).size).read() };
         if size < GR_STATS_FIRST_SIZE {
             return -libc::EINVAL;
         }
         let stats = debug::stats();
         let n = size.min(size_of::<gr_stats>());
-        // SAFETY: the caller's struct holds `size` >= n bytes and does not overlap our
-        // local copy; n covers `size`, which is written last.
+        // SAFETY: the caller's struct is writable for `size` >= n bytes (our contract)
+        // and does not overlap our local copy; n covers `size`, which is written last.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 &stats as *const gr_stats as *const u8,

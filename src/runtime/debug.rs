@@ -193,12 +193,6 @@ fn symbol(addr: usize) -> String {
 
 fn describe(g: &G, now: i64, out: &mut String) {
     let st = g.status.load(Ordering::Acquire);
-    let name = String::from_utf8_lossy(g.name_str()).into_owned();
-    let name = if name.is_empty() {
-        "unnamed".to_string()
-    } else {
-        name
-    };
     let waited_ms = (now - g.wait_since).max(0) / 1_000_000;
     let state = match st {
         RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
@@ -212,8 +206,8 @@ fn describe(g: &G, now: i64, out: &mut String) {
     };
     let _ = writeln!(
         out,
-        "goroutine {} ({name}) [{state}]{}:",
-        g.id(),
+        "{} [{state}]{}:",
+        crate::runtime::goroutine_label(g),
         if g.is_locked() {
             " locked to thread"
         } else {

@@ -9,7 +9,6 @@
  */
 #include "check.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -93,29 +92,6 @@ static void plain_thread_reads_across_shutdown(void)
     CHECK_EQ(gr_shutdown(), 0);
 }
 
-static long map_count(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    long n = 0;
-    int c;
-    CHECK(f != NULL);
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
-
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    CHECK(d != NULL);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* Worker threads may take a moment to exit after gr_shutdown returned. */
 static long threads_settle(long want)
 {
@@ -138,7 +114,7 @@ static void expect_busy(void)
 int main(void)
 {
     watchdog(60);
-    int fds_before = open_fds(); /* before the runtime ever started */
+    long fds_before = fd_count(); /* before the runtime ever started */
     long threads0 = proc_status("Threads");
     CHECK_EQ(threads0, 1);
     CHECK_EQ(gr_shutdown(), 0); /* nothing started */
@@ -158,9 +134,9 @@ int main(void)
     io_through_netpoller();
     CHECK_EQ(gr_shutdown(), 0);
     CHECK_EQ(threads_settle(threads0), threads0);
-    int fds0 = open_fds();
+    long fds0 = fd_count();
     if (fds0 != fds_before)
-        FAIL("%d file descriptors open after gr_shutdown, %d before the runtime started "
+        FAIL("%ld file descriptors open after gr_shutdown, %ld before the runtime started "
              "(the netpoller's epoll instance and eventfd must be closed)",
              fds0, fds_before);
     CHECK_EQ(gr_shutdown(), 0); /* double shutdown */
@@ -187,9 +163,9 @@ int main(void)
         long t = threads_settle(threads0);
         if (t != threads0)
             FAIL("round %d: %ld threads after shutdown, expected %ld", round, t, threads0);
-        int fds = open_fds();
+        long fds = fd_count();
         if (fds != fds_before)
-            FAIL("round %d: %d file descriptors open after gr_shutdown, %d before the runtime "
+            FAIL("round %d: %ld file descriptors open after gr_shutdown, %ld before the runtime "
                  "started", round, fds, fds_before);
         if (round == 0)
             maps1 = map_count();
@@ -203,7 +179,7 @@ int main(void)
     if (maps20 > maps1 + 8)
         FAIL("%ld memory maps after 20 restarts, %ld after the first", maps20, maps1);
 #endif
-    printf("shutdown and lazy restart x20: threads back to %ld, fds back to %d each time, "
+    printf("shutdown and lazy restart x20: threads back to %ld, fds back to %ld each time, "
            "memory maps %ld -> %ld\n", threads0, fds_before, maps1, maps20);
     plain_thread_reads_across_shutdown();
     puts("a plain thread blocked in gr_read across gr_shutdown got its byte");

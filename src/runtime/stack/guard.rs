@@ -15,10 +15,9 @@
 //! A guard is installed once, when its slot is first carved, and stays for the life of
 //! the process (`MADV_DONTNEED` on a free stack leaves it in place).
 
-use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use super::{GUARD, PAGE};
+use super::{map_anon, GUARD, PAGE};
 
 /// `madvise` advice and pidfd values not yet in every libc.
 const MADV_GUARD_INSTALL: i32 = 102;
@@ -58,21 +57,13 @@ fn max_map_count() -> usize {
 
 fn kernel_has_guard_install() -> bool {
     // Probe on a scratch page: EINVAL means the kernel predates guard regions.
-    // SAFETY: a private anonymous mapping we own and unmap; nothing else sees it.
+    let Some(p) = map_anon(PAGE) else {
+        return false;
+    };
+    // SAFETY: a page we just mapped, that nothing else knows of, unmapped after.
     unsafe {
-        let p = libc::mmap(
-            ptr::null_mut(),
-            PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return false;
-        }
-        let ok = libc::madvise(p, PAGE, MADV_GUARD_INSTALL) == 0;
-        libc::munmap(p, PAGE);
+        let ok = libc::madvise(p as *mut libc::c_void, PAGE, MADV_GUARD_INSTALL) == 0;
+        libc::munmap(p as *mut libc::c_void, PAGE);
         ok
     }
 }

@@ -29,6 +29,7 @@ mod overflow;
 mod pool;
 mod slab;
 
+use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -41,15 +42,15 @@ pub use pool::{
 };
 pub use slab::set_owner;
 
-pub(crate) const PAGE: usize = 4096;
+const PAGE: usize = 4096;
 /// Guard region below each stack. Large, so that a C frame with big locals cannot
 /// jump over it into the neighbouring stack; it costs no memory.
-pub(crate) const GUARD: usize = 64 << 10;
+const GUARD: usize = 64 << 10;
 /// The smallest stack: runtime calls may use up to 8 KiB of the calling goroutine's
 /// stack (they run on it; only the worker's own loop runs on its thread stack).
-pub(crate) const MIN_STACK: usize = 32 << 10;
-pub(crate) const MAX_STACK: usize = 1 << 30;
-pub(crate) const DEFAULT_STACK: usize = 256 << 10;
+const MIN_STACK: usize = 32 << 10;
+const MAX_STACK: usize = 1 << 30;
+const DEFAULT_STACK: usize = 256 << 10;
 /// Size classes: 32 KiB << 0..=15.
 const NCLASSES: usize = 16;
 
@@ -95,7 +96,7 @@ fn env_usize(name: &str) -> Option<usize> {
     num.parse::<usize>().ok().map(|n| n * mult)
 }
 
-pub fn default_size() -> usize {
+fn default_size() -> usize {
     DEFAULT_SIZE.load(Ordering::Relaxed)
 }
 
@@ -115,6 +116,24 @@ pub fn class_of(size: usize) -> Result<usize, i32> {
     Ok((rounded.trailing_zeros() - MIN_STACK.trailing_zeros()) as usize)
 }
 
-pub fn class_size(class: usize) -> usize {
+fn class_size(class: usize) -> usize {
     MIN_STACK << class
+}
+
+/// A fresh private anonymous read-write mapping of `bytes`, committed lazily (stack
+/// slabs, their owner arrays, alternate signal stacks, the guard probe's page).
+fn map_anon(bytes: usize) -> Option<usize> {
+    // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches
+    // nothing that exists.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as usize)
 }

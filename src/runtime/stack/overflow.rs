@@ -32,6 +32,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
+use super::map_anon;
 use super::slab::{self, Place};
 use crate::runtime::g::G;
 
@@ -136,13 +137,7 @@ fn stack_switched(sp: usize) -> ! {
         Place::Stack(g) if !g.is_null() => {
             // SAFETY: descriptors are never freed.
             let g = unsafe { &*g };
-            let name = String::from_utf8_lossy(g.name_str()).into_owned();
-            let name = if name.is_empty() {
-                "unnamed".into()
-            } else {
-                name
-            };
-            format!("the stack of goroutine {} ({name})", g.id())
+            format!("the stack of {}", crate::runtime::goroutine_label(g))
         }
         Place::Stack(_) | Place::Guard(_) => "a free goroutine stack".into(),
         Place::Elsewhere => "a stack that is no goroutine's (a thread's own?)".into(),
@@ -194,31 +189,21 @@ pub struct AltStack {
 impl AltStack {
     pub fn install() -> Option<AltStack> {
         let size = 64 << 10;
-        // SAFETY: a fresh anonymous mapping, registered with sigaltstack for this
-        // thread; unmapped again if that fails.
+        let base = map_anon(size)? as *mut libc::c_void;
+        let ss = libc::stack_t {
+            ss_sp: base,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        // SAFETY: registers a fresh mapping of our own as this thread's signal stack;
+        // unmapped again if that fails.
         unsafe {
-            let base = libc::mmap(
-                ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            if base == libc::MAP_FAILED {
-                return None;
-            }
-            let ss = libc::stack_t {
-                ss_sp: base,
-                ss_flags: 0,
-                ss_size: size,
-            };
             if libc::sigaltstack(&ss, ptr::null_mut()) != 0 {
                 libc::munmap(base, size);
                 return None;
             }
-            Some(AltStack { base, size })
         }
+        Some(AltStack { base, size })
     }
 }
 

@@ -41,7 +41,7 @@ use super::slab::{self, Slab};
 use super::{default_class, Stack, GUARD, NCLASSES};
 
 /// A tier passes down the stacks it did not draw on for this long.
-pub const IDLE_PERIOD_NS: i64 = 1_000_000_000;
+const IDLE_PERIOD_NS: i64 = 1_000_000_000;
 /// Reservations a P takes from (and gives back to) the global pool at a time.
 pub(crate) const CREDIT_BATCH: u32 = 32;
 /// Free stacks a P keeps for reuse.

@@ -16,7 +16,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{class_size, Stack, GUARD, PAGE};
+use super::{class_size, map_anon, Stack, GUARD, PAGE};
 use crate::runtime::g::G;
 
 const SLOT_BITS: u32 = 12;
@@ -88,23 +88,6 @@ pub(super) fn map(class: usize) -> Result<&'static Slab, i32> {
     SLABS[index].store(slab as *const Slab as *mut Slab, Ordering::Release);
     NSLABS.store(index + 1, Ordering::Release);
     Ok(slab)
-}
-
-/// A fresh private anonymous mapping of `bytes`, committed lazily.
-fn map_anon(bytes: usize) -> Option<usize> {
-    // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches
-    // nothing that exists.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p as usize)
 }
 
 /// Records which goroutine runs on a slot's stack (read by the fault handler).
