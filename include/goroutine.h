@@ -510,7 +510,8 @@ int gr_py_init(const struct gr_py_api *api);
 
 /*
  A builtin function object implemented by the runtime (a new reference), for calls
- too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
+ too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
+ 1 = `self_id()` (gr_self).
  NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
  parks.
 
