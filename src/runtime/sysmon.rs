@@ -172,7 +172,7 @@ fn run() {
                     },
                 );
                 if surplus {
-                    crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+                    crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
                 }
             }
             SLEEPING.store(false, Ordering::SeqCst);
@@ -210,7 +210,7 @@ fn run() {
         crate::runtime::blockprof::check(now);
         if crate::runtime::stack::has_surplus() && now - last_scavenge > 100_000_000 {
             last_scavenge = now;
-            crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+            crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
         }
         if acted {
             delay = 20_000;

@@ -132,12 +132,12 @@ int main(void)
     struct peak pk;
     peak_start(&pk);
     CHECK_EQ(pipe(p), 0);
-    struct gr_stats st0;
+    struct gr_stats st0 = {.size = sizeof st0};
     CHECK_EQ(gr_stats(&st0), 0);
     SPAWN(reader, NULL);
     SPAWN(spinner, NULL);
     CHECK_EQ(gr_wait_all(), 0);
-    struct gr_stats st1;
+    struct gr_stats st1 = {.size = sizeof st1};
     CHECK_EQ(gr_stats(&st1), 0);
     CHECK_EQ(st1.sysmon_rescues, st0.sysmon_rescues);
     printf("blocking pipe read parked while another goroutine yielded %ld times\n",
