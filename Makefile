@@ -1,12 +1,14 @@
 # libgoroutine: Go-style goroutines for C, built by cargo as target/release/libgoroutine.so.
 #
-#   make / make build   build the library (cargo build --release)
+#   make / make build   build the library (cargo build --release) and the libc hook
+#                       layer, libgoroutine_hook.so (make hook, mk/hook.mk)
 #   make header         regenerate include/goroutine.h from src/ffi (commit the result)
 #   make demo           build and run c_examples/tour.c: goroutines against threads,
 #                       measured live on this machine (under a minute)
 #   make test           every suite (Rust tests, the C programs in tests/c/, the examples,
-#                       the install test, the docs checks, the Python suite), each to the
-#                       end, then one line per suite and the skips (mk/test.mk)
+#                       the hook layer, the install test, the docs checks, the Python
+#                       suite), each to the end, then one line per suite and the skips
+#                       (mk/test.mk)
 #   make stress         the long tests (marked #[ignore]), 60 s of fuzzing, make valgrind
 #   make bench          the benchmark suite and its report (mk/bench.mk; QUICK=1: < 3 min)
 #   make bench-check    callgrind instruction counts vs the committed baseline (> 10%: fails)
@@ -36,6 +38,7 @@ build:
 	@soname=$$(objdump -p $(BUILD_LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
 	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
 		ln -sf libgoroutine.so $(BUILD_LIBDIR)/$$soname; fi
+	@$(MAKE) --no-print-directory hook
 
 header:
 	GR_WRITE_HEADER=1 $(CARGO) build --release
@@ -54,4 +57,4 @@ stress: build
 clean:
 	$(CARGO) clean
 
-include mk/test.mk mk/install.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk
+include mk/test.mk mk/install.mk mk/hook.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk

@@ -12,6 +12,8 @@
 #   rust      the unit tests (src/) and every tests/*.rs not named below
 #   c         the C test programs in tests/c/ (tests/c_tests.rs)
 #   examples  the programs in c_examples/ (tests/examples.rs)
+#   hook      the libc hook layer: plain libc calls and real client libraries on
+#             goroutines, against servers the tests start (tests/hook.rs)
 #   install   make install into a staging directory, builds against it (tests/install.rs)
 #   docs      docs/api.md current, doc comments complete, the guide, the reliability map
 #   python    the Python binding's pytest suite (bindings/python/run_tests.sh)
@@ -21,21 +23,23 @@
 # lists those lines, which the tests append to $(TEST_LOGS)/<suite>.skips. Every
 # suite's output is in $(TEST_LOGS)/<suite>.log, the summary in summary.txt.
 
-TEST_SUITES ?= rust c examples install docs python
+TEST_SUITES ?= rust c examples hook install docs python
 TEST_LOGS   := $(abspath $(TARGET_DIR))/test-logs
 
 # tests/*.rs (one cargo test target each) that make up the suites other than rust.
 TEST_FILES_c        := c_tests
 TEST_FILES_examples := examples
+TEST_FILES_hook     := hook
 TEST_FILES_install  := install
 TEST_FILES_docs     := docs reliability_map
-TEST_FILES_rust     := $(filter-out $(TEST_FILES_c) $(TEST_FILES_examples) $(TEST_FILES_install) \
-	$(TEST_FILES_docs),$(basename $(notdir $(wildcard tests/*.rs))))
+TEST_FILES_rust     := $(filter-out $(TEST_FILES_c) $(TEST_FILES_examples) $(TEST_FILES_hook) \
+	$(TEST_FILES_install) $(TEST_FILES_docs),$(basename $(notdir $(wildcard tests/*.rs))))
 
 CARGO_TEST := $(CARGO) test --release --no-fail-fast
 TEST_rust     = $(CARGO_TEST) --lib $(addprefix --test ,$(TEST_FILES_rust))
 TEST_c        = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_c))
 TEST_examples = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_examples))
+TEST_hook     = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_hook))
 TEST_install  = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_install))
 TEST_docs     = $(CARGO_TEST) $(addprefix --test ,$(TEST_FILES_docs))
 # Under CI (CI set), also pip-installs the package and runs the suite on that copy.

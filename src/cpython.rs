@@ -172,7 +172,7 @@ static SELF_ID_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
 /// # Safety
 /// Called by CPython as a METH_NOARGS builtin: the GIL is held.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("yield_", || {
+    crate::runtime::boundary::boundary("yield_", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
