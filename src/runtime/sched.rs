@@ -66,7 +66,6 @@ pub struct Sched {
     pub state: AtomicU32,
     allp: [AtomicPtr<P>; MAX_PROCS],
     pub nthreads: AtomicUsize,
-    pub switches: AtomicUsize,
     pub steals: AtomicUsize,
     /// Extra Ps standing in for Ps whose M is stuck (see sysmon).
     pub rescue: AtomicU32,
@@ -91,7 +90,6 @@ pub static SCHED: Sched = Sched {
     state: AtomicU32::new(UNINIT),
     allp: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_PROCS],
     nthreads: AtomicUsize::new(0),
-    switches: AtomicUsize::new(0),
     steals: AtomicUsize::new(0),
     rescue: AtomicU32::new(0),
     sysmon_rescues: AtomicUsize::new(0),
@@ -191,19 +189,14 @@ pub fn init(maxprocs: i32) -> i32 {
     n as i32
 }
 
-/// Lazy start for every entry point.
+/// Starts the runtime if it is not running (the lazy start of every entry point): 0,
+/// or the negative errno value of a start that failed (-EAGAIN: no thread for sysmon).
 #[inline]
-/// Starts the runtime if it is not running: 0, or the negative errno value of a
-/// start that failed (-EAGAIN: no thread for sysmon).
 pub fn ensure_init() -> i32 {
     if SCHED.state.load(Ordering::Acquire) == RUNNING_STATE {
         return 0;
     }
     init(0).min(0)
-}
-
-pub fn is_running() -> bool {
-    SCHED.state.load(Ordering::Acquire) == RUNNING_STATE
 }
 
 pub(crate) fn ensure_p(i: usize) -> *mut P {
