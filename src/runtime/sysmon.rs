@@ -151,8 +151,7 @@ fn run() {
         let homes = crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0;
         // Timers with nobody polling are fired below (every 10 ms at most while
         // quiet), so sysmon must not take its long idle sleep then.
-        let unpolled_timers = netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
-            && timer::next_when() != i64::MAX;
+        let unpolled_timers = sched::nobody_polling() && timer::next_when() != i64::MAX;
         if all_idle && quiet > 50 && trace_ns == 0 && !homes && !stranded && !unpolled_timers {
             // The idle poller handles timers and fds; nothing can get stuck. Wake once
             // more later only if there are stacks to give back.
@@ -198,13 +197,10 @@ fn run() {
         }
         let now = nanotime();
         let mut acted = false;
-        if netpoll::POLLER.load(Ordering::SeqCst) == 0 && timer::next_when() <= now {
+        if sched::nobody_polling() && timer::next_when() <= now {
             acted |= timer::run_due(now) > 0;
         }
-        if netpoll::WAITERS.load(Ordering::Relaxed) > 0
-            && netpoll::POLLER.load(Ordering::SeqCst) == 0
-            && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000
-        {
+        if sched::fds_unpolled() && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000 {
             acted |= netpoll::poll_ready() > 0;
         }
         acted |= retake(&mut seen, now, debug);
