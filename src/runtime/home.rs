@@ -51,6 +51,7 @@ pub struct Home {
 
 // SAFETY: the queue is guarded by `lock`; the M is used only by the running thread.
 unsafe impl Sync for Home {}
+// SAFETY: as for Sync: nothing in a Home is tied to the thread that made it.
 unsafe impl Send for Home {}
 
 /// A home is freed (with its M) only when no goroutine of it is alive and no thread

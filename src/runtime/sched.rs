@@ -768,7 +768,7 @@ fn pidleget(l: &mut Locked) -> Option<*mut P> {
         SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
         // SAFETY: an idle P is held by nobody.
         if unsafe { (*p).id } >= nprocs_limit() {
-            // SAFETY: as above.
+            // SAFETY: taken off the idle list, p is held by nobody.
             unsafe { retire_p_queues(l, p) };
             continue;
         }
@@ -1430,7 +1430,8 @@ unsafe fn steal_runnext(victim: *mut P) -> *mut G {
 /// Runs on goroutine `cur`, which is `(*m).curg`; `cur`'s status is already what `f`
 /// expects (RUNNABLE for a requeue, WAITING for a park, DEAD for an exit).
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
-    // SAFETY: see above.
+    // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
+    // so it is runnable and ours to run.
     unsafe {
         (*m).pending = Pending {
             f: Some(f),
@@ -1522,7 +1523,7 @@ pub(crate) fn spawn_homed(
     let cache = if p.is_null() {
         None
     } else {
-        // SAFETY: as above.
+        // SAFETY: p is the calling thread's own P, so its owner-only cache is ours.
         Some(unsafe { &mut (*p).gcache })
     };
     let g = match crate::runtime::g::alloc(cache) {
@@ -1652,6 +1653,12 @@ unsafe fn attach_stack(p: *mut P, g: *mut G) {
     }
 }
 
+/// The first frame of every goroutine (laid out by `attach_stack`): runs its function,
+/// then exits it.
+///
+/// # Safety
+/// Entered only by the switch to a goroutine's first run: `transfer` is the M that
+/// switched, `arg` the goroutine, now running on that M.
 unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     let g = arg as *mut G;
     // SAFETY: we were switched to by an M that passed itself; g is ours.
@@ -1666,6 +1673,11 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     }
 }
 
+/// The deferred half of an exit (a `PendingFn`): frees the dead goroutine's stack and
+/// descriptor, into `m`'s P's caches when it has one.
+///
+/// # Safety
+/// Runs as `m`'s pending action, after the switch away from `g`, which has exited.
 unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g has exited and its context will never run again; m is ours.
     unsafe {
@@ -1688,6 +1700,11 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     }
 }
 
+/// Ends the running goroutine `g`: wakes its joiners (and `wait_all`), then switches
+/// away for good.
+///
+/// # Safety
+/// `g` is the goroutine running on the calling thread, and it has returned.
 unsafe fn goexit(g: *mut G) -> ! {
     let m = current_m();
     // SAFETY: g is the goroutine running on m.
@@ -1795,6 +1812,10 @@ pub fn join(id: i64) -> i32 {
 const DEADLOCK_CHECK_FIRST_NS: i64 = 100_000_000;
 const DEADLOCK_CHECK_MAX_NS: i64 = 1_000_000_000;
 
+/// The deferred half of a yield (a `PendingFn`): requeues `g`, now saved.
+///
+/// # Safety
+/// Runs as `m`'s pending action, after the switch away from `g`, which is RUNNABLE.
 unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g yielded and is saved; m is ours.
     unsafe {
@@ -1904,7 +1925,7 @@ pub fn unlock_thread() -> i32 {
     if m.is_null() {
         return -libc::EPERM;
     }
-    // SAFETY: as above.
+    // SAFETY: we run on m, as its current goroutine; no switch can happen in between.
     unsafe {
         let g = (*m).curg;
         if (*g).lock_depth == 0 {
@@ -1950,7 +1971,7 @@ pub fn set_maxprocs(n: i32) -> i32 {
             // SAFETY: idle Ps are held by nobody.
             if unsafe { (*p).id } >= n {
                 SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
-                // SAFETY: as above.
+                // SAFETY: taken off the idle list, p is held by nobody.
                 unsafe { retire_p_queues(&mut l, p) };
             } else {
                 keep.push(p);
@@ -2058,6 +2079,10 @@ pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
 /// another worker (Go's entersyscall + handoffp), then takes a P back (exitsyscall):
 /// an idle one at once, or else the goroutine queues and this thread waits its turn.
 /// `f` must not call functions that park (it runs without a P).
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "(f, arg) is the C caller's pair, as in spawn: the runtime calls f with arg and never dereferences arg itself"
+)]
 pub fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
     let m = current_m();
     if m.is_null() {

@@ -373,7 +373,7 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
     s.last_stat = now;
     // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
     let m = unsafe { core::ptr::read_volatile(&(*p).m) };
-    // SAFETY: as above; tid is an atomic.
+    // SAFETY: m is a live M (never freed while the runtime runs); tid is an atomic.
     if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
         s.asleep += 1;
     } else {
@@ -383,6 +383,9 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
 }
 
 /// Takes every queued goroutine of a P that another thread owns.
+///
+/// # Safety
+/// `p` is a P (Ps are never freed).
 unsafe fn drain_foreign(p: *mut P) -> Vec<GPtr> {
     let mut out = Vec::new();
     // SAFETY: stealer and runnext are the concurrent-safe parts of a P.

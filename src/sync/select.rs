@@ -89,7 +89,7 @@ impl SelectWait {
             for i in 0..self.n {
                 let c = &*self.cases.add(i);
                 let sd = self.sds.add(i);
-                if sd == taken || c.chan as *const Chan != chan {
+                if sd == taken || !ptr::eq(c.chan, chan) {
                     continue;
                 }
                 waitq(st, c.op).remove(sd);
