@@ -4,7 +4,8 @@
 //! Where a goroutine goes:
 //! - spawned or woken by a goroutine: the current P's `runnext` (the one it displaces
 //!   goes to the P's queue), so a hand-off stays on one core;
-//! - spawned or woken by a plain thread: the global queue;
+//! - spawned or woken by a plain thread (or an M without a P): the global queue;
+//! - a homed goroutine (see `home.rs`): its home's queue, whoever readies it;
 //! - a P whose queue is empty takes from the global queue, then steals half of
 //!   another P's queue (and, as a last resort, a `runnext` that has sat unrun for a
 //!   few microseconds).
@@ -15,9 +16,32 @@
 //! P has nothing local does it switch to g0, whose loop (`find_runnable`) looks
 //! further and finally puts the M to sleep.
 //!
-//! Waking workers: waking an idle vCPU costs 15-20 us here, so an idle P is woken
-//! only when stealable work appears (not for a `runnext` hand-off) and no M is already
-//! spinning (looking for work); the last spinner to find work wakes one more, as in Go.
+//! The wake-up protocol. Waking an idle vCPU costs 15-20 us here, so workers are woken
+//! sparingly, yet work must never sit next to an idle P with nobody coming for it.
+//! Every step is a function in the section "the wake-up protocol" below, with the
+//! invariant it keeps:
+//! - Who wakes whom: a producer that puts work where another P could take it (a P's
+//!   stealable queue, the global queue; not a `runnext` hand-off, which stays on this
+//!   core) calls `wakep` afterwards. `wakep` starts an M only if a P is idle and no M
+//!   spins (`nmspinning`, counted before the M runs: `claim_spinning_wake`).
+//! - Spinners carry the wake-ups of the producers that saw them: one that finds work
+//!   and was the last spinner wakes another (`resetspinning`); one that finds nothing
+//!   stops counting, releases its P, then looks at every queue once more before it
+//!   sleeps (`stop_spinning`, `recheck_after_spinning`). A producer either saw it
+//!   counted (and that last look finds the work) or saw it gone (and woke somebody).
+//! - Who may sleep: an M without a P, after that look. A P goes idle only after a last
+//!   look at the global queue under the scheduler lock (`release_idle_p`), so a global
+//!   put either is seen or finds the idle P. The P of an M that blocks is handed on
+//!   when it has work, when nobody spins, or when timers or fds have no poller
+//!   (`handoffp`).
+//! - The poller (the one idle M or home thread blocked in epoll_wait) is a sleeper that
+//!   can be woken: `startm` with no idle M interrupts it rather than make a thread, and
+//!   a spinning wake handed to it stays counted until it takes it up or gives it back
+//!   (`hand_to_poller`, `take_handoff`, `release_poller`).
+//! - sysmon's safety net counts and repairs a wake-up lost anyway (work, an idle P and
+//!   no spinner at two looks in a row); `GRDEBUG=wakenet=0` turns it off, so that a
+//!   test shows the protocol alone suffices.
+//!
 //! An M with nothing to do spins through one steal round and then sleeps on a futex:
 //! an idle runtime uses no CPU.
 
@@ -1863,9 +1887,7 @@ pub fn yield_now() {
             return;
         }
         let g = (*m).curg;
-        let idle = (*p).runnext.load(Ordering::Relaxed).is_null()
-            && (*p).runq.is_empty()
-            && SCHED.runqsize.load(Ordering::Relaxed) == 0;
+        let idle = (*p).local_empty() && SCHED.runqsize.load(Ordering::Relaxed) == 0;
         if idle {
             // Nothing else to run here; still count a schedule so that timers and
             // fds get their periodic look (and sysmon sees progress).
@@ -1875,7 +1897,7 @@ pub fn yield_now() {
             }
             let next = periodic_checks(p);
             if next.is_null() {
-                if (*p).runnext.load(Ordering::Relaxed).is_null() && (*p).runq.is_empty() {
+                if (*p).local_empty() {
                     return;
                 }
             } else {
