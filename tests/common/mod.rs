@@ -1,0 +1,87 @@
+//! Skips for tests that need an optional tool: anything the README does not list as a
+//! prerequisite (Rust, gcc, GNU make, Python 3 with venv), such as cmake, gdb, wrk or
+//! Go. A test file uses it with `mod common;` and asks before it uses the tool:
+//!
+//! ```ignore
+//! if !common::need_tool("gdb_backtraces_a_running_goroutine", "gdb", "gdb") {
+//!     return;
+//! }
+//! ```
+//!
+//! A missing tool is one line, `SKIP <test>: needs <what> (Debian package <package>)`,
+//! and the test goes on without that part (or returns, and passes). With
+//! `GR_REQUIRE_ALL=1` (set by `.ci/run`, which installs every tool) the same line is a
+//! panic instead, so CI proves that everything runs.
+//!
+//! libtest captures what a passing test prints, so the line is written to the
+//! process's stderr directly (shown at once, also under capture) and appended to the
+//! skip log that `make test`'s closing summary counts and lists: the file named by
+//! `GR_SKIP_LOG` (make test sets one per suite), else `target/tmp/skips.log`.
+
+// Each test binary compiles its own copy of this module and uses only some of it.
+#![allow(dead_code, reason = "each test binary uses part of this module")]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// True if `tool` is an executable on PATH (or, for a name with a `/`, that file);
+/// otherwise reports the skip as `need` does and returns false.
+pub fn need_tool(test: &str, tool: &str, package: &str) -> bool {
+    need(test, tool, package, on_path(tool))
+}
+
+/// For what `need_tool` cannot see on PATH (a header, a library, a module): the caller
+/// says whether `what` is `present`. Returns `present`; when false, prints and logs
+/// the SKIP line, or panics with it under `GR_REQUIRE_ALL=1`.
+pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let line = format!("SKIP {test}: needs {what} (Debian package {package})");
+    if std::env::var_os("GR_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{line} [GR_REQUIRE_ALL=1: a skip is a failure]");
+    }
+    // Not eprintln!: libtest would capture it.
+    let _ = writeln!(std::io::stderr(), "{line}");
+    let log = skip_log();
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // One write of one short line with O_APPEND: tests running in parallel threads (or
+    // processes) do not interleave their lines.
+    match OpenOptions::new().create(true).append(true).open(&log) {
+        Ok(mut f) => {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "cannot append to the skip log {}: {e}",
+                log.display()
+            );
+        }
+    }
+    false
+}
+
+fn on_path(tool: &str) -> bool {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if tool.contains('/') {
+        return executable(Path::new(tool));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(tool))))
+}
+
+fn skip_log() -> PathBuf {
+    match std::env::var_os("GR_SKIP_LOG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        // cargo sets CARGO_TARGET_TMPDIR (target/tmp) for integration tests.
+        _ => Path::new(env!("CARGO_TARGET_TMPDIR")).join("skips.log"),
+    }
+}
