@@ -2,8 +2,10 @@
 """Generates docs/api.md, the C API reference, from include/goroutine.h.
 
 Every exported function gets a section: synopsis (the prototype), description, return
-value, errors, whether it may park and who may call it (all taken from the function's
-doc comment in the header, which cbindgen copies from src/ffi/*.rs), and an example
+value, errors, whether it may park and who may call it, what the caller guarantees for
+its pointer arguments (the comment's `# Safety` part, which the Rust export needs as
+an `unsafe extern "C" fn`) (all taken from the function's doc comment in the header,
+which cbindgen copies from src/ffi/*.rs), and an example
 (hand-written, in docs/api_examples.md, under a `## gr_name` heading). Types and
 macros get a section each too. So the reference cannot drift from the header: edit the
 doc comments in src/ffi/, run `make header`, then this script.
@@ -89,9 +91,20 @@ class Item:
         self.kind = kind        # "function", "macro", "struct", "typedef", "opaque"
         self.name = name
         self.decl = decl        # the declaration, as C
-        self.doc = doc          # the doc comment's text ("" when there is none)
+        # The doc comment's text ("" when there is none), without its `# Safety`
+        # section, which is kept apart: what the caller guarantees ("" when none).
+        self.doc, self.safety = split_safety(doc)
         self.fields = []        # structs: (declaration, doc)
         self.also = []          # macros documented together with this one
+
+
+def split_safety(doc):
+    """(text, safety): a doc comment without its `# Safety` section, and that section's
+    text (it runs to the end of the comment, as in src/ffi)."""
+    m = re.search(r"(?m)^# Safety\s*$", doc)
+    if not m:
+        return doc, ""
+    return doc[:m.start()].rstrip(), doc[m.end():].strip()
 
 
 def comment_text(lines):
@@ -470,6 +483,8 @@ def render_function(fn, example):
             "A plain thread may call it too (the header's general rule: where a goroutine "
             "would park, a plain thread blocks).")
     out += ["**Parking and threads.** %s %s" % (park_line, thread_line), ""]
+    if fn.safety:
+        out += ["**The caller guarantees.** " + render_doc(fn.safety), ""]
     out += ["**Example.**", "", example.strip(), ""]
     return out
 

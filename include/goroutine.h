@@ -305,6 +305,10 @@ int gr_maxprocs(int n);
  error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
  goroutine is blocked on something only another goroutine could end; they stay
  blocked). May park (from a goroutine it parks that goroutine); plain threads block.
+
+ # Safety
+ `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+ may run on any worker thread).
  */
 int gr_main(gr_fn fn_, void *arg);
 
@@ -329,12 +333,21 @@ int gr_shutdown(void);
  Starts a goroutine running `fn(arg)` with a default stack. Returns its id (> 0),
  or -EINVAL (NULL fn), -ENOMEM (no memory for a stack), -EAGAIN (guard-page budget
  exhausted on kernels without MADV_GUARD_INSTALL). Never parks. Plain threads: yes.
+
+ # Safety
+ `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+ may run on any worker thread).
  */
 gr_id gr_spawn(gr_fn fn_, void *arg);
 
 /*
  Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
  size outside 32 KiB..1 GiB or nonzero flags. Never parks. Plain threads: yes.
+
+ # Safety
+ `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+ may run on any worker thread); `attr` is NULL or points to a readable gr_attr whose
+ `name` is NULL or a NUL-terminated string.
  */
 gr_id gr_spawn_attr(gr_fn fn_, void *arg, const struct gr_attr *attr);
 
@@ -412,24 +425,40 @@ int gr_block_io(int fd, int events, int64_t timeout_ns);
  is read with MSG_DONTWAIT and keeps its flags; any other fd is put into
  non-blocking mode). Returns the byte count (0 at end of file) or a negative
  errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+
+ # Safety
+ `buf` is NULL or points to `n` writable bytes, which stay valid and untouched by
+ others until the call returns.
  */
 ptrdiff_t gr_read(int fd, void *buf, size_t n);
 
 /*
  Like write(2), parking on EAGAIN; may write fewer than `n` bytes, as write(2)
  does. Returns the byte count or a negative errno value (-EPIPE, ...).
+
+ # Safety
+ `buf` is NULL or points to `n` readable bytes, which stay valid until the call
+ returns.
  */
 ptrdiff_t gr_write(int fd, const void *buf, size_t n);
 
 /*
  Like accept(2), parking until a connection arrives. The new fd is non-blocking
  and close-on-exec. Returns it, or a negative errno value. `addr`/`len` may be NULL.
+
+ # Safety
+ `addr` and `len` are both NULL, or `len` points to a writable socklen_t holding the
+ size of the writable buffer at `addr`, as for accept(2).
  */
 int gr_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
 /*
  Like connect(2), parking until the connection is made. Returns 0 or a negative
  errno value (-ECONNREFUSED, ...). The fd is left non-blocking.
+
+ # Safety
+ `addr` is NULL or points to `len` readable bytes holding a socket address, as for
+ connect(2).
  */
 int gr_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
@@ -447,6 +476,9 @@ int gr_close(int fd);
  Returns 0, or -EINVAL for a NULL fn. Never parks: the goroutine keeps its thread
  for the call, and afterwards may wait (on that thread) for a free processor. From a
  plain thread it just calls fn.
+
+ # Safety
+ `fn` is NULL or a function that is sound to call with `arg` on the calling thread.
  */
 int gr_blocking(gr_fn fn_, void *arg);
 
@@ -454,6 +486,10 @@ int gr_blocking(gr_fn fn_, void *arg);
  Hands the runtime the CPython API table (copied). Returns 0 (also when called
  again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
  -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `api` is NULL or points to a readable gr_py_api whose fields are
+ the running interpreter's functions and objects, as each field's comment says.
  */
 int gr_py_init(const struct gr_py_api *api);
 
@@ -462,6 +498,9 @@ int gr_py_init(const struct gr_py_api *api);
  too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
  NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
  parks.
+
+ # Safety
+ The GIL is held.
  */
 void *gr_py_builtin(int which);
 
@@ -473,11 +512,18 @@ struct gr_py_home *gr_py_home_new(void);
 /*
  Frees a home. Returns 0, -EBUSY (goroutines of it are alive: nothing is freed),
  -EINVAL (NULL). Never parks.
+
+ # Safety
+ `h` is NULL or a home from gr_py_home_new that has not been freed. If this call
+ frees it, no other call on it is running then and none starts later.
  */
 int gr_py_home_free(struct gr_py_home *h);
 
 /*
  Number of the home's goroutines alive (0 for NULL). Never parks.
+
+ # Safety
+ `h` is NULL or a home from gr_py_home_new that has not been freed.
  */
 size_t gr_py_home_alive(const struct gr_py_home *h);
 
@@ -489,6 +535,9 @@ size_t gr_py_home_alive(const struct gr_py_home *h);
  thread runs this home), -EINVAL (NULL, or no gr_py_init). Called through
  `ctypes.CDLL` (the GIL released, the caller's thread state saved). Never parks:
  plain threads only (while every goroutine of the home waits, the thread blocks).
+
+ # Safety
+ `h` is NULL or a home from gr_py_home_new that has not been freed.
  */
 int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
 
@@ -499,17 +548,27 @@ int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
  handle as a positive integer (release it with gr_py_task_release), or a negative
  errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
  The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
+ `callable` is NULL or a live object; `name` is NULL or a NUL-terminated string.
  */
 ptrdiff_t gr_py_spawn(struct gr_py_home *h, void *callable, const char *name);
 
 /*
  The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
  Never parks.
+
+ # Safety
+ `t` is NULL or a task from gr_py_spawn that has not been released.
  */
 int64_t gr_py_task_id(const struct gr_py_task *t);
 
 /*
  1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
+
+ # Safety
+ `t` is NULL or a task from gr_py_spawn that has not been released.
  */
 int gr_py_task_done(const struct gr_py_task *t);
 
@@ -517,6 +576,9 @@ int gr_py_task_done(const struct gr_py_task *t);
  Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
  ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
  not park here), -EINVAL (NULL). GIL held; releases it while waiting.
+
+ # Safety
+ The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
  */
 int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
 
@@ -524,30 +586,46 @@ int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
  The value the task's callable returned (a new reference), or NULL with an
  exception set when the goroutine has not ended or its call failed. GIL held.
  Never parks.
+
+ # Safety
+ The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
  */
 void *gr_py_task_result(const struct gr_py_task *t);
 
 /*
  Drops the binding's reference to a task (the goroutine keeps its own until it
  ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released,
+ and the caller does not use it again.
  */
 int gr_py_task_release(struct gr_py_task *t);
 
 /*
  gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
  GIL held; released while switched out.
+
+ # Safety
+ The GIL is held.
  */
 int gr_py_yield(void);
 
 /*
  gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
  asleep.
+
+ # Safety
+ The GIL is held.
  */
 int gr_py_sleep(int64_t ns);
 
 /*
  gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
  -ECANCELED, -EPERM. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held.
  */
 int gr_py_block_io(int fd, int events, int64_t timeout_ns);
 
@@ -556,6 +634,11 @@ int gr_py_block_io(int fd, int events, int64_t timeout_ns);
  takes a reference, which moves to the receiver. `block` = 0: never waits
  (-EAGAIN when it would). Returns 0, -EPIPE (closed), -EAGAIN, -EPERM, -EINVAL
  (NULL, or not an 8-byte channel). GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+ and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+ gr_py_chan_send or gr_py_select; `obj` is NULL or a live object.
  */
 int gr_py_chan_send(struct gr_chan *c, void *obj, int block);
 
@@ -564,6 +647,11 @@ int gr_py_chan_send(struct gr_chan *c, void *obj, int block);
  the binding's exception set (closed and drained: its closed-channel exception;
  refused: its context exception). `block` = 0: never waits; returns a new reference
  to `empty` when nothing is ready. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+ and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+ gr_py_chan_send or gr_py_select; `empty` is NULL or a live object.
  */
 void *gr_py_chan_recv(struct gr_chan *c, int block, void *empty);
 
@@ -571,6 +659,13 @@ void *gr_py_chan_recv(struct gr_chan *c, int block, void *empty);
  Frees a channel of `PyObject *`, dropping the references of values still
  buffered. Returns 0, -EBUSY (somebody waits on it: nothing is freed), -EINVAL.
  GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+ and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+ gr_py_chan_send or gr_py_select. If this call frees it, no other call on it is
+ running then (a call parked in it makes this one free nothing) and none starts
+ later.
  */
 int gr_py_chan_free(struct gr_chan *c);
 
@@ -582,6 +677,11 @@ int gr_py_chan_free(struct gr_chan *c);
  sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
  -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
  released while waiting.
+
+ # Safety
+ The GIL is held; `cases` is NULL or points to `n` writable gr_py_case values, each
+ with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
+ a live object.
  */
 int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
 
@@ -589,17 +689,27 @@ int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
  Returns `obj` as a new reference the caller takes over (for the `obj` of a
  gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
  exception for NULL. GIL held. Never parks.
+
+ # Safety
+ The GIL is held.
  */
 void *gr_py_steal(void *obj);
 
 /*
  gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `wg` is NULL or a wait group from gr_wg_new that has not been
+ freed.
  */
 int gr_py_wg_wait(struct gr_wg *wg);
 
 /*
  gr_mutex_lock for Python code: 0, -EPERM, -EINVAL. GIL held; released while
  waiting.
+
+ # Safety
+ The GIL is held; `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_py_mutex_lock(struct gr_mutex *m);
 
@@ -608,6 +718,9 @@ int gr_py_mutex_lock(struct gr_mutex *m);
  Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
  errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
  GIL held; released while waiting.
+
+ # Safety
+ The GIL is held.
  */
 void *gr_py_recv(int fd, size_t n);
 
@@ -617,6 +730,10 @@ void *gr_py_recv(int fd, size_t n);
  value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
  write is returned too). GIL held (the buffer belongs to a Python object the caller
  keeps alive); released while waiting.
+
+ # Safety
+ The GIL is held; `data` is NULL or points to `n` readable bytes, which stay valid
+ until the call returns.
  */
 ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
 
@@ -624,6 +741,10 @@ ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
  Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
  as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
  Never parks.
+
+ # Safety
+ The GIL is held; `typ` and `value` are NULL or live objects (`value` an instance of
+ `typ`); `obj` is NULL or a live object.
  */
 int gr_py_write_unraisable(void *typ, void *value, void *obj);
 
@@ -642,6 +763,11 @@ struct gr_chan *gr_chan_new(size_t elem_size, size_t capacity);
  is closed. Returns 0, -EPIPE (closed, also when closed while waiting: nothing
  was sent), -EINVAL (NULL channel, or NULL elem with a non-zero element size).
  May park; plain threads block.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed; `elem` is NULL or
+ points to the channel's element size of readable bytes, which stay valid until the
+ call returns.
  */
 int gr_chan_send(struct gr_chan *c, const void *elem);
 
@@ -651,12 +777,20 @@ int gr_chan_send(struct gr_chan *c, const void *elem);
  order even after close. Returns 0, -EPIPE (closed and drained: `elem` is not
  written; every later call returns -EPIPE too), -EINVAL (NULL channel, or NULL
  elem with a non-zero element size). May park; plain threads block.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed; `elem` is NULL or
+ points to the channel's element size of writable bytes, which stay valid until the
+ call returns.
  */
 int gr_chan_recv(struct gr_chan *c, void *elem);
 
 /*
  Like gr_chan_send, but never waits: -EAGAIN when no receiver waits and the
  buffer is full (nothing was sent). Also 0, -EPIPE, -EINVAL. Never parks.
+
+ # Safety
+ As for gr_chan_send.
  */
 int gr_chan_try_send(struct gr_chan *c, const void *elem);
 
@@ -664,6 +798,9 @@ int gr_chan_try_send(struct gr_chan *c, const void *elem);
  Like gr_chan_recv, but never waits: -EAGAIN when nothing is buffered, no sender
  waits and the channel is open. Also 0, -EPIPE (closed and drained), -EINVAL.
  Never parks.
+
+ # Safety
+ As for gr_chan_recv.
  */
 int gr_chan_try_recv(struct gr_chan *c, void *elem);
 
@@ -671,6 +808,9 @@ int gr_chan_try_recv(struct gr_chan *c, void *elem);
  Closes the channel: later sends fail with -EPIPE; receivers get the buffered
  values, then -EPIPE. Every waiting sender and receiver (and select) is woken.
  Returns 0, -EPIPE (already closed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed.
  */
 int gr_chan_close(struct gr_chan *c);
 
@@ -679,16 +819,27 @@ int gr_chan_close(struct gr_chan *c);
  receiver or select is waiting on it: nothing is freed), -EINVAL (NULL). Safe as
  soon as your own last call on it has returned: a party that completed a transfer
  with you never touches the channel after your call returns. Never parks.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
  */
 int gr_chan_free(struct gr_chan *c);
 
 /*
  Number of values buffered now (0 for NULL or an unbuffered channel). Never parks.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed.
  */
 size_t gr_chan_len(const struct gr_chan *c);
 
 /*
  Capacity given to gr_chan_new (0 for NULL or an unbuffered channel). Never parks.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that has not been freed.
  */
 size_t gr_chan_cap(const struct gr_chan *c);
 
@@ -707,6 +858,12 @@ size_t gr_chan_cap(const struct gr_chan *c);
  NULL channel, an op other than GR_SEND/GR_RECV, a NULL elem with a non-zero
  element size, `n` = 0 with a negative timeout); on -EINVAL nothing was done. May
  park; plain threads block.
+
+ # Safety
+ `cases` is NULL or points to `n` writable gr_case values; in each, `chan` is NULL or
+ a channel from gr_chan_new that has not been freed, and `elem` is NULL or points to
+ that channel's element size of bytes (readable for GR_SEND, writable for GR_RECV),
+ valid until the call returns.
  */
 int gr_select(struct gr_case *cases, size_t n, int64_t timeout_ns);
 
@@ -719,6 +876,9 @@ struct gr_wg *gr_wg_new(void);
  Adds `delta` (may be negative) to the counter; when it reaches 0 every
  gr_wg_wait returns. Returns 0, -EINVAL (NULL, or the counter would go below 0
  or overflow: nothing changes). Never parks.
+
+ # Safety
+ `wg` is NULL or a wait group from gr_wg_new that has not been freed.
  */
 int gr_wg_add(struct gr_wg *wg, int64_t delta);
 
@@ -726,18 +886,29 @@ int gr_wg_add(struct gr_wg *wg, int64_t delta);
  gr_wg_add(wg, -1). Once the gr_wg_wait it released has returned, this call never
  touches the wait group again (so the waiter may free it). Returns 0, -EINVAL
  (NULL, or the counter is already 0). Never parks.
+
+ # Safety
+ `wg` is NULL or a wait group from gr_wg_new that has not been freed.
  */
 int gr_wg_done(struct gr_wg *wg);
 
 /*
  Waits until the counter is 0 (returns at once if it is). Returns 0, -EINVAL
  (NULL). May park; plain threads block.
+
+ # Safety
+ `wg` is NULL or a wait group from gr_wg_new that has not been freed.
  */
 int gr_wg_wait(struct gr_wg *wg);
 
 /*
  Frees the wait group. Returns 0, -EBUSY (somebody is waiting in gr_wg_wait:
  nothing is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `wg` is NULL or a wait group from gr_wg_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
  */
 int gr_wg_free(struct gr_wg *wg);
 
@@ -752,24 +923,38 @@ struct gr_mutex *gr_mutex_new(void);
  locking a mutex you hold waits for ever. The mutex belongs to no goroutine or
  thread: any may unlock it. Returns 0, -EINVAL (NULL). May park; plain threads
  block.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_mutex_lock(struct gr_mutex *m);
 
 /*
  Locks the mutex if it is free. Returns 0, -EBUSY (held by someone), -EINVAL
  (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_mutex_trylock(struct gr_mutex *m);
 
 /*
  Unlocks the mutex and lets the first waiter (if any) have it. Returns 0, -EPERM
  (it is not locked: nothing changes), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_mutex_unlock(struct gr_mutex *m);
 
 /*
  Frees the mutex. Returns 0, -EBUSY (locked, or somebody waits for it: nothing
  is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that has not been freed. If this call frees
+ it, no other call on it is running then (a call parked in it makes this one free
+ nothing) and none starts later.
  */
 int gr_mutex_free(struct gr_mutex *m);
 

@@ -84,20 +84,28 @@ pub struct Api {
     pub exc_context: *mut PyObj,
 }
 
-// SAFETY: plain function pointers and immortal (kept-alive) objects, used under the GIL.
+// SAFETY: plain function pointers and process-lifetime objects (the exception types
+// get a reference in `install`, None is immortal), called and used under the GIL by
+// whichever thread holds it.
 unsafe impl Send for Api {}
+// SAFETY: shared only as an immutable table (`API` is never changed once published);
+// every use of its entries happens under the GIL.
 unsafe impl Sync for Api {}
 
 static API: AtomicPtr<Api> = AtomicPtr::new(ptr::null_mut());
 
 /// Installs the table (once per process; a second call for the same interpreter is
-/// accepted and ignored). 0 or `-EALREADY` (another interpreter). The GIL is held.
-pub fn install(api: Api) -> i32 {
+/// accepted and ignored). 0 or `-EALREADY` (another interpreter).
+///
+/// # Safety
+/// The GIL is held, and `api` holds the running interpreter's entry points (with the
+/// signatures `Api` gives them) and live objects.
+pub unsafe fn install(api: Api) -> i32 {
     let fresh = Box::into_raw(Box::new(api));
     match API.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
-            // SAFETY: the GIL is held (the binding calls gr_py_init through PyDLL); the
-            // exception types stay alive for the life of the process.
+            // SAFETY: our contract: the GIL is held and incref and the exception types
+            // are the interpreter's; the references taken keep them alive for good.
             unsafe {
                 (api.incref)(api.exc_closed);
                 (api.incref)(api.exc_context);
@@ -105,9 +113,10 @@ pub fn install(api: Api) -> i32 {
             0
         }
         Err(old) => {
-            // SAFETY: ours, never published.
+            // SAFETY: `fresh` came from Box::into_raw above and lost the race to be
+            // published, so nobody else has seen it.
             drop(unsafe { Box::from_raw(fresh) });
-            // SAFETY: a published table is never freed.
+            // SAFETY: `old` is the published table, which is never freed.
             if unsafe { (*old).interp } == api.interp {
                 0
             } else {
@@ -120,7 +129,8 @@ pub fn install(api: Api) -> i32 {
 /// The installed table, if any.
 #[inline]
 pub fn api() -> Option<&'static Api> {
-    // SAFETY: a published table is never freed or changed.
+    // SAFETY: API is null or a table leaked by `install`, never freed or changed
+    // once published (Acquire pairs with install's AcqRel exchange).
     unsafe { API.load(Ordering::Acquire).as_ref() }
 }
 
@@ -137,7 +147,8 @@ const METH_NOARGS: libc::c_int = 0x0004;
 
 /// The method table entry behind the binding's `yield_` (CPython keeps the pointer).
 struct SyncDef(UnsafeCell<MethodDef>);
-// SAFETY: written only by CPython's reads (never written after creation).
+// SAFETY: the MethodDef is never written after its static initialisation: CPython
+// only reads through the pointer `builtin` gives it.
 unsafe impl Sync for SyncDef {}
 
 static YIELD_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
@@ -149,19 +160,25 @@ static YIELD_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
 
 /// `yield_` as a builtin function: the hottest call of all, so it skips ctypes'
 /// argument conversion (a builtin call costs ~40 ns, a ctypes call ~170 ns here).
+///
+/// # Safety
+/// Called by CPython as a METH_NOARGS builtin: the GIL is held.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("yield_", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
-        match parked(sched::yield_now) {
-            // SAFETY: the GIL is held again; None is a live object.
+        // SAFETY: the GIL is held (our contract).
+        match unsafe { parked(sched::yield_now) } {
+            // SAFETY: the GIL is held (our contract), and `parked` gave it back; None
+            // is immortal.
             Ok(()) => unsafe {
                 (api.incref)(api.none);
                 api.none
             },
             Err(e) => {
-                // SAFETY: the GIL is held.
+                // SAFETY: the GIL is held (our contract; parked refused without
+                // releasing it).
                 unsafe { raise(e) };
                 ptr::null_mut()
             }
@@ -170,8 +187,11 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
 }
 
 /// A new reference to a builtin function object implemented here: 0 = `yield_`.
-/// Null for an unknown one. The GIL is held.
-pub fn builtin(which: i32) -> *mut PyObj {
+/// Null for an unknown one.
+///
+/// # Safety
+/// The GIL is held.
+pub unsafe fn builtin(which: i32) -> *mut PyObj {
     let Some(api) = api() else {
         return ptr::null_mut();
     };
@@ -179,7 +199,9 @@ pub fn builtin(which: i32) -> *mut PyObj {
         0 => YIELD_DEF.0.get(),
         _ => return ptr::null_mut(),
     };
-    // SAFETY: the GIL is held; the definition is static.
+    // SAFETY: the GIL is held (our contract); the definition is a static, as
+    // PyCFunction_NewEx requires (CPython keeps the pointer).
+    // Its `self` and module may be NULL.
     unsafe { (api.cfunction_new)(def, ptr::null_mut(), ptr::null_mut()) }
 }
 
@@ -206,9 +228,12 @@ pub struct PyHome {
     tstates: UnsafeCell<Vec<*mut c_void>>,
 }
 
-// SAFETY: the waiter list is guarded by slice_lock; the Cell is used only by the one
-// thread in gr_py_run (Home::run refuses a second one).
+// SAFETY: the waiter list is guarded by slice_lock; `next_check` and `tstates` are
+// used only by the one thread in gr_py_run (Home::run refuses a second one), or by
+// the goroutines it runs on that same thread.
 unsafe impl Sync for PyHome {}
+// SAFETY: nothing in a PyHome is tied to the thread that made it: the cached thread
+// states are bound to whichever thread runs the home, and are used only there.
 unsafe impl Send for PyHome {}
 
 const CHECK_EVERY_NS: i64 = 100_000_000;
@@ -230,16 +255,18 @@ impl PyHome {
 
     /// Goroutines of this home still alive.
     pub fn alive(&self) -> usize {
-        // SAFETY: the home lives as long as the PyHome.
+        // SAFETY: `home` is boxed by `new` and freed only with the PyHome (`free`).
         unsafe { (*self.home).alive() }
     }
 
     /// Frees the home: `-EBUSY` while goroutines are alive.
     ///
     /// # Safety
-    /// `h` came from `new` and is not used again on success.
+    /// `h` came from `new`, is not freed yet, and is not used again on success.
     pub unsafe fn free(h: *mut PyHome) -> i32 {
-        // SAFETY: the caller's contract.
+        // SAFETY: our contract: h is a live PyHome from `new`; it and its Home are
+        // boxes freed only here, once nothing runs on or in them (alive == 0, no
+        // thread in run: Home's Drop relies on the same).
         unsafe {
             if (*h).alive() != 0 || (*(*h).home).is_running() {
                 return -libc::EBUSY;
@@ -259,7 +286,8 @@ impl PyHome {
         }
         self.slice_lock.lock();
         let mut w = Waiter::current();
-        // SAFETY: under slice_lock; w stays on our stack until woken by run().
+        // SAFETY: we hold slice_lock, which guards slice_waiters and is what block
+        // releases; w stays on our stack until resume_checkpointed wakes it.
         unsafe {
             w.next = *self.slice_waiters.get();
             *self.slice_waiters.get() = &mut w;
@@ -270,9 +298,9 @@ impl PyHome {
     /// Puts the goroutines parked at a checkpoint back on the queue, oldest first.
     fn resume_checkpointed(&self) {
         self.slice_lock.lock();
-        // SAFETY: under slice_lock.
+        // SAFETY: we hold slice_lock, which guards slice_waiters.
         let mut w = unsafe { core::mem::replace(&mut *self.slice_waiters.get(), ptr::null_mut()) };
-        // SAFETY: we hold it.
+        // SAFETY: this thread took slice_lock above and still holds it.
         unsafe { self.slice_lock.unlock() };
         let mut list = Vec::new();
         while !w.is_null() {
@@ -281,7 +309,9 @@ impl PyHome {
             w = unsafe { (*w).next };
         }
         for &w in list.iter().rev() {
-            // SAFETY: as above; after wake we never touch it.
+            // SAFETY: a listed waiter is alive until woken, and only we can wake it
+            // (it was taken off the list under the lock); after the wake we never
+            // touch it.
             unsafe {
                 if (*w).claim() {
                     Waiter::wake(w);
@@ -316,7 +346,7 @@ impl PyHome {
         if sched::nobody_polling() {
             sched::wakep();
         }
-        // SAFETY: the home lives as long as self.
+        // SAFETY: `home` is boxed by `new` and freed only with self (`free`).
         let rc = unsafe { (*self.home).run(slice_ns) };
         if rc == 1 {
             let now = nanotime();
@@ -359,7 +389,8 @@ pub struct Task {
 /// negative errno (`-ENOMEM`, `-EAGAIN`, `-EINVAL` without `gr_py_init`).
 ///
 /// # Safety
-/// The GIL is held; `callable` is a live object; `h` a live home.
+/// The GIL is held; `callable` is a live object; `h` a live home (from
+/// `PyHome::new`, not freed); `name` is NULL or a NUL-terminated string.
 pub unsafe fn spawn(
     h: *const PyHome,
     callable: *mut PyObj,
@@ -371,7 +402,7 @@ pub unsafe fn spawn(
     let Some(done) = Chan::new(0, 0) else {
         return Err(-libc::ENOMEM);
     };
-    // SAFETY: the caller holds the GIL.
+    // SAFETY: the GIL is held and callable is live (our contract).
     unsafe { (api.incref)(callable) };
     let t = Box::into_raw(Box::new(Task {
         refs: AtomicU32::new(2),
@@ -387,22 +418,28 @@ pub unsafe fn spawn(
         stack_size: PY_STACK_SIZE,
         name,
     };
-    // SAFETY: the caller's contract; the task outlives its goroutine (it holds a ref).
+    // SAFETY: h is a live home and name NULL or a C string (our contract); `entry`
+    // may run with t: the task outlives its goroutine (the goroutine holds a ref).
     let id = unsafe { (*(*h).home).spawn(entry, t as *mut c_void, &attr) };
     if id < 0 {
-        // SAFETY: the goroutine never started; the task was never shared.
+        // SAFETY: the GIL is held (our contract); the goroutine never started, so the
+        // task (a box from above) was never shared.
         unsafe {
             (api.decref)(callable);
             drop(Box::from_raw(t));
         }
         return Err(id as i32);
     }
-    // SAFETY: t is alive (we hold a reference).
+    // SAFETY: t is alive: of its two references, we have not given ours back yet.
     unsafe { (*t).id.store(id, Ordering::Release) };
     Ok(t)
 }
 
 /// The goroutine body of a Python goroutine.
+///
+/// # Safety
+/// `arg` is a `Task` from `spawn` holding a reference for this goroutine, which runs
+/// on the task's home thread.
 unsafe extern "C" fn entry(arg: *mut c_void) {
     let t = arg as *mut Task;
     let Some(api) = api() else { return };
@@ -452,8 +489,12 @@ unsafe extern "C" fn entry(arg: *mut c_void) {
 /// Ends a task whose goroutine could not get a thread state (out of memory). Without
 /// the GIL the callable's reference and the runtime's reference to the task cannot
 /// be dropped: both are leaked, joiners see a finished task with no result.
+///
+/// # Safety
+/// `t` is a live task (the caller holds a reference to it).
 unsafe fn finish_without_gil(t: *mut Task) {
-    // SAFETY: t is alive; only atomics and the channel are touched.
+    // SAFETY: t is alive (our contract); only atomics and the channel are touched,
+    // which any thread may do.
     unsafe {
         (*t).finished.store(true, Ordering::Release);
         (*t).done.close();
@@ -463,9 +504,10 @@ unsafe fn finish_without_gil(t: *mut Task) {
 /// Drops one reference to the task; the last one frees it (and its result).
 ///
 /// # Safety
-/// The GIL is held; the caller owns one reference.
+/// The GIL is held; the caller owns one reference, and gives it up.
 pub unsafe fn release(t: *mut Task) {
-    // SAFETY: the caller's contract.
+    // SAFETY: our contract: t is alive (we own a reference) and the GIL is held for
+    // decref; the last reference's owner frees the box, and nobody else can see it.
     unsafe {
         if (*t).refs.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
@@ -499,8 +541,11 @@ impl Task {
     }
 
     /// Waits until the goroutine has ended: 0, `-ETIMEDOUT`, `-EDEADLK` (itself),
-    /// `-EPERM` (refused, see `parked`). The GIL is held.
-    pub fn join(&self, timeout_ns: i64) -> i32 {
+    /// `-EPERM` (refused, see `parked`).
+    ///
+    /// # Safety
+    /// The GIL is held.
+    pub unsafe fn join(&self, timeout_ns: i64) -> i32 {
         if self.finished() {
             return 0;
         }
@@ -508,9 +553,10 @@ impl Task {
             return -libc::EDEADLK;
         }
         let chan = &*self.done as *const Chan as *mut Chan;
-        let rc = parked(|| {
+        let wait = || {
             if timeout_ns < 0 {
-                // SAFETY: elements of `done` are 0 bytes: no buffer is touched.
+                // SAFETY: `done` lives as long as self; its elements are 0 bytes, so
+                // no buffer is touched.
                 unsafe { (*chan).recv(ptr::null_mut(), true) }
             } else {
                 let mut c = [Case {
@@ -519,10 +565,12 @@ impl Task {
                     elem: ptr::null_mut(),
                     closed: 0,
                 }];
-                // SAFETY: a live channel with 0-byte elements.
+                // SAFETY: a live channel (as above) with 0-byte elements.
                 unsafe { select::select(&mut c, timeout_ns) }
             }
-        });
+        };
+        // SAFETY: the GIL is held (our contract).
+        let rc = unsafe { parked(wait) };
         match rc {
             Err(e) => e,
             Ok(r) if r == -libc::EAGAIN || r == -libc::ETIMEDOUT => -libc::ETIMEDOUT,
@@ -537,7 +585,11 @@ impl Task {
 /// Runs `f`, which may park, with the caller's thread state detached (see the module
 /// docs). `Err(-EPERM)`: refused, nothing was done; `Err(-EINVAL)`: no `gr_py_init`.
 /// The GIL is held on entry and on return.
-pub fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
+///
+/// # Safety
+/// The calling thread holds the GIL (with its own thread state, or a homed
+/// goroutine's).
+pub unsafe fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
     let Some(api) = api() else {
         return Err(-libc::EINVAL);
     };
@@ -545,15 +597,17 @@ pub fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
         // Python code called from C on an M:N goroutine: parking could resume it on
         // another OS thread.
         Caller::Other => Err(-libc::EPERM),
-        // SAFETY: the GIL is held by this plain thread: detach, block, re-attach.
+        // SAFETY: this plain thread holds the GIL (our contract): detach, block,
+        // re-attach the same thread state.
         Caller::Plain => unsafe {
             let ts = (api.save_thread)();
             let r = f();
             (api.restore_thread)(ts);
             Ok(r)
         },
-        // SAFETY: a homed goroutine's argument is its live Task; we run on its home
-        // thread, and it comes back to this thread (pinned).
+        // SAFETY: a homed goroutine's argument is its live Task (entry's reference);
+        // we hold the GIL (our contract) and run on its home thread, and the
+        // goroutine comes back to this thread (pinned) to re-attach.
         Caller::Homed(arg) => unsafe {
             let t = &*(arg as *const Task);
             let ts = (api.save_thread)();
@@ -581,6 +635,7 @@ pub unsafe fn raise(code: i32) {
     } else {
         api.exc_context
     };
-    // SAFETY: the GIL is held; a NULL value means "no arguments".
+    // SAFETY: the GIL is held (our contract); exc is an exception type kept alive by
+    // install, and a NULL value means "no arguments".
     unsafe { (api.set_object)(exc, ptr::null_mut()) };
 }

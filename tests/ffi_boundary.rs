@@ -168,9 +168,13 @@ fn panic_free_exports_take_any_input() {
     // SAFETY: the C library's message for an errno value.
     let unknown = unsafe { CStr::from_ptr(gr_strerror(i32::MIN)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown error");
-    assert_eq!(gr_chan_len(std::ptr::null()), 0);
-    assert_eq!(gr_chan_cap(std::ptr::null()), 0);
-    assert_eq!(gr_py_home_alive(std::ptr::null()), 0);
-    assert_eq!(gr_py_task_id(std::ptr::null()), -(libc::EINVAL as i64));
-    assert_eq!(gr_py_task_done(std::ptr::null()), 0);
+    // SAFETY: NULL is a handle every one of these accepts (their contracts: NULL or a
+    // live object).
+    unsafe {
+        assert_eq!(gr_chan_len(std::ptr::null()), 0);
+        assert_eq!(gr_chan_cap(std::ptr::null()), 0);
+        assert_eq!(gr_py_home_alive(std::ptr::null()), 0);
+        assert_eq!(gr_py_task_id(std::ptr::null()), -(libc::EINVAL as i64));
+        assert_eq!(gr_py_task_done(std::ptr::null()), 0);
+    }
 }

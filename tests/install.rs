@@ -438,7 +438,7 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
             status,
             elapsed.as_secs_f64()
         );
-        if timed_out || !status.map_or(false, |s| s.success()) {
+        if timed_out || !status.is_some_and(|s| s.success()) {
             failures.push(format!(
                 "c_examples/{name}.c run as `{name} {}` {} after {:.1} s\n--- stdout (last lines)\n{}\n--- stderr (last lines)\n{}",
                 args.join(" "),

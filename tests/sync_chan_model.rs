@@ -68,26 +68,80 @@ impl Model {
     }
 }
 
+/// One channel made by gr_chan_new, and the calls these tests make on it. The
+/// handle stays live until `free`, which consumes it; every element pointer passed
+/// on is checked against the element size first.
+struct Ch {
+    c: *mut gr_chan,
+    size: usize,
+}
+
+impl Ch {
+    fn try_send(&self, e: &[u8]) -> i32 {
+        assert!(e.len() >= self.size);
+        // SAFETY: c is live (until free), and e holds at least size readable bytes.
+        unsafe { gr_chan_try_send(self.c, e.as_ptr() as *const c_void) }
+    }
+
+    fn try_recv(&self, out: &mut [u8]) -> i32 {
+        assert!(out.len() >= self.size);
+        // SAFETY: c is live (until free), and out holds at least size writable bytes.
+        unsafe { gr_chan_try_recv(self.c, out.as_mut_ptr() as *mut c_void) }
+    }
+
+    /// A try select (timeout 0) over cases on this channel.
+    ///
+    /// # Safety
+    /// Each case's `elem` points to at least `size` bytes (writable for GR_RECV)
+    /// that stay valid, and are not otherwise accessed, across the call.
+    unsafe fn try_select(&self, k: &mut [gr_case]) -> i32 {
+        assert!(k.iter().all(|k| k.chan == self.c));
+        // SAFETY: every case names this live channel (asserted), and its elem is as
+        // gr_select needs it (our contract).
+        unsafe { gr_select(k.as_mut_ptr(), k.len(), 0) }
+    }
+
+    fn close(&self) -> i32 {
+        // SAFETY: c is live (until free).
+        unsafe { gr_chan_close(self.c) }
+    }
+
+    fn len(&self) -> usize {
+        // SAFETY: c is live (until free).
+        unsafe { gr_chan_len(self.c) }
+    }
+
+    fn cap(&self) -> usize {
+        // SAFETY: c is live (until free).
+        unsafe { gr_chan_cap(self.c) }
+    }
+
+    fn free(self) -> i32 {
+        // SAFETY: c is live, and `self` is consumed: nothing uses it after this.
+        unsafe { gr_chan_free(self.c) }
+    }
+}
+
 fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let c = gr_chan_new(size, cap);
     prop_assert!(!c.is_null());
+    let c = Ch { c, size };
     let mut m = Model {
         cap,
         q: VecDeque::new(),
         closed: false,
     };
     let mut out = vec![0u8; size.max(1)];
-    let outp = out.as_mut_ptr() as *mut c_void;
     for (step, o) in ops.iter().enumerate() {
         match *o {
             Op::TrySend(v) => {
                 let e = elem(v, size);
-                let rc = gr_chan_try_send(c, e.as_ptr() as *const c_void);
+                let rc = c.try_send(&e);
                 prop_assert_eq!(rc, m.send(v), "step {} {:?}", step, o);
             }
             Op::TryRecv => {
                 out.fill(0xEE);
-                let rc = gr_chan_try_recv(c, outp);
+                let rc = c.try_recv(&mut out);
                 match m.recv() {
                     Ok(v) => {
                         prop_assert_eq!(rc, 0, "step {} {:?}", step, o);
@@ -101,33 +155,35 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::SelectSend(v) => {
                 let mut e = elem(v, size);
-                let mut k = gr_case {
-                    chan: c,
+                let mut k = [gr_case {
+                    chan: c.c,
                     op: GR_SEND,
                     elem: e.as_mut_ptr() as *mut c_void,
                     closed: 7,
-                };
-                let rc = unsafe_select(&mut k, 1);
+                }];
+                // SAFETY: the elem is e, size bytes, alive across the call.
+                let rc = unsafe { c.try_select(&mut k) };
                 match m.send(v) {
-                    0 => prop_assert_eq!((rc, k.closed), (0, 0)),
-                    e if e == -libc::EPIPE => prop_assert_eq!((rc, k.closed), (0, 1)),
+                    0 => prop_assert_eq!((rc, k[0].closed), (0, 0)),
+                    e if e == -libc::EPIPE => prop_assert_eq!((rc, k[0].closed), (0, 1)),
                     e => prop_assert_eq!(rc, e),
                 }
             }
             Op::SelectRecv => {
-                let mut k = gr_case {
-                    chan: c,
+                let mut k = [gr_case {
+                    chan: c.c,
                     op: GR_RECV,
-                    elem: outp,
+                    elem: out.as_mut_ptr() as *mut c_void,
                     closed: 7,
-                };
-                let rc = unsafe_select(&mut k, 1);
+                }];
+                // SAFETY: the elem is out, at least size bytes, alive across the call.
+                let rc = unsafe { c.try_select(&mut k) };
                 match m.recv() {
                     Ok(v) => {
-                        prop_assert_eq!((rc, k.closed), (0, 0));
+                        prop_assert_eq!((rc, k[0].closed), (0, 0));
                         prop_assert_eq!(&out[..size], &elem(v, size)[..]);
                     }
-                    Err(e) if e == -libc::EPIPE => prop_assert_eq!((rc, k.closed), (0, 1)),
+                    Err(e) if e == -libc::EPIPE => prop_assert_eq!((rc, k[0].closed), (0, 1)),
                     Err(e) => prop_assert_eq!(rc, e),
                 }
             }
@@ -135,19 +191,21 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 let mut e = elem(v, size);
                 let mut k = [
                     gr_case {
-                        chan: c,
+                        chan: c.c,
                         op: GR_SEND,
                         elem: e.as_mut_ptr() as *mut c_void,
                         closed: 7,
                     },
                     gr_case {
-                        chan: c,
+                        chan: c.c,
                         op: GR_RECV,
-                        elem: outp,
+                        elem: out.as_mut_ptr() as *mut c_void,
                         closed: 7,
                     },
                 ];
-                let rc = unsafe_select(&mut k[0], 2);
+                // SAFETY: the elems are e (size bytes) and out (at least size bytes),
+                // both alive across the call.
+                let rc = unsafe { c.try_select(&mut k) };
                 // Which case may fire: a send when there is room (or closed), a
                 // receive when something is buffered (or closed).
                 let can_send = m.closed || m.q.len() < m.cap;
@@ -179,23 +237,19 @@ fn run(cap: usize, size: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::Close => {
-                let rc = gr_chan_close(c);
+                let rc = c.close();
                 prop_assert_eq!(rc, if m.closed { -libc::EPIPE } else { 0 });
                 m.closed = true;
             }
             Op::Len => {
-                prop_assert_eq!(gr_chan_len(c), m.q.len());
-                prop_assert_eq!(gr_chan_cap(c), cap);
+                prop_assert_eq!(c.len(), m.q.len());
+                prop_assert_eq!(c.cap(), cap);
             }
         }
     }
-    prop_assert_eq!(gr_chan_len(c), m.q.len());
-    prop_assert_eq!(gr_chan_free(c), 0);
+    prop_assert_eq!(c.len(), m.q.len());
+    prop_assert_eq!(c.free(), 0);
     Ok(())
-}
-
-fn unsafe_select(k: &mut gr_case, n: usize) -> i32 {
-    gr_select(k as *mut gr_case, n, 0)
 }
 
 proptest! {
@@ -215,18 +269,20 @@ proptest! {
 fn fifo_across_wraparound_large_elements() {
     // A deterministic long run: capacity 5, 1000 values of 40 bytes through the ring.
     let c = gr_chan_new(40, 5);
+    assert!(!c.is_null());
+    let c = Ch { c, size: 40 };
     let mut next_out = 0u8;
     for v in 0..1000u32 {
         let e = elem(v as u8, 40);
-        if gr_chan_try_send(c, e.as_ptr() as *const c_void) == -libc::EAGAIN {
+        if c.try_send(&e) == -libc::EAGAIN {
             let mut out = [0u8; 40];
-            assert_eq!(gr_chan_try_recv(c, out.as_mut_ptr() as *mut c_void), 0);
+            assert_eq!(c.try_recv(&mut out), 0);
             assert_eq!(&out[..], &elem(next_out, 40)[..]);
             next_out = next_out.wrapping_add(1);
-            assert_eq!(gr_chan_try_send(c, e.as_ptr() as *const c_void), 0);
+            assert_eq!(c.try_send(&e), 0);
         }
     }
-    assert_eq!(gr_chan_len(c), 5);
-    assert_eq!(gr_chan_close(c), 0);
-    assert_eq!(gr_chan_free(c), 0);
+    assert_eq!(c.len(), 5);
+    assert_eq!(c.close(), 0);
+    assert_eq!(c.free(), 0);
 }

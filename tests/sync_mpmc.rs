@@ -42,6 +42,8 @@ struct Shared {
     producers_left: *mut gr_wg,
     consumers_left: *mut gr_wg,
 }
+// SAFETY: the handles are raw pointers to the library's channels and wait groups,
+// which any thread may use at once; the rest is atomics.
 unsafe impl Sync for Shared {}
 
 struct Arg {
@@ -66,9 +68,11 @@ fn produce(s: &Shared, id: usize, goroutine: bool) {
         };
         let p = &mut it as *mut Item as *mut c_void;
         let rc = match rng(&mut r) % 4 {
-            0 => gr_chan_send(s.data, p),
+            // SAFETY: the handles in Shared are live until run() frees them, after every user is joined; p points to an Item, the element size.
+            0 => unsafe { gr_chan_send(s.data, p) },
             1 => loop {
-                match gr_chan_try_send(s.data, p) {
+                // SAFETY: as for the send above.
+                match unsafe { gr_chan_try_send(s.data, p) } {
                     rc if rc == -libc::EAGAIN => {
                         if s.stop.load(Ordering::Relaxed) {
                             break rc;
@@ -102,7 +106,9 @@ fn produce(s: &Shared, id: usize, goroutine: bool) {
                 } else {
                     (rng(&mut r) % 50_000) as i64
                 };
-                match gr_select(cases.as_mut_ptr(), 2, timeout) {
+                // SAFETY: two cases on live handles (as for the send above), each
+                // elem p, an Item, the element size of both channels.
+                match unsafe { gr_select(cases.as_mut_ptr(), 2, timeout) } {
                     1 => 0,
                     rc => {
                         assert!(
@@ -124,27 +130,43 @@ fn produce(s: &Shared, id: usize, goroutine: bool) {
             seq += 1;
         }
     }
-    assert_eq!(gr_wg_done(s.producers_left), 0);
+    // SAFETY: the handles in Shared are live until run() frees them, after every user is joined.
+    assert_eq!(unsafe { gr_wg_done(s.producers_left) }, 0);
 }
 
+/// A goroutine body.
+///
+/// # Safety
+/// `arg` is an `Arg` whose `Shared`, like the Arg, outlives the goroutine.
 unsafe extern "C" fn producer(arg: *mut c_void) {
     // SAFETY: the test keeps Arg and Shared alive until every goroutine is joined.
-    let a = unsafe { &*(arg as *const Arg) };
-    produce(unsafe { &*a.s }, a.id, true);
+    let (a, s) = unsafe {
+        let a = &*(arg as *const Arg);
+        (a, &*a.s)
+    };
+    produce(s, a.id, true);
 }
 
+/// A goroutine body.
+///
+/// # Safety
+/// `arg` is an `Arg` whose `Shared`, like the Arg, outlives the goroutine.
 unsafe extern "C" fn consumer(arg: *mut c_void) {
-    // SAFETY: as above.
-    let a = unsafe { &*(arg as *const Arg) };
-    let s = unsafe { &*a.s };
+    // SAFETY: the test keeps Arg and Shared alive until every goroutine is joined.
+    let (a, s) = unsafe {
+        let a = &*(arg as *const Arg);
+        (a, &*a.s)
+    };
     let mut r = 0xD1B5_4A32_D192_ED03u64 ^ (a.id as u64 + 100);
     let mut last = [u64::MAX; PRODUCERS];
     loop {
         let mut it = Item::default();
         let p = &mut it as *mut Item as *mut c_void;
         let rc = match rng(&mut r) % 4 {
-            0 => gr_chan_recv(s.data, p),
-            1 => match gr_chan_try_recv(s.data, p) {
+            // SAFETY: the handles in Shared are live until run() frees them, after every user is joined; p points to an Item, the element size.
+            0 => unsafe { gr_chan_recv(s.data, p) },
+            // SAFETY: as for the receive above.
+            1 => match unsafe { gr_chan_try_recv(s.data, p) } {
                 rc if rc == -libc::EAGAIN => {
                     gr_yield();
                     continue;
@@ -171,7 +193,9 @@ unsafe extern "C" fn consumer(arg: *mut c_void) {
                 } else {
                     1 + (rng(&mut r) % 50_000) as i64
                 };
-                match gr_select(cases.as_mut_ptr(), 2, timeout) {
+                // SAFETY: two cases on live handles (as for the receive above), each
+                // elem p, an Item, the element size of both channels.
+                match unsafe { gr_select(cases.as_mut_ptr(), 2, timeout) } {
                     0 if cases[0].closed == 1 => -libc::EPIPE,
                     0 => 0,
                     rc => {
@@ -198,7 +222,8 @@ unsafe extern "C" fn consumer(arg: *mut c_void) {
         s.recvd[pr].fetch_add(1, Ordering::Relaxed);
         s.recvd_sum[pr].fetch_add(it.seq, Ordering::Relaxed);
     }
-    assert_eq!(gr_wg_done(s.consumers_left), 0);
+    // SAFETY: the handles in Shared are live until run() frees them, after every user is joined.
+    assert_eq!(unsafe { gr_wg_done(s.consumers_left) }, 0);
 }
 
 fn run(cap: usize, secs: u64) {
@@ -217,20 +242,29 @@ fn run(cap: usize, secs: u64) {
         producers_left: gr_wg_new(),
         consumers_left: gr_wg_new(),
     });
-    assert_eq!(gr_wg_add(s.producers_left, PRODUCERS as i64), 0);
-    assert_eq!(gr_wg_add(s.consumers_left, CONSUMERS as i64), 0);
+    assert!(![s.data, s.never].iter().any(|c| c.is_null()));
+    assert!(!s.producers_left.is_null() && !s.consumers_left.is_null());
+    // SAFETY: the handles (checked above) are live until the frees at the end.
+    unsafe {
+        assert_eq!(gr_wg_add(s.producers_left, PRODUCERS as i64), 0);
+        assert_eq!(gr_wg_add(s.consumers_left, CONSUMERS as i64), 0);
+    }
     let sp: *const Shared = &*s;
     let pargs: Vec<Arg> = (0..PRODUCERS).map(|id| Arg { s: sp, id }).collect();
     let cargs: Vec<Arg> = (0..CONSUMERS).map(|id| Arg { s: sp, id }).collect();
     let mut ids = Vec::new();
     for a in &cargs {
-        ids.push(gr_spawn(Some(consumer), a as *const Arg as *mut c_void));
+        // SAFETY: consumer may run anywhere with its Arg, which (with Shared) stays
+        // alive until every goroutine is joined below.
+        ids.push(unsafe { gr_spawn(Some(consumer), a as *const Arg as *mut c_void) });
     }
     for a in &pargs[..PRODUCERS - 1] {
-        ids.push(gr_spawn(Some(producer), a as *const Arg as *mut c_void));
+        // SAFETY: as for the consumers, with producer.
+        ids.push(unsafe { gr_spawn(Some(producer), a as *const Arg as *mut c_void) });
     }
     assert!(ids.iter().all(|&id| id > 0));
     struct SendPtr(*const Shared);
+    // SAFETY: Shared is Sync, and outlives the thread the pointer goes to.
     unsafe impl Send for SendPtr {}
     let plain = SendPtr(sp);
     let t = std::thread::spawn(move || {
@@ -241,10 +275,13 @@ fn run(cap: usize, secs: u64) {
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     s.stop.store(true, Ordering::Relaxed);
-    assert_eq!(gr_wg_wait(s.producers_left), 0);
-    t.join().unwrap();
-    assert_eq!(gr_chan_close(s.data), 0);
-    assert_eq!(gr_wg_wait(s.consumers_left), 0);
+    // SAFETY: the handles are live until the frees at the end.
+    unsafe {
+        assert_eq!(gr_wg_wait(s.producers_left), 0);
+        t.join().unwrap();
+        assert_eq!(gr_chan_close(s.data), 0);
+        assert_eq!(gr_wg_wait(s.consumers_left), 0);
+    }
     for id in ids {
         assert_eq!(gr_join(id), 0);
     }
@@ -274,10 +311,14 @@ fn run(cap: usize, secs: u64) {
         t0.elapsed().as_nanos() as f64 / total as f64,
         s.timeouts.load(Ordering::Relaxed)
     );
-    assert_eq!(gr_chan_free(s.data), 0);
-    assert_eq!(gr_chan_free(s.never), 0);
-    assert_eq!(gr_wg_free(s.producers_left), 0);
-    assert_eq!(gr_wg_free(s.consumers_left), 0);
+    // SAFETY: every goroutine and the thread that used the handles is joined, and
+    // nothing uses them after these frees.
+    unsafe {
+        assert_eq!(gr_chan_free(s.data), 0);
+        assert_eq!(gr_chan_free(s.never), 0);
+        assert_eq!(gr_wg_free(s.producers_left), 0);
+        assert_eq!(gr_wg_free(s.consumers_left), 0);
+    }
 }
 
 #[test]

@@ -579,6 +579,8 @@ struct Shared {
 // SAFETY: the raw object pointers are shared on purpose: the library's objects are
 // made for concurrent use, and the slots above keep calls and frees apart.
 unsafe impl Sync for Shared {}
+// SAFETY: as for Sync: nothing in Shared is tied to the thread that made it (the
+// handles are the library's, usable from any thread).
 unsafe impl Send for Shared {}
 
 impl Shared {
@@ -750,7 +752,7 @@ impl Local<'_> {
                 format!("chan {ch}: value from sender {sender}")
             });
             let last = &mut self.last_seq[ch][sender as usize];
-            check(last.map_or(true, |l| seq > l), || {
+            check(last.is_none_or(|l| seq > l), || {
                 format!("chan {ch}: from sender {sender} got seq {seq} after {last:?} (order/duplicate)")
             });
             *last = Some(seq);
@@ -851,7 +853,8 @@ impl Local<'_> {
             Op::ChanInfo { ch } => {
                 let c = &sh.chans[ch];
                 if c.slot.pin() {
-                    let (len, cap) = (gr_chan_len(c.ptr), gr_chan_cap(c.ptr));
+                    // SAFETY: the slot is pinned, so the channel is live for the call.
+                    let (len, cap) = unsafe { (gr_chan_len(c.ptr), gr_chan_cap(c.ptr)) };
                     c.slot.unpin();
                     check(cap == c.spec.cap && len <= cap, || {
                         format!("chan {ch}: gr_chan_len {len}, gr_chan_cap {cap}, made with capacity {}", c.spec.cap)
@@ -903,7 +906,8 @@ impl Local<'_> {
             Op::PipePut => {
                 sh.pipe_put.fetch_add(1, Ordering::SeqCst);
                 let b = 0x42u8;
-                let rc = gr_write(sh.pipe[1], &b as *const u8 as *const c_void, 1);
+                // SAFETY: one readable byte, a local.
+                let rc = unsafe { gr_write(sh.pipe[1], &b as *const u8 as *const c_void, 1) };
                 expect("gr_write(pipe, 1 byte)", rc as i64, &[1]);
             }
             Op::PipeTake => {
@@ -977,7 +981,9 @@ impl Local<'_> {
             fd: p[0],
         }));
         let f: unsafe extern "C" fn(*mut c_void) = io_waiter_main;
-        let id = gr_spawn(Some(f), arg as *mut c_void);
+        // SAFETY: io_waiter_main takes its IoWaiterArg box (and frees it), on any
+        // thread; Shared outlives every goroutine of the input.
+        let id = unsafe { gr_spawn(Some(f), arg as *mut c_void) };
         if id < 0 {
             expect("gr_spawn (io waiter)", id, &[-ENOMEM, -EAGAIN]);
             // SAFETY: not started: the box is still ours.
@@ -991,7 +997,8 @@ impl Local<'_> {
         }
         if write_first {
             let b = 1u8;
-            let rc = gr_write(p[1], &b as *const u8 as *const c_void, 1);
+            // SAFETY: one readable byte, a local.
+            let rc = unsafe { gr_write(p[1], &b as *const u8 as *const c_void, 1) };
             expect("gr_write(private pipe)", rc as i64, &[1]);
         }
         expect("gr_close(read end, waited on)", gr_close(p[0]) as i64, &[0]);
@@ -1008,9 +1015,8 @@ impl Local<'_> {
             sh.started.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        match start_goroutine(sh, prog, gidx, small_stack) {
-            Some(id) => self.children.push(id),
-            None => {}
+        if let Some(id) = start_goroutine(sh, prog, gidx, small_stack) {
+            self.children.push(id);
         }
     }
 
@@ -1035,9 +1041,12 @@ impl Local<'_> {
         let id = self.value(ch, elem);
         let p = elem.as_ptr() as *const c_void;
         let rc = if block {
-            self.untimed_wait(&c.slot, || gr_chan_send(c.ptr, p))
+            // SAFETY: the slot is pinned, so the channel is live for the call, and p is an element of its size (buf, alive across the
+            // call).
+            self.untimed_wait(&c.slot, || unsafe { gr_chan_send(c.ptr, p) })
         } else {
-            gr_chan_try_send(c.ptr, p)
+            // SAFETY: as for the blocking send.
+            unsafe { gr_chan_try_send(c.ptr, p) }
         };
         check_transfer(ch, c, "send", block, rc);
         if rc == 0 {
@@ -1055,9 +1064,12 @@ impl Local<'_> {
         let elem = &mut buf[..c.spec.elem_size];
         let p = elem.as_mut_ptr() as *mut c_void;
         let rc = if block {
-            self.untimed_wait(&c.slot, || gr_chan_recv(c.ptr, p))
+            // SAFETY: the slot is pinned, so the channel is live for the call, and p is a writable element of its size (buf, alive
+            // across the call).
+            self.untimed_wait(&c.slot, || unsafe { gr_chan_recv(c.ptr, p) })
         } else {
-            gr_chan_try_recv(c.ptr, p)
+            // SAFETY: as for the blocking receive.
+            unsafe { gr_chan_try_recv(c.ptr, p) }
         };
         check_transfer(ch, c, "recv", block, rc);
         if rc == 0 {
@@ -1110,7 +1122,9 @@ impl Local<'_> {
             sh.waiting.fetch_add(1, Ordering::SeqCst);
         }
         let t0 = Instant::now();
-        let rc = gr_select(gcases.as_mut_ptr(), gcases.len(), timeout_ns);
+        // SAFETY: every case's channel is pinned (live for the call), and its elem is
+        // a buffer of MAX_ELEM bytes in `bufs`, alive across the call.
+        let rc = unsafe { gr_select(gcases.as_mut_ptr(), gcases.len(), timeout_ns) };
         let took = t0.elapsed();
         if timeout_ns < 0 {
             sh.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -1185,15 +1199,17 @@ impl Local<'_> {
 
     fn free_chan(&mut self, ch: usize) {
         let c = &self.sh.chans[ch];
-        // SAFETY (the closures): the channel is live while the slot is not FREED and
-        // the freer holds CLOSING.
+        // SAFETY: free_object calls this only while the slot is not FREED and this
+        // freer holds CLOSING, so the channel is live.
         let chan = || unsafe { &*(c.ptr as *const Chan) };
         let mut len_before = 0;
         free_object(
             &c.slot,
             "gr_chan_free",
             || chan().has_waiters(),
-            || {
+            // SAFETY: free_object calls this only when the channel may be freed: live,
+            // nobody inside a call but (at most) one party parked in it.
+            || unsafe {
                 len_before = gr_chan_len(c.ptr) as u64;
                 gr_chan_free(c.ptr)
             },
@@ -1210,14 +1226,17 @@ impl Local<'_> {
         if self.wg_units[wg] == 0 && !w.slot.pin() {
             return;
         }
-        let rc = gr_wg_add(w.ptr, delta);
+        // SAFETY: the slot is pinned (by this call, or by our own count), so the wait
+        // group is live.
+        let rc = unsafe { gr_wg_add(w.ptr, delta) };
         expect("gr_wg_add", rc as i64, &[0]);
         self.wg_units[wg] += delta;
     }
 
     fn wg_done(&mut self, wg: usize) {
         let w = &self.sh.wgs[wg];
-        let rc = gr_wg_done(w.ptr);
+        // SAFETY: our own count keeps the slot pinned, so the wait group is live.
+        let rc = unsafe { gr_wg_done(w.ptr) };
         expect("gr_wg_done (own count)", rc as i64, &[0]);
         self.wg_units[wg] -= 1;
         if self.wg_units[wg] == 0 {
@@ -1230,10 +1249,12 @@ impl Local<'_> {
         if self.holds_anything() || !w.slot.pin() {
             return;
         }
-        let rc = self.untimed_wait(&w.slot, || gr_wg_wait(w.ptr));
+        // SAFETY: the slot is pinned, so the wait group is live.
+        let rc = self.untimed_wait(&w.slot, || unsafe { gr_wg_wait(w.ptr) });
         expect("gr_wg_wait", rc as i64, &[0]);
         // A count far above anything added is refused and changes nothing.
-        let rc = gr_wg_add(w.ptr, -(1 << 40));
+        // SAFETY: still pinned.
+        let rc = unsafe { gr_wg_add(w.ptr, -(1 << 40)) };
         expect("gr_wg_add(-2^40)", rc as i64, &[-EINVAL]);
         w.slot.unpin();
     }
@@ -1250,7 +1271,8 @@ impl Local<'_> {
             &w.slot,
             "gr_wg_free",
             || group().has_waiters(),
-            || gr_wg_free(w.ptr),
+            // SAFETY: free_object calls this only when the wait group may be freed.
+            || unsafe { gr_wg_free(w.ptr) },
             &[0, -EBUSY],
         );
     }
@@ -1261,7 +1283,8 @@ impl Local<'_> {
         };
         if self.held[m] {
             // Not recursive: a try on our own lock must fail.
-            let rc = gr_mutex_trylock(mx.ptr);
+            // SAFETY: holding the mutex keeps our pin, so it is live.
+            let rc = unsafe { gr_mutex_trylock(mx.ptr) };
             expect("gr_mutex_trylock (held by caller)", rc as i64, &[-EBUSY]);
             return;
         }
@@ -1272,11 +1295,13 @@ impl Local<'_> {
             if mx.owner.load(Ordering::SeqCst) != 0 {
                 count(Event::LockedContended);
             }
-            let rc = self.untimed_wait(&mx.slot, || gr_mutex_lock(mx.ptr));
+            // SAFETY: the slot is pinned, so the mutex is live.
+            let rc = self.untimed_wait(&mx.slot, || unsafe { gr_mutex_lock(mx.ptr) });
             expect("gr_mutex_lock", rc as i64, &[0]);
             rc
         } else {
-            let rc = gr_mutex_trylock(mx.ptr);
+            // SAFETY: the slot is pinned, so the mutex is live.
+            let rc = unsafe { gr_mutex_trylock(mx.ptr) };
             expect("gr_mutex_trylock", rc as i64, &[0, -EBUSY]);
             rc
         };
@@ -1310,7 +1335,8 @@ impl Local<'_> {
                 me - 1
             ));
         }
-        let rc = gr_mutex_unlock(mx.ptr);
+        // SAFETY: holding the mutex keeps our pin (released below), so it is live.
+        let rc = unsafe { gr_mutex_unlock(mx.ptr) };
         expect("gr_mutex_unlock", rc as i64, &[0]);
         self.held[m] = false;
         mx.slot.unpin();
@@ -1322,7 +1348,8 @@ impl Local<'_> {
         };
         if self.held[m] {
             // Locked by us: refused, and our pin keeps it alive.
-            let rc = gr_mutex_free(mx.ptr);
+            // SAFETY: our pin keeps it live, and a locked mutex is never freed.
+            let rc = unsafe { gr_mutex_free(mx.ptr) };
             expect("gr_mutex_free (locked)", rc as i64, &[-EBUSY]);
             return;
         }
@@ -1334,7 +1361,8 @@ impl Local<'_> {
             &mx.slot,
             "gr_mutex_free",
             || mutex().is_busy(),
-            || gr_mutex_free(mx.ptr),
+            // SAFETY: free_object calls this only when the mutex may be freed.
+            || unsafe { gr_mutex_free(mx.ptr) },
             &[-EBUSY],
         );
     }
@@ -1345,17 +1373,20 @@ impl Local<'_> {
         let mut x = [0u8; MAX_ELEM];
         let xp = x.as_mut_ptr() as *mut c_void;
         match which % 10 {
+            // SAFETY: a NULL channel is allowed (and refused); x is MAX_ELEM bytes.
             0 => expect(
                 "gr_chan_send(NULL)",
-                gr_chan_send(null_chan, xp) as i64,
+                unsafe { gr_chan_send(null_chan, xp) } as i64,
                 &[-EINVAL],
             ),
+            // SAFETY: as above.
             1 => expect(
                 "gr_chan_try_recv(NULL)",
-                gr_chan_try_recv(null_chan, xp) as i64,
+                unsafe { gr_chan_try_recv(null_chan, xp) } as i64,
                 &[-EINVAL],
             ),
-            2 => {
+            // SAFETY: NULL handles are allowed (and refused).
+            2 => unsafe {
                 expect(
                     "gr_chan_close(NULL)",
                     gr_chan_close(null_chan) as i64,
@@ -1376,7 +1407,7 @@ impl Local<'_> {
                     gr_mutex_free(std::ptr::null_mut()) as i64,
                     &[-EINVAL],
                 );
-            }
+            },
             3 | 4 | 9 => {
                 // A bad op or a NULL element in a select, or a NULL element in a send,
                 // on a live channel: -EINVAL, and nothing happens.
@@ -1388,16 +1419,20 @@ impl Local<'_> {
                 let nonzero = c.spec.elem_size != 0;
                 if which % 10 == 9 {
                     if nonzero {
-                        expect(
-                            "gr_chan_send(NULL elem)",
-                            gr_chan_send(c.ptr, std::ptr::null()) as i64,
-                            &[-EINVAL],
-                        );
-                        expect(
-                            "gr_chan_recv(NULL elem)",
-                            gr_chan_recv(c.ptr, std::ptr::null_mut()) as i64,
-                            &[-EINVAL],
-                        );
+                        // SAFETY: the slot is pinned, so the channel is live for the call; a NULL elem is allowed
+                        // (and refused for a non-zero element size).
+                        unsafe {
+                            expect(
+                                "gr_chan_send(NULL elem)",
+                                gr_chan_send(c.ptr, std::ptr::null()) as i64,
+                                &[-EINVAL],
+                            );
+                            expect(
+                                "gr_chan_recv(NULL elem)",
+                                gr_chan_recv(c.ptr, std::ptr::null_mut()) as i64,
+                                &[-EINVAL],
+                            );
+                        }
                     }
                 } else if which % 10 == 3 || nonzero {
                     let mut cs = [gr_case {
@@ -1410,21 +1445,17 @@ impl Local<'_> {
                         },
                         closed: CLOSED_UNTOUCHED,
                     }];
-                    expect(
-                        "gr_select(bad case)",
-                        gr_select(cs.as_mut_ptr(), 1, -1) as i64,
-                        &[-EINVAL],
-                    );
+                    // SAFETY: the slot is pinned, so the channel is live for the call; the elem is x (MAX_ELEM bytes) or NULL.
+                    let rc = unsafe { gr_select(cs.as_mut_ptr(), 1, -1) };
+                    expect("gr_select(bad case)", rc as i64, &[-EINVAL]);
                     check(cs[0].closed == CLOSED_UNTOUCHED, || {
                         "gr_select -EINVAL wrote a case".into()
                     });
                 }
                 c.slot.unpin();
-                expect(
-                    "gr_select(NULL, 1)",
-                    gr_select(std::ptr::null_mut(), 1, 0) as i64,
-                    &[-EINVAL],
-                );
+                // SAFETY: NULL cases are allowed (and refused).
+                let rc = unsafe { gr_select(std::ptr::null_mut(), 1, 0) };
+                expect("gr_select(NULL, 1)", rc as i64, &[-EINVAL]);
             }
             5 => {
                 expect(
@@ -1443,7 +1474,8 @@ impl Local<'_> {
                     &[-EBADF],
                 );
             }
-            6 => {
+            // SAFETY: NULL handles are allowed (and refused).
+            6 => unsafe {
                 expect(
                     "gr_wg_add(NULL)",
                     gr_wg_add(std::ptr::null_mut(), 1) as i64,
@@ -1464,7 +1496,7 @@ impl Local<'_> {
                     gr_mutex_unlock(std::ptr::null_mut()) as i64,
                     &[-EINVAL],
                 );
-            }
+            },
             7 => {
                 expect("gr_join(0)", gr_join(0) as i64, &[-EINVAL]);
                 expect(
@@ -1487,14 +1519,14 @@ impl Local<'_> {
                 };
                 let f: unsafe extern "C" fn(*mut c_void) = never_runs;
                 for (what, a) in [("stack 1000", &bad_size), ("flags 1", &bad_flags)] {
-                    let id = gr_spawn_attr(Some(f), std::ptr::null_mut(), a);
+                    // SAFETY: a readable gr_attr with a NULL name; never_runs would
+                    // ignore its argument (the spawn is refused).
+                    let id = unsafe { gr_spawn_attr(Some(f), std::ptr::null_mut(), a) };
                     expect(&format!("gr_spawn_attr({what})"), id, &[-EINVAL]);
                 }
-                expect(
-                    "gr_spawn(NULL)",
-                    gr_spawn(None, std::ptr::null_mut()),
-                    &[-EINVAL],
-                );
+                // SAFETY: a NULL function is allowed (and refused).
+                let id = unsafe { gr_spawn(None, std::ptr::null_mut()) };
+                expect("gr_spawn(NULL)", id, &[-EINVAL]);
             }
         }
     }
@@ -1523,7 +1555,8 @@ fn check_transfer(ch: usize, c: &ChanState, what: &str, block: bool, rc: c_int) 
 /// Closes a pinned channel and keeps the model's close record.
 fn close_chan(c: &ChanState) {
     c.close_attempted.store(true, Ordering::SeqCst);
-    let rc = gr_chan_close(c.ptr);
+    // SAFETY: the caller pinned the channel, so it is live.
+    let rc = unsafe { gr_chan_close(c.ptr) };
     expect("gr_chan_close", rc as i64, &[0, -EPIPE]);
     if rc == 0 {
         c.closes_ok.fetch_add(1, Ordering::SeqCst);
@@ -1587,9 +1620,13 @@ fn start_goroutine(sh: &Shared, prog: usize, gidx: usize, small_stack: bool) -> 
             name: c"fuzz".as_ptr(),
             flags: 0,
         };
-        gr_spawn_attr(Some(f), ctx as *mut c_void, &attr)
+        // SAFETY: goroutine_main takes its GoroutineArg box (and frees it), on any
+        // thread; Shared outlives every goroutine of the input. The attr and its name
+        // are readable for the call.
+        unsafe { gr_spawn_attr(Some(f), ctx as *mut c_void, &attr) }
     } else {
-        gr_spawn(Some(f), ctx as *mut c_void)
+        // SAFETY: as for gr_spawn_attr.
+        unsafe { gr_spawn(Some(f), ctx as *mut c_void) }
     };
     if id < 0 {
         expect("gr_spawn", id, &[-ENOMEM, -EAGAIN]);
@@ -1809,12 +1846,15 @@ fn teardown(sh: &Shared) {
     }
     for (ch, c) in sh.chans.iter().enumerate() {
         if !c.slot.is_freed() {
-            let len = gr_chan_len(c.ptr);
+            // SAFETY: every goroutine has ended and the channel is not freed, so it is
+            // live and ours alone until it is freed below.
+            let len = unsafe { gr_chan_len(c.ptr) };
             let mut drained = 0;
             let mut buf = [UNTOUCHED; MAX_ELEM];
             let elem = &mut buf[..c.spec.elem_size];
             loop {
-                let rc = gr_chan_try_recv(c.ptr, elem.as_mut_ptr() as *mut c_void);
+                // SAFETY: as above; elem is a writable element of the channel's size.
+                let rc = unsafe { gr_chan_try_recv(c.ptr, elem.as_mut_ptr() as *mut c_void) };
                 if rc != 0 {
                     expect("gr_chan_try_recv (drain)", rc as i64, &[-EAGAIN, -EPIPE]);
                     break;
@@ -1828,7 +1868,9 @@ fn teardown(sh: &Shared) {
             check(drained == len, || {
                 format!("chan {ch}: gr_chan_len said {len}, drained {drained}")
             });
-            expect("gr_chan_free (end)", gr_chan_free(c.ptr) as i64, &[0]);
+            // SAFETY: as above; nothing uses it after this.
+            let rc = unsafe { gr_chan_free(c.ptr) };
+            expect("gr_chan_free (end)", rc as i64, &[0]);
         }
         let (attempted, oks) = (
             c.close_attempted.load(Ordering::SeqCst),
@@ -1861,12 +1903,11 @@ fn teardown(sh: &Shared) {
     }
     for w in &sh.wgs {
         if !w.slot.is_freed() {
-            expect(
-                "gr_wg_add(-1) on a zero count",
-                gr_wg_add(w.ptr, -1) as i64,
-                &[-EINVAL],
-            );
-            expect("gr_wg_free (end)", gr_wg_free(w.ptr) as i64, &[0]);
+            // SAFETY: every goroutine has ended and the wait group is not freed, so it
+            // is live and ours alone; nothing uses it after the free.
+            let (add, free) = unsafe { (gr_wg_add(w.ptr, -1), gr_wg_free(w.ptr)) };
+            expect("gr_wg_add(-1) on a zero count", add as i64, &[-EINVAL]);
+            expect("gr_wg_free (end)", free as i64, &[0]);
         }
     }
     for (m, mx) in sh.mutexes.iter().enumerate() {
@@ -1874,12 +1915,11 @@ fn teardown(sh: &Shared) {
             check(mx.owner.load(Ordering::SeqCst) == 0, || {
                 format!("mutex {m} still owned at the end")
             });
-            expect(
-                "gr_mutex_unlock (unlocked)",
-                gr_mutex_unlock(mx.ptr) as i64,
-                &[-EPERM],
-            );
-            expect("gr_mutex_free (end)", gr_mutex_free(mx.ptr) as i64, &[0]);
+            // SAFETY: every goroutine has ended and the mutex is not freed, so it is
+            // live and ours alone; nothing uses it after the free.
+            let (unlock, free) = unsafe { (gr_mutex_unlock(mx.ptr), gr_mutex_free(mx.ptr)) };
+            expect("gr_mutex_unlock (unlocked)", unlock as i64, &[-EPERM]);
+            expect("gr_mutex_free (end)", free as i64, &[0]);
         }
     }
     let mut left = 0u64;

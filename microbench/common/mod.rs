@@ -204,15 +204,23 @@ pub struct Pair {
 /// `n` switches from `save` to `load`, all from one call instruction, so every switch
 /// returns to the address the return-stack predictor expects (as two goroutines do:
 /// both switch from `switch_away`).
+///
+/// # Safety
+/// As for `arch::switch`, on every one of the `n` switches: `load` holds a context
+/// that nothing else runs, and `save` stays valid until resumed.
 #[inline(never)]
 pub unsafe fn pingpong(save: *mut Context, load: *const Context, n: u64) {
     for _ in 0..n {
-        // SAFETY: forwarded from the callers.
+        // SAFETY: our contract, which is arch::switch's.
         unsafe { arch::switch(save, load, black_box(0)) };
     }
 }
 
 /// Coroutine entry: answers every switch from the shared `pingpong` loop.
+///
+/// # Safety
+/// `arg` is a `Pair` that outlives the coroutine, whose `main` the first switch in
+/// saved.
 pub unsafe extern "C" fn pong_same_site(_transfer: usize, arg: usize) -> ! {
     let pair = arg as *mut Pair;
     loop {
@@ -222,6 +230,9 @@ pub unsafe extern "C" fn pong_same_site(_transfer: usize, arg: usize) -> ! {
 }
 
 /// Coroutine entry: answers every switch from its own call site.
+///
+/// # Safety
+/// As for `pong_same_site`.
 pub unsafe extern "C" fn pong(_transfer: usize, arg: usize) -> ! {
     let pair = arg as *mut Pair;
     loop {
@@ -266,6 +277,8 @@ fn raw_switch(iters: u64, meter: Meter, label: &CString) -> Duration {
     // SAFETY: only this thread ever switches into the coroutine (its Pair is used
     // by one thread at a time; the OnceLock just keeps one coroutine per process).
     unsafe impl Send for Shared {}
+    // SAFETY: as for Send: the pointer is shared, but only one thread at a time
+    // dereferences it.
     unsafe impl Sync for Shared {}
     static PAIR: OnceLock<Shared> = OnceLock::new();
     let pair = PAIR
@@ -292,7 +305,10 @@ struct Job<'a> {
 }
 
 /// Runs `body` as the main goroutine and returns the duration it measured itself.
-fn run_main(
+///
+/// # Safety
+/// `body` takes its argument as this function's `Job` (through `job`).
+unsafe fn run_main(
     body: unsafe extern "C" fn(*mut c_void),
     iters: u64,
     meter: Meter,
@@ -306,7 +322,9 @@ fn run_main(
         param,
         took: Duration::ZERO,
     };
-    let rc = gr_main(Some(body), &mut job as *mut Job as *mut c_void);
+    // SAFETY: body takes the Job (our contract), which outlives gr_main: it returns
+    // once body has.
+    let rc = unsafe { gr_main(Some(body), &mut job as *mut Job as *mut c_void) };
     assert_eq!(rc, 0, "gr_main failed: {rc}");
     job.took
 }
@@ -316,7 +334,8 @@ fn run_main(
 /// # Safety
 /// `arg` is the pointer `run_main` passed.
 unsafe fn job<'a>(arg: *mut c_void) -> &'a mut Job<'a> {
-    // SAFETY: the caller's contract.
+    // SAFETY: our contract: arg is run_main's Job, alive and used by nobody else
+    // while the body runs.
     unsafe { &mut *(arg as *mut Job) }
 }
 
@@ -325,14 +344,24 @@ fn scale(d: Duration, num: u64, den: u64) -> Duration {
     Duration::from_nanos((d.as_nanos() * num as u128 / den.max(1) as u128) as u64)
 }
 
-fn spawn(f: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) -> i64 {
-    let id = gr_spawn(Some(f), arg);
+/// Spawns `f(arg)`; panics if the spawn fails.
+///
+/// # Safety
+/// `f` may run with `arg` on any worker thread, and `arg` stays valid until the
+/// goroutine has ended (the caller joins it, or waits for all).
+unsafe fn spawn(f: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) -> i64 {
+    // SAFETY: our contract.
+    let id = unsafe { gr_spawn(Some(f), arg) };
     assert!(id > 0, "gr_spawn failed: {id}");
     id
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A goroutine that counts itself.
+///
+/// # Safety
+/// None beyond being a goroutine body: it ignores `_arg`.
 unsafe extern "C" fn trivial(_arg: *mut c_void) {
     COUNTER.fetch_add(1, Ordering::Relaxed);
 }
@@ -342,20 +371,24 @@ unsafe extern "C" fn trivial(_arg: *mut c_void) {
 
 /// Per goroutine: spawn one trivial goroutine and join it.
 fn spawn_join(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
         let before = COUNTER.load(Ordering::Relaxed);
         let r = job.meter.begin();
         for _ in 0..job.iters {
-            let id = spawn(trivial, std::ptr::null_mut());
+            // SAFETY: trivial ignores its argument.
+            let id = unsafe { spawn(trivial, std::ptr::null_mut()) };
             let rc = gr_join(id);
             debug_assert_eq!(rc, 0);
         }
         job.took = r.end(job.label);
         assert_eq!(COUNTER.load(Ordering::Relaxed) - before, job.iters);
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }
 
 const SPAWN_BATCH: u64 = 1000;
@@ -363,6 +396,8 @@ const SPAWN_BATCH: u64 = 1000;
 /// Per goroutine: spawn trivial goroutines 1,000 at a time, then `gr_wait_all` (the
 /// shape of `bench/spawn.c`, warm stacks).
 fn spawn_batch(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
@@ -372,7 +407,8 @@ fn spawn_batch(iters: u64, meter: Meter, label: &CString) -> Duration {
         while left > 0 {
             let n = left.min(SPAWN_BATCH);
             for _ in 0..n {
-                spawn(trivial, std::ptr::null_mut());
+                // SAFETY: trivial ignores its argument.
+                unsafe { spawn(trivial, std::ptr::null_mut()) };
             }
             gr_wait_all();
             left -= n;
@@ -380,7 +416,8 @@ fn spawn_batch(iters: u64, meter: Meter, label: &CString) -> Duration {
         job.took = r.end(job.label);
         assert_eq!(COUNTER.load(Ordering::Relaxed) - before, job.iters);
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }
 
 // ---------------------------------------------------------------------------------
@@ -389,25 +426,31 @@ fn spawn_batch(iters: u64, meter: Meter, label: &CString) -> Duration {
 /// Per switch: two goroutines on one processor call `gr_yield`, `iters / 2` times
 /// each (the shape of `bench/yield.c`).
 fn yield_switch(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// None: `arg` is a count, not a pointer.
     unsafe extern "C" fn yielder(arg: *mut c_void) {
         for _ in 0..arg as usize {
             gr_yield();
         }
     }
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
         let half = job.iters.div_ceil(2).max(1);
         let r = job.meter.begin();
         for _ in 0..2 {
-            spawn(yielder, half as usize as *mut c_void);
+            // SAFETY: yielder takes its argument as a count, not a pointer.
+            unsafe { spawn(yielder, half as usize as *mut c_void) };
         }
         gr_wait_all();
         let took = r.end(job.label);
         // Scaled to `iters` yields when `iters` is odd.
         job.took = scale(took, job.iters, 2 * half);
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }
 
 // ---------------------------------------------------------------------------------
@@ -420,12 +463,16 @@ struct Stream {
 }
 
 /// Receives `count` values and checks they are 0, 1, 2, ...
+///
+/// # Safety
+/// `arg` is a `Stream` (with a live channel) that outlives the goroutine.
 unsafe extern "C" fn receive_in_order(arg: *mut c_void) {
     // SAFETY: the spawner keeps the Stream alive until it has joined us.
     let s = unsafe { &*(arg as *const Stream) };
     for want in 0..s.count {
         let mut v = u64::MAX;
-        let rc = gr_chan_recv(s.chan, &mut v as *mut u64 as *mut c_void);
+        // SAFETY: the channel lives as long as the Stream; v is its u64 element.
+        let rc = unsafe { gr_chan_recv(s.chan, &mut v as *mut u64 as *mut c_void) };
         assert!(rc == 0 && v == want, "recv: rc {rc}, {v} instead of {want}");
     }
 }
@@ -436,14 +483,21 @@ fn new_u64_chan() -> *mut gr_chan {
     c
 }
 
-fn free_chan(c: *mut gr_chan) {
-    let rc = gr_chan_free(c);
+/// Frees a channel from `new_u64_chan`; panics if that fails.
+///
+/// # Safety
+/// `c` came from `new_u64_chan`, is not freed yet, and is not used again.
+unsafe fn free_chan(c: *mut gr_chan) {
+    // SAFETY: our contract.
+    let rc = unsafe { gr_chan_free(c) };
     assert_eq!(rc, 0, "gr_chan_free: {rc}");
 }
 
 /// Per value: the main goroutine sends `iters` values over an unbuffered channel to
 /// a receiving goroutine on the same processor (one send + one receive).
 fn chan_handoff(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
@@ -451,22 +505,30 @@ fn chan_handoff(iters: u64, meter: Meter, label: &CString) -> Duration {
             chan: new_u64_chan(),
             count: job.iters,
         };
-        let rx = spawn(receive_in_order, &stream as *const Stream as *mut c_void);
+        // SAFETY: receive_in_order takes a Stream, which lives until the join below.
+        let rx = unsafe { spawn(receive_in_order, &stream as *const Stream as *mut c_void) };
         let r = job.meter.begin();
         for v in 0..job.iters {
-            let rc = gr_chan_send(stream.chan, &v as *const u64 as *const c_void);
+            // SAFETY: the channel is live until free_chan below; v is its u64 element.
+            let rc = unsafe { gr_chan_send(stream.chan, &v as *const u64 as *const c_void) };
             assert_eq!(rc, 0, "send: {rc}");
         }
         job.took = r.end(job.label);
         assert_eq!(gr_join(rx), 0);
-        free_chan(stream.chan);
+        // SAFETY: the receiver is joined: nothing uses the channel any more.
+        unsafe { free_chan(stream.chan) };
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }
 
 // ---------------------------------------------------------------------------------
 // timers
 
+/// A timer callback that must not run.
+///
+/// # Safety
+/// None: it touches nothing (if it runs, it panics).
 unsafe fn never_fires(_arg: usize) {
     panic!("a timer armed a minute ahead fired during the benchmark");
 }
@@ -475,19 +537,24 @@ unsafe fn never_fires(_arg: usize) {
 /// (`goroutine::runtime::timer::add` then `cancel`, as every timed wait does), from
 /// a goroutine. The deadline is a minute ahead: it never fires.
 fn timer_arm_cancel(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
         let when = timer::deadline_after(60_000_000_000);
         let r = job.meter.begin();
         for i in 0..job.iters {
-            let id = timer::add(black_box(when + i as i64), never_fires, 0);
+            // SAFETY: never_fires touches nothing (the deadline is a minute ahead and
+            // the timer is cancelled at once; if it ever ran, it only panics).
+            let id = unsafe { timer::add(black_box(when + i as i64), never_fires, 0) };
             let cancelled = timer::cancel(id);
             assert!(cancelled, "timer fired or vanished before cancel");
         }
         job.took = r.end(job.label);
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }
 
 /// The channel a selecting goroutine waits on, and the select's timeout.
@@ -498,6 +565,9 @@ struct Selected {
 }
 
 /// `count` times: select on one receive case with `timeout_ns`, check the value.
+///
+/// # Safety
+/// `arg` is a `Selected` (with a live channel) that outlives the goroutine.
 unsafe extern "C" fn select_receive(arg: *mut c_void) {
     // SAFETY: the spawner keeps the Selected alive until it has joined us.
     let s = unsafe { &*(arg as *const Selected) };
@@ -509,7 +579,8 @@ unsafe extern "C" fn select_receive(arg: *mut c_void) {
             elem: &mut v as *mut u64 as *mut c_void,
             closed: 0,
         };
-        let rc = gr_select(&mut case, 1, s.timeout_ns);
+        // SAFETY: the channel lives as long as the Selected; the elem is v, a u64.
+        let rc = unsafe { gr_select(&mut case, 1, s.timeout_ns) };
         assert!(
             rc == 0 && v == want,
             "select: rc {rc}, {v} instead of {want}"
@@ -526,6 +597,8 @@ unsafe extern "C" fn select_receive(arg: *mut c_void) {
 /// public API (`park::Waiter::block_timeout`: `timer::add` after the switch,
 /// `timer::cancel` after the wake).
 fn select_wake(iters: u64, meter: Meter, label: &CString, timeout_ns: i64) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
@@ -534,18 +607,22 @@ fn select_wake(iters: u64, meter: Meter, label: &CString, timeout_ns: i64) -> Du
             count: job.iters,
             timeout_ns: job.param,
         };
-        let rx = spawn(select_receive, &selected as *const Selected as *mut c_void);
+        // SAFETY: select_receive takes a Selected, which lives until the join below.
+        let rx = unsafe { spawn(select_receive, &selected as *const Selected as *mut c_void) };
         let r = job.meter.begin();
         for v in 0..job.iters {
             gr_yield();
-            let rc = gr_chan_send(selected.chan, &v as *const u64 as *const c_void);
+            // SAFETY: the channel is live until free_chan below; v is its u64 element.
+            let rc = unsafe { gr_chan_send(selected.chan, &v as *const u64 as *const c_void) };
             assert_eq!(rc, 0, "send: {rc}");
         }
         job.took = r.end(job.label);
         assert_eq!(gr_join(rx), 0);
-        free_chan(selected.chan);
+        // SAFETY: the receiver is joined: nothing uses the channel any more.
+        unsafe { free_chan(selected.chan) };
     }
-    run_main(body, iters, meter, label, timeout_ns)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, timeout_ns) }
 }
 
 fn select_wake_untimed(iters: u64, meter: Meter, label: &CString) -> Duration {
@@ -568,6 +645,9 @@ struct Bouncer {
 
 /// Waits in `gr_block_io` until a byte arrives, reads it (checking it), writes it
 /// back; `count` times.
+///
+/// # Safety
+/// `arg` is a `Bouncer` that outlives the goroutine.
 unsafe extern "C" fn bounce(arg: *mut c_void) {
     // SAFETY: the spawner keeps the Bouncer alive until it has joined us.
     let b = unsafe { &*(arg as *const Bouncer) };
@@ -599,6 +679,8 @@ fn put_byte(fd: c_int, byte: u8) {
 /// `gr_block_io` (parked in the netpoller, woken when the scheduler's epoll sees the
 /// other side's write). One round trip is two wakes.
 fn netpoll_wake(iters: u64, meter: Meter, label: &CString) -> Duration {
+    /// # Safety
+    /// `arg` is run_main's Job.
     unsafe extern "C" fn body(arg: *mut c_void) {
         // SAFETY: run_main's Job.
         let job = unsafe { job(arg) };
@@ -618,7 +700,8 @@ fn netpoll_wake(iters: u64, meter: Meter, label: &CString) -> Duration {
             fd: fds[1],
             count: round_trips,
         };
-        let echo = spawn(bounce, &bouncer as *const Bouncer as *mut c_void);
+        // SAFETY: bounce takes a Bouncer, which lives until the join below.
+        let echo = unsafe { spawn(bounce, &bouncer as *const Bouncer as *mut c_void) };
         let r = job.meter.begin();
         for i in 0..round_trips {
             put_byte(fds[0], i as u8);
@@ -632,5 +715,6 @@ fn netpoll_wake(iters: u64, meter: Meter, label: &CString) -> Duration {
             assert_eq!(gr_close(fd), 0);
         }
     }
-    run_main(body, iters, meter, label, 0)
+    // SAFETY: body takes run_main's Job.
+    unsafe { run_main(body, iters, meter, label, 0) }
 }

@@ -57,9 +57,14 @@ pub fn tls_m() -> *mut c_void {
 }
 
 /// Sets the calling thread's current-M word.
+///
+/// # Safety
+/// `m` is null or points to an M that stays alive for as long as it is this thread's
+/// M: everything that reads the word back (`runtime::m::current_m`) dereferences it.
 #[inline(always)]
-pub fn set_tls_m(m: *mut c_void) {
-    // SAFETY: writes the calling thread's own TLS word.
+pub unsafe fn set_tls_m(m: *mut c_void) {
+    // SAFETY: gr_tls_set_m only stores `m` in the calling thread's own TLS word (no
+    // other thread reads it); the pointer's validity is this function's contract.
     unsafe { gr_tls_set_m(m) }
 }
 
@@ -102,7 +107,8 @@ pub unsafe fn prepare(top: *mut u8, entry: Entry, arg: usize) -> Context {
     let ret_slot = top - 24;
     let frame = ret_slot - 56;
     let w = frame as *mut u64;
-    // SAFETY: the caller guarantees [top-128, top) is ours to write.
+    // SAFETY: the 80 bytes written, [top-80, top) after rounding `top` down to 16, lie
+    // within the [top-128, top) this function's contract gives us to write.
     unsafe {
         core::ptr::write_bytes((top - 24) as *mut u8, 0, 24);
         *w = (MXCSR_DEFAULT as u64) | ((FPUCW_DEFAULT as u64) << 32);
@@ -127,6 +133,8 @@ pub unsafe fn prepare(top: *mut u8, entry: Entry, arg: usize) -> Context {
 /// is running or about to run; `save` must stay valid until it is resumed.
 #[inline(always)]
 pub unsafe fn switch(save: *mut Context, load: *const Context, transfer: usize) -> usize {
-    // SAFETY: upheld by the caller; Context is repr(transparent) over the sp.
+    // SAFETY: this function's contract: `load` holds a resumable context nobody else
+    // runs and `save` outlives its resumption. Context is repr(transparent) over the
+    // saved sp, so `save` is a valid `*mut *mut c_void` for the assembly.
     unsafe { gr_ctx_switch(save as *mut *mut c_void, (*load).sp, transfer) }
 }

@@ -92,8 +92,12 @@ pub extern "C" fn gr_maxprocs(n: c_int) -> c_int {
 /// error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
 /// goroutine is blocked on something only another goroutine could end; they stay
 /// blocked). May park (from a goroutine it parks that goroutine); plain threads block.
+///
+/// # Safety
+/// `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+/// may run on any worker thread).
 #[no_mangle]
-pub extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_main", || match fn_ {
         None => -libc::EINVAL,
         Some(f) => {
@@ -130,8 +134,12 @@ pub extern "C" fn gr_shutdown() -> c_int {
 /// Starts a goroutine running `fn(arg)` with a default stack. Returns its id (> 0),
 /// or -EINVAL (NULL fn), -ENOMEM (no memory for a stack), -EAGAIN (guard-page budget
 /// exhausted on kernels without MADV_GUARD_INSTALL). Never parks. Plain threads: yes.
+///
+/// # Safety
+/// `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+/// may run on any worker thread).
 #[no_mangle]
-pub extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
+pub unsafe extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
     boundary("gr_spawn", || match fn_ {
         None => -libc::EINVAL as i64,
         Some(f) => sched::spawn(f, arg, &SpawnAttr::default()),
@@ -140,8 +148,17 @@ pub extern "C" fn gr_spawn(fn_: gr_fn, arg: *mut c_void) -> gr_id {
 
 /// Like gr_spawn with attributes (NULL attr = defaults). Also -EINVAL for a stack
 /// size outside 32 KiB..1 GiB or nonzero flags. Never parks. Plain threads: yes.
+///
+/// # Safety
+/// `fn` is NULL or a function that may be called with `arg` on any thread (a goroutine
+/// may run on any worker thread); `attr` is NULL or points to a readable gr_attr whose
+/// `name` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_attr) -> gr_id {
+pub unsafe extern "C" fn gr_spawn_attr(
+    fn_: gr_fn,
+    arg: *mut c_void,
+    attr: *const gr_attr,
+) -> gr_id {
     boundary("gr_spawn_attr", || {
         let Some(f) = fn_ else {
             return -libc::EINVAL as i64;
@@ -149,7 +166,7 @@ pub extern "C" fn gr_spawn_attr(fn_: gr_fn, arg: *mut c_void, attr: *const gr_at
         let a = if attr.is_null() {
             SpawnAttr::default()
         } else {
-            // SAFETY: non-null attr points to a caller-owned gr_attr.
+            // SAFETY: a non-null attr points to a readable gr_attr (our contract).
             let attr = unsafe { &*attr };
             if attr.flags != 0 {
                 return -libc::EINVAL as i64;

@@ -44,14 +44,19 @@ pub extern "C" fn gr_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_in
 /// is read with MSG_DONTWAIT and keeps its flags; any other fd is put into
 /// non-blocking mode). Returns the byte count (0 at end of file) or a negative
 /// errno value (-EBADF, -ECANCELED if gr_close'd meanwhile, ...).
+///
+/// # Safety
+/// `buf` is NULL or points to `n` writable bytes, which stay valid and untouched by
+/// others until the call returns.
 #[no_mangle]
-pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
+pub unsafe extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
     boundary("gr_read", || {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
         sanitizer::hb_fd_release(fd);
-        let rc = netpoll::read(fd, buf as *mut u8, n);
+        // SAFETY: buf is writable for n bytes (our contract; NULL only with n = 0).
+        let rc = unsafe { netpoll::read(fd, buf as *mut u8, n) };
         sanitizer::hb_fd_acquire(fd);
         rc
     })
@@ -59,14 +64,19 @@ pub extern "C" fn gr_read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
 
 /// Like write(2), parking on EAGAIN; may write fewer than `n` bytes, as write(2)
 /// does. Returns the byte count or a negative errno value (-EPIPE, ...).
+///
+/// # Safety
+/// `buf` is NULL or points to `n` readable bytes, which stay valid until the call
+/// returns.
 #[no_mangle]
-pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
+pub unsafe extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
     boundary("gr_write", || {
         if buf.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
         sanitizer::hb_fd_release(fd);
-        let rc = netpoll::write(fd, buf as *const u8, n);
+        // SAFETY: buf is readable for n bytes (our contract; NULL only with n = 0).
+        let rc = unsafe { netpoll::write(fd, buf as *const u8, n) };
         sanitizer::hb_fd_acquire(fd);
         rc
     })
@@ -74,15 +84,20 @@ pub extern "C" fn gr_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
 
 /// Like accept(2), parking until a connection arrives. The new fd is non-blocking
 /// and close-on-exec. Returns it, or a negative errno value. `addr`/`len` may be NULL.
+///
+/// # Safety
+/// `addr` and `len` are both NULL, or `len` points to a writable socklen_t holding the
+/// size of the writable buffer at `addr`, as for accept(2).
 #[no_mangle]
-pub extern "C" fn gr_accept(
+pub unsafe extern "C" fn gr_accept(
     fd: c_int,
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> c_int {
     boundary("gr_accept", || {
         sanitizer::hb_fd_release(fd);
-        let rc = netpoll::accept(fd, addr, len);
+        // SAFETY: addr and len are as accept(2) takes them (our contract).
+        let rc = unsafe { netpoll::accept(fd, addr, len) };
         sanitizer::hb_fd_acquire(fd);
         rc
     })
@@ -90,8 +105,12 @@ pub extern "C" fn gr_accept(
 
 /// Like connect(2), parking until the connection is made. Returns 0 or a negative
 /// errno value (-ECONNREFUSED, ...). The fd is left non-blocking.
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes holding a socket address, as for
+/// connect(2).
 #[no_mangle]
-pub extern "C" fn gr_connect(
+pub unsafe extern "C" fn gr_connect(
     fd: c_int,
     addr: *const libc::sockaddr,
     len: libc::socklen_t,
@@ -101,7 +120,8 @@ pub extern "C" fn gr_connect(
             return -libc::EINVAL;
         }
         sanitizer::hb_fd_release(fd);
-        let rc = netpoll::connect(fd, addr, len);
+        // SAFETY: addr (non-null here) points to len readable bytes (our contract).
+        let rc = unsafe { netpoll::connect(fd, addr, len) };
         sanitizer::hb_fd_acquire(fd);
         rc
     })
@@ -124,10 +144,14 @@ pub extern "C" fn gr_close(fd: c_int) -> c_int {
 /// Returns 0, or -EINVAL for a NULL fn. Never parks: the goroutine keeps its thread
 /// for the call, and afterwards may wait (on that thread) for a free processor. From a
 /// plain thread it just calls fn.
+///
+/// # Safety
+/// `fn` is NULL or a function that is sound to call with `arg` on the calling thread.
 #[no_mangle]
-pub extern "C" fn gr_blocking(fn_: gr_fn, arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn gr_blocking(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_blocking", || match fn_ {
         None => -libc::EINVAL,
-        Some(f) => sched::blocking(f, arg),
+        // SAFETY: our caller's contract: f is sound to call with arg on this thread.
+        Some(f) => unsafe { sched::blocking(f, arg) },
     })
 }

@@ -81,32 +81,52 @@ pub struct gr_py_case {
     pub obj: *mut c_void,
 }
 
+/// The home behind a handle, or None for NULL.
+///
+/// # Safety
+/// `h` is NULL or a live home from gr_py_home_new, which outlives every use of the
+/// returned reference.
 #[inline(always)]
-fn home_of<'a>(h: *const gr_py_home) -> Option<&'a PyHome> {
-    // SAFETY: a non-null gr_py_home* was made by gr_py_home_new (the binding's contract).
+unsafe fn home_of<'a>(h: *const gr_py_home) -> Option<&'a PyHome> {
+    // SAFETY: our contract: a non-null handle is a live PyHome (boxed by PyHome::new).
     unsafe { (h as *const PyHome).as_ref() }
 }
 
+/// The task behind a handle, or None for NULL.
+///
+/// # Safety
+/// `t` is NULL or a task from gr_py_spawn whose handle reference is not released,
+/// which outlives every use of the returned reference.
 #[inline(always)]
-fn task_of<'a>(t: *const gr_py_task) -> Option<&'a Task> {
-    // SAFETY: a non-null gr_py_task* came from gr_py_spawn and is not yet released.
+unsafe fn task_of<'a>(t: *const gr_py_task) -> Option<&'a Task> {
+    // SAFETY: our contract: a non-null handle is a live Task (the handle holds one
+    // of its references).
     unsafe { (t as *const Task).as_ref() }
 }
 
 /// A channel of `PyObject *` (8-byte elements), or None.
+///
+/// # Safety
+/// `c` is NULL or a live channel from gr_chan_new, which outlives every use of the
+/// returned reference.
 #[inline(always)]
-fn pychan<'a>(c: *const gr_chan) -> Option<&'a Chan> {
-    // SAFETY: a non-null gr_chan* is a live channel (the binding's contract).
+unsafe fn pychan<'a>(c: *const gr_chan) -> Option<&'a Chan> {
+    // SAFETY: our contract: a non-null handle is a live channel (a Chan boxed by
+    // gr_chan_new).
     unsafe { (c as *const Chan).as_ref() }.filter(|ch| ch.elem_size() == 8)
 }
 
 /// Hands the runtime the CPython API table (copied). Returns 0 (also when called
 /// again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
 /// -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held; `api` is NULL or points to a readable gr_py_api whose fields are
+/// the running interpreter's functions and objects, as each field's comment says.
 #[no_mangle]
-pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
+pub unsafe extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
     boundary("gr_py_init", || {
-        // SAFETY: a non-null api points to a caller-owned table.
+        // SAFETY: a non-null api points to a readable gr_py_api (our contract).
         let Some(a) = (unsafe { api.as_ref() }) else {
             return -libc::EINVAL;
         };
@@ -150,7 +170,7 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
         else {
             return -libc::EINVAL;
         };
-        cpython::install(Api {
+        let table = Api {
             interp: a.interp,
             thread_state_new,
             restore_thread,
@@ -162,7 +182,8 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
             decref,
             write_unraisable,
             set_object,
-            // SAFETY: same ABI (const char * and const uint8_t *).
+            // SAFETY: the same ABI: `const char *` and `const uint8_t *` are passed
+            // alike, and the function only reads the bytes.
             bytes_from: unsafe {
                 core::mem::transmute::<
                     unsafe extern "C" fn(*const c_char, isize) -> *mut c_void,
@@ -170,7 +191,8 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
                 >(bytes_from)
             },
             long_from,
-            // SAFETY: same ABI (PyMethodDef * passed as a pointer).
+            // SAFETY: the same ABI: a `PyMethodDef *` is passed as a plain pointer,
+            // and MethodDef is PyMethodDef's layout (repr(C)).
             cfunction_new: unsafe {
                 core::mem::transmute::<
                     unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void,
@@ -184,7 +206,10 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
             none: a.none,
             exc_closed: a.exc_closed,
             exc_context: a.exc_context,
-        })
+        };
+        // SAFETY: the GIL is held, and the entries are the running interpreter's
+        // (our contract), each checked non-null above.
+        unsafe { cpython::install(table) }
     })
 }
 
@@ -192,12 +217,16 @@ pub extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
 /// too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
 /// NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
 /// parks.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_builtin(which: c_int) -> *mut c_void {
+pub unsafe extern "C" fn gr_py_builtin(which: c_int) -> *mut c_void {
     boundary("gr_py_builtin", || {
-        let f = cpython::builtin(which);
+        // SAFETY: the GIL is held (our contract).
+        let f = unsafe { cpython::builtin(which) };
         if f.is_null() {
-            // SAFETY: GIL held.
+            // SAFETY: the GIL is held (our contract).
             unsafe { cpython::raise(-libc::EINVAL) };
         }
         f
@@ -212,21 +241,30 @@ pub extern "C" fn gr_py_home_new() -> *mut gr_py_home {
 
 /// Frees a home. Returns 0, -EBUSY (goroutines of it are alive: nothing is freed),
 /// -EINVAL (NULL). Never parks.
+///
+/// # Safety
+/// `h` is NULL or a home from gr_py_home_new that has not been freed. If this call
+/// frees it, no other call on it is running then and none starts later.
 #[no_mangle]
-pub extern "C" fn gr_py_home_free(h: *mut gr_py_home) -> c_int {
+pub unsafe extern "C" fn gr_py_home_free(h: *mut gr_py_home) -> c_int {
     boundary("gr_py_home_free", || {
         if h.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: made by gr_py_home_new; the binding gives it up.
+        // SAFETY: h is a live home from gr_py_home_new (our contract), not used again
+        // if it is freed.
         unsafe { PyHome::free(h as *mut PyHome) }
     })
 }
 
 /// Number of the home's goroutines alive (0 for NULL). Never parks.
+///
+/// # Safety
+/// `h` is NULL or a home from gr_py_home_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_py_home_alive(h: *const gr_py_home) -> usize {
-    home_of(h).map_or(0, |h| h.alive())
+pub unsafe extern "C" fn gr_py_home_alive(h: *const gr_py_home) -> usize {
+    // SAFETY: h is NULL or a live home (our contract).
+    unsafe { home_of(h) }.map_or(0, |h| h.alive())
 }
 
 /// Runs the home's goroutines on the calling thread for up to `slice_ns` (negative:
@@ -236,12 +274,16 @@ pub extern "C" fn gr_py_home_alive(h: *const gr_py_home) -> usize {
 /// thread runs this home), -EINVAL (NULL, or no gr_py_init). Called through
 /// `ctypes.CDLL` (the GIL released, the caller's thread state saved). Never parks:
 /// plain threads only (while every goroutine of the home waits, the thread blocks).
+///
+/// # Safety
+/// `h` is NULL or a home from gr_py_home_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
     boundary(
         "gr_py_run",
         AssertUnwindSafe(|| {
-            let Some(h) = home_of(h) else {
+            // SAFETY: h is NULL or a live home (our contract).
+            let Some(h) = (unsafe { home_of(h) }) else {
                 return -libc::EINVAL;
             };
             if cpython::api().is_none() {
@@ -258,8 +300,12 @@ pub extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
 /// handle as a positive integer (release it with gr_py_task_release), or a negative
 /// errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
 /// The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
+/// `callable` is NULL or a live object; `name` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn gr_py_spawn(
+pub unsafe extern "C" fn gr_py_spawn(
     h: *mut gr_py_home,
     callable: *mut c_void,
     name: *const c_char,
@@ -268,7 +314,8 @@ pub extern "C" fn gr_py_spawn(
         if h.is_null() || callable.is_null() {
             return -libc::EINVAL as isize;
         }
-        // SAFETY: the GIL is held; the home and the callable are live.
+        // SAFETY: our contract: the GIL is held, the home (non-null here) is live, the
+        // callable (non-null here) a live object, name NULL or a C string.
         match unsafe { cpython::spawn(h as *const PyHome, callable, name) } {
             Ok(t) => t as isize,
             Err(e) => e as isize,
@@ -278,27 +325,40 @@ pub extern "C" fn gr_py_spawn(
 
 /// The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
 /// Never parks.
+///
+/// # Safety
+/// `t` is NULL or a task from gr_py_spawn that has not been released.
 #[no_mangle]
-pub extern "C" fn gr_py_task_id(t: *const gr_py_task) -> i64 {
-    task_of(t).map_or(-libc::EINVAL as i64, |t| t.id())
+pub unsafe extern "C" fn gr_py_task_id(t: *const gr_py_task) -> i64 {
+    // SAFETY: t is NULL or a live task (our contract).
+    unsafe { task_of(t) }.map_or(-libc::EINVAL as i64, |t| t.id())
 }
 
 /// 1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
+///
+/// # Safety
+/// `t` is NULL or a task from gr_py_spawn that has not been released.
 #[no_mangle]
-pub extern "C" fn gr_py_task_done(t: *const gr_py_task) -> c_int {
-    task_of(t).map_or(0, |t| t.finished() as c_int)
+pub unsafe extern "C" fn gr_py_task_done(t: *const gr_py_task) -> c_int {
+    // SAFETY: t is NULL or a live task (our contract).
+    unsafe { task_of(t) }.map_or(0, |t| t.finished() as c_int)
 }
 
 /// Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
 /// ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
 /// not park here), -EINVAL (NULL). GIL held; releases it while waiting.
+///
+/// # Safety
+/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
 #[no_mangle]
-pub extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
     boundary(
         "gr_py_join",
-        AssertUnwindSafe(|| match task_of(t) {
+        // SAFETY: t is NULL or a live task, and the GIL is held (our contract).
+        AssertUnwindSafe(|| match unsafe { task_of(t) } {
             None => -libc::EINVAL,
-            Some(t) => t.join(timeout_ns),
+            // SAFETY: the GIL is held (our contract).
+            Some(t) => unsafe { t.join(timeout_ns) },
         }),
     )
 }
@@ -306,16 +366,21 @@ pub extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
 /// The value the task's callable returned (a new reference), or NULL with an
 /// exception set when the goroutine has not ended or its call failed. GIL held.
 /// Never parks.
+///
+/// # Safety
+/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
 #[no_mangle]
-pub extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
+pub unsafe extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
     boundary(
         "gr_py_task_result",
         AssertUnwindSafe(|| {
             let Some(api) = cpython::api() else {
                 return core::ptr::null_mut();
             };
-            let r = task_of(t).map_or(core::ptr::null_mut(), |t| t.result());
-            // SAFETY: the GIL is held; r is kept alive by the task.
+            // SAFETY: t is NULL or a live task (our contract).
+            let r = unsafe { task_of(t) }.map_or(core::ptr::null_mut(), |t| t.result());
+            // SAFETY: the GIL is held (our contract); a non-null r is kept alive by
+            // the task, which the caller's handle keeps alive.
             unsafe {
                 if r.is_null() {
                     cpython::raise(-libc::EINVAL);
@@ -330,13 +395,18 @@ pub extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
 
 /// Drops the binding's reference to a task (the goroutine keeps its own until it
 /// ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released,
+/// and the caller does not use it again.
 #[no_mangle]
-pub extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
+pub unsafe extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
     boundary("gr_py_task_release", || {
         if t.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: the GIL is held; the binding owns one reference and gives it up.
+        // SAFETY: our contract: the GIL is held, and t (non-null here) is a task whose
+        // handle reference the caller gives up.
         unsafe { cpython::release(t as *mut Task) };
         0
     })
@@ -344,28 +414,41 @@ pub extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
 
 /// gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
 /// GIL held; released while switched out.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_yield() -> c_int {
+pub unsafe extern "C" fn gr_py_yield() -> c_int {
     boundary("gr_py_yield", || {
-        cpython::parked(sched::yield_now).map_or_else(|e| e, |_| 0)
+        // SAFETY: the GIL is held (our contract).
+        unsafe { cpython::parked(sched::yield_now) }.map_or_else(|e| e, |_| 0)
     })
 }
 
 /// gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
 /// asleep.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_sleep(ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_py_sleep(ns: i64) -> c_int {
     boundary("gr_py_sleep", || {
-        cpython::parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0)
+        // SAFETY: the GIL is held (our contract).
+        unsafe { cpython::parked(|| park::sleep(ns)) }.map_or_else(|e| e, |_| 0)
     })
 }
 
 /// gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
 /// -ECANCELED, -EPERM. GIL held; released while waiting.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
     boundary("gr_py_block_io", || {
-        cpython::parked(|| netpoll::block_io(fd, events, timeout_ns)).unwrap_or_else(|e| e)
+        // SAFETY: the GIL is held (our contract).
+        unsafe { cpython::parked(|| netpoll::block_io(fd, events, timeout_ns)) }
+            .unwrap_or_else(|e| e)
     })
 }
 
@@ -373,19 +456,26 @@ pub extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c
 /// takes a reference, which moves to the receiver. `block` = 0: never waits
 /// (-EAGAIN when it would). Returns 0, -EPIPE (closed), -EAGAIN, -EPERM, -EINVAL
 /// (NULL, or not an 8-byte channel). GIL held; released while waiting.
+///
+/// # Safety
+/// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+/// gr_py_chan_send or gr_py_select; `obj` is NULL or a live object.
 #[no_mangle]
-pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_int) -> c_int {
+pub unsafe extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_int) -> c_int {
     boundary(
         "gr_py_chan_send",
         AssertUnwindSafe(|| {
-            let (Some(ch), Some(api)) = (pychan(c), cpython::api()) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let (Some(ch), Some(api)) = (unsafe { pychan(c) }, cpython::api()) else {
                 return -libc::EINVAL;
             };
             if obj.is_null() {
                 return -libc::EINVAL;
             }
-            // SAFETY: the GIL is held for the reference counts; the element is the 8-byte
-            // pointer on our stack, valid while we wait.
+            // SAFETY: the GIL is held for the reference counts and for parked, and obj
+            // is live (our contract); the element is the 8-byte pointer on our stack,
+            // valid while we wait, for a channel of 8-byte elements.
             unsafe {
                 (api.incref)(obj);
                 let p = &obj as *const *mut c_void as *const u8;
@@ -407,8 +497,13 @@ pub extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_in
 /// the binding's exception set (closed and drained: its closed-channel exception;
 /// refused: its context exception). `block` = 0: never waits; returns a new reference
 /// to `empty` when nothing is ready. GIL held; released while waiting.
+///
+/// # Safety
+/// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+/// gr_py_chan_send or gr_py_select; `empty` is NULL or a live object.
 #[no_mangle]
-pub extern "C" fn gr_py_chan_recv(
+pub unsafe extern "C" fn gr_py_chan_recv(
     c: *mut gr_chan,
     block: c_int,
     empty: *mut c_void,
@@ -419,14 +514,16 @@ pub extern "C" fn gr_py_chan_recv(
             let Some(api) = cpython::api() else {
                 return core::ptr::null_mut();
             };
-            let Some(ch) = pychan(c) else {
-                // SAFETY: GIL held.
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { pychan(c) }) else {
+                // SAFETY: the GIL is held (our contract).
                 unsafe { cpython::raise(-libc::EINVAL) };
                 return core::ptr::null_mut();
             };
             let mut obj: *mut c_void = core::ptr::null_mut();
             let p = &mut obj as *mut *mut c_void as *mut u8;
-            // SAFETY: the element is the 8-byte slot on our stack.
+            // SAFETY: the element is the 8-byte slot on our stack, for a channel of
+            // 8-byte elements; the GIL is held for parked (our contract).
             let rc = unsafe {
                 if block != 0 {
                     cpython::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
@@ -434,7 +531,8 @@ pub extern "C" fn gr_py_chan_recv(
                     ch.recv(p, false)
                 }
             };
-            // SAFETY: GIL held; a received pointer carries the sender's reference.
+            // SAFETY: the GIL is held (our contract); a received value is a PyObject*
+            // carrying its sender's reference (our contract), and empty is live.
             unsafe {
                 match rc {
                     0 => obj,
@@ -455,12 +553,20 @@ pub extern "C" fn gr_py_chan_recv(
 /// Frees a channel of `PyObject *`, dropping the references of values still
 /// buffered. Returns 0, -EBUSY (somebody waits on it: nothing is freed), -EINVAL.
 /// GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
+/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
+/// gr_py_chan_send or gr_py_select. If this call frees it, no other call on it is
+/// running then (a call parked in it makes this one free nothing) and none starts
+/// later.
 #[no_mangle]
-pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
+pub unsafe extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
     boundary(
         "gr_py_chan_free",
         AssertUnwindSafe(|| {
-            let (Some(ch), Some(api)) = (pychan(c), cpython::api()) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let (Some(ch), Some(api)) = (unsafe { pychan(c) }, cpython::api()) else {
                 return -libc::EINVAL;
             };
             if ch.has_waiters() {
@@ -468,14 +574,16 @@ pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
             }
             loop {
                 let mut obj: *mut c_void = core::ptr::null_mut();
-                // SAFETY: an 8-byte slot; non-blocking.
+                // SAFETY: an 8-byte slot for a channel of 8-byte elements.
                 if unsafe { ch.recv(&mut obj as *mut *mut c_void as *mut u8, false) } != 0 {
                     break;
                 }
-                // SAFETY: GIL held; the buffered reference is ours now.
+                // SAFETY: the GIL is held, and a buffered value is a PyObject* whose
+                // reference is ours now (our contract).
                 unsafe { (api.decref)(obj) };
             }
-            // SAFETY: a live channel nobody waits on; the binding gives it up.
+            // SAFETY: a live channel boxed by gr_chan_new that nobody waits on, and
+            // the caller does not use it again (our contract).
             drop(unsafe { Box::from_raw(c as *mut Chan) });
             0
         }),
@@ -489,8 +597,13 @@ pub extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
 /// sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
 /// -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
 /// released while waiting.
+///
+/// # Safety
+/// The GIL is held; `cases` is NULL or points to `n` writable gr_py_case values, each
+/// with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
+/// a live object.
 #[no_mangle]
-pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64) -> c_int {
     boundary(
         "gr_py_select",
         AssertUnwindSafe(|| {
@@ -503,12 +616,14 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
             let pcs: &mut [gr_py_case] = if n == 0 {
                 &mut []
             } else {
-                // SAFETY: n cases (the binding's contract).
+                // SAFETY: a non-null `cases` points to n writable cases (our contract).
                 unsafe { core::slice::from_raw_parts_mut(cases, n) }
             };
             let mut slots: Vec<*mut c_void> = vec![core::ptr::null_mut(); n];
             for (i, c) in pcs.iter().enumerate() {
-                if pychan(c.chan).is_none() || (c.op == select::SEND && c.obj.is_null()) {
+                // SAFETY: each case's channel is NULL or live (our contract).
+                if unsafe { pychan(c.chan) }.is_none() || (c.op == select::SEND && c.obj.is_null())
+                {
                     return -libc::EINVAL;
                 }
                 if c.op == select::SEND {
@@ -525,7 +640,10 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
                     closed: 0,
                 })
                 .collect();
-            // SAFETY: GIL held. Sends carry a reference each while we wait.
+            // SAFETY: the GIL is held and send objects are live (our contract); sends
+            // carry a reference each while we wait. The channels are live with 8-byte
+            // elements (checked above) and each elem is a slot of `slots`, alive
+            // across the select.
             unsafe {
                 for c in pcs.iter() {
                     if c.op == select::SEND {
@@ -556,42 +674,56 @@ pub extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64
 /// Returns `obj` as a new reference the caller takes over (for the `obj` of a
 /// gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
 /// exception for NULL. GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
+pub unsafe extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
     if obj.is_null() {
-        // SAFETY: GIL held.
+        // SAFETY: the GIL is held (our contract).
         unsafe { cpython::raise(-libc::EINVAL) };
     }
     obj
 }
 
 /// gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.
+///
+/// # Safety
+/// The GIL is held; `wg` is NULL or a wait group from gr_wg_new that has not been
+/// freed.
 #[no_mangle]
-pub extern "C" fn gr_py_wg_wait(wg: *mut super::sync::gr_wg) -> c_int {
+pub unsafe extern "C" fn gr_py_wg_wait(wg: *mut super::sync::gr_wg) -> c_int {
     boundary(
         "gr_py_wg_wait",
         AssertUnwindSafe(|| {
-            // SAFETY: a non-null gr_wg* is a live wait group.
+            // SAFETY: a non-null wg is a live wait group boxed by gr_wg_new (our
+            // contract).
             let Some(w) = (unsafe { (wg as *const WaitGroup).as_ref() }) else {
                 return -libc::EINVAL;
             };
-            cpython::parked(|| w.wait()).unwrap_or_else(|e| e)
+            // SAFETY: the GIL is held (our contract).
+            unsafe { cpython::parked(|| w.wait()) }.unwrap_or_else(|e| e)
         }),
     )
 }
 
 /// gr_mutex_lock for Python code: 0, -EPERM, -EINVAL. GIL held; released while
 /// waiting.
+///
+/// # Safety
+/// The GIL is held; `m` is NULL or a mutex from gr_mutex_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
+pub unsafe extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
     boundary(
         "gr_py_mutex_lock",
         AssertUnwindSafe(|| {
-            // SAFETY: a non-null gr_mutex* is a live mutex.
+            // SAFETY: a non-null m is a live mutex boxed by gr_mutex_new (our
+            // contract).
             let Some(mx) = (unsafe { (m as *const Mutex).as_ref() }) else {
                 return -libc::EINVAL;
             };
-            cpython::parked(|| mx.lock()).unwrap_or_else(|e| e)
+            // SAFETY: the GIL is held (our contract).
+            unsafe { cpython::parked(|| mx.lock()) }.unwrap_or_else(|e| e)
         }),
     )
 }
@@ -600,8 +732,11 @@ pub extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_int {
 /// Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
 /// errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
 /// GIL held; released while waiting.
+///
+/// # Safety
+/// The GIL is held.
 #[no_mangle]
-pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
+pub unsafe extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
     boundary("gr_py_recv", || {
         let Some(api) = cpython::api() else {
             return core::ptr::null_mut();
@@ -616,8 +751,11 @@ pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
             heap.reserve_exact(len);
             (heap.as_mut_ptr(), len)
         };
-        let r = cpython::parked(|| netpoll::read(fd, p, len)).unwrap_or_else(|e| e as isize);
-        // SAFETY: GIL held; p holds r bytes when r >= 0.
+        // SAFETY: the GIL is held (our contract); p is writable for len bytes (the
+        // stack array, or the reserved capacity of heap), alive across the call.
+        let r =
+            unsafe { cpython::parked(|| netpoll::read(fd, p, len)) }.unwrap_or_else(|e| e as isize);
+        // SAFETY: the GIL is held (our contract); p holds r bytes when r >= 0.
         unsafe {
             if r >= 0 {
                 (api.bytes_from)(p, r)
@@ -633,18 +771,23 @@ pub extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
 /// value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
 /// write is returned too). GIL held (the buffer belongs to a Python object the caller
 /// keeps alive); released while waiting.
+///
+/// # Safety
+/// The GIL is held; `data` is NULL or points to `n` readable bytes, which stay valid
+/// until the call returns.
 #[no_mangle]
-pub extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_int) -> isize {
+pub unsafe extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_int) -> isize {
     boundary("gr_py_send", || {
         if data.is_null() && n > 0 {
             return -libc::EINVAL as isize;
         }
         let p = data as *const u8;
-        cpython::parked(|| {
+        let send = || {
             let mut done = 0usize;
             loop {
-                // SAFETY: the caller's buffer holds n bytes.
-                let r = netpoll::write(fd, unsafe { p.add(done) }, n - done);
+                // SAFETY: data is readable for n bytes (our contract; NULL only with
+                // n = 0), so p + done .. p + n is too, as done <= n.
+                let r = unsafe { netpoll::write(fd, p.add(done), n - done) };
                 if r < 0 {
                     return r;
                 }
@@ -653,16 +796,21 @@ pub extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_in
                     return done as isize;
                 }
             }
-        })
-        .unwrap_or_else(|e| e as isize)
+        };
+        // SAFETY: the GIL is held (our contract).
+        unsafe { cpython::parked(send) }.unwrap_or_else(|e| e as isize)
     })
 }
 
 /// Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
 /// as raised in `obj` ("Exception ignored in: obj"). Returns 0 or -EINVAL. GIL held.
 /// Never parks.
+///
+/// # Safety
+/// The GIL is held; `typ` and `value` are NULL or live objects (`value` an instance of
+/// `typ`); `obj` is NULL or a live object.
 #[no_mangle]
-pub extern "C" fn gr_py_write_unraisable(
+pub unsafe extern "C" fn gr_py_write_unraisable(
     typ: *mut c_void,
     value: *mut c_void,
     obj: *mut c_void,
@@ -674,7 +822,8 @@ pub extern "C" fn gr_py_write_unraisable(
         if typ.is_null() || value.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: GIL held; WriteUnraisable clears the error it reports.
+        // SAFETY: the GIL is held and the objects are live (our contract), typ and
+        // value non-null here; WriteUnraisable clears the error it reports.
         unsafe {
             (api.set_object)(typ, value);
             (api.write_unraisable)(obj);

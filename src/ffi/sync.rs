@@ -64,10 +64,15 @@ const _: () = {
     assert!(GR_SEND == select::SEND && GR_RECV == select::RECV);
 };
 
+/// The channel behind a handle, or None for NULL.
+///
+/// # Safety
+/// `c` is NULL or a live channel from gr_chan_new, which outlives every use of the
+/// returned reference.
 #[inline(always)]
-fn chan_of<'a>(c: *const gr_chan) -> Option<&'a Chan> {
-    // SAFETY: a non-null gr_chan* is a live channel made by gr_chan_new (the C
-    // caller's contract).
+unsafe fn chan_of<'a>(c: *const gr_chan) -> Option<&'a Chan> {
+    // SAFETY: our contract: a non-null handle is a live channel (a gr_chan is a Chan
+    // boxed by gr_chan_new).
     unsafe { (c as *const Chan).as_ref() }
 }
 
@@ -95,18 +100,25 @@ pub extern "C" fn gr_chan_new(elem_size: usize, capacity: usize) -> *mut gr_chan
 /// is closed. Returns 0, -EPIPE (closed, also when closed while waiting: nothing
 /// was sent), -EINVAL (NULL channel, or NULL elem with a non-zero element size).
 /// May park; plain threads block.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed; `elem` is NULL or
+/// points to the channel's element size of readable bytes, which stay valid until the
+/// call returns.
 #[no_mangle]
-pub extern "C" fn gr_chan_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
+pub unsafe extern "C" fn gr_chan_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
     boundary(
         "gr_chan_send",
         AssertUnwindSafe(|| {
-            let Some(ch) = chan_of(c) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { chan_of(c) }) else {
                 return -libc::EINVAL;
             };
             if !elem_ok(ch, elem) {
                 return -libc::EINVAL;
             }
-            // SAFETY: elem is valid for elem_size bytes (the caller's contract).
+            // SAFETY: elem is non-null here or the element size is 0, and a non-null
+            // elem is readable for elem_size bytes until we return (our contract).
             unsafe { ch.send(elem as *const u8, true) }
         }),
     )
@@ -117,18 +129,25 @@ pub extern "C" fn gr_chan_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
 /// order even after close. Returns 0, -EPIPE (closed and drained: `elem` is not
 /// written; every later call returns -EPIPE too), -EINVAL (NULL channel, or NULL
 /// elem with a non-zero element size). May park; plain threads block.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed; `elem` is NULL or
+/// points to the channel's element size of writable bytes, which stay valid until the
+/// call returns.
 #[no_mangle]
-pub extern "C" fn gr_chan_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
+pub unsafe extern "C" fn gr_chan_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
     boundary(
         "gr_chan_recv",
         AssertUnwindSafe(|| {
-            let Some(ch) = chan_of(c) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { chan_of(c) }) else {
                 return -libc::EINVAL;
             };
             if !elem_ok(ch, elem) {
                 return -libc::EINVAL;
             }
-            // SAFETY: elem is valid for elem_size bytes (the caller's contract).
+            // SAFETY: elem is non-null here or the element size is 0, and a non-null
+            // elem is writable for elem_size bytes until we return (our contract).
             unsafe { ch.recv(elem as *mut u8, true) }
         }),
     )
@@ -136,18 +155,23 @@ pub extern "C" fn gr_chan_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
 
 /// Like gr_chan_send, but never waits: -EAGAIN when no receiver waits and the
 /// buffer is full (nothing was sent). Also 0, -EPIPE, -EINVAL. Never parks.
+///
+/// # Safety
+/// As for gr_chan_send.
 #[no_mangle]
-pub extern "C" fn gr_chan_try_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
+pub unsafe extern "C" fn gr_chan_try_send(c: *mut gr_chan, elem: *const c_void) -> c_int {
     boundary(
         "gr_chan_try_send",
         AssertUnwindSafe(|| {
-            let Some(ch) = chan_of(c) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { chan_of(c) }) else {
                 return -libc::EINVAL;
             };
             if !elem_ok(ch, elem) {
                 return -libc::EINVAL;
             }
-            // SAFETY: as gr_chan_send.
+            // SAFETY: elem is non-null here or the element size is 0, and a non-null
+            // elem is readable for elem_size bytes until we return (our contract).
             unsafe { ch.send(elem as *const u8, false) }
         }),
     )
@@ -156,18 +180,23 @@ pub extern "C" fn gr_chan_try_send(c: *mut gr_chan, elem: *const c_void) -> c_in
 /// Like gr_chan_recv, but never waits: -EAGAIN when nothing is buffered, no sender
 /// waits and the channel is open. Also 0, -EPIPE (closed and drained), -EINVAL.
 /// Never parks.
+///
+/// # Safety
+/// As for gr_chan_recv.
 #[no_mangle]
-pub extern "C" fn gr_chan_try_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
+pub unsafe extern "C" fn gr_chan_try_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int {
     boundary(
         "gr_chan_try_recv",
         AssertUnwindSafe(|| {
-            let Some(ch) = chan_of(c) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { chan_of(c) }) else {
                 return -libc::EINVAL;
             };
             if !elem_ok(ch, elem) {
                 return -libc::EINVAL;
             }
-            // SAFETY: as gr_chan_recv.
+            // SAFETY: elem is non-null here or the element size is 0, and a non-null
+            // elem is writable for elem_size bytes until we return (our contract).
             unsafe { ch.recv(elem as *mut u8, false) }
         }),
     )
@@ -176,11 +205,15 @@ pub extern "C" fn gr_chan_try_recv(c: *mut gr_chan, elem: *mut c_void) -> c_int 
 /// Closes the channel: later sends fail with -EPIPE; receivers get the buffered
 /// values, then -EPIPE. Every waiting sender and receiver (and select) is woken.
 /// Returns 0, -EPIPE (already closed), -EINVAL (NULL). Never parks.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_chan_close(c: *mut gr_chan) -> c_int {
+pub unsafe extern "C" fn gr_chan_close(c: *mut gr_chan) -> c_int {
     boundary(
         "gr_chan_close",
-        AssertUnwindSafe(|| match chan_of(c) {
+        // SAFETY: c is NULL or a live channel (our contract).
+        AssertUnwindSafe(|| match unsafe { chan_of(c) } {
             None => -libc::EINVAL,
             Some(ch) => ch.close(),
         }),
@@ -191,19 +224,25 @@ pub extern "C" fn gr_chan_close(c: *mut gr_chan) -> c_int {
 /// receiver or select is waiting on it: nothing is freed), -EINVAL (NULL). Safe as
 /// soon as your own last call on it has returned: a party that completed a transfer
 /// with you never touches the channel after your call returns. Never parks.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed. If this call
+/// frees it, no other call on it is running then (a call parked in it makes this one
+/// free nothing) and none starts later.
 #[no_mangle]
-pub extern "C" fn gr_chan_free(c: *mut gr_chan) -> c_int {
+pub unsafe extern "C" fn gr_chan_free(c: *mut gr_chan) -> c_int {
     boundary(
         "gr_chan_free",
         AssertUnwindSafe(|| {
-            let Some(ch) = chan_of(c) else {
+            // SAFETY: c is NULL or a live channel (our contract).
+            let Some(ch) = (unsafe { chan_of(c) }) else {
                 return -libc::EINVAL;
             };
             if ch.has_waiters() {
                 return -libc::EBUSY;
             }
-            // SAFETY: a live channel from gr_chan_new that nobody waits on; the caller
-            // gives it up.
+            // SAFETY: a live channel boxed by gr_chan_new that nobody waits on, and the
+            // caller does not use it again (our contract).
             drop(unsafe { Box::from_raw(c as *mut Chan) });
             0
         }),
@@ -211,15 +250,23 @@ pub extern "C" fn gr_chan_free(c: *mut gr_chan) -> c_int {
 }
 
 /// Number of values buffered now (0 for NULL or an unbuffered channel). Never parks.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_chan_len(c: *const gr_chan) -> usize {
-    chan_of(c).map_or(0, |ch| ch.len())
+pub unsafe extern "C" fn gr_chan_len(c: *const gr_chan) -> usize {
+    // SAFETY: c is NULL or a live channel (our contract).
+    unsafe { chan_of(c) }.map_or(0, |ch| ch.len())
 }
 
 /// Capacity given to gr_chan_new (0 for NULL or an unbuffered channel). Never parks.
+///
+/// # Safety
+/// `c` is NULL or a channel from gr_chan_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_chan_cap(c: *const gr_chan) -> usize {
-    chan_of(c).map_or(0, |ch| ch.cap())
+pub unsafe extern "C" fn gr_chan_cap(c: *const gr_chan) -> usize {
+    // SAFETY: c is NULL or a live channel (our contract).
+    unsafe { chan_of(c) }.map_or(0, |ch| ch.cap())
 }
 
 /// Waits until one of `n` channel operations can proceed, performs exactly that
@@ -236,8 +283,14 @@ pub extern "C" fn gr_chan_cap(c: *const gr_chan) -> usize {
 /// NULL channel, an op other than GR_SEND/GR_RECV, a NULL elem with a non-zero
 /// element size, `n` = 0 with a negative timeout); on -EINVAL nothing was done. May
 /// park; plain threads block.
+///
+/// # Safety
+/// `cases` is NULL or points to `n` writable gr_case values; in each, `chan` is NULL or
+/// a channel from gr_chan_new that has not been freed, and `elem` is NULL or points to
+/// that channel's element size of bytes (readable for GR_SEND, writable for GR_RECV),
+/// valid until the call returns.
 #[no_mangle]
-pub extern "C" fn gr_select(cases: *mut gr_case, n: usize, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gr_select(cases: *mut gr_case, n: usize, timeout_ns: i64) -> c_int {
     boundary(
         "gr_select",
         AssertUnwindSafe(|| {
@@ -246,19 +299,26 @@ pub extern "C" fn gr_select(cases: *mut gr_case, n: usize, timeout_ns: i64) -> c
             } else if cases.is_null() {
                 return -libc::EINVAL;
             } else {
-                // SAFETY: `cases` points to n cases (the caller's contract); gr_case and
-                // Case have one layout (checked above).
+                // SAFETY: a non-null `cases` points to n writable cases (our contract);
+                // gr_case and Case have one layout (checked above).
                 unsafe { core::slice::from_raw_parts_mut(cases as *mut Case, n) }
             };
-            // SAFETY: the channels are NULL (rejected) or live, elements valid.
+            // SAFETY: each case's channel is NULL (select rejects it) or live, and its
+            // elem valid for the element size until we return (our contract).
             unsafe { select::select(cs, timeout_ns) }
         }),
     )
 }
 
+/// The wait group behind a handle, or None for NULL.
+///
+/// # Safety
+/// `wg` is NULL or a live wait group from gr_wg_new, which outlives every use of the
+/// returned reference.
 #[inline(always)]
-fn wg_of<'a>(wg: *const gr_wg) -> Option<&'a WaitGroup> {
-    // SAFETY: a non-null gr_wg* is a live wait group from gr_wg_new.
+unsafe fn wg_of<'a>(wg: *const gr_wg) -> Option<&'a WaitGroup> {
+    // SAFETY: our contract: a non-null handle is a live wait group (a gr_wg is a
+    // WaitGroup boxed by gr_wg_new).
     unsafe { (wg as *const WaitGroup).as_ref() }
 }
 
@@ -273,11 +333,15 @@ pub extern "C" fn gr_wg_new() -> *mut gr_wg {
 /// Adds `delta` (may be negative) to the counter; when it reaches 0 every
 /// gr_wg_wait returns. Returns 0, -EINVAL (NULL, or the counter would go below 0
 /// or overflow: nothing changes). Never parks.
+///
+/// # Safety
+/// `wg` is NULL or a wait group from gr_wg_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_wg_add(wg: *mut gr_wg, delta: i64) -> c_int {
+pub unsafe extern "C" fn gr_wg_add(wg: *mut gr_wg, delta: i64) -> c_int {
     boundary(
         "gr_wg_add",
-        AssertUnwindSafe(|| match wg_of(wg) {
+        // SAFETY: wg is NULL or a live wait group (our contract).
+        AssertUnwindSafe(|| match unsafe { wg_of(wg) } {
             None => -libc::EINVAL,
             Some(w) => w.add(delta),
         }),
@@ -287,11 +351,15 @@ pub extern "C" fn gr_wg_add(wg: *mut gr_wg, delta: i64) -> c_int {
 /// gr_wg_add(wg, -1). Once the gr_wg_wait it released has returned, this call never
 /// touches the wait group again (so the waiter may free it). Returns 0, -EINVAL
 /// (NULL, or the counter is already 0). Never parks.
+///
+/// # Safety
+/// `wg` is NULL or a wait group from gr_wg_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_wg_done(wg: *mut gr_wg) -> c_int {
+pub unsafe extern "C" fn gr_wg_done(wg: *mut gr_wg) -> c_int {
     boundary(
         "gr_wg_done",
-        AssertUnwindSafe(|| match wg_of(wg) {
+        // SAFETY: wg is NULL or a live wait group (our contract).
+        AssertUnwindSafe(|| match unsafe { wg_of(wg) } {
             None => -libc::EINVAL,
             Some(w) => w.add(-1),
         }),
@@ -300,11 +368,15 @@ pub extern "C" fn gr_wg_done(wg: *mut gr_wg) -> c_int {
 
 /// Waits until the counter is 0 (returns at once if it is). Returns 0, -EINVAL
 /// (NULL). May park; plain threads block.
+///
+/// # Safety
+/// `wg` is NULL or a wait group from gr_wg_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_wg_wait(wg: *mut gr_wg) -> c_int {
+pub unsafe extern "C" fn gr_wg_wait(wg: *mut gr_wg) -> c_int {
     boundary(
         "gr_wg_wait",
-        AssertUnwindSafe(|| match wg_of(wg) {
+        // SAFETY: wg is NULL or a live wait group (our contract).
+        AssertUnwindSafe(|| match unsafe { wg_of(wg) } {
             None => -libc::EINVAL,
             Some(w) => w.wait(),
         }),
@@ -313,27 +385,40 @@ pub extern "C" fn gr_wg_wait(wg: *mut gr_wg) -> c_int {
 
 /// Frees the wait group. Returns 0, -EBUSY (somebody is waiting in gr_wg_wait:
 /// nothing is freed), -EINVAL (NULL). Never parks.
+///
+/// # Safety
+/// `wg` is NULL or a wait group from gr_wg_new that has not been freed. If this call
+/// frees it, no other call on it is running then (a call parked in it makes this one
+/// free nothing) and none starts later.
 #[no_mangle]
-pub extern "C" fn gr_wg_free(wg: *mut gr_wg) -> c_int {
+pub unsafe extern "C" fn gr_wg_free(wg: *mut gr_wg) -> c_int {
     boundary(
         "gr_wg_free",
         AssertUnwindSafe(|| {
-            let Some(w) = wg_of(wg) else {
+            // SAFETY: wg is NULL or a live wait group (our contract).
+            let Some(w) = (unsafe { wg_of(wg) }) else {
                 return -libc::EINVAL;
             };
             if w.has_waiters() {
                 return -libc::EBUSY;
             }
-            // SAFETY: made by gr_wg_new; nobody waits on it.
+            // SAFETY: a live wait group boxed by gr_wg_new that nobody waits on, and
+            // the caller does not use it again (our contract).
             drop(unsafe { Box::from_raw(wg as *mut WaitGroup) });
             0
         }),
     )
 }
 
+/// The mutex behind a handle, or None for NULL.
+///
+/// # Safety
+/// `m` is NULL or a live mutex from gr_mutex_new, which outlives every use of the
+/// returned reference.
 #[inline(always)]
-fn mutex_of<'a>(m: *const gr_mutex) -> Option<&'a Mutex> {
-    // SAFETY: a non-null gr_mutex* is a live mutex from gr_mutex_new.
+unsafe fn mutex_of<'a>(m: *const gr_mutex) -> Option<&'a Mutex> {
+    // SAFETY: our contract: a non-null handle is a live mutex (a gr_mutex is a Mutex
+    // boxed by gr_mutex_new).
     unsafe { (m as *const Mutex).as_ref() }
 }
 
@@ -350,11 +435,15 @@ pub extern "C" fn gr_mutex_new() -> *mut gr_mutex {
 /// locking a mutex you hold waits for ever. The mutex belongs to no goroutine or
 /// thread: any may unlock it. Returns 0, -EINVAL (NULL). May park; plain threads
 /// block.
+///
+/// # Safety
+/// `m` is NULL or a mutex from gr_mutex_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_mutex_lock(m: *mut gr_mutex) -> c_int {
+pub unsafe extern "C" fn gr_mutex_lock(m: *mut gr_mutex) -> c_int {
     boundary(
         "gr_mutex_lock",
-        AssertUnwindSafe(|| match mutex_of(m) {
+        // SAFETY: m is NULL or a live mutex (our contract).
+        AssertUnwindSafe(|| match unsafe { mutex_of(m) } {
             None => -libc::EINVAL,
             Some(mx) => mx.lock(),
         }),
@@ -363,11 +452,15 @@ pub extern "C" fn gr_mutex_lock(m: *mut gr_mutex) -> c_int {
 
 /// Locks the mutex if it is free. Returns 0, -EBUSY (held by someone), -EINVAL
 /// (NULL). Never parks.
+///
+/// # Safety
+/// `m` is NULL or a mutex from gr_mutex_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_mutex_trylock(m: *mut gr_mutex) -> c_int {
+pub unsafe extern "C" fn gr_mutex_trylock(m: *mut gr_mutex) -> c_int {
     boundary(
         "gr_mutex_trylock",
-        AssertUnwindSafe(|| match mutex_of(m) {
+        // SAFETY: m is NULL or a live mutex (our contract).
+        AssertUnwindSafe(|| match unsafe { mutex_of(m) } {
             None => -libc::EINVAL,
             Some(mx) => mx.try_lock(),
         }),
@@ -376,11 +469,15 @@ pub extern "C" fn gr_mutex_trylock(m: *mut gr_mutex) -> c_int {
 
 /// Unlocks the mutex and lets the first waiter (if any) have it. Returns 0, -EPERM
 /// (it is not locked: nothing changes), -EINVAL (NULL). Never parks.
+///
+/// # Safety
+/// `m` is NULL or a mutex from gr_mutex_new that has not been freed.
 #[no_mangle]
-pub extern "C" fn gr_mutex_unlock(m: *mut gr_mutex) -> c_int {
+pub unsafe extern "C" fn gr_mutex_unlock(m: *mut gr_mutex) -> c_int {
     boundary(
         "gr_mutex_unlock",
-        AssertUnwindSafe(|| match mutex_of(m) {
+        // SAFETY: m is NULL or a live mutex (our contract).
+        AssertUnwindSafe(|| match unsafe { mutex_of(m) } {
             None => -libc::EINVAL,
             Some(mx) => mx.unlock(),
         }),
@@ -389,18 +486,25 @@ pub extern "C" fn gr_mutex_unlock(m: *mut gr_mutex) -> c_int {
 
 /// Frees the mutex. Returns 0, -EBUSY (locked, or somebody waits for it: nothing
 /// is freed), -EINVAL (NULL). Never parks.
+///
+/// # Safety
+/// `m` is NULL or a mutex from gr_mutex_new that has not been freed. If this call frees
+/// it, no other call on it is running then (a call parked in it makes this one free
+/// nothing) and none starts later.
 #[no_mangle]
-pub extern "C" fn gr_mutex_free(m: *mut gr_mutex) -> c_int {
+pub unsafe extern "C" fn gr_mutex_free(m: *mut gr_mutex) -> c_int {
     boundary(
         "gr_mutex_free",
         AssertUnwindSafe(|| {
-            let Some(mx) = mutex_of(m) else {
+            // SAFETY: m is NULL or a live mutex (our contract).
+            let Some(mx) = (unsafe { mutex_of(m) }) else {
                 return -libc::EINVAL;
             };
             if mx.is_busy() {
                 return -libc::EBUSY;
             }
-            // SAFETY: made by gr_mutex_new; unlocked and unwaited.
+            // SAFETY: a live mutex boxed by gr_mutex_new, unlocked and unwaited, and
+            // the caller does not use it again (our contract).
             drop(unsafe { Box::from_raw(m as *mut Mutex) });
             0
         }),

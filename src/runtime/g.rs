@@ -135,7 +135,9 @@ impl G {
     /// `parent` is null or a live descriptor (the caller's current goroutine).
     #[inline]
     pub unsafe fn set_parent(&mut self, parent: *const G) {
-        // SAFETY: upheld by the caller.
+        // SAFETY: `parent` is null or the caller's current goroutine (this function's
+        // contract): a descriptor (never unmapped) that no other thread writes while
+        // it runs, apart from its atomics.
         (self.parent, self.parent_func) = match unsafe { parent.as_ref() } {
             None => (0, None),
             Some(p) => (p.id(), p.func),
@@ -152,9 +154,11 @@ impl G {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(transparent)]
 pub struct GPtr(pub *mut G);
-// SAFETY: ownership of the pointee is handed over by the run-queue protocol; the
-// pointer itself is plain data.
+// SAFETY: ownership of the pointee is handed over by the run-queue protocol (the
+// status list above says who owns a G); the pointer itself is plain data.
 unsafe impl Send for GPtr {}
+// SAFETY: a shared GPtr only gives out a copy of the pointer; dereferencing it is
+// governed by the same ownership protocol, not by who holds the GPtr.
 unsafe impl Sync for GPtr {}
 
 // ---------------------------------------------------------------------------------
@@ -256,8 +260,12 @@ fn carve() -> Result<*mut G, i32> {
 }
 
 /// Returns a dead goroutine's descriptor to the P's cache (bounded) or the free list.
-pub fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
-    // SAFETY: the caller owns the dead G. Its context is cleared so that a saved
+///
+/// Crate-private and safe: `g` is a descriptor of the table below (never unmapped)
+/// that the caller owns as DEAD (the status protocol above).
+pub(crate) fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
+    // SAFETY: descriptors are never unmapped, and the caller owns this DEAD one, so
+    // nobody else writes it. Its context is cleared so that a saved
     // context is there only once the next occupant has run (a debugger tells a
     // goroutine that has not started from a switched-out one by it).
     unsafe {

@@ -49,16 +49,20 @@ pub struct Home {
     m: *mut M,
 }
 
-// SAFETY: the queue is guarded by `lock`; the M is used only by the running thread.
+// SAFETY: shared use is sound because the queue is touched only under `lock`, the
+// counters and flags are atomics, `check_countdown` and the M are used only by the
+// thread inside `run` (`running` admits one at a time).
 unsafe impl Sync for Home {}
-// SAFETY: as for Sync: nothing in a Home is tied to the thread that made it.
+// SAFETY: nothing in a Home is tied to the thread that made it: the M it owns is
+// bound to whichever thread calls `run`, and the queued G pointers are plain data.
 unsafe impl Send for Home {}
 
 /// A home is freed (with its M) only when no goroutine of it is alive and no thread
 /// is in `run`: nothing uses the M then (`PyHome::free` checks both).
 impl Drop for Home {
     fn drop(&mut self) {
-        // SAFETY: the M was made by `new` for this home alone and is unused now.
+        // SAFETY: the M was boxed by `new` for this home alone, and is unused now (no
+        // goroutine of the home alive, no thread in `run`: the comment above).
         drop(unsafe { Box::from_raw(self.m) });
     }
 }
@@ -90,7 +94,8 @@ impl Home {
     /// Queues a runnable homed goroutine (from any thread).
     pub fn put(&self, g: *mut G) {
         self.lock.lock();
-        // SAFETY: under the lock.
+        // SAFETY: we hold `lock`, which guards the queue, and release it only after
+        // the last use of the reference.
         unsafe {
             (*self.queue.get()).push_back(GPtr(g));
             self.lock.unlock();
@@ -119,7 +124,8 @@ impl Home {
         if sched::fds_unpolled() {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
-            // SAFETY: the home's M is the calling thread's.
+            // SAFETY: periodic_checks runs on the home thread (inside `run`), whose M
+            // this is; no other thread touches the M's plain fields.
             unsafe { (*self.m).poll_due = true };
         }
     }
@@ -155,7 +161,8 @@ impl Home {
     /// The next runnable homed goroutine, if any (home thread only).
     pub fn pop(&self) -> *mut G {
         self.lock.lock();
-        // SAFETY: under the lock.
+        // SAFETY: we hold `lock`, which guards the queue, and release it only after
+        // the last use of the reference.
         unsafe {
             let g = (*self.queue.get())
                 .pop_front()
@@ -167,7 +174,8 @@ impl Home {
 
     pub fn is_empty(&self) -> bool {
         self.lock.lock();
-        // SAFETY: under the lock.
+        // SAFETY: we hold `lock`, which guards the queue, and release it only after
+        // the last use of the reference.
         unsafe {
             let e = (*self.queue.get()).is_empty();
             self.lock.unlock();
@@ -209,7 +217,8 @@ impl Home {
             return rc;
         }
         let m = self.m;
-        // SAFETY: m belongs to this home and is used only by the thread in run().
+        // SAFETY: m belongs to this home (alive as long as it) and is used only by the
+        // thread in run(), which `running` just admitted: us.
         unsafe {
             (*m).home = self as *const Home as *mut Home;
             (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);

@@ -59,22 +59,11 @@ impl SpinLock {
         }
     }
 
-    #[inline]
-    pub fn try_lock(&self) -> bool {
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
     /// # Safety
     /// The lock must be held (by this context or one that handed it over).
     #[inline]
     pub unsafe fn unlock(&self) {
         self.locked.store(false, Ordering::Release);
-    }
-
-    pub fn is_locked(&self) -> bool {
-        self.locked.load(Ordering::Relaxed)
     }
 }
 
@@ -97,7 +86,8 @@ pub fn futex_wait(word: &AtomicU32, val: u32, timeout_ns: i64) {
         };
         &ts as *const libc::timespec
     };
-    // SAFETY: word is a valid, aligned u32 for the duration of the call.
+    // SAFETY: `word` is a reference, so a valid, aligned u32 for the duration of the
+    // call; `tsp` is null or points to `ts`, which outlives the call.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -131,9 +121,9 @@ pub fn nanotime() -> i64 {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: ts is a valid out-pointer.
+    // SAFETY: &mut ts is a valid, writable timespec for the call.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// A clock good to ~10 ms for `G::wait_since` (only dumps read it): sysmon refreshes

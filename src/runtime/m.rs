@@ -26,7 +26,6 @@ pub struct Pending {
 }
 
 pub struct M {
-    pub id: usize,
     /// The scheduler context (the worker thread's own stack).
     pub g0: Context,
     /// Sanitizer state of the scheduler context (see `sanitizer.rs`).
@@ -67,9 +66,9 @@ pub struct M {
 }
 
 impl M {
+    /// A new M; `id` (its index among the workers) seeds its steal-victim choice.
     pub fn new(id: usize) -> M {
         M {
-            id,
             g0: Context::empty(),
             g0_fiber: crate::runtime::sanitizer::Fiber::empty(),
             curg: ptr::null_mut(),
@@ -116,13 +115,19 @@ pub fn current_m() -> *mut M {
 }
 
 /// Makes `m` the calling thread's M (null: a plain thread again).
+///
+/// Crate-private and safe: `m` is null or an M made by the runtime, and Ms are never
+/// freed while the runtime runs (see the top of this file), which is what every
+/// reader of `current_m` relies on.
 #[inline(never)]
-pub fn set_current_m(m: *mut M) {
+pub(crate) fn set_current_m(m: *mut M) {
     if !m.is_null() {
-        // SAFETY: m is being bound to this thread; errno's address is this thread's.
+        // SAFETY: a runtime M (never freed) that is being bound to this thread, so no
+        // other thread writes its fields now; errno's address is this thread's.
         unsafe { (*m).errno = libc::__errno_location() };
     }
-    crate::arch::set_tls_m(m as *mut core::ffi::c_void);
+    // SAFETY: m is null or a runtime M, alive for as long as it is bound (never freed).
+    unsafe { crate::arch::set_tls_m(m as *mut core::ffi::c_void) };
 }
 
 /// The goroutine running on the calling thread, or null.
@@ -140,10 +145,13 @@ pub fn current_g() -> *mut G {
 /// Runs the deferred action left by the context that switched to us.
 ///
 /// # Safety
-/// `m` is the calling thread's M, just after a switch.
+/// `m` is the calling thread's M, just after a switch: its `pending` was set by the
+/// context that switched away, whose registers are now saved.
 #[inline]
 pub unsafe fn finish_switch(m: *mut M) {
-    // SAFETY: m is ours (see above).
+    // SAFETY: m is the calling thread's M (this function's contract), so only this
+    // thread touches `pending` and `poll_due`; the pending action's own contract is
+    // that it runs here, on the context switched to, once the switch is complete.
     unsafe {
         if let Some(f) = (*m).pending.f.take() {
             f(m, (*m).pending.g, (*m).pending.arg);
@@ -156,8 +164,11 @@ pub unsafe fn finish_switch(m: *mut M) {
 }
 
 /// Wakes an M sleeping in `stopm` (its `nextp` must already be set).
-pub fn notewakeup(m: *mut M) {
-    // SAFETY: Ms are never freed while the runtime runs.
+///
+/// Crate-private and safe: `m` is an M made by the runtime (never freed).
+pub(crate) fn notewakeup(m: *mut M) {
+    // SAFETY: Ms are never freed while the runtime runs, and `park` is atomic, so any
+    // thread may store to it and wake its futex.
     unsafe {
         (*m).park.store(1, Ordering::Release);
         crate::runtime::lock::futex_wake(&(*m).park, 1);
@@ -165,8 +176,11 @@ pub fn notewakeup(m: *mut M) {
 }
 
 /// Sleeps until `notewakeup`.
-pub fn notesleep(m: *mut M) {
-    // SAFETY: as above; only this M sleeps on its own word.
+///
+/// Crate-private and safe: `m` is the calling thread's M (a runtime M, never freed).
+pub(crate) fn notesleep(m: *mut M) {
+    // SAFETY: Ms are never freed while the runtime runs; `park` is atomic, and only
+    // this M sleeps on (and resets) its own word.
     unsafe {
         while (*m).park.load(Ordering::Acquire) == 0 {
             crate::runtime::lock::futex_wait(&(*m).park, 0, -1);

@@ -88,7 +88,9 @@ impl P {
     /// the stealable queue (the caller then considers waking an idle P).
     ///
     /// # Safety
-    /// Owner only.
+    /// Owner only: the caller is the M holding this P (other threads reach a P only
+    /// through its atomics and `stealer`). `g` is a RUNNABLE goroutine the caller
+    /// owns; its ownership passes to this queue (g.rs's status protocol).
     #[inline]
     pub unsafe fn put(&mut self, g: *mut G, next: bool) -> bool {
         let mut g = g;
@@ -107,7 +109,8 @@ impl P {
     /// bound), then the queue.
     ///
     /// # Safety
-    /// Owner only.
+    /// Owner only: the caller is the M holding this P. The returned goroutine (if
+    /// any) is RUNNABLE and now the caller's, to run or requeue.
     #[inline]
     pub unsafe fn get(&mut self) -> *mut G {
         // Look before swapping: an empty slot (the common case when yielding) then
@@ -151,7 +154,8 @@ impl P {
     /// Moves everything queued here into `out` (for retiring a P).
     ///
     /// # Safety
-    /// Owner only.
+    /// Owner only: the caller is the M holding this P. The goroutines moved to `out`
+    /// are RUNNABLE and now the caller's, to queue elsewhere.
     pub unsafe fn drain(&mut self, out: &mut Vec<GPtr>) {
         let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
         if !g.is_null() {

@@ -102,7 +102,8 @@ impl Waiter {
     /// (under the same lock) before returning.
     ///
     /// # Safety
-    /// As for `block`.
+    /// As for `block`: `lock` is held by the caller, and `self` (findable under it)
+    /// stays where it is until this returns.
     pub unsafe fn block_timeout(
         &self,
         lock: &SpinLock,
@@ -110,7 +111,7 @@ impl Waiter {
         timeout_ns: i64,
     ) -> bool {
         if timeout_ns < 0 {
-            // SAFETY: forwarded.
+            // SAFETY: `block` has this function's contract (lock held, self pinned).
             unsafe { self.block(lock, reason) };
             return true;
         }
@@ -122,7 +123,9 @@ impl Waiter {
                 waiter: self,
             };
             self.timed.set(true);
-            // SAFETY: we are goroutine self.g, holding lock; tp outlives the park.
+            // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
+            // holds `lock` (our contract); tp lives on this stack until the park
+            // returns, and arm_then_unlock is a pending action that unlocks it.
             unsafe { park_with(reason, arm_then_unlock, &tp as *const TimedPark as usize) };
             if self.state.load(Ordering::Acquire) == CLAIMED_BY_TIMER {
                 return false;
@@ -132,7 +135,8 @@ impl Waiter {
             }
             return true;
         }
-        // SAFETY: the caller holds the lock.
+        // SAFETY: the caller holds `lock` (our contract); self is findable under it
+        // and stays put, so a waker may use it as soon as the lock is released.
         unsafe { lock.unlock() };
         crate::runtime::sched::plain_blocked(1);
         let woken = loop {
@@ -172,11 +176,13 @@ impl Waiter {
     /// `lock` is held; `self` stays where it is until woken.
     pub unsafe fn block(&self, lock: &SpinLock, reason: WaitReason) {
         if !self.g.is_null() {
-            // SAFETY: we are the goroutine self.g, holding lock.
+            // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
+            // holds `lock` and is findable under it (our contract).
             unsafe { park(lock, reason) };
             return;
         }
-        // SAFETY: the caller holds the lock.
+        // SAFETY: the caller holds `lock` (our contract); self is findable under it
+        // and stays put, so a waker may use it as soon as the lock is released.
         unsafe { lock.unlock() };
         crate::runtime::sched::plain_blocked(1);
         while self.flag.load(Ordering::Acquire) == 0 {
@@ -191,7 +197,9 @@ impl Waiter {
     /// `w` is a waiter that was blocked (or is about to block under a lock the caller
     /// holds) and the caller won `claim()` (or is its only possible waker).
     pub unsafe fn wake(w: *const Waiter) {
-        // SAFETY: w is valid until its flag is set or its goroutine readied.
+        // SAFETY: our contract: w is a blocked (or about to block) waiter whose claim
+        // the caller won, so it is alive and ours to wake until its flag is set (a
+        // plain thread) or its goroutine readied; nothing touches it afterwards.
         unsafe {
             let g = (*w).g;
             if g.is_null() {
@@ -227,9 +235,15 @@ struct TimedPark {
 /// goroutine's stack (`timer`, the lock, `tp`). So neither readies the goroutine
 /// itself unless this function is done: `handoff` decides who readies it, and it is
 /// the last thing this function touches.
+///
+/// # Safety
+/// A `PendingFn` run by the context switched to, after `g` (which holds the lock in
+/// the `TimedPark` at `arg`) has parked and its context is saved.
 unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     // SAFETY: arg is the TimedPark on the parked goroutine's stack, alive until the
-    // goroutine runs again, which needs our `handoff` move below.
+    // goroutine runs again, which needs our `handoff` move below. timeout_fired(w)
+    // meets timer::add's contract: the goroutine cancels the timer (a barrier) before
+    // it leaves block_timeout, where w lives.
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
@@ -243,10 +257,15 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     }
 }
 
+/// Timer callback of a goroutine's timed wait: claims the waiter for the timeout.
+///
+/// # Safety
+/// `arg` is the address of a `Waiter` whose goroutine cancels this timer (waiting for
+/// a running callback, see timer.rs) before the waiter goes away.
 unsafe fn timeout_fired(arg: usize) {
     let w = arg as *const Waiter;
-    // SAFETY: the waiter is alive until its goroutine cancels this timer, and cancel
-    // waits for a running callback (timer.rs); after a won claim, only ready() follows.
+    // SAFETY: our contract: the waiter is alive until its goroutine cancels this timer,
+    // and cancel waits for a running callback; after a won claim, only ready() follows.
     unsafe {
         let g = (*w).g;
         if (*w)
@@ -293,12 +312,19 @@ pub fn sleep(ns: i64) {
     let lock = SpinLock::new();
     lock.lock();
     let w = Waiter::current();
-    // SAFETY: nobody else can find w; only the timeout wakes it.
+    // SAFETY: we hold `lock`, and w stays on this stack until the call returns; it
+    // is on no list, so only the timeout can wake it.
     unsafe { w.block_timeout(&lock, WaitReason::Sleep, ns) };
 }
 
+/// The pending action of `park`: releases the parked goroutine's lock.
+///
+/// # Safety
+/// `lock` is the address of a `SpinLock` the parked goroutine held (`park` passes it);
+/// runs on the context switched to, once that goroutine's context is saved.
 unsafe fn unlock_after_switch(_m: *mut M, _g: *mut G, lock: usize) {
-    // SAFETY: `park` passed the address of the lock its goroutine held.
+    // SAFETY: our contract: the lock the parked goroutine held, which lives at least
+    // until that goroutine runs again (which needs this unlock first).
     unsafe { (*(lock as *const SpinLock)).unlock() };
 }
 
@@ -307,7 +333,8 @@ unsafe fn unlock_after_switch(_m: *mut M, _g: *mut G, lock: usize) {
 /// # Safety
 /// Must run on a goroutine that holds `lock` and has made itself findable under it.
 pub unsafe fn park(lock: &SpinLock, reason: WaitReason) {
-    // SAFETY: forwarded.
+    // SAFETY: we run on a goroutine that holds `lock` (our contract), and
+    // unlock_after_switch releases exactly that lock once we are saved.
     unsafe {
         park_with(
             reason,
@@ -319,9 +346,14 @@ pub unsafe fn park(lock: &SpinLock, reason: WaitReason) {
 
 /// Marks the current goroutine WAITING and switches away; `after(m, g, arg)` runs
 /// once its context is saved (it must let wakers find the goroutine only then).
+///
+/// # Safety
+/// Runs on a goroutine (not a plain thread or g0); `after(m, g, arg)` is sound to run
+/// on the next context once this goroutine is saved, and is what lets wakers in.
 unsafe fn park_with(reason: WaitReason, after: PendingFn, arg: usize) {
     let m = current_m();
-    // SAFETY: a goroutine runs on an M; curg is this goroutine.
+    // SAFETY: we run on a goroutine (our contract), so m is this thread's M and curg
+    // this goroutine, whose descriptor only we write while it runs.
     unsafe {
         let g = (*m).curg;
         (*g).wait_reason = reason as u8;

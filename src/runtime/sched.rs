@@ -2101,18 +2101,18 @@ pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
 /// another worker (Go's entersyscall + handoffp), then takes a P back (exitsyscall):
 /// an idle one at once, or else the goroutine queues and this thread waits its turn.
 /// `f` must not call functions that park (it runs without a P).
-#[allow(
-    clippy::not_unsafe_ptr_arg_deref,
-    reason = "(f, arg) is the C caller's pair, as in spawn: the runtime calls f with arg and never dereferences arg itself"
-)]
-pub fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
+///
+/// # Safety
+/// `f` is sound to call with `arg` on the calling thread.
+pub unsafe fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
     let m = current_m();
     if m.is_null() {
-        // SAFETY: the caller's function and argument.
+        // SAFETY: the caller's guarantee: f is sound to call with arg here.
         unsafe { f(arg) };
         return 0;
     }
-    // SAFETY: we are a goroutine on m.
+    // SAFETY: we are a goroutine on m (its current G), so m and its P are ours; f(arg)
+    // by the caller's guarantee.
     unsafe {
         let g = (*m).curg;
         let p = releasep(m);

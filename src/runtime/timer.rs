@@ -154,7 +154,13 @@ pub fn deadline_after(timeout_ns: i64) -> i64 {
 
 /// Arms `f(arg)` to run at `when` (monotonic ns). Wakes the idle poller if this is
 /// the new earliest deadline.
-pub fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
+///
+/// # Safety
+/// Calling `f(arg)` must be sound on any thread, with the heap's lock held, at any
+/// time until `cancel` of the returned id has returned (or until it has run). A
+/// callback that never runs (its deadline far enough ahead, and cancelled) has no
+/// requirement beyond that.
+pub unsafe fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
     let mut h = heap();
     let idx = match h.free.pop() {
         Some(i) => i,
@@ -241,8 +247,8 @@ pub fn run_due(now: i64) -> usize {
         h.remove_at(0);
         ran += 1;
         if let Some(f) = f {
-            // SAFETY: the arming side guarantees arg is valid until cancel returns,
-            // and cancel cannot return while we hold the lock.
+            // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
+            // cancel cannot return while we hold the lock.
             unsafe { f(arg) };
         }
     }

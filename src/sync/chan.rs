@@ -92,7 +92,8 @@ impl WaitQ {
     /// `sd` is valid and on no queue; the channel lock is held.
     #[inline]
     pub(crate) unsafe fn enqueue(&mut self, sd: *mut Sudog) {
-        // SAFETY: the caller's guarantees; linked sudogs are valid while queued.
+        // SAFETY: our contract: sd is valid and on no queue, and the channel lock is
+        // held, so this queue and its linked sudogs (valid while queued) are ours.
         unsafe {
             (*sd).next = ptr::null_mut();
             (*sd).prev = self.last;
@@ -112,7 +113,8 @@ impl WaitQ {
     /// # Safety
     /// `sd` is valid; the lock of this queue's channel is held.
     pub(crate) unsafe fn remove(&mut self, sd: *mut Sudog) {
-        // SAFETY: as above.
+        // SAFETY: our contract: sd is valid and the channel lock is held, so this
+        // queue and its linked sudogs (valid while queued) are ours to change.
         unsafe {
             if !(*sd).queued {
                 return;
@@ -181,8 +183,8 @@ impl WaitQ {
 /// `chan`'s lock is held (`st` is its state); `sd` came from `dequeue`.
 #[inline]
 pub(crate) unsafe fn unlink_select_siblings(st: &mut State, chan: &Chan, sd: *mut Sudog) {
-    // SAFETY: the caller's guarantees: the select's claim was won by this dequeue,
-    // so it is parked or parking and its cases and sudogs are live.
+    // SAFETY: our contract (the lock held, sd from dequeue): a select's claim was won
+    // by that dequeue, so it is parked or parking and its cases and sudogs are live.
     unsafe {
         let sel = (*sd).sel;
         if !sel.is_null() {
@@ -198,7 +200,9 @@ pub(crate) unsafe fn unlink_select_siblings(st: &mut State, chan: &Chan, sd: *mu
 /// `sd` came from `dequeue` (and for a select, its claim was won there).
 #[inline]
 pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
-    // SAFETY: the sudog and its select stay valid until their owner is woken.
+    // SAFETY: sd came from dequeue (our contract), so it is off every queue and ours
+    // to wake; the sudog and its select stay valid until their owner is woken, and
+    // neither is touched after the wake.
     unsafe {
         hb_release((*sd).waiter);
         let sel = (*sd).sel;
@@ -216,7 +220,8 @@ pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
 /// `src` and `dst` are valid for `n` bytes (they may overlap).
 #[inline(always)]
 pub(crate) unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: the caller's guarantees; unaligned accesses are fine on x86_64.
+    // SAFETY: src and dst are valid for n bytes (our contract), so the unaligned
+    // reads and writes of n bytes stay inside them; ptr::copy allows overlap.
     unsafe {
         match n {
             0 => {}
@@ -251,9 +256,11 @@ pub struct Chan {
     buf: *mut u8,
 }
 
-// SAFETY: all shared state is behind `lock`; elements are plain bytes.
+// SAFETY: a Chan owns its buffer (plain bytes) and holds no thread-bound state; the
+// sudog pointers in its queues point at parked parties, valid from any thread.
 unsafe impl Send for Chan {}
-// SAFETY: as above.
+// SAFETY: all shared mutable state (`st`, the buffer) is touched only under `lock`;
+// `count` is atomic and the rest is immutable after `new`.
 unsafe impl Sync for Chan {}
 
 /// What an operation found under the lock.
@@ -280,7 +287,7 @@ impl Chan {
             ptr::NonNull::<u128>::dangling().as_ptr() as *mut u8
         } else {
             let layout = std::alloc::Layout::from_size_align(bytes, BUF_ALIGN).ok()?;
-            // SAFETY: nonzero size.
+            // SAFETY: `layout` has a nonzero size (bytes != 0).
             let p = unsafe { std::alloc::alloc(layout) };
             if p.is_null() {
                 return None;
@@ -316,13 +323,8 @@ impl Chan {
 
     /// Values buffered now (a snapshot).
     #[inline]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
-    }
-
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     #[inline]
@@ -338,8 +340,10 @@ impl Chan {
     #[inline]
     pub(crate) unsafe fn try_send_locked(&self, elem: *const u8) -> Found {
         hb_acquire_release(self);
-        // SAFETY: we hold the lock.
-        let r = unsafe {
+        // SAFETY: the lock is held (our contract), so `st` and the buffer are ours, and
+        // dequeue/unlink_select_siblings may run; a dequeued sudog's elem is valid for
+        // elem_size bytes (its owner is parked on it), as `elem` is (our contract).
+        unsafe {
             self.st.with(|st| {
                 if st.closed {
                     return Found::Done(-libc::EPIPE);
@@ -363,8 +367,7 @@ impl Chan {
                 }
                 Found::Block
             })
-        };
-        r
+        }
     }
 
     /// Receive half under the lock: take from a parked sender, the buffer, or report
@@ -375,8 +378,9 @@ impl Chan {
     #[inline]
     pub(crate) unsafe fn try_recv_locked(&self, elem: *mut u8) -> Found {
         hb_acquire_release(self);
-        // SAFETY: we hold the lock.
-        let r = unsafe {
+        // SAFETY: as in try_send_locked: the lock is held, so `st` and the buffer are
+        // ours; a dequeued sender's elem and `elem` are valid for elem_size bytes.
+        unsafe {
             self.st.with(|st| {
                 let sd = st.sendq.dequeue();
                 if !sd.is_null() {
@@ -413,8 +417,7 @@ impl Chan {
                 }
                 Found::Block
             })
-        };
-        r
+        }
     }
 
     /// Sends one element (copied from `elem`): 0, `-EPIPE` when closed (also when
@@ -425,15 +428,17 @@ impl Chan {
     #[inline]
     pub unsafe fn send(&self, elem: *const u8, block: bool) -> i32 {
         self.lock.lock();
-        // SAFETY: lock held; elem valid.
+        // SAFETY: we just took the lock; elem is valid for elem_size bytes (our
+        // contract).
         match unsafe { self.try_send_locked(elem) } {
             Found::Done(rc) => {
-                // SAFETY: held.
+                // SAFETY: this thread took the lock above and still holds it.
                 unsafe { self.lock.unlock() };
                 rc
             }
             Found::Wake(sd) => {
-                // SAFETY: held; then sd came from dequeue and the lock is released.
+                // SAFETY: this thread still holds the lock; sd came from dequeue, and
+                // is woken only once the lock is released (wake_sudog's contract).
                 unsafe {
                     self.lock.unlock();
                     wake_sudog(sd);
@@ -442,11 +447,12 @@ impl Chan {
             }
             Found::Block => {
                 if !block {
-                    // SAFETY: held.
+                    // SAFETY: this thread took the lock above and still holds it.
                     unsafe { self.lock.unlock() };
                     return -libc::EAGAIN;
                 }
-                // SAFETY: lock held; elem valid while we wait.
+                // SAFETY: the lock is still held, and elem stays valid for elem_size
+                // bytes while we wait (our contract covers the whole call).
                 unsafe { self.park(elem as *mut u8, true) }
             }
         }
@@ -460,15 +466,17 @@ impl Chan {
     #[inline]
     pub unsafe fn recv(&self, elem: *mut u8, block: bool) -> i32 {
         self.lock.lock();
-        // SAFETY: lock held; elem valid.
+        // SAFETY: we just took the lock; elem is valid for elem_size bytes (our
+        // contract).
         match unsafe { self.try_recv_locked(elem) } {
             Found::Done(rc) => {
-                // SAFETY: held.
+                // SAFETY: this thread took the lock above and still holds it.
                 unsafe { self.lock.unlock() };
                 rc
             }
             Found::Wake(sd) => {
-                // SAFETY: held; then sd came from dequeue and the lock is released.
+                // SAFETY: this thread still holds the lock; sd came from dequeue, and
+                // is woken only once the lock is released (wake_sudog's contract).
                 unsafe {
                     self.lock.unlock();
                     wake_sudog(sd);
@@ -477,17 +485,22 @@ impl Chan {
             }
             Found::Block => {
                 if !block {
-                    // SAFETY: held.
+                    // SAFETY: this thread took the lock above and still holds it.
                     unsafe { self.lock.unlock() };
                     return -libc::EAGAIN;
                 }
-                // SAFETY: lock held; elem valid while we wait.
+                // SAFETY: the lock is still held, and elem stays valid for elem_size
+                // bytes while we wait (our contract covers the whole call).
                 unsafe { self.park(elem, false) }
             }
         }
     }
 
     /// Queues the caller and waits (the lock is held on entry, released by `block`).
+    ///
+    /// # Safety
+    /// The caller holds the lock; `elem` is valid for `elem_size` bytes (read for a
+    /// send, written for a receive) until this returns.
     #[inline(never)]
     unsafe fn park(&self, elem: *mut u8, send: bool) -> i32 {
         let w = Waiter::current();
@@ -497,8 +510,10 @@ impl Chan {
             ..Sudog::EMPTY
         };
         let sdp: *mut Sudog = &mut sd;
-        // SAFETY: lock held; sd and w stay on this stack until we are woken (nobody
-        // but the waker that dequeues sd touches them, and only before the wake).
+        // SAFETY: the lock is held (our contract), so the queues are ours; sd and w
+        // stay on this stack until we are woken (nobody but the waker that dequeues
+        // sd touches them, and only before the wake), which meets enqueue's and
+        // block's contracts.
         unsafe {
             self.st.with(|st| {
                 if send {
@@ -530,8 +545,9 @@ impl Chan {
     pub fn close(&self) -> i32 {
         self.lock.lock();
         hb_acquire_release(self);
-        // SAFETY: lock held; dequeued sudogs are ours to wake, linked through `next`
-        // on a private list until then.
+        // SAFETY: we took the lock, so the queues are ours (dequeue's contract);
+        // dequeued sudogs are ours to wake, linked through `next` on a private list
+        // until then, and each is woken only after the unlock.
         unsafe {
             let list = self.st.with(|st| {
                 if st.closed {
@@ -569,24 +585,14 @@ impl Chan {
     /// removed its cases).
     pub fn has_waiters(&self) -> bool {
         self.lock.lock();
-        // SAFETY: lock held.
+        // SAFETY: we took the lock, which guards `st`.
         let busy = unsafe {
             self.st
                 .with(|st| !st.recvq.is_empty() || !st.sendq.is_empty())
         };
-        // SAFETY: held.
+        // SAFETY: this thread took the lock above and still holds it.
         unsafe { self.lock.unlock() };
         busy
-    }
-
-    /// Is the channel closed (a snapshot)?
-    pub fn is_closed(&self) -> bool {
-        self.lock.lock();
-        // SAFETY: lock held.
-        let c = unsafe { self.st.with(|st| st.closed) };
-        // SAFETY: held.
-        unsafe { self.lock.unlock() };
-        c
     }
 }
 
@@ -594,7 +600,8 @@ impl Drop for Chan {
     fn drop(&mut self) {
         let bytes = self.elem_size * self.cap;
         if bytes != 0 {
-            // SAFETY: allocated in `new` with this layout.
+            // SAFETY: buf was allocated in `new` with exactly this layout (bytes != 0,
+            // BUF_ALIGN, checked there), and is freed only here.
             unsafe {
                 std::alloc::dealloc(
                     self.buf,

@@ -45,27 +45,33 @@ fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
 
 /// A raw pointer that may cross loom threads (the scenario decides who frees it).
 struct P<T>(*mut T);
+// SAFETY: only the pointer is sent; each scenario dereferences it while the object is
+// live and frees it once, after every other thread is done with it (said at each use).
 unsafe impl<T> Send for P<T> {}
+// Not derived: that would ask T: Clone, and only the pointer is copied.
 impl<T> Clone for P<T> {
     fn clone(&self) -> Self {
-        P(self.0)
+        *self
     }
 }
 impl<T> Copy for P<T> {}
 
 fn send(c: &Chan, v: u64) -> i32 {
-    // SAFETY: v lives across the call.
+    // SAFETY: every channel here has 8-byte elements, and v (8 bytes) lives across
+    // the call.
     unsafe { c.send(&v as *const u64 as *const u8, true) }
 }
 
 fn try_send(c: &Chan, v: u64) -> i32 {
-    // SAFETY: as above.
+    // SAFETY: every channel here has 8-byte elements, and v (8 bytes) lives across
+    // the call.
     unsafe { c.send(&v as *const u64 as *const u8, false) }
 }
 
 fn recv(c: &Chan) -> (i32, u64) {
     let mut v = u64::MAX;
-    // SAFETY: v lives across the call.
+    // SAFETY: every channel here has 8-byte elements, and v (8 bytes, writable)
+    // lives across the call.
     let rc = unsafe { c.recv(&mut v as *mut u64 as *mut u8, true) };
     (rc, v)
 }
@@ -183,7 +189,8 @@ fn close_races_transfer() {
 }
 
 fn sel(cases: &mut [Case], timeout: i64) -> i32 {
-    // SAFETY: the cases name live channels and elements.
+    // SAFETY: every caller builds its cases with `case` from channels it keeps alive
+    // across the call and 8-byte locals, as the channels' 8-byte elements need.
     unsafe { select(cases, timeout) }
 }
 
@@ -298,7 +305,7 @@ fn waitgroup_wait_then_free() {
                 })
             })
             .collect();
-        // SAFETY: live.
+        // SAFETY: live until freed below, after this wait.
         assert_eq!(unsafe { &*wg.0 }.wait(), 0);
         // SAFETY: wait returned: no done touches it any more.
         drop(unsafe { Box::from_raw(wg.0) });

@@ -53,9 +53,10 @@ pub struct Mutex {
     q: Guarded<Queue>,
 }
 
-// SAFETY: the queue is behind `qlock`; the state word is atomic.
+// SAFETY: a Mutex holds no thread-bound state: the queued waiter pointers point at
+// parked parties' stacks, valid from any thread while queued.
 unsafe impl Send for Mutex {}
-// SAFETY: as above.
+// SAFETY: the waiter queue is touched only under `qlock`; the state words are atomic.
 unsafe impl Sync for Mutex {}
 
 impl Default for Mutex {
@@ -146,7 +147,7 @@ impl Mutex {
                 if took {
                     settle(&mut counted_woken);
                 }
-                // SAFETY: held.
+                // SAFETY: this thread took qlock above and still holds it.
                 unsafe { self.qlock.unlock() };
                 if took {
                     return;
@@ -160,7 +161,7 @@ impl Mutex {
                 .compare_exchange(s, s + WAITER, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
             {
-                // SAFETY: held.
+                // SAFETY: this thread took qlock above and still holds it.
                 unsafe { self.qlock.unlock() };
                 continue;
             }
@@ -239,7 +240,7 @@ impl Mutex {
         self.qlock.lock();
         let s = self.state.load(Ordering::Relaxed);
         if s & LOCKED == 0 {
-            // SAFETY: held.
+            // SAFETY: this thread took qlock above and still holds it.
             unsafe { self.qlock.unlock() };
             return -libc::EPERM;
         }
@@ -283,7 +284,7 @@ impl Mutex {
         // so reading 0 there (Acquire) means the state read next shows its lock.
         let woken = self.woken.load(Ordering::Acquire);
         let s = self.state.load(Ordering::Relaxed);
-        // SAFETY: held.
+        // SAFETY: this thread took qlock above and still holds it.
         unsafe { self.qlock.unlock() };
         s != 0 || woken != 0
     }

@@ -35,7 +35,8 @@ mod imp {
         /// The caller holds the lock that guards this state.
         #[inline(always)]
         pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-            // SAFETY: the caller holds the guarding lock: nobody else accesses it.
+            // SAFETY: the caller holds the guarding lock (our contract), so nobody else
+            // accesses the state while `f` has the only reference to it.
             f(unsafe { &mut *self.0.get() })
         }
     }
@@ -130,15 +131,8 @@ mod imp {
             }
         }
 
-        pub(crate) fn try_lock(&self) -> bool {
-            self.alive.with(|_| ());
-            self.locked
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        }
-
         /// # Safety
-        /// Held by the caller.
+        /// The lock is held by the caller (or by a context that handed it over).
         pub(crate) unsafe fn unlock(&self) {
             self.alive.with(|_| ());
             self.locked.store(false, Ordering::Release);
@@ -188,7 +182,7 @@ mod imp {
         /// `lock` is held and `self` is findable under it.
         pub(crate) unsafe fn block(&self, lock: &SpinLock, _reason: WaitReason) {
             self.parked.store(true, Ordering::Release);
-            // SAFETY: held by the caller.
+            // SAFETY: the caller holds `lock` (our contract).
             unsafe { lock.unlock() };
             while self.flag.load(Ordering::Acquire) == 0 {
                 loom::thread::park();
@@ -199,7 +193,7 @@ mod imp {
         /// one more party racing for `claim`). Negative timeout: no timeout.
         ///
         /// # Safety
-        /// As `block`.
+        /// As `block`: `lock` is held and `self` is findable under it.
         pub(crate) unsafe fn block_timeout(
             &self,
             lock: &SpinLock,
@@ -207,12 +201,12 @@ mod imp {
             timeout_ns: i64,
         ) -> bool {
             if timeout_ns < 0 {
-                // SAFETY: forwarded.
+                // SAFETY: `block` has our contract: lock held, self findable.
                 unsafe { self.block(lock, reason) };
                 return true;
             }
             self.parked.store(true, Ordering::Release);
-            // SAFETY: held by the caller.
+            // SAFETY: the caller holds `lock` (our contract).
             unsafe { lock.unlock() };
             if self.claim() {
                 return false;
@@ -226,7 +220,9 @@ mod imp {
         /// # Safety
         /// The caller won `claim` or is the only possible waker.
         pub(crate) unsafe fn wake(w: *const Waiter) {
-            // SAFETY: valid until the flag store below.
+            // SAFETY: the caller won `claim` (our contract), so the waiter is alive and
+            // ours to wake until the flag store below; the thread handle is cloned
+            // before it, and nothing touches the waiter after.
             unsafe {
                 (*w).alive.with(|_| ());
                 assert!(
@@ -256,7 +252,8 @@ mod imp {
         /// # Safety
         /// The caller holds the lock that guards this state.
         pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-            // SAFETY: the caller holds the guarding lock (loom checks it).
+            // SAFETY: the caller holds the guarding lock (our contract; loom checks
+            // it), so `f` has the only reference to the state.
             self.0.with_mut(|p| f(unsafe { &mut *p }))
         }
     }

@@ -23,9 +23,10 @@ pub struct WaitGroup {
     waiters: Guarded<*mut Waiter>,
 }
 
-// SAFETY: the waiter list is behind `lock`; the counter is atomic.
+// SAFETY: a WaitGroup holds no thread-bound state: the listed waiter pointers point
+// at parked parties' stacks, valid from any thread while listed.
 unsafe impl Send for WaitGroup {}
-// SAFETY: as above.
+// SAFETY: the waiter list is touched only under `lock`; the counter is atomic.
 unsafe impl Sync for WaitGroup {}
 
 impl Default for WaitGroup {
@@ -41,11 +42,6 @@ impl WaitGroup {
             lock: SpinLock::new(),
             waiters: Guarded::new(ptr::null_mut()),
         }
-    }
-
-    /// The counter now (a snapshot).
-    pub fn count(&self) -> i64 {
-        self.count.load(Ordering::Relaxed)
     }
 
     /// Adds `delta` (may be negative): 0, or `-EINVAL` if the counter would go below
@@ -82,7 +78,7 @@ impl WaitGroup {
             let new = match old.checked_add(delta) {
                 Some(n) if n >= 0 => n,
                 _ => {
-                    // SAFETY: held.
+                    // SAFETY: this thread took the lock above and still holds it.
                     unsafe { self.lock.unlock() };
                     return -libc::EINVAL;
                 }
@@ -120,7 +116,7 @@ impl WaitGroup {
         self.lock.lock();
         if self.count.load(Ordering::Acquire) == 0 {
             hb_acquire(self);
-            // SAFETY: held.
+            // SAFETY: this thread took the lock above and still holds it.
             unsafe { self.lock.unlock() };
             return 0;
         }
@@ -141,9 +137,9 @@ impl WaitGroup {
     /// True while somebody is blocked in `wait`.
     pub fn has_waiters(&self) -> bool {
         self.lock.lock();
-        // SAFETY: held.
+        // SAFETY: we took the lock, which guards `waiters`.
         let busy = unsafe { self.waiters.with(|l| !l.is_null()) };
-        // SAFETY: held.
+        // SAFETY: this thread took the lock above and still holds it.
         unsafe { self.lock.unlock() };
         busy
     }
