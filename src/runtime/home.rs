@@ -238,7 +238,7 @@ impl Home {
             let g = self.pop();
             if !g.is_null() {
                 // SAFETY: g is a runnable goroutine of this home; we are its thread.
-                unsafe { sched::execute(m, g) };
+                unsafe { sched::execute_homed(m, g) };
                 continue;
             }
             if self.alive() == 0 {

@@ -576,10 +576,12 @@ pub(crate) fn nobody_polling() -> bool {
 }
 
 /// Goroutines wait on fds and no thread blocks in epoll_wait for them: a look with a
-/// non-blocking poll is up to whoever comes by.
+/// non-blocking poll is up to whoever comes by. A hint (relaxed loads): a stale answer
+/// only moves that look to the next schedule or sysmon round.
 #[inline]
 pub(crate) fn fds_unpolled() -> bool {
-    netpoll::WAITERS.load(Ordering::Relaxed) > 0 && nobody_polling()
+    netpoll::WAITERS.load(Ordering::Relaxed) > 0
+        && netpoll::POLLER.load(Ordering::Relaxed) == netpoll::POLLER_NONE
 }
 
 /// Takes the poller role for `who` (`POLLER_WORKER` or `POLLER_HOME`) if nobody holds
@@ -1026,36 +1028,65 @@ unsafe fn startlockedm(m: *mut M, g: *mut G) -> bool {
     }
 }
 
-/// Makes `g` the goroutine running on `m`, which holds `p` (null on a home thread):
-/// counts the schedule and gives a goroutine that runs for the first time its stack.
-/// The caller switches to it next.
+/// Makes `g` the goroutine running on `m` (holding `p`, or null on a home thread) and
+/// gives a goroutine that runs for the first time its stack. The caller counts the
+/// schedule on `p` and switches to `g` next.
 ///
 /// # Safety
-/// `m` is the calling thread's M; `g` is runnable and now owned by `m`.
+/// `m` is the calling thread's M; `p` is null or held by `m`; `g` is runnable and now
+/// owned by `m`.
 #[inline(always)]
 unsafe fn set_running(m: *mut M, p: *mut P, g: *mut G) {
     // SAFETY: the caller's guarantees.
     unsafe {
         (*g).status.store(RUNNING, Ordering::Relaxed);
         (*m).curg = g;
-        if !p.is_null() {
-            (*p).tick();
-        }
         if (*g).stack.is_none() {
             attach_stack(p, g);
         }
     }
 }
 
-/// Runs `g` from m's scheduler context (g0) until a switch comes back to g0 (`g` may
-/// switch directly to others of its P, or of its home, in between).
+/// Runs `g` on a worker, from its scheduler context (g0), until a switch comes back
+/// to g0 (`g` may switch directly to others of its P in between).
 ///
 /// # Safety
-/// `m` is the calling thread's M, on g0; `g` is runnable and now owned by `m`.
-pub(crate) unsafe fn execute(m: *mut M, g: *mut G) {
+/// `m` is the calling thread's M, on g0, holding a P; `g` is runnable and now owned
+/// by `m`.
+#[inline(always)]
+unsafe fn execute(m: *mut M, g: *mut G) {
     // SAFETY: the caller's guarantees.
     unsafe {
-        set_running(m, (*m).p, g);
+        let p = (*m).p;
+        (*p).tick();
+        set_running(m, p, g);
+        switch_from_g0(m, g);
+    }
+}
+
+/// `execute` for a home thread, whose M holds no P (see `home.rs`): `g` may switch
+/// directly to others of its home before the switch comes back.
+///
+/// # Safety
+/// `m` is the home's M, bound to the calling thread, on its scheduler context; `g` is
+/// a runnable goroutine of the home, now owned by `m`.
+pub(crate) unsafe fn execute_homed(m: *mut M, g: *mut G) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        set_running(m, ptr::null_mut(), g);
+        switch_from_g0(m, g);
+    }
+}
+
+/// The switch from m's scheduler context to `g` (made running by `set_running`), and
+/// the deferred half of whichever switch comes back.
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0; `g` is its running goroutine.
+#[inline(always)]
+unsafe fn switch_from_g0(m: *mut M, g: *mut G) {
+    // SAFETY: the caller's guarantees: g0's context is saved into m, g's resumed.
+    unsafe {
         sanitizer::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
         sanitizer::after(&mut (*m).g0_fiber);
@@ -1480,6 +1511,9 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             }
         }
         let r = if !next.is_null() {
+            if !p.is_null() {
+                (*p).tick();
+            }
             set_running(m, p, next);
             sanitizer::before(&mut (*cur).fiber, &(*next).fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
@@ -1656,6 +1690,7 @@ unsafe fn init_g(
 /// # Safety
 /// `p` is null or held by the caller; `g` is runnable, without a stack, and owned by
 /// the caller's M.
+#[inline(never)] // once per goroutine: kept out of the switch paths that call it
 unsafe fn attach_stack(p: *mut P, g: *mut G) {
     // SAFETY: the caller's guarantees.
     unsafe {
