@@ -230,6 +230,23 @@ WORKLOADS = [
          "smallest": {"*": {"seconds": 0.3, "conns": 10}}},
         procs=(1,), what="bench/python echo: client and server goroutines in one process"),
     Workload(
+        "py_crawl", "python", ("goroutine", "gevent"),
+        [Metric("rps", "Python crawler, requests.get x 2,000, 100 at a time", "requests/s",
+                better="higher", goal=("ratio_min", {1: 1.2})),
+         Metric("cpu_us_per_req", "crawler's client CPU time per request", "us")],
+        {"full": {"*": {}}, "quick": {"*": {"n": 500}}, "smallest": {"*": {"n": 100, "conc": 20}}},
+        procs=(1,), what="bench/python crawl: requests.get against bench/httpd_threads after each "
+                         "library's monkey.patch_all()"),
+    Workload(
+        "py_echo_std", "python", ("goroutine", "gevent"),
+        [Metric("rps", "Python TCP echo with the patched socket module", "round trips/s",
+                better="higher", goal=("ratio_min", {1: 1.0})),
+         Metric("p99_us", "echo (patched socket module) p99 latency", "us")],
+        {"full": {"*": {}}, "quick": {"*": {"seconds": 1.0}},
+         "smallest": {"*": {"seconds": 0.3, "conns": 10}}},
+        procs=(1,), what="bench/python echo_std: the echo workload written with the plain socket "
+                         "module, after each library's monkey.patch_all()"),
+    Workload(
         "py_parkmem", "python", ("goroutine", "gevent"),
         [Metric("bytes_per_goroutine", "Python parked goroutine (RSS)", "bytes")],
         {"full": {"*": {}}, "quick": {"*": {"n": 5_000}}, "smallest": {"*": {"n": 500}}},
@@ -352,6 +369,7 @@ class Runner:
         self.go = find_go_toolchain()
         self.py = None
         self.py_gevent = False
+        self.py_requests = False
         self.started = time.time()
         self.done = 0
         self.total = 0
@@ -394,6 +412,8 @@ class Runner:
                 return "no Python for the binding"
             if system in ("gevent", "greenlet") and not self.py_gevent:
                 return f"gevent/greenlet are not installed in {os.path.relpath(PY_VENV, ROOT)}"
+            if w.name == "py_crawl" and not self.py_requests:
+                return f"requests is not installed for {self.py} (bench/python/run.sh --venv installs it)"
             return None
         raise ValueError(w.kind)
 
@@ -413,6 +433,8 @@ class Runner:
             self.py = sys.executable
         self.py_gevent = subprocess.run([self.py, "-c", "import gevent, greenlet"],
                                         capture_output=True).returncode == 0
+        self.py_requests = subprocess.run([self.py, "-c", "import requests"],
+                                          capture_output=True).returncode == 0
 
     # --- progress
 

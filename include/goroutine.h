@@ -19,11 +19,11 @@
 
 /* The version of this header; gr_version() gives the library's. */
 #define GR_VERSION_MAJOR 0
-#define GR_VERSION_MINOR 1
+#define GR_VERSION_MINOR 2
 #define GR_VERSION_PATCH 0
-#define GR_VERSION_STRING "0.1.0"
+#define GR_VERSION_STRING "0.2.0"
 /* MAJOR*10000 + MINOR*100 + PATCH */
-#define GR_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+#define GR_VERSION_NUMBER (0 * 10000 + 2 * 100 + 0)
 /* True when this header is at least version maj.min.patch. */
 #define GR_VERSION_CHECK(maj, min, patch) \
     (GR_VERSION_NUMBER >= ((maj) * 10000 + (min) * 100 + (patch)))
@@ -105,9 +105,17 @@ typedef struct gr_attr {
 } gr_attr;
 
 /*
- Runtime counters, filled in by gr_stats.
+ Runtime counters, filled in by gr_stats. Set `size` first: `struct gr_stats st =
+ { .size = sizeof st };`. Later versions only append counters, and the library fills
+ only what fits in `size`, so a program built against this header works with them.
  */
 struct gr_stats {
+  /*
+   Set by the caller to `sizeof(struct gr_stats)`; gr_stats sets it to the bytes
+   it filled (less when the library is older than the header, and knows fewer
+   counters).
+   */
+  size_t size;
   /*
    Goroutines alive.
    */
@@ -392,8 +400,15 @@ int gr_lock_thread(void);
 int gr_unlock_thread(void);
 
 /*
- Fills `*out` with the runtime's counters. Returns 0, or -EINVAL for NULL.
- Never parks; plain threads: yes.
+ Fills `*out` with the runtime's counters. Set `out->size = sizeof *out` first: the
+ library fills the counters that fit in `size` bytes, leaves any bytes beyond the
+ ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
+ for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
+ bytes; 0 included). Never parks; plain threads: yes.
+
+ # Safety
+ `out` is NULL or points to a struct gr_stats whose `size` the caller set, writable
+ for that many bytes.
  */
 int gr_stats(struct gr_stats *out);
 
@@ -495,7 +510,8 @@ int gr_py_init(const struct gr_py_api *api);
 
 /*
  A builtin function object implemented by the runtime (a new reference), for calls
- too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
+ too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
+ 1 = `self_id()` (gr_self).
  NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
  parks.
 

@@ -158,13 +158,20 @@ static YIELD_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
     doc: c"yield_()\n--\n\nLets the other runnable goroutines run; returns when this one's turn comes.".as_ptr(),
 }));
 
+static SELF_ID_DEF: SyncDef = SyncDef(UnsafeCell::new(MethodDef {
+    name: c"self_id".as_ptr(),
+    meth: Some(py_self_id),
+    flags: METH_NOARGS,
+    doc: c"self_id()\n--\n\nThe calling goroutine's id, or 0 outside goroutines.".as_ptr(),
+}));
+
 /// `yield_` as a builtin function: the hottest call of all, so it skips ctypes'
 /// argument conversion (a builtin call costs ~40 ns, a ctypes call ~170 ns here).
 ///
 /// # Safety
 /// Called by CPython as a METH_NOARGS builtin: the GIL is held.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("yield_", || {
+    crate::runtime::boundary::boundary("yield_", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -186,8 +193,23 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
     })
 }
 
-/// A new reference to a builtin function object implemented here: 0 = `yield_`.
-/// Null for an unknown one.
+/// `self_id` as a builtin function: `goroutine.monkey`'s patched functions ask it on
+/// every call (inside a goroutine or not?), so it skips ctypes too.
+///
+/// # Safety
+/// Called by CPython as a METH_NOARGS builtin: the GIL is held.
+unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
+    crate::ffi::boundary("self_id", || {
+        let Some(api) = api() else {
+            return ptr::null_mut();
+        };
+        // SAFETY: the GIL is held (our contract).
+        unsafe { (api.long_from)(sched::self_id() as libc::c_long) }
+    })
+}
+
+/// A new reference to a builtin function object implemented here: 0 = `yield_`,
+/// 1 = `self_id`. Null for an unknown one.
 ///
 /// # Safety
 /// The GIL is held.
@@ -197,6 +219,7 @@ pub unsafe fn builtin(which: i32) -> *mut PyObj {
     };
     let def = match which {
         0 => YIELD_DEF.0.get(),
+        1 => SELF_ID_DEF.0.get(),
         _ => return ptr::null_mut(),
     };
     // SAFETY: the GIL is held (our contract); the definition is a static, as

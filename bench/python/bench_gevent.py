@@ -1,7 +1,7 @@
 """gevent / greenlet on the workloads of bench/python/README.md (same shapes as
 bench_goroutine.py).
 
-    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem   -> one JSON line
+    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
 """
 
 
@@ -74,56 +74,8 @@ def chanpp(n=200_000):
     return {"roundtrip_ns": (time.perf_counter() - t) / n * 1e9}
 
 
-def echo(conns=50, seconds=5.0, size=64):
-    msg = b"x" * size
-    counts = [0] * conns
-    stop = [False]
-
-    def handle(c):
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    return
-                c.sendall(d)
-
-    def server(srv):
-        while True:
-            c, _ = srv.accept()
-            c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-            gevent.spawn(handle, c)
-
-    def client(port, i, lat):
-        c = gsocket.create_connection(("127.0.0.1", port))
-        c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-        n = 0
-        pc = time.perf_counter
-        while not stop[0]:
-            t = pc()
-            c.sendall(msg)
-            got = 0
-            while got < size:
-                got += len(c.recv(65536))
-            n += 1
-            if n % 16 == 0:
-                lat.append(pc() - t)
-        counts[i] = n
-        c.close()
-
-    srv = gsocket.socket()
-    srv.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1024)
-    port = srv.getsockname()[1]
-    gevent.spawn(server, srv)
-    lat = []
-    t = time.perf_counter()
-    cs = [gevent.spawn(client, port, i, lat) for i in range(conns)]
-    gevent.sleep(seconds)
-    stop[0] = True
-    gevent.joinall(cs)
-    took = time.perf_counter() - t
-    return {"rps": sum(counts) / took, "p99_us": common.p99(lat) * 1e6}
+def echo(**kw):
+    return common.echo(gsocket, gevent.spawn, lambda g: g.get(), gevent.sleep, **kw)
 
 
 def parkmem(n=20_000):
@@ -138,7 +90,26 @@ def parkmem(n=20_000):
     return {"bytes_per_goroutine": (after - before) * 1024 / n, "vmpte_kib": pte, "n": n}
 
 
+def _patched():
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def crawl(**kw):
+    _patched()
+    return common.crawl(gevent.spawn, lambda g: g.get(), **kw)
+
+
+def echo_std(**kw):
+    _patched()
+    import socket
+
+    return common.echo(socket, gevent.spawn, lambda g: g.get(), gevent.sleep, **kw)
+
+
 if __name__ == "__main__":
     w = sys.argv[1]
-    fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem}[w]
+    fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
+          "crawl": crawl, "echo_std": echo_std}[w]
     common.emit({"workload": w, "impl": "gevent", **fn()})

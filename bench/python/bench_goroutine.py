@@ -1,10 +1,8 @@
 """libgoroutine's Python binding on the workloads of bench/python/README.md.
 
-    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem   -> one JSON line
+    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
 """
 
-import json
-import os
 import sys
 import time
 
@@ -66,70 +64,8 @@ def chanpp(n=200_000):
     return {"roundtrip_ns": gr.run(main)}
 
 
-def echo(conns=50, seconds=5.0, size=64):
-    msg = b"x" * size
-    counts = [0] * conns
-    stop = [False]
-
-    def handle(c):
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    return
-                c.sendall(d)
-
-    def server(srv):
-        while True:
-            c, _ = srv.accept()
-            c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-            gr.go(handle, c)
-
-    def client(port, i, lat):
-        c = gsocket.create_connection(("127.0.0.1", port))
-        c.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-        n = 0
-        pc = time.perf_counter
-        while not stop[0]:
-            t = pc()
-            c.sendall(msg)
-            got = 0
-            while got < size:
-                got += len(c.recv(65536))
-            n += 1
-            if n % 16 == 0:
-                lat.append(pc() - t)
-        counts[i] = n
-        c.close()
-
-    def main():
-        srv = gsocket.socket()
-        srv.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1024)
-        port = srv.getsockname()[1]
-        gr.go(server, srv)
-        lat = []
-        t = time.perf_counter()
-        cs = [gr.go(client, port, i, lat) for i in range(conns)]
-        gr.sleep(seconds)
-        stop[0] = True
-        for c in cs:
-            c.join()
-        took = time.perf_counter() - t
-        return sum(counts) / took, common.p99(lat)
-
-    # The server goroutines never end: run main in a thread-free way and exit hard.
-    result = {}
-
-    def outer():
-        rps, p99 = main()
-        result.update(rps=rps, p99_us=p99 * 1e6)
-        common.emit({"workload": "echo", "impl": "goroutine", **result})
-        sys.stdout.flush()
-        os._exit(0)
-
-    gr.run(outer)
+def echo(**kw):
+    return gr.run(common.echo, gsocket, gr.go, lambda g: g.join(), gr.sleep, **kw)
 
 
 def parkmem(n=20_000):
@@ -153,8 +89,27 @@ def parkmem(n=20_000):
     return gr.run(main)
 
 
+def _patched(fn, *args, **kw):
+    """fn(*args, spawn, join, ...) from common.py inside gr.run, after patch_all()."""
+    import goroutine.monkey
+
+    goroutine.monkey.patch_all()
+    return gr.run(fn, *args, gr.go, lambda g: g.join(), **kw)
+
+
+def crawl(**kw):
+    return _patched(common.crawl, **kw)
+
+
+def echo_std(**kw):
+    import socket
+
+    return _patched(common.echo, socket, sleep=gr.sleep, **kw)
+
+
 if __name__ == "__main__":
     w = sys.argv[1]
-    fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem}[w]
+    fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
+          "crawl": crawl, "echo_std": echo_std}[w]
     r = fn()
     common.emit({"workload": w, "impl": "goroutine", **r})

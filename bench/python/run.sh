@@ -8,8 +8,8 @@
 #   bench/python/run.sh --venv          only create the venv (if needed) and print its
 #                                       python (bench/run.py, the full suite, uses it)
 #
-# Uses target/pyvenv-bench (CPython 3.11 by default, PYTHON=... to change) with gevent
-# and greenlet installed, and the library at target/release (GOROUTINE_LIBRARY).
+# Uses target/pyvenv-bench (CPython 3.11 by default, PYTHON=... to change) with gevent,
+# greenlet and requests installed, and the library at target/release (GOROUTINE_LIBRARY).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,14 +24,15 @@ VENV=$TARGET/pyvenv-bench
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -c 'import gevent, greenlet' 2>/dev/null || "$VENV/bin/pip" install -q gevent greenlet
+"$VENV/bin/python" -c 'import gevent, greenlet, requests' 2>/dev/null || "$VENV/bin/pip" install -q gevent greenlet requests
 if [ "${1:-}" = --venv ]; then
     echo "$VENV/bin/python"
     exit 0
 fi
 [ -n "${GOROUTINE_LIBRARY:-}" ] || cargo build --release
 export GOROUTINE_LIBRARY=${GOROUTINE_LIBRARY:-$TARGET/release/libgoroutine.so}
-WORKLOADS=${*:-spawn yield chanpp echo parkmem}
+WORKLOADS=${*:-spawn yield chanpp echo echo_std crawl parkmem}
+case " $WORKLOADS " in *" crawl "*) make -s -C bench httpd_threads ;; esac  # crawl's server
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 export PYTHONPATH=$ROOT/bindings/python:$ROOT/bench/python

@@ -23,6 +23,10 @@ LINES = [
     ("unbuffered channel ping-pong (ns)", "chanpp", "chanpp", "roundtrip_ns", "ns", "lower"),
     ("TCP echo, 50 conns x 64 B (round trips/s)", "echo", "echo", "rps", "/s", "higher"),
     ("  echo p99 latency (us)", "echo", "echo", "p99_us", "us", "lower"),
+    ("TCP echo, patched socket module (round trips/s)", "echo_std", "echo_std", "rps", "/s", "higher"),
+    ("  its p99 latency (us)", "echo_std", "echo_std", "p99_us", "us", "lower"),
+    ("crawler, requests.get x 2,000, 100 at a time (req/s)", "crawl", "crawl", "rps", "/s", "higher"),
+    ("  its client CPU time per request (us)", "crawl", "crawl", "cpu_us_per_req", "us", "lower"),
     ("parked memory (bytes/goroutine, RSS)", "parkmem", "parkmem", "bytes_per_goroutine", "B", "lower"),
     ("  page tables after parking N (VmPTE KiB)", "parkmem", "parkmem", "vmpte_kib", "KiB", "lower"),
 ]

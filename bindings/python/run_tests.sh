@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Python binding's pytest suite on CPython 3.11 (required) and on 3.12 and
 # 3.13 where they are installed (found as pythonX.Y on PATH or in pyenv; skipped with
-# a printed reason otherwise), each in its own venv under target/ (pytest from PyPI).
+# a printed reason otherwise), each in its own venv under target/ (pytest and the
+# clients of test_monkey.py from PyPI: tests/requirements.txt).
 #
 #   bindings/python/run_tests.sh              once per version, against target/release
 #   REPEAT=20 bindings/python/run_tests.sh    the stress run: 20 times per version
@@ -41,7 +42,10 @@ setup_venv() {  # venv-dir python
     if [ ! -x "$venv/bin/python" ]; then
         "$py" -m venv "$venv" || return 1
     fi
-    "$venv/bin/python" -c 'import pytest' 2>/dev/null || "$venv/bin/pip" install -q pytest || return 1
+    # find_spec: present without importing (psycopg needs libpq only when imported)
+    "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
+        pytest requests redis psycopg gevent 2>/dev/null \
+        || "$venv/bin/pip" install -q -r bindings/python/tests/requirements.txt || return 1
 }
 
 status=0
@@ -69,7 +73,7 @@ if [ "${PACKAGE:-0}" = 1 ]; then
     venv=$TARGET/pyvenv-package
     rm -rf "$venv"
     echo "== pip install ./bindings/python (bundled library), CPython 3.11"
-    if "$py" -m venv "$venv" && "$venv/bin/pip" install -q pytest ./bindings/python; then
+    if "$py" -m venv "$venv" && "$venv/bin/pip" install -q -r bindings/python/tests/requirements.txt ./bindings/python; then
         rm -rf bindings/python/build
         (cd "$venv" && env -u GOROUTINE_LIBRARY "$venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests" "$@") || status=1
     else

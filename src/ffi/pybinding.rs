@@ -214,7 +214,8 @@ pub unsafe extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
 }
 
 /// A builtin function object implemented by the runtime (a new reference), for calls
-/// too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions).
+/// too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
+/// 1 = `self_id()` (gr_self).
 /// NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
 /// parks.
 ///

@@ -25,12 +25,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use crate::ffi::debug::gr_stats;
 use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
 use crate::runtime::stack;
 use crate::runtime::{netpoll, timer};
+use crate::types::gr_stats;
 
 pub struct Settings {
     pub schedtrace_ms: u64,
@@ -63,8 +63,8 @@ pub fn settings() -> &'static Settings {
     })
 }
 
-/// The counters of `gr_stats`, in the C struct itself (defined where cbindgen reads
-/// it) so that there is one list of them.
+/// The counters of `gr_stats`, in the C struct itself (`crate::types`), so that there
+/// is one list of them.
 pub fn stats() -> gr_stats {
     let mut switches = 0u64;
     for i in 0..sched::MAX_PROCS {
@@ -75,6 +75,7 @@ pub fn stats() -> gr_stats {
         }
     }
     gr_stats {
+        size: core::mem::size_of::<gr_stats>(),
         goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
         threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
         procs: sched::nprocs_limit() as u64,
@@ -192,12 +193,6 @@ fn symbol(addr: usize) -> String {
 
 fn describe(g: &G, now: i64, out: &mut String) {
     let st = g.status.load(Ordering::Acquire);
-    let name = String::from_utf8_lossy(g.name_str()).into_owned();
-    let name = if name.is_empty() {
-        "unnamed".to_string()
-    } else {
-        name
-    };
     let waited_ms = (now - g.wait_since).max(0) / 1_000_000;
     let state = match st {
         RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
@@ -211,8 +206,8 @@ fn describe(g: &G, now: i64, out: &mut String) {
     };
     let _ = writeln!(
         out,
-        "goroutine {} ({name}) [{state}]{}:",
-        g.id(),
+        "{} [{state}]{}:",
+        crate::runtime::goroutine_label(g),
         if g.is_locked() {
             " locked to thread"
         } else {

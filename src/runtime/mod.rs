@@ -8,11 +8,13 @@
 //!   `sysmon`: the monitor thread that rescues stuck processors.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
 //! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
+//! - `boundary`: what every entry from C runs inside (panics, the fork rule).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
+pub mod boundary;
 pub mod debug;
 pub mod g;
 pub mod home;
@@ -35,16 +37,17 @@ pub fn fatal(what: &str) -> ! {
     let mut line = format!("libgoroutine: fatal error: {what}");
     if !g.is_null() {
         // SAFETY: descriptors are never freed.
-        let g = unsafe { &*g };
-        let name = String::from_utf8_lossy(g.name_str()).into_owned();
-        let name = if name.is_empty() {
-            "unnamed".to_string()
-        } else {
-            name
-        };
-        line.push_str(&format!(" in goroutine {} ({name})", g.id()));
+        line.push_str(&format!(" in {}", goroutine_label(unsafe { &*g })));
     }
     line.push('\n');
     let _ = std::io::stderr().write_all(line.as_bytes());
     std::process::abort();
+}
+
+/// "goroutine N (name)", as fatal errors and dumps name a goroutine ("unnamed" when it
+/// has no name).
+pub(crate) fn goroutine_label(g: &g::G) -> String {
+    let name = String::from_utf8_lossy(g.name_str());
+    let name = if name.is_empty() { "unnamed" } else { &name };
+    format!("goroutine {} ({name})", g.id())
 }

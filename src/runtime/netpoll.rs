@@ -12,12 +12,21 @@
 //! 10 ms. Events are tagged with the fd and a generation (`seq`), bumped by `gr_close`
 //! and by re-registration, so a new file that reuses an fd number never sees an old
 //! file's readiness.
+//!
+//! Lifetime: the epoll instance, the eventfd and the descriptor table are made when
+//! the runtime starts (the table's chunks as fds are first seen) and freed by
+//! `gr_shutdown` (`shutdown`), so that a process that stopped the runtime holds no
+//! descriptor or memory of it; the next start makes new ones. Nothing of a goroutine
+//! can be in the netpoller then, but a plain thread may be inside `gr_read`,
+//! `gr_write` or `gr_close` (holding a table entry while it blocks in poll(2)): those
+//! calls count themselves (`TableUse`), and a shutdown that finds one keeps the old
+//! chunks aside until a later shutdown finds none.
 
 use core::ptr;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
 };
-use std::sync::Once;
+use std::sync::Mutex;
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::{nanotime, SpinLock};
@@ -59,7 +68,13 @@ static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] =
 
 static EPFD: AtomicI32 = AtomicI32::new(-1);
 static EVFD: AtomicI32 = AtomicI32::new(-1);
-static INIT: Once = Once::new();
+/// Held while the epoll instance and the eventfd are made or freed.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+/// Plain threads inside a call that holds a table entry (see `TableUse`).
+static PLAIN_USERS: AtomicUsize = AtomicUsize::new(0);
+/// Chunks taken out of `TABLE` by a shutdown while a plain thread could still hold
+/// an entry of one; freed by a later shutdown that finds no such thread.
+static RETIRED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// Who holds the poller role, the one thread that blocks in `epoll_wait` (and the
 /// only one that drains the eventfd): `POLLER_NONE`, an idle worker or an idle home
 /// thread. Taken with a compare-exchange from `POLLER_NONE`; given back with
@@ -80,26 +95,102 @@ static NO_EPOLL_PWAIT2: AtomicBool = AtomicBool::new(false);
 /// When anyone last polled (ns), for sysmon.
 pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 
-/// Creates the epoll instance and the eventfd that interrupts it (once).
+/// Creates the epoll instance and the eventfd that interrupts it, unless they exist.
 pub fn init() {
-    INIT.call_once(|| {
-        // SAFETY: epoll_create1, eventfd and epoll_ctl take no pointers but `&mut e`,
-        // a valid epoll_event for the call; the descriptors are kept for the process.
-        unsafe {
-            let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-            let ev = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
-            if ep < 0 || ev < 0 {
-                crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
-            }
-            let mut e = libc::epoll_event {
-                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-                u64: u64::MAX,
-            };
-            libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
-            EVFD.store(ev, Ordering::Release);
-            EPFD.store(ep, Ordering::Release);
+    if EPFD.load(Ordering::Acquire) >= 0 {
+        return;
+    }
+    let _lifecycle = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    if EPFD.load(Ordering::Acquire) >= 0 {
+        return;
+    }
+    // SAFETY: epoll_create1, eventfd and epoll_ctl take no pointers but `&mut e`, a
+    // valid epoll_event for the call; the descriptors are ours until `shutdown`.
+    unsafe {
+        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        let ev = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        if ep < 0 || ev < 0 {
+            crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
         }
-    });
+        let mut e = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: u64::MAX,
+        };
+        libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
+        EVFD.store(ev, Ordering::Release);
+        EPFD.store(ep, Ordering::Release);
+    }
+}
+
+/// Frees the netpoller at `gr_shutdown`: closes the epoll instance and the eventfd
+/// and frees the descriptor table (see the top of this file). The caller has stopped
+/// every worker and sysmon, and no goroutine exists. Nothing is freed while a home
+/// thread is still inside `run` or holds the poller role (it may poll right now).
+pub fn shutdown() {
+    let _lifecycle = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    if POLLER.load(Ordering::SeqCst) != POLLER_NONE
+        || crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0
+    {
+        return;
+    }
+    for fd in [
+        EPFD.swap(-1, Ordering::AcqRel),
+        EVFD.swap(-1, Ordering::AcqRel),
+    ] {
+        if fd >= 0 {
+            // SAFETY: our own descriptor; no thread polls it any more.
+            unsafe { libc::close(fd) };
+        }
+    }
+    POLL_DEADLINE.store(i64::MAX, Ordering::SeqCst);
+    let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    for chunk in TABLE.iter() {
+        let c = chunk.swap(ptr::null_mut(), Ordering::SeqCst);
+        if !c.is_null() {
+            retired.push(c as usize);
+        }
+    }
+    // A plain thread that counts itself after this load finds the table empty (the
+    // swaps above come first in the single order of SeqCst operations): only one
+    // counted before it can hold a retired chunk.
+    if PLAIN_USERS.load(Ordering::SeqCst) == 0 {
+        for c in retired.drain(..) {
+            // SAFETY: taken out of the table above (or by an earlier shutdown), and no
+            // plain thread that could hold an entry of it is left; goroutines and
+            // pollers are gone.
+            drop(unsafe { Box::from_raw(c as *mut [PollDesc; CHUNK]) });
+        }
+    }
+}
+
+/// A plain thread's use of the descriptor table, from before it looks an entry up
+/// until it is done with it (across a blocking poll): `shutdown` leaves the table
+/// alone while any exists. Threads with an M (workers, home threads inside `run`) need
+/// no count: `shutdown` runs when none is left, or frees nothing.
+struct TableUse {
+    plain: bool,
+}
+
+impl TableUse {
+    #[inline]
+    fn enter() -> TableUse {
+        let plain = crate::runtime::m::current_m().is_null();
+        if plain {
+            PLAIN_USERS.fetch_add(1, Ordering::SeqCst);
+            // Pairs with `shutdown`: our table lookups come after this in the SeqCst
+            // order, so they see the table as a concurrent shutdown left it.
+            core::sync::atomic::fence(Ordering::SeqCst);
+        }
+        TableUse { plain }
+    }
+}
+
+impl Drop for TableUse {
+    fn drop(&mut self) {
+        if self.plain {
+            PLAIN_USERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 fn desc(fd: i32) -> Option<&'static PollDesc> {
@@ -132,7 +223,9 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
             }
         }
     }
-    // SAFETY: a published chunk is a leaked Box that is never freed, and i < CHUNK.
+    // SAFETY: i < CHUNK, and a published chunk is freed only by `shutdown`, when no
+    // goroutine or poller exists and no plain thread is inside a `TableUse`; every
+    // caller is one of those.
     Some(unsafe { &(*chunk)[i] })
 }
 
@@ -157,7 +250,8 @@ fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
     let p = desc_mut(pd);
     pd.lock.lock();
     // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (p points
-    // into a chunk that is never freed); `&mut e` is a valid epoll_event.
+    // into a chunk that only `shutdown` frees, when no goroutine is left); `&mut e` is
+    // a valid epoll_event.
     let result = unsafe {
         let seq = (*p).seq.load(Ordering::Relaxed).wrapping_add(1);
         let mut e = libc::epoll_event {
@@ -270,7 +364,8 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     // point is latched and seen by wait().
     pd.lock.lock();
     // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (a chunk
-    // entry, never freed), and release it only after the last write.
+    // entry, freed only by `shutdown`, when no goroutine is left), and release it only
+    // after the last write.
     unsafe {
         let p = desc_mut(pd);
         if events & READ != 0 {
@@ -472,6 +567,7 @@ fn data_io(
     sock_op: impl FnMut() -> isize,
     file_op: impl FnMut() -> isize,
 ) -> isize {
+    let _use = TableUse::enter();
     let pd = desc(fd);
     if pd.is_some_and(|pd| !pd.not_socket.load(Ordering::Relaxed)) {
         let n = retry_io(fd, dir, sock_op);
@@ -581,6 +677,7 @@ pub fn close(fd: i32) -> i32 {
     if fd < 0 {
         return -libc::EBADF;
     }
+    let table_use = TableUse::enter();
     if let Some(pd) = desc(fd) {
         let p = desc_mut(pd);
         pd.lock.lock();
@@ -607,6 +704,7 @@ pub fn close(fd: i32) -> i32 {
             wake_list(woken, -libc::ECANCELED);
         }
     }
+    drop(table_use);
     // SAFETY: close(2) takes an integer only; which fd to close is the caller's
     // choice, as with close(2) itself.
     if unsafe { libc::close(fd) } < 0 {

@@ -283,7 +283,8 @@ pub fn shutdown() -> i32 {
         }
     }
     drop(l);
-    stack::scavenge(0, 0);
+    stack::release_all();
+    netpoll::shutdown();
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
     POLLER_SPIN_HANDOFF.store(false, Ordering::SeqCst);
@@ -361,6 +362,8 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// The caller holds `p`.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
+    // SAFETY: the caller holds p.
+    stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }
@@ -1488,6 +1491,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
     // so it is runnable and ours to run.
     unsafe {
+        stack::check_on_own_stack(&*(*m).curg);
         (*m).pending = Pending {
             f: Some(f),
             g: cur,

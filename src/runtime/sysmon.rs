@@ -230,7 +230,7 @@ impl Monitor {
                 },
             );
             if surplus {
-                crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+                crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
             }
         }
         SLEEPING.store(false, Ordering::SeqCst);
@@ -264,7 +264,7 @@ impl Monitor {
         acted |= self.retake(now);
         if crate::runtime::stack::has_surplus() && now - self.last_scavenge > 100_000_000 {
             self.last_scavenge = now;
-            crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+            crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
         }
         if acted {
             self.delay = 20_000;

@@ -198,6 +198,9 @@ static void rows_core(void)
         ROW(gr_lock_thread, (), -EPERM, "a plain thread");
     ROW(gr_unlock_thread, (), -EPERM, "not locked");
     ROW(gr_stats, (NULL), -EINVAL, "NULL");
+    struct gr_stats unsized = { .size = 0 }, short_size = { .size = sizeof short_size - 8 };
+    ROW(gr_stats, (&unsized), -EINVAL, "size 0 (not set)");
+    ROW(gr_stats, (&short_size), -EINVAL, "size below the first struct with a size");
 
     int p[2];
     CHECK_EQ(pipe(p), 0);
@@ -561,7 +564,7 @@ int main(void)
     CHECK_EQ(gr_self(), 0);
     CHECK_EQ(gr_shutdown(), 0); /* not running: harmless */
     CHECK_EQ(gr_join(12345), -ESRCH);
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     CHECK_EQ(st.goroutines, 0);
     int np = gr_init(2);

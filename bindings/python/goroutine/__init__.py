@@ -51,6 +51,9 @@ T = TypeVar("T")
 #: How long ``run`` lets goroutines run before it returns to the calling thread's own
 #: state (where CPython runs signal handlers), in nanoseconds.
 SLICE_NS = 50_000_000
+#: The same while daemon goroutines are alive: ``run`` looks between slices whether
+#: only they are left, so this bounds how long it lingers after the last other one.
+DAEMON_SLICE_NS = 10_000_000
 
 
 class Deadlock(RuntimeError):
@@ -85,6 +88,11 @@ class ContextError(RuntimeError):
 
 _lib.init(ChanClosed, ContextError)
 
+# The originals, taken before goroutine.monkey can replace them: the package itself
+# needs OS threads and OS thread ids.
+_get_ident = _thread.get_ident
+_start_new_thread = _thread.start_new_thread
+
 _EMPTY = object()
 _NS = 1_000_000_000
 
@@ -118,7 +126,7 @@ def _error(rc: int, what: str = "") -> BaseException:
 
 
 class _Home:
-    __slots__ = ("ptr", "running", "fatal")
+    __slots__ = ("ptr", "running", "fatal", "daemons")
 
     def __init__(self) -> None:
         ptr = _lib.home_new()
@@ -127,12 +135,18 @@ class _Home:
         self.ptr = ptr
         self.running = False
         self.fatal: Optional[BaseException] = None
+        # Daemon goroutines alive (threading.Thread(daemon=True) started inside
+        # goroutines, see goroutine.monkey): run() does not wait for them.
+        self.daemons = 0
 
 
 # The home of each thread inside run(), by thread ident (go() looks it up there: a
 # goroutine has its own thread state, so a threading.local would not see it).
 _homes: dict = {}
 _homes_lock = threading.Lock()
+# Ids of the goroutines that run() started (one per running home): they stand for
+# their OS thread (goroutine.monkey's get_ident gives them the thread's id).
+_mains: set = set()
 # A thread's home is reused by its later run() calls: kept in the runner's own
 # thread-local storage, so it dies with the thread (its thread-state cache is bound to
 # that OS thread, and thread idents are reused).
@@ -144,9 +158,9 @@ class _Task:
     Called by the runtime inside the goroutine; returns ``(True, value)`` or
     ``(False, exception)``, which the runtime keeps for ``join``."""
 
-    __slots__ = ("fn", "args", "kw", "ctx", "home", "exc", "orphan", "name")
+    __slots__ = ("fn", "args", "kw", "ctx", "home", "exc", "orphan", "name", "daemon")
 
-    def __init__(self, fn, args, kw, ctx, home):
+    def __init__(self, fn, args, kw, ctx, home, daemon):
         self.fn = fn
         self.args = args
         self.kw = kw
@@ -155,6 +169,7 @@ class _Task:
         self.exc = None
         self.orphan = False
         self.name = fn
+        self.daemon = daemon
 
     def __call__(self):
         try:
@@ -173,6 +188,8 @@ class _Task:
         finally:
             # Kept alive until the goroutine ends, not longer.
             self.fn = self.args = self.kw = self.ctx = None
+            if self.daemon:
+                self.home.daemons -= 1
 
 
 def _report(e: BaseException, where: object) -> None:
@@ -236,13 +253,17 @@ class Goroutine(Generic[T]):
             _lib.task_release(h)
 
 
-def _spawn(home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None) -> Goroutine:
+def _spawn(
+    home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None, daemon: bool = False
+) -> Goroutine:
     if not callable(fn):
         raise TypeError(f"{fn!r} is not callable")
-    task = _Task(fn, args, kw, contextvars.copy_context(), home)
+    task = _Task(fn, args, kw, contextvars.copy_context(), home, daemon)
     h = _lib.spawn(home.ptr, task, name)
     if h < 0:
         raise _error(h, "cannot start a goroutine")
+    if daemon:
+        home.daemons += 1
     g = object.__new__(Goroutine)
     g._task = task
     g._h = h
@@ -254,18 +275,30 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Goroutine[T]:
     """Starts ``fn(*args, **kw)`` as a goroutine on this thread's ``run`` and returns
     its handle. The function and its arguments stay referenced until it ends. Its body
     runs in a copy of the caller's ``contextvars`` context."""
-    home = _homes.get(threading.get_ident())
+    return _spawn(_running_home("gr.go()"), fn, args, kw)
+
+
+def _running_home(what: str) -> _Home:
+    home = _homes.get(_get_ident())
     if home is None or not home.running:
-        raise RuntimeError("gr.go() must be called inside gr.run() (from a goroutine or its thread)")
-    return _spawn(home, fn, args, kw)
+        raise RuntimeError(what + " must be called inside gr.run() (from a goroutine or its thread)")
+    return home
+
+
+def _go_daemon(fn: Callable[..., Any], *args: Any) -> Goroutine:
+    """Starts a goroutine that run() does not wait for: once every other goroutine
+    of the run has ended, run() returns and leaves it behind (as the interpreter
+    leaves daemon threads at exit). For threading.Thread(daemon=True) in goroutines."""
+    return _spawn(_running_home("a daemon goroutine"), fn, args, {}, daemon=True)
 
 
 def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Runs ``main(*args, **kw)`` as a goroutine on the calling thread, with every
     goroutine it starts, and returns its value (or re-raises its exception) once all
-    of them have finished. Raises ``Deadlock`` when all are blocked for ever.
+    of them have finished (but for the goroutines of daemon threads, left behind:
+    see goroutine.monkey). Raises ``Deadlock`` when all are blocked for ever.
     Ctrl-C raises KeyboardInterrupt here (goroutines still alive are abandoned)."""
-    ident = threading.get_ident()
+    ident = _get_ident()
     with _homes_lock:
         if ident in _homes:
             raise RuntimeError("gr.run() is already running on this thread (called from a goroutine?)")
@@ -276,25 +309,31 @@ def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
         home.running = True
         home.fatal = None
     finished = False
+    main_id = 0
     try:
         g = _spawn(home, main, args, kw, b"main")
+        main_id = g.id
+        _mains.add(main_id)
         ptr = home.ptr
         while True:
-            rc = _lib.run(ptr, SLICE_NS)
+            rc = _lib.run(ptr, SLICE_NS if not home.daemons else DAEMON_SLICE_NS)
             if home.fatal is not None:
                 raise home.fatal
+            if rc == 0:
+                finished = True
+                break
+            if home.daemons and _lib.home_alive(ptr) <= home.daemons:
+                break  # only daemon goroutines are left: they are left behind
             if rc == 1:
                 continue  # signal handlers run here, in this thread's own state
-            if rc == 0:
-                break
             if rc == -_errno.EDEADLK:
                 raise Deadlock()
             raise _error(rc, "gr.run")
-        finished = True
         return g.join()
     finally:
         home.running = False
         home.fatal = None
+        _mains.discard(main_id)
         with _homes_lock:
             del _homes[ident]
         if not finished and _lib.home_alive(home.ptr):
@@ -324,9 +363,12 @@ def sleep(seconds: float) -> None:
         raise _error(rc)
 
 
-def self_id() -> int:
+def self_id() -> int:  # replaced below by the runtime's builtin (same behaviour)
     """The calling goroutine's id, or 0 outside goroutines."""
     return _lib.self_id()
+
+
+self_id = _lib.builtin["self_id"]  # noqa: F811  (goroutine.monkey asks it on every call)
 
 
 # ---------------------------------------------------------------------------------
@@ -591,7 +633,7 @@ class _Pool:
         if start:
             # Not threading.Thread.start(): it would block the whole home thread until
             # the new thread has started.
-            _thread.start_new_thread(self._worker, ())
+            _start_new_thread(self._worker, ())
         self.jobs.put(job)
 
     def _worker(self) -> None:
@@ -617,7 +659,7 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     call, ``time.sleep``, a DNS lookup...), on a helper thread; only the calling
     goroutine waits. Returns its value or re-raises its exception. Outside goroutines
     it simply calls ``fn``."""
-    if _lib.self_id() == 0:
+    if self_id() == 0:
         return fn(*args, **kw)
     efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
     # A poll that does not wait: fails (ContextError) where parking is refused,

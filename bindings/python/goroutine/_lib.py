@@ -166,7 +166,7 @@ builtin = None  # set by init: the runtime's builtins
 def _init_builtins() -> None:
     global builtin
     get = _fn(pydll, "gr_py_builtin", py_object, c_int)
-    builtin = {"yield_": get(0)}
+    builtin = {"yield_": get(0), "self_id": get(1)}
 
 
 _strerror = _fn(pydll, "gr_strerror", c_char_p, c_int)

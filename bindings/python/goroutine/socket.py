@@ -3,9 +3,12 @@
 ``gr.socket.socket`` is a ``socket.socket`` whose ``accept``, ``connect``, ``recv``,
 ``recv_into``, ``recvfrom``, ``send``, ``sendall`` and ``sendto`` wait in the runtime's
 netpoller (epoll): other goroutines run meanwhile. Timeouts (``settimeout``) work as
-with the standard library: ``TimeoutError`` after the time has passed, and a timeout
-of 0 makes the socket non-blocking. The other names of the standard ``socket`` module
-(constants, ``gethostname``...) are re-exported here.
+with the standard library: ``TimeoutError`` (``socket.timeout``) after the time has
+passed, and a timeout of 0 makes the socket non-blocking. Name lookups
+(``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr``,
+``getnameinfo``) run on a helper thread (``gr.blocking``) unless the host is a
+numeric address. The other names of the standard ``socket`` module (constants,
+``gethostname``...) are re-exported here.
 
 Outside goroutines (a plain thread) the same calls simply block that thread.
 """
@@ -37,10 +40,13 @@ _WRITE = _lib.WRITE
 _NS = 1_000_000_000
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
-_OVERRIDDEN = {"socket", "SocketType", "create_connection", "socketpair", "fromfd", "getaddrinfo"}
+_DNS = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")
+_OVERRIDDEN = {"socket", "SocketType", "create_connection", "socketpair", "fromfd", *_DNS}
 globals().update({n: getattr(_std, n) for n in _std.__all__ if n not in _OVERRIDDEN and n not in globals()})
+# The standard module's own, taken now: goroutine.monkey may replace them there later.
+_real = {n: getattr(_std, n) for n in _OVERRIDDEN}
 
-__all__ = sorted(set(_std.__all__) | {"socket", "create_connection", "socketpair", "getaddrinfo"})
+__all__ = sorted(set(_std.__all__) | {"socket", "create_connection", "socketpair", *_DNS})
 
 
 def _raise_rc(rc: int) -> None:
@@ -167,7 +173,9 @@ class socket(_std.socket):
 
     def accept(self) -> Tuple["socket", Any]:
         fd, addr = self._io(_ss._accept, _READ)  # type: ignore[attr-defined]
-        sock = type(self)(self.family, self.type, self.proto, fileno=fd)
+        # This module's class, as the standard one makes a socket.socket (a subclass,
+        # such as ssl.SSLSocket, wraps it itself).
+        sock = socket(self.family, self.type, self.proto, fileno=fd)
         return sock, addr
 
     def connect_ex(self, address: Any) -> int:
@@ -210,19 +218,47 @@ class socket(_std.socket):
 SocketType = socket
 
 
-def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> list:
-    """``socket.getaddrinfo`` run through ``gr.blocking`` (it may block on DNS) unless
-    the host is a numeric address."""
-    if host is None or _is_numeric(host):
-        return _std.getaddrinfo(host, port, family, type, proto, flags)
+def _lookup(local: bool, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, a name lookup, through ``gr.blocking`` (it may block on DNS)
+    unless it needs no name service (``local``)."""
+    if local:
+        return fn(*args)
     from . import blocking
 
-    return blocking(_std.getaddrinfo, host, port, family, type, proto, flags)
+    return blocking(fn, *args)
+
+
+def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> list:
+    """``socket.getaddrinfo`` (see the module docs)."""
+    return _lookup(host is None or _is_numeric(host), _real["getaddrinfo"], host, port, family, type, proto, flags)
+
+
+def gethostbyname(hostname: str) -> str:
+    """``socket.gethostbyname`` (see the module docs)."""
+    return _lookup(_is_numeric(hostname), _real["gethostbyname"], hostname)
+
+
+def gethostbyname_ex(hostname: str) -> Tuple[str, list, list]:
+    """``socket.gethostbyname_ex`` (see the module docs)."""
+    return _lookup(False, _real["gethostbyname_ex"], hostname)
+
+
+def gethostbyaddr(ip_address: str) -> Tuple[str, list, list]:
+    """``socket.gethostbyaddr`` (a reverse lookup: always on a helper thread)."""
+    return _lookup(False, _real["gethostbyaddr"], ip_address)
+
+
+def getnameinfo(sockaddr: Tuple[Any, ...], flags: int) -> Tuple[str, str]:
+    """``socket.getnameinfo`` (on a helper thread unless both parts are asked numeric)."""
+    numeric = _std.NI_NUMERICHOST | _std.NI_NUMERICSERV
+    return _lookup(flags & numeric == numeric, _real["getnameinfo"], sockaddr, flags)
 
 
 def _is_numeric(host: Any) -> bool:
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False  # the real call reports the type
     for fam in (_std.AF_INET, _std.AF_INET6):
         try:
             _std.inet_pton(fam, host)
@@ -261,7 +297,7 @@ def create_connection(
 
 def socketpair(family: int = _std.AF_UNIX, type: int = _std.SOCK_STREAM, proto: int = 0) -> Tuple[socket, socket]:
     """Like ``socket.socketpair``, returning goroutine sockets."""
-    a, b = _std.socketpair(family, type, proto)
+    a, b = _real["socketpair"](family, type, proto)
     return (socket(a.family, a.type, a.proto, a.detach()), socket(b.family, b.type, b.proto, b.detach()))
 
 
