@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <poll.h>
 
 /* The version of this header; gr_version() gives the library's. */
 #define GR_VERSION_MAJOR 0
@@ -483,6 +484,45 @@ int gr_connect(int fd, const struct sockaddr *addr, socklen_t len);
  the number then sees no stale readiness. Returns 0 or -EBADF. Never parks.
  */
 int gr_close(int fd);
+
+/*
+ Like poll(2), with a nanosecond timeout, parking the goroutine instead of blocking
+ the thread: fills each entry's revents as poll(2) does. Returns the number of
+ entries with events (> 0), 0 when timeout_ns passed first (0 only polls; negative
+ waits for ever), -EINVAL (fds NULL with nfds > 0, or nfds above RLIMIT_NOFILE),
+ or another negative errno value from poll(2) (-ENOMEM). Negative fds are ignored,
+ as poll(2) does; a closed fd reports POLLNVAL, and gr_close of a polled fd ends
+ the wait with POLLNVAL. May park; plain threads block in ppoll(2).
+
+ # Safety
+ `fds` is NULL (with nfds 0) or points to `nfds` writable pollfds, which stay valid
+ and untouched by others until the call returns.
+ */
+int gr_poll(struct pollfd *fds, size_t nfds, int64_t timeout_ns);
+
+/*
+ For an I/O layer that makes its own non-blocking calls (the hook library does):
+ after a call on `fd` said EAGAIN for `events` (GR_READ, GR_WRITE or both), waits
+ for the next readiness edge in those directions, with no poll(2) first (the
+ EAGAIN was the check). Returns the directions that had an edge (> 0: make the
+ call again, and wait again if it still says EAGAIN), -ETIMEDOUT (timeout_ns
+ passed; negative waits for ever), -ECANCELED (gr_close(fd) or gr_io_adopt(fd)
+ meanwhile), -EBADF (not an open fd), -EINVAL (no or unknown event bits). A
+ regular file is always ready. May park; plain threads block in poll(2).
+ */
+int gr_io_wait(int fd, int events, int64_t timeout_ns);
+
+/*
+ Tells the netpoller that `fd` is a file the caller has just created (socket,
+ accept, pipe, dup2 onto it...) and will close only with gr_close. It forgets any
+ earlier file under that number (goroutines still waiting on it get -ECANCELED)
+ and keeps `fd` registered with epoll between waits until gr_close(fd), which
+ saves an epoll_ctl system call per wait. An fd closed any other way (close(2),
+ fclose) while adopted may leave a later file under its number unwatched: adopt
+ only fds whose every close you see. Returns 0, or -EBADF (fd negative or above
+ 2^20, which then simply stays un-adopted). Never parks.
+ */
+int gr_io_adopt(int fd);
 
 /*
  Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow

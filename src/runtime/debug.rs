@@ -38,6 +38,8 @@ pub struct Settings {
     pub notes: bool,
     /// sysmon starts a worker for stranded work (`wakenet=0` turns it off).
     pub wake_net: bool,
+    /// sysmon names calls that hold a processor in the kernel (`blockprof.rs`).
+    pub blockprof: bool,
 }
 
 pub fn settings() -> &'static Settings {
@@ -49,6 +51,7 @@ pub fn settings() -> &'static Settings {
             sigquit: false,
             notes: !v.trim().is_empty(),
             wake_net: true,
+            blockprof: false,
         };
         for part in v.split(',') {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
@@ -56,6 +59,7 @@ pub fn settings() -> &'static Settings {
                 "schedtrace" => s.schedtrace_ms = val.trim().parse().unwrap_or(0),
                 "sigquit" => s.sigquit = val.trim() != "0",
                 "wakenet" => s.wake_net = val.trim() != "0",
+                "blockprof" => s.blockprof = val.trim() != "0",
                 _ => {}
             }
         }
@@ -171,7 +175,8 @@ fn reason_name(r: u8) -> &'static str {
     WAIT_REASON_NAMES.get(r as usize).unwrap_or("waiting")
 }
 
-fn symbol(addr: usize) -> String {
+/// A code address as `function+offset` (dladdr), or in hex.
+pub(crate) fn symbol(addr: usize) -> String {
     // SAFETY: dladdr only reads the loader's tables.
     unsafe {
         let mut info: libc::Dl_info = core::mem::zeroed();
@@ -236,21 +241,10 @@ pub fn dump(fd: i32) -> i32 {
         }
     });
     let out = format!("libgoroutine: {n} goroutines\n\n{out}");
-    let mut buf = out.as_bytes();
-    while !buf.is_empty() {
-        // SAFETY: writing our buffer to the caller's fd.
-        let w = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
-        if w < 0 {
-            // SAFETY: reading errno.
-            let e = unsafe { *libc::__errno_location() };
-            if e == libc::EINTR {
-                continue;
-            }
-            return -e;
-        }
-        buf = &buf[w as usize..];
+    match crate::runtime::sys::write_all(fd, out.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => e,
     }
-    0
 }
 
 // ---------------------------------------------------------------------------------
@@ -283,11 +277,8 @@ extern "C" fn on_sigquit(_sig: i32) {
 pub fn handle_sigquit() {
     if SIGQUIT_PENDING.swap(false, Ordering::SeqCst) {
         let _ = dump(2);
-        let msg = b"libgoroutine: SIGQUIT: exiting\n";
-        // SAFETY: write(2) and _exit(2).
-        unsafe {
-            libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len());
-            libc::_exit(2);
-        }
+        crate::runtime::sys::stderr("libgoroutine: SIGQUIT: exiting\n");
+        // SAFETY: _exit(2) has no preconditions.
+        unsafe { libc::_exit(2) };
     }
 }

@@ -180,6 +180,7 @@ pub fn init(maxprocs: i32) -> i32 {
     // eventfd it writes to, or an early wake-up would be lost.
     netpoll::init();
     crate::runtime::sanitizer::init();
+    crate::runtime::sys::install_panic_hook();
     register_atfork();
     let n = if maxprocs > 0 {
         maxprocs as usize

@@ -171,8 +171,7 @@ impl Monitor {
             self.last_trace = nanotime();
             let line =
                 crate::runtime::debug::schedtrace_line((self.last_trace - self.start) / 1_000_000);
-            // SAFETY: writing a buffer we own to stderr.
-            unsafe { libc::write(2, line.as_ptr() as *const libc::c_void, line.len()) };
+            crate::runtime::sys::stderr(&line);
         }
     }
 
@@ -190,10 +189,10 @@ impl Monitor {
             self.stranded_before = false;
             SCHED.lost_wakeups.fetch_add(1, Ordering::Relaxed);
             if self.debug {
-                eprintln!(
-                    "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})",
+                crate::runtime::sys::stderr(&format!(
+                    "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})\n",
                     sched::wake_state()
-                );
+                ));
             }
             sched::wakep();
         }
@@ -262,6 +261,7 @@ impl Monitor {
             acted |= netpoll::poll_ready() > 0;
         }
         acted |= self.retake(now);
+        crate::runtime::blockprof::check(now);
         if crate::runtime::stack::has_surplus() && now - self.last_scavenge > 100_000_000 {
             self.last_scavenge = now;
             crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
@@ -352,12 +352,12 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
     sched::wakep();
     SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
     if debug {
-        eprintln!(
-            "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}",
+        crate::runtime::sys::stderr(&format!(
+            "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}\n",
             (now - s.since) / 1_000_000,
             moved.len(),
             if s.rescued { " to a rescue processor" } else { "" }
-        );
+        ));
     }
     true
 }
@@ -411,9 +411,12 @@ fn thread_sleeping(tid: u32) -> bool {
     if tid == 0 {
         return false;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+    let mut buf = [0u8; 512];
+    let path = format!("/proc/self/task/{tid}/stat\0");
+    let Ok(stat) = crate::runtime::sys::read_file(path.as_bytes(), &mut buf) else {
         return false;
     };
+    let stat = String::from_utf8_lossy(stat);
     // The state follows the parenthesised command name, which may contain spaces.
     match stat
         .rfind(')')

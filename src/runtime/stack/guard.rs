@@ -49,9 +49,10 @@ pub(super) fn init(force_mprotect: bool, budget: Option<usize>) {
 }
 
 fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+    let mut buf = [0u8; 32];
+    crate::runtime::sys::read_file(b"/proc/sys/vm/max_map_count\0", &mut buf)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| core::str::from_utf8(s).ok()?.trim().parse().ok())
         .unwrap_or(65530)
 }
 

@@ -75,9 +75,10 @@ extern "C" fn on_segv(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
             let name = g.name_str();
             w.put(if name.is_empty() { b"unnamed" } else { name });
             w.put(b")\n");
-            // SAFETY: write(2), signal(2) and abort(3) are async-signal-safe.
+            // sys::write_all is the write system call itself: async-signal-safe.
+            let _ = crate::runtime::sys::write_all(2, &w.buf[..w.len]);
+            // SAFETY: signal(2) and abort(3) are async-signal-safe.
             unsafe {
-                libc::write(2, w.buf.as_ptr() as *const libc::c_void, w.len);
                 libc::signal(libc::SIGABRT, libc::SIG_DFL);
                 libc::abort();
             }
