@@ -1,6 +1,8 @@
 """libgoroutine's Python binding on the workloads of bench/python/README.md.
 
-    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
+    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std [key=value...]   -> one JSON line
+
+(key=value: the workload function's keyword arguments, such as n=5000)
 """
 
 import sys
@@ -111,5 +113,5 @@ if __name__ == "__main__":
     w = sys.argv[1]
     fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
           "crawl": crawl, "echo_std": echo_std}[w]
-    r = fn()
+    r = fn(**common.kwargs(sys.argv[2:]))
     common.emit({"workload": w, "impl": "goroutine", **r})
