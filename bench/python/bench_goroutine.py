@@ -91,11 +91,14 @@ def parkmem(n=20_000):
     return gr.run(main)
 
 
-def _patched(fn, *args, **kw):
-    """fn(*args, spawn, join, ...) from common.py inside gr.run, after patch_all()."""
-    import goroutine.monkey
+def _patched(fn, *args, patch=True, **kw):
+    """fn(*args, spawn, join, ...) from common.py inside gr.run, after patch_all()
+    (patch=False: without it, so the blocking calls block the goroutines' thread:
+    the baseline of bench/python/icount.py's crawl_unpatched)."""
+    if patch:
+        import goroutine.monkey
 
-    goroutine.monkey.patch_all()
+        goroutine.monkey.patch_all()
     return gr.run(fn, *args, gr.go, lambda g: g.join(), **kw)
 
 

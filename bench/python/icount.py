@@ -9,6 +9,8 @@ process, as crawl's, is not counted), at a small and a larger size, and
     instructions per operation = (Ir(large) - Ir(small)) / (operations between them)
 
 which leaves out what the run costs once (interpreter start-up, imports, patching).
+Both libraries run with the same environment: requests reads every environment
+variable twice per call (proxy settings), so their number changes its cost.
 
     bench/python/icount.py                         every workload, both libraries
     bench/python/icount.py spawn echo              some workloads
@@ -45,7 +47,12 @@ WORKLOADS = {
                  {"conns": 10, "rounds": 100}, {"conns": 10, "rounds": 300}, 2000),
     "crawl": ("requests.get against bench/httpd_threads, 20 at a time (client only)",
               {"n": 100, "conc": 20}, {"n": 300, "conc": 20}, 200),
+    "crawl_unpatched": ("the same without monkey patching (one request at a time: the blocking "
+                        "calls block the thread), the floor under crawl",
+                        {"n": 100, "conc": 20, "patch": False}, {"n": 300, "conc": 20, "patch": False}, 200),
 }
+# Workloads that only one library runs.
+ONLY = {"crawl_unpatched": "goroutine"}
 IMPLS = ("goroutine", "gevent")
 
 
@@ -58,7 +65,7 @@ def venv_python():
 def run(py, impl, workload, kwargs, out):
     prog = os.path.join(HERE, "bench_goroutine.py" if impl == "goroutine" else "bench_gevent.py")
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=no", f"--callgrind-out-file={out}",
-           py, prog, workload] + [f"{k}={v!r}" for k, v in kwargs.items()]
+           py, prog, workload.split("_unpatched")[0]] + [f"{k}={v!r}" for k, v in kwargs.items()]
     env = dict(os.environ, GR_MAXPROCS="1",
                PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "bindings", "python"), HERE]))
     env.setdefault("GOROUTINE_LIBRARY", os.path.join(ROOT, "target", "release", "libgoroutine.so"))
@@ -111,6 +118,9 @@ def main():
             what, small, large, ops = WORKLOADS[w]
             cells = []
             for impl in a.impl or IMPLS:
+                if ONLY.get(w, impl) != impl:
+                    cells.append("-")
+                    continue
                 f1 = os.path.join(outdir, f"{w}.{impl}.small")
                 f2 = os.path.join(outdir, f"{w}.{impl}.large")
                 per_op = (run(py, impl, w, large, f2) - run(py, impl, w, small, f1)) / ops

@@ -465,10 +465,11 @@ unsafe extern "C" fn py_sock_recv(
                     b.as_mut_ptr()
                 })
             } else {
-                own.reserve_exact(n.min(isize::MAX as usize / 2));
+                if own.try_reserve_exact(n).is_err() {
+                    return raise_rc(-libc::ENOMEM, RAISE_SOCKET);
+                }
                 own.as_mut_ptr()
             };
-            let n = if n <= RECV_BUF { n } else { own.capacity() };
             let r = read_into(fd, buf, n, flags, timeout);
             if r < 0 {
                 return raise_rc(r as i32, RAISE_SOCKET);

@@ -127,6 +127,8 @@ def _sock_error(rc: int) -> BaseException:
         return TimeoutError("timed out")
     if rc == -_errno.ECANCELED:
         return OSError(_errno.EBADF, "file descriptor closed while waiting")
+    if rc == -_errno.ENOMEM:
+        return MemoryError()
     return OSError(-rc, os.strerror(-rc))
 
 
