@@ -146,6 +146,11 @@ unsafe fn arity(api: &Api, nargs: isize, want: isize) -> bool {
     false
 }
 
+/// `yield_()`.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("yield_", || {
         let Some(api) = api() else {
@@ -164,6 +169,11 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
     })
 }
 
+/// `self_id()`.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("self_id", || {
         let Some(api) = api() else {
@@ -174,6 +184,11 @@ unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut Py
     })
 }
 
+/// `sleep(ns)`: 0 or a negative errno value.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_sleep(_self: *mut PyObj, ns: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("sleep", || {
         let Some(api) = api() else {
@@ -190,6 +205,11 @@ unsafe extern "C" fn py_sleep(_self: *mut PyObj, ns: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `block_io(fd, events, timeout_ns)`: the ready mask or a negative errno value.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_block_io(
     _self: *mut PyObj,
     args: *const *mut PyObj,
@@ -219,6 +239,11 @@ unsafe extern "C" fn py_block_io(
     })
 }
 
+/// `close_fd(fd)`: 0 or a negative errno value.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_close_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("close_fd", || {
         let Some(api) = api() else {
@@ -426,11 +451,16 @@ unsafe fn sock_args(
         }
         let fd = long_arg(api, *args)?;
         let flags = long_arg(api, *args.add(want as usize - 2))?;
-        let timeout = timeout_ns(api, *args.add(want as usize - 1)).ok()?;
+        let timeout = timeout_ns(api, *args.add(want as usize - 1))?;
         Some((fd as c_int, flags as c_int, timeout))
     }
 }
 
+/// `sock_recv(fd, bufsize, flags, timeout)`: the bytes read.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_sock_recv(
     _self: *mut PyObj,
     args: *const *mut PyObj,
@@ -497,6 +527,11 @@ unsafe fn get_buffer(api: &Api, obj: *mut PyObj, writable: bool) -> Option<Buffe
     Some(view)
 }
 
+/// `sock_recv_into(fd, buffer, nbytes, flags, timeout)`: the count read.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_sock_recv_into(
     _self: *mut PyObj,
     args: *const *mut PyObj,
@@ -587,6 +622,11 @@ unsafe fn send_common(args: *const *mut PyObj, nargs: isize, all: bool) -> *mut 
     }
 }
 
+/// `sock_send(fd, data, flags, timeout)`: the count written.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_sock_send(
     _self: *mut PyObj,
     args: *const *mut PyObj,
@@ -597,6 +637,11 @@ unsafe extern "C" fn py_sock_send(
     crate::ffi::boundary("sock_send", || unsafe { send_common(args, nargs, false) })
 }
 
+/// `sock_sendall(fd, data, flags, timeout)`.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_sock_sendall(
     _self: *mut PyObj,
     args: *const *mut PyObj,

@@ -412,6 +412,11 @@ unsafe fn py_bool(api: &Api, b: bool) -> *mut PyObj {
 // ---------------------------------------------------------------------------------
 // Lock
 
+/// `Lock.acquire(blocking=True, timeout=-1)` (also `acquire_lock`, `__enter__`).
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_acquire(
     o: *mut PyObj,
     args: *const *mut PyObj,
@@ -439,6 +444,11 @@ unsafe extern "C" fn lock_acquire(
     })
 }
 
+/// `Lock.release()` (also `release_lock`).
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Lock.release", || {
         let Some(api) = api() else {
@@ -457,11 +467,21 @@ unsafe extern "C" fn lock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `Lock.__exit__(*exc)`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     // SAFETY: CPython calls the method with the GIL held on a live instance.
     unsafe { lock_release(o, ptr::null_mut()) }
 }
 
+/// `locked()` of both types.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Lock.locked", || {
         let Some(api) = api() else {
@@ -472,6 +492,11 @@ unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `_at_fork_reinit()` of both types.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Lock._at_fork_reinit", || {
         let Some(api) = api() else {
@@ -502,6 +527,10 @@ unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut P
 }
 
 /// `tp_new` of both types: no arguments.
+///
+/// # Safety
+/// Called by CPython as tp_new: the GIL is held, `tp` is the type or a subclass,
+/// `args` a tuple and `kw` NULL or a dict.
 unsafe extern "C" fn lock_new(tp: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Lock.__new__", || {
         let Some(api) = api() else {
@@ -536,6 +565,11 @@ unsafe extern "C" fn lock_new(tp: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) 
     })
 }
 
+/// `tp_dealloc` of both types.
+///
+/// # Safety
+/// Called by CPython as tp_dealloc: the GIL is held, and the instance's reference
+/// count reached zero.
 unsafe extern "C" fn lock_dealloc(o: *mut PyObj) {
     crate::ffi::boundary("Lock.__del__", || {
         let Some(api) = api() else { return };
@@ -560,6 +594,11 @@ unsafe extern "C" fn lock_dealloc(o: *mut PyObj) {
 // ---------------------------------------------------------------------------------
 // RLock
 
+/// `RLock.acquire(blocking=True, timeout=-1)` (also `__enter__`).
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_acquire(
     o: *mut PyObj,
     args: *const *mut PyObj,
@@ -599,6 +638,11 @@ unsafe extern "C" fn rlock_acquire(
     })
 }
 
+/// `RLock.release()`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("RLock.release", || {
         let Some(api) = api() else {
@@ -625,11 +669,21 @@ unsafe extern "C" fn rlock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `RLock.__exit__(*exc)`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
     // SAFETY: CPython calls the method with the GIL held on a live instance.
     unsafe { rlock_release(o, ptr::null_mut()) }
 }
 
+/// `RLock._is_owned()`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("RLock._is_owned", || {
         let Some(api) = api() else {
@@ -643,6 +697,11 @@ unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj 
     })
 }
 
+/// `RLock._recursion_count()`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("RLock._recursion_count", || {
         let Some(api) = api() else {
@@ -663,6 +722,10 @@ unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut
 
 /// `_release_save()`: releases completely; returns `(count, owner)` for
 /// `_acquire_restore` (threading.Condition.wait).
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("RLock._release_save", || {
         let Some(api) = api() else {
@@ -703,6 +766,10 @@ unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut Py
 }
 
 /// `_acquire_restore((count, owner))`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("RLock._acquire_restore", || {
         let Some(api) = api() else {
@@ -738,6 +805,11 @@ unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> 
     })
 }
 
+/// `RLock._owner`.
+///
+/// # Safety
+/// Called by CPython as the getter: the GIL is held and the instance is live and
+/// of the type.
 unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     crate::ffi::boundary("RLock._owner", || {
         let Some(api) = api() else {
@@ -755,6 +827,11 @@ unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     })
 }
 
+/// `RLock._count`.
+///
+/// # Safety
+/// Called by CPython as the getter: the GIL is held and the instance is live and
+/// of the type.
 unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     crate::ffi::boundary("RLock._count", || {
         let Some(api) = api() else {
@@ -765,6 +842,11 @@ unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     })
 }
 
+/// `get_ident()`.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
 unsafe extern "C" fn py_get_ident(_self: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("get_ident", || {
         let Some(api) = api() else {

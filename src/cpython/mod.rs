@@ -512,30 +512,30 @@ pub unsafe fn free_instance(api: &Api, o: *mut PyObj) {
 }
 
 /// Seconds (None, or a number) as a timeout in nanoseconds, as the binding's `_ns`:
-/// None -> -1 (no limit), <= 0 -> 0, else at least 1. `Err(())`: not a number (a
-/// Python exception is set).
+/// None -> -1 (no limit), <= 0 -> 0, else at least 1. None: not a number (a Python
+/// exception is set).
 ///
 /// # Safety
 /// The GIL is held; `o` is a live object.
-pub unsafe fn timeout_ns(api: &Api, o: *mut PyObj) -> Result<i64, ()> {
+pub unsafe fn timeout_ns(api: &Api, o: *mut PyObj) -> Option<i64> {
     if o == api.none {
-        return Ok(-1);
+        return Some(-1);
     }
     // SAFETY: the GIL is held and o is live (our contract).
     let s = unsafe { (api.float_as_double)(o) };
     // SAFETY: as above.
     if s == -1.0 && !unsafe { (api.err_occurred)() }.is_null() {
-        return Err(());
+        return None;
     }
     if s.is_nan() {
         // SAFETY: the GIL is held; the exception type is alive for good.
         unsafe { (api.set_string)(api.exc_value_error, c"timeout is NaN".as_ptr()) };
-        return Err(());
+        return None;
     }
     if s <= 0.0 {
-        return Ok(0);
+        return Some(0);
     }
-    Ok(((s * 1e9) as i64).max(1))
+    Some(((s * 1e9) as i64).max(1))
 }
 
 /// Sets the Python exception for a failed operation: the binding's

@@ -615,6 +615,12 @@ unsafe fn task_of<'a>(g: *mut PyObj) -> Option<&'a Task> {
     unsafe { (*(g as *mut GoroutineObj)).task.as_ref() }
 }
 
+/// `tp_dealloc` of `Goroutine`: gives up the handle's reference to the task,
+/// after reporting an exception nobody joined.
+///
+/// # Safety
+/// Called by CPython as tp_dealloc: the GIL is held, and the instance's reference
+/// count reached zero.
 unsafe extern "C" fn g_dealloc(g: *mut PyObj) {
     crate::ffi::boundary("Goroutine.__del__", || {
         let Some(api) = api() else { return };
@@ -667,8 +673,8 @@ unsafe extern "C" fn g_join(
                 let ns = match timeout {
                     None => -1,
                     Some(o) => match timeout_ns(api, o) {
-                        Ok(ns) => ns,
-                        Err(()) => return ptr::null_mut(),
+                        Some(ns) => ns,
+                        None => return ptr::null_mut(),
                     },
                 };
                 if sched::self_id() == t.id() {
@@ -730,6 +736,11 @@ pub(super) unsafe fn one_optional_arg(
     }
 }
 
+/// `Goroutine.done()`.
+///
+/// # Safety
+/// Called by CPython as the method: the GIL is held, the instance is live and
+/// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Goroutine.done", || {
         let Some(api) = api() else {
@@ -740,6 +751,11 @@ unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `Goroutine.id`.
+///
+/// # Safety
+/// Called by CPython as the getter: the GIL is held and the instance is live and
+/// of the type.
 unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     crate::ffi::boundary("Goroutine.id", || {
         let Some(api) = api() else {
@@ -750,6 +766,11 @@ unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
     })
 }
 
+/// `Goroutine.__repr__`.
+///
+/// # Safety
+/// Called by CPython as tp_repr: the GIL is held and the instance is live and of
+/// the type.
 unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Goroutine.__repr__", || {
         let Some(api) = api() else {
@@ -772,6 +793,11 @@ unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
     })
 }
 
+/// `Goroutine.__class_getitem__(item)`.
+///
+/// # Safety
+/// Called by CPython as the class method: the GIL is held, with the class and a
+/// live item.
 unsafe extern "C" fn g_class_getitem(cls: *mut PyObj, item: *mut PyObj) -> *mut PyObj {
     crate::ffi::boundary("Goroutine.__class_getitem__", || {
         let Some(api) = api() else {

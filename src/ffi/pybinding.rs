@@ -156,6 +156,17 @@ pub struct gr_py_api {
     pub hook_go: *mut c_void,
 }
 
+/// A field of the binding's table as the type the runtime's table gives it.
+///
+/// # Safety
+/// `T` is a pointer-sized type (a function or object pointer) and `p` a valid value
+/// of it.
+unsafe fn from_address<T: Copy>(p: *mut c_void) -> T {
+    const { assert!(core::mem::size_of::<T>() == core::mem::size_of::<*mut c_void>()) };
+    // SAFETY: our contract; the sizes match (checked at compile time above).
+    unsafe { core::mem::transmute_copy(&p) }
+}
+
 /// The runtime's table from the binding's: None when a field is NULL.
 ///
 /// # Safety
@@ -170,7 +181,7 @@ unsafe fn load_api(a: &gr_py_api) -> Option<Api> {
                     }
                     // SAFETY: our contract: the address of the function (with the
                     // signature the field's type gives) or object the field names.
-                    unsafe { core::mem::transmute::<*mut c_void, _>(a.$f) }
+                    unsafe { from_address(a.$f) }
                 },)*
             }
         };
