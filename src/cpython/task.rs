@@ -238,11 +238,11 @@ pub unsafe fn spawn(
             }
         };
         let tp = GOROUTINE_TYPE.load(Ordering::Acquire);
-        let g = if tp.is_null() {
-            ptr::null_mut()
-        } else {
-            (api.type_generic_alloc)(tp, 0) as *mut GoroutineObj
-        };
+        if tp.is_null() {
+            drop_args(); // cannot happen: install made the type or failed
+            return raise_rc(-libc::EINVAL, RAISE_GENERAL);
+        }
+        let g = (api.type_generic_alloc)(tp, 0) as *mut GoroutineObj;
         if g.is_null() {
             drop_args();
             return ptr::null_mut();
