@@ -1,6 +1,7 @@
 # libgoroutine: Go-style goroutines for C, built by cargo as target/release/libgoroutine.so.
 #
-#   make / make build   build the library (cargo build --release)
+#   make / make build   build the library (cargo build --release) and the libc hook
+#                       layer, libgoroutine_hook.so (make hook, mk/hook.mk)
 #   make header         regenerate include/goroutine.h from src/ffi (commit the result)
 #   make demo           build and run c_examples/tour.c: goroutines against threads,
 #                       measured live on this machine (under a minute)
@@ -35,6 +36,7 @@ build:
 	@soname=$$(objdump -p $(BUILD_LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
 	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
 		ln -sf libgoroutine.so $(BUILD_LIBDIR)/$$soname; fi
+	@$(MAKE) --no-print-directory hook
 
 header:
 	GR_WRITE_HEADER=1 $(CARGO) build --release
@@ -59,4 +61,4 @@ stress: build
 clean:
 	$(CARGO) clean
 
-include mk/install.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk
+include mk/install.mk mk/hook.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk

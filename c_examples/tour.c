@@ -523,7 +523,7 @@ static struct echo_result echo(long clients, long rounds)
     gr_close(lfd); /* wakes the accept loop with -ECANCELED */
     check_rc("gr_join", gr_join(server));
     check_rc("gr_wait_all", gr_wait_all()); /* the connection goroutines end on EOF */
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     gr_stats(&st);
     res.threads = st.threads;
     if (atomic_load(&echo_failed) != 0 || atomic_load(&echo_ok) != res.clients)
@@ -638,7 +638,7 @@ int main(int argc, char **argv)
 
     int procs = gr_init(0);
     check_rc("gr_init", procs);
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     gr_stats(&st);
     struct utsname u;
     uname(&u);

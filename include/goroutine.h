@@ -16,14 +16,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <poll.h>
 
 /* The version of this header; gr_version() gives the library's. */
 #define GR_VERSION_MAJOR 0
-#define GR_VERSION_MINOR 1
+#define GR_VERSION_MINOR 2
 #define GR_VERSION_PATCH 0
-#define GR_VERSION_STRING "0.1.0"
+#define GR_VERSION_STRING "0.2.0"
 /* MAJOR*10000 + MINOR*100 + PATCH */
-#define GR_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+#define GR_VERSION_NUMBER (0 * 10000 + 2 * 100 + 0)
 /* True when this header is at least version maj.min.patch. */
 #define GR_VERSION_CHECK(maj, min, patch) \
     (GR_VERSION_NUMBER >= ((maj) * 10000 + (min) * 100 + (patch)))
@@ -104,9 +105,17 @@ typedef struct gr_attr {
 } gr_attr;
 
 /*
- Runtime counters, filled in by gr_stats.
+ Runtime counters, filled in by gr_stats. Set `size` first: `struct gr_stats st =
+ { .size = sizeof st };`. Later versions only append counters, and the library fills
+ only what fits in `size`, so a program built against this header works with them.
  */
 struct gr_stats {
+  /*
+   Set by the caller to `sizeof(struct gr_stats)`; gr_stats sets it to the bytes
+   it filled (less when the library is older than the header, and knows fewer
+   counters).
+   */
+  size_t size;
   /*
    Goroutines alive.
    */
@@ -612,8 +621,15 @@ int gr_lock_thread(void);
 int gr_unlock_thread(void);
 
 /*
- Fills `*out` with the runtime's counters. Returns 0, or -EINVAL for NULL.
- Never parks; plain threads: yes.
+ Fills `*out` with the runtime's counters. Set `out->size = sizeof *out` first: the
+ library fills the counters that fit in `size` bytes, leaves any bytes beyond the
+ ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
+ for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
+ bytes; 0 included). Never parks; plain threads: yes.
+
+ # Safety
+ `out` is NULL or points to a struct gr_stats whose `size` the caller set, writable
+ for that many bytes.
  */
 int gr_stats(struct gr_stats *out);
 
@@ -688,6 +704,45 @@ int gr_connect(int fd, const struct sockaddr *addr, socklen_t len);
  the number then sees no stale readiness. Returns 0 or -EBADF. Never parks.
  */
 int gr_close(int fd);
+
+/*
+ Like poll(2), with a nanosecond timeout, parking the goroutine instead of blocking
+ the thread: fills each entry's revents as poll(2) does. Returns the number of
+ entries with events (> 0), 0 when timeout_ns passed first (0 only polls; negative
+ waits for ever), -EINVAL (fds NULL with nfds > 0, or nfds above RLIMIT_NOFILE),
+ or another negative errno value from poll(2) (-ENOMEM). Negative fds are ignored,
+ as poll(2) does; a closed fd reports POLLNVAL, and gr_close of a polled fd ends
+ the wait with POLLNVAL. May park; plain threads block in ppoll(2).
+
+ # Safety
+ `fds` is NULL (with nfds 0) or points to `nfds` writable pollfds, which stay valid
+ and untouched by others until the call returns.
+ */
+int gr_poll(struct pollfd *fds, size_t nfds, int64_t timeout_ns);
+
+/*
+ For an I/O layer that makes its own non-blocking calls (the hook library does):
+ after a call on `fd` said EAGAIN for `events` (GR_READ, GR_WRITE or both), waits
+ for the next readiness edge in those directions, with no poll(2) first (the
+ EAGAIN was the check). Returns the directions that had an edge (> 0: make the
+ call again, and wait again if it still says EAGAIN), -ETIMEDOUT (timeout_ns
+ passed; negative waits for ever), -ECANCELED (gr_close(fd) or gr_io_adopt(fd)
+ meanwhile), -EBADF (not an open fd), -EINVAL (no or unknown event bits). A
+ regular file is always ready. May park; plain threads block in poll(2).
+ */
+int gr_io_wait(int fd, int events, int64_t timeout_ns);
+
+/*
+ Tells the netpoller that `fd` is a file the caller has just created (socket,
+ accept, pipe, dup2 onto it...) and will close only with gr_close. It forgets any
+ earlier file under that number (goroutines still waiting on it get -ECANCELED)
+ and keeps `fd` registered with epoll between waits until gr_close(fd), which
+ saves an epoll_ctl system call per wait. An fd closed any other way (close(2),
+ fclose) while adopted may leave a later file under its number unwatched: adopt
+ only fds whose every close you see. Returns 0, or -EBADF (fd negative or above
+ 2^20, which then simply stays un-adopted). Never parks.
+ */
+int gr_io_adopt(int fd);
 
 /*
  Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow

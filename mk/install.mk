@@ -10,10 +10,14 @@
 #   $(LIBDIR)/libgoroutine.so.MAJOR -> ...          the soname link the loader looks for
 #   $(LIBDIR)/libgoroutine.so -> ...so.MAJOR        the link `-lgoroutine` finds
 #   $(LIBDIR)/libgoroutine.a                        the static library
+#   $(LIBDIR)/libgoroutine_hook.so.MAJOR.MINOR.PATCH, .so.MAJOR, .so
+#                                                   the libc hook layer (mk/hook.mk)
 #   $(INCLUDEDIR)/goroutine.h                       the header
 #   $(PKGCONFIGDIR)/goroutine.pc                    pkg-config --cflags --libs goroutine
+#   $(PKGCONFIGDIR)/goroutine-hook.pc               ... goroutine-hook (with the hook layer)
 #   $(CMAKEDIR)/goroutineConfig.cmake               find_package(goroutine) ->
-#   $(CMAKEDIR)/goroutineConfigVersion.cmake          goroutine::goroutine (and goroutine::static)
+#   $(CMAKEDIR)/goroutineConfigVersion.cmake          goroutine::goroutine (and goroutine::static,
+#                                                     goroutine::hook)
 #
 # install depends on `build` (cargo build --release) and copies what it built.
 # `sudo make install` runs that cargo as root, which usually has no Rust toolchain:
@@ -41,6 +45,8 @@ GR_VERSION_WORDS := $(subst ., ,$(GR_VERSION))
 GR_MAJOR := $(word 1,$(GR_VERSION_WORDS))
 GR_SONAME := libgoroutine.so.$(GR_MAJOR)
 GR_REALNAME := libgoroutine.so.$(GR_VERSION)
+HOOK_SONAME := libgoroutine_hook.so.$(GR_MAJOR)
+HOOK_REALNAME := libgoroutine_hook.so.$(GR_VERSION)
 
 # Paths from the CMake package's directory to the library and header directories, so
 # that the package finds its files wherever the tree is (DESTDIR staging, a moved
@@ -58,8 +64,12 @@ GR_INSTALLED = \
 	$(DESTDIR)$(LIBDIR)/$(GR_SONAME) \
 	$(DESTDIR)$(LIBDIR)/libgoroutine.so \
 	$(DESTDIR)$(LIBDIR)/libgoroutine.a \
+	$(DESTDIR)$(LIBDIR)/$(HOOK_REALNAME) \
+	$(DESTDIR)$(LIBDIR)/$(HOOK_SONAME) \
+	$(DESTDIR)$(LIBDIR)/libgoroutine_hook.so \
 	$(DESTDIR)$(INCLUDEDIR)/goroutine.h \
 	$(DESTDIR)$(PKGCONFIGDIR)/goroutine.pc \
+	$(DESTDIR)$(PKGCONFIGDIR)/goroutine-hook.pc \
 	$(DESTDIR)$(CMAKEDIR)/goroutineConfig.cmake \
 	$(DESTDIR)$(CMAKEDIR)/goroutineConfigVersion.cmake
 
@@ -77,7 +87,7 @@ install-check-vars:
 		     'define LIBDIR itself (it is the install directory, $$(PREFIX)/lib by default)' >&2; exit 1;; esac
 
 install: install-check-vars $(if $(filter 1,$(NO_BUILD)),,build)
-	@for f in libgoroutine.so libgoroutine.a; do \
+	@for f in libgoroutine.so libgoroutine.a libgoroutine_hook.so; do \
 		test -f '$(GR_BUILT)'/$$f || { echo "make install: $(GR_BUILT)/$$f is missing: run make first" >&2; exit 1; }; \
 	done
 	@soname=$$(readelf -d '$(GR_BUILT)/libgoroutine.so' 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'); \
@@ -88,16 +98,23 @@ install: install-check-vars $(if $(filter 1,$(NO_BUILD)),,build)
 	ln -sfn '$(GR_REALNAME)' '$(DESTDIR)$(LIBDIR)/$(GR_SONAME)'
 	ln -sfn '$(GR_SONAME)' '$(DESTDIR)$(LIBDIR)/libgoroutine.so'
 	$(INSTALL) -m 0644 '$(GR_BUILT)/libgoroutine.a' '$(DESTDIR)$(LIBDIR)/libgoroutine.a'
+	$(INSTALL) -m 0755 '$(GR_BUILT)/libgoroutine_hook.so' '$(DESTDIR)$(LIBDIR)/$(HOOK_REALNAME)'
+	ln -sfn '$(HOOK_REALNAME)' '$(DESTDIR)$(LIBDIR)/$(HOOK_SONAME)'
+	ln -sfn '$(HOOK_SONAME)' '$(DESTDIR)$(LIBDIR)/libgoroutine_hook.so'
 	$(INSTALL) -m 0644 include/goroutine.h '$(DESTDIR)$(INCLUDEDIR)/goroutine.h'
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@EXEC_PREFIX@|$(GR_PC_EXEC_PREFIX)|g' \
 	    -e 's|@LIBDIR@|$(GR_PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(GR_PC_INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(GR_VERSION)|g' goroutine.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/goroutine.pc'
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@EXEC_PREFIX@|$(GR_PC_EXEC_PREFIX)|g' \
+	    -e 's|@LIBDIR@|$(GR_PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(GR_PC_INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(GR_VERSION)|g' goroutine-hook.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/goroutine-hook.pc'
 	sed -e 's|@CMAKE_TO_LIB@|$(GR_CMAKE_TO_LIB)|g' -e 's|@CMAKE_TO_INC@|$(GR_CMAKE_TO_INC)|g' \
-	    -e 's|@SONAME@|$(GR_SONAME)|g' -e 's|@VERSION@|$(GR_VERSION)|g' \
-	    cmake/goroutineConfig.cmake.in > '$(DESTDIR)$(CMAKEDIR)/goroutineConfig.cmake'
+	    -e 's|@SONAME@|$(GR_SONAME)|g' -e 's|@HOOK_SONAME@|$(HOOK_SONAME)|g' \
+	    -e 's|@VERSION@|$(GR_VERSION)|g' cmake/goroutineConfig.cmake.in > '$(DESTDIR)$(CMAKEDIR)/goroutineConfig.cmake'
 	sed -e 's|@VERSION@|$(GR_VERSION)|g' cmake/goroutineConfigVersion.cmake.in \
 	    > '$(DESTDIR)$(CMAKEDIR)/goroutineConfigVersion.cmake'
-	chmod 0644 '$(DESTDIR)$(PKGCONFIGDIR)/goroutine.pc' '$(DESTDIR)$(CMAKEDIR)/goroutineConfig.cmake' \
+	chmod 0644 '$(DESTDIR)$(PKGCONFIGDIR)/goroutine.pc' '$(DESTDIR)$(PKGCONFIGDIR)/goroutine-hook.pc' \
+	    '$(DESTDIR)$(CMAKEDIR)/goroutineConfig.cmake' \
 	    '$(DESTDIR)$(CMAKEDIR)/goroutineConfigVersion.cmake'
 	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 		echo ldconfig; ldconfig; fi

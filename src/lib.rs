@@ -2,18 +2,20 @@
 //!
 //! Read this first:
 //! - `arch`: the assembly context switch (`x86_64.S`) behind two unsafe functions.
-//! - `stack`: slab-carved stacks with guard pages, caches, and the overflow handler.
 //! - `runtime`: the scheduler in Go's vocabulary — G (goroutine), M (worker thread),
 //!   P (processor), `sched` (global state and the worker loop), `park` (how anything
-//!   waits and is woken).
+//!   waits and is woken); `runtime::stack`: slab-carved stacks, their caches, guard
+//!   pages, and the overflow and stack-switch checks.
 //! - `ffi`: the whole C surface (`gr_*`); nothing else is `#[no_mangle]`. The header
 //!   `include/goroutine.h` is generated from it by cbindgen (see `build.rs`).
+//! - `types`: the C-visible value types the runtime fills (`gr_stats`), below both
+//!   `runtime` and `ffi`, which re-exports them: the runtime never imports from `ffi`.
 //!
-//! Rings of unsafety: assembly only in `arch`, raw G pointers only in `runtime` (and
-//! `stack`, which owns the descriptors), `extern "C"` only in `ffi`.
+//! Rings of unsafety: assembly only in `arch`, raw G pointers only in `runtime`,
+//! `extern "C"` only in `ffi`.
 
-// cbindgen reads src/ffi only: the other modules are ignored, so that their extern
-// blocks and public constants cannot leak into include/goroutine.h.
+// cbindgen reads src/ffi and src/types.rs only: the other modules are ignored, so that
+// their extern blocks and public constants cannot leak into include/goroutine.h.
 /// cbindgen:ignore
 pub mod arch;
 /// cbindgen:ignore
@@ -23,3 +25,4 @@ pub mod ffi;
 pub mod runtime;
 /// cbindgen:ignore
 pub mod sync;
+pub mod types;

@@ -110,6 +110,7 @@ c_tests! {
     sleep_many,
     spawn_enomem,
     spawn_join_cycles,
+    stack_cache_return,
     stack_overflow,
     stack_size,
     sysmon_spin,
@@ -285,25 +286,48 @@ fn exception_escaping_a_runtime_callback_aborts() {
     );
 }
 
-/// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
-/// goroutine N, named NAME: stderr must hold exactly one fatal line, naming it, and
-/// the process must die of SIGABRT.
-fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
-    if skipped("stack_overflow") {
+/// Catalogue entry 37: a longjmp from goroutine "jumper" onto the stack of the parked
+/// goroutine "victim" is caught at the jumper's next switch: one fatal line naming
+/// both, then SIGABRT.
+#[test]
+fn longjmp_onto_another_goroutine_is_fatal() {
+    expect_stack_switched("longjmp-goroutine", |r| {
+        format!(
+            "the stack of goroutine {} (victim)",
+            printed_id(r, "victim")
+        )
+    });
+}
+
+/// Catalogue entry 37: a longjmp from a goroutine onto the main thread's stack is
+/// caught at the goroutine's next switch.
+#[test]
+fn longjmp_onto_a_thread_stack_is_fatal() {
+    expect_stack_switched("longjmp-thread", |_| {
+        "a stack that is no goroutine's (a thread's own?)".into()
+    });
+}
+
+/// Runs `unwind_escape MODE`, in which goroutine "jumper" longjmps off its stack and
+/// then sleeps: stderr must hold exactly one fatal line, "stack switched outside the
+/// runtime", saying that it runs on `on(run)` and naming the jumper, and the process
+/// must die of SIGABRT.
+fn expect_stack_switched(mode: &str, on: impl Fn(&Outcome) -> String) {
+    if skipped(&format!("unwind_escape {mode}")) {
         return;
     }
-    let r = run_program("stack_overflow", &[mode], env, DEFAULT_TIMEOUT);
-    let id = r
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("id "))
-        .unwrap_or_else(|| {
-            panic!(
-                "the program did not print its goroutine id\n{}",
-                r.describe()
-            )
-        });
-    let want = format!("libgoroutine: fatal error: stack overflow in goroutine {id} ({name})");
+    let r = run_program("unwind_escape", &[mode], &[], DEFAULT_TIMEOUT);
+    let want = format!(
+        "libgoroutine: fatal error: stack switched outside the runtime (longjmp out of a \
+         goroutine?): running on {} instead of its own, in goroutine {} (jumper)",
+        on(&r),
+        printed_id(&r, "jumper")
+    );
+    expect_fatal_abort(&r, &want);
+}
+
+/// The run printed exactly one fatal line, `want`, and died of SIGABRT.
+fn expect_fatal_abort(r: &Outcome, want: &str) {
     let fatal: Vec<&str> = r
         .stderr
         .lines()
@@ -312,7 +336,7 @@ fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
         .collect();
     assert_eq!(
         fatal,
-        [want.as_str()],
+        [want],
         "expected exactly one fatal line\n{}",
         r.describe()
     );
@@ -322,6 +346,29 @@ fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
         "expected death by SIGABRT\n{}",
         r.describe()
     );
+}
+
+/// The id a crash-test program printed as `WHAT N` before it crashed.
+fn printed_id(r: &Outcome, what: &str) -> String {
+    let prefix = format!("{what} ");
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("the program did not print `{what} N`\n{}", r.describe()))
+        .to_string()
+}
+
+/// Runs `stack_overflow MODE`, which prints `id N` and then overflows the stack of
+/// goroutine N, named NAME: stderr must hold exactly one fatal line, naming it, and
+/// the process must die of SIGABRT.
+fn expect_stack_overflow(mode: &str, name: &str, env: &[(&str, &str)]) {
+    if skipped("stack_overflow") {
+        return;
+    }
+    let r = run_program("stack_overflow", &[mode], env, DEFAULT_TIMEOUT);
+    let id = printed_id(&r, "id");
+    let want = format!("libgoroutine: fatal error: stack overflow in goroutine {id} ({name})");
+    expect_fatal_abort(&r, &want);
 }
 
 // ---------------------------------------------------------------- long runs (make stress)
@@ -770,7 +817,7 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
             Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
         }
-        (Valgrind, "spawn_join_cycles" | "timers_cancel") => {
+        (Valgrind, "spawn_join_cycles" | "stack_cache_return" | "timers_cancel") => {
             Some("measures RSS and memory maps, which valgrind's own bookkeeping changes")
         }
         (Valgrind, "io_pingpong" | "many_goroutines" | "wait_all" | "example-demo") => Some(
@@ -798,9 +845,16 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         // The rescue must come before the sleeps it measures are over.
         (Thread | Valgrind, "sysmon_usleep notes") => Some(TIMING),
         (Thread, "io_timeout" | "sleep_many" | "sleep_idle_cpu") => Some(TIMING),
-        (Address | Thread, "rss_fallback" | "spawn_join_cycles" | "timers_cancel") => Some(
+        (
+            Address | Thread,
+            "rss_fallback" | "spawn_join_cycles" | "stack_cache_return" | "timers_cancel",
+        ) => Some(
             "measures RSS and memory maps, which shadow memory and ASan's quarantine of \
              freed blocks change",
+        ),
+        (Thread, "unwind_escape longjmp-goroutine" | "unwind_escape longjmp-thread") => Some(
+            "TSan's longjmp interceptor aborts first: it finds no jump buffer set by the \
+             jumping thread (\"can't find longjmp buf\")",
         ),
         (Thread, "shutdown") => {
             Some("counts the process's threads, and TSan adds a background thread of its own")

@@ -6,8 +6,13 @@
 //! The servers are also started in their ordinary mode, on a port given on the
 //! command line, and talked to over TCP from here.
 //!
+//! hook_fetch.c is linked with the hook library too (built by `make hook` beside the
+//! library) and libcurl; without libcurl's headers it is skipped (one SKIP line).
+//!
 //! Run one: `cargo test --release --test examples example::http_hello -- --nocapture`.
 //! The compiled programs are in `target/release/c-examples/`.
+
+mod common;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -45,6 +50,8 @@ examples! {
     echo_server("--selftest") 120 selftest,
     // keep-alive, pipelined, split, body, close, HTTP/1.0, 100 concurrent clients.
     http_hello("--selftest") 60 selftest,
+    // 50 libcurl fetches at once through the hook layer, every body checked.
+    hook_fetch("--selftest") 60 selftest,
     // 10,000 goroutines sleeping 0..199 x 10 ms, woken in order.
     sleep_sort("--selftest") 60 selftest,
     bridge() 60 exit0,
@@ -140,6 +147,9 @@ fn echo_server_serves_a_port_from_argv() {
 // ---------------------------------------------------------------- machinery
 
 fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
+    if name == "hook_fetch" && !common::need_curl("example::hook_fetch") {
+        return;
+    }
     let exe = compiled(name);
     let start = Instant::now();
     let mut child = Command::new(&exe)
@@ -334,6 +344,23 @@ fn lib_dir() -> &'static Path {
     })
 }
 
+/// What an example links besides libgoroutine: hook_fetch uses libcurl through the
+/// hook layer, whose library `make hook` builds beside libgoroutine.so.
+fn extra_libs(name: &str) -> Result<Vec<String>, String> {
+    if name != "hook_fetch" {
+        return Ok(vec![]);
+    }
+    common::hook_library(lib_dir())?;
+    Ok([
+        "-Wl,--no-as-needed",
+        "-lgoroutine_hook",
+        "-Wl,--as-needed",
+        "-lcurl",
+    ]
+    .map(String::from)
+    .to_vec())
+}
+
 /// Compiles c_examples/NAME.c once per test process into target/<profile>/c-examples/.
 fn compiled(name: &str) -> PathBuf {
     static BUILT: Mutex<Vec<(String, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
@@ -362,6 +389,7 @@ fn compile(name: &str) -> Result<PathBuf, String> {
         .arg(&src)
         .arg("-L")
         .arg(lib)
+        .args(extra_libs(name)?)
         .arg("-lgoroutine")
         .arg(format!("-Wl,-rpath,{}", lib.display()));
     let out = cmd.output().map_err(|e| format!("cannot run gcc: {e}"))?;

@@ -5,6 +5,9 @@
 //!   `libgoroutine.so.MAJOR.MINOR.PATCH` with the `.so.MAJOR` (soname) and `.so` links,
 //!   `libgoroutine.a`, the header (the committed one), `goroutine.pc` and the CMake
 //!   package; none of them mentions the staging directory;
+//! - the libc hook layer is installed too: `libgoroutine_hook.so.MAJOR.MINOR.PATCH`
+//!   with its links and `goroutine-hook.pc`, whose Libs keep the library in a
+//!   program linked with `-Wl,--as-needed` (it then needs libgoroutine_hook.so.MAJOR);
 //! - `readelf -d` shows the soname, and `nm -D --defined-only` shows that the library
 //!   exports exactly the functions the header declares, all named `gr_*`, and one
 //!   data symbol for debuggers (`gr_debug_table`);
@@ -15,13 +18,17 @@
 //!   staged lib/, in its self-test or short mode (`make -C c_examples list-checks`),
 //!   under a timeout;
 //! - a program links statically with libgoroutine.a and the .pc file's Libs.private;
-//! - one example builds through the CMake package (`find_package(goroutine)`,
-//!   `goroutine::goroutine`, and `goroutine::static`);
+//! - examples build through the CMake package (`find_package(goroutine)`,
+//!   `goroutine::goroutine`, `goroutine::static`, and `goroutine::hook` for
+//!   c_examples/hook_fetch.c, run in its self-test mode);
 //! - `make uninstall` with the same variables removes every file install wrote and
 //!   nothing else.
 //!
 //! Needs make, gcc, pkg-config, binutils (readelf, nm) and cmake; `.ci/run` installs
-//! them. The staged tree is left in target/install-test/ when something fails.
+//! them. hook_fetch also needs libcurl's headers (libcurl4-openssl-dev): without them
+//! it is skipped (one SKIP line) and the rest runs. The staged tree is left in target/install-test/ when something fails.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -47,7 +54,15 @@ fn install_build_examples_uninstall() {
     make(&["install", &destdir(&stage), "PREFIX=/usr"]);
 
     check_installed_files(&stage);
-    check_soname(&lib.join(format!("libgoroutine.so.{VERSION}")));
+    check_soname(
+        &lib.join(format!("libgoroutine.so.{VERSION}")),
+        &format!("libgoroutine.so.{MAJOR}"),
+    );
+    check_soname(
+        &lib.join(format!("libgoroutine_hook.so.{VERSION}")),
+        &format!("libgoroutine_hook.so.{MAJOR}"),
+    );
+    check_hook_survives_as_needed(&stage, &work);
     check_exported_symbols(
         &lib.join(format!("libgoroutine.so.{VERSION}")),
         &prefix.join("include/goroutine.h"),
@@ -109,8 +124,12 @@ fn install_with_other_directories() {
         format!("usr/lib/x86_64-linux-gnu/libgoroutine.so.{MAJOR}"),
         "usr/lib/x86_64-linux-gnu/libgoroutine.so".into(),
         "usr/lib/x86_64-linux-gnu/libgoroutine.a".into(),
+        format!("usr/lib/x86_64-linux-gnu/libgoroutine_hook.so.{VERSION}"),
+        format!("usr/lib/x86_64-linux-gnu/libgoroutine_hook.so.{MAJOR}"),
+        "usr/lib/x86_64-linux-gnu/libgoroutine_hook.so".into(),
         "usr/include/gr/goroutine.h".into(),
         "usr/lib/x86_64-linux-gnu/pkgconfig/goroutine.pc".into(),
+        "usr/lib/x86_64-linux-gnu/pkgconfig/goroutine-hook.pc".into(),
         "usr/lib/x86_64-linux-gnu/cmake/goroutine/goroutineConfig.cmake".into(),
         "usr/lib/x86_64-linux-gnu/cmake/goroutine/goroutineConfigVersion.cmake".into(),
     ]
@@ -131,6 +150,17 @@ fn install_with_other_directories() {
         flags.trim(),
         want_flags,
         "pkg-config flags with a multiarch LIBDIR"
+    );
+    let hook_flags = pkg_config(&stage, &pcdir, &["--cflags", "--libs", "goroutine-hook"]);
+    let want_hook_flags = format!(
+        "-I{0}/usr/include/gr -L{0}/usr/lib/x86_64-linux-gnu -Wl,--push-state,--no-as-needed \
+         -lgoroutine_hook -Wl,--pop-state -lgoroutine",
+        stage.display()
+    );
+    assert_eq!(
+        hook_flags.trim(),
+        want_hook_flags,
+        "pkg-config flags of goroutine-hook with a multiarch LIBDIR"
     );
     let cfg = fs::read_to_string(
         stage.join("usr/lib/x86_64-linux-gnu/cmake/goroutine/goroutineConfig.cmake"),
@@ -164,8 +194,12 @@ fn check_installed_files(stage: &Path) {
         format!("usr/lib/libgoroutine.so.{MAJOR}"),
         "usr/lib/libgoroutine.so".into(),
         "usr/lib/libgoroutine.a".into(),
+        format!("usr/lib/libgoroutine_hook.so.{VERSION}"),
+        format!("usr/lib/libgoroutine_hook.so.{MAJOR}"),
+        "usr/lib/libgoroutine_hook.so".into(),
         "usr/include/goroutine.h".into(),
         "usr/lib/pkgconfig/goroutine.pc".into(),
+        "usr/lib/pkgconfig/goroutine-hook.pc".into(),
         "usr/lib/cmake/goroutine/goroutineConfig.cmake".into(),
         "usr/lib/cmake/goroutine/goroutineConfigVersion.cmake".into(),
     ]
@@ -189,18 +223,29 @@ fn check_installed_files(stage: &Path) {
         link("libgoroutine.so"),
         Path::new(&format!("libgoroutine.so.{MAJOR}"))
     );
-    let real = lib.join(format!("libgoroutine.so.{VERSION}"));
-    assert!(
-        fs::symlink_metadata(&real).unwrap().file_type().is_file(),
-        "{} is not a file",
-        real.display()
+    assert_eq!(
+        link(&format!("libgoroutine_hook.so.{MAJOR}")),
+        Path::new(&format!("libgoroutine_hook.so.{VERSION}"))
+    );
+    assert_eq!(
+        link("libgoroutine_hook.so"),
+        Path::new(&format!("libgoroutine_hook.so.{MAJOR}"))
     );
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&real), 0o755, "mode of the shared library");
+    for name in ["libgoroutine", "libgoroutine_hook"] {
+        let real = lib.join(format!("{name}.so.{VERSION}"));
+        assert!(
+            fs::symlink_metadata(&real).unwrap().file_type().is_file(),
+            "{} is not a file",
+            real.display()
+        );
+        assert_eq!(mode(&real), 0o755, "mode of {name}.so");
+    }
     for f in [
         "usr/lib/libgoroutine.a",
         "usr/include/goroutine.h",
         "usr/lib/pkgconfig/goroutine.pc",
+        "usr/lib/pkgconfig/goroutine-hook.pc",
     ] {
         assert_eq!(mode(&stage.join(f)), 0o644, "mode of {f}");
     }
@@ -216,6 +261,7 @@ fn check_installed_files(stage: &Path) {
     let stage_str = stage.to_str().unwrap();
     for f in [
         "usr/lib/pkgconfig/goroutine.pc",
+        "usr/lib/pkgconfig/goroutine-hook.pc",
         "usr/lib/cmake/goroutine/goroutineConfig.cmake",
         "usr/lib/cmake/goroutine/goroutineConfigVersion.cmake",
     ] {
@@ -231,7 +277,7 @@ fn check_installed_files(stage: &Path) {
     }
 }
 
-fn check_soname(lib: &Path) {
+fn check_soname(lib: &Path, want: &str) {
     let out = run_ok(Command::new("readelf").arg("-d").arg(lib));
     let soname = out
         .lines()
@@ -239,11 +285,7 @@ fn check_soname(lib: &Path) {
         .and_then(|l| l.split('[').nth(1))
         .and_then(|s| s.split(']').next())
         .unwrap_or_else(|| panic!("no SONAME in readelf -d {}:\n{out}", lib.display()));
-    assert_eq!(
-        soname,
-        format!("libgoroutine.so.{MAJOR}"),
-        "the library's soname"
-    );
+    assert_eq!(soname, want, "the soname of {}", lib.display());
 }
 
 /// The dynamic symbol table defines exactly the functions of the header (a Rust cdylib
@@ -308,6 +350,57 @@ fn check_pc_file(pc: &Path) {
         text.lines().any(|l| l == "prefix=/usr"),
         "goroutine.pc: prefix=/usr expected:\n{text}"
     );
+}
+
+/// `pkg-config --libs goroutine-hook` keeps the hook library in a program that calls no
+/// hooked function itself, linked with -Wl,--as-needed (as Ubuntu's gcc does by
+/// default), and the hook layer is then at work in it: a goroutine's usleep does not
+/// hold the thread.
+fn check_hook_survives_as_needed(stage: &Path, work: &Path) {
+    let pcdir = stage.join("usr/lib/pkgconfig");
+    let src = work.join("as_needed.c");
+    fs::write(
+        &src,
+        r#"#include <goroutine.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+static void nap(void *arg) { (void)arg; usleep(200000); }
+int main(void)
+{
+    gr_init(1);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 20; i++)
+        gr_spawn(nap, NULL);
+    gr_wait_all();
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    printf("%.3f\n", s);
+    return s < 1.0 ? 0 : 1;
+}
+"#,
+    )
+    .unwrap();
+    let exe = work.join("as_needed");
+    let flags = pkg_config(stage, &pcdir, &["--cflags", "--libs", "goroutine-hook"]);
+    run_ok(
+        Command::new("gcc")
+            .args(["-O2", "-Wl,--as-needed", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .args(flags.split_whitespace()),
+    );
+    let needed = run_ok(Command::new("readelf").arg("-d").arg(&exe));
+    assert!(
+        needed.contains(&format!("[libgoroutine_hook.so.{MAJOR}]")),
+        "linked with -Wl,--as-needed and `pkg-config --libs goroutine-hook`, the program does \
+         not need libgoroutine_hook:\n{needed}"
+    );
+    // 20 goroutines x usleep(200 ms) on one processor: 0.2 s when the hooks park them,
+    // 4 s when each holds the thread.
+    let out = run_ok(Command::new(&exe).env("LD_LIBRARY_PATH", stage.join("usr/lib")));
+    assert!(out.trim().parse::<f64>().is_ok(), "printed {out}");
 }
 
 /// GR_VERSION_* against Cargo.toml, gr_version() and pkg-config --modversion.
@@ -380,10 +473,16 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
     let bin = work.join("examples");
     let pcdir = stage.join("usr/lib/pkgconfig");
     let examples_dir = Path::new(MANIFEST).join("c_examples");
+    let skip = if common::need_curl("install: hook_fetch") {
+        ""
+    } else {
+        "hook_fetch"
+    };
     let mut cmd = Command::new("make");
     cmd.arg("-C")
         .arg(&examples_dir)
         .arg(format!("OUT={}", bin.display()))
+        .arg(format!("SKIP={skip}"))
         .args(["CC=gcc", "CFLAGS=-O2 -g -Wall -Wextra -Werror"]);
     pkg_env(&mut cmd, stage, &pcdir);
     quiet_make_env(&mut cmd);
@@ -392,6 +491,7 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
     let mut list = Command::new("make");
     list.args(["-s", "--no-print-directory", "-C"])
         .arg(&examples_dir)
+        .arg(format!("SKIP={skip}"))
         .arg("list-checks");
     quiet_make_env(&mut list);
     let checks = run_ok(&mut list);
@@ -401,6 +501,7 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
             let p = e.ok()?.path();
             (p.extension()? == "c").then(|| p.file_stem()?.to_str().map(String::from))?
         })
+        .filter(|name| name != skip)
         .collect();
     let listed: BTreeSet<String> = checks
         .lines()
@@ -486,6 +587,7 @@ fn build_with_cmake(prefix: &Path, work: &Path) {
     );
     let project = work.join("cmake-project");
     fs::create_dir_all(&project).unwrap();
+    let curl = common::need_curl("install: hook_fetch");
     let examples = Path::new(MANIFEST).join("c_examples");
     fs::write(
         project.join("CMakeLists.txt"),
@@ -501,10 +603,20 @@ add_executable(bridge "{bridge}")
 target_link_libraries(bridge PRIVATE goroutine::goroutine Threads::Threads)
 add_executable(hello_static "{hello}")
 target_link_libraries(hello_static PRIVATE goroutine::static)
-"#,
+{hook}"#,
             minor = env!("CARGO_PKG_VERSION_MINOR"),
             bridge = examples.join("bridge.c").display(),
             hello = examples.join("hello.c").display(),
+            hook = if curl {
+                format!(
+                    "find_package(CURL REQUIRED)\nadd_executable(hook_fetch \"{}\")\n\
+                     target_link_libraries(hook_fetch PRIVATE goroutine::hook CURL::libcurl)\n\
+                     target_link_options(hook_fetch PRIVATE -Wl,--as-needed)\n",
+                    examples.join("hook_fetch.c").display()
+                )
+            } else {
+                String::new()
+            },
         ),
     )
     .unwrap();
@@ -529,6 +641,18 @@ target_link_libraries(hello_static PRIVATE goroutine::static)
         out.contains("done"),
         "hello_static (CMake build) printed:\n{out}"
     );
+    if curl {
+        // goroutine::hook, even with --as-needed: the fetches overlap (its self-test).
+        let out = run_ok(
+            Command::new(build.join("hook_fetch"))
+                .arg("--selftest")
+                .env("LD_LIBRARY_PATH", prefix.join("lib")),
+        );
+        assert!(
+            out.trim_end().ends_with("ok"),
+            "hook_fetch (CMake build) printed:\n{out}"
+        );
+    }
 
     // A version the package is not compatible with is refused.
     let refused = project.join("refused");

@@ -1764,12 +1764,13 @@ pub fn run_with(data: &[u8], features: Features) -> bool {
 fn check_nothing_left() {
     let t0 = Instant::now();
     loop {
-        let mut st = gr_stats::default();
-        expect(
-            "gr_stats",
-            goroutine::ffi::debug::gr_stats(&mut st) as i64,
-            &[0],
-        );
+        let mut st = gr_stats {
+            size: std::mem::size_of::<gr_stats>(),
+            ..gr_stats::default()
+        };
+        // SAFETY: st is a gr_stats of the size its `size` says, writable.
+        let rc = unsafe { goroutine::ffi::debug::gr_stats(&mut st) };
+        expect("gr_stats", rc as i64, &[0]);
         check(st.goroutines == 0, || {
             format!(
                 "gr_wait_all returned with {} goroutines alive",

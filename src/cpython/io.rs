@@ -1,22 +1,22 @@
-//! The builtins that wait: `yield_`, `self_id`, `sleep`, `block_io`, `close_fd`, and
+//! The builtins that wait: `yield_`, `self_id`, `sleep`, `block_io`, `wait_edge`,
+//! `close_fd`, and
 //! the socket operations behind `goroutine.socket.socket` (`sock_recv`,
 //! `sock_recv_into`, `sock_send`, `sock_sendall`).
 //!
-//! `yield_`, `sleep`, `block_io` and `close_fd` keep the contract of the C calls they
-//! stand for (an int result, 0 or a negative errno value). The socket operations
+//! `sleep`, `block_io`, `wait_edge` and `close_fd` keep the contract of the C calls
+//! they stand for (an int result, 0 or a negative errno value). The socket operations
 //! raise what the standard socket methods raise (`OSError` by errno through the
 //! binding's `hook_error`, `TimeoutError("timed out")`, `BlockingIOError` for a
 //! non-blocking socket) and take the socket's timeout as seconds (None: none; 0.0:
 //! non-blocking), so the Python method is a check and one call:
 //!
-//! - a read without a timeout or flags parks in the netpoller's read
-//!   (`netpoll::read`: recv with MSG_DONTWAIT, a wait on EAGAIN, and again), with
-//!   the GIL released around it; most reads of a socket wait, so trying first with
-//!   the GIL held would cost a system call more per wait;
-//! - a write is tried first with the GIL held (most writes fit in the socket buffer)
-//!   and only what did not fit parks (`netpoll::write`);
-//! - with a timeout or flags, each try is a non-blocking call and each wait an
-//!   `netpoll::block_io` with the time left.
+//! - each operation is first tried with the GIL held (recv/send with MSG_DONTWAIT):
+//!   on a ready socket that one system call is all;
+//! - after EAGAIN the GIL is released and the goroutine parks until the fd's next
+//!   readiness edge (`netpoll::wait_edge`, no poll(2) first: the EAGAIN was the
+//!   check), then tries again; a timeout bounds the waits in all (`TimeoutError`),
+//!   a timeout of 0 makes EAGAIN a `BlockingIOError`. A plain thread blocks in
+//!   poll(2) instead of parking.
 //!
 //! A read of up to 64 KiB lands in a per-thread buffer and is copied into an exact
 //! `bytes` (no zeroed or oversized buffer per call: `recv(65536)` of 64 bytes makes a
@@ -33,7 +33,7 @@ use super::{
 use crate::runtime::lock::nanotime;
 use crate::runtime::{netpoll, park, sched};
 
-static DEFS: Static<[MethodDef; 9]> = Static::new([
+static DEFS: Static<[MethodDef; 10]> = Static::new([
     method(
         c"yield_",
         py_yield as *const c_void,
@@ -57,6 +57,12 @@ static DEFS: Static<[MethodDef; 9]> = Static::new([
         py_block_io as *const c_void,
         METH_FASTCALL,
         c"block_io(fd, events, timeout_ns)\n--\n\ngr_block_io for Python: the ready mask, or a negative errno value.",
+    ),
+    method(
+        c"wait_edge",
+        py_wait_edge as *const c_void,
+        METH_FASTCALL,
+        c"wait_edge(fd, events, timeout_ns)\n--\n\ngr_io_wait for Python: after EAGAIN, waits for the fd's next readiness edge (no poll first).\nThe directions of the edge, or a negative errno value.",
     ),
     method(
         c"close_fd",
@@ -97,11 +103,12 @@ pub(super) fn function(name: &str) -> Option<*mut MethodDef> {
         "self_id" => 1,
         "sleep" => 2,
         "block_io" => 3,
-        "close_fd" => 4,
-        "sock_recv" => 5,
-        "sock_recv_into" => 6,
-        "sock_send" => 7,
-        "sock_sendall" => 8,
+        "wait_edge" => 4,
+        "close_fd" => 5,
+        "sock_recv" => 6,
+        "sock_recv_into" => 7,
+        "sock_send" => 8,
+        "sock_sendall" => 9,
         _ => return None,
     };
     // SAFETY: an element of the static table; CPython only reads it.
@@ -152,7 +159,7 @@ unsafe fn arity(api: &Api, nargs: isize, want: isize) -> bool {
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("yield_", || {
+    crate::runtime::boundary::boundary("yield_", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -175,7 +182,7 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("self_id", || {
+    crate::runtime::boundary::boundary("self_id", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -190,7 +197,7 @@ unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut Py
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_sleep(_self: *mut PyObj, ns: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("sleep", || {
+    crate::runtime::boundary::boundary("sleep", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -215,7 +222,7 @@ unsafe extern "C" fn py_block_io(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::ffi::boundary("block_io", || {
+    crate::runtime::boundary::boundary("block_io", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -239,13 +246,48 @@ unsafe extern "C" fn py_block_io(
     })
 }
 
+/// `wait_edge(fd, events, timeout_ns)`: the directions of the edge or a negative
+/// errno value.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
+unsafe extern "C" fn py_wait_edge(
+    _self: *mut PyObj,
+    args: *const *mut PyObj,
+    nargs: isize,
+) -> *mut PyObj {
+    crate::runtime::boundary::boundary("wait_edge", || {
+        let Some(api) = api() else {
+            return ptr::null_mut();
+        };
+        // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs
+        // live arguments.
+        unsafe {
+            if !arity(api, nargs, 3) {
+                return ptr::null_mut();
+            }
+            let (Some(fd), Some(events), Some(ns)) = (
+                long_arg(api, *args),
+                long_arg(api, *args.add(1)),
+                long_arg(api, *args.add(2)),
+            ) else {
+                return ptr::null_mut();
+            };
+            let rc =
+                parked(|| netpoll::wait_edge(fd as i32, events as i32, ns)).unwrap_or_else(|e| e);
+            int(api, rc as i64)
+        }
+    })
+}
+
 /// `close_fd(fd)`: 0 or a negative errno value.
 ///
 /// # Safety
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_close_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("close_fd", || {
+    crate::runtime::boundary::boundary("close_fd", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -279,16 +321,20 @@ fn neg_errno() -> isize {
 }
 
 /// Runs `op` (a non-blocking socket call returning a count or a negative errno
-/// value) until it does not say EAGAIN, waiting for `dir` between tries for at most
-/// `timeout_ns` in all (negative: no limit; 0: no wait, -EAGAIN). -ETIMEDOUT when the
-/// time is up; -EPERM when parking is refused.
+/// value) until it does not say EAGAIN: first with the GIL held, so a ready socket
+/// costs that one system call; after each EAGAIN, with the GIL released, it waits
+/// for the fd's next edge in `dir` (`netpoll::wait_edge`: no poll(2) first, the
+/// EAGAIN was the check) and tries again, for at most `timeout_ns` in all (negative:
+/// no limit; 0: -EAGAIN at once). -ETIMEDOUT when the time is up; -EPERM when
+/// parking is refused; -ECANCELED when the fd is closed with gr_close meanwhile.
 ///
 /// # Safety
-/// The GIL is held; `op` only makes the system call (it runs with the GIL released
-/// when it is tried again after a wait).
-unsafe fn with_waits(fd: c_int, dir: i32, timeout_ns: i64, mut op: impl FnMut() -> isize) -> isize {
+/// The GIL is held; `op` only makes the system call (it runs without the GIL after a
+/// wait).
+unsafe fn sock_call(fd: c_int, dir: i32, timeout_ns: i64, mut op: impl FnMut() -> isize) -> isize {
+    let again = -(libc::EAGAIN as isize);
     let r = op();
-    if r != -(libc::EAGAIN as isize) || timeout_ns == 0 {
+    if r != again || timeout_ns == 0 {
         return r;
     }
     let deadline = if timeout_ns < 0 {
@@ -306,12 +352,12 @@ unsafe fn with_waits(fd: c_int, dir: i32, timeout_ns: i64, mut op: impl FnMut() 
             }
             left
         };
-        let w = netpoll::block_io(fd, dir, left);
+        let w = netpoll::wait_edge(fd, dir, left);
         if w < 0 {
             return w as isize;
         }
         let r = op();
-        if r != -(libc::EAGAIN as isize) {
+        if r != again {
             return r;
         }
     };
@@ -347,7 +393,7 @@ unsafe fn send_now(fd: c_int, buf: *const u8, n: usize, flags: c_int) -> isize {
     }
 }
 
-/// Reads into `buf` (writable for `n` bytes): the count or a negative errno value.
+/// Reads into `buf`: the count or a negative errno value.
 ///
 /// # Safety
 /// The GIL is held; `buf` is writable for `n` bytes and stays so across the call
@@ -355,18 +401,14 @@ unsafe fn send_now(fd: c_int, buf: *const u8, n: usize, flags: c_int) -> isize {
 unsafe fn read_into(fd: c_int, buf: *mut u8, n: usize, flags: c_int, timeout_ns: i64) -> isize {
     // SAFETY: our contract.
     unsafe {
-        if flags == 0 && timeout_ns < 0 {
-            parked(|| netpoll::read(fd, buf, n)).unwrap_or_else(|e| e as isize)
-        } else {
-            with_waits(fd, netpoll::READ, timeout_ns, || {
-                recv_now(fd, buf, n, flags)
-            })
-        }
+        sock_call(fd, netpoll::READ, timeout_ns, || {
+            recv_now(fd, buf, n, flags)
+        })
     }
 }
 
-/// Writes from `buf` (readable for `n` bytes), once (`all` false: what fits, at
-/// least one byte) or until all is written: the count or a negative errno value.
+/// Writes from `buf`, once (`all` false: what fits, at least one byte) or until all
+/// is written, within `timeout_ns` in all: the count or a negative errno value.
 ///
 /// # Safety
 /// The GIL is held; `buf` is readable for `n` bytes and stays so across the call
@@ -379,57 +421,30 @@ unsafe fn write_from(
     timeout_ns: i64,
     all: bool,
 ) -> isize {
-    // SAFETY: our contract: buf + done .. buf + n stays readable.
-    unsafe {
-        let mut done = send_now(fd, buf, n, flags);
-        if done < 0 && done != -(libc::EAGAIN as isize) {
-            return done;
-        }
-        done = done.max(0);
-        if (done > 0 && !all) || done as usize == n {
-            return done;
-        }
-        if timeout_ns == 0 {
-            return -(libc::EAGAIN as isize); // sendall: raised even after a part
-        }
-        if flags == 0 && timeout_ns < 0 {
-            let rest = || {
-                let mut done = done as usize;
-                loop {
-                    let r = netpoll::write(fd, buf.add(done), n - done);
-                    if r < 0 {
-                        return r;
-                    }
-                    done += r as usize;
-                    if !all || done >= n {
-                        return done as isize;
-                    }
-                }
-            };
-            return parked(rest).unwrap_or_else(|e| e as isize);
-        }
-        let deadline = if timeout_ns < 0 {
-            -1
+    let deadline = if timeout_ns < 0 {
+        i64::MAX
+    } else {
+        nanotime().saturating_add(timeout_ns)
+    };
+    let mut done = 0usize;
+    loop {
+        let left = if timeout_ns <= 0 {
+            timeout_ns
         } else {
-            nanotime().saturating_add(timeout_ns)
+            (deadline - nanotime()).max(1)
         };
-        let mut done = done as usize;
-        loop {
-            let left = if deadline < 0 {
-                -1
-            } else {
-                (deadline - nanotime()).max(1)
-            };
-            let r = with_waits(fd, netpoll::WRITE, left, || {
+        // SAFETY: our contract: buf + done .. buf + n stays readable.
+        let r = unsafe {
+            sock_call(fd, netpoll::WRITE, left, || {
                 send_now(fd, buf.add(done), n - done, flags)
-            });
-            if r < 0 {
-                return r;
-            }
-            done += r as usize;
-            if !all || done >= n {
-                return done as isize;
-            }
+            })
+        };
+        if r < 0 {
+            return r;
+        }
+        done += r as usize;
+        if !all || done >= n {
+            return done as isize;
         }
     }
 }
@@ -466,7 +481,7 @@ unsafe extern "C" fn py_sock_recv(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::ffi::boundary("sock_recv", || {
+    crate::runtime::boundary::boundary("sock_recv", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -537,7 +552,7 @@ unsafe extern "C" fn py_sock_recv_into(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::ffi::boundary("sock_recv_into", || {
+    crate::runtime::boundary::boundary("sock_recv_into", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -634,7 +649,7 @@ unsafe extern "C" fn py_sock_send(
 ) -> *mut PyObj {
     // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs live
     // arguments (send_common's contract).
-    crate::ffi::boundary("sock_send", || unsafe { send_common(args, nargs, false) })
+    crate::runtime::boundary::boundary("sock_send", || unsafe { send_common(args, nargs, false) })
 }
 
 /// `sock_sendall(fd, data, flags, timeout)`.
@@ -648,5 +663,5 @@ unsafe extern "C" fn py_sock_sendall(
     nargs: isize,
 ) -> *mut PyObj {
     // SAFETY: as for py_sock_send.
-    crate::ffi::boundary("sock_sendall", || unsafe { send_common(args, nargs, true) })
+    crate::runtime::boundary::boundary("sock_sendall", || unsafe { send_common(args, nargs, true) })
 }

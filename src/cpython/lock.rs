@@ -423,7 +423,7 @@ unsafe extern "C" fn lock_acquire(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::ffi::boundary("Lock.acquire", || {
+    crate::runtime::boundary::boundary("Lock.acquire", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -450,7 +450,7 @@ unsafe extern "C" fn lock_acquire(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Lock.release", || {
+    crate::runtime::boundary::boundary("Lock.release", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -483,7 +483,7 @@ unsafe extern "C" fn lock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Lock.locked", || {
+    crate::runtime::boundary::boundary("Lock.locked", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -498,7 +498,7 @@ unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Lock._at_fork_reinit", || {
+    crate::runtime::boundary::boundary("Lock._at_fork_reinit", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -532,7 +532,7 @@ unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut P
 /// Called by CPython as tp_new: the GIL is held, `tp` is the type or a subclass,
 /// `args` a tuple and `kw` NULL or a dict.
 unsafe extern "C" fn lock_new(tp: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Lock.__new__", || {
+    crate::runtime::boundary::boundary("Lock.__new__", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -571,7 +571,7 @@ unsafe extern "C" fn lock_new(tp: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) 
 /// Called by CPython as tp_dealloc: the GIL is held, and the instance's reference
 /// count reached zero.
 unsafe extern "C" fn lock_dealloc(o: *mut PyObj) {
-    crate::ffi::boundary("Lock.__del__", || {
+    crate::runtime::boundary::boundary("Lock.__del__", || {
         let Some(api) = api() else { return };
         // SAFETY: CPython calls tp_dealloc with the GIL held on an instance whose
         // count reached zero: no method of it runs, so nobody waits on it.
@@ -605,7 +605,7 @@ unsafe extern "C" fn rlock_acquire(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::ffi::boundary("RLock.acquire", || {
+    crate::runtime::boundary::boundary("RLock.acquire", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -644,7 +644,7 @@ unsafe extern "C" fn rlock_acquire(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("RLock.release", || {
+    crate::runtime::boundary::boundary("RLock.release", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -685,7 +685,7 @@ unsafe extern "C" fn rlock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj 
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("RLock._is_owned", || {
+    crate::runtime::boundary::boundary("RLock._is_owned", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -703,7 +703,7 @@ unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj 
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("RLock._recursion_count", || {
+    crate::runtime::boundary::boundary("RLock._recursion_count", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -727,7 +727,7 @@ unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("RLock._release_save", || {
+    crate::runtime::boundary::boundary("RLock._release_save", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -771,7 +771,7 @@ unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut Py
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("RLock._acquire_restore", || {
+    crate::runtime::boundary::boundary("RLock._acquire_restore", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -811,7 +811,7 @@ unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> 
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::ffi::boundary("RLock._owner", || {
+    crate::runtime::boundary::boundary("RLock._owner", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -833,7 +833,7 @@ unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::ffi::boundary("RLock._count", || {
+    crate::runtime::boundary::boundary("RLock._count", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -848,7 +848,7 @@ unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_get_ident(_self: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("get_ident", || {
+    crate::runtime::boundary::boundary("get_ident", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };

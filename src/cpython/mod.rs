@@ -379,7 +379,7 @@ struct Builtin {
     obj: AtomicPtr<PyObj>,
 }
 
-static BUILTINS: [Builtin; 14] = {
+static BUILTINS: [Builtin; 15] = {
     const fn b(name: &'static str) -> Builtin {
         Builtin {
             name,
@@ -391,6 +391,7 @@ static BUILTINS: [Builtin; 14] = {
         b("self_id"),
         b("sleep"),
         b("block_io"),
+        b("wait_edge"),
         b("close_fd"),
         b("go"),
         b("Goroutine"),

@@ -429,7 +429,7 @@ static GO_DEF: Static<MethodDef> = Static::new(method(
 /// Called by CPython as a METH_VARARGS | METH_KEYWORDS builtin: the GIL is held,
 /// `args` is a tuple and `kw` null or a dict.
 unsafe extern "C" fn py_go(_self: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("go", || {
+    crate::runtime::boundary::boundary("go", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -622,7 +622,7 @@ unsafe fn task_of<'a>(g: *mut PyObj) -> Option<&'a Task> {
 /// Called by CPython as tp_dealloc: the GIL is held, and the instance's reference
 /// count reached zero.
 unsafe extern "C" fn g_dealloc(g: *mut PyObj) {
-    crate::ffi::boundary("Goroutine.__del__", || {
+    crate::runtime::boundary::boundary("Goroutine.__del__", || {
         let Some(api) = api() else { return };
         // SAFETY: CPython calls tp_dealloc with the GIL held, on an instance of the
         // type whose count reached zero; the handle's task reference is given up
@@ -656,7 +656,7 @@ unsafe extern "C" fn g_join(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::ffi::boundary("Goroutine.join", || {
+    crate::runtime::boundary::boundary("Goroutine.join", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -742,7 +742,7 @@ pub(super) unsafe fn one_optional_arg(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Goroutine.done", || {
+    crate::runtime::boundary::boundary("Goroutine.done", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -757,7 +757,7 @@ unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::ffi::boundary("Goroutine.id", || {
+    crate::runtime::boundary::boundary("Goroutine.id", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -772,7 +772,7 @@ unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as tp_repr: the GIL is held and the instance is live and of
 /// the type.
 unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Goroutine.__repr__", || {
+    crate::runtime::boundary::boundary("Goroutine.__repr__", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };
@@ -799,7 +799,7 @@ unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the class method: the GIL is held, with the class and a
 /// live item.
 unsafe extern "C" fn g_class_getitem(cls: *mut PyObj, item: *mut PyObj) -> *mut PyObj {
-    crate::ffi::boundary("Goroutine.__class_getitem__", || {
+    crate::runtime::boundary::boundary("Goroutine.__class_getitem__", || {
         let Some(api) = api() else {
             return ptr::null_mut();
         };

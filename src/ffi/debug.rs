@@ -1,8 +1,8 @@
 //! Header section "debugging": counters (`gr_stats`), the goroutine dump (`gr_dump`),
 //! and `gr_debug_table`, the table a debugger reads goroutines through.
 //!
-//! `struct gr_stats` is defined here, where cbindgen reads it, and
-//! `runtime::debug::stats` fills it directly: one list of counters.
+//! `struct gr_stats` is defined in `crate::types` (the runtime fills it, and cbindgen
+//! reads it there) and re-exported here beside the function.
 //!
 //! `gr_debug_table` is for docs/goroutine-gdb.py (and any debugger script): the
 //! release library carries only line tables (`debug = 1`), not Rust type layouts, so
@@ -21,57 +21,42 @@ use super::boundary;
 use crate::runtime::debug::{self, Names, STATUS_NAMES, WAIT_REASON_NAMES};
 use crate::runtime::g::{self, G};
 use crate::runtime::stack::Stack;
+pub use crate::types::gr_stats;
+use crate::types::GR_STATS_FIRST_SIZE;
 
-/// Runtime counters, filled in by gr_stats.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Default, Debug, Clone, Copy)]
-pub struct gr_stats {
-    /// Goroutines alive.
-    pub goroutines: u64,
-    /// Worker threads started.
-    pub threads: u64,
-    /// Processors (GR_MAXPROCS, plus any that sysmon added for stuck ones).
-    pub procs: u64,
-    /// Processors with nothing to run.
-    pub idle_procs: u64,
-    /// Workers looking for work.
-    pub spinning: u64,
-    /// Goroutines in the global run queue.
-    pub global_runq: u64,
-    /// Goroutine switches (schedules) so far.
-    pub switches: u64,
-    /// Successful steals of work from another processor.
-    pub steals: u64,
-    /// Times sysmon moved goroutines away from a processor stuck for 20 ms (handing
-    /// them to idle processors, or to a rescue processor when the stuck thread sleeps
-    /// in a blocking call).
-    pub sysmon_rescues: u64,
-    /// Goroutine stacks in use.
-    pub stacks_in_use: u64,
-    /// 1: guard pages by MADV_GUARD_INSTALL; 2: by mprotect (budgeted).
-    pub guard_mode: u32,
-    /// mprotect guard pages installed (0 in MADV_GUARD_INSTALL mode).
-    pub guards_used: u64,
-    /// Armed timers (sleeps and timed waits).
-    pub timers: u64,
-    /// Goroutines waiting on file descriptors.
-    pub fd_waiters: u64,
-    /// Times sysmon started a worker for runnable work that nobody had been woken
-    /// for (a lost wake-up it repaired).
-    pub lost_wakeups: u64,
-}
-
-/// Fills `*out` with the runtime's counters. Returns 0, or -EINVAL for NULL.
-/// Never parks; plain threads: yes.
+/// Fills `*out` with the runtime's counters. Set `out->size = sizeof *out` first: the
+/// library fills the counters that fit in `size` bytes, leaves any bytes beyond the
+/// ones it knows alone, and sets `size` to the bytes it filled. Returns 0, or -EINVAL
+/// for NULL or a `size` smaller than the first struct that had it (0.2.0's, 128
+/// bytes; 0 included). Never parks; plain threads: yes.
+///
+/// # Safety
+/// `out` is NULL or points to a struct gr_stats whose `size` the caller set, writable
+/// for that many bytes.
 #[no_mangle]
-pub extern "C" fn gr_stats(out: *mut gr_stats) -> c_int {
+pub unsafe extern "C" fn gr_stats(out: *mut gr_stats) -> c_int {
     boundary("gr_stats", || {
         if out.is_null() {
             return -libc::EINVAL;
         }
-        // SAFETY: out is a caller-provided, writable gr_stats.
-        unsafe { *out = debug::stats() };
+        // SAFETY: a non-null out points to the caller's struct gr_stats (our contract),
+        // whatever its version: every version begins with `size`.
+        let size = unsafe { core::ptr::addr_of!((*out).size).read() };
+        if size < GR_STATS_FIRST_SIZE {
+            return -libc::EINVAL;
+        }
+        let stats = debug::stats();
+        let n = size.min(size_of::<gr_stats>());
+        // SAFETY: the caller's struct is writable for `size` >= n bytes (our contract)
+        // and does not overlap our local copy; n covers `size`, which is written last.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                &stats as *const gr_stats as *const u8,
+                out as *mut u8,
+                n,
+            );
+            core::ptr::addr_of_mut!((*out).size).write(n);
+        }
         0
     })
 }

@@ -1,5 +1,7 @@
 //! Header section "time and I/O": sleeping, waiting on file descriptors through the
-//! netpoller, the read/write/accept/connect/close wrappers, and blocking calls.
+//! netpoller, the read/write/accept/connect/close wrappers, poll, blocking calls, and
+//! the two calls an I/O layer of its own builds on (gr_io_wait, gr_io_adopt: what
+//! libgoroutine_hook.so, the libc hook layer in hook/, uses).
 //!
 //! Timeouts are relative nanoseconds: negative waits for ever, 0 only polls, and huge
 //! values saturate. Called from a plain thread, each of these simply blocks it.
@@ -136,6 +138,73 @@ pub extern "C" fn gr_close(fd: c_int) -> c_int {
         sanitizer::hb_fd_release(fd);
         netpoll::close(fd)
     })
+}
+
+/// Like poll(2), with a nanosecond timeout, parking the goroutine instead of blocking
+/// the thread: fills each entry's revents as poll(2) does. Returns the number of
+/// entries with events (> 0), 0 when timeout_ns passed first (0 only polls; negative
+/// waits for ever), -EINVAL (fds NULL with nfds > 0, or nfds above RLIMIT_NOFILE),
+/// or another negative errno value from poll(2) (-ENOMEM). Negative fds are ignored,
+/// as poll(2) does; a closed fd reports POLLNVAL, and gr_close of a polled fd ends
+/// the wait with POLLNVAL. May park; plain threads block in ppoll(2).
+///
+/// # Safety
+/// `fds` is NULL (with nfds 0) or points to `nfds` writable pollfds, which stay valid
+/// and untouched by others until the call returns.
+#[no_mangle]
+pub unsafe extern "C" fn gr_poll(fds: *mut libc::pollfd, nfds: usize, timeout_ns: i64) -> c_int {
+    boundary("gr_poll", || {
+        if fds.is_null() && nfds > 0 {
+            return -libc::EINVAL;
+        }
+        // poll(2)'s own limit, checked before the entries are read below (only for
+        // long arrays: the limit is at least 1024).
+        if nfds > 1024 {
+            let mut rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills the struct we pass.
+            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0
+                && nfds as u64 > rl.rlim_cur
+            {
+                return -libc::EINVAL;
+            }
+        }
+        // SAFETY: fds holds nfds writable pollfds (our contract; NULL only with 0).
+        unsafe { netpoll::poll(fds, nfds, timeout_ns) }
+    })
+}
+
+/// For an I/O layer that makes its own non-blocking calls (the hook library does):
+/// after a call on `fd` said EAGAIN for `events` (GR_READ, GR_WRITE or both), waits
+/// for the next readiness edge in those directions, with no poll(2) first (the
+/// EAGAIN was the check). Returns the directions that had an edge (> 0: make the
+/// call again, and wait again if it still says EAGAIN), -ETIMEDOUT (timeout_ns
+/// passed; negative waits for ever), -ECANCELED (gr_close(fd) or gr_io_adopt(fd)
+/// meanwhile), -EBADF (not an open fd), -EINVAL (no or unknown event bits). A
+/// regular file is always ready. May park; plain threads block in poll(2).
+#[no_mangle]
+pub extern "C" fn gr_io_wait(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
+    boundary("gr_io_wait", || {
+        sanitizer::hb_fd_release(fd);
+        let rc = netpoll::wait_edge(fd, events, timeout_ns);
+        sanitizer::hb_fd_acquire(fd);
+        rc
+    })
+}
+
+/// Tells the netpoller that `fd` is a file the caller has just created (socket,
+/// accept, pipe, dup2 onto it...) and will close only with gr_close. It forgets any
+/// earlier file under that number (goroutines still waiting on it get -ECANCELED)
+/// and keeps `fd` registered with epoll between waits until gr_close(fd), which
+/// saves an epoll_ctl system call per wait. An fd closed any other way (close(2),
+/// fclose) while adopted may leave a later file under its number unwatched: adopt
+/// only fds whose every close you see. Returns 0, or -EBADF (fd negative or above
+/// 2^20, which then simply stays un-adopted). Never parks.
+#[no_mangle]
+pub extern "C" fn gr_io_adopt(fd: c_int) -> c_int {
+    boundary("gr_io_adopt", || netpoll::adopt(fd))
 }
 
 /// Runs `fn(arg)`, a call that may block its thread (a blocking syscall, a slow

@@ -25,12 +25,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use crate::ffi::debug::gr_stats;
 use crate::runtime::g::{self, WaitReason, DEAD, FREE, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::nanotime;
 use crate::runtime::sched::{self, SCHED};
 use crate::runtime::stack;
 use crate::runtime::{netpoll, timer};
+use crate::types::gr_stats;
 
 pub struct Settings {
     pub schedtrace_ms: u64,
@@ -38,6 +38,8 @@ pub struct Settings {
     pub notes: bool,
     /// sysmon starts a worker for stranded work (`wakenet=0` turns it off).
     pub wake_net: bool,
+    /// sysmon names calls that hold a processor in the kernel (`blockprof.rs`).
+    pub blockprof: bool,
 }
 
 pub fn settings() -> &'static Settings {
@@ -49,6 +51,7 @@ pub fn settings() -> &'static Settings {
             sigquit: false,
             notes: !v.trim().is_empty(),
             wake_net: true,
+            blockprof: false,
         };
         for part in v.split(',') {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
@@ -56,6 +59,7 @@ pub fn settings() -> &'static Settings {
                 "schedtrace" => s.schedtrace_ms = val.trim().parse().unwrap_or(0),
                 "sigquit" => s.sigquit = val.trim() != "0",
                 "wakenet" => s.wake_net = val.trim() != "0",
+                "blockprof" => s.blockprof = val.trim() != "0",
                 _ => {}
             }
         }
@@ -63,8 +67,8 @@ pub fn settings() -> &'static Settings {
     })
 }
 
-/// The counters of `gr_stats`, in the C struct itself (defined where cbindgen reads
-/// it) so that there is one list of them.
+/// The counters of `gr_stats`, in the C struct itself (`crate::types`), so that there
+/// is one list of them.
 pub fn stats() -> gr_stats {
     let mut switches = 0u64;
     for i in 0..sched::MAX_PROCS {
@@ -75,6 +79,7 @@ pub fn stats() -> gr_stats {
         }
     }
     gr_stats {
+        size: core::mem::size_of::<gr_stats>(),
         goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
         threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
         procs: sched::nprocs_limit() as u64,
@@ -170,7 +175,8 @@ fn reason_name(r: u8) -> &'static str {
     WAIT_REASON_NAMES.get(r as usize).unwrap_or("waiting")
 }
 
-fn symbol(addr: usize) -> String {
+/// A code address as `function+offset` (dladdr), or in hex.
+pub(crate) fn symbol(addr: usize) -> String {
     // SAFETY: dladdr only reads the loader's tables.
     unsafe {
         let mut info: libc::Dl_info = core::mem::zeroed();
@@ -192,12 +198,6 @@ fn symbol(addr: usize) -> String {
 
 fn describe(g: &G, now: i64, out: &mut String) {
     let st = g.status.load(Ordering::Acquire);
-    let name = String::from_utf8_lossy(g.name_str()).into_owned();
-    let name = if name.is_empty() {
-        "unnamed".to_string()
-    } else {
-        name
-    };
     let waited_ms = (now - g.wait_since).max(0) / 1_000_000;
     let state = match st {
         RUNNING if g.wait_reason == WaitReason::Blocking as u8 => {
@@ -211,8 +211,8 @@ fn describe(g: &G, now: i64, out: &mut String) {
     };
     let _ = writeln!(
         out,
-        "goroutine {} ({name}) [{state}]{}:",
-        g.id(),
+        "{} [{state}]{}:",
+        crate::runtime::goroutine_label(g),
         if g.is_locked() {
             " locked to thread"
         } else {
@@ -241,21 +241,10 @@ pub fn dump(fd: i32) -> i32 {
         }
     });
     let out = format!("libgoroutine: {n} goroutines\n\n{out}");
-    let mut buf = out.as_bytes();
-    while !buf.is_empty() {
-        // SAFETY: writing our buffer to the caller's fd.
-        let w = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
-        if w < 0 {
-            // SAFETY: reading errno.
-            let e = unsafe { *libc::__errno_location() };
-            if e == libc::EINTR {
-                continue;
-            }
-            return -e;
-        }
-        buf = &buf[w as usize..];
+    match crate::runtime::sys::write_all(fd, out.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => e,
     }
-    0
 }
 
 // ---------------------------------------------------------------------------------
@@ -288,11 +277,8 @@ extern "C" fn on_sigquit(_sig: i32) {
 pub fn handle_sigquit() {
     if SIGQUIT_PENDING.swap(false, Ordering::SeqCst) {
         let _ = dump(2);
-        let msg = b"libgoroutine: SIGQUIT: exiting\n";
-        // SAFETY: write(2) and _exit(2).
-        unsafe {
-            libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len());
-            libc::_exit(2);
-        }
+        crate::runtime::sys::stderr("libgoroutine: SIGQUIT: exiting\n");
+        // SAFETY: _exit(2) has no preconditions.
+        unsafe { libc::_exit(2) };
     }
 }

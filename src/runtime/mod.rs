@@ -6,13 +6,19 @@
 //! - `lock`: the spin lock and futex calls everything above is built from.
 //! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
 //!   `sysmon`: the monitor thread that rescues stuck processors.
+//! - `sys`: the system calls that the hook layer interposes (read, poll, close...),
+//!   made directly, so the runtime never enters its own hooks.
 //! - `home`: a thread running a group of goroutines pinned to it (Python's).
-//! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace.
+//! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace; `blockprof`: the
+//!   blocking-call report (`GRDEBUG=blockprof=1`).
+//! - `boundary`: what every entry from C runs inside (panics, the fork rule).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
+pub mod blockprof;
+pub mod boundary;
 pub mod debug;
 pub mod g;
 pub mod home;
@@ -24,27 +30,28 @@ pub mod park;
 pub mod sanitizer;
 pub mod sched;
 pub mod stack;
+pub mod sys;
 pub mod sysmon;
 pub mod timer;
 
 /// A broken invariant: one line naming the goroutine, then abort.
 #[cold]
 pub fn fatal(what: &str) -> ! {
-    use std::io::Write;
     let g = m::current_g();
     let mut line = format!("libgoroutine: fatal error: {what}");
     if !g.is_null() {
         // SAFETY: descriptors are never freed.
-        let g = unsafe { &*g };
-        let name = String::from_utf8_lossy(g.name_str()).into_owned();
-        let name = if name.is_empty() {
-            "unnamed".to_string()
-        } else {
-            name
-        };
-        line.push_str(&format!(" in goroutine {} ({name})", g.id()));
+        line.push_str(&format!(" in {}", goroutine_label(unsafe { &*g })));
     }
     line.push('\n');
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    sys::stderr(&line);
     std::process::abort();
+}
+
+/// "goroutine N (name)", as fatal errors and dumps name a goroutine ("unnamed" when it
+/// has no name).
+pub(crate) fn goroutine_label(g: &g::G) -> String {
+    let name = String::from_utf8_lossy(g.name_str());
+    let name = if name.is_empty() { "unnamed" } else { &name };
+    format!("goroutine {} ({name})", g.id())
 }

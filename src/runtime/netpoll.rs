@@ -12,24 +12,52 @@
 //! 10 ms. Events are tagged with the fd and a generation (`seq`), bumped by `gr_close`
 //! and by re-registration, so a new file that reuses an fd number never sees an old
 //! file's readiness.
+//!
+//! Registration: for most fds every wait tries `EPOLL_CTL_ADD` (EEXIST means it is
+//! still registered), because a program may close an fd with close(2), which drops
+//! the kernel's registration silently, and a new file under the same number would
+//! otherwise be taken for registered and its waiter never woken. An fd *adopted* with
+//! `gr_io_adopt` (the hook layer adopts every fd it sees created, and sees every
+//! close) is one whose every close goes through `close` below: it stays registered
+//! between waits with no system call, until that close. Adopting also forgets what
+//! was known about an earlier file under the number (its waiters get -ECANCELED).
+//!
+//! Lifetime: the epoll instance, the eventfd and the descriptor table are made when
+//! the runtime starts (the table's chunks as fds are first seen) and freed by
+//! `gr_shutdown` (`shutdown`), so that a process that stopped the runtime holds no
+//! descriptor or memory of it; the next start makes new ones. Nothing of a goroutine
+//! can be in the netpoller then, but a plain thread may be inside `gr_read`,
+//! `gr_write`, `gr_close` or `gr_io_adopt` (holding a table entry while it blocks in
+//! poll(2)): those calls count themselves (`TableUse`), and a shutdown that finds one
+//! keeps the old chunks aside until a later shutdown finds none.
+//!
+//! Several fds at once (`gr_poll`): one `Waiter` shared by a node on each fd's lists,
+//! the select-wide lock protocol of `sync/select.rs` (`MultiWait::slock`), and a
+//! count of edges per direction (`redges`/`wedges`) so that an edge between the
+//! caller's poll(2) and its linking is never missed, even one taken by another waiter.
 
+use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
 };
-use std::sync::Once;
+use std::sync::Mutex;
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::{nanotime, SpinLock};
-use crate::runtime::park::Waiter;
+use crate::runtime::park::{parkable_g, Waiter};
+use crate::runtime::sys;
 
 pub const READ: i32 = 1;
 pub const WRITE: i32 = 2;
 
-/// One waiter on one fd, in the read list, the write list, or both.
-#[repr(C)]
+/// One waiter's node on one fd, in the read list, the write list, or both.
 struct IoWaiter {
-    w: Waiter,
+    /// The waiting party (shared by the nodes of a multi-fd wait).
+    w: *const Waiter,
+    /// A multi-fd wait's select-wide lock (null for a single wait): a waker that won
+    /// the claim takes and drops it before `wake`, so it finds the waiter parked.
+    slock: *const SpinLock,
     /// Directions waited for.
     events: i32,
     /// Set by the waker before `Waiter::wake`: ready mask or -ECANCELED.
@@ -38,19 +66,49 @@ struct IoWaiter {
     wnext: *mut IoWaiter,
 }
 
+impl IoWaiter {
+    fn new(w: *const Waiter, slock: *const SpinLock, events: i32) -> IoWaiter {
+        IoWaiter {
+            w,
+            slock,
+            events,
+            result: 0,
+            rnext: ptr::null_mut(),
+            wnext: ptr::null_mut(),
+        }
+    }
+}
+
 struct PollDesc {
     lock: SpinLock,
     /// Generation of the registration (low 32 bits of every event's tag).
     seq: AtomicU32,
+    /// A hint for `data_io`: a read or write on this fd said ENOTSOCK (a pipe, a
+    /// tty). Reset by `gr_close`.
+    not_socket: AtomicBool,
+    /// Everything else, guarded by `lock` (`state` gives the pointer).
+    guarded: UnsafeCell<DescState>,
+}
+
+/// The fields of a `PollDesc` that its lock guards.
+struct DescState {
     registered: bool,
+    /// Every close of this fd goes through `close` (`gr_io_adopt`): a registration
+    /// stays valid until then, so `register` makes no system call.
+    adopted: bool,
+    /// Edges seen per direction (wrapping counts, for `poll`).
+    redges: u32,
+    wedges: u32,
     rready: bool,
     wready: bool,
     readers: *mut IoWaiter,
     writers: *mut IoWaiter,
-    /// A hint for `data_io`: a read or write on this fd said ENOTSOCK (a pipe, a
-    /// tty). Reset by `gr_close`.
-    not_socket: AtomicBool,
 }
+
+// SAFETY: the plain fields are in `guarded`, read and written only under `lock`; the
+// others are atomics. The waiter pointers refer to nodes their owners keep alive
+// while linked.
+unsafe impl Sync for PollDesc {}
 
 const CHUNK: usize = 1024;
 const NCHUNKS: usize = 1024;
@@ -59,7 +117,13 @@ static TABLE: [AtomicPtr<[PollDesc; CHUNK]>; NCHUNKS] =
 
 static EPFD: AtomicI32 = AtomicI32::new(-1);
 static EVFD: AtomicI32 = AtomicI32::new(-1);
-static INIT: Once = Once::new();
+/// Held while the epoll instance and the eventfd are made or freed.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+/// Plain threads inside a call that holds a table entry (see `TableUse`).
+static PLAIN_USERS: AtomicUsize = AtomicUsize::new(0);
+/// Chunks taken out of `TABLE` by a shutdown while a plain thread could still hold
+/// an entry of one; freed by a later shutdown that finds no such thread.
+static RETIRED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// Who holds the poller role, the one thread that blocks in `epoll_wait` (and the
 /// only one that drains the eventfd): `POLLER_NONE`, an idle worker or an idle home
 /// thread. Taken with a compare-exchange from `POLLER_NONE`; given back with
@@ -80,26 +144,98 @@ static NO_EPOLL_PWAIT2: AtomicBool = AtomicBool::new(false);
 /// When anyone last polled (ns), for sysmon.
 pub static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 
-/// Creates the epoll instance and the eventfd that interrupts it (once).
+/// Creates the epoll instance and the eventfd that interrupts it, unless they exist.
 pub fn init() {
-    INIT.call_once(|| {
-        // SAFETY: epoll_create1, eventfd and epoll_ctl take no pointers but `&mut e`,
-        // a valid epoll_event for the call; the descriptors are kept for the process.
-        unsafe {
-            let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-            let ev = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
-            if ep < 0 || ev < 0 {
-                crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
-            }
-            let mut e = libc::epoll_event {
-                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-                u64: u64::MAX,
-            };
-            libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e);
-            EVFD.store(ev, Ordering::Release);
-            EPFD.store(ep, Ordering::Release);
+    if EPFD.load(Ordering::Acquire) >= 0 {
+        return;
+    }
+    let _lifecycle = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    if EPFD.load(Ordering::Acquire) >= 0 {
+        return;
+    }
+    let ep = sys::epoll_create1(libc::EPOLL_CLOEXEC);
+    let ev = sys::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+    if ep < 0 || ev < 0 {
+        crate::runtime::fatal("cannot create the netpoller (epoll/eventfd)");
+    }
+    let mut e = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: u64::MAX,
+    };
+    // SAFETY: &mut e is a valid epoll_event for the call.
+    unsafe { sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ev, &mut e) };
+    EVFD.store(ev, Ordering::Release);
+    EPFD.store(ep, Ordering::Release);
+}
+
+/// Frees the netpoller at `gr_shutdown`: closes the epoll instance and the eventfd
+/// and frees the descriptor table (see the top of this file). The caller has stopped
+/// every worker and sysmon, and no goroutine exists. Nothing is freed while a home
+/// thread is still inside `run` or holds the poller role (it may poll right now).
+pub fn shutdown() {
+    let _lifecycle = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
+    if POLLER.load(Ordering::SeqCst) != POLLER_NONE
+        || crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0
+    {
+        return;
+    }
+    for fd in [
+        EPFD.swap(-1, Ordering::AcqRel),
+        EVFD.swap(-1, Ordering::AcqRel),
+    ] {
+        if fd >= 0 {
+            sys::close(fd);
         }
-    });
+    }
+    POLL_DEADLINE.store(i64::MAX, Ordering::SeqCst);
+    let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    for chunk in TABLE.iter() {
+        let c = chunk.swap(ptr::null_mut(), Ordering::SeqCst);
+        if !c.is_null() {
+            retired.push(c as usize);
+        }
+    }
+    // A plain thread that counts itself after this load finds the table empty (the
+    // swaps above come first in the single order of SeqCst operations): only one
+    // counted before it can hold a retired chunk.
+    if PLAIN_USERS.load(Ordering::SeqCst) == 0 {
+        for c in retired.drain(..) {
+            // SAFETY: taken out of the table above (or by an earlier shutdown), and no
+            // plain thread that could hold an entry of it is left; goroutines and
+            // pollers are gone.
+            drop(unsafe { Box::from_raw(c as *mut [PollDesc; CHUNK]) });
+        }
+    }
+}
+
+/// A plain thread's use of the descriptor table, from before it looks an entry up
+/// until it is done with it (across a blocking poll): `shutdown` leaves the table
+/// alone while any exists. Threads with an M (workers, home threads inside `run`) need
+/// no count: `shutdown` runs when none is left, or frees nothing.
+struct TableUse {
+    plain: bool,
+}
+
+impl TableUse {
+    #[inline]
+    fn enter() -> TableUse {
+        let plain = crate::runtime::m::current_m().is_null();
+        if plain {
+            PLAIN_USERS.fetch_add(1, Ordering::SeqCst);
+            // Pairs with `shutdown`: our table lookups come after this in the SeqCst
+            // order, so they see the table as a concurrent shutdown left it.
+            core::sync::atomic::fence(Ordering::SeqCst);
+        }
+        TableUse { plain }
+    }
+}
+
+impl Drop for TableUse {
+    fn drop(&mut self) {
+        if self.plain {
+            PLAIN_USERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 fn desc(fd: i32) -> Option<&'static PollDesc> {
@@ -113,12 +249,17 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
         let fresh: Box<[PollDesc; CHUNK]> = Box::new(core::array::from_fn(|_| PollDesc {
             lock: SpinLock::new(),
             seq: AtomicU32::new(0),
-            registered: false,
-            rready: false,
-            wready: false,
-            readers: ptr::null_mut(),
-            writers: ptr::null_mut(),
             not_socket: AtomicBool::new(false),
+            guarded: UnsafeCell::new(DescState {
+                registered: false,
+                adopted: false,
+                redges: 0,
+                wedges: 0,
+                rready: false,
+                wready: false,
+                readers: ptr::null_mut(),
+                writers: ptr::null_mut(),
+            }),
         }));
         let fresh = Box::into_raw(fresh);
         match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
@@ -132,60 +273,54 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
             }
         }
     }
-    // SAFETY: a published chunk is a leaked Box that is never freed, and i < CHUNK.
+    // SAFETY: i < CHUNK, and a published chunk is freed only by `shutdown`, when no
+    // goroutine or poller exists and no plain thread is inside a `TableUse`; every
+    // caller is one of those.
     Some(unsafe { &(*chunk)[i] })
 }
 
-/// The descriptor as a pointer for writing its plain fields (under its lock).
-// A known gap, left for after the hook layer's changes to this file: these writes go
-// through a pointer made from a shared reference, which Rust's aliasing model does not
-// allow for fields outside an UnsafeCell; the plain fields belong in one.
-fn desc_mut(pd: &PollDesc) -> *mut PollDesc {
-    pd as *const PollDesc as *mut PollDesc
-}
-
-fn errno() -> i32 {
-    // SAFETY: __errno_location returns this thread's errno slot, valid for the
-    // thread's life.
-    unsafe { *libc::__errno_location() }
+/// The lock-guarded fields of a descriptor, for use under its lock.
+fn state(pd: &PollDesc) -> *mut DescState {
+    pd.guarded.get()
 }
 
 /// Makes sure `fd` is in the epoll set. Ok(false): the fd cannot be polled (a regular
 /// file), so it is always ready.
 fn register(fd: i32, pd: &PollDesc) -> Result<bool, i32> {
     init();
-    let p = desc_mut(pd);
+    let p = state(pd);
     pd.lock.lock();
     // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (p points
-    // into a chunk that is never freed); `&mut e` is a valid epoll_event.
+    // into a chunk that only `shutdown` frees, when no goroutine is left); `&mut e` is
+    // a valid epoll_event.
     let result = unsafe {
-        let seq = (*p).seq.load(Ordering::Relaxed).wrapping_add(1);
+        if (*p).adopted && (*p).registered {
+            pd.lock.unlock();
+            return Ok(true);
+        }
+        let seq = pd.seq.load(Ordering::Relaxed).wrapping_add(1);
         let mut e = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u32 as u64 | ((seq as u64) << 32),
         };
-        if libc::epoll_ctl(
-            EPFD.load(Ordering::Acquire),
-            libc::EPOLL_CTL_ADD,
-            fd,
-            &mut e,
-        ) == 0
-        {
-            (*p).seq.store(seq, Ordering::Release);
-            (*p).registered = true;
-            (*p).rready = false;
-            (*p).wready = false;
-            Ok(true)
-        } else {
-            match errno() {
-                libc::EEXIST => {
-                    (*p).registered = true;
-                    Ok(true)
-                }
-                libc::EPERM => Ok(false),
-                libc::EBADF => Err(-libc::EBADF),
-                e => Err(-e),
+        let ep = EPFD.load(Ordering::Acquire);
+        let mut r = sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut e);
+        if r == -libc::EEXIST && !(*p).registered {
+            // Registered under a tag from before `gr_io_adopt` or a failed close:
+            // give it the new one.
+            r = sys::epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, &mut e);
+        }
+        match r {
+            0 => {
+                pd.seq.store(seq, Ordering::Release);
+                (*p).registered = true;
+                (*p).rready = false;
+                (*p).wready = false;
+                Ok(true)
             }
+            e if e == -libc::EEXIST => Ok(true),
+            e if e == -libc::EPERM => Ok(false),
+            e => Err(e),
         }
     };
     // SAFETY: this thread took pd.lock above and has not released it.
@@ -218,7 +353,7 @@ fn poll_now(fd: i32, events: i32) -> i32 {
     }
     let mut pfd = pollfd_for(fd, events);
     // SAFETY: &mut pfd is one valid, writable pollfd, and nfds is 1.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    let n = unsafe { sys::poll(&mut pfd, 1, 0) };
     if n <= 0 {
         return 0;
     }
@@ -255,7 +390,7 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     if timeout_ns == 0 {
         return -libc::ETIMEDOUT;
     }
-    if crate::runtime::m::current_g().is_null() {
+    if parkable_g().is_null() {
         return poll_blocking(fd, events, timeout_ns);
     }
     let Some(pd) = desc(fd) else {
@@ -270,9 +405,10 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     // point is latched and seen by wait().
     pd.lock.lock();
     // SAFETY: we hold pd.lock, which guards the descriptor's plain fields (a chunk
-    // entry, never freed), and release it only after the last write.
+    // entry, freed only by `shutdown`, when no goroutine is left), and release it only
+    // after the last write.
     unsafe {
-        let p = desc_mut(pd);
+        let p = state(pd);
         if events & READ != 0 {
             (*p).rready = false;
         }
@@ -291,7 +427,7 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
 /// Parks the calling goroutine until an edge in `events` (or a latched one), the
 /// timeout, or `gr_close`.
 fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
-    let p = desc_mut(pd);
+    let p = state(pd);
     pd.lock.lock();
     // SAFETY: we hold pd.lock, which guards the descriptor's fields and lists; the
     // waiter lives on our stack until we return, and is off both lists by then on
@@ -311,13 +447,8 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
             pd.lock.unlock();
             return latched;
         }
-        let mut iw = IoWaiter {
-            w: Waiter::current(),
-            events,
-            result: 0,
-            rnext: ptr::null_mut(),
-            wnext: ptr::null_mut(),
-        };
+        let w = Waiter::current();
+        let mut iw = IoWaiter::new(&w, ptr::null(), events);
         let me: *mut IoWaiter = &mut iw;
         if events & READ != 0 {
             iw.rnext = (*p).readers;
@@ -328,7 +459,7 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
             (*p).writers = me;
         }
         WAITERS.fetch_add(1, Ordering::SeqCst);
-        let woken = iw.w.block_timeout(&pd.lock, WaitReason::Io, timeout_ns);
+        let woken = w.block_timeout(&pd.lock, WaitReason::Io, timeout_ns);
         WAITERS.fetch_sub(1, Ordering::SeqCst);
         if woken {
             return iw.result;
@@ -375,44 +506,281 @@ fn poll_blocking(fd: i32, events: i32, timeout_ns: i64) -> i32 {
     };
     loop {
         let mut pfd = pollfd_for(fd, events);
-        let ms = if deadline == i64::MAX {
+        let left = if deadline == i64::MAX {
             -1
         } else {
             let left = deadline - nanotime();
             if left <= 0 {
                 return -libc::ETIMEDOUT;
             }
-            ((left + 999_999) / 1_000_000).min(i32::MAX as i64) as i32
+            left
         };
         // SAFETY: &mut pfd is one valid, writable pollfd, and nfds is 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        let n = unsafe { sys::ppoll(&mut pfd, 1, left) };
+        if n > 0 && pfd.revents & libc::POLLNVAL != 0 {
+            return -libc::EBADF;
+        }
         if n > 0 {
             let m = revents_to_mask(pfd.revents as i32, events);
             if m != 0 {
                 return m;
             }
-        } else if n < 0 && errno() != libc::EINTR {
-            return -errno();
+        } else if n < 0 && n != -libc::EINTR {
+            return n;
+        }
+    }
+}
+
+/// `gr_io_wait`: after a non-blocking call on `fd` said EAGAIN for `events`, waits
+/// for the next edge in those directions (or one latched since the last wait), the
+/// timeout, or `close`. No poll(2) first: the caller's EAGAIN was the check. Returns
+/// the directions of the edge (> 0; it may be stale, so the caller retries its call
+/// and waits again on EAGAIN), -ETIMEDOUT, -ECANCELED, -EBADF or -EINVAL. Where the
+/// caller may not park (a plain thread, inside gr_blocking) it blocks in poll(2).
+pub fn wait_edge(fd: i32, events: i32, timeout_ns: i64) -> i32 {
+    if events == 0 || events & !(READ | WRITE) != 0 {
+        return -libc::EINVAL;
+    }
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    if parkable_g().is_null() {
+        return poll_blocking(fd, events, timeout_ns);
+    }
+    let Some(pd) = desc(fd) else {
+        return poll_blocking(fd, events, timeout_ns);
+    };
+    match register(fd, pd) {
+        Ok(true) => wait(pd, events, timeout_ns),
+        Ok(false) => events,
+        Err(e) => e,
+    }
+}
+
+/// `gr_io_adopt`: `fd` is a file the caller has just made (socket, accept, pipe,
+/// dup2...) and will close only through `close`. Forgets the previous file under
+/// the number (its waiters get -ECANCELED, its events are dropped) and keeps `fd`
+/// registered between waits from its first wait until `close`. Returns 0, or -EBADF
+/// for a negative fd or one beyond the netpoller's table (2^20: such an fd simply
+/// stays un-adopted).
+pub fn adopt(fd: i32) -> i32 {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    let _use = TableUse::enter();
+    let Some(pd) = desc(fd) else {
+        return -libc::EBADF;
+    };
+    let p = state(pd);
+    pd.lock.lock();
+    // SAFETY: we hold pd.lock (the descriptor's fields and lists, and take_all's
+    // contract); wake_list gets only waiters take_all claimed for us, and never
+    // touches one after waking it.
+    unsafe {
+        pd.seq.fetch_add(1, Ordering::AcqRel);
+        pd.not_socket.store(false, Ordering::Relaxed);
+        (*p).registered = false;
+        (*p).adopted = true;
+        (*p).rready = false;
+        (*p).wready = false;
+        let woken = take_all(p);
+        pd.lock.unlock();
+        wake_list(woken, -libc::ECANCELED);
+    }
+    0
+}
+
+/// The GR_READ/GR_WRITE directions a pollfd's events ask for. Only errors and
+/// hang-ups (reported whatever was asked) count as a read edge.
+fn pollfd_dirs(events: i16) -> i32 {
+    let mut d = 0;
+    if events
+        & (libc::POLLIN | libc::POLLPRI | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLRDHUP)
+        != 0
+    {
+        d |= READ;
+    }
+    if events & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND) != 0 {
+        d |= WRITE;
+    }
+    if d == 0 {
+        READ
+    } else {
+        d
+    }
+}
+
+/// The part of a multi-fd wait (`poll`) that its nodes share.
+struct MultiWait {
+    w: Waiter,
+    slock: SpinLock,
+}
+
+/// `gr_poll`: poll(2) that parks the goroutine. Fills `revents` as poll(2) does and
+/// returns the number of fds with events, 0 after `timeout_ns` (negative: for ever),
+/// or a negative errno value from poll(2) (-EFAULT, -EINVAL, -ENOMEM). Where the
+/// caller may not park, it is poll(2) (ppoll, retried after signals).
+///
+/// On a goroutine: a poll(2) without waiting first; if nothing is ready, each fd is
+/// registered (no system call for adopted fds) and its edge count noted, poll(2)
+/// looks again, and the goroutine parks with a node on every fd's list, unless an
+/// edge arrived since the counts were noted. Any wake-up (an edge, `close` of one of
+/// the fds, the timeout) ends in a poll(2) that decides what is reported, so the
+/// result is poll(2)'s own, never a latched edge's. A temporary epoll set per call
+/// was the alternative: it costs 3 + n system calls per wait where this costs none
+/// beyond the two poll(2)s (with adopted fds).
+///
+/// # Safety
+/// `fds` points to `n` pollfds (it may be NULL when `n` is 0).
+pub unsafe fn poll(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
+    let each = |f: fn(i32)| {
+        for i in 0..n {
+            // SAFETY: the caller passes n entries.
+            f(unsafe { (*fds.add(i)).fd });
+        }
+    };
+    each(crate::runtime::sanitizer::hb_fd_release);
+    // SAFETY: fds holds n pollfds (our contract).
+    let r = unsafe { poll_fds(fds, n, timeout_ns) };
+    each(crate::runtime::sanitizer::hb_fd_acquire);
+    r
+}
+
+/// `poll`'s work, between the sanitizer edges.
+///
+/// # Safety
+/// As for `poll`.
+unsafe fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
+    let deadline = if timeout_ns < 0 {
+        i64::MAX
+    } else {
+        nanotime().saturating_add(timeout_ns)
+    };
+    let left = |now: i64| {
+        if deadline == i64::MAX {
+            -1
+        } else {
+            (deadline - now).max(0)
+        }
+    };
+    if timeout_ns == 0 || parkable_g().is_null() {
+        loop {
+            // SAFETY: fds holds n pollfds (our contract).
+            let r = unsafe { sys::ppoll(fds, n, left(nanotime())) };
+            if r != -libc::EINTR {
+                return r;
+            }
+        }
+    }
+    // SAFETY: fds holds n pollfds (our contract).
+    let r = unsafe { sys::poll(fds, n, 0) };
+    if r != 0 {
+        return r;
+    }
+    // SAFETY: fds holds n pollfds (our contract); poll(2) has just read them.
+    let pfds = unsafe { core::slice::from_raw_parts(fds, n) };
+    let mut descs: Vec<(&'static PollDesc, i32, u32, u32)> = Vec::with_capacity(n);
+    for pfd in pfds {
+        if pfd.fd < 0 {
+            continue;
+        }
+        let dirs = pollfd_dirs(pfd.events);
+        match desc(pfd.fd).map(|pd| (pd, register(pfd.fd, pd))) {
+            Some((pd, Ok(true))) => descs.push((pd, dirs, 0, 0)),
+            // Always ready (poll(2) said so already), or gone since (the next
+            // poll(2) says POLLNVAL): nothing to wait for on it.
+            Some((_, Ok(false))) | Some((_, Err(_))) => {}
+            // Beyond the table: no way to wait here; block the thread instead.
+            // SAFETY: fds holds n pollfds (our contract).
+            None => return unsafe { sys::ppoll(fds, n, left(nanotime())) },
+        }
+    }
+    let mut nodes: Vec<IoWaiter> = descs
+        .iter()
+        .map(|&(_, dirs, _, _)| IoWaiter::new(ptr::null(), ptr::null(), dirs))
+        .collect();
+    loop {
+        for d in descs.iter_mut() {
+            d.0.lock.lock();
+            // SAFETY: we hold the descriptor's lock, which guards its counts.
+            unsafe {
+                let p = state(d.0);
+                d.2 = (*p).redges;
+                d.3 = (*p).wedges;
+                d.0.lock.unlock();
+            }
+        }
+        // SAFETY: fds holds n pollfds (our contract).
+        let r = unsafe { sys::poll(fds, n, 0) };
+        let now = nanotime();
+        if r != 0 || now >= deadline {
+            return r;
+        }
+        let mw = MultiWait {
+            w: Waiter::current(),
+            slock: SpinLock::new(),
+        };
+        // SAFETY: each descriptor's lists and counts are touched under its lock; the
+        // nodes live in `nodes` (never resized) and are unlinked below on every path
+        // before they or `mw` (in place on this stack) go; block_timeout gets mw's
+        // held slock, which every waker that claims us takes before waking us.
+        unsafe {
+            mw.slock.lock();
+            let mut linked = 0;
+            let mut edge = false;
+            for (d, node) in descs.iter().zip(nodes.iter_mut()) {
+                let (pd, dirs, r0, w0) = *d;
+                let p = state(pd);
+                pd.lock.lock();
+                if (dirs & READ != 0 && (*p).redges != r0)
+                    || (dirs & WRITE != 0 && (*p).wedges != w0)
+                {
+                    edge = true;
+                    pd.lock.unlock();
+                    break;
+                }
+                let me: *mut IoWaiter = node;
+                (*me).w = &mw.w;
+                (*me).slock = &mw.slock;
+                (*me).rnext = ptr::null_mut();
+                (*me).wnext = ptr::null_mut();
+                if dirs & READ != 0 {
+                    (*me).rnext = (*p).readers;
+                    (*p).readers = me;
+                }
+                if dirs & WRITE != 0 {
+                    (*me).wnext = (*p).writers;
+                    (*p).writers = me;
+                }
+                pd.lock.unlock();
+                linked += 1;
+            }
+            // An edge since the counts were taken: look again instead of parking,
+            // unless a waker has already claimed us (it then wakes us at once).
+            let park = !edge || !mw.w.claim();
+            if park {
+                WAITERS.fetch_add(1, Ordering::SeqCst);
+                mw.w.block_timeout(&mw.slock, WaitReason::Io, left(nanotime()));
+                WAITERS.fetch_sub(1, Ordering::SeqCst);
+            } else {
+                mw.slock.unlock();
+            }
+            for (d, node) in descs.iter().zip(nodes.iter_mut()).take(linked) {
+                let pd = d.0;
+                let p = state(pd);
+                let me: *mut IoWaiter = node;
+                pd.lock.lock();
+                unlink(&mut (*p).readers, me, |w| &mut (*w).rnext);
+                unlink(&mut (*p).writers, me, |w| &mut (*w).wnext);
+                pd.lock.unlock();
+            }
         }
     }
 }
 
 /// For the I/O wrappers: after EAGAIN, wait for the next edge in `dir`.
 fn wait_again(fd: i32, dir: i32) -> i32 {
-    if crate::runtime::m::current_g().is_null() {
-        let r = poll_blocking(fd, dir, -1);
-        return if r < 0 { r } else { 0 };
-    }
-    let Some(pd) = desc(fd) else {
-        let r = poll_blocking(fd, dir, -1);
-        return if r < 0 { r } else { 0 };
-    };
-    match register(fd, pd) {
-        Ok(true) => {}
-        Ok(false) => return 0,
-        Err(e) => return e,
-    }
-    let r = wait(pd, dir, -1);
+    let r = wait_edge(fd, dir, -1);
     if r < 0 {
         r
     } else {
@@ -424,34 +792,33 @@ fn wait_again(fd: i32, dir: i32) -> i32 {
 /// fcntl): a file closed with close(2) instead of gr_close and replaced under the
 /// same number would otherwise be taken for non-blocking and block the thread.
 fn set_nonblock(fd: i32) -> Result<(), i32> {
-    // SAFETY: F_GETFL and F_SETFL take and return integers only; a bad fd is an
-    // error we report.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl < 0 {
-            return Err(-errno());
-        }
-        if fl & libc::O_NONBLOCK == 0 && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
-            return Err(-errno());
+    let fl = sys::getfl(fd);
+    if fl < 0 {
+        return Err(fl);
+    }
+    if fl & libc::O_NONBLOCK == 0 {
+        let r = sys::setfl(fd, fl | libc::O_NONBLOCK);
+        if r < 0 {
+            return Err(r);
         }
     }
     Ok(())
 }
 
-/// Runs `op` (which must not block) until it stops saying EAGAIN, waiting for `dir`
-/// in between.
+/// Runs `op` (which must not block; it returns a count or -errno) until it stops
+/// saying EAGAIN, waiting for `dir` in between.
 fn retry_io(fd: i32, dir: i32, mut op: impl FnMut() -> isize) -> isize {
     loop {
         let n = op();
         if n >= 0 {
             return n;
         }
-        let e = errno();
+        let e = -n as i32;
         if e == libc::EINTR {
             continue;
         }
         if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
-            return -(e as isize);
+            return n;
         }
         let r = wait_again(fd, dir);
         if r < 0 {
@@ -472,6 +839,7 @@ fn data_io(
     sock_op: impl FnMut() -> isize,
     file_op: impl FnMut() -> isize,
 ) -> isize {
+    let _use = TableUse::enter();
     let pd = desc(fd);
     if pd.is_some_and(|pd| !pd.not_socket.load(Ordering::Relaxed)) {
         let n = retry_io(fd, dir, sock_op);
@@ -498,9 +866,9 @@ pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
         fd,
         READ,
         // SAFETY: buf is writable for n bytes (our contract), as recv(2) takes it.
-        || unsafe { libc::recv(fd, buf as *mut libc::c_void, n, libc::MSG_DONTWAIT) },
+        || unsafe { sys::recv(fd, buf, n, libc::MSG_DONTWAIT) },
         // SAFETY: buf is writable for n bytes (our contract), as read(2) takes it.
-        || unsafe { libc::read(fd, buf as *mut libc::c_void, n) },
+        || unsafe { sys::read(fd, buf, n) },
     )
 }
 
@@ -514,9 +882,9 @@ pub unsafe fn write(fd: i32, buf: *const u8, n: usize) -> isize {
         fd,
         WRITE,
         // SAFETY: buf is readable for n bytes (our contract), as send(2) takes it.
-        || unsafe { libc::send(fd, buf as *const libc::c_void, n, libc::MSG_DONTWAIT) },
+        || unsafe { sys::send(fd, buf, n, libc::MSG_DONTWAIT) },
         // SAFETY: buf is readable for n bytes (our contract), as write(2) takes it.
-        || unsafe { libc::write(fd, buf as *const libc::c_void, n) },
+        || unsafe { sys::write(fd, buf, n) },
     )
 }
 
@@ -531,7 +899,7 @@ pub unsafe fn accept(fd: i32, addr: *mut libc::sockaddr, len: *mut libc::socklen
     }
     // SAFETY: addr and len are as accept4(2) takes them (our contract).
     retry_io(fd, READ, || unsafe {
-        libc::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as isize
+        sys::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as isize
     }) as i32
 }
 
@@ -545,34 +913,21 @@ pub unsafe fn connect(fd: i32, addr: *const libc::sockaddr, len: libc::socklen_t
         return e;
     }
     // SAFETY: addr points to len readable bytes (our contract).
-    let r = unsafe { libc::connect(fd, addr, len) };
+    let r = unsafe { sys::connect(fd, addr, len) };
     if r == 0 {
         return 0;
     }
-    let e = errno();
-    if e != libc::EINPROGRESS && e != libc::EINTR {
-        return -e;
+    if r != -libc::EINPROGRESS && r != -libc::EINTR {
+        return r;
     }
     let r = wait_again(fd, WRITE);
     if r < 0 {
         return r;
     }
-    let mut err: i32 = 0;
-    let mut l = core::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: &mut err and &mut l are valid out-pointers, and l holds err's size.
-    if unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            &mut err as *mut i32 as *mut libc::c_void,
-            &mut l,
-        )
-    } < 0
-    {
-        return -errno();
+    match sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+        Ok(err) => -err,
+        Err(e) => e,
     }
-    -err
 }
 
 /// Wakes every goroutine waiting on `fd` with -ECANCELED, forgets its registration,
@@ -581,22 +936,24 @@ pub fn close(fd: i32) -> i32 {
     if fd < 0 {
         return -libc::EBADF;
     }
+    let table_use = TableUse::enter();
     if let Some(pd) = desc(fd) {
-        let p = desc_mut(pd);
+        let p = state(pd);
         pd.lock.lock();
         // SAFETY: we hold pd.lock (the descriptor's fields and lists, and take_all's
         // contract); wake_list gets only waiters take_all claimed for us, and never
         // touches one after waking it.
         unsafe {
-            (*p).seq.fetch_add(1, Ordering::AcqRel);
-            (*p).not_socket.store(false, Ordering::Relaxed);
+            pd.seq.fetch_add(1, Ordering::AcqRel);
+            pd.not_socket.store(false, Ordering::Relaxed);
             let was = (*p).registered;
             (*p).registered = false;
+            (*p).adopted = false;
             (*p).rready = false;
             (*p).wready = false;
             let woken = take_all(p);
             if was && EPFD.load(Ordering::Acquire) >= 0 {
-                libc::epoll_ctl(
+                sys::epoll_ctl(
                     EPFD.load(Ordering::Acquire),
                     libc::EPOLL_CTL_DEL,
                     fd,
@@ -607,20 +964,16 @@ pub fn close(fd: i32) -> i32 {
             wake_list(woken, -libc::ECANCELED);
         }
     }
-    // SAFETY: close(2) takes an integer only; which fd to close is the caller's
-    // choice, as with close(2) itself.
-    if unsafe { libc::close(fd) } < 0 {
-        return -errno();
-    }
-    0
+    drop(table_use);
+    sys::close(fd).min(0)
 }
 
 /// Unlinks every waiter of a descriptor and returns those this caller wins, chained
 /// by `rnext`.
 ///
 /// # Safety
-/// `p` is a descriptor whose lock the caller holds.
-unsafe fn take_all(p: *mut PollDesc) -> *mut IoWaiter {
+/// `p` is the state of a descriptor whose lock the caller holds.
+unsafe fn take_all(p: *mut DescState) -> *mut IoWaiter {
     // SAFETY: our contract: the descriptor lock is held, so its lists are ours, and
     // linked waiters are alive (their owners unlink them under this lock first).
     unsafe {
@@ -641,7 +994,7 @@ unsafe fn take_all(p: *mut PollDesc) -> *mut IoWaiter {
         (*p).writers = ptr::null_mut();
         let mut out: *mut IoWaiter = ptr::null_mut();
         for &w in seen.iter().rev() {
-            if (*w).w.claim() {
+            if (*(*w).w).claim() {
                 (*w).rnext = out;
                 out = w;
             }
@@ -662,9 +1015,29 @@ unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
         unsafe {
             let next = (*w).rnext;
             (*w).result = result;
-            Waiter::wake(&(*w).w);
+            wake_node(w);
             w = next;
         }
+    }
+}
+
+/// Wakes the waiter of a node whose claim the caller won (with no descriptor lock
+/// held). A multi-fd waiter may still be linking its other nodes: its select-wide
+/// lock, taken and dropped here, is released only once it is parked.
+///
+/// # Safety
+/// The caller won the claim of `iw`'s waiter; it never touches `iw` afterwards.
+unsafe fn wake_node(iw: *mut IoWaiter) {
+    // SAFETY: our contract: the claim is ours, so the node, its waiter and a multi-fd
+    // wait's slock live until the wake below; nothing is touched after it.
+    unsafe {
+        let w = (*iw).w;
+        let slock = (*iw).slock;
+        if !slock.is_null() {
+            (*slock).lock();
+            (*slock).unlock();
+        }
+        Waiter::wake(w);
     }
 }
 
@@ -672,8 +1045,8 @@ unsafe fn wake_list(mut w: *mut IoWaiter, result: i32) {
 /// `mask`, and chains the won ones onto `woken` (through `rnext`).
 ///
 /// # Safety
-/// `p` is a descriptor whose lock the caller holds.
-unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
+/// `p` is the state of a descriptor whose lock the caller holds.
+unsafe fn collect(p: *mut DescState, read: bool, mask: i32, woken: &mut *mut IoWaiter) {
     // SAFETY: our contract: the descriptor lock is held, so its lists are ours (and
     // unlink's contract holds), and linked waiters are alive.
     unsafe {
@@ -692,7 +1065,7 @@ unsafe fn collect(p: *mut PollDesc, read: bool, mask: i32, woken: &mut *mut IoWa
             } else {
                 unlink(&mut (*p).readers, cur, |x| &mut (*x).rnext);
             }
-            if (*cur).w.claim() {
+            if (*(*cur).w).claim() {
                 (*cur).result = mask & (*cur).events;
                 (*cur).rnext = *woken;
                 *woken = cur;
@@ -708,7 +1081,7 @@ fn dispatch(tag: u64, ev: u32) {
     let fd = (tag & 0xffff_ffff) as i32;
     let seq = (tag >> 32) as u32;
     let Some(pd) = desc(fd) else { return };
-    let p = desc_mut(pd);
+    let p = state(pd);
     let r = ev & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
     let w = ev & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
     let mask = if r { READ } else { 0 } | if w { WRITE } else { 0 };
@@ -717,12 +1090,13 @@ fn dispatch(tag: u64, ev: u32) {
     // the chain holds only waiters collect claimed for us, alive until woken, and
     // each one's link is read before its wake, after which we never touch it.
     unsafe {
-        if (*p).seq.load(Ordering::Acquire) != seq || !(*p).registered {
+        if pd.seq.load(Ordering::Acquire) != seq || !(*p).registered {
             pd.lock.unlock();
             return; // an event for a closed file whose fd number was reused
         }
         let mut woken: *mut IoWaiter = ptr::null_mut();
         if r {
+            (*p).redges = (*p).redges.wrapping_add(1);
             if (*p).readers.is_null() {
                 (*p).rready = true;
             } else {
@@ -730,6 +1104,7 @@ fn dispatch(tag: u64, ev: u32) {
             }
         }
         if w {
+            (*p).wedges = (*p).wedges.wrapping_add(1);
             if (*p).writers.is_null() {
                 (*p).wready = true;
             } else {
@@ -739,7 +1114,7 @@ fn dispatch(tag: u64, ev: u32) {
         pd.lock.unlock();
         while !woken.is_null() {
             let next = (*woken).rnext;
-            Waiter::wake(&(*woken).w);
+            wake_node(woken);
             woken = next;
         }
     }
@@ -767,34 +1142,14 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
     // Not zeroed (1.5 KiB per poll): the kernel fills the first n entries, and only
     // those are read.
     let mut evs = [const { core::mem::MaybeUninit::<libc::epoll_event>::uninit() }; 128];
-    let ts;
-    let tsp = if timeout_ns < 0 {
-        ptr::null()
-    } else {
-        ts = libc::timespec {
-            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
-        };
-        &ts as *const libc::timespec
-    };
+    let evp = evs.as_mut_ptr() as *mut libc::epoll_event;
     let mut n = if NO_EPOLL_PWAIT2.load(Ordering::Relaxed) {
-        -1
+        -libc::ENOSYS
     } else {
-        // SAFETY: epoll_pwait2(2) with a writable buffer of evs.len() events, tsp
-        // null or pointing to ts (alive for the call), and a null sigmask.
-        (unsafe {
-            libc::syscall(
-                libc::SYS_epoll_pwait2,
-                ep,
-                evs.as_mut_ptr() as *mut libc::epoll_event,
-                evs.len() as i32,
-                tsp,
-                ptr::null::<libc::sigset_t>(),
-                0,
-            )
-        }) as i32
+        // SAFETY: evp is writable for evs.len() events.
+        unsafe { sys::epoll_pwait2(ep, evp, evs.len() as i32, timeout_ns) }
     };
-    if n < 0 && (NO_EPOLL_PWAIT2.load(Ordering::Relaxed) || errno() == libc::ENOSYS) {
+    if n == -libc::ENOSYS {
         // Before Linux 5.11 (or under valgrind 3.19): epoll_wait, in milliseconds.
         NO_EPOLL_PWAIT2.store(true, Ordering::Relaxed);
         let ms = if timeout_ns < 0 {
@@ -802,15 +1157,8 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
         } else {
             ((timeout_ns + 999_999) / 1_000_000).min(i32::MAX as i64) as i32
         };
-        // SAFETY: epoll_wait(2) with a writable buffer of evs.len() events.
-        n = unsafe {
-            libc::epoll_wait(
-                ep,
-                evs.as_mut_ptr() as *mut libc::epoll_event,
-                evs.len() as i32,
-                ms,
-            )
-        };
+        // SAFETY: evp is writable for evs.len() events.
+        n = unsafe { sys::epoll_wait(ep, evp, evs.len() as i32, ms) };
     }
     LAST_POLL.store(nanotime(), Ordering::Relaxed);
     if n <= 0 {
@@ -826,11 +1174,12 @@ fn poll_events(timeout_ns: i64, as_poller: bool) -> usize {
                 continue;
             }
             let mut buf = 0u64;
-            // SAFETY: read(2) of 8 bytes into &mut buf, a writable u64.
+            // SAFETY: read(2) of 8 bytes into &mut buf, a writable u64 (our eventfd is
+            // non-blocking: EAGAIN when already drained).
             unsafe {
-                libc::read(
+                sys::read(
                     EVFD.load(Ordering::Acquire),
-                    &mut buf as *mut u64 as *mut libc::c_void,
+                    &mut buf as *mut u64 as *mut u8,
                     8,
                 )
             };
@@ -848,7 +1197,7 @@ pub fn break_poll() {
     if ev >= 0 {
         let one = 1u64;
         // SAFETY: write(2) of 8 bytes from &one, a readable u64.
-        unsafe { libc::write(ev, &one as *const u64 as *const libc::c_void, 8) };
+        unsafe { sys::write(ev, &one as *const u64 as *const u8, 8) };
     }
 }
 

@@ -36,7 +36,7 @@ pub struct P {
     /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
     /// Free default-size stacks, most recently freed last (owner-only).
-    pub stacks: Vec<crate::runtime::stack::Stack>,
+    pub stacks: crate::runtime::stack::Cache,
     /// Default-size stack reservations held for spawns (owner-only; see runtime/stack/).
     pub credits: u32,
     /// Bumped at every schedule (read by stealers and sysmon; written by the owner
@@ -62,7 +62,7 @@ impl P {
             runq,
             stealer,
             gcache: Vec::new(),
-            stacks: Vec::new(),
+            stacks: crate::runtime::stack::Cache::new(),
             credits: 0,
             schedtick: AtomicU32::new(0),
             check_countdown: 0,

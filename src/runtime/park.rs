@@ -58,8 +58,8 @@ const HANDOFF_PARKED: u32 = 2;
 impl Waiter {
     /// A waiter for whoever is calling: the current goroutine or this plain thread.
     pub fn current() -> Waiter {
-        let g = crate::runtime::m::current_g();
-        if g.is_null() {
+        let g = parkable_g();
+        if g.is_null() && current_m().is_null() {
             sched::note_plain_thread();
         }
         Waiter {
@@ -284,6 +284,21 @@ unsafe fn timeout_fired(arg: usize) {
     }
 }
 
+/// The calling goroutine if it may park here, else null: on a plain thread, on a
+/// worker's scheduler context (g0), and inside `gr_blocking`'s function, where the
+/// goroutine has handed its processor away and keeps its thread for the call (a
+/// libc call that the hook layer interposes lands here from a blocking DNS lookup,
+/// for one). Waits made there block the thread, as a plain thread's do.
+pub fn parkable_g() -> *mut G {
+    let g = crate::runtime::m::current_g();
+    // SAFETY: a non-null current goroutine is the caller itself; its wait reason is
+    // written only by itself (sched::blocking sets Blocking around the call).
+    if !g.is_null() && unsafe { (*g).wait_reason } == WaitReason::Blocking as u8 {
+        return ptr::null_mut();
+    }
+    g
+}
+
 /// Sleeps the caller for `ns` nanoseconds: a goroutine parks on a timer; a plain
 /// thread sleeps in the kernel (retrying after signals with the time left).
 pub fn sleep(ns: i64) {
@@ -291,22 +306,8 @@ pub fn sleep(ns: i64) {
         sched::yield_now();
         return;
     }
-    if crate::runtime::m::current_g().is_null() {
-        let when = timer::deadline_after(ns);
-        let ts = libc::timespec {
-            tv_sec: (when / 1_000_000_000) as libc::time_t,
-            tv_nsec: (when % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: valid timespec; TIMER_ABSTIME makes EINTR retries keep the deadline.
-        while unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_MONOTONIC,
-                libc::TIMER_ABSTIME,
-                &ts,
-                ptr::null_mut(),
-            )
-        } == libc::EINTR
-        {}
+    if parkable_g().is_null() {
+        crate::runtime::sys::sleep_until(timer::deadline_after(ns));
         return;
     }
     let lock = SpinLock::new();

@@ -158,6 +158,7 @@ pub fn init(maxprocs: i32) -> i32 {
     // eventfd it writes to, or an early wake-up would be lost.
     netpoll::init();
     crate::runtime::sanitizer::init();
+    crate::runtime::sys::install_panic_hook();
     register_atfork();
     let n = if maxprocs > 0 {
         maxprocs as usize
@@ -266,7 +267,8 @@ pub fn shutdown() -> i32 {
         }
     }
     drop(l);
-    stack::scavenge(0, 0);
+    stack::release_all();
+    netpoll::shutdown();
     SCHED.npidle.store(0, Ordering::SeqCst);
     SCHED.nmspinning.store(0, Ordering::SeqCst);
     POLLER_SPIN_HANDOFF.store(false, Ordering::SeqCst);
@@ -326,6 +328,8 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// `finish_switch`, after that lock is released.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
+    // SAFETY: the caller holds p.
+    stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }
@@ -1193,6 +1197,7 @@ unsafe fn steal_runnext(victim: *mut P) -> *mut G {
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
     // SAFETY: see above.
     unsafe {
+        stack::check_on_own_stack(&*(*m).curg);
         (*m).pending = Pending {
             f: Some(f),
             g: cur,

@@ -124,8 +124,7 @@ fn run() {
         if trace_ns > 0 && nanotime() - last_trace >= trace_ns {
             last_trace = nanotime();
             let line = crate::runtime::debug::schedtrace_line((last_trace - start) / 1_000_000);
-            // SAFETY: writing a buffer to stderr.
-            unsafe { libc::write(2, line.as_ptr() as *const libc::c_void, line.len()) };
+            crate::runtime::sys::stderr(&line);
         }
         // A safety net under the wake-up protocol: runnable work, an idle P and
         // nobody looking for work, seen at two rounds in a row (a producer's own
@@ -140,10 +139,10 @@ fn run() {
             stranded_before = false;
             SCHED.lost_wakeups.fetch_add(1, Ordering::Relaxed);
             if debug {
-                eprintln!(
-                    "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})",
+                crate::runtime::sys::stderr(&format!(
+                    "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})\n",
                     sched::wake_state()
-                );
+                ));
             }
             sched::wakep();
         }
@@ -173,7 +172,7 @@ fn run() {
                     },
                 );
                 if surplus {
-                    crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+                    crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
                 }
             }
             SLEEPING.store(false, Ordering::SeqCst);
@@ -208,9 +207,10 @@ fn run() {
             acted |= netpoll::poll_ready() > 0;
         }
         acted |= retake(&mut seen, now, debug);
+        crate::runtime::blockprof::check(now);
         if crate::runtime::stack::has_surplus() && now - last_scavenge > 100_000_000 {
             last_scavenge = now;
-            crate::runtime::stack::scavenge(usize::MAX, SCAVENGE_AFTER_NS);
+            crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
         }
         if acted {
             delay = 20_000;
@@ -304,12 +304,12 @@ fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
         SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
         acted = true;
         if debug {
-            eprintln!(
-                "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}",
+            crate::runtime::sys::stderr(&format!(
+                "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}\n",
                 (now - s.since) / 1_000_000,
                 moved.len(),
                 if s.rescued { " to a rescue processor" } else { "" }
-            );
+            ));
         }
     }
     acted
@@ -341,9 +341,12 @@ fn thread_sleeping(tid: u32) -> bool {
     if tid == 0 {
         return false;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+    let mut buf = [0u8; 512];
+    let path = format!("/proc/self/task/{tid}/stat\0");
+    let Ok(stat) = crate::runtime::sys::read_file(path.as_bytes(), &mut buf) else {
         return false;
     };
+    let stat = String::from_utf8_lossy(stat);
     // The state follows the parenthesised command name, which may contain spaces.
     match stat
         .rfind(')')

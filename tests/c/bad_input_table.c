@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -198,6 +199,9 @@ static void rows_core(void)
         ROW(gr_lock_thread, (), -EPERM, "a plain thread");
     ROW(gr_unlock_thread, (), -EPERM, "not locked");
     ROW(gr_stats, (NULL), -EINVAL, "NULL");
+    struct gr_stats unsized = { .size = 0 }, short_size = { .size = sizeof short_size - 8 };
+    ROW(gr_stats, (&unsized), -EINVAL, "size 0 (not set)");
+    ROW(gr_stats, (&short_size), -EINVAL, "size below the first struct with a size");
 
     int p[2];
     CHECK_EQ(pipe(p), 0);
@@ -230,6 +234,27 @@ static void rows_io(void)
     ROW(gr_block_io, (p[0], 4, 0), -EINVAL, "unknown event bit 4");
     ROW(gr_block_io, (p[0], -1, 0), -EINVAL, "event mask -1");
     ROW(gr_block_io, (p[0], GR_READ, 0), -ETIMEDOUT, "timeout 0 on an empty pipe");
+
+    struct pollfd pf = { .fd = closed[0], .events = POLLIN };
+    ROW(gr_poll, (NULL, 1, 0), -EINVAL, "NULL fds, nfds 1");
+    ROW(gr_poll, (NULL, 0, 0), 0, "no fds, timeout 0");
+    ROW(gr_poll, (&pf, 1, 0), 1, "a closed fd (POLLNVAL)");
+    CHECK_EQ(pf.revents, POLLNVAL);
+    ROW(gr_poll, (&pf, (size_t)1 << 40, 0), -EINVAL, "nfds above RLIMIT_NOFILE");
+
+    ROW(gr_io_wait, (-1, GR_READ, 0), -EBADF, "fd -1");
+    ROW(gr_io_wait, (closed[0], GR_READ, -1), -EBADF, "a closed fd, no timeout");
+    ROW(gr_io_wait, (p[0], 0, 0), -EINVAL, "no event bits");
+    ROW(gr_io_wait, (p[0], 4, 0), -EINVAL, "unknown event bit 4");
+    ROW(gr_io_wait, (p[0], GR_READ, 0), -ETIMEDOUT, "timeout 0 on an empty pipe");
+
+    int adopted[2];
+    CHECK_EQ(pipe(adopted), 0);
+    ROW(gr_io_adopt, (-1), -EBADF, "fd -1");
+    ROW(gr_io_adopt, (1 << 20), -EBADF, "fd 2^20, beyond the netpoller's table");
+    ROW(gr_io_adopt, (adopted[0]), 0, "a new pipe");
+    CHECK_EQ(gr_close(adopted[0]), 0);
+    CHECK_EQ(gr_close(adopted[1]), 0);
 
     ROW(gr_read, (-1, buf, 1), -EBADF, "fd -1");
     ROW(gr_read, (p[0], NULL, 5), -EINVAL, "NULL buffer, n > 0");
@@ -554,7 +579,7 @@ int main(void)
     CHECK_EQ(gr_self(), 0);
     CHECK_EQ(gr_shutdown(), 0); /* not running: harmless */
     CHECK_EQ(gr_join(12345), -ESRCH);
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     CHECK_EQ(st.goroutines, 0);
     int np = gr_init(2);

@@ -10,6 +10,7 @@
 #define GR_TEST_CHECK_H
 
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -100,6 +101,35 @@ static inline long proc_status(const char *key)
     }
     fclose(f);
     return v;
+}
+
+/* The process's memory maps (lines of /proc/self/maps). */
+static inline long map_count(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    long n = 0;
+    int c;
+    if (!f)
+        FAIL("/proc/self/maps: %s", strerror(errno));
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* The process's open file descriptors (entries of /proc/self/fd, the directory's
+ * own descriptor among them). */
+static inline long fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = 0;
+    struct dirent *e;
+    if (!d)
+        FAIL("/proc/self/fd: %s", strerror(errno));
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 /* User + system CPU time of the whole process, in microseconds. */

@@ -152,7 +152,7 @@ void stuck_in_usleep(void *arg)
 void sysmon_scene(void *arg)
 {
     (void)arg;
-    struct gr_stats before, after;
+    struct gr_stats before = { .size = sizeof before }, after = { .size = sizeof after };
     CHECK_EQ(gr_stats(&before), 0);
     CHECK_EQ(before.procs, 1);
     gr_id stuck = SPAWN(stuck_in_usleep, NULL);
@@ -173,7 +173,8 @@ void scene(void *arg)
 {
     (void)arg;
     gr_id self = gr_self();
-    struct gr_stats before, during, after;
+    struct gr_stats before = { .size = sizeof before }, during = { .size = sizeof during },
+                    after = { .size = sizeof after };
     CHECK_EQ(gr_stats(&before), 0);
 
     never_sent = gr_chan_new(sizeof(int), 0);
@@ -274,12 +275,46 @@ void scene(void *arg)
     close(pipe_fds[1]);
 }
 
+/* struct gr_stats' size field: the caller's size says how much the library may fill.
+ * 0 (not set) and anything below 0.2.0's struct (128 bytes) are refused; a larger
+ * struct (a program built against a later header with more counters) gets the
+ * counters this library knows, the bytes beyond them are left alone, and `size` says
+ * how many were filled. */
+static void check_stats_size(void)
+{
+    struct gr_stats st = { .size = 0 };
+    CHECK_EQ(gr_stats(&st), -EINVAL);
+    CHECK_EQ(st.size, 0);
+    st.size = 127;
+    CHECK_EQ(gr_stats(&st), -EINVAL);
+    CHECK_EQ(st.goroutines, 0); /* nothing written */
+    CHECK_EQ(sizeof(struct gr_stats), 128);
+    st.size = sizeof st;
+    CHECK_EQ(gr_stats(&st), 0);
+    CHECK_EQ(st.size, sizeof st);
+    CHECK(st.procs >= 1);
+
+    struct {
+        struct gr_stats known;
+        unsigned char later[40];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    big.known.size = sizeof big;
+    CHECK_EQ(gr_stats(&big.known), 0);
+    CHECK_EQ(big.known.size, sizeof(struct gr_stats));
+    CHECK(big.known.procs >= 1 && big.known.procs < 1000);
+    for (size_t i = 0; i < sizeof big.later; i++)
+        if (big.later[i] != 0xab)
+            FAIL("gr_stats wrote byte %zu past the counters it knows", i);
+}
+
 int main(void)
 {
     watchdog(60);
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_init(1), 1);
     CHECK_EQ(gr_stats(NULL), -EINVAL);
+    check_stats_size();
     CHECK_EQ(gr_dump(-1), -EBADF);
     CHECK_EQ(gr_main(sysmon_scene, NULL), 0);
     CHECK_EQ(gr_maxprocs(2), 1);

@@ -40,19 +40,6 @@ static void *thread_fn(void *arg)
     return arg;
 }
 
-static long map_count(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    long n = 0;
-    int c;
-    if (!f)
-        return -1;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;

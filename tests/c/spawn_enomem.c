@@ -56,7 +56,7 @@ static long long vm_size(void)
 
 static uint64_t stacks_in_use(void)
 {
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     return st.stacks_in_use;
 }

@@ -15,7 +15,6 @@
  */
 #include "check.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 
 #define WARMUP 1000
@@ -66,29 +65,6 @@ static void one_cycle(void)
     CHECK_EQ(gr_close(p[1]), 0);
 }
 
-static long count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    long n = 0;
-    CHECK(d != NULL);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static long count_lines(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long n = 0;
-    int ch;
-    CHECK(f != NULL);
-    while ((ch = fgetc(f)) != EOF)
-        n += ch == '\n';
-    fclose(f);
-    return n;
-}
-
 struct usage {
     long rss_kib, maps, fds, threads;
     struct gr_stats st;
@@ -96,8 +72,9 @@ struct usage {
 
 static struct usage usage_now(void)
 {
-    struct usage u = { proc_status("VmRSS"), count_lines("/proc/self/maps"),
-                       count_dir("/proc/self/fd"), proc_status("Threads"), { 0 } };
+    struct usage u = { proc_status("VmRSS"), map_count(),
+                       fd_count(), proc_status("Threads"),
+                       { .size = sizeof(struct gr_stats) } };
     CHECK_EQ(gr_stats(&u.st), 0);
     return u;
 }

@@ -40,7 +40,7 @@ static void body(void *arg)
            "after %.3f ms\n", rescue_ms);
     if (rescue_ms > 100)
         FAIL("rescued only after %.1f ms", rescue_ms);
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     CHECK(st.sysmon_rescues >= 1); /* counted (and noted under GRDEBUG: c_tests.rs) */
     CHECK_EQ(gr_join(s), 0);

@@ -69,7 +69,7 @@ static void blocker(void *arg)
 
 static uint64_t stat_threads(void)
 {
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     return st.threads;
 }

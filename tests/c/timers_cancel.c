@@ -84,7 +84,7 @@ static void fired_waiter(void *arg)
 
 static uint64_t armed_timers(void)
 {
-    struct gr_stats st;
+    struct gr_stats st = { .size = sizeof st };
     CHECK_EQ(gr_stats(&st), 0);
     return st.timers;
 }

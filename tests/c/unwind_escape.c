@@ -18,9 +18,23 @@
  * 2. setjmp/longjmp inside one goroutine work across parks and migrations (the jump
  *    buffer is on the goroutine's own stack): 1,000 goroutines on 2 workers each
  *    set a jump point, yield and sleep in a deeper frame, and longjmp back, 10 times.
- *    Jumping to a buffer set by another goroutine or thread is undefined (documented,
- *    not detected: the runtime cannot tell such a jump from a legitimate one).
+ * 3. A longjmp out of a goroutine's stack is caught at its next switch: the runtime
+ *    finds the stack pointer outside the running goroutine's stack and reports
+ *    "stack switched outside the runtime" naming it, then aborts. Child processes
+ *    checked by tests/c_tests.rs (longjmp_onto_another_goroutine_is_fatal,
+ *    longjmp_onto_a_thread_stack_is_fatal):
+ *    `unwind_escape longjmp-goroutine`: goroutine "jumper" jumps to a buffer that the
+ *    parked goroutine "victim" set on its own stack (locked to its thread, so that
+ *    the jumper can see when it is parked), then sleeps;
+ *    `unwind_escape longjmp-thread`: goroutine "jumper" jumps to a buffer that the
+ *    main thread set on its stack (the thread then waits in pause()), then sleeps.
+ *    Both print "jumper N" (and "victim M") first.
  */
+
+/* glibc's fortified longjmp refuses a jump to a lower address on the same stack (a
+ * frame that returned); the escapes below jump between stacks on purpose, to let the
+ * runtime be the one that notices. */
+#undef _FORTIFY_SOURCE
 #include "check.h"
 
 #include <setjmp.h>
@@ -134,6 +148,83 @@ static void jumper(void *arg)
     atomic_fetch_add(&longjmp_ok, 1);
 }
 
+/* ------------------------------------------------------------ longjmp (between stacks) */
+
+static jmp_buf escape_to;
+/* The thread whose stack escape_to is on; set once it is about to sleep for good. */
+static atomic_long escape_tid;
+
+/* Spawns fn(arg) as a goroutine named `name`. */
+static gr_id spawn_named(gr_fn fn, const char *name, void *arg)
+{
+    gr_attr attr = { .name = name };
+    gr_id id = gr_spawn_attr(fn, arg, &attr);
+    CHECK(id > 0);
+    return id;
+}
+
+/* Lands where escape_to was set, on a stack that is not the running goroutine's. */
+__attribute__((noreturn)) static void landed(void)
+{
+    gr_sleep(1000000); /* a switch: the runtime must notice here */
+    FAIL("a longjmp to another stack went unnoticed through gr_sleep");
+}
+
+/* Thread `tid`'s state letter in /proc (R running, S sleeping...). */
+static char thread_state(long tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *end = strrchr(buf, ')'); /* after the command name, which may hold spaces */
+    CHECK(end && end[1] == ' ');
+    return end[2];
+}
+
+/* Locked to its thread, so that once it parks its thread sleeps: the thread's state
+ * then says that its context is saved and nothing runs on its stack. */
+static void victim(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gr_lock_thread(), 0);
+    if (setjmp(escape_to) != 0)
+        landed();
+    atomic_store(&escape_tid, thread_id());
+    gr_sleep(INT64_MAX); /* parked for good; its frame above stays intact */
+}
+
+/* Jumps to escape_to once the thread whose stack it is on sleeps (seen twice, 5 ms
+ * apart, so a brief wait on a lock on the way to sleeping does not count), so that two
+ * threads never run on one stack at once. */
+static void escaper(void *arg)
+{
+    (void)arg;
+    long tid;
+    while (!(tid = atomic_load(&escape_tid)))
+        gr_sleep(1000000);
+    while (thread_state(tid) != 'S' || (gr_sleep(5000000), thread_state(tid) != 'S'))
+        gr_sleep(1000000);
+    longjmp(escape_to, 1);
+}
+
+/* Sets escape_to on the main thread's stack, then leaves the thread in pause(): the
+ * jumper's thread runs in this frame meanwhile, and this thread must never return
+ * into the frames below it, which that overwrites (gr_join would, after its first
+ * 100 ms deadlock-check slice). */
+__attribute__((noinline)) static void escape_to_main_thread(void)
+{
+    if (setjmp(escape_to) != 0)
+        landed();
+    printf("jumper %lld\n", (long long)spawn_named(escaper, "jumper", NULL));
+    atomic_store(&escape_tid, thread_id());
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv)
 {
     watchdog(60);
@@ -142,6 +233,15 @@ int main(int argc, char **argv)
         gr_join(SPAWN(raiser_in_blocking, NULL));
         FAIL("the goroutine that raised in gr_blocking ended normally");
     }
+    if (argc > 1 && strcmp(argv[1], "longjmp-goroutine") == 0) {
+        gr_id v = spawn_named(victim, "victim", NULL);
+        gr_id j = spawn_named(escaper, "jumper", NULL);
+        printf("jumper %lld\nvictim %lld\n", (long long)j, (long long)v);
+        gr_join(j);
+        FAIL("gr_join returned after the jumper left its stack");
+    }
+    if (argc > 1 && strcmp(argv[1], "longjmp-thread") == 0)
+        escape_to_main_thread();
 
     for (int i = 0; i < 200; i++)
         SPAWN(raiser, NULL);

@@ -65,6 +65,55 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     false
 }
 
+/// Like `need`, for a file: present when any of `paths` exists (a header, say).
+pub fn need_file(test: &str, what: &str, package: &str, paths: &[&str]) -> bool {
+    need(
+        test,
+        what,
+        package,
+        paths.iter().any(|p| Path::new(p).exists()),
+    )
+}
+
+/// libcurl's headers (for the programs that use libcurl), or the SKIP line.
+pub fn need_curl(test: &str) -> bool {
+    need_file(
+        test,
+        "curl/curl.h",
+        "libcurl4-openssl-dev",
+        &[
+            "/usr/include/curl/curl.h",
+            "/usr/include/x86_64-linux-gnu/curl/curl.h",
+        ],
+    )
+}
+
+/// Builds libgoroutine_hook.so beside the libgoroutine.so in `libdir` with the one
+/// build command there is for it (`make hook`, mk/hook.mk) and returns its path.
+pub fn hook_library(libdir: &Path) -> Result<PathBuf, String> {
+    let out = std::process::Command::new("make")
+        .args([
+            "-s",
+            "--no-print-directory",
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "hook",
+        ])
+        .arg(format!("HOOK_LIBDIR={}", libdir.display()))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .output()
+        .map_err(|e| format!("cannot run make: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "make hook failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(libdir.join("libgoroutine_hook.so"))
+}
+
 fn on_path(tool: &str) -> bool {
     let executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;

@@ -40,6 +40,7 @@ _recv_into = _lib.builtin["sock_recv_into"]
 _send = _lib.builtin["sock_send"]
 _sendall = _lib.builtin["sock_sendall"]
 _block_io = _lib.builtin["block_io"]
+_wait_edge = _lib.builtin["wait_edge"]
 _close_fd = _lib.builtin["close_fd"]
 _READ = _lib.READ
 _WRITE = _lib.WRITE
@@ -61,7 +62,11 @@ def _raise_rc(rc: int) -> None:
     raise _sock_error(rc)
 
 
-def _wait(fd: int, events: int, deadline: Optional[float]) -> None:
+def _wait(fd: int, events: int, deadline: Optional[float], wait: Any = _wait_edge) -> None:
+    """After a call on ``fd`` said EAGAIN: parks until its next readiness edge in
+    ``events`` (the caller tries again, and waits again if it still says EAGAIN), or
+    raises TimeoutError at the deadline. ``wait=_block_io``: until poll(2) says it is
+    ready (where an edge alone would not do)."""
     if deadline is None:
         ns = -1
     else:
@@ -69,7 +74,7 @@ def _wait(fd: int, events: int, deadline: Optional[float]) -> None:
         if left <= 0:
             raise TimeoutError("timed out")
         ns = max(1, int(left * _NS))
-    rc = _block_io(fd, events, ns)
+    rc = wait(fd, events, ns)
     if rc > 0:
         return
     if rc == -_errno.ETIMEDOUT:
@@ -159,7 +164,8 @@ class socket(_std.socket):
             return err
         deadline = None if t is None else _time.monotonic() + t
         try:
-            _wait(self.fileno(), _WRITE, deadline)
+            # poll(2)'s word, not an edge's: SO_ERROR is read right after
+            _wait(self.fileno(), _WRITE, deadline, _block_io)
         except TimeoutError:
             return _errno.ETIMEDOUT
         return self.getsockopt(_std.SOL_SOCKET, _std.SO_ERROR)
