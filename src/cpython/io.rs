@@ -27,8 +27,8 @@ use core::ffi::{c_int, c_long, c_void};
 use core::ptr;
 
 use super::{
-    api, method, none, parked, raise_rc, timeout_ns, Api, Buffer, MethodDef, PyObj, Static,
-    METH_FASTCALL, METH_NOARGS, METH_O, PYBUF_SIMPLE, PYBUF_WRITABLE, RAISE_SOCKET,
+    api, method, none, parked, py_entry, raise_rc, timeout_ns, Api, Buffer, MethodDef, PyObj,
+    Static, METH_FASTCALL, METH_NOARGS, METH_O, PYBUF_SIMPLE, PYBUF_WRITABLE, RAISE_SOCKET,
 };
 use crate::runtime::lock::nanotime;
 use crate::runtime::{netpoll, park, sched};
@@ -159,10 +159,7 @@ unsafe fn arity(api: &Api, nargs: isize, want: isize) -> bool {
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("yield_", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("yield_", |api| {
         // SAFETY: CPython calls builtins with the GIL held.
         unsafe {
             match parked(sched::yield_now) {
@@ -182,10 +179,7 @@ unsafe extern "C" fn py_yield(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyOb
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("self_id", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("self_id", |api| {
         // SAFETY: CPython calls builtins with the GIL held.
         unsafe { int(api, sched::self_id()) }
     })
@@ -197,16 +191,44 @@ unsafe extern "C" fn py_self_id(_self: *mut PyObj, _args: *mut PyObj) -> *mut Py
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_sleep(_self: *mut PyObj, ns: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("sleep", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("sleep", |api| {
         // SAFETY: CPython calls builtins with the GIL held, with a live argument.
         unsafe {
             let Some(ns) = long_arg(api, ns) else {
                 return ptr::null_mut();
             };
             let rc = parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0);
+            int(api, rc as i64)
+        }
+    })
+}
+
+/// `block_io` and `wait_edge`: `(fd, events, timeout_ns)` to `wait`, parked, as an
+/// int (its result or a negative errno value).
+///
+/// # Safety
+/// As for a METH_FASTCALL builtin: the GIL is held, `args` holds `nargs` live
+/// objects.
+unsafe fn fd_wait(
+    name: &str,
+    args: *const *mut PyObj,
+    nargs: isize,
+    wait: fn(i32, i32, i64) -> i32,
+) -> *mut PyObj {
+    py_entry(name, |api| {
+        // SAFETY: our contract.
+        unsafe {
+            if !arity(api, nargs, 3) {
+                return ptr::null_mut();
+            }
+            let (Some(fd), Some(events), Some(ns)) = (
+                long_arg(api, *args),
+                long_arg(api, *args.add(1)),
+                long_arg(api, *args.add(2)),
+            ) else {
+                return ptr::null_mut();
+            };
+            let rc = parked(|| wait(fd as i32, events as i32, ns)).unwrap_or_else(|e| e);
             int(api, rc as i64)
         }
     })
@@ -222,28 +244,8 @@ unsafe extern "C" fn py_block_io(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("block_io", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
-        // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs
-        // live arguments.
-        unsafe {
-            if !arity(api, nargs, 3) {
-                return ptr::null_mut();
-            }
-            let (Some(fd), Some(events), Some(ns)) = (
-                long_arg(api, *args),
-                long_arg(api, *args.add(1)),
-                long_arg(api, *args.add(2)),
-            ) else {
-                return ptr::null_mut();
-            };
-            let rc =
-                parked(|| netpoll::block_io(fd as i32, events as i32, ns)).unwrap_or_else(|e| e);
-            int(api, rc as i64)
-        }
-    })
+    // SAFETY: our contract is fd_wait's.
+    unsafe { fd_wait("block_io", args, nargs, netpoll::block_io) }
 }
 
 /// `wait_edge(fd, events, timeout_ns)`: the directions of the edge or a negative
@@ -257,28 +259,8 @@ unsafe extern "C" fn py_wait_edge(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("wait_edge", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
-        // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs
-        // live arguments.
-        unsafe {
-            if !arity(api, nargs, 3) {
-                return ptr::null_mut();
-            }
-            let (Some(fd), Some(events), Some(ns)) = (
-                long_arg(api, *args),
-                long_arg(api, *args.add(1)),
-                long_arg(api, *args.add(2)),
-            ) else {
-                return ptr::null_mut();
-            };
-            let rc =
-                parked(|| netpoll::wait_edge(fd as i32, events as i32, ns)).unwrap_or_else(|e| e);
-            int(api, rc as i64)
-        }
-    })
+    // SAFETY: our contract is fd_wait's.
+    unsafe { fd_wait("wait_edge", args, nargs, netpoll::wait_edge) }
 }
 
 /// `close_fd(fd)`: 0 or a negative errno value.
@@ -287,10 +269,7 @@ unsafe extern "C" fn py_wait_edge(
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_close_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("close_fd", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("close_fd", |api| {
         // SAFETY: CPython calls builtins with the GIL held, with a live argument.
         unsafe {
             let Some(fd) = long_arg(api, fd) else {
@@ -481,10 +460,7 @@ unsafe extern "C" fn py_sock_recv(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("sock_recv", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("sock_recv", |api| {
         // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs
         // live arguments; the buffer read into is the thread's (see RECV_BUFFER) or
         // a Vec of ours, each alive across the read.
@@ -552,10 +528,7 @@ unsafe extern "C" fn py_sock_recv_into(
     args: *const *mut PyObj,
     nargs: isize,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("sock_recv_into", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("sock_recv_into", |api| {
         // SAFETY: CPython calls a METH_FASTCALL builtin with the GIL held and nargs
         // live arguments; the buffer export pins the memory across the read and is
         // released on every path.

@@ -28,10 +28,10 @@ use core::ptr;
 
 use super::task::Task;
 use super::{
-    api, free_instance, method, none, parked, raise_rc, Api, MemberDef, MethodDef, ObjHead, PyObj,
-    Static, TypeSlot, TypeSpec, METHODS_END, METH_FASTCALL, METH_KEYWORDS, METH_NOARGS, METH_O,
-    METH_VARARGS, PY_TP_DEALLOC, PY_TP_DOC, PY_TP_MEMBERS, PY_TP_METHODS, PY_TP_NEW, RAISE_LOCK,
-    READONLY, TPFLAGS_BASETYPE, T_PYSSIZET,
+    api, free_instance, method, none, parked, py_entry, raise_rc, Api, MemberDef, MethodDef,
+    ObjHead, PyObj, Static, TypeSlot, TypeSpec, METHODS_END, METH_FASTCALL, METH_KEYWORDS,
+    METH_NOARGS, METH_O, METH_VARARGS, PY_TP_DEALLOC, PY_TP_DOC, PY_TP_MEMBERS, PY_TP_METHODS,
+    PY_TP_NEW, RAISE_LOCK, READONLY, TPFLAGS_BASETYPE, T_PYSSIZET,
 };
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller};
@@ -423,10 +423,7 @@ unsafe extern "C" fn lock_acquire(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Lock.acquire", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Lock.acquire", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let core = &obj(o).core;
@@ -450,10 +447,7 @@ unsafe extern "C" fn lock_acquire(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Lock.release", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Lock.release", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let core = &obj(o).core;
@@ -483,10 +477,7 @@ unsafe extern "C" fn lock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Lock.locked", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Lock.locked", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe { py_bool(api, obj(o).core.locked.get()) }
     })
@@ -498,10 +489,7 @@ unsafe extern "C" fn lock_locked(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Lock._at_fork_reinit", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Lock._at_fork_reinit", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance, in
         // a child after fork: the lock may be in any state, and no waiter exists
         // any more (their threads are gone). The old CPython lock is left behind.
@@ -532,10 +520,7 @@ unsafe extern "C" fn lock_at_fork_reinit(o: *mut PyObj, _: *mut PyObj) -> *mut P
 /// Called by CPython as tp_new: the GIL is held, `tp` is the type or a subclass,
 /// `args` a tuple and `kw` NULL or a dict.
 unsafe extern "C" fn lock_new(tp: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Lock.__new__", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Lock.__new__", |api| {
         // SAFETY: CPython calls tp_new with the GIL held, the type (ours or a
         // subclass), an args tuple and a kwargs dict or null.
         unsafe {
@@ -605,10 +590,7 @@ unsafe extern "C" fn rlock_acquire(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock.acquire", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock.acquire", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let l = obj(o);
@@ -644,10 +626,7 @@ unsafe extern "C" fn rlock_acquire(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock.release", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock.release", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let l = obj(o);
@@ -685,10 +664,7 @@ unsafe extern "C" fn rlock_exit(o: *mut PyObj, _args: *mut PyObj) -> *mut PyObj 
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._is_owned", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._is_owned", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let l = obj(o);
@@ -703,10 +679,7 @@ unsafe extern "C" fn rlock_is_owned(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj 
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._recursion_count", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._recursion_count", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance.
         unsafe {
             let l = obj(o);
@@ -727,10 +700,7 @@ unsafe extern "C" fn rlock_recursion_count(o: *mut PyObj, _: *mut PyObj) -> *mut
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._release_save", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._release_save", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance; the
         // ints are new references the tuple copies, dropped here.
         unsafe {
@@ -771,10 +741,7 @@ unsafe extern "C" fn rlock_release_save(o: *mut PyObj, _: *mut PyObj) -> *mut Py
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._acquire_restore", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._acquire_restore", |api| {
         // SAFETY: CPython calls the method with the GIL held on a live instance,
         // with a live argument.
         unsafe {
@@ -811,10 +778,7 @@ unsafe extern "C" fn rlock_acquire_restore(o: *mut PyObj, state: *mut PyObj) -> 
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._owner", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._owner", |api| {
         // SAFETY: CPython calls the getter with the GIL held on a live instance.
         unsafe {
             let l = obj(o);
@@ -833,10 +797,7 @@ unsafe extern "C" fn rlock_owner(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::runtime::boundary::boundary("RLock._count", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("RLock._count", |api| {
         // SAFETY: CPython calls the getter with the GIL held on a live instance.
         unsafe { (api.long_from)(obj(o).count.get() as c_long) }
     })
@@ -848,10 +809,7 @@ unsafe extern "C" fn rlock_count(o: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_get_ident(_self: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("get_ident", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("get_ident", |api| {
         // SAFETY: CPython calls builtins with the GIL held.
         unsafe { (api.long_from_u64)(ident()) }
     })

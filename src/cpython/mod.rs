@@ -458,6 +458,21 @@ pub unsafe fn builtin(name: &[u8]) -> *mut PyObj {
     ptr::null_mut()
 }
 
+/// Runs the body of a function CPython calls (a builtin, a method, a slot) inside
+/// `boundary` (a panic is a fatal error, not an unwind into CPython), with the
+/// installed table; null when there is none (cannot happen: the functions are made
+/// by `install`).
+#[inline(always)]
+pub fn py_entry(name: &str, f: impl FnOnce(&'static Api) -> *mut PyObj) -> *mut PyObj {
+    crate::runtime::boundary::boundary(
+        name,
+        std::panic::AssertUnwindSafe(|| match api() {
+            Some(api) => f(api),
+            None => ptr::null_mut(),
+        }),
+    )
+}
+
 // ---------------------------------------------------------------------------------
 // object helpers (all with the GIL held)
 

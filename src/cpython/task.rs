@@ -24,11 +24,11 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use super::{
-    api, free_instance, method, new_ref, parked, raise_rc, timeout_ns, type_of, Api, GetSetDef,
-    MemberDef, MethodDef, ObjHead, PyHome, PyObj, Static, TypeSlot, TypeSpec, METHODS_END,
-    METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_NOARGS, METH_O, METH_VARARGS, PY_STACK_SIZE,
-    PY_TP_DEALLOC, PY_TP_DOC, PY_TP_GETSET, PY_TP_MEMBERS, PY_TP_METHODS, PY_TP_REPR,
-    RAISE_GENERAL, RAISE_JOIN, READONLY, TPFLAGS_DISALLOW_INSTANTIATION, T_PYSSIZET,
+    api, free_instance, method, new_ref, parked, py_entry, raise_rc, timeout_ns, type_of, Api,
+    GetSetDef, MemberDef, MethodDef, ObjHead, PyHome, PyObj, Static, TypeSlot, TypeSpec,
+    METHODS_END, METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_NOARGS, METH_O, METH_VARARGS,
+    PY_STACK_SIZE, PY_TP_DEALLOC, PY_TP_DOC, PY_TP_GETSET, PY_TP_MEMBERS, PY_TP_METHODS,
+    PY_TP_REPR, RAISE_GENERAL, RAISE_JOIN, READONLY, TPFLAGS_DISALLOW_INSTANTIATION, T_PYSSIZET,
 };
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller};
@@ -429,10 +429,7 @@ static GO_DEF: Static<MethodDef> = Static::new(method(
 /// Called by CPython as a METH_VARARGS | METH_KEYWORDS builtin: the GIL is held,
 /// `args` is a tuple and `kw` null or a dict.
 unsafe extern "C" fn py_go(_self: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("go", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("go", |api| {
         // SAFETY: the GIL is held and args/kw are what CPython passes (our contract).
         unsafe {
             let Caller::Homed(arg) = home::caller() else {
@@ -656,10 +653,7 @@ unsafe extern "C" fn g_join(
     nargs: isize,
     kwnames: *mut PyObj,
 ) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Goroutine.join", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Goroutine.join", |api| {
         // SAFETY: the GIL is held and the arguments are what CPython passes (our
         // contract); g is an instance of the type.
         unsafe {
@@ -742,10 +736,7 @@ pub(super) unsafe fn one_optional_arg(
 /// Called by CPython as the method: the GIL is held, the instance is live and
 /// of the type, and the arguments are what the method's flags promise.
 unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Goroutine.done", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Goroutine.done", |api| {
         // SAFETY: CPython calls it with the GIL held on an instance of the type.
         unsafe { (api.bool_from)(task_of(g).is_some_and(|t| t.finished()) as _) }
     })
@@ -757,10 +748,7 @@ unsafe extern "C" fn g_done(g: *mut PyObj, _: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the getter: the GIL is held and the instance is live and
 /// of the type.
 unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Goroutine.id", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Goroutine.id", |api| {
         // SAFETY: CPython calls it with the GIL held on an instance of the type.
         unsafe { (api.long_from)(task_of(g).map_or(0, |t| t.id()) as _) }
     })
@@ -772,10 +760,7 @@ unsafe extern "C" fn g_id(g: *mut PyObj, _: *mut c_void) -> *mut PyObj {
 /// Called by CPython as tp_repr: the GIL is held and the instance is live and of
 /// the type.
 unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Goroutine.__repr__", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Goroutine.__repr__", |api| {
         // SAFETY: CPython calls it with the GIL held on an instance of the type; the
         // format's arguments match its conversions (%lld: i64, %s: a C string, %R:
         // an object).
@@ -799,10 +784,7 @@ unsafe extern "C" fn g_repr(g: *mut PyObj) -> *mut PyObj {
 /// Called by CPython as the class method: the GIL is held, with the class and a
 /// live item.
 unsafe extern "C" fn g_class_getitem(cls: *mut PyObj, item: *mut PyObj) -> *mut PyObj {
-    crate::runtime::boundary::boundary("Goroutine.__class_getitem__", || {
-        let Some(api) = api() else {
-            return ptr::null_mut();
-        };
+    py_entry("Goroutine.__class_getitem__", |api| {
         // SAFETY: CPython calls it with the GIL held, with the class and the item.
         unsafe { (api.generic_alias)(cls, item) }
     })
