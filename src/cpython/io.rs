@@ -31,7 +31,7 @@ use super::{
     Static, METH_FASTCALL, METH_NOARGS, METH_O, PYBUF_SIMPLE, PYBUF_WRITABLE, RAISE_SOCKET,
 };
 use crate::runtime::lock::nanotime;
-use crate::runtime::{netpoll, park, sched};
+use crate::runtime::{netpoll, park, sched, sys};
 
 static DEFS: Static<[MethodDef; 10]> = Static::new([
     method(
@@ -293,12 +293,6 @@ thread_local! {
     static RECV_BUFFER: UnsafeCell<Vec<u8>> = const { UnsafeCell::new(Vec::new()) };
 }
 
-/// `errno` of the last failed call, as a negative value.
-fn neg_errno() -> isize {
-    // SAFETY: the calling thread's errno location.
-    -(unsafe { *libc::__errno_location() } as isize)
-}
-
 /// Runs `op` (a non-blocking socket call returning a count or a negative errno
 /// value) until it does not say EAGAIN: first with the GIL held, so a ready socket
 /// costs that one system call; after each EAGAIN, with the GIL released, it waits
@@ -350,12 +344,7 @@ unsafe fn sock_call(fd: c_int, dir: i32, timeout_ns: i64, mut op: impl FnMut() -
 /// `buf` is writable for `n` bytes.
 unsafe fn recv_now(fd: c_int, buf: *mut u8, n: usize, flags: c_int) -> isize {
     // SAFETY: our contract.
-    let r = unsafe { libc::recv(fd, buf as *mut c_void, n, flags | libc::MSG_DONTWAIT) };
-    if r < 0 {
-        neg_errno()
-    } else {
-        r
-    }
+    unsafe { sys::recv(fd, buf, n, flags | libc::MSG_DONTWAIT) }
 }
 
 /// A `send(2)` that does not wait: the count, or a negative errno value.
@@ -364,12 +353,7 @@ unsafe fn recv_now(fd: c_int, buf: *mut u8, n: usize, flags: c_int) -> isize {
 /// `buf` is readable for `n` bytes.
 unsafe fn send_now(fd: c_int, buf: *const u8, n: usize, flags: c_int) -> isize {
     // SAFETY: our contract.
-    let r = unsafe { libc::send(fd, buf as *const c_void, n, flags | libc::MSG_DONTWAIT) };
-    if r < 0 {
-        neg_errno()
-    } else {
-        r
-    }
+    unsafe { sys::send(fd, buf, n, flags | libc::MSG_DONTWAIT) }
 }
 
 /// Reads into `buf`: the count or a negative errno value.
