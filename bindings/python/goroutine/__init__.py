@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 
 import _thread
-import contextvars
 import errno as _errno
 import os
 import queue as _queue

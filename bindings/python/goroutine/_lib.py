@@ -17,7 +17,7 @@ import os
 import sys
 import sysconfig
 
-from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_ssize_t, c_void_p, py_object
+from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_void_p, py_object
 
 SUPPORTED = ((3, 11), (3, 13))
 
