@@ -170,8 +170,8 @@ impl Core {
                     self.locked.set(true);
                     return Acquired::Yes;
                 }
-                // SAFETY: the GIL is held.
                 PY_LOCK_INTR => {
+                    // SAFETY: the GIL is held again (restored above).
                     if unsafe { (api.check_signals)() } < 0 {
                         return Acquired::Error;
                     }
