@@ -40,6 +40,10 @@
  */
 #define GR_WRITE 2
 
+
+
+
+
 /*
  gr_case.op: send `*elem` on the channel.
  */
@@ -64,11 +68,6 @@ typedef struct gr_mutex gr_mutex;
  A home: the OS thread that calls gr_py_run and the Python goroutines pinned to it.
  */
 typedef struct gr_py_home gr_py_home;
-
-/*
- One Python goroutine's record (its result, and what its joiners wait on).
- */
-typedef struct gr_py_task gr_py_task;
 
 /*
  A wait group (Go's `sync.WaitGroup`), created by gr_wg_new.
@@ -183,9 +182,11 @@ struct gr_stats {
 };
 
 /*
- The CPython C-API entry points and objects the runtime needs, filled by the binding
- from `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be
- set.
+ What the runtime needs of the running interpreter: `sizeof(PyObject)` and the
+ addresses of C-API functions and objects, filled by the binding from
+ `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be set.
+ Each field's comment names the function (called with the signature CPython
+ gives it) or the object.
  */
 typedef struct gr_py_api {
   /*
@@ -193,38 +194,257 @@ typedef struct gr_py_api {
    */
   size_t size;
   /*
+   `object.__basicsize__` (sizeof(PyObject)): 16 in the builds supported.
+   */
+  size_t object_size;
+  /*
    `PyInterpreterState_Get()` of the interpreter the goroutines run in.
    */
   void *interp;
-  void *(*thread_state_new)(void*);
-  void (*eval_restore_thread)(void*);
-  void *(*eval_save_thread)(void);
-  void (*thread_state_clear)(void*);
-  void (*thread_state_delete)(void*);
-  void *(*object_call_object)(void*, void*);
-  void (*incref)(void*);
-  void (*decref)(void*);
-  void (*err_write_unraisable)(void*);
-  void (*err_set_object)(void*, void*);
-  void *(*bytes_from_string_and_size)(const char*, ptrdiff_t);
-  void *(*long_from_long)(long);
   /*
-   `PyCFunction_NewEx`, for the builtins of gr_py_builtin.
+   `PyThreadState_New`.
    */
-  void *(*cfunction_new_ex)(void*, void*, void*);
+  void *thread_state_new;
+  /*
+   `PyEval_RestoreThread`.
+   */
+  void *restore_thread;
+  /*
+   `PyEval_SaveThread`.
+   */
+  void *save_thread;
+  /*
+   `PyThreadState_Clear`.
+   */
+  void *thread_state_clear;
+  /*
+   `PyThreadState_Delete`.
+   */
+  void *thread_state_delete;
+  /*
+   `PyObject_Call`.
+   */
+  void *call;
+  /*
+   `Py_IncRef`.
+   */
+  void *incref;
+  /*
+   `Py_DecRef`.
+   */
+  void *decref;
+  /*
+   `PyErr_WriteUnraisable`.
+   */
+  void *write_unraisable;
+  /*
+   `PyErr_SetObject`.
+   */
+  void *set_object;
+  /*
+   `PyErr_SetString`.
+   */
+  void *set_string;
+  /*
+   `PyErr_Occurred`.
+   */
+  void *err_occurred;
+  /*
+   `PyErr_Fetch`.
+   */
+  void *err_fetch;
+  /*
+   `PyErr_Restore`.
+   */
+  void *err_restore;
+  /*
+   `PyErr_NormalizeException`.
+   */
+  void *err_normalize;
+  /*
+   `PyException_SetTraceback`.
+   */
+  void *exception_set_traceback;
+  /*
+   `PyErr_GivenExceptionMatches`.
+   */
+  void *given_exception_matches;
+  /*
+   `PyBytes_FromStringAndSize`.
+   */
+  void *bytes_from;
+  /*
+   `PyLong_FromLong`.
+   */
+  void *long_from;
+  /*
+   `PyBool_FromLong`.
+   */
+  void *bool_from;
+  /*
+   `PyLong_FromSsize_t`.
+   */
+  void *long_from_ssize;
+  /*
+   `PyLong_FromUnsignedLongLong`.
+   */
+  void *long_from_u64;
+  /*
+   `PyLong_AsLong`.
+   */
+  void *long_as_long;
+  /*
+   `PyLong_AsUnsignedLongLong`.
+   */
+  void *long_as_u64;
+  /*
+   `PyFloat_AsDouble`.
+   */
+  void *float_as_double;
+  /*
+   `PyObject_IsTrue`.
+   */
+  void *object_is_true;
+  /*
+   `PyCallable_Check`.
+   */
+  void *callable_check;
+  /*
+   `PyTuple_Size`.
+   */
+  void *tuple_size;
+  /*
+   `PyTuple_Pack`.
+   */
+  void *tuple_pack;
+  /*
+   `PyTuple_GetSlice`.
+   */
+  void *tuple_get_slice;
+  /*
+   `PyTuple_GetItem`.
+   */
+  void *tuple_get_item;
+  /*
+   `PyUnicode_CompareWithASCIIString`.
+   */
+  void *unicode_eq_ascii;
+  /*
+   `PyDict_Copy`.
+   */
+  void *dict_copy;
+  /*
+   `PyDict_Size`.
+   */
+  void *dict_size;
+  /*
+   `PyContext_CopyCurrent`.
+   */
+  void *context_copy_current;
+  /*
+   `PyContext_Enter`.
+   */
+  void *context_enter;
+  /*
+   `PyContext_Exit`.
+   */
+  void *context_exit;
+  /*
+   `PyObject_GetBuffer`.
+   */
+  void *get_buffer;
+  /*
+   `PyBuffer_Release`.
+   */
+  void *release_buffer;
+  /*
+   `PyType_FromSpec`.
+   */
+  void *type_from_spec;
+  /*
+   `PyType_GenericAlloc`.
+   */
+  void *type_generic_alloc;
+  /*
+   `PyType_GetSlot`.
+   */
+  void *type_get_slot;
+  /*
+   `PyObject_ClearWeakRefs`.
+   */
+  void *clear_weakrefs;
+  /*
+   `PyUnicode_FromFormat`.
+   */
+  void *unicode_from_format;
+  /*
+   `Py_GenericAlias`.
+   */
+  void *generic_alias;
+  /*
+   `PyCFunction_NewEx`.
+   */
+  void *cfunction_new;
+  /*
+   `PyThread_allocate_lock`.
+   */
+  void *lock_allocate;
+  /*
+   `PyThread_acquire_lock_timed`.
+   */
+  void *lock_acquire_timed;
+  /*
+   `PyThread_release_lock`.
+   */
+  void *lock_release;
+  /*
+   `PyThread_free_lock`.
+   */
+  void *lock_free;
+  /*
+   `PyErr_CheckSignals`.
+   */
+  void *check_signals;
   /*
    `None`.
    */
   void *none;
   /*
-   Exception type raised by a receive from a closed, drained channel.
+   The binding's exception type for a receive from a closed, drained channel.
    */
   void *exc_closed;
   /*
-   Exception type raised when a park is refused (Python entered from C on an M:N
-   goroutine, or inside a ctypes callback on 3.11).
+   The binding's exception type for a park that is refused (Python entered from C on an M:N goroutine, or a ctypes callback on 3.11).
    */
   void *exc_context;
+  /*
+   `KeyboardInterrupt`.
+   */
+  void *exc_keyboard_interrupt;
+  /*
+   `SystemExit`.
+   */
+  void *exc_system_exit;
+  /*
+   `TypeError`.
+   */
+  void *exc_type_error;
+  /*
+   `ValueError`.
+   */
+  void *exc_value_error;
+  /*
+   `RuntimeError`.
+   */
+  void *exc_runtime_error;
+  /*
+   The binding's function (rc, kind) -> exception instance, for the errors the builtins raise.
+   */
+  void *hook_error;
+  /*
+   The binding's go(fn, *args, **kw) for callers that are not goroutines of a home.
+   */
+  void *hook_go;
 } gr_py_api;
 
 /*
@@ -538,9 +758,11 @@ int gr_io_adopt(int fd);
 int gr_blocking(gr_fn fn_, void *arg);
 
 /*
- Hands the runtime the CPython API table (copied). Returns 0 (also when called
- again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
- -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+ Hands the runtime the CPython API table (copied) and makes the builtins
+ (gr_py_builtin). Returns 0 (also when called again for the same interpreter),
+ -EINVAL (NULL, wrong size, an unsupported object size, a NULL field), -EALREADY
+ (already initialised for another interpreter), -ENOMEM (a builtin could not be
+ made: a Python exception is set). GIL held. Never parks.
 
  # Safety
  The GIL is held; `api` is NULL or points to a readable gr_py_api whose fields are
@@ -549,16 +771,15 @@ int gr_blocking(gr_fn fn_, void *arg);
 int gr_py_init(const struct gr_py_api *api);
 
 /*
- A builtin function object implemented by the runtime (a new reference), for calls
- too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
- 1 = `self_id()` (gr_self).
- NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
- parks.
+ A new reference to a builtin function or type the runtime made for the binding
+ (src/cpython/mod.rs lists them by name: "go", "Goroutine", "sock_recv", "Lock",
+ ...). NULL with an exception set for an unknown name or NULL; NULL without one
+ before gr_py_init. GIL held. Never parks.
 
  # Safety
- The GIL is held.
+ The GIL is held; `name` is NULL or a NUL-terminated string.
  */
-void *gr_py_builtin(int which);
+void *gr_py_builtin(const char *name);
 
 /*
  Creates a home. NULL when out of memory. Never parks. Plain threads: yes.
@@ -598,92 +819,43 @@ size_t gr_py_home_alive(const struct gr_py_home *h);
 int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
 
 /*
- Starts a Python goroutine on home `h` that calls `callable()` with no arguments;
- the callable stays referenced until the goroutine ends, and its return value is
- kept for gr_py_task_result. `name` (may be NULL) is copied. Returns the task
- handle as a positive integer (release it with gr_py_task_release), or a negative
- errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
- The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+ Daemons of home `h` alive: goroutines started with GR_PY_SPAWN_DAEMON that have
+ not ended (0 for NULL). Never parks.
+
+ # Safety
+ `h` is NULL or a home from gr_py_home_new that has not been freed.
+ */
+size_t gr_py_home_daemons(const struct gr_py_home *h);
+
+/*
+ The KeyboardInterrupt or SystemExit that ended a goroutine of home `h` (the first
+ one since the last call), which the caller takes over; a new reference to `None`
+ when there is none. NULL with an exception set for NULL. GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed.
+ */
+void *gr_py_home_take_fatal(struct gr_py_home *h);
+
+/*
+ Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
+ the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
+ function and arguments stay referenced until the goroutine ends. `name` (may be
+ NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+ exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
+ when the home's thread is in gr_py_run. GIL held. Never parks.
 
  # Safety
  The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
- `callable` is NULL or a live object; `name` is NULL or a NUL-terminated string.
+ `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
+ `name` NULL or a NUL-terminated string.
  */
-ptrdiff_t gr_py_spawn(struct gr_py_home *h, void *callable, const char *name);
-
-/*
- The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
- Never parks.
-
- # Safety
- `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int64_t gr_py_task_id(const struct gr_py_task *t);
-
-/*
- 1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
-
- # Safety
- `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int gr_py_task_done(const struct gr_py_task *t);
-
-/*
- Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
- ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
- not park here), -EINVAL (NULL). GIL held; releases it while waiting.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
-
-/*
- The value the task's callable returned (a new reference), or NULL with an
- exception set when the goroutine has not ended or its call failed. GIL held.
- Never parks.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-void *gr_py_task_result(const struct gr_py_task *t);
-
-/*
- Drops the binding's reference to a task (the goroutine keeps its own until it
- ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released,
- and the caller does not use it again.
- */
-int gr_py_task_release(struct gr_py_task *t);
-
-/*
- gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
- GIL held; released while switched out.
-
- # Safety
- The GIL is held.
- */
-int gr_py_yield(void);
-
-/*
- gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
- asleep.
-
- # Safety
- The GIL is held.
- */
-int gr_py_sleep(int64_t ns);
-
-/*
- gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
- -ECANCELED, -EPERM. GIL held; released while waiting.
-
- # Safety
- The GIL is held.
- */
-int gr_py_block_io(int fd, int events, int64_t timeout_ns);
+void *gr_py_spawn(struct gr_py_home *h,
+                  void *func,
+                  void *args,
+                  void *kw,
+                  const char *name,
+                  int flags);
 
 /*
  Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
@@ -768,30 +940,6 @@ int gr_py_wg_wait(struct gr_wg *wg);
  The GIL is held; `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_py_mutex_lock(struct gr_mutex *m);
-
-/*
- Reads up to `n` bytes from `fd` (made non-blocking), parking until some arrive.
- Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
- errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
- GIL held; released while waiting.
-
- # Safety
- The GIL is held.
- */
-void *gr_py_recv(int fd, size_t n);
-
-/*
- Writes up to `n` bytes to `fd` (made non-blocking), parking while it would block;
- `all` != 0: until all are written. Returns the byte count, or a negative errno
- value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
- write is returned too). GIL held (the buffer belongs to a Python object the caller
- keeps alive); released while waiting.
-
- # Safety
- The GIL is held; `data` is NULL or points to `n` readable bytes, which stay valid
- until the call returns.
- */
-ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
 
 /*
  Reports `value` (an exception instance of type `typ`) through sys.unraisablehook

@@ -22,8 +22,7 @@ const PANIC_FREE: &[(&str, &str)] = &[
     ("gr_chan_len", "NULL check, then an atomic load"),
     ("gr_chan_cap", "NULL check, then a field read"),
     ("gr_py_home_alive", "NULL check, then an atomic load"),
-    ("gr_py_task_id", "NULL check, then an atomic load"),
-    ("gr_py_task_done", "NULL check, then an atomic load"),
+    ("gr_py_home_daemons", "NULL check, then an atomic load"),
     (
         "gr_py_steal",
         "NULL check, then returns its argument (or raises through the Python C API)",
@@ -142,7 +141,7 @@ fn every_export_runs_inside_boundary_or_cannot_panic() {
 #[test]
 fn panic_free_exports_take_any_input() {
     use goroutine::ffi::core::{gr_strerror, gr_version};
-    use goroutine::ffi::pybinding::{gr_py_home_alive, gr_py_task_done, gr_py_task_id};
+    use goroutine::ffi::pybinding::{gr_py_home_alive, gr_py_home_daemons};
     use goroutine::ffi::sync::{gr_chan_cap, gr_chan_len};
     use std::ffi::CStr;
 
@@ -174,7 +173,6 @@ fn panic_free_exports_take_any_input() {
         assert_eq!(gr_chan_len(std::ptr::null()), 0);
         assert_eq!(gr_chan_cap(std::ptr::null()), 0);
         assert_eq!(gr_py_home_alive(std::ptr::null()), 0);
-        assert_eq!(gr_py_task_id(std::ptr::null()), -(libc::EINVAL as i64));
-        assert_eq!(gr_py_task_done(std::ptr::null()), 0);
+        assert_eq!(gr_py_home_daemons(std::ptr::null()), 0);
     }
 }

@@ -263,7 +263,7 @@ impl Home {
     }
 }
 
-/// Who is calling, as seen by the layer that owns the homes (src/cpython.rs keeps its
+/// Who is calling, as seen by the layer that owns the homes (src/cpython/ keeps its
 /// per-goroutine record in the spawn argument of homed goroutines).
 pub enum Caller {
     /// A plain thread (not a goroutine).

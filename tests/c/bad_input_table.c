@@ -285,8 +285,8 @@ static void rows_python(void)
     api.size = sizeof api;
     ROW(gr_py_init, (&api), -EINVAL, "NULL fields");
 
-    ROW(gr_py_builtin, (0), NULL, "before gr_py_init");
-    ROW(gr_py_builtin, (99), NULL, "unknown builtin");
+    ROW(gr_py_builtin, ("go"), NULL, "before gr_py_init");
+    ROW(gr_py_builtin, (NULL), NULL, "NULL name");
     gr_py_home *home = gr_py_home_new();
     row_holds("gr_py_home_new", "no bad input: a home", home != NULL, 0);
     ROW(gr_py_home_free, (NULL), -EINVAL, "NULL");
@@ -294,19 +294,14 @@ static void rows_python(void)
     ROW(gr_py_home_alive, (home), 0, "a new home");
     ROW(gr_py_run, (NULL, 0), -EINVAL, "NULL home");
     ROW(gr_py_run, (home, 0), -EINVAL, "before gr_py_init");
-    ROW(gr_py_spawn, (NULL, (void *)&api, NULL), -EINVAL, "NULL home");
-    ROW(gr_py_spawn, (home, NULL, NULL), -EINVAL, "NULL callable");
-    ROW(gr_py_spawn, (home, (void *)&api, "x"), -EINVAL, "before gr_py_init");
+    ROW(gr_py_home_daemons, (NULL), 0, "NULL");
+    ROW(gr_py_home_daemons, (home), 0, "a new home");
+    ROW(gr_py_home_take_fatal, (home), NULL, "before gr_py_init");
+    ROW(gr_py_spawn, (NULL, (void *)&api, (void *)&api, NULL, NULL, 0), NULL, "NULL home");
+    ROW(gr_py_spawn, (home, NULL, (void *)&api, NULL, NULL, 0), NULL, "NULL callable");
+    ROW(gr_py_spawn, (home, (void *)&api, (void *)&api, NULL, "x", 0), NULL, "before gr_py_init");
     ROW(gr_py_home_free, (home), 0, "an empty home (frees it)");
 
-    ROW(gr_py_task_id, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_task_done, (NULL), 0, "NULL");
-    ROW(gr_py_join, (NULL, 0), -EINVAL, "NULL");
-    ROW(gr_py_task_result, (NULL), NULL, "NULL before gr_py_init");
-    ROW(gr_py_task_release, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_yield, (), -EINVAL, "before gr_py_init");
-    ROW(gr_py_sleep, (1000), -EINVAL, "before gr_py_init");
-    ROW(gr_py_block_io, (-1, GR_READ, 0), -EINVAL, "before gr_py_init");
 
     gr_chan *c8 = gr_chan_new(8, 1), *c4 = gr_chan_new(4, 1);
     CHECK(c8 != NULL && c4 != NULL);
@@ -325,8 +320,6 @@ static void rows_python(void)
     ROW(gr_py_steal, (NULL), NULL, "NULL");
     ROW(gr_py_wg_wait, (NULL), -EINVAL, "NULL");
     ROW(gr_py_mutex_lock, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_recv, (-1, 16), NULL, "before gr_py_init");
-    ROW(gr_py_send, (1, NULL, 5, 0), -EINVAL, "NULL data, n > 0");
     ROW(gr_py_write_unraisable, (NULL, NULL, NULL), -EINVAL, "NULLs before gr_py_init");
 }
 
