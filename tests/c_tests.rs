@@ -116,6 +116,7 @@ c_tests! {
     sysmon_spin,
     sysmon_usleep,
     thread_create_fail,
+    timer_basic,
     timers_cancel,
     tree,
     unique_ids,
