@@ -117,6 +117,7 @@ c_tests! {
     sysmon_usleep,
     thread_create_fail,
     timer_basic,
+    timer_races,
     timers_cancel,
     tree,
     unique_ids,

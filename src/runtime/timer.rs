@@ -14,6 +14,13 @@
 //! tiny (claim a waiter, ready a goroutine, try-send on a timer's channel) and never
 //! arm or cancel timers.
 //!
+//! Timers also run in the scheduler's periodic checks while the goroutine switching
+//! away may still hold the lock of the object it parks on (it is released after the
+//! switch: `m::switching`). A callback that takes a lock (a `gr_timer`'s send takes
+//! its channel's, and may wake a select, which takes the select's) must not run
+//! then: it calls `retry_soon` instead, and the timer stays armed under its id and
+//! runs again `RETRY_NS` later, from a context that holds no lock.
+//!
 //! Periodic timers (`add_periodic`, for `gr_timer` tickers) stay in the heap: after
 //! their callback runs they move to their next deadline, keeping their id, so one
 //! `cancel` stops them for good. A ticker that fell behind skips the deadlines
@@ -23,7 +30,7 @@
 //! pending timers cost ~46 MB here (tests/c/timer_million.c measures a whole
 //! `gr_timer`, node included).
 
-use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::runtime::lock::nanotime;
@@ -69,6 +76,11 @@ static TIMERS: Mutex<Heap> = Mutex::new(Heap {
 static NEXT_WHEN: AtomicI64 = AtomicI64::new(i64::MAX);
 /// Armed timers (for deadlock detection and stats).
 static ARMED: AtomicUsize = AtomicUsize::new(0);
+/// Set by `retry_soon` during a callback; read and cleared by `run_due`, which holds
+/// the heap's lock for both, so only one thread uses it at a time.
+static RETRY: AtomicBool = AtomicBool::new(false);
+/// How long a callback that found its lock busy waits before it runs again.
+const RETRY_NS: i64 = 10_000;
 
 impl Heap {
     fn less(&self, a: u32, b: u32) -> bool {
@@ -274,8 +286,16 @@ fn next_period(when: i64, period: i64, now: i64) -> i64 {
     when.saturating_add(period.saturating_mul(missed.saturating_add(1)))
 }
 
+/// From inside a timer callback only: the callback cannot do its work here (it
+/// takes locks, and `m::switching()` says this thread may hold one); run it again
+/// `RETRY_NS` from now, as the same timer (its id still cancels it; a periodic timer
+/// goes on from there).
+pub fn retry_soon() {
+    RETRY.store(true, Ordering::Relaxed);
+}
+
 /// Runs every timer due at `now`. Returns how many ran (a periodic timer counts once
-/// per firing).
+/// per firing, a retried callback once per try).
 pub fn run_due(now: i64) -> usize {
     if next_when() > now {
         return 0;
@@ -283,14 +303,27 @@ pub fn run_due(now: i64) -> usize {
     let mut h = heap();
     let mut ran = 0;
     let mut removed = 0;
+    let mut retry_at = i64::MAX;
     while let Some(&n) = h.heap.first() {
-        let node = &mut h.nodes[n as usize];
+        let node = &h.nodes[n as usize];
         if node.when > now {
             break;
         }
         let (f, arg) = (node.f, node.arg);
         ran += 1;
-        if node.period > 0 {
+        RETRY.store(false, Ordering::Relaxed);
+        if let Some(f) = f {
+            // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
+            // cancel cannot return while we hold the lock. The callback leaves the
+            // heap alone, so the node is still the root afterwards.
+            unsafe { f(arg) };
+        }
+        let node = &mut h.nodes[n as usize];
+        if RETRY.load(Ordering::Relaxed) {
+            node.when = now.saturating_add(RETRY_NS);
+            retry_at = node.when;
+            h.down(0);
+        } else if node.period > 0 {
             // Stays armed under the same id, at its next deadline after now.
             node.when = next_period(node.when, node.period, now);
             h.down(0);
@@ -298,14 +331,12 @@ pub fn run_due(now: i64) -> usize {
             h.remove_at(0);
             removed += 1;
         }
-        if let Some(f) = f {
-            // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
-            // cancel cannot return while we hold the lock.
-            unsafe { f(arg) };
-        }
     }
     h.publish();
     drop(h);
     ARMED.fetch_sub(removed, Ordering::SeqCst);
+    if retry_at != i64::MAX {
+        crate::runtime::netpoll::timer_moved(retry_at);
+    }
     ran
 }

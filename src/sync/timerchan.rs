@@ -36,8 +36,10 @@
 //! receive happened before `stop`, and `stop` then returns 0.
 //!
 //! Lock order: timer lock, then the heap's lock (cancel/add), then the channel's
-//! lock (drain). The callback takes the heap's lock (held by its caller) and the
-//! channel's, never the timer's, so the order has no cycle.
+//! lock (drain). The callback runs under the heap's lock and takes the channel's,
+//! never the timer's: no cycle. It never runs while this thread is switching away
+//! from a goroutine that may still hold the channel's lock (it is retried shortly
+//! after instead: `runtime::timer::retry_soon`).
 //!
 //! Memory (a million pending timers are the target): the timer, its channel and the
 //! channel's one slot are one allocation (`Chan::with_buffer`), 136 bytes (a 144-byte
@@ -178,16 +180,24 @@ impl Drop for Timer {
 }
 
 /// The heap's callback: sends the time of the firing without waiting (dropped while
-/// a value is unread).
+/// a value is unread). Sending takes the channel's lock, and waking a select that
+/// receives takes the select's: so during a goroutine's switch, when this thread may
+/// hold one of them (the goroutine parking on this very channel), it asks the heap
+/// to run it again shortly instead (runtime/timer.rs).
 ///
 /// # Safety
 /// `arg` is a live `Timer` (its `Drop` cancels the node first, and `cancel` waits for
 /// a running callback).
 unsafe fn fire(arg: usize) {
+    if crate::runtime::m::switching() {
+        timer::retry_soon();
+        return;
+    }
     // SAFETY: our contract: the Timer is alive for the whole call.
     let t = unsafe { &*(arg as *const Timer) };
     let now = nanotime();
-    // SAFETY: an 8-byte element from a local, for 8-byte elements.
+    // SAFETY: an 8-byte element from a local, for 8-byte elements. Dropped when the
+    // buffer is full (or the channel was closed by a misuse).
     unsafe { t.chan.send(&now as *const i64 as *const u8, false) };
 }
 
