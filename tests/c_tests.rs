@@ -107,6 +107,7 @@ c_tests! {
     select_basic,
     sem,
     shutdown,
+    signal_notify,
     signals,
     sleep_busy_yielder,
     sleep_eintr,
@@ -128,6 +129,7 @@ c_tests! {
     unique_ids,
     unwind_escape,
     wait_all,
+    waitpid,
     wg_basic,
 }
 
