@@ -19,6 +19,7 @@ pub mod sync;
 pub mod cond;
 pub mod once;
 pub mod process;
+pub mod pysync;
 pub mod rwmutex;
 pub mod sem;
 pub mod timer;
