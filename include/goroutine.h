@@ -253,11 +253,12 @@ typedef struct gr_py_api {
  */
 typedef struct gr_py_case {
   /*
-   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
+   `int64_t` for GR_PY_RECV_INT64).
    */
   struct gr_chan *chan;
   /*
-   GR_SEND or GR_RECV.
+   GR_SEND, GR_RECV or GR_PY_RECV_INT64.
    */
   int op;
   /*
@@ -763,7 +764,8 @@ int gr_py_chan_free(struct gr_chan *c);
 /*
  gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
  a reference only if that case fires); the receive case that fires stores a new
- reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+ reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
+ receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
  (its `closed` set to 1 if it fired because its channel is closed: nothing was
  sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
  -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
@@ -774,7 +776,9 @@ int gr_py_chan_free(struct gr_chan *c);
  with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
  a live object.
  */
-int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
+int gr_py_select(struct gr_py_case *cases,
+                 size_t n,
+                 int64_t timeout_ns);
 
 /*
  Returns `obj` as a new reference the caller takes over (for the `obj` of a
@@ -1176,6 +1180,36 @@ int gr_signal_stop(struct gr_chan *c);
  `status` is NULL or points to a writable `int`.
  */
 int gr_waitpid(pid_t pid, int *status, int options);
+
+/*
+ gr_rwmutex_rlock (`write` = 0) or gr_rwmutex_lock (`write` != 0) for Python code:
+ 0, -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `m` is NULL or a rwmutex from gr_rwmutex_new that has not been
+ freed.
+ */
+int gr_py_rwmutex_lock(struct gr_rwmutex *m, int write);
+
+/*
+ gr_cond_wait_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM (the mutex was not locked, or parking is refused), -EINVAL. GIL held;
+ released while waiting.
+
+ # Safety
+ The GIL is held; `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_py_cond_wait(struct gr_cond *c, int64_t ns);
+
+/*
+ gr_sem_acquire_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `s` is NULL or a semaphore from gr_sem_new that has not been
+ freed.
+ */
+int gr_py_sem_acquire(struct gr_sem *s, int64_t n, int64_t ns);
 
 /*
  Creates an unlocked reader/writer mutex. NULL when out of memory. Never parks;

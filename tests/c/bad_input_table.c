@@ -361,6 +361,26 @@ static void rows_python(void)
     ROW(gr_py_recv, (-1, 16), NULL, "before gr_py_init");
     ROW(gr_py_send, (1, NULL, 5, 0), -EINVAL, "NULL data, n > 0");
     ROW(gr_py_write_unraisable, (NULL, NULL, NULL), -EINVAL, "NULLs before gr_py_init");
+
+    ROW(gr_py_rwmutex_lock, (NULL, 0), -EINVAL, "NULL");
+    ROW(gr_py_cond_wait, (NULL, 0), -EINVAL, "NULL");
+    ROW(gr_py_sem_acquire, (NULL, 1, 0), -EINVAL, "NULL");
+    gr_rwmutex *rw = gr_rwmutex_new();
+    gr_mutex *m = gr_mutex_new();
+    gr_cond *cv = gr_cond_new(m);
+    gr_sem *sem = gr_sem_new(1);
+    CHECK(rw && m && cv && sem);
+    ROW(gr_py_rwmutex_lock, (rw, 1), -EINVAL, "before gr_py_init (not locked)");
+    ROW(gr_rwmutex_trylock, (rw), 0, "still free after the refusal");
+    CHECK_EQ(gr_rwmutex_unlock(rw), 0);
+    ROW(gr_py_cond_wait, (cv, 0), -EINVAL, "before gr_py_init");
+    ROW(gr_py_sem_acquire, (sem, 1, 0), -EINVAL, "before gr_py_init (nothing taken)");
+    ROW(gr_sem_try_acquire, (sem, 1), 1, "the token still free after the refusal");
+    CHECK_EQ(gr_sem_release(sem, 1), 0);
+    CHECK_EQ(gr_sem_free(sem), 0);
+    CHECK_EQ(gr_cond_free(cv), 0);
+    CHECK_EQ(gr_mutex_free(m), 0);
+    CHECK_EQ(gr_rwmutex_free(rw), 0);
 }
 
 static void rows_channels(void)
