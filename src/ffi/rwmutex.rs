@@ -8,7 +8,8 @@ use std::ffi::c_int;
 use std::panic::AssertUnwindSafe;
 
 use super::boundary;
-use crate::sync::rwmutex::RwMutex;
+use crate::runtime::sched::in_forked_child;
+use crate::sync::rwmutex::{RUnlock, RwMutex};
 
 /// A reader/writer mutex that parks goroutines (Go's `sync.RWMutex`), created by
 /// gr_rwmutex_new.
@@ -48,12 +49,35 @@ pub extern "C" fn gr_rwmutex_new() -> *mut gr_rwmutex {
 /// `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
 #[no_mangle]
 pub unsafe extern "C" fn gr_rwmutex_rlock(m: *mut gr_rwmutex) -> c_int {
+    // The path with no writer about (one atomic add, which cannot panic) runs
+    // without the boundary's frame; the fork rule is checked first, as boundary does.
+    // SAFETY: m is NULL or a live rwmutex (our contract).
+    if let Some(rw) = unsafe { rwmutex_of(m) } {
+        if !in_forked_child() && rw.rlock_begin() {
+            return 0;
+        }
+    }
+    // SAFETY: our contract.
+    unsafe { rlock_rest(m) }
+}
+
+/// gr_rwmutex_rlock after its fast path: NULL, the fork rule, or a wait for the
+/// writer (rlock_begin has counted the reader in).
+///
+/// # Safety
+/// As for gr_rwmutex_rlock; called only after its fast path failed.
+#[cold]
+#[inline(never)]
+unsafe fn rlock_rest(m: *mut gr_rwmutex) -> c_int {
     boundary(
         "gr_rwmutex_rlock",
         // SAFETY: m is NULL or a live rwmutex (our contract).
         AssertUnwindSafe(|| match unsafe { rwmutex_of(m) } {
             None => -libc::EINVAL,
-            Some(rw) => rw.rlock(),
+            Some(rw) => {
+                rw.rlock_wait();
+                0
+            }
         }),
     )
 }
@@ -76,20 +100,45 @@ pub unsafe extern "C" fn gr_rwmutex_tryrlock(m: *mut gr_rwmutex) -> c_int {
 }
 
 /// Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
-/// thread may drop it. Returns 0, -EPERM (it is not read-locked: nothing changes;
-/// detected when no reader holds it and no reader waits, as Go detects it), -EINVAL
-/// (NULL). Never parks.
+/// thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
+/// reader holds it and none is waited for, as Go detects it; nothing changes unless
+/// another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
 ///
 /// # Safety
 /// `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
 #[no_mangle]
 pub unsafe extern "C" fn gr_rwmutex_runlock(m: *mut gr_rwmutex) -> c_int {
+    // As in gr_rwmutex_rlock: the counting runs without the boundary's frame (it
+    // cannot panic); waking a writer runs inside.
+    // SAFETY: m is NULL or a live rwmutex (our contract).
+    if let Some(rw) = unsafe { rwmutex_of(m) } {
+        if !in_forked_child() {
+            return match rw.runlock_begin() {
+                RUnlock::Done => 0,
+                RUnlock::NotLocked => -libc::EPERM,
+                // SAFETY: our contract.
+                RUnlock::LetWriterIn => unsafe { runlock_rest(m) },
+            };
+        }
+    }
+    // SAFETY: our contract.
+    unsafe { runlock_rest(m) }
+}
+
+/// gr_rwmutex_runlock after its fast path: NULL, the fork rule, or letting the
+/// pending writer in (runlock_begin found it was the last reader it waited for).
+///
+/// # Safety
+/// As for gr_rwmutex_runlock.
+#[cold]
+#[inline(never)]
+unsafe fn runlock_rest(m: *mut gr_rwmutex) -> c_int {
     boundary(
         "gr_rwmutex_runlock",
         // SAFETY: m is NULL or a live rwmutex (our contract).
         AssertUnwindSafe(|| match unsafe { rwmutex_of(m) } {
             None => -libc::EINVAL,
-            Some(rw) => rw.runlock(),
+            Some(rw) => rw.let_writer_in(),
         }),
     )
 }

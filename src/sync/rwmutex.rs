@@ -10,12 +10,19 @@
 //! - Unlocking the writer adds `MAX_READERS` back: the count is then the readers that
 //!   arrived meanwhile, and that many tokens go to `reader_sem` at once.
 //!
-//! A read lock and unlock without a writer are one atomic add and one compare-and-
-//! swap on `reader_count`, and never touch a lock. Go's read unlock is a plain add;
-//! the compare-and-swap here refuses (`-EPERM`) to unlock a mutex that is not
-//! read-locked instead of corrupting the count first (Go throws a fatal error), in
-//! the cases Go detects: no reader and no writer, or a writer holding it with no
-//! reader waiting. `writer_holds` lets the write unlock detect every misuse.
+//! A read lock and unlock without a writer are one atomic add each on
+//! `reader_count`, as in Go, and touch no lock; `rlock_begin` and `runlock_begin` are
+//! those parts, which the C exports run without the boundary's frame.
+//!
+//! A read unlock of a mutex nobody read-locked is detected where Go detects it (no
+//! reader in and none waited for: the count was 0, or exactly -MAX_READERS), where
+//! Go throws a fatal error. Here the count is put back and the call returns -EPERM:
+//! right when the misuse is the only call on the mutex at that moment; a lock taken
+//! concurrently may see the transient count (as in Go, where the process dies). A
+//! compare-and-swap would avoid the transient, at the price of a second pass over
+//! the cache line for every read unlock of a mutex that readers on several
+//! processors share, the case a RWMutex is for. `writer_holds` makes the write
+//! unlock's check exact (it is not on the readers' path).
 //!
 //! Locks are not cancellation points, as in Go: the semaphores' waits are
 //! uninterruptible (`sem::Wait::Uninterruptible`).
@@ -25,6 +32,15 @@ use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use super::mutex::Mutex;
 use super::sem::{Semaphore, Wait};
 use super::shim::WaitReason;
+
+/// What `runlock_begin` found.
+pub enum RUnlock {
+    Done,
+    /// It was not read-locked: nothing changed.
+    NotLocked,
+    /// This was the last reader a pending writer waited for: `writer_sem.release(1)`.
+    LetWriterIn,
+}
 
 /// More readers than this at once is not supported (Go's limit).
 const MAX_READERS: i32 = 1 << 30;
@@ -60,12 +76,25 @@ impl RwMutex {
     /// Takes a read lock, waiting while a writer holds it or waits for it. Returns 0.
     #[inline]
     pub fn rlock(&self) -> i32 {
-        if self.reader_count.fetch_add(1, Ordering::SeqCst) < 0 {
-            // A writer is pending: its unlock gives us a token.
-            self.reader_sem
-                .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexRead);
+        if !self.rlock_begin() {
+            self.rlock_wait();
         }
         0
+    }
+
+    /// The part of `rlock` that never waits: counts the reader in. True when it is
+    /// in; false when a writer is pending, and the reader must `rlock_wait`.
+    #[inline(always)]
+    pub fn rlock_begin(&self) -> bool {
+        self.reader_count.fetch_add(1, Ordering::SeqCst) >= 0
+    }
+
+    /// The rest of `rlock` after `rlock_begin` said false: the pending writer's
+    /// unlock gives this reader a token.
+    #[cold]
+    pub fn rlock_wait(&self) {
+        self.reader_sem
+            .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexRead);
     }
 
     /// Takes a read lock if that needs no wait: 0, or `-EBUSY` while a writer holds
@@ -93,26 +122,44 @@ impl RwMutex {
     /// it in.
     #[inline]
     pub fn runlock(&self) -> i32 {
-        let mut c = self.reader_count.load(Ordering::Relaxed);
-        loop {
-            if c == 0 || c == -MAX_READERS {
-                return -libc::EPERM;
-            }
-            match self.reader_count.compare_exchange_weak(
-                c,
-                c - 1,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(cur) => c = cur,
-            }
+        match self.runlock_begin() {
+            RUnlock::Done => 0,
+            RUnlock::NotLocked => -libc::EPERM,
+            RUnlock::LetWriterIn => self.let_writer_in(),
         }
-        if c - 1 < 0 && self.reader_wait.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // The last reader the writer waited for.
-            self.writer_sem.release(1);
-        }
+    }
+
+    /// After `runlock_begin` said `LetWriterIn`. Returns 0.
+    pub fn let_writer_in(&self) -> i32 {
+        self.writer_sem.release(1);
         0
+    }
+
+    /// The part of `runlock` that never waits or wakes anybody (Go's RUnlock and
+    /// rUnlockSlow, which only counts).
+    #[inline(always)]
+    pub fn runlock_begin(&self) -> RUnlock {
+        let r = self.reader_count.fetch_sub(1, Ordering::SeqCst) - 1;
+        if r >= 0 {
+            return RUnlock::Done;
+        }
+        self.runlock_slow(r)
+    }
+
+    #[cold]
+    fn runlock_slow(&self, r: i32) -> RUnlock {
+        if r + 1 == 0 || r + 1 == -MAX_READERS {
+            // Nobody read-locked it (no reader in, and none a writer waits for): put
+            // the count back (see the file comment).
+            self.reader_count.fetch_add(1, Ordering::SeqCst);
+            return RUnlock::NotLocked;
+        }
+        // A writer is pending: the last reader it waits for lets it in.
+        if self.reader_wait.fetch_sub(1, Ordering::SeqCst) == 1 {
+            RUnlock::LetWriterIn
+        } else {
+            RUnlock::Done
+        }
     }
 
     /// Takes the write lock, waiting for other writers and for the readers inside to
