@@ -47,7 +47,6 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, Ordering};
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller, Home};
 use crate::runtime::lock::{nanotime, SpinLock};
-use crate::runtime::netpoll;
 use crate::runtime::park::Waiter;
 use crate::runtime::sched::{self, SpawnAttr};
 use crate::sync::chan::Chan;
@@ -367,7 +366,7 @@ impl PyHome {
         // Timers and fd readiness of homed goroutines are served by the idle worker
         // that blocks in epoll_wait (the poller). With only Python goroutines no
         // worker may exist yet: start one, which becomes the poller once idle.
-        if netpoll::POLLER.load(Ordering::SeqCst) == 0 {
+        if sched::nobody_polling() {
             sched::wakep();
         }
         // SAFETY: `home` is boxed by `new` and freed only with self (`free`).

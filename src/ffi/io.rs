@@ -220,6 +220,7 @@ pub extern "C" fn gr_io_adopt(fd: c_int) -> c_int {
 pub unsafe extern "C" fn gr_blocking(fn_: gr_fn, arg: *mut c_void) -> c_int {
     boundary("gr_blocking", || match fn_ {
         None => -libc::EINVAL,
-        Some(f) => sched::blocking(f, arg),
+        // SAFETY: our caller's contract: f is sound to call with arg on this thread.
+        Some(f) => unsafe { sched::blocking(f, arg) },
     })
 }

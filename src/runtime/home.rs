@@ -23,10 +23,9 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::collections::VecDeque;
 
-use crate::arch;
-use crate::runtime::g::{GPtr, GrFn, G, RUNNING};
+use crate::runtime::g::{GPtr, GrFn, G};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
-use crate::runtime::m::{current_m, finish_switch, set_current_m, M};
+use crate::runtime::m::{current_m, set_current_m, M};
 use crate::runtime::sched::{self, SpawnAttr};
 use crate::runtime::{netpoll, timer};
 
@@ -122,9 +121,7 @@ impl Home {
         if timer::next_when() <= nanotime() {
             timer::run_due(nanotime());
         }
-        if netpoll::WAITERS.load(Ordering::Relaxed) > 0
-            && netpoll::POLLER.load(Ordering::Relaxed) == 0
-        {
+        if sched::fds_unpolled() {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
             // SAFETY: periodic_checks runs on the home thread (inside `run`), whose M
@@ -138,15 +135,7 @@ impl Home {
     fn idle_wait(&self, until: i64) {
         let epoch = self.wake.load(Ordering::SeqCst);
         netpoll::HOME_WANTS_POLL.fetch_add(1, Ordering::SeqCst);
-        if netpoll::POLLER
-            .compare_exchange(
-                netpoll::POLLER_NONE,
-                netpoll::POLLER_HOME,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .is_ok()
-        {
+        if sched::take_poller_role(netpoll::POLLER_HOME) {
             self.polling.store(true, Ordering::SeqCst);
             let when = netpoll::publish_poll_deadline(until);
             if self.is_empty() && self.alive() > 0 {
@@ -155,7 +144,7 @@ impl Home {
             self.polling.store(false, Ordering::SeqCst);
             timer::run_due(nanotime());
             netpoll::set_poll_deadline(i64::MAX);
-            crate::runtime::sched::release_poller();
+            sched::release_poller();
         } else {
             // An idle worker polls: it yields the role as soon as it sees that we
             // want it; meanwhile wait a little on the futex.
@@ -249,7 +238,7 @@ impl Home {
             let g = self.pop();
             if !g.is_null() {
                 // SAFETY: g is a runnable goroutine of this home; we are its thread.
-                unsafe { execute_home(m, g) };
+                unsafe { sched::execute_homed(m, g) };
                 continue;
             }
             if self.alive() == 0 {
@@ -271,29 +260,6 @@ impl Home {
         HOMES_RUNNING.fetch_sub(1, Ordering::SeqCst);
         self.running.store(false, Ordering::SeqCst);
         rc
-    }
-}
-
-/// Runs one homed goroutine from the home thread's scheduler context until it
-/// switches back (it may run others of the home in between).
-///
-/// # Safety
-/// `m` is the home's M, bound to the calling thread, which is on its scheduler
-/// context (g0); `g` is a RUNNABLE goroutine of the home that the caller owns
-/// (popped from the home queue).
-unsafe fn execute_home(m: *mut M, g: *mut G) {
-    // SAFETY: our contract: g is ours to run and m is this thread's M on g0, so the
-    // switch saves g0 into m and resumes g's saved (or fresh) context.
-    unsafe {
-        (*g).status.store(RUNNING, Ordering::Relaxed);
-        (*m).curg = g;
-        if (*g).stack.is_none() {
-            sched::attach_stack(ptr::null_mut(), g);
-        }
-        crate::runtime::sanitizer::before(&mut (*m).g0_fiber, &(*g).fiber, false);
-        let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
-        crate::runtime::sanitizer::after(&mut (*m).g0_fiber);
-        finish_switch(r as *mut M);
     }
 }
 

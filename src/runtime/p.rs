@@ -76,6 +76,13 @@ impl P {
         !self.runnext.load(Ordering::Acquire).is_null() || !self.stealer.is_empty()
     }
 
+    /// True when nothing is queued here (exact for the owner, who alone adds to the
+    /// queue; a thief may only take). Owner only.
+    #[inline]
+    pub fn local_empty(&self) -> bool {
+        self.runnext.load(Ordering::Relaxed).is_null() && self.runq.is_empty()
+    }
+
     /// Queues a runnable goroutine; with `next` it takes the `runnext` slot and the
     /// goroutine there moves to the queue's tail. Returns true when something went to
     /// the stealable queue (the caller then considers waking an idle P).

@@ -4,7 +4,8 @@
 //! Where a goroutine goes:
 //! - spawned or woken by a goroutine: the current P's `runnext` (the one it displaces
 //!   goes to the P's queue), so a hand-off stays on one core;
-//! - spawned or woken by a plain thread: the global queue;
+//! - spawned or woken by a plain thread (or an M without a P): the global queue;
+//! - a homed goroutine (see `home.rs`): its home's queue, whoever readies it;
 //! - a P whose queue is empty takes from the global queue, then steals half of
 //!   another P's queue (and, as a last resort, a `runnext` that has sat unrun for a
 //!   few microseconds).
@@ -15,14 +16,37 @@
 //! P has nothing local does it switch to g0, whose loop (`find_runnable`) looks
 //! further and finally puts the M to sleep.
 //!
-//! Waking workers: waking an idle vCPU costs 15-20 us here, so an idle P is woken
-//! only when stealable work appears (not for a `runnext` hand-off) and no M is already
-//! spinning (looking for work); the last spinner to find work wakes one more, as in Go.
+//! The wake-up protocol. Waking an idle vCPU costs 15-20 us here, so workers are woken
+//! sparingly, yet work must never sit next to an idle P with nobody coming for it.
+//! Every step is a function in the section "the wake-up protocol" below, with the
+//! invariant it keeps:
+//! - Who wakes whom: a producer that puts work where another P could take it (a P's
+//!   stealable queue, the global queue; not a `runnext` hand-off, which stays on this
+//!   core) calls `wakep` afterwards. `wakep` starts an M only if a P is idle and no M
+//!   spins (`nmspinning`, counted before the M runs: `claim_spinning_wake`).
+//! - Spinners carry the wake-ups of the producers that saw them: one that finds work
+//!   and was the last spinner wakes another (`resetspinning`); one that finds nothing
+//!   stops counting, releases its P, then looks at every queue once more before it
+//!   sleeps (`stop_spinning`, `recheck_after_spinning`). A producer either saw it
+//!   counted (and that last look finds the work) or saw it gone (and woke somebody).
+//! - Who may sleep: an M without a P, after that look. A P goes idle only after a last
+//!   look at the global queue under the scheduler lock (`release_idle_p`), so a global
+//!   put either is seen or finds the idle P. The P of an M that blocks is handed on
+//!   when it has work, when nobody spins, or when timers or fds have no poller
+//!   (`handoffp`).
+//! - The poller (the one idle M or home thread blocked in epoll_wait) is a sleeper that
+//!   can be woken: `startm` with no idle M interrupts it rather than make a thread, and
+//!   a spinning wake handed to it stays counted until it takes it up or gives it back
+//!   (`hand_to_poller`, `take_handoff`, `release_poller`).
+//! - sysmon's safety net counts and repairs a wake-up lost anyway (work, an idle P and
+//!   no spinner at two looks in a row); `GRDEBUG=wakenet=0` turns it off, so that a
+//!   test shows the protocol alone suffices.
+//!
 //! An M with nothing to do spins through one steal round and then sleeps on a futex:
 //! an idle runtime uses no CPU.
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -66,7 +90,6 @@ pub struct Sched {
     pub state: AtomicU32,
     allp: [AtomicPtr<P>; MAX_PROCS],
     pub nthreads: AtomicUsize,
-    pub switches: AtomicUsize,
     pub steals: AtomicUsize,
     /// Extra Ps standing in for Ps whose M is stuck (see sysmon).
     pub rescue: AtomicU32,
@@ -91,7 +114,6 @@ pub static SCHED: Sched = Sched {
     state: AtomicU32::new(UNINIT),
     allp: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_PROCS],
     nthreads: AtomicUsize::new(0),
-    switches: AtomicUsize::new(0),
     steals: AtomicUsize::new(0),
     rescue: AtomicU32::new(0),
     sysmon_rescues: AtomicUsize::new(0),
@@ -101,7 +123,7 @@ pub static SCHED: Sched = Sched {
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// Set in the child of a fork(): the runtime's threads did not come along.
-static FORKED_CHILD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
 
 #[inline]
 pub fn in_forked_child() -> bool {
@@ -192,19 +214,14 @@ pub fn init(maxprocs: i32) -> i32 {
     n as i32
 }
 
-/// Lazy start for every entry point.
+/// Starts the runtime if it is not running (the lazy start of every entry point): 0,
+/// or the negative errno value of a start that failed (-EAGAIN: no thread for sysmon).
 #[inline]
-/// Starts the runtime if it is not running: 0, or the negative errno value of a
-/// start that failed (-EAGAIN: no thread for sysmon).
 pub fn ensure_init() -> i32 {
     if SCHED.state.load(Ordering::Acquire) == RUNNING_STATE {
         return 0;
     }
     init(0).min(0)
-}
-
-pub fn is_running() -> bool {
-    SCHED.state.load(Ordering::Acquire) == RUNNING_STATE
 }
 
 pub(crate) fn ensure_p(i: usize) -> *mut P {
@@ -280,13 +297,25 @@ pub fn shutdown() -> i32 {
 // ---------------------------------------------------------------------------------
 // run queues
 
+/// Puts a runnable goroutine on the global queue. The caller then wakes a worker
+/// (`wakep`).
 pub(crate) fn globrunqput(g: *mut G) {
     let mut l = locked();
     l.runq.push_back(GPtr(g));
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
 }
 
+/// Puts runnable goroutines on the global queue, in order, under the lock the caller
+/// holds.
+fn globrunqput_batch(l: &mut Locked, gs: impl IntoIterator<Item = GPtr>) {
+    l.runq.extend(gs);
+    SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
+}
+
 /// Takes a fair share of the global queue into `p`'s queue and returns one to run.
+///
+/// # Safety
+/// The caller holds `p`.
 unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
     let len = l.runq.len();
     if len == 0 {
@@ -296,7 +325,7 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
     let first = l.runq.pop_front().expect("len > 0").0;
     for _ in 1..n {
         let g = l.runq.pop_front().expect("len >= n");
-        // SAFETY: the caller holds p.
+        // SAFETY: the caller holds p, so it is the owner that may push to its queue.
         unsafe { (*p).runq.push(g) };
     }
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
@@ -305,9 +334,12 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
 
 /// The next goroutine from the P's own queues, looking at the global queue (and due
 /// timers and ready fds) every 61 schedules so they cannot starve (Go's constant).
+///
+/// # Safety
+/// The caller holds `p`.
 #[inline]
 unsafe fn pick_local(p: *mut P) -> *mut G {
-    // SAFETY: the caller holds p.
+    // SAFETY: the caller holds p, so it may use the owner-only parts.
     unsafe {
         if (*p).check_due() {
             let g = periodic_checks(p);
@@ -326,6 +358,9 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// object it parks on, so it must take no object lock: timer callbacks only claim a
 /// waiter and ready it, and the fd poll (whose events take fd locks) is left to
 /// `finish_switch`, after that lock is released.
+///
+/// # Safety
+/// The caller holds `p`.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
@@ -333,13 +368,9 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }
-    if netpoll::WAITERS.load(Ordering::Relaxed) > 0 && netpoll::POLLER.load(Ordering::Relaxed) == 0
-    {
-        let now = nanotime();
-        if now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
-            // SAFETY: the caller holds p, so p.m is the calling thread's M.
-            unsafe { (*(*p).m).poll_due = true };
-        }
+    if fds_unpolled() && nanotime() - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
+        // SAFETY: the caller holds p, so p.m is the calling thread's M.
+        unsafe { (*(*p).m).poll_due = true };
     }
     if SCHED.runqsize.load(Ordering::Relaxed) > 0 {
         let mut l = locked();
@@ -354,7 +385,8 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
 /// # Safety
 /// `g` is WAITING and this is its one wake-up.
 pub unsafe fn ready(g: *mut G) {
-    // SAFETY: g's descriptor is valid; the waker owns the wake-up.
+    // SAFETY: g's descriptor is valid; the waker owns the wake-up, so it alone moves g
+    // to RUNNABLE and queues it.
     unsafe {
         let prev = (*g).status.swap(RUNNABLE, Ordering::AcqRel);
         if prev != WAITING {
@@ -365,48 +397,291 @@ pub unsafe fn ready(g: *mut G) {
     }
 }
 
-/// Queues a runnable goroutine where the caller runs: its P's runnext, the list of
-/// a polling M, or the global queue from a plain thread (or an M without a P).
+/// Queues a runnable goroutine from the calling thread (`runqput` with the P it
+/// holds); an M without a P that is polling collects it instead (its caller decides
+/// where the batch goes, see `injectglist`).
+///
+/// # Safety
+/// `g` is RUNNABLE and the caller's to queue (it is on no queue).
 unsafe fn runqput_current(g: *mut G) {
-    // SAFETY: g is ours to queue.
-    let home = unsafe { (*g).home };
-    if !home.is_null() {
-        // SAFETY: a home outlives its goroutines.
-        unsafe { (*home).put(g) };
-        return;
-    }
     let m = current_m();
-    // SAFETY: a non-null M is ours; its P (if any) is ours too.
+    // SAFETY: g is ours to queue; a non-null M is the calling thread's, and so is its
+    // P (if any).
     unsafe {
-        if !m.is_null() {
-            if !(*m).p.is_null() {
-                if (*(*m).p).put(g, true) {
-                    wake_if_idle();
-                }
-                return;
-            }
-            if (*m).collecting {
+        if (*g).home.is_null() {
+            if m.is_null() {
+                note_plain_thread();
+            } else if (*m).p.is_null() && (*m).collecting {
                 (*g).link = (*m).collected;
                 (*m).collected = g;
                 return;
             }
-        } else {
-            note_plain_thread();
+        }
+        let p = if m.is_null() { ptr::null_mut() } else { (*m).p };
+        runqput(p, g);
+    }
+}
+
+/// Queues a runnable goroutine where it should run (the rules at the top of this
+/// file), then wakes a worker if another P could take it:
+/// - a homed goroutine: its home's queue (the home thread is woken by the put);
+/// - with `p`: p's `runnext`; what that displaces goes to p's stealable queue, so
+///   `wakep` (not for the hand-off itself: it stays on this core);
+/// - with no P: the global queue, and `wakep`.
+///
+/// # Safety
+/// `g` is RUNNABLE and on no queue; `p` is null or held by the caller.
+#[inline(always)]
+unsafe fn runqput(p: *mut P, g: *mut G) {
+    // SAFETY: the caller's guarantees; a home outlives its goroutines.
+    unsafe {
+        let home = (*g).home;
+        if !home.is_null() {
+            (*home).put(g);
+            return;
+        }
+        if !p.is_null() {
+            if (*p).put(g, true) {
+                wakep();
+            }
+            return;
         }
     }
     globrunqput(g);
     wakep();
 }
 
+// ---------------------------------------------------------------------------------
+// the wake-up protocol (stated at the top of this file)
+
+/// Wakes a worker for new work (Go's `wakep`). Every producer calls it after putting
+/// work where another P could take it (a stealable queue, the global queue).
+/// Invariant: a wake-up is needed only while a P is idle and no M spins; a spinner
+/// finds the work itself, and the last spinner to stop passes the wake-up on
+/// (`resetspinning`), so a burst of work wakes one M at a time.
 #[inline]
-fn wake_if_idle() {
-    if SCHED.npidle.load(Ordering::SeqCst) > 0 && SCHED.nmspinning.load(Ordering::SeqCst) == 0 {
+pub fn wakep() {
+    if SCHED.npidle.load(Ordering::SeqCst) > 0
+        && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+        && claim_spinning_wake()
+    {
+        startm(ptr::null_mut(), true);
+    }
+}
+
+/// Counts a spinner ahead of the M that is to spin, if none is counted (0 -> 1): true
+/// for the one caller that must then start that M (`startm(.., true)`), which takes
+/// the count over. Invariant: the count never stays without an M on its way to
+/// spin, or every later `wakep` would stay quiet (`drop_spinning_wake` gives it back).
+#[inline]
+fn claim_spinning_wake() -> bool {
+    SCHED
+        .nmspinning
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+/// Gives back the count of a spinning wake that no M took up. Invariant: only when no
+/// M can take work now (no idle P, shutdown, no thread could be made: sysmon retries),
+/// or when the caller looks for work again itself or calls `wakep` next.
+fn drop_spinning_wake() {
+    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// `m` starts looking for work in other Ps' queues. Counted in `nmspinning`, it takes
+/// over the wake-ups of producers that see it: they wake nobody.
+///
+/// # Safety
+/// `m` is the calling thread's M and is not spinning.
+unsafe fn start_spinning(m: *mut M) {
+    // SAFETY: m is ours.
+    unsafe { (*m).spinning = true };
+    SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `m` stops spinning: the spinners counted before (0: `m` was not spinning).
+/// Invariant: a spinner that stops without work must look at every queue once more
+/// before it sleeps (`recheck_after_spinning`); one that stops with work must wake
+/// another if it was the last (`resetspinning`). Either way no producer that saw it
+/// counted is left unserved.
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn stop_spinning(m: *mut M) -> u32 {
+    // SAFETY: m is ours.
+    unsafe {
+        if !(*m).spinning {
+            return 0;
+        }
+        (*m).spinning = false;
+    }
+    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst)
+}
+
+/// `m` found work and stops spinning (Go's `resetspinning`). Invariant: the last
+/// spinner to stop wakes another (`wakep`): producers that queued work while it was
+/// counted woke nobody, and there may be more than the one goroutine it found.
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn resetspinning(m: *mut M) {
+    // SAFETY: the caller's guarantee.
+    if unsafe { stop_spinning(m) } == 1 {
         wakep();
     }
 }
 
+/// Whether `m` may look into other Ps' queues: it spins already, or fewer than half of
+/// the busy Ps have a spinner looking (more would burn CPU for nothing: Go's limit).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn may_spin(m: *mut M) -> bool {
+    let busy = (nprocs_limit() as u32).saturating_sub(SCHED.npidle.load(Ordering::SeqCst));
+    // SAFETY: m is ours.
+    unsafe { (*m).spinning || 2 * SCHED.nmspinning.load(Ordering::SeqCst) < busy }
+}
+
+/// The look a spinner takes after it stopped spinning and released its P, before it
+/// sleeps: an idle P to spin with again if there is work anywhere. Work queued after
+/// its steal pass by a producer that saw it spinning (and so woke nobody) is found
+/// here.
+fn recheck_after_spinning() -> Option<*mut P> {
+    if !work_anywhere() {
+        return None;
+    }
+    pidleget_locked()
+}
+
+/// True when some P's queue or the global queue holds a goroutine.
+pub(crate) fn work_anywhere() -> bool {
+    if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
+        return true;
+    }
+    for i in 0..nprocs_limit() {
+        let p = allp(i);
+        // SAFETY: Ps are never freed; has_work only reads atomics.
+        if !p.is_null() && unsafe { (*p).has_work() } {
+            return true;
+        }
+    }
+    false
+}
+
+// The poller role (`netpoll::POLLER`): the one idle M or home thread blocked in
+// epoll_wait. It counts as a sleeper that can be woken: `startm` with no idle M
+// interrupts its poll (and may hand it a spinning wake) rather than make a thread.
+
+/// No thread blocks in epoll_wait: nobody notices ready fds or due timers unless a
+/// thread that runs looks for them (or makes an M that will poll).
+#[inline]
+pub(crate) fn nobody_polling() -> bool {
+    netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
+}
+
+/// Goroutines wait on fds and no thread blocks in epoll_wait for them: a look with a
+/// non-blocking poll is up to whoever comes by. A hint (relaxed loads): a stale answer
+/// only moves that look to the next schedule or sysmon round.
+#[inline]
+pub(crate) fn fds_unpolled() -> bool {
+    netpoll::WAITERS.load(Ordering::Relaxed) > 0
+        && netpoll::POLLER.load(Ordering::Relaxed) == netpoll::POLLER_NONE
+}
+
+/// Takes the poller role for `who` (`POLLER_WORKER` or `POLLER_HOME`) if nobody holds
+/// it. The holder blocks in epoll_wait, then gives the role back with `release_poller`.
+pub(crate) fn take_poller_role(who: u32) -> bool {
+    netpoll::POLLER
+        .compare_exchange(
+            netpoll::POLLER_NONE,
+            who,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        )
+        .is_ok()
+}
+
+/// A spinning wake handed to the blocked poller (see `hand_to_poller`), counted in
+/// `nmspinning` until the poller takes it up or gives it back.
+static POLLER_SPIN_HANDOFF: AtomicBool = AtomicBool::new(false);
+
+/// Gives a wake-up for idle P `p` to the idle M blocked in epoll_wait instead of
+/// making one more thread: `p` goes back to the idle list and the poll is
+/// interrupted; the poller looks for work as soon as it wakes. A spinning wake stays
+/// counted in `nmspinning` and is handed to the poller, which becomes the spinner when
+/// it takes a P: until then further `wakep` calls see a spinner and stay quiet (no
+/// storm of eventfd writes while it wakes up). Invariant: the hand-off is made under
+/// the scheduler lock, and `release_poller` clears `POLLER` under it too, so a poller
+/// on its way out either sees the hand-off or was gone before we looked. False when a
+/// spinning wake is already on its way to the poller: the caller drops this one.
+fn hand_to_poller(mut l: std::sync::MutexGuard<'_, Locked>, p: *mut P, spinning: bool) -> bool {
+    pidleput(&mut l, p);
+    let already_handed = spinning && POLLER_SPIN_HANDOFF.swap(true, Ordering::SeqCst);
+    drop(l);
+    if already_handed {
+        return false;
+    }
+    netpoll::break_poll();
+    true
+}
+
+/// The poller takes a spinning wake that was handed to it: true when it now counts as
+/// a spinner. Without a P to spin with, the caller gives it back
+/// (`drop_spinning_wake`) and looks for work once more before it blocks again.
+fn take_handoff() -> bool {
+    POLLER_SPIN_HANDOFF.swap(false, Ordering::SeqCst)
+}
+
+/// Gives up the poller role (a worker or a home thread leaving `epoll_wait` for
+/// good). Invariant: `POLLER` is cleared under the scheduler lock, where `startm`
+/// hands spinning wakes to the poller, so a hand-off that came too late for the
+/// poller's last look is found here and passed on as an ordinary wake-up instead of
+/// staying counted in `nmspinning` with nobody spinning (which would silence every
+/// later `wakep`).
+pub(crate) fn release_poller() {
+    {
+        let _l = locked();
+        netpoll::POLLER.store(netpoll::POLLER_NONE, Ordering::SeqCst);
+    }
+    if take_handoff() {
+        drop_spinning_wake();
+        wakep();
+    }
+}
+
+/// The wake-up protocol's state in one line, for sysmon's lost-wake-up note.
+pub(crate) fn wake_state() -> String {
+    let l = locked();
+    let mut out = format!(
+        "poller={} handoff={} idleprocs={} spinning={} runqueue={} idlethreads={} ps=[",
+        netpoll::POLLER.load(Ordering::SeqCst),
+        POLLER_SPIN_HANDOFF.load(Ordering::SeqCst),
+        SCHED.npidle.load(Ordering::SeqCst),
+        SCHED.nmspinning.load(Ordering::SeqCst),
+        l.runq.len(),
+        l.midle.len()
+    );
+    for i in 0..nprocs_limit() {
+        let p = allp(i);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: Ps are never freed; only atomics are read.
+        unsafe {
+            out.push_str(&format!(
+                " {}:{}{}",
+                i,
+                (*p).status.load(Ordering::SeqCst),
+                if (*p).has_work() { "+work" } else { "" }
+            ));
+        }
+    }
+    out.push(']');
+    out
+}
+
 // ---------------------------------------------------------------------------------
-// waking and stopping Ms
+// processors and workers
 
 /// Adds a rescue P (sysmon found a P stuck with work behind it) to the idle list.
 pub(crate) fn add_rescue_p() {
@@ -435,47 +710,31 @@ fn activate_p(l: &mut Locked, id: usize) {
     SCHED.npidle.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Starts one more spinning M if there is an idle P and nobody is spinning.
-pub fn wakep() {
-    if SCHED.npidle.load(Ordering::SeqCst) == 0 {
-        return;
-    }
-    if SCHED
-        .nmspinning
-        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return;
-    }
-    startm(ptr::null_mut(), true);
-}
-
-/// Runs an M on `p` (an idle P when null). `spinning`: the caller already counted it
-/// in `nmspinning`.
+/// Runs an M on `p` (an idle P when null): an idle M, the poller, or a new thread.
+/// `spinning`: the caller counted it in `nmspinning` (`claim_spinning_wake`); the M
+/// takes the count over, or it is given back when no M will run.
 fn startm(p: *mut P, spinning: bool) {
     crate::runtime::sysmon::wake_if_sleeping();
+    if !hand_p_to_an_m(p, spinning) && spinning {
+        drop_spinning_wake();
+    }
+}
+
+/// `startm`'s work: true when an M (or the poller) will run `p`, false when none will
+/// (no idle P, shutdown, no thread, or the poller already has a spinning wake).
+fn hand_p_to_an_m(p: *mut P, spinning: bool) -> bool {
     let mut l = locked();
     let p = if p.is_null() {
         match pidleget(&mut l) {
             Some(p) => p,
-            None => {
-                drop(l);
-                if spinning {
-                    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                }
-                return;
-            }
+            None => return false,
         }
     } else {
         p
     };
     if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
         pidleput(&mut l, p);
-        drop(l);
-        if spinning {
-            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-        }
-        return;
+        return false;
     }
     if let Some(m) = l.midle.pop() {
         drop(l);
@@ -485,29 +744,18 @@ fn startm(p: *mut P, spinning: bool) {
             (*m).nextp.store(p, Ordering::Release);
         }
         notewakeup(m);
-        return;
+        return true;
     }
     if netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_WORKER {
-        // The idle M blocked in epoll_wait can take this P: interrupt it rather than
-        // make one more thread. It looks for work as soon as it wakes. A spinning
-        // wake stays counted in nmspinning and is handed to the poller, which becomes
-        // the spinner when it takes a P: until then further wakep calls see a
-        // spinner and stay quiet (no storm of eventfd writes while it wakes up).
-        // The hand-off is made under the lock: `release_poller` clears POLLER under
-        // it too, so a poller on its way out either sees the hand-off or was gone
-        // before we looked.
-        pidleput(&mut l, p);
-        let already_handed = spinning && POLLER_SPIN_HANDOFF.swap(true, Ordering::SeqCst);
-        drop(l);
-        if already_handed {
-            // One is already on its way to the poller.
-            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
-        netpoll::break_poll();
-        return;
+        return hand_to_poller(l, p, spinning);
     }
-    // No idle M: create a worker thread.
+    newm(l, p, spinning)
+}
+
+/// Creates a worker thread to run `p` (no idle M). False when no thread can be made:
+/// the P goes back, nothing half-made remains, and the queued work waits for an
+/// existing worker.
+fn newm(mut l: std::sync::MutexGuard<'_, Locked>, p: *mut P, spinning: bool) -> bool {
     let id = l.allm.len();
     let m = Box::into_raw(Box::new(M::new(id)));
     // SAFETY: the new M is not shared yet.
@@ -528,49 +776,15 @@ fn startm(p: *mut P, spinning: bool) {
             l.allm.push(m);
             l.threads.push(h);
             SCHED.nthreads.fetch_add(1, Ordering::Relaxed);
+            true
         }
         Err(_) => {
-            // No thread: the P goes back, nothing half-made remains. The queued work
-            // waits for an existing worker.
             pidleput(&mut l, p);
             drop(l);
             // SAFETY: the thread never started; the M was never shared.
             drop(unsafe { Box::from_raw(m) });
-            if spinning {
-                SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
+            false
         }
-    }
-}
-
-/// A spinning wake handed to the blocked poller (see `startm`), counted in
-/// `nmspinning` until the poller takes it up or gives it back.
-static POLLER_SPIN_HANDOFF: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
-/// The poller takes a spinning wake that was handed to it: true when it now counts as
-/// a spinner. Without a P to spin with, the caller gives it back with `drop_handoff`.
-fn take_handoff() -> bool {
-    POLLER_SPIN_HANDOFF.swap(false, Ordering::SeqCst)
-}
-
-fn drop_handoff() {
-    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-}
-
-/// Gives up the poller role (a worker or a home thread leaving `epoll_wait` for
-/// good). POLLER is cleared under the scheduler lock, where `startm` hands spinning
-/// wakes to the poller: a hand-off that came too late for the poller's last look is
-/// found here and passed on as an ordinary wake-up instead of staying counted in
-/// `nmspinning` with nobody spinning (which would silence every later `wakep`).
-pub(crate) fn release_poller() {
-    {
-        let _l = locked();
-        netpoll::POLLER.store(netpoll::POLLER_NONE, Ordering::SeqCst);
-    }
-    if take_handoff() {
-        drop_handoff();
-        wakep();
     }
 }
 
@@ -584,7 +798,7 @@ fn pidleget(l: &mut Locked) -> Option<*mut P> {
         SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
         // SAFETY: an idle P is held by nobody.
         if unsafe { (*p).id } >= nprocs_limit() {
-            // SAFETY: as above.
+            // SAFETY: taken off the idle list, p is held by nobody.
             unsafe { retire_p_queues(l, p) };
             continue;
         }
@@ -613,8 +827,11 @@ fn pidleput(l: &mut Locked, p: *mut P) {
 
 /// Returns a P's free descriptors, free stacks and stack reservations to the global
 /// pools.
+///
+/// # Safety
+/// The caller holds `p`, or nobody does.
 unsafe fn flush_p_caches(p: *mut P) {
-    // SAFETY: the caller holds p or nobody does.
+    // SAFETY: the caller's guarantee: nobody else touches p's owner-only caches.
     unsafe {
         crate::runtime::g::flush_cache(&mut (*p).gcache);
         stack::flush_cache(&mut (*p).stacks);
@@ -626,23 +843,30 @@ unsafe fn flush_p_caches(p: *mut P) {
 }
 
 /// A P beyond `gomaxprocs`: its goroutines move to the global queue.
+///
+/// # Safety
+/// Nobody holds `p` (the caller released it).
 unsafe fn retire_p_queues(l: &mut Locked, p: *mut P) {
     let mut v = Vec::new();
-    // SAFETY: nobody holds p (the caller released it).
+    // SAFETY: nobody holds p, so the caller may act as its owner.
     unsafe {
         (*p).drain(&mut v);
         flush_p_caches(p);
         (*p).status.store(P_DEAD, Ordering::Release);
         (*p).m = ptr::null_mut();
     }
-    l.runq.extend(v);
-    SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
+    globrunqput_batch(l, v);
 }
 
+/// `m` takes `p`.
+///
+/// # Safety
+/// `m` is the calling thread's M, without a P; `p` was handed to it (taken from the
+/// idle list or passed in `nextp`).
 unsafe fn acquirep(m: *mut M, p: *mut P) {
     // A P going busy: sysmon must watch it again.
     crate::runtime::sysmon::wake_if_sleeping();
-    // SAFETY: p was handed to m.
+    // SAFETY: the caller's guarantee: p is ours now.
     unsafe {
         (*m).p = p;
         (*p).m = m;
@@ -650,6 +874,10 @@ unsafe fn acquirep(m: *mut M, p: *mut P) {
     }
 }
 
+/// `m` lets go of its P (null if it had none) and returns it.
+///
+/// # Safety
+/// `m` is the calling thread's M.
 unsafe fn releasep(m: *mut M) -> *mut P {
     // SAFETY: m is ours.
     unsafe {
@@ -660,6 +888,9 @@ unsafe fn releasep(m: *mut M) -> *mut P {
 }
 
 /// Puts the M to sleep until it is handed a P. Returns false when woken to exit.
+///
+/// # Safety
+/// `m` is the calling thread's M, without a P.
 pub(crate) unsafe fn stopm(m: *mut M) -> bool {
     {
         let mut l = locked();
@@ -669,7 +900,7 @@ pub(crate) unsafe fn stopm(m: *mut M) -> bool {
         l.midle.push(m);
     }
     notesleep(m);
-    // SAFETY: whoever woke us set nextp (or left it null to make us exit).
+    // SAFETY: m is ours; whoever woke us set nextp (or left it null to make us exit).
     unsafe {
         let p = (*m).nextp.swap(ptr::null_mut(), Ordering::Acquire);
         if p.is_null() {
@@ -681,28 +912,27 @@ pub(crate) unsafe fn stopm(m: *mut M) -> bool {
 }
 
 /// Gives a P whose M is about to block (or stop) to another M if there is work for
-/// it, else to the idle list.
+/// it, else to the idle list (Go's `handoffp`). Invariant: a P with work never goes
+/// idle with no M on its way; with no spinner and no idle P, one M must spin (this P
+/// may be the only one that could take new work); and timers or fd waits with nobody
+/// polling need an M too, or nobody would fire the timer.
 pub(crate) fn handoffp(p: *mut P) {
-    // SAFETY: the caller released p.
+    // SAFETY: the caller released p; has_work reads atomics only.
     let has_work = unsafe { (*p).has_work() } || SCHED.runqsize.load(Ordering::SeqCst) > 0;
     if has_work {
         startm(p, false);
         return;
     }
     if SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0
-        && SCHED
-            .nmspinning
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        && claim_spinning_wake()
     {
         startm(p, true);
         return;
     }
-    // Timers or fd waits with nobody polling: an M must take the P (and become the
-    // poller once it finds no work), or nobody would fire the timer. This happens
+    // The M that takes the P becomes the poller once it finds no work. This happens
     // when the poller stopped in `startlockedm` to run a locked goroutine, which then
     // parked with a timeout.
-    if netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
+    if nobody_polling()
         && (timer::next_when() != i64::MAX || netpoll::WAITERS.load(Ordering::SeqCst) > 0)
     {
         startm(p, false);
@@ -717,21 +947,6 @@ pub(crate) fn handoffp(p: *mut P) {
     pidleput(&mut l, p);
 }
 
-fn resetspinning(m: *mut M) {
-    // SAFETY: m is ours.
-    unsafe {
-        if !(*m).spinning {
-            return;
-        }
-        (*m).spinning = false;
-    }
-    let prev = SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-    if prev == 1 {
-        // We were the last spinner and found work: maybe there is more for another.
-        wakep();
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // the worker loop (g0)
 
@@ -740,7 +955,7 @@ fn mstart(m: *mut M) {
     let _alt = stack::AltStack::install();
     // SAFETY: m is this thread's own M.
     crate::runtime::sanitizer::for_thread(unsafe { &mut (*m).g0_fiber });
-    // SAFETY: the M was handed its first P in nextp by startm.
+    // SAFETY: m is this thread's own M; it was handed its first P in nextp by startm.
     unsafe {
         (*m).thread = libc::pthread_self();
         (*m).tid.store(libc::gettid() as u32, Ordering::Relaxed);
@@ -753,8 +968,13 @@ fn mstart(m: *mut M) {
     set_current_m(ptr::null_mut());
 }
 
+/// The worker's loop on g0: runs goroutines until the runtime shuts down.
+///
+/// # Safety
+/// `m` is the calling thread's M, holding a P, on its own stack (g0).
 unsafe fn schedule_loop(m: *mut M) {
-    // SAFETY: runs on m's own thread, on its own stack (g0).
+    // SAFETY: the caller's guarantees; every G run here was taken from a queue and so
+    // is ours to run.
     unsafe {
         loop {
             if !(*m).handoff.is_null() {
@@ -797,8 +1017,12 @@ unsafe fn schedule_loop(m: *mut M) {
 }
 
 /// Hands our P to the M that `g` is locked to, then sleeps until given a P.
+///
+/// # Safety
+/// `m` is the calling thread's M on g0, holding a P; `g` is runnable, ours to hand
+/// over, and locked to another M that sleeps waiting for it.
 unsafe fn startlockedm(m: *mut M, g: *mut G) -> bool {
-    // SAFETY: g is runnable and ours to hand over; its locked M sleeps waiting for it.
+    // SAFETY: the caller's guarantees.
     unsafe {
         let lm = (*g).lockedm.load(Ordering::Acquire);
         let p = releasep(m);
@@ -808,16 +1032,65 @@ unsafe fn startlockedm(m: *mut M, g: *mut G) -> bool {
     }
 }
 
-unsafe fn execute(m: *mut M, g: *mut G) {
-    // SAFETY: g is runnable and now owned by m; m runs on g0.
+/// Makes `g` the goroutine running on `m` (holding `p`, or null on a home thread) and
+/// gives a goroutine that runs for the first time its stack. The caller counts the
+/// schedule on `p` and switches to `g` next.
+///
+/// # Safety
+/// `m` is the calling thread's M; `p` is null or held by `m`; `g` is runnable and now
+/// owned by `m`.
+#[inline(always)]
+unsafe fn set_running(m: *mut M, p: *mut P, g: *mut G) {
+    // SAFETY: the caller's guarantees.
     unsafe {
         (*g).status.store(RUNNING, Ordering::Relaxed);
         (*m).curg = g;
-        let p = (*m).p;
-        (*p).tick();
         if (*g).stack.is_none() {
             attach_stack(p, g);
         }
+    }
+}
+
+/// Runs `g` on a worker, from its scheduler context (g0), until a switch comes back
+/// to g0 (`g` may switch directly to others of its P in between).
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0, holding a P; `g` is runnable and now owned
+/// by `m`.
+#[inline(always)]
+unsafe fn execute(m: *mut M, g: *mut G) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        let p = (*m).p;
+        (*p).tick();
+        set_running(m, p, g);
+        switch_from_g0(m, g);
+    }
+}
+
+/// `execute` for a home thread, whose M holds no P (see `home.rs`): `g` may switch
+/// directly to others of its home before the switch comes back.
+///
+/// # Safety
+/// `m` is the home's M, bound to the calling thread, on its scheduler context; `g` is
+/// a runnable goroutine of the home, now owned by `m`.
+pub(crate) unsafe fn execute_homed(m: *mut M, g: *mut G) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        set_running(m, ptr::null_mut(), g);
+        switch_from_g0(m, g);
+    }
+}
+
+/// The switch from m's scheduler context to `g` (made running by `set_running`), and
+/// the deferred half of whichever switch comes back.
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0; `g` is its running goroutine.
+#[inline(always)]
+unsafe fn switch_from_g0(m: *mut M, g: *mut G) {
+    // SAFETY: the caller's guarantees: g0's context is saved into m, g's resumed.
+    unsafe {
         sanitizer::before(&mut (*m).g0_fiber, &(*g).fiber, false);
         let r = arch::switch(&mut (*m).g0, &(*g).ctx, m as usize);
         sanitizer::after(&mut (*m).g0_fiber);
@@ -825,128 +1098,160 @@ unsafe fn execute(m: *mut M, g: *mut G) {
     }
 }
 
-/// Finds a goroutine to run, stealing and finally sleeping as needed. Returns null
-/// when the runtime is shutting down (the M then exits).
+/// Finds a goroutine to run (Go's `findRunnable`), stealing and finally sleeping as
+/// needed. Returns null when the runtime is shutting down (the M then exits).
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0. It holds a P on every non-null return.
 unsafe fn find_runnable(m: *mut M) -> *mut G {
-    // SAFETY: runs on m's g0; m holds a P on every non-null return.
+    // SAFETY: the caller's guarantees; p is m's own P while m holds it.
     unsafe {
         loop {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
-                let p = releasep(m);
-                if !p.is_null() {
-                    let mut l = locked();
-                    pidleput(&mut l, p);
-                }
-                if (*m).spinning {
-                    (*m).spinning = false;
-                    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                }
+                leave_for_shutdown(m);
                 return ptr::null_mut();
             }
-            if (*m).p.is_null() {
+            let p = (*m).p;
+            if p.is_null() {
                 // No P (back from a blocking call, or gave it up below): wait for one.
                 if !idle_wait(m) {
                     return ptr::null_mut();
                 }
                 continue;
             }
-            let p = (*m).p;
             if (*p).id >= nprocs_limit() {
-                // GOMAXPROCS shrank below this P (or a rescue P is no longer needed).
-                let p = releasep(m);
-                {
-                    let mut l = locked();
-                    retire_p_queues(&mut l, p);
-                }
-                if (*m).spinning {
-                    (*m).spinning = false;
-                    SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                }
-                wakep();
+                retire_own_p(m);
                 continue;
             }
-            if timer::next_when() <= nanotime() {
-                timer::run_due(nanotime());
+            let mut g = look_for_work(m, p);
+            if g.is_null() {
+                // Nothing anywhere: give up the P (unless the global queue filled).
+                g = release_idle_p(m, p);
             }
-            let g = pick_local(p);
             if !g.is_null() {
                 resetspinning(m);
                 return g;
             }
-            if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
-                let g = {
-                    let mut l = locked();
-                    globrunqget(&mut l, p)
-                };
-                if !g.is_null() {
-                    resetspinning(m);
-                    return g;
-                }
-            }
-            // Ready fds, without blocking, unless an idle M is already blocked on them.
-            if netpoll::WAITERS.load(Ordering::Relaxed) > 0
-                && netpoll::POLLER.load(Ordering::Relaxed) == 0
-            {
-                netpoll::poll_ready();
-                let g = pick_local(p);
-                if !g.is_null() {
-                    resetspinning(m);
-                    return g;
-                }
-            }
-            // Steal, unless half the busy Ps already have a spinner looking.
-            let procs = nprocs_limit() as u32;
-            let busy = procs.saturating_sub(SCHED.npidle.load(Ordering::SeqCst));
-            if (*m).spinning || 2 * SCHED.nmspinning.load(Ordering::SeqCst) < busy {
-                if !(*m).spinning {
-                    (*m).spinning = true;
-                    SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
-                }
-                let g = steal_work(m);
-                if !g.is_null() {
-                    SCHED.steals.fetch_add(1, Ordering::Relaxed);
-                    resetspinning(m);
-                    return g;
-                }
-            }
-            // Nothing anywhere: give up the P.
-            {
-                let mut l = locked();
-                let g = globrunqget(&mut l, p);
-                if !g.is_null() {
-                    drop(l);
-                    resetspinning(m);
-                    return g;
-                }
-                let p = releasep(m);
-                // An idle P keeps no stacks or reservations: they could be all that
-                // a spawn elsewhere is short of.
-                flush_p_caches(p);
-                pidleput(&mut l, p);
-            }
-            let was_spinning = (*m).spinning;
-            if was_spinning {
-                (*m).spinning = false;
-                SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                // Work may have been queued after our steal pass by someone who saw
-                // us spinning and so woke nobody: look once more before sleeping.
+            if stop_spinning(m) > 0 {
+                // Work may have been queued after our steal pass by someone who saw us
+                // spinning and so woke nobody: look once more before sleeping.
                 if let Some(p) = recheck_after_spinning() {
                     acquirep(m, p);
-                    (*m).spinning = true;
-                    SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
-                    continue;
+                    start_spinning(m);
                 }
             }
         }
     }
 }
 
+/// One look for a goroutine, nearest first: due timers, this P's queues, the global
+/// queue, ready fds (unless the poller watches them), then the other Ps' queues (as a
+/// spinner, when `may_spin`). Null when there is none.
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0, holding `p`.
+unsafe fn look_for_work(m: *mut M, p: *mut P) -> *mut G {
+    if timer::next_when() <= nanotime() {
+        timer::run_due(nanotime());
+    }
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        let g = pick_local(p);
+        if !g.is_null() {
+            return g;
+        }
+        if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
+            let g = globrunqget(&mut locked(), p);
+            if !g.is_null() {
+                return g;
+            }
+        }
+        if fds_unpolled() {
+            netpoll::poll_ready();
+            let g = pick_local(p);
+            if !g.is_null() {
+                return g;
+            }
+        }
+        if may_spin(m) {
+            if !(*m).spinning {
+                start_spinning(m);
+            }
+            let g = steal_work(m);
+            if !g.is_null() {
+                SCHED.steals.fetch_add(1, Ordering::Relaxed);
+                return g;
+            }
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Found nothing: takes the global queue's share if work arrived there meanwhile,
+/// else puts the P on the idle list, its caches flushed. Invariant: both under one
+/// hold of the scheduler lock, so a producer that queues globally either is seen here
+/// or finds the P idle afterwards (and wakes an M for it).
+///
+/// # Safety
+/// `m` is the calling thread's M, holding `p`.
+unsafe fn release_idle_p(m: *mut M, p: *mut P) -> *mut G {
+    let mut l = locked();
+    // SAFETY: the caller's guarantees; once released, p is held by nobody until the
+    // idle list hands it out, after our unlock.
+    unsafe {
+        let g = globrunqget(&mut l, p);
+        if g.is_null() {
+            let p = releasep(m);
+            // An idle P keeps no stacks or reservations: they could be all that a
+            // spawn elsewhere is short of.
+            flush_p_caches(p);
+            pidleput(&mut l, p);
+        }
+        g
+    }
+}
+
+/// `m`'s P is beyond the processor limit (GOMAXPROCS shrank, or a rescue P is no
+/// longer needed): it retires, and a worker is woken for the goroutines it held (now
+/// on the global queue).
+///
+/// # Safety
+/// `m` is the calling thread's M, holding a P.
+unsafe fn retire_own_p(m: *mut M) {
+    // SAFETY: the caller's guarantees; released, the P is held by nobody.
+    unsafe {
+        let p = releasep(m);
+        retire_p_queues(&mut locked(), p);
+        stop_spinning(m);
+    }
+    wakep();
+}
+
+/// The runtime is stopping: `m` gives its P (if any) back and stops spinning (it is
+/// about to exit).
+///
+/// # Safety
+/// `m` is the calling thread's M.
+unsafe fn leave_for_shutdown(m: *mut M) {
+    // SAFETY: the caller's guarantee; released, the P is held by nobody.
+    unsafe {
+        let p = releasep(m);
+        if !p.is_null() {
+            pidleput(&mut locked(), p);
+        }
+        stop_spinning(m);
+    }
+}
+
 /// Reverses a list linked through `G::link` (collected newest first; run oldest
 /// first, so timers fired together run in deadline order).
+///
+/// # Safety
+/// The list's goroutines are runnable and owned by the caller.
 unsafe fn reverse_list(mut g: *mut G) -> *mut G {
     let mut out = ptr::null_mut();
     while !g.is_null() {
-        // SAFETY: the list's goroutines are runnable and owned by the caller.
+        // SAFETY: the caller's guarantee.
         unsafe {
             let next = (*g).link;
             (*g).link = out;
@@ -957,71 +1262,38 @@ unsafe fn reverse_list(mut g: *mut G) -> *mut G {
     out
 }
 
-/// The wake-up protocol's state in one line, for sysmon's lost-wake-up note.
-pub(crate) fn wake_state() -> String {
-    let l = locked();
-    let mut out = format!(
-        "poller={} handoff={} idleprocs={} spinning={} runqueue={} idlethreads={} ps=[",
-        netpoll::POLLER.load(Ordering::SeqCst),
-        POLLER_SPIN_HANDOFF.load(Ordering::SeqCst),
-        SCHED.npidle.load(Ordering::SeqCst),
-        SCHED.nmspinning.load(Ordering::SeqCst),
-        l.runq.len(),
-        l.midle.len()
-    );
-    for i in 0..nprocs_limit() {
-        let p = allp(i);
-        if p.is_null() {
-            continue;
+/// The goroutines of a list linked through `G::link`, in order. Each link is read
+/// before its goroutine is yielded, so the consumer may queue it at once.
+///
+/// # Safety
+/// The list's goroutines are runnable and owned by the caller.
+unsafe fn glist(mut g: *mut G) -> impl Iterator<Item = GPtr> {
+    core::iter::from_fn(move || {
+        if g.is_null() {
+            return None;
         }
-        // SAFETY: Ps are never freed; only atomics are read.
-        unsafe {
-            out.push_str(&format!(
-                " {}:{}{}",
-                i,
-                (*p).status.load(Ordering::SeqCst),
-                if (*p).has_work() { "+work" } else { "" }
-            ));
-        }
-    }
-    out.push(']');
-    out
-}
-
-/// True when some P's queue or the global queue holds a goroutine.
-pub(crate) fn work_anywhere() -> bool {
-    if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
-        return true;
-    }
-    for i in 0..nprocs_limit() {
-        let p = allp(i);
-        // SAFETY: Ps are never freed; has_work only reads atomics.
-        if !p.is_null() && unsafe { (*p).has_work() } {
-            return true;
-        }
-    }
-    false
+        let cur = g;
+        // SAFETY: the caller's guarantee; nobody else reads or writes the links.
+        g = unsafe { (*cur).link };
+        Some(GPtr(cur))
+    })
 }
 
 /// An M without a P and without work: becomes the poller (blocks in epoll_wait until
 /// the next timer or fd event, readying what they wake) or, when another M polls,
 /// sleeps until handed a P. Returns true holding a P, false at shutdown.
+///
+/// # Safety
+/// `m` is the calling thread's M, on g0, without a P.
 unsafe fn idle_wait(m: *mut M) -> bool {
-    // SAFETY: runs on m's g0 without a P.
+    // SAFETY: the caller's guarantees.
     unsafe {
         loop {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
                 return false;
             }
             if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
-                && netpoll::POLLER
-                    .compare_exchange(
-                        netpoll::POLLER_NONE,
-                        netpoll::POLLER_WORKER,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    )
-                    .is_ok()
+                && take_poller_role(netpoll::POLLER_WORKER)
             {
                 let got = poll_until_work(m);
                 netpoll::set_poll_deadline(i64::MAX);
@@ -1038,9 +1310,13 @@ unsafe fn idle_wait(m: *mut M) -> bool {
 }
 
 /// The poller's loop. Some(true): holding a P with work; Some(false): readied
-/// goroutines went to the global queue for busy Ps; None: shutdown.
+/// goroutines went to the global queue for busy Ps (or a home thread takes over the
+/// polling); None: shutdown.
+///
+/// # Safety
+/// As `idle_wait`, and `m` holds the poller role.
 unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
-    // SAFETY: as idle_wait.
+    // SAFETY: the caller's guarantees.
     unsafe {
         loop {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
@@ -1062,66 +1338,81 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
                 // No P or no work: stop counting as a spinner, then look once more
                 // before blocking. A producer that queued work after our look saw
                 // us counted in nmspinning and so woke nobody (the rule every
-                // spinner that gives up follows; see `recheck_after_spinning`).
-                drop_handoff();
+                // spinner that gives up follows; see `stop_spinning`).
+                drop_spinning_wake();
                 continue;
             }
-            let timeout = if when == i64::MAX {
-                -1
-            } else {
-                (when - nanotime()).max(0)
-            };
-            (*m).collecting = true;
-            netpoll::poll_as_poller(timeout);
-            timer::run_due(nanotime());
-            (*m).collecting = false;
-            let list = reverse_list(core::mem::replace(&mut (*m).collected, ptr::null_mut()));
+            let list = poll_once(m, when);
             if list.is_null() {
                 if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0 {
                     return Some(false); // an idle home thread takes over the polling
                 }
                 continue;
             }
-            let mut l = locked();
-            if let Some(p) = pidleget(&mut l) {
-                drop(l);
-                acquirep(m, p);
-                let mut g = list;
-                let mut n = 0;
-                while !g.is_null() {
-                    let next = (*g).link;
-                    (*p).runq.push(GPtr(g));
-                    n += 1;
-                    g = next;
-                }
-                if n > 1 {
-                    wake_if_idle();
-                }
-                return Some(true);
-            }
-            let mut g = list;
-            while !g.is_null() {
-                let next = (*g).link;
-                l.runq.push_back(GPtr(g));
-                g = next;
-            }
-            SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
-            drop(l);
-            // Like any producer: a P that went idle after our look must be woken
-            // (its M checked the global queue under the lock before we filled it).
-            wakep();
-            return Some(false);
+            return Some(injectglist(m, list));
         }
     }
 }
 
-fn recheck_after_spinning() -> Option<*mut P> {
-    if !work_anywhere() {
-        return None;
+/// The poller's blocking wait, until `when` (i64::MAX: until interrupted): the
+/// goroutines that fd events and due timers readied, oldest first.
+///
+/// # Safety
+/// As `poll_until_work`.
+unsafe fn poll_once(m: *mut M, when: i64) -> *mut G {
+    let timeout = if when == i64::MAX {
+        -1
+    } else {
+        (when - nanotime()).max(0)
+    };
+    // SAFETY: the caller's guarantees: m is ours, and while it collects, goroutines
+    // readied on this thread are linked to its list instead of queued.
+    unsafe {
+        (*m).collecting = true;
+        netpoll::poll_as_poller(timeout);
+        timer::run_due(nanotime());
+        (*m).collecting = false;
+        reverse_list(core::mem::replace(&mut (*m).collected, ptr::null_mut()))
     }
-    pidleget_locked()
 }
 
+/// Queues what the poller readied (Go's `injectglist`): on an idle P that `m` then
+/// holds (true), waking a worker when there is more than `m` will run; with no idle P,
+/// on the global queue for the busy Ps (false). Invariant: like any producer, `wakep`
+/// after queueing globally: a P that went idle after our look must be woken (its M
+/// checked the global queue under the lock before we filled it).
+///
+/// # Safety
+/// As `poll_until_work`; `list` holds the goroutines the poller readied.
+unsafe fn injectglist(m: *mut M, list: *mut G) -> bool {
+    let mut l = locked();
+    // SAFETY: the caller's guarantees; the P taken is m's from acquirep on.
+    unsafe {
+        if let Some(p) = pidleget(&mut l) {
+            drop(l);
+            acquirep(m, p);
+            let mut n = 0;
+            for g in glist(list) {
+                (*p).runq.push(g);
+                n += 1;
+            }
+            if n > 1 {
+                wakep();
+            }
+            return true;
+        }
+        globrunqput_batch(&mut l, glist(list));
+    }
+    drop(l);
+    wakep();
+    false
+}
+
+/// Steals from other Ps: half of a victim's queue (into ours) and one goroutine to
+/// run; in the last round also a `runnext` that sits unrun (`steal_runnext`).
+///
+/// # Safety
+/// `m` is the calling thread's M, holding a P.
 unsafe fn steal_work(m: *mut M) -> *mut G {
     // SAFETY: m holds its P; other Ps are only touched through stealers and atomics.
     unsafe {
@@ -1155,6 +1446,9 @@ unsafe fn steal_work(m: *mut M) -> *mut G {
 
 /// Takes a running P's `runnext` if it stays unrun for ~3 us (its M is busy with a
 /// long-running goroutine). Sooner would break up hand-off pairs for nothing.
+///
+/// # Safety
+/// `victim` is a P (Ps are never freed).
 unsafe fn steal_runnext(victim: *mut P) -> *mut G {
     // SAFETY: only atomics of the victim are touched.
     unsafe {
@@ -1195,7 +1489,8 @@ unsafe fn steal_runnext(victim: *mut P) -> *mut G {
 /// Runs on goroutine `cur`, which is `(*m).curg`; `cur`'s status is already what `f`
 /// expects (RUNNABLE for a requeue, WAITING for a park, DEAD for an exit).
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
-    // SAFETY: see above.
+    // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
+    // so it is runnable and ours to run.
     unsafe {
         stack::check_on_own_stack(&*(*m).curg);
         (*m).pending = Pending {
@@ -1221,14 +1516,10 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             }
         }
         let r = if !next.is_null() {
-            (*next).status.store(RUNNING, Ordering::Relaxed);
-            (*m).curg = next;
             if !p.is_null() {
                 (*p).tick();
             }
-            if (*next).stack.is_none() {
-                attach_stack(p, next);
-            }
+            set_running(m, p, next);
             sanitizer::before(&mut (*cur).fiber, &(*next).fiber, dying);
             arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
         } else {
@@ -1281,54 +1572,104 @@ pub(crate) fn spawn_homed(
     if m.is_null() {
         note_plain_thread();
     }
-    // SAFETY: a non-null current M is ours, and so is its P.
     let p = if m.is_null() || !home.is_null() {
         ptr::null_mut()
     } else {
+        // SAFETY: a non-null current M is ours, and so is its P.
         unsafe { (*m).p }
     };
-    let local = !p.is_null() && class == stack::default_class();
     // SAFETY: p is ours when non-null.
-    unsafe {
-        if local {
-            if (*p).credits == 0 {
-                if stack::reserve(class, stack::CREDIT_BATCH as usize).is_err() {
-                    // Short of stacks (guard budget, address space): give our cached
-                    // ones back and ask for just one.
-                    flush_p_caches(p);
-                    if let Err(e) = stack::reserve(class, 1) {
-                        return e as i64;
-                    }
-                    (*p).credits = 1;
-                } else {
-                    (*p).credits = stack::CREDIT_BATCH;
-                }
-            }
-            (*p).credits -= 1;
-        } else if let Err(e) = stack::reserve(class, 1) {
-            return e as i64;
-        }
-    }
+    let from_credits = match unsafe { reserve_stack(p, class) } {
+        Ok(c) => c,
+        Err(e) => return e as i64,
+    };
     let cache = if p.is_null() {
         None
     } else {
+        // SAFETY: p is the calling thread's own P, so its owner-only cache is ours.
         Some(unsafe { &mut (*p).gcache })
     };
     let g = match crate::runtime::g::alloc(cache) {
         Ok(g) => g,
         Err(e) => {
             // SAFETY: as above.
-            unsafe {
-                if local {
-                    (*p).credits += 1;
-                } else {
-                    stack::unreserve(class, 1);
-                }
-            }
+            unsafe { unreserve_stack(p, class, from_credits) };
             return e as i64;
         }
     };
-    // SAFETY: g is a FREE descriptor we now own exclusively.
+    // SAFETY: g is a FREE descriptor we now own exclusively; a non-null M is ours.
+    unsafe {
+        let parent = if m.is_null() { ptr::null() } else { (*m).curg };
+        init_g(g, f, arg, class, home, parent, attr.name);
+    }
+    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: g is ours until queued; p is ours when non-null (null for a homed one);
+    // the caller keeps the home alive while it has goroutines.
+    unsafe {
+        let id = (*g).id();
+        runqput(p, g);
+        id
+    }
+}
+
+/// Reserves a stack of `class` for a new goroutine, so that running it cannot fail:
+/// from `p`'s reservations (refilled a batch at a time) when `p` is not null and the
+/// class is the default one, else from the global pool. Returns whether it came from
+/// `p`'s reservations, or the negative errno value of the failure.
+///
+/// # Safety
+/// `p` is null or held by the caller.
+unsafe fn reserve_stack(p: *mut P, class: usize) -> Result<bool, i32> {
+    if p.is_null() || class != stack::default_class() {
+        return stack::reserve(class, 1).map(|()| false);
+    }
+    // SAFETY: the caller holds p.
+    unsafe {
+        if (*p).credits == 0 {
+            if stack::reserve(class, stack::CREDIT_BATCH as usize).is_err() {
+                // Short of stacks (guard budget, address space): give our cached
+                // ones back and ask for just one.
+                flush_p_caches(p);
+                stack::reserve(class, 1)?;
+                (*p).credits = 1;
+            } else {
+                (*p).credits = stack::CREDIT_BATCH;
+            }
+        }
+        (*p).credits -= 1;
+    }
+    Ok(true)
+}
+
+/// Gives back what `reserve_stack` reserved (`from_credits`: its result).
+///
+/// # Safety
+/// As `reserve_stack`, with the same `p`.
+unsafe fn unreserve_stack(p: *mut P, class: usize, from_credits: bool) {
+    if from_credits {
+        // SAFETY: the caller holds p (from_credits implies a P).
+        unsafe { (*p).credits += 1 };
+    } else {
+        stack::unreserve(class, 1);
+    }
+}
+
+/// Sets up a new goroutine's descriptor, RUNNABLE and without a stack yet (it is
+/// attached when the goroutine first runs: `attach_stack`).
+///
+/// # Safety
+/// `g` is a FREE descriptor the caller owns exclusively; `parent` is null or a live
+/// goroutine; `name` is null or a NUL-terminated string.
+unsafe fn init_g(
+    g: *mut G,
+    f: GrFn,
+    arg: *mut libc::c_void,
+    class: usize,
+    home: *mut crate::runtime::home::Home,
+    parent: *const G,
+    name: *const libc::c_char,
+) {
+    // SAFETY: the caller's guarantees.
     unsafe {
         (*g).func = Some(f);
         (*g).arg = arg;
@@ -1341,49 +1682,34 @@ pub(crate) fn spawn_homed(
         (*g).wait_reason = 0;
         (*g).flags = 0;
         (*g).home = home;
-        (*g).set_parent(if m.is_null() { ptr::null() } else { (*m).curg });
-        (*g).set_name(attr.name);
+        (*g).set_parent(parent);
+        (*g).set_name(name);
         (*g).status.store(RUNNABLE, Ordering::Release);
         sanitizer::hb_spawned(&(*g).fiber);
     }
-    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: as above.
-    let id = unsafe { (*g).id() };
-    if !home.is_null() {
-        // SAFETY: the caller keeps the home alive while it has goroutines.
-        unsafe { (*home).put(g) };
-    } else if !p.is_null() {
-        // SAFETY: p is ours.
-        if unsafe { (*p).put(g, true) } {
-            wake_if_idle();
-        }
-    } else {
-        globrunqput(g);
-        wakep();
-    }
-    id
 }
 
 /// Gives a goroutine about to run for the first time its stack (it holds a
-/// reservation) and lays out its entry frame.
-pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
-    // SAFETY: p (if not null) is held by the caller; g is runnable and owned by the
-    // caller's M.
+/// reservation: from `p`'s when `p` is not null) and lays out its entry frame.
+///
+/// # Safety
+/// `p` is null or held by the caller; `g` is runnable, without a stack, and owned by
+/// the caller's M.
+#[inline(never)] // once per goroutine: kept out of the switch paths that call it
+unsafe fn attach_stack(p: *mut P, g: *mut G) {
+    // SAFETY: the caller's guarantees.
     unsafe {
         let class = (*g).class as usize;
-        if p.is_null() {
-            let st = stack::take(class, None);
-            stack::set_owner(st.slot, g);
-            (*g).stack = Some(st);
-            sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
-            (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
-            return;
-        }
-        let st = stack::take(class, Some((&mut (*p).stacks, &mut (*p).credits)));
-        if (*p).credits > 2 * stack::CREDIT_BATCH {
-            stack::unreserve(stack::default_class(), stack::CREDIT_BATCH as usize);
-            (*p).credits -= stack::CREDIT_BATCH;
-        }
+        let st = if p.is_null() {
+            stack::take(class, None)
+        } else {
+            let st = stack::take(class, Some((&mut (*p).stacks, &mut (*p).credits)));
+            if (*p).credits > 2 * stack::CREDIT_BATCH {
+                stack::unreserve(stack::default_class(), stack::CREDIT_BATCH as usize);
+                (*p).credits -= stack::CREDIT_BATCH;
+            }
+            st
+        };
         stack::set_owner(st.slot, g);
         (*g).stack = Some(st);
         sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
@@ -1391,6 +1717,12 @@ pub(crate) unsafe fn attach_stack(p: *mut P, g: *mut G) {
     }
 }
 
+/// The first frame of every goroutine (laid out by `attach_stack`): runs its function,
+/// then exits it.
+///
+/// # Safety
+/// Entered only by the switch to a goroutine's first run: `transfer` is the M that
+/// switched, `arg` the goroutine, now running on that M.
 unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     let g = arg as *mut G;
     // SAFETY: we were switched to by an M that passed itself; g is ours.
@@ -1405,6 +1737,11 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     }
 }
 
+/// The deferred half of an exit (a `PendingFn`): frees the dead goroutine's stack and
+/// descriptor, into `m`'s P's caches when it has one.
+///
+/// # Safety
+/// Runs as `m`'s pending action, after the switch away from `g`, which has exited.
 unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g has exited and its context will never run again; m is ours.
     unsafe {
@@ -1427,6 +1764,11 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     }
 }
 
+/// Ends the running goroutine `g`: wakes its joiners (and `wait_all`), then switches
+/// away for good.
+///
+/// # Safety
+/// `g` is the goroutine running on the calling thread, and it has returned.
 unsafe fn goexit(g: *mut G) -> ! {
     let m = current_m();
     // SAFETY: g is the goroutine running on m.
@@ -1534,6 +1876,10 @@ pub fn join(id: i64) -> i32 {
 const DEADLOCK_CHECK_FIRST_NS: i64 = 100_000_000;
 const DEADLOCK_CHECK_MAX_NS: i64 = 1_000_000_000;
 
+/// The deferred half of a yield (a `PendingFn`): requeues `g`, now saved.
+///
+/// # Safety
+/// Runs as `m`'s pending action, after the switch away from `g`, which is RUNNABLE.
 unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
     // SAFETY: g yielded and is saved; m is ours.
     unsafe {
@@ -1581,9 +1927,7 @@ pub fn yield_now() {
             return;
         }
         let g = (*m).curg;
-        let idle = (*p).runnext.load(Ordering::Relaxed).is_null()
-            && (*p).runq.is_empty()
-            && SCHED.runqsize.load(Ordering::Relaxed) == 0;
+        let idle = (*p).local_empty() && SCHED.runqsize.load(Ordering::Relaxed) == 0;
         if idle {
             // Nothing else to run here; still count a schedule so that timers and
             // fds get their periodic look (and sysmon sees progress).
@@ -1593,7 +1937,7 @@ pub fn yield_now() {
             }
             let next = periodic_checks(p);
             if next.is_null() {
-                if (*p).runnext.load(Ordering::Relaxed).is_null() && (*p).runq.is_empty() {
+                if (*p).local_empty() {
                     return;
                 }
             } else {
@@ -1643,7 +1987,7 @@ pub fn unlock_thread() -> i32 {
     if m.is_null() {
         return -libc::EPERM;
     }
-    // SAFETY: as above.
+    // SAFETY: we run on m, as its current goroutine; no switch can happen in between.
     unsafe {
         let g = (*m).curg;
         if (*g).lock_depth == 0 {
@@ -1689,7 +2033,7 @@ pub fn set_maxprocs(n: i32) -> i32 {
             // SAFETY: idle Ps are held by nobody.
             if unsafe { (*p).id } >= n {
                 SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
-                // SAFETY: as above.
+                // SAFETY: taken off the idle list, p is held by nobody.
                 unsafe { retire_p_queues(&mut l, p) };
             } else {
                 keep.push(p);
@@ -1797,14 +2141,18 @@ pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
 /// another worker (Go's entersyscall + handoffp), then takes a P back (exitsyscall):
 /// an idle one at once, or else the goroutine queues and this thread waits its turn.
 /// `f` must not call functions that park (it runs without a P).
-pub fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
+///
+/// # Safety
+/// `f` is sound to call with `arg` on the calling thread.
+pub unsafe fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
     let m = current_m();
     if m.is_null() {
-        // SAFETY: the caller's function and argument.
+        // SAFETY: the caller's guarantee: f is sound to call with arg here.
         unsafe { f(arg) };
         return 0;
     }
-    // SAFETY: we are a goroutine on m.
+    // SAFETY: we are a goroutine on m (its current G), so m and its P are ours; f(arg)
+    // by the caller's guarantee.
     unsafe {
         let g = (*m).curg;
         let p = releasep(m);

@@ -29,7 +29,7 @@ use crossbeam_deque::Steal;
 
 use crate::runtime::g::GPtr;
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime};
-use crate::runtime::p::P_RUNNING;
+use crate::runtime::p::{P, P_RUNNING};
 use crate::runtime::sched::{self, allp, SCHED};
 use crate::runtime::{netpoll, timer};
 
@@ -92,6 +92,7 @@ pub fn wake_from_signal() {
     wake();
 }
 
+/// What sysmon remembers of one P between rounds.
 struct Seen {
     tick: u32,
     since: i64,
@@ -102,18 +103,29 @@ struct Seen {
     last_stat: i64,
 }
 
+/// sysmon's state from one round to the next.
+struct Monitor {
+    /// Notes on stderr (`GRDEBUG` set).
+    debug: bool,
+    /// The lost-wake-up safety net is on (`GRDEBUG=wakenet=0` turns it off).
+    wake_net: bool,
+    /// `GRDEBUG=schedtrace=MS`, in ns (0: off).
+    trace_ns: i64,
+    start: i64,
+    last_trace: i64,
+    seen: Vec<Seen>,
+    /// Sleep between rounds (ns): 20 us while things happen, doubling up to 10 ms.
+    delay: i64,
+    /// Rounds in a row that did nothing.
+    quiet: u32,
+    last_scavenge: i64,
+    /// The safety net found work stranded at the last round.
+    stranded_before: bool,
+}
+
 fn run() {
     sched::mark_runtime_thread();
-    let settings = crate::runtime::debug::settings();
-    let debug = settings.notes;
-    let trace_ns = settings.schedtrace_ms as i64 * 1_000_000;
-    let start = nanotime();
-    let mut last_trace = start;
-    let mut seen: Vec<Seen> = Vec::new();
-    let mut delay: i64 = 20_000;
-    let mut quiet = 0u32;
-    let mut last_scavenge = 0i64;
-    let mut stranded_before = false;
+    let mut mon = Monitor::new();
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
         crate::runtime::lock::refresh_coarse_now();
@@ -121,24 +133,62 @@ fn run() {
             return;
         }
         crate::runtime::debug::handle_sigquit();
-        if trace_ns > 0 && nanotime() - last_trace >= trace_ns {
-            last_trace = nanotime();
-            let line = crate::runtime::debug::schedtrace_line((last_trace - start) / 1_000_000);
+        mon.trace();
+        let stranded = mon.lost_wakeup_net();
+        if mon.may_sleep_long(stranded) {
+            mon.sleep_while_idle(epoch);
+            continue;
+        }
+        futex_wait(&WAKE, epoch, mon.round_delay());
+        if STOP.load(Ordering::SeqCst) {
+            return;
+        }
+        mon.round(nanotime());
+    }
+}
+
+impl Monitor {
+    fn new() -> Monitor {
+        let settings = crate::runtime::debug::settings();
+        let start = nanotime();
+        Monitor {
+            debug: settings.notes,
+            wake_net: settings.wake_net,
+            trace_ns: settings.schedtrace_ms as i64 * 1_000_000,
+            start,
+            last_trace: start,
+            seen: Vec::new(),
+            delay: 20_000,
+            quiet: 0,
+            last_scavenge: 0,
+            stranded_before: false,
+        }
+    }
+
+    /// `GRDEBUG=schedtrace=MS`: one line of scheduler state every MS.
+    fn trace(&mut self) {
+        if self.trace_ns > 0 && nanotime() - self.last_trace >= self.trace_ns {
+            self.last_trace = nanotime();
+            let line =
+                crate::runtime::debug::schedtrace_line((self.last_trace - self.start) / 1_000_000);
             crate::runtime::sys::stderr(&line);
         }
-        // A safety net under the wake-up protocol: runnable work, an idle P and
-        // nobody looking for work, seen at two rounds in a row (a producer's own
-        // wake-up may be just under way at the first), means a wake-up was lost
-        // somewhere: start a worker.
-        let stranded = settings.wake_net
+    }
+
+    /// A safety net under the wake-up protocol: runnable work, an idle P and nobody
+    /// looking for work, seen at two rounds in a row (a producer's own wake-up may be
+    /// just under way at the first), means a wake-up was lost somewhere: start a
+    /// worker. Returns whether work is stranded now.
+    fn lost_wakeup_net(&mut self) -> bool {
+        let stranded = self.wake_net
             && SCHED.npidle.load(Ordering::SeqCst) > 0
             && SCHED.nmspinning.load(Ordering::SeqCst) == 0
             && sched::work_anywhere();
-        let was_stranded = core::mem::replace(&mut stranded_before, stranded);
+        let was_stranded = core::mem::replace(&mut self.stranded_before, stranded);
         if stranded && was_stranded {
-            stranded_before = false;
+            self.stranded_before = false;
             SCHED.lost_wakeups.fetch_add(1, Ordering::Relaxed);
-            if debug {
+            if self.debug {
                 crate::runtime::sys::stderr(&format!(
                     "libgoroutine: sysmon: runnable work, an idle processor and nobody looking: waking a worker ({})\n",
                     sched::wake_state()
@@ -146,177 +196,197 @@ fn run() {
             }
             sched::wakep();
         }
+        stranded
+    }
+
+    /// Whether sysmon may take its long sleep: every P idle for a while, and nothing
+    /// it must watch (a trace, a running home, stranded work, timers with nobody
+    /// polling: those it fires itself, every 10 ms at most while quiet).
+    fn may_sleep_long(&self, stranded: bool) -> bool {
         let all_idle = SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit();
         let homes = crate::runtime::home::HOMES_RUNNING.load(Ordering::SeqCst) > 0;
-        // Timers with nobody polling are fired below (every 10 ms at most while
-        // quiet), so sysmon must not take its long idle sleep then.
-        let unpolled_timers = netpoll::POLLER.load(Ordering::SeqCst) == netpoll::POLLER_NONE
-            && timer::next_when() != i64::MAX;
-        if all_idle && quiet > 50 && trace_ns == 0 && !homes && !stranded && !unpolled_timers {
-            // The idle poller handles timers and fds; nothing can get stuck. Wake once
-            // more later only if there are stacks to give back.
-            SLEEPING.store(true, Ordering::SeqCst);
-            if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit()
-                && !STOP.load(Ordering::SeqCst)
-            {
-                // Not for ever: the lost-wake-up check above must still run now and
-                // then (ten times a second costs an idle process microseconds).
-                let surplus = crate::runtime::stack::has_surplus();
-                futex_wait(
-                    &WAKE,
-                    epoch,
-                    if surplus {
-                        SCAVENGE_AFTER_NS
-                    } else {
-                        IDLE_CHECK_NS
-                    },
-                );
+        let unpolled_timers = sched::nobody_polling() && timer::next_when() != i64::MAX;
+        all_idle && self.quiet > 50 && self.trace_ns == 0 && !homes && !stranded && !unpolled_timers
+    }
+
+    /// The long sleep of an idle runtime: the idle poller handles timers and fds, so
+    /// nothing can get stuck. Not for ever: the lost-wake-up check must still run now
+    /// and then (ten times a second costs an idle process microseconds), and stacks
+    /// left over from a burst are given back after a second.
+    fn sleep_while_idle(&mut self, epoch: u32) {
+        SLEEPING.store(true, Ordering::SeqCst);
+        if SCHED.npidle.load(Ordering::SeqCst) as usize >= sched::nprocs_limit()
+            && !STOP.load(Ordering::SeqCst)
+        {
+            let surplus = crate::runtime::stack::has_surplus();
+            futex_wait(
+                &WAKE,
+                epoch,
                 if surplus {
-                    crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
-                }
+                    SCAVENGE_AFTER_NS
+                } else {
+                    IDLE_CHECK_NS
+                },
+            );
+            if surplus {
+                crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
             }
-            SLEEPING.store(false, Ordering::SeqCst);
-            if WAKE.load(Ordering::SeqCst) != epoch {
-                // Woken because a P went busy: watch closely again.
-                delay = 20_000;
-                quiet = 0;
-            }
-            continue;
         }
-        futex_wait(
-            &WAKE,
-            epoch,
-            if trace_ns > 0 {
-                delay.min(trace_ns)
-            } else {
-                delay
-            },
-        );
-        if STOP.load(Ordering::SeqCst) {
-            return;
+        SLEEPING.store(false, Ordering::SeqCst);
+        if WAKE.load(Ordering::SeqCst) != epoch {
+            // Woken because a P went busy: watch closely again.
+            self.delay = 20_000;
+            self.quiet = 0;
         }
-        let now = nanotime();
+    }
+
+    /// The sleep before the next round.
+    fn round_delay(&self) -> i64 {
+        if self.trace_ns > 0 {
+            self.delay.min(self.trace_ns)
+        } else {
+            self.delay
+        }
+    }
+
+    /// One round while the runtime is busy: timers and fds nobody attends to, stuck
+    /// Ps, surplus stacks; then the next delay (short after doing something, backing
+    /// off while nothing happens).
+    fn round(&mut self, now: i64) {
         let mut acted = false;
-        if netpoll::POLLER.load(Ordering::SeqCst) == 0 && timer::next_when() <= now {
+        if sched::nobody_polling() && timer::next_when() <= now {
             acted |= timer::run_due(now) > 0;
         }
-        if netpoll::WAITERS.load(Ordering::Relaxed) > 0
-            && netpoll::POLLER.load(Ordering::SeqCst) == 0
-            && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000
-        {
+        if sched::fds_unpolled() && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000 {
             acted |= netpoll::poll_ready() > 0;
         }
-        acted |= retake(&mut seen, now, debug);
+        acted |= self.retake(now);
         crate::runtime::blockprof::check(now);
-        if crate::runtime::stack::has_surplus() && now - last_scavenge > 100_000_000 {
-            last_scavenge = now;
+        if crate::runtime::stack::has_surplus() && now - self.last_scavenge > 100_000_000 {
+            self.last_scavenge = now;
             crate::runtime::stack::scavenge(SCAVENGE_AFTER_NS);
         }
         if acted {
-            delay = 20_000;
-            quiet = 0;
+            self.delay = 20_000;
+            self.quiet = 0;
         } else {
-            quiet = quiet.saturating_add(1);
-            if quiet > 50 {
-                delay = (delay * 2).min(10_000_000);
+            self.quiet = self.quiet.saturating_add(1);
+            if self.quiet > 50 {
+                self.delay = (self.delay * 2).min(10_000_000);
             }
         }
+    }
+
+    /// Looks at every P for one stuck behind a goroutine (see `retake_p`). True when
+    /// goroutines were moved or a rescue P was added.
+    fn retake(&mut self, now: i64) -> bool {
+        let limit = sched::nprocs_limit();
+        if self.seen.len() < limit {
+            self.seen.resize_with(limit, || Seen {
+                tick: 0,
+                since: now,
+                rescued: false,
+                asleep: 0,
+                last_stat: 0,
+            });
+        }
+        let mut acted = false;
+        for (i, s) in self.seen.iter_mut().enumerate().take(limit) {
+            let p = allp(i);
+            if !p.is_null() {
+                acted |= retake_p(s, i, p, now, self.debug);
+            }
+        }
+        acted
     }
 }
 
-fn retake(seen: &mut Vec<Seen>, now: i64, debug: bool) -> bool {
-    let limit = sched::nprocs_limit();
-    if seen.len() < limit {
-        seen.resize_with(limit, || Seen {
-            tick: 0,
-            since: now,
-            rescued: false,
-            asleep: 0,
-            last_stat: 0,
-        });
+/// P `i` (`p`, not null): when it has run the same goroutine for `STUCK_NS` with work
+/// queued behind it, moves that work where it can run: to idle Ps (through the global
+/// queue), or to a rescue P if the stuck thread sleeps in the kernel. A thread that is
+/// running (a loop that never yields) with every P busy is left alone: GOMAXPROCS
+/// bounds the CPUs in use. True when it acted.
+fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
+    // SAFETY: Ps are never freed; only atomics are read.
+    let (status, tick) = unsafe {
+        (
+            (*p).status.load(Ordering::Acquire),
+            (*p).schedtick.load(Ordering::Acquire),
+        )
+    };
+    if status != P_RUNNING || tick != s.tick {
+        s.tick = tick;
+        s.since = now;
+        s.asleep = 0;
+        if s.rescued {
+            // The stuck M is back: its stand-in P retires at its next schedule.
+            s.rescued = false;
+            SCHED.rescue.fetch_sub(1, Ordering::SeqCst);
+        }
+        return false;
     }
-    let mut acted = false;
-    for (i, s) in seen.iter_mut().enumerate().take(limit) {
-        let p = allp(i);
-        if p.is_null() {
-            continue;
-        }
-        // SAFETY: Ps are never freed; only atomics and the stealer are touched.
-        let (status, tick) = unsafe {
-            (
-                (*p).status.load(Ordering::Acquire),
-                (*p).schedtick.load(Ordering::Acquire),
-            )
-        };
-        if status != P_RUNNING || tick != s.tick {
-            s.tick = tick;
-            s.since = now;
-            s.asleep = 0;
-            if s.rescued {
-                // The stuck M is back: its stand-in P retires at its next schedule.
-                s.rescued = false;
-                SCHED.rescue.fetch_sub(1, Ordering::SeqCst);
-            }
-            continue;
-        }
-        if s.rescued || now - s.since < STUCK_NS {
-            continue;
-        }
-        // Goroutines queued behind the stuck one go where they can run: to idle Ps
-        // (through the global queue), or to a rescue P if the stuck thread sleeps in
-        // the kernel. A thread that is running (a loop that never yields) with every
-        // P busy is left alone: GOMAXPROCS bounds the CPUs in use.
-        // SAFETY: Ps are never freed; runnext and the stealer are concurrent-safe.
-        if !unsafe { (*p).has_work() } && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
-            continue;
-        }
-        let idle_p = SCHED.npidle.load(Ordering::SeqCst) > 0;
-        let mut need_p = false;
-        if !idle_p && now - s.last_stat >= STAT_EVERY_NS {
-            s.last_stat = now;
-            // SAFETY: p.m is an M pointer (never freed while running) or null.
-            let m = unsafe { core::ptr::read_volatile(&(*p).m) };
-            // A running thread also sleeps now and then (a page fault, a contended
-            // lock): only one seen asleep at two checks in a row is in a blocking call.
-            if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
-                s.asleep += 1;
-            } else {
-                s.asleep = 0;
-            }
-            need_p = s.asleep >= 2 && sched::nprocs_limit() < sched::MAX_PROCS;
-        }
-        if !idle_p && !need_p {
-            continue;
-        }
-        // SAFETY: as above.
-        let moved = unsafe { drain_foreign(p) };
-        for g in &moved {
-            sched::globrunqput(g.0);
-        }
-        if need_p {
-            sched::add_rescue_p();
-            s.rescued = true;
-        }
-        if moved.is_empty() && !s.rescued {
-            continue;
-        }
-        sched::wakep();
-        SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
-        acted = true;
-        if debug {
-            crate::runtime::sys::stderr(&format!(
-                "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}\n",
-                (now - s.since) / 1_000_000,
-                moved.len(),
-                if s.rescued { " to a rescue processor" } else { "" }
-            ));
-        }
+    if s.rescued || now - s.since < STUCK_NS {
+        return false;
     }
-    acted
+    // SAFETY: Ps are never freed; has_work reads atomics only.
+    if !unsafe { (*p).has_work() } && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
+        return false;
+    }
+    let idle_p = SCHED.npidle.load(Ordering::SeqCst) > 0;
+    let need_p = !idle_p && in_blocking_call(s, p, now) && sched::nprocs_limit() < sched::MAX_PROCS;
+    if !idle_p && !need_p {
+        return false;
+    }
+    // SAFETY: Ps are never freed; drain_foreign uses the concurrent-safe parts only.
+    let moved = unsafe { drain_foreign(p) };
+    for g in &moved {
+        sched::globrunqput(g.0);
+    }
+    if need_p {
+        sched::add_rescue_p();
+        s.rescued = true;
+    }
+    if moved.is_empty() && !s.rescued {
+        return false;
+    }
+    sched::wakep();
+    SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
+    if debug {
+        crate::runtime::sys::stderr(&format!(
+            "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}\n",
+            (now - s.since) / 1_000_000,
+            moved.len(),
+            if s.rescued { " to a rescue processor" } else { "" }
+        ));
+    }
+    true
+}
+
+/// Whether the thread of stuck P `p` sits in a blocking call: seen asleep in the
+/// kernel at two checks in a row (a running thread also sleeps now and then: a page
+/// fault, a contended lock). Reads /proc at most every `STAT_EVERY_NS`; false in
+/// between.
+fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
+    if now - s.last_stat < STAT_EVERY_NS {
+        return false;
+    }
+    s.last_stat = now;
+    // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
+    let m = unsafe { core::ptr::read_volatile(&(*p).m) };
+    // SAFETY: m is a live M (never freed while the runtime runs); tid is an atomic.
+    if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
+        s.asleep += 1;
+    } else {
+        s.asleep = 0;
+    }
+    s.asleep >= 2
 }
 
 /// Takes every queued goroutine of a P that another thread owns.
-unsafe fn drain_foreign(p: *mut crate::runtime::p::P) -> Vec<GPtr> {
+///
+/// # Safety
+/// `p` is a P (Ps are never freed).
+unsafe fn drain_foreign(p: *mut P) -> Vec<GPtr> {
     let mut out = Vec::new();
     // SAFETY: stealer and runnext are the concurrent-safe parts of a P.
     unsafe {

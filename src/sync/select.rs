@@ -27,7 +27,7 @@
 
 use core::ptr;
 
-use super::chan::{wake_sudog, Chan, Found, State, Sudog};
+use super::chan::{wake_sudog, Chan, Found, State, Sudog, WaitQ};
 use super::shim::{fastrand, hb_acquire, Guarded, SpinLock, WaitReason, Waiter};
 
 /// Operation codes of a select case.
@@ -89,14 +89,10 @@ impl SelectWait {
             for i in 0..self.n {
                 let c = &*self.cases.add(i);
                 let sd = self.sds.add(i);
-                if sd == taken || c.chan as *const Chan != chan {
+                if sd == taken || !ptr::eq(c.chan, chan) {
                     continue;
                 }
-                if c.op == SEND {
-                    st.sendq.remove(sd);
-                } else {
-                    st.recvq.remove(sd);
-                }
+                waitq(st, c.op).remove(sd);
             }
         }
     }
@@ -127,13 +123,26 @@ impl SelectWait {
 /// Cases handled without allocating.
 const INLINE: usize = 16;
 
+/// The queue of a channel (state `st`) where a case with op `op` waits.
+#[inline(always)]
+fn waitq(st: &mut State, op: i32) -> &mut WaitQ {
+    if op == SEND {
+        &mut st.sendq
+    } else {
+        &mut st.recvq
+    }
+}
+
 /// Locks every channel of the cases once, in lock order, except `skip` (may be null).
+///
+/// # Safety
+/// Every case's channel is live; the caller holds none of their locks.
 unsafe fn lock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
     let mut prev: *mut Chan = ptr::null_mut();
     for &i in lockorder {
         let c = cases[i as usize].chan;
         if c != prev && c != skip {
-            // SAFETY: validated non-null channel.
+            // SAFETY: a validated, live channel (the caller's guarantee).
             unsafe { (*c).lock.lock() };
             prev = c;
         }
@@ -141,12 +150,15 @@ unsafe fn lock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
 }
 
 /// Unlocks what `lock_all` with the same `skip` locked.
+///
+/// # Safety
+/// The caller holds exactly those locks.
 unsafe fn unlock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
     let mut prev: *mut Chan = ptr::null_mut();
     for &i in lockorder {
         let c = cases[i as usize].chan;
         if c != prev && c != skip {
-            // SAFETY: locked by lock_all.
+            // SAFETY: locked by lock_all (the caller's guarantee).
             unsafe { (*c).lock.unlock() };
             prev = c;
         }
@@ -174,19 +186,11 @@ fn sleep(timeout_ns: i64) -> i32 {
 /// Every case's channel is NULL or a live channel, and its element valid for the
 /// channel's element size.
 pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
-    let n = cases.len();
-    if n > i32::MAX as usize {
+    // SAFETY: the caller's guarantee.
+    if unsafe { !cases_valid(cases) } {
         return -libc::EINVAL;
     }
-    for c in cases.iter() {
-        if c.chan.is_null() || (c.op != SEND && c.op != RECV) {
-            return -libc::EINVAL;
-        }
-        // SAFETY: non-null channels are live (caller's guarantee).
-        if c.elem.is_null() && unsafe { (*c.chan).elem_size() } != 0 {
-            return -libc::EINVAL;
-        }
-    }
+    let n = cases.len();
     if n == 0 {
         return match timeout_ns {
             0 => -libc::EAGAIN,
@@ -194,7 +198,6 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             t => sleep(t),
         };
     }
-
     let mut order_inline = [0u32; 2 * INLINE];
     let mut order_heap: Vec<u32>;
     let order: &mut [u32] = if n <= INLINE {
@@ -204,8 +207,46 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
         &mut order_heap
     };
     let (pollorder, lockorder) = order.split_at_mut(n);
-    // A random permutation (Fisher-Yates, inside-out) to poll in.
-    for i in 0..n {
+    fill_orders(cases, pollorder, lockorder);
+    // SAFETY: validated channels; every lock is taken and released by these steps.
+    unsafe {
+        lock_all(cases, lockorder, ptr::null_mut());
+        if let Some(i) = perform_ready(cases, pollorder, lockorder) {
+            return i;
+        }
+        if timeout_ns == 0 {
+            unlock_all(cases, lockorder, ptr::null_mut());
+            return -libc::EAGAIN;
+        }
+        wait_on_all(cases, lockorder, timeout_ns)
+    }
+}
+
+/// Step 1: false for too many cases, a NULL channel, an unknown op, or a NULL element
+/// with a non-zero element size.
+///
+/// # Safety
+/// Every case's channel is NULL or a live channel.
+#[inline(always)]
+unsafe fn cases_valid(cases: &[Case]) -> bool {
+    if cases.len() > i32::MAX as usize {
+        return false;
+    }
+    cases.iter().all(|c| {
+        !c.chan.is_null()
+            && (c.op == SEND || c.op == RECV)
+            // SAFETY: non-null channels are live (the caller's guarantee).
+            && (!c.elem.is_null() || unsafe { (*c.chan).elem_size() } == 0)
+    })
+}
+
+/// Step 1: the order to poll the cases in (a random permutation, for fairness among
+/// ready cases) and the order to lock their channels in (by address: the one global
+/// lock order).
+#[inline(always)]
+fn fill_orders(cases: &[Case], pollorder: &mut [u32], lockorder: &mut [u32]) {
+    // Fisher-Yates, inside-out.
+    for i in 0..pollorder.len() {
         let j = (fastrand() as usize) % (i + 1);
         pollorder[i] = pollorder[j];
         pollorder[j] = i as u32;
@@ -213,18 +254,22 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
     for (i, l) in lockorder.iter_mut().enumerate() {
         *l = i as u32;
     }
-    if n > 1 {
+    if lockorder.len() > 1 {
         lockorder.sort_unstable_by_key(|&i| cases[i as usize].chan as usize);
     }
+}
 
-    // SAFETY: validated channels; every lock is taken and released by this function,
-    // and the sudogs stay on this stack until unlinked under those locks.
-    unsafe {
-        lock_all(cases, lockorder, ptr::null_mut());
-
-        // Pass 1: anything ready?
-        for &i in pollorder.iter() {
-            let i = i as usize;
+/// Step 2, with every channel locked: performs the first case, in poll order, that
+/// can proceed, unlocks, and returns its index. None (still locked): none can.
+///
+/// # Safety
+/// The caller holds every case's channel lock (`lock_all`); the elements are valid.
+#[inline(always)]
+unsafe fn perform_ready(cases: &mut [Case], pollorder: &[u32], lockorder: &[u32]) -> Option<i32> {
+    for &i in pollorder {
+        let i = i as usize;
+        // SAFETY: the caller's guarantees.
+        unsafe {
             let c = &*cases[i].chan;
             let found = if cases[i].op == SEND {
                 c.try_send_locked(cases[i].elem)
@@ -232,60 +277,53 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
                 c.try_recv_locked(cases[i].elem)
             };
             match found {
-                Found::Block => {}
+                Found::Block => continue,
                 Found::Done(rc) => {
                     unlock_all(cases, lockorder, ptr::null_mut());
                     cases[i].closed = (rc != 0) as i32;
-                    return i as i32;
                 }
                 Found::Wake(sd) => {
                     unlock_all(cases, lockorder, ptr::null_mut());
                     wake_sudog(sd);
                     cases[i].closed = 0;
-                    return i as i32;
                 }
             }
         }
-        if timeout_ns == 0 {
-            unlock_all(cases, lockorder, ptr::null_mut());
-            return -libc::EAGAIN;
-        }
+        return Some(i as i32);
+    }
+    None
+}
 
-        // Pass 2: wait on every case.
-        let mut sel = SelectWait::new();
-        let mut sd_inline = [Sudog::EMPTY; INLINE];
-        let mut sd_heap: Vec<Sudog>;
-        let sds: &mut [Sudog] = if n <= INLINE {
-            &mut sd_inline[..n]
-        } else {
-            sd_heap = (0..n).map(|_| Sudog::EMPTY).collect();
-            &mut sd_heap
-        };
-        // A channel named in two cases: its waker must take both sudogs off it.
-        let same_chan_twice = (1..n)
-            .any(|k| cases[lockorder[k] as usize].chan == cases[lockorder[k - 1] as usize].chan);
-        if same_chan_twice {
-            sel.cases = cases.as_ptr();
-            sel.sds = sds.as_mut_ptr();
-            sel.n = n;
-        }
-        let selp: *const SelectWait = &sel;
-        for (i, sd) in sds.iter_mut().enumerate() {
-            sd.waiter = &sel.w;
-            sd.sel = selp;
-            sd.elem = cases[i].elem;
-            sd.index = i;
-            let sdp: *mut Sudog = sd;
-            let c = &*cases[i].chan;
-            let send = cases[i].op == SEND;
-            c.st.with(|st| {
-                if send {
-                    st.sendq.enqueue(sdp)
-                } else {
-                    st.recvq.enqueue(sdp)
-                }
-            });
-        }
+/// Steps 3 and 4, entered with every channel locked: a sudog per case on its channel's
+/// queue, block until one fires or the timeout (negative: none) passes, then take the
+/// sudogs nobody took off their queues. The index of the case that fired, or
+/// `-ETIMEDOUT`.
+///
+/// # Safety
+/// As `perform_ready`; returns with no lock held.
+unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) -> i32 {
+    let n = cases.len();
+    let mut sel = SelectWait::new();
+    let mut sd_inline = [Sudog::EMPTY; INLINE];
+    let mut sd_heap: Vec<Sudog>;
+    let sds: &mut [Sudog] = if n <= INLINE {
+        &mut sd_inline[..n]
+    } else {
+        sd_heap = (0..n).map(|_| Sudog::EMPTY).collect();
+        &mut sd_heap
+    };
+    // A channel named in two cases: its waker must take both sudogs off it.
+    let same_chan_twice =
+        (1..n).any(|k| cases[lockorder[k] as usize].chan == cases[lockorder[k - 1] as usize].chan);
+    if same_chan_twice {
+        sel.cases = cases.as_ptr();
+        sel.sds = sds.as_mut_ptr();
+        sel.n = n;
+    }
+    // SAFETY: the caller's guarantees; the sudogs and `sel` stay on this stack until
+    // the sudogs are off every queue (below, or by the waker that fired).
+    unsafe {
+        enqueue_sudogs(cases, sds, &sel);
         sel.slock.lock();
         unlock_all(cases, lockorder, ptr::null_mut());
         let woken = if timeout_ns < 0 {
@@ -295,36 +333,21 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             sel.w
                 .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
         };
-
-        // Pass 3: unlink what nobody took, on every channel but the one that fired
-        // (its waker took our sudogs off it, and it may be freed by now).
         let fired = if woken {
             hb_acquire(&sel.w);
             sel.fired.with(|f| *f)
         } else {
             ptr::null_mut()
         };
+        // Not the channel that fired: its waker took our sudogs off it, and it may be
+        // freed by now.
         let skip = if fired.is_null() {
             ptr::null_mut()
         } else {
             cases[(*fired).index].chan
         };
         lock_all(cases, lockorder, skip);
-        for (i, sd) in sds.iter_mut().enumerate() {
-            if cases[i].chan == skip {
-                continue;
-            }
-            let sdp: *mut Sudog = sd;
-            let c = &*cases[i].chan;
-            let send = cases[i].op == SEND;
-            c.st.with(|st| {
-                if send {
-                    st.sendq.remove(sdp)
-                } else {
-                    st.recvq.remove(sdp)
-                }
-            });
-        }
+        dequeue_sudogs(cases, sds, skip);
         unlock_all(cases, lockorder, skip);
         if !woken {
             return -libc::ETIMEDOUT;
@@ -332,5 +355,43 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
         let i = (*fired).index;
         cases[i].closed = !(*fired).success as i32;
         i as i32
+    }
+}
+
+/// Step 3: one sudog per case, all pointing at `sel`, on its channel's queue.
+///
+/// # Safety
+/// The caller holds every case's channel lock, and keeps `sds` and `sel` where they
+/// are until each sudog is off its queue again.
+#[inline(always)]
+unsafe fn enqueue_sudogs(cases: &[Case], sds: &mut [Sudog], sel: &SelectWait) {
+    for (i, sd) in sds.iter_mut().enumerate() {
+        sd.waiter = &sel.w;
+        sd.sel = sel;
+        sd.elem = cases[i].elem;
+        sd.index = i;
+        let sdp: *mut Sudog = sd;
+        let op = cases[i].op;
+        // SAFETY: the caller's guarantees: the channel is live and locked.
+        unsafe { (*cases[i].chan).st.with(|st| waitq(st, op).enqueue(sdp)) };
+    }
+}
+
+/// Step 4: takes the sudogs off their queues, except on channel `skip` (the one that
+/// fired, whose waker took them off; null after a timeout).
+///
+/// # Safety
+/// The caller holds the lock of every case's channel but `skip`; the sudogs were
+/// enqueued by `enqueue_sudogs`.
+#[inline(always)]
+unsafe fn dequeue_sudogs(cases: &[Case], sds: &mut [Sudog], skip: *mut Chan) {
+    for (i, sd) in sds.iter_mut().enumerate() {
+        if cases[i].chan == skip {
+            continue;
+        }
+        let sdp: *mut Sudog = sd;
+        let op = cases[i].op;
+        // SAFETY: the caller's guarantees: the channel is live and locked.
+        unsafe { (*cases[i].chan).st.with(|st| waitq(st, op).remove(sdp)) };
     }
 }
