@@ -62,7 +62,10 @@ fn untypedef_stats(h: &str) -> String {
 /// GR_ONCE_INIT;`), so it becomes a plain initializer list.
 fn plain_once_init(h: &str) -> String {
     let from = "#define GR_ONCE_INIT (gr_once){ ._private = { 0, 0, 0, } }";
-    assert!(h.contains(from), "build.rs: cbindgen's GR_ONCE_INIT changed; update plain_once_init");
+    assert!(
+        h.contains(from),
+        "build.rs: cbindgen's GR_ONCE_INIT changed; update plain_once_init"
+    );
     h.replace(from, "#define GR_ONCE_INIT { { 0, 0, 0 } }")
 }
 

@@ -1240,9 +1240,9 @@ int gr_rwmutex_tryrlock(struct gr_rwmutex *m);
 
 /*
  Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
- thread may drop it. Returns 0, -EPERM (it is not read-locked: nothing changes;
- detected when no reader holds it and no reader waits, as Go detects it), -EINVAL
- (NULL). Never parks.
+ thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
+ reader holds it and none is waited for, as Go detects it; nothing changes unless
+ another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
 
  # Safety
  `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.

@@ -18,7 +18,9 @@ pub struct gr_once {
 }
 
 /// The initial value of a gr_once (all zero).
-pub const GR_ONCE_INIT: gr_once = gr_once { _private: [0, 0, 0] };
+pub const GR_ONCE_INIT: gr_once = gr_once {
+    _private: [0, 0, 0],
+};
 
 const _: () = {
     use core::mem::{align_of, size_of};

@@ -31,10 +31,8 @@ pub unsafe extern "C" fn gr_py_rwmutex_lock(m: *mut gr_rwmutex, write: c_int) ->
                 return -libc::EINVAL;
             };
             // SAFETY: the GIL is held (our contract).
-            unsafe {
-                cpython::parked(|| if write != 0 { rw.lock() } else { rw.rlock() })
-            }
-            .unwrap_or_else(|e| e)
+            unsafe { cpython::parked(|| if write != 0 { rw.lock() } else { rw.rlock() }) }
+                .unwrap_or_else(|e| e)
         }),
     )
 }

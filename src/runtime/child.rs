@@ -131,12 +131,15 @@ fn blocking_wait4(pid: i32, status: &mut i32, options: i32) -> i32 {
         status: 0,
         result: 0,
     };
-    // run_blocking_wait gets `b`, which lives on this stack for the whole call and is
-    // touched by nothing else meanwhile; it makes no call that parks.
-    crate::runtime::sched::blocking(
-        run_blocking_wait,
-        &mut b as *mut BlockingWait as *mut libc::c_void,
-    );
+    // SAFETY: run_blocking_wait gets `b`, which lives on this stack for the whole call
+    // and is touched by nothing else meanwhile (its contract); it makes no call that
+    // parks.
+    unsafe {
+        crate::runtime::sched::blocking(
+            run_blocking_wait,
+            &mut b as *mut BlockingWait as *mut libc::c_void,
+        )
+    };
     if b.result > 0 {
         *status = b.status;
     }

@@ -105,7 +105,11 @@ fn check_signo(signo: i32) -> i32 {
         return -libc::EINVAL;
     }
     match signo {
-        libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE
+        libc::SIGKILL
+        | libc::SIGSTOP
+        | libc::SIGSEGV
+        | libc::SIGBUS
+        | libc::SIGFPE
         | libc::SIGILL => -libc::EINVAL,
         libc::SIGQUIT if crate::runtime::debug::settings().sigquit => -libc::EBUSY,
         _ => 0,
@@ -191,7 +195,11 @@ pub unsafe fn notify(target: *const (), send: Deliver, signo: i32) -> i32 {
         return rc;
     }
     let mut reg = registry();
-    if reg.subs.iter().any(|s| s.target == target && s.signo == signo) {
+    if reg
+        .subs
+        .iter()
+        .any(|s| s.target == target && s.signo == signo)
+    {
         return 0;
     }
     let rc = reg.install(signo);

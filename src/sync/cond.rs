@@ -207,7 +207,11 @@ impl Cond {
     /// stack until it is off the queue.
     unsafe fn park(&self, cw: *mut CondWaiter, timeout_ns: i64) -> i32 {
         // SAFETY: our contract is block_timeout's.
-        let woken = unsafe { (*cw).w.block_timeout(&self.lock, WaitReason::Cond, timeout_ns) };
+        let woken = unsafe {
+            (*cw)
+                .w
+                .block_timeout(&self.lock, WaitReason::Cond, timeout_ns)
+        };
         if woken {
             0
         } else {

@@ -208,6 +208,10 @@ mod tests {
     #[test]
     fn a_timer_is_one_small_allocation() {
         // One 144-byte malloc chunk (136 + 8 bytes of header): see the file comment.
-        assert!(core::mem::size_of::<Timer>() <= 136, "{}", core::mem::size_of::<Timer>());
+        assert!(
+            core::mem::size_of::<Timer>() <= 136,
+            "{}",
+            core::mem::size_of::<Timer>()
+        );
     }
 }
