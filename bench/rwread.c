@@ -13,7 +13,6 @@
 
 static gr_rwmutex *rw;
 static long per_goroutine;
-static gr_wg *done_wg;
 
 static void read_pairs(long n)
 {
@@ -27,7 +26,6 @@ static void reader(void *arg)
 {
     (void)arg;
     read_pairs(per_goroutine);
-    gr_wg_done(done_wg);
 }
 
 int main(int argc, char **argv)
@@ -44,16 +42,7 @@ int main(int argc, char **argv)
     per_goroutine = n / procs;
     read_pairs(n / 10);
     for (long r = 0; r < reps; r++) {
-        done_wg = gr_wg_new();
-        gr_wg_add(done_wg, procs);
-        uint64_t t0 = now_ns(), c0 = cpu_ns();
-        for (int p = 0; p < procs; p++)
-            if (gr_spawn(reader, NULL) <= 0)
-                DIE("gr_spawn failed");
-        gr_wg_wait(done_wg);
-        uint64_t ns = now_ns() - t0, cpu = cpu_ns() - c0;
-        gr_wait_all();
-        gr_wg_free(done_wg);
+        uint64_t cpu, ns = run_parallel(procs, reader, NULL, &cpu);
         long total = per_goroutine * procs;
         printf("rwread procs=%d pairs=%ld ns_per_pair=%.2f cpu_ns_per_pair=%.2f\n", procs, total,
                (double)ns / total, (double)cpu / total);

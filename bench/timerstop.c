@@ -15,7 +15,6 @@
 #define HOUR_NS (3600LL * 1000000000LL)
 
 static long per_goroutine;
-static gr_wg *start_wg;
 
 static void create_stop(long n)
 {
@@ -33,7 +32,6 @@ static void worker(void *arg)
 {
     (void)arg;
     create_stop(per_goroutine);
-    gr_wg_done(start_wg);
 }
 
 int main(int argc, char **argv)
@@ -47,16 +45,7 @@ int main(int argc, char **argv)
     per_goroutine = n / procs;
     create_stop(n / 10); /* warm-up: caches, the heap's table */
     for (long r = 0; r < reps; r++) {
-        start_wg = gr_wg_new();
-        gr_wg_add(start_wg, procs);
-        uint64_t t0 = now_ns(), c0 = cpu_ns();
-        for (int p = 0; p < procs; p++)
-            if (gr_spawn(worker, NULL) <= 0)
-                DIE("gr_spawn failed");
-        gr_wg_wait(start_wg);
-        uint64_t ns = now_ns() - t0, cpu = cpu_ns() - c0;
-        gr_wait_all();
-        gr_wg_free(start_wg);
+        uint64_t cpu, ns = run_parallel(procs, worker, NULL, &cpu);
         long total = per_goroutine * procs;
         printf("timerstop procs=%d timers=%ld ns_per_timer=%.1f cpu_ns_per_timer=%.1f\n", procs, total,
                (double)ns / total, (double)cpu / total);

@@ -40,7 +40,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::{futex_wait, futex_wake, SpinLock};
 use crate::runtime::park::Waiter;
-use crate::runtime::waitlist::{Links, List, Node};
+use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 /// Signals 1..=64 (Linux's SIGRTMAX): index by number.
 const NSIG: usize = 65;
@@ -370,13 +370,7 @@ struct ChildWaiter {
     links: Links<ChildWaiter>,
 }
 
-// SAFETY: links returns the node's own `links` field.
-unsafe impl Node for ChildWaiter {
-    unsafe fn links(this: *mut Self) -> *mut Links<Self> {
-        // SAFETY: our contract: `this` is a valid node.
-        unsafe { ptr::addr_of_mut!((*this).links) }
-    }
-}
+waitlist_node!(ChildWaiter, links);
 
 /// The goroutines (and threads) waiting for the next SIGCHLD.
 struct ChildWaiters {
@@ -449,21 +443,17 @@ fn wake_child_waiters() {
     unsafe {
         let list = &mut *cw.list.get();
         let mut woken = List::new();
-        let mut w = list.first();
-        while !w.is_null() {
-            let next = List::next(w);
+        List::walk(list.first(), |w| {
             if (*w).w.claim() {
                 list.unlink(w);
                 woken.push(w);
             }
-            w = next;
-        }
+            true
+        });
         cw.lock.unlock();
-        let mut w = woken.first();
-        while !w.is_null() {
-            let next = List::next(w);
+        List::walk(woken.first(), |w| {
             Waiter::wake(&(*w).w);
-            w = next;
-        }
+            true
+        });
     }
 }

@@ -37,6 +37,20 @@ pub(crate) unsafe trait Node: Sized {
     unsafe fn links(this: *mut Self) -> *mut Links<Self>;
 }
 
+/// Makes `$t` a `Node` through its `Links` field `$field`.
+macro_rules! waitlist_node {
+    ($t:ty, $field:ident) => {
+        // SAFETY: links returns the node's own `Links` field.
+        unsafe impl $crate::runtime::waitlist::Node for $t {
+            unsafe fn links(this: *mut Self) -> *mut $crate::runtime::waitlist::Links<Self> {
+                // SAFETY: our contract: `this` is a valid node.
+                unsafe { core::ptr::addr_of_mut!((*this).$field) }
+            }
+        }
+    };
+}
+pub(crate) use waitlist_node;
+
 pub(crate) struct List<T> {
     first: *mut T,
     last: *mut T,
@@ -68,6 +82,24 @@ impl<T: Node> List<T> {
     pub(crate) unsafe fn next(n: *mut T) -> *mut T {
         // SAFETY: our contract.
         unsafe { (*T::links(n)).next }
+    }
+
+    /// Walks the nodes from `n` on, in order. `f` gets each node after its successor
+    /// was read, so it may unlink the node, put it on another list or wake it (and
+    /// never look at it again); the walk stops when `f` returns false.
+    ///
+    /// # Safety
+    /// `n` is null or a valid node on a list whose lock is held (or a private list),
+    /// and `f` changes no link but those of the node it gets.
+    pub(crate) unsafe fn walk(mut n: *mut T, mut f: impl FnMut(*mut T) -> bool) {
+        while !n.is_null() {
+            // SAFETY: our contract: n is a valid, linked node.
+            let next = unsafe { Self::next(n) };
+            if !f(n) {
+                return;
+            }
+            n = next;
+        }
     }
 
     /// Appends `n`.

@@ -30,7 +30,7 @@ use core::ptr;
 
 use super::mutex::Mutex;
 use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter};
-use crate::runtime::waitlist::{Links, List, Node};
+use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 struct CondWaiter {
     w: Waiter,
@@ -41,13 +41,7 @@ struct CondWaiter {
     notified: bool,
 }
 
-// SAFETY: links returns the node's own `links` field.
-unsafe impl Node for CondWaiter {
-    unsafe fn links(this: *mut Self) -> *mut Links<Self> {
-        // SAFETY: our contract: `this` is a valid node.
-        unsafe { ptr::addr_of_mut!((*this).links) }
-    }
-}
+waitlist_node!(CondWaiter, links);
 
 /// Offers a signal to `cw`: a not-yet-parked waiter is marked `notified` (it stays
 /// queued and takes itself off: `Some(null)`); a parked one whose claim this call
@@ -84,19 +78,15 @@ unsafe fn offer(q: &mut List<CondWaiter>, cw: *mut CondWaiter) -> Option<*mut Co
 /// # Safety
 /// The cond's lock is held.
 unsafe fn signal_one(q: &mut List<CondWaiter>) -> Option<*mut CondWaiter> {
-    let mut cw = q.first();
-    while !cw.is_null() {
-        // SAFETY: the lock is held; cw is queued (its successor is read before offer
-        // may unlink it).
-        unsafe {
-            let next = List::next(cw);
-            if let Some(took) = offer(q, cw) {
-                return Some(took);
-            }
-            cw = next;
-        }
+    let mut took = None;
+    // SAFETY: the lock is held (our contract); offer may unlink the node it gets.
+    unsafe {
+        List::walk(q.first(), |cw| {
+            took = offer(q, cw);
+            took.is_none()
+        });
     }
-    None
+    took
 }
 
 pub struct Cond {
@@ -243,24 +233,20 @@ impl Cond {
         unsafe {
             let mut woken = List::new();
             self.q.with(|q| {
-                let mut cw = q.first();
-                while !cw.is_null() {
-                    let next = List::next(cw);
+                List::walk(q.first(), |cw| {
                     if let Some(took) = offer(q, cw) {
                         if !took.is_null() {
                             woken.push(took);
                         }
                     }
-                    cw = next;
-                }
+                    true
+                })
             });
             self.lock.unlock();
-            let mut cw = woken.first();
-            while !cw.is_null() {
-                let next = List::next(cw);
+            List::walk(woken.first(), |cw| {
                 wake(Some(cw));
-                cw = next;
-            }
+                true
+            });
         }
         0
     }

@@ -20,10 +20,8 @@
 //! Every wait ends in `park` below, the one place that turns the park's outcome into
 //! this module's result.
 
-use core::ptr;
-
 use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter};
-use crate::runtime::waitlist::{Links, List, Node};
+use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 /// One party waiting for tokens (on its own stack; the semaphore's lock guards the
 /// links).
@@ -33,13 +31,7 @@ struct SemWaiter {
     links: Links<SemWaiter>,
 }
 
-// SAFETY: links returns the node's own `links` field.
-unsafe impl Node for SemWaiter {
-    unsafe fn links(this: *mut Self) -> *mut Links<Self> {
-        // SAFETY: our contract: `this` is a valid node.
-        unsafe { ptr::addr_of_mut!((*this).links) }
-    }
-}
+waitlist_node!(SemWaiter, links);
 
 struct State {
     avail: i64,
@@ -81,24 +73,23 @@ impl State {
     /// The semaphore's lock is held.
     unsafe fn serve(&mut self) -> List<SemWaiter> {
         let mut woken = List::new();
+        let (queue, avail) = (&mut self.queue, &mut self.avail);
         // SAFETY: the lock is held (our contract), so queued waiters are live and
-        // ours to unlink; a claimed one is ours to wake. `next` is read first.
+        // ours to unlink; a claimed one is ours to wake.
         unsafe {
-            let mut sw = self.queue.first();
-            while !sw.is_null() {
-                let next = List::next(sw);
-                if (*sw).n > self.avail {
+            List::walk(queue.first(), |sw| {
+                if (*sw).n > *avail {
                     // Everyone behind it waits too. (If it has given up, it serves
                     // the queue itself once it has taken itself off.)
-                    break;
+                    return false;
                 }
                 if (*sw).w.claim() {
-                    self.avail -= (*sw).n;
-                    self.queue.unlink(sw);
+                    *avail -= (*sw).n;
+                    queue.unlink(sw);
                     woken.push(sw);
                 }
-                sw = next;
-            }
+                true
+            });
         }
         woken
     }
@@ -291,12 +282,10 @@ unsafe fn wake_all(woken: List<SemWaiter>) {
     // SAFETY: our contract: each was claimed and unlinked by serve, so it is ours to
     // wake, once; the list is private.
     unsafe {
-        let mut sw = woken.first();
-        while !sw.is_null() {
-            let next = List::next(sw);
+        List::walk(woken.first(), |sw| {
             hb_release(&(*sw).w);
             Waiter::wake(&(*sw).w);
-            sw = next;
-        }
+            true
+        });
     }
 }

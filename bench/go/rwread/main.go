@@ -37,17 +37,7 @@ func main() {
 	per := n / procs
 	readPairs(n / 10)
 	for r := int64(0); r < reps; r++ {
-		var wg sync.WaitGroup
-		t0, c0 := benchutil.NowNs(), benchutil.CPUNs()
-		wg.Add(int(procs))
-		for p := int64(0); p < procs; p++ {
-			go func() {
-				readPairs(per)
-				wg.Done()
-			}()
-		}
-		wg.Wait()
-		ns, cpu := benchutil.NowNs()-t0, benchutil.CPUNs()-c0
+		ns, cpu := benchutil.Parallel(procs, func() { readPairs(per) })
 		total := per * procs
 		fmt.Printf("rwread procs=%d pairs=%d ns_per_pair=%.2f cpu_ns_per_pair=%.2f\n",
 			procs, total, float64(ns)/float64(total), float64(cpu)/float64(total))

@@ -12,7 +12,6 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"libgoroutine/bench/internal/benchutil"
@@ -38,17 +37,7 @@ func main() {
 	per := n / procs
 	createStop(n / 10)
 	for r := int64(0); r < reps; r++ {
-		var wg sync.WaitGroup
-		t0, c0 := benchutil.NowNs(), benchutil.CPUNs()
-		wg.Add(int(procs))
-		for p := int64(0); p < procs; p++ {
-			go func() {
-				createStop(per)
-				wg.Done()
-			}()
-		}
-		wg.Wait()
-		ns, cpu := benchutil.NowNs()-t0, benchutil.CPUNs()-c0
+		ns, cpu := benchutil.Parallel(procs, func() { createStop(per) })
 		total := per * procs
 		fmt.Printf("timerstop procs=%d timers=%d ns_per_timer=%.1f cpu_ns_per_timer=%.1f\n",
 			procs, total, float64(ns)/float64(total), float64(cpu)/float64(total))
