@@ -119,6 +119,9 @@ int main(int argc, char **argv)
     CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
     CHECK_EQ(gr_signal_notify(sig, SIGUSR1), 0);
     CHECK_EQ(gr_signal_notify(sig, SIGUSR1), 0); /* twice: registered once */
+    /* The delivery thread names itself once it runs. */
+    for (int i = 0; i < 2000 && threads_named("gr-signals") == 0; i++)
+        sleep_ms(1);
     CHECK_EQ(threads_named("gr-signals"), 1);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, sender, NULL), 0);
