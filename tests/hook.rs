@@ -662,11 +662,14 @@ fn compile(name: &str, link: Link, extra: &[&str]) -> Result<PathBuf, String> {
         .unwrap_or(lib)
         .join("hook-tests");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let exe = out_dir.join(match link {
+    let file = match link {
         Link::Linked => name.to_string(),
         Link::Preloaded => format!("{name}-plain"),
-    });
-    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    };
+    let exe = out_dir.join(&file);
+    // One temporary per output file: the two link modes of one program are compiled
+    // at once by tests running in parallel.
+    let tmp = out_dir.join(format!(".{file}.{}", std::process::id()));
     let src = Path::new(MANIFEST)
         .join("tests/hook")
         .join(format!("{name}.c"));
