@@ -196,6 +196,26 @@ WORKLOADS = [
          "smallest": {"*": 2_000, "threads": 200}},
         what="N goroutines parked on one channel receive; args N procs"),
     Workload(
+        "timerstop", "prog", ("libgoroutine", "go"),
+        [Metric("ns_per_timer", "timer create + stop", "ns/timer",
+                goal=("ratio_max", {1: 1.0, 2: 1.0})),
+         Metric("cpu_ns_per_timer", "timer create + stop, process CPU time", "ns/timer")],
+        {"full": {"*": 2_000_000}, "quick": {"*": 300_000}, "smallest": {"*": 5_000}},
+        extra={m: [1] for m in MODES},
+        what="a timer due in an hour, created and stopped (Go: time.NewTimer + Stop; C: "
+             "gr_timer_new + gr_timer_stop + gr_timer_free), by procs goroutines at once; "
+             "args timers procs reps"),
+    Workload(
+        "rwread", "prog", ("libgoroutine", "go"),
+        [Metric("ns_per_pair", "RWMutex read lock + unlock, shared", "ns/pair",
+                goal=("ratio_max", {2: 1.0})),
+         Metric("cpu_ns_per_pair", "RWMutex read lock + unlock, process CPU time", "ns/pair")],
+        {"full": {"*": 50_000_000}, "quick": {"*": 5_000_000}, "smallest": {"*": 50_000}},
+        extra={m: [1] for m in MODES},
+        what="procs goroutines take and drop read locks of one shared RWMutex (Go's "
+             "sync.RWMutex RLock + RUnlock), an empty critical section; args pairs procs "
+             "reps"),
+    Workload(
         "httpd", "httpd", ("libgoroutine", "go", "threads"),
         [Metric("rps_c100", "requests/s, 100 connections", "req/s", better="higher",
                 goal=("ratio_min", {1: 1.2, 2: 1.2})),

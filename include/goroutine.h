@@ -60,6 +60,11 @@
 typedef struct gr_chan gr_chan;
 
 /*
+ A condition variable (Go's `sync.Cond`) on a gr_mutex, created by gr_cond_new.
+ */
+typedef struct gr_cond gr_cond;
+
+/*
  A mutex that parks goroutines (Go's `sync.Mutex`), created by gr_mutex_new.
  */
 typedef struct gr_mutex gr_mutex;
@@ -68,6 +73,22 @@ typedef struct gr_mutex gr_mutex;
  A home: the OS thread that calls gr_py_run and the Python goroutines pinned to it.
  */
 typedef struct gr_py_home gr_py_home;
+
+/*
+ A reader/writer mutex that parks goroutines (Go's `sync.RWMutex`), created by
+ gr_rwmutex_new.
+ */
+typedef struct gr_rwmutex gr_rwmutex;
+
+/*
+ A weighted semaphore (golang.org/x/sync/semaphore), created by gr_sem_new.
+ */
+typedef struct gr_sem gr_sem;
+
+/*
+ A timer or ticker (Go's `time.Timer` / `time.Ticker`), created by gr_timer_new.
+ */
+typedef struct gr_timer gr_timer;
 
 /*
  A wait group (Go's `sync.WaitGroup`), created by gr_wg_new.
@@ -452,11 +473,12 @@ typedef struct gr_py_api {
  */
 typedef struct gr_py_case {
   /*
-   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
+   `int64_t` for GR_PY_RECV_INT64).
    */
   struct gr_chan *chan;
   /*
-   GR_SEND or GR_RECV.
+   GR_SEND, GR_RECV or GR_PY_RECV_INT64.
    */
   int op;
   /*
@@ -494,6 +516,20 @@ typedef struct gr_case {
    */
   int closed;
 } gr_case;
+
+/*
+ One-time initialisation state (Go's `sync.Once`). Allocated by the caller and
+ valid when all zero: static storage, `gr_once o = GR_ONCE_INIT;`, or memset to 0.
+ Its fields are private. Do not copy it once in use.
+ */
+typedef struct gr_once {
+  uint64_t _private[3];
+} gr_once;
+
+/*
+ The initial value of a gr_once (all zero).
+ */
+#define GR_ONCE_INIT { { 0, 0, 0 } }
 
 #ifdef __cplusplus
 extern "C" {
@@ -900,7 +936,8 @@ int gr_py_chan_free(struct gr_chan *c);
 /*
  gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
  a reference only if that case fires); the receive case that fires stores a new
- reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+ reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
+ receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
  (its `closed` set to 1 if it fired because its channel is closed: nothing was
  sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
  -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
@@ -911,7 +948,9 @@ int gr_py_chan_free(struct gr_chan *c);
  with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
  a live object.
  */
-int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
+int gr_py_select(struct gr_py_case *cases,
+                 size_t n,
+                 int64_t timeout_ns);
 
 /*
  Returns `obj` as a new reference the caller takes over (for the `obj` of a
@@ -1161,6 +1200,361 @@ int gr_mutex_unlock(struct gr_mutex *m);
  nothing) and none starts later.
  */
 int gr_mutex_free(struct gr_mutex *m);
+
+/*
+ Creates a condition variable on the mutex `m`, which its waiters hold when they
+ call gr_cond_wait. NULL when `m` is NULL or out of memory. Never parks; plain
+ threads: yes.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that stays alive (is not freed) until
+ gr_cond_free has freed the cond.
+ */
+struct gr_cond *gr_cond_new(struct gr_mutex *m);
+
+/*
+ With the cond's mutex locked by the caller: unlocks it, waits until
+ gr_cond_signal or gr_cond_broadcast wakes this waiter, and locks the mutex again
+ before returning (as pthread_cond_wait; wake-ups are never spurious here, but
+ re-check your condition in a loop anyway, as Go's documentation says: another
+ goroutine may have changed it before you got the mutex back). Returns 0, -EPERM
+ (the mutex was not locked: nothing was waited for), -EINVAL (NULL). May park;
+ plain threads block.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_wait(struct gr_cond *c);
+
+/*
+ gr_cond_wait for at most `ns` nanoseconds (negative: no limit; 0: unlocks and
+ relocks the mutex and returns -ETIMEDOUT unless a signal came in between).
+ Returns 0 (woken), -ETIMEDOUT (the time passed), -EPERM (the mutex was not
+ locked: nothing was waited for), -EINVAL (NULL); in every case but -EPERM and
+ -EINVAL the mutex is locked again when it returns. May park; plain threads block.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_wait_timeout(struct gr_cond *c, int64_t ns);
+
+/*
+ Wakes one waiter (the one that has waited longest), if any. The caller may hold
+ the mutex or not. Returns 0, -EINVAL (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_signal(struct gr_cond *c);
+
+/*
+ Wakes every waiter. The caller may hold the mutex or not. Returns 0, -EINVAL
+ (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_broadcast(struct gr_cond *c);
+
+/*
+ Frees the cond (not its mutex). Returns 0, -EBUSY (somebody waits on it: nothing
+ is freed), -EINVAL (NULL). Safe as soon as the waiters you woke have been woken:
+ a woken waiter never touches the cond again. Never parks.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed. If this call frees
+ it, no other call on it is running then (a call parked in it makes this one free
+ nothing) and none starts later.
+ */
+int gr_cond_free(struct gr_cond *c);
+
+/*
+ Runs `fn_(arg)` if no gr_once_do on `o` has run it yet; otherwise waits until the
+ call that runs it has returned (concurrent callers park meanwhile), so every
+ caller returns after `fn_` has returned, exactly once. A failing `fn_` still
+ counts as run. Returns 0, -EDEADLK (`fn_` itself called gr_once_do on the same `o`: that
+ inner call returns at once, without running anything), -EINVAL (NULL `o` or
+ `fn_`). May park; plain threads block.
+
+ # Safety
+ `o` is NULL or points to a gr_once that was all zero before its first use and is
+ used only through gr_once_do (it stays valid while any call on it runs); `fn_`
+ is NULL or a function that is sound to call with `arg`.
+ */
+int gr_once_do(struct gr_once *o, gr_fn fn_, void *arg);
+
+/*
+ From now on, each arrival of signal `signo` sends `signo` on `c` without waiting
+ (dropped when the channel is full, as Go's signal.Notify: give it a buffer), from
+ a thread of the runtime, so a goroutine receives it with gr_chan_recv or in
+ gr_select. While any channel wants `signo` the signal's previous action (its
+ default, or a handler of the program's) is replaced; gr_signal_stop puts it back.
+ Call again for more signals on one channel; registering the same pair twice does
+ nothing. Returns 0, -EINVAL (NULL, a channel whose elements are not `int`-sized, a
+ signal number out of 1..64, or SIGKILL, SIGSTOP, and the fault signals SIGSEGV,
+ SIGBUS, SIGFPE, SIGILL, which the runtime or the kernel keep), -EBUSY (SIGQUIT
+ while GRDEBUG=sigquit=1 has it), -EAGAIN (no thread for delivery). Never parks;
+ plain threads: yes.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that stays alive (is not freed) until
+ gr_signal_stop(c) has returned.
+ */
+int gr_signal_notify(struct gr_chan *c, int signo);
+
+/*
+ Stops delivering signals to `c` (every signal it was registered for); a signal
+ nobody else wants gets its previous action back. Once it returns nothing more is
+ sent to `c`, which may then be freed. Returns 0 (also when `c` was not
+ registered), -EINVAL (NULL). `c` is only compared, never dereferenced. Never
+ parks; plain threads: yes.
+ */
+int gr_signal_stop(struct gr_chan *c);
+
+/*
+ waitpid(2) that parks the goroutine instead of blocking its thread: waits for a
+ child to change state as waitpid(pid, status, options) does (`pid` > 0: that
+ child; -1: any child; 0 or < -1: a process group; options WNOHANG, WUNTRACED,
+ WCONTINUED, __WALL, __WCLONE, __WNOTHREAD). One child's exit is waited for on a
+ pidfd in the netpoller; the other cases wait for SIGCHLD, with a handler
+ installed while they wait (a handler of the program's still runs). If the program
+ ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaps children), those
+ cases block the thread in waitpid while its processor runs other goroutines.
+ Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG and no child
+ changed state), or -ECHILD (no such child), -EINVAL (unknown options). May park;
+ plain threads block.
+
+ # Safety
+ `status` is NULL or points to a writable `int`.
+ */
+int gr_waitpid(pid_t pid, int *status, int options);
+
+/*
+ gr_rwmutex_rlock (`write` = 0) or gr_rwmutex_lock (`write` != 0) for Python code:
+ 0, -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `m` is NULL or a rwmutex from gr_rwmutex_new that has not been
+ freed.
+ */
+int gr_py_rwmutex_lock(struct gr_rwmutex *m, int write);
+
+/*
+ gr_cond_wait_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM (the mutex was not locked, or parking is refused), -EINVAL. GIL held;
+ released while waiting.
+
+ # Safety
+ The GIL is held; `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_py_cond_wait(struct gr_cond *c, int64_t ns);
+
+/*
+ gr_sem_acquire_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `s` is NULL or a semaphore from gr_sem_new that has not been
+ freed.
+ */
+int gr_py_sem_acquire(struct gr_sem *s, int64_t n, int64_t ns);
+
+/*
+ Creates an unlocked reader/writer mutex. NULL when out of memory. Never parks;
+ plain threads: yes.
+ */
+struct gr_rwmutex *gr_rwmutex_new(void);
+
+/*
+ Takes a read lock: any number of readers hold it together, while no writer does.
+ Waits while a writer holds it, and also while a writer waits for it (a waiting
+ writer holds back new readers, so readers cannot starve it; a read lock taken
+ recursively can therefore deadlock, as in Go). Returns 0, -EINVAL (NULL). May
+ park; plain threads block.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_rlock(struct gr_rwmutex *m);
+
+/*
+ Takes a read lock if that needs no wait. Returns 0, -EBUSY (a writer holds it or
+ waits for it), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_tryrlock(struct gr_rwmutex *m);
+
+/*
+ Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
+ thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
+ reader holds it and none is waited for, as Go detects it; nothing changes unless
+ another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_runlock(struct gr_rwmutex *m);
+
+/*
+ Takes the write lock: waits for the writer before it, then holds back new
+ readers and waits for the readers inside to leave. Returns 0, -EINVAL (NULL).
+ May park; plain threads block.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_lock(struct gr_rwmutex *m);
+
+/*
+ Takes the write lock if that needs no wait. Returns 0, -EBUSY (held or waited
+ for by anyone), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_trylock(struct gr_rwmutex *m);
+
+/*
+ Drops the write lock: the readers that waited meanwhile all get in, then the next
+ writer may. Any goroutine or thread may drop it. Returns 0, -EPERM (it is not
+ write-locked: nothing changes), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_unlock(struct gr_rwmutex *m);
+
+/*
+ Frees the rwmutex. Returns 0, -EBUSY (locked for reading or writing, or somebody
+ waits for it: nothing is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_rwmutex_free(struct gr_rwmutex *m);
+
+/*
+ Creates a semaphore of `n` tokens, all free. NULL when `n` is negative or out of
+ memory. Never parks; plain threads: yes.
+ */
+struct gr_sem *gr_sem_new(int64_t n);
+
+/*
+ Takes `n` tokens, waiting until they are free. Requests are served in order: while
+ one waits, later ones wait behind it even if they would fit (so a big request is
+ not starved by small ones). Returns 0, -EINVAL (NULL, `n` < 0, or `n` more than
+ the semaphore's size: it could never be served). May park; plain threads block.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_acquire(struct gr_sem *s, int64_t n);
+
+/*
+ gr_sem_acquire for at most `ns` nanoseconds (negative: no limit, 0: only if free
+ and nobody waits). Returns 0, -ETIMEDOUT (no token was taken; the requests behind
+ this one move up), -EINVAL (as gr_sem_acquire). May park; plain threads block.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_acquire_timeout(struct gr_sem *s, int64_t n, int64_t ns);
+
+/*
+ Takes `n` tokens if they are free and nobody waits. Returns 1 (taken), 0 (not),
+ -EINVAL (NULL, `n` < 0). Never parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_try_acquire(struct gr_sem *s, int64_t n);
+
+/*
+ Gives back `n` tokens and wakes the waiters they satisfy, in order (stopping at
+ the first that does not fit). Any goroutine or thread may release. Returns 0,
+ -EINVAL (NULL, `n` < 0, or more tokens than are taken: nothing changes). Never
+ parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_release(struct gr_sem *s, int64_t n);
+
+/*
+ Frees the semaphore (tokens still taken do not matter). Returns 0, -EBUSY
+ (somebody waits for tokens: nothing is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_sem_free(struct gr_sem *s);
+
+/*
+ Creates a timer that fires `ns` nanoseconds from now (<= 0: at once), then every
+ `period_ns` if that is > 0 (a ticker; 0: fires once). Each firing tries to send
+ the monotonic time of the firing (CLOCK_MONOTONIC, ns) on the timer's channel
+ (gr_timer_chan); while a value is unread the channel is full and the firing is
+ dropped, so a slow reader of a ticker gets the latest tick it had room for, never
+ a backlog. A timer costs no thread: it is one entry on the runtime's timer heap
+ (O(log n) to arm and cancel). Starts the runtime if needed. Returns NULL when
+ `period_ns` is negative, when out of memory, or when the runtime cannot start.
+ Never parks; plain threads: yes.
+ */
+struct gr_timer *gr_timer_new(int64_t ns, int64_t period_ns);
+
+/*
+ The timer's channel: `int64_t` elements (the monotonic time of a firing, ns),
+ capacity 1. Receive from it with gr_chan_recv or in gr_select; it belongs to the
+ timer (valid until gr_timer_free; never gr_chan_free or gr_chan_close it). NULL
+ for a NULL timer. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+struct gr_chan *gr_timer_chan(struct gr_timer *t);
+
+/*
+ Stops the timer (or ticker). Returns 1 if that prevented a firing from being
+ received (the timer was pending, or its value was still unread in the channel,
+ where it is now dropped), 0 if it had already fired and its value was received
+ (or it was stopped already), -EINVAL (NULL). Once it returns, no value from
+ before the call is received (Go 1.23's rule): a gr_chan_recv that starts after
+ it waits for a firing of a later gr_timer_reset. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+int gr_timer_stop(struct gr_timer *t);
+
+/*
+ Stops the timer as gr_timer_stop does, then arms it again: it fires `ns` from
+ now (<= 0: at once), then every `period_ns` if that is > 0. Returns gr_timer_stop's
+ result (1: a firing was prevented, 0: none was pending), or -EINVAL (NULL, or a
+ negative `period_ns`: nothing changes). After it returns, only firings of the
+ new arming are received. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+int gr_timer_reset(struct gr_timer *t, int64_t ns, int64_t period_ns);
+
+/*
+ Stops the timer and frees it with its channel. Returns 0, -EBUSY (a goroutine,
+ thread or select waits on its channel: nothing is freed, the timer goes on),
+ -EINVAL (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed. If this call
+ frees it, no other call on it or its channel is running then (a receive parked on
+ the channel makes this one free nothing) and none starts later.
+ */
+int gr_timer_free(struct gr_timer *t);
 
 #ifdef __cplusplus
 }  // extern "C"

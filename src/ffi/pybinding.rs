@@ -7,7 +7,7 @@
 //! state). Functions returning an object return a new reference, or NULL with a
 //! Python exception set (as `ctypes.py_object` return values expect).
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_long, c_void};
 use std::panic::AssertUnwindSafe;
 
 use super::boundary;
@@ -258,13 +258,18 @@ pub struct gr_py_home {
     _opaque: [u8; 0],
 }
 
+/// gr_py_case.op: receive from a channel of `int64_t` (a gr_timer's), the value
+/// handed back as a new Python `int` in `obj`.
+pub const GR_PY_RECV_INT64: c_int = 0x100 | super::sync::GR_RECV;
+
 /// One case of gr_py_select.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct gr_py_case {
-    /// A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+    /// A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
+    /// `int64_t` for GR_PY_RECV_INT64).
     pub chan: *mut gr_chan,
-    /// GR_SEND or GR_RECV.
+    /// GR_SEND, GR_RECV or GR_PY_RECV_INT64.
     pub op: c_int,
     /// Output: 1 for the case that fired because its channel is closed.
     pub closed: c_int,
@@ -649,7 +654,8 @@ pub unsafe extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
 
 /// gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
 /// a reference only if that case fires); the receive case that fires stores a new
-/// reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+/// reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
+/// receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
 /// (its `closed` set to 1 if it fired because its channel is closed: nothing was
 /// sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
 /// -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
@@ -692,7 +698,11 @@ pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_
                 .zip(slots.iter_mut())
                 .map(|(c, s)| Case {
                     chan: c.chan as *mut Chan,
-                    op: c.op,
+                    op: if c.op == GR_PY_RECV_INT64 {
+                        select::RECV
+                    } else {
+                        c.op
+                    },
                     elem: s as *mut *mut c_void as *mut u8,
                     closed: 0,
                 })
@@ -716,6 +726,10 @@ pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_
                         if !fired || cs[i].closed != 0 {
                             (api.decref)(c.obj);
                         }
+                    } else if fired && cs[i].closed == 0 && c.op == GR_PY_RECV_INT64 {
+                        // The slot holds the channel's int64_t (NULL with an
+                        // exception set if no int could be made).
+                        c.obj = (api.long_from)(slots[i] as i64 as c_long);
                     } else if fired && cs[i].closed == 0 {
                         c.obj = slots[i];
                     } else {

@@ -50,6 +50,12 @@ pub enum WaitReason {
     Io,
     Blocking,
     LockedThread,
+    RwMutexRead,
+    RwMutexWrite,
+    Cond,
+    Semaphore,
+    Once,
+    ChildWait,
 }
 
 pub type GrFn = unsafe extern "C" fn(arg: *mut c_void);

@@ -142,6 +142,19 @@ pub fn current_g() -> *mut G {
     }
 }
 
+/// True while the calling thread is switching away from a goroutine: after
+/// `switch_away` has left its pending action and before `finish_switch` has run it.
+/// The goroutine switching away may still hold the lock of the object it parks on
+/// (its pending action releases it), so what runs then (the scheduler's periodic
+/// checks, and the timer callbacks they run) must not wait for any lock.
+#[inline(never)]
+pub fn switching() -> bool {
+    let m = current_m();
+    // SAFETY: a non-null current M is this thread's own, alive while it runs; only
+    // this thread touches its `pending`.
+    !m.is_null() && unsafe { (*m).pending.f.is_some() }
+}
+
 /// Runs the deferred action left by the context that switched to us.
 ///
 /// # Safety

@@ -13,12 +13,16 @@
 //!   blocking-call report (`GRDEBUG=blockprof=1`).
 //! - `boundary`: what every entry from C runs inside (panics, the fork rule).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
+//! - `signal`: signals delivered to channels, and the SIGCHLD watch; `child`:
+//!   waiting for child processes without blocking a thread (`gr_waitpid`).
+//! - `waitlist`: the intrusive FIFO that waiters able to leave early queue on.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
 pub mod blockprof;
 pub mod boundary;
+pub mod child;
 pub mod debug;
 pub mod g;
 pub mod home;
@@ -29,10 +33,12 @@ pub mod p;
 pub mod park;
 pub mod sanitizer;
 pub mod sched;
+pub mod signal;
 pub mod stack;
 pub mod sys;
 pub mod sysmon;
 pub mod timer;
+pub mod waitlist;
 
 /// A broken invariant: one line naming the goroutine, then abort.
 #[cold]

@@ -2268,6 +2268,11 @@ pub fn check_deadlock_except(running_plain: usize) -> bool {
                     || r == WaitReason::Select as u8
                     || r == WaitReason::WaitGroup as u8
                     || r == WaitReason::Mutex as u8
+                    || r == WaitReason::RwMutexRead as u8
+                    || r == WaitReason::RwMutexWrite as u8
+                    || r == WaitReason::Cond as u8
+                    || r == WaitReason::Semaphore as u8
+                    || r == WaitReason::Once as u8
             );
         if !forever {
             dead = false;

@@ -294,7 +294,12 @@ impl Chan {
             }
             p
         };
-        Some(Box::new(Chan {
+        Some(Box::new(Chan::on(elem_size, cap, buf)))
+    }
+
+    /// An empty, open channel over the buffer at `buf` (its owner frees it).
+    fn on(elem_size: usize, cap: usize, buf: *mut u8) -> Chan {
+        Chan {
             lock: SpinLock::new(),
             st: Guarded::new(State {
                 recvx: 0,
@@ -308,7 +313,24 @@ impl Chan {
             elem_size,
             cap,
             buf,
-        }))
+        }
+    }
+
+    /// A channel whose buffer is memory its owner provides (`cap` slots of
+    /// `elem_size` bytes at `buf`), for an object that embeds its channel and the
+    /// buffer beside it (`sync::timerchan`): one allocation instead of two. It comes
+    /// in `ManuallyDrop` because dropping it would free `buf` as if `new` had
+    /// allocated it; the owner simply forgets it (a `Chan` holds nothing else).
+    ///
+    /// # Safety
+    /// `buf` is valid for reads and writes of `elem_size * cap` bytes, and stays
+    /// where it is, for as long as the channel is used.
+    pub(crate) unsafe fn with_buffer(
+        elem_size: usize,
+        cap: usize,
+        buf: *mut u8,
+    ) -> core::mem::ManuallyDrop<Chan> {
+        core::mem::ManuallyDrop::new(Chan::on(elem_size, cap, buf))
     }
 
     #[inline]

@@ -41,6 +41,7 @@ __all__ = [
     "run", "go", "Goroutine", "yield_", "sleep", "self_id", "Chan", "ChanClosed", "select",
     "WaitGroup", "Mutex", "wait_readable", "wait_writable", "blocking", "Deadlock",
     "ContextError", "socket",
+    "Timer", "Ticker", "RWMutex", "Cond", "Semaphore",
 ]
 
 __version__ = _lib.version
@@ -416,7 +417,7 @@ def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[
             e = ChanClosed()
             e.index = rc
             raise e
-        if a.op == _lib.RECV:
+        if a.op != _lib.SEND:  # a receive (of an object, or a timer's int)
             return rc, _lib.steal(a.obj)
         return rc, None
     if rc == -_errno.ETIMEDOUT or rc == -_errno.EAGAIN:
@@ -613,3 +614,5 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 
 
 from . import socket  # noqa: E402  (gr.socket)
+from ._sync import Cond, RWMutex, Semaphore  # noqa: E402
+from ._timer import Ticker, Timer  # noqa: E402
