@@ -440,6 +440,7 @@ pub unsafe fn spawn(
     let attr = SpawnAttr {
         stack_size: PY_STACK_SIZE,
         name,
+        ..SpawnAttr::default()
     };
     // SAFETY: h is a live home and name NULL or a C string (our contract); `entry`
     // may run with t: the task outlives its goroutine (the goroutine holds a ref).

@@ -435,7 +435,7 @@ pub unsafe extern "C" fn gr_py_yield() -> c_int {
 pub unsafe extern "C" fn gr_py_sleep(ns: i64) -> c_int {
     boundary("gr_py_sleep", || {
         // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::parked(|| park::sleep(ns)) }.map_or_else(|e| e, |_| 0)
+        unsafe { cpython::parked(|| park::sleep(ns)) }.unwrap_or_else(|e| e)
     })
 }
 
