@@ -78,6 +78,7 @@ c_tests! {
     chan_go,
     chan_threads,
     cpu_state,
+    ctx_cancel,
     deadlock_detect,
     debug_dump,
     fork,

@@ -14,5 +14,7 @@ pub mod debug;
 pub mod io;
 pub mod pybinding;
 pub mod sync;
+// Contexts and groups (issue 17): cancellation, deadlines, errgroup.
+pub mod context;
 
 pub(crate) use crate::runtime::boundary::boundary;

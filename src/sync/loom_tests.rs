@@ -437,11 +437,6 @@ fn waitgroup_cancel_races_done() {
         });
         assert_eq!(wg.add(-1), 0);
         let r = t.join().unwrap();
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        static C: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if r != 0 { C.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
-        eprintln!("runs {} cancelled {}", N.load(std::sync::atomic::Ordering::Relaxed), C.load(std::sync::atomic::Ordering::Relaxed));
         assert!(r == 0 || r == -libc::ECANCELED);
         assert!(!wg.has_waiters());
     });

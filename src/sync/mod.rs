@@ -7,6 +7,8 @@
 //!   (one party parked on one queue) and the direct hand-off to a parked party.
 //! - `select`: several channel operations at once, with a timeout.
 //! - `waitgroup`, `mutex`: `sync.WaitGroup` and `sync.Mutex`.
+//! - `group`: Go's `errgroup` (a nursery): goroutines bound to one context that
+//!   fail together (not under loom: its members are real goroutines).
 //! - `shim`: the primitives above come from here, so that the loom model checker
 //!   can stand in for the runtime (`RUSTFLAGS="--cfg loom"`, see `loom_tests`).
 //!
@@ -14,6 +16,8 @@
 #![allow(unexpected_cfgs)]
 
 pub mod chan;
+#[cfg(not(loom))]
+pub mod group;
 pub mod mutex;
 pub mod select;
 pub(crate) mod shim;

@@ -150,6 +150,9 @@ mod imp {
         static CANCELLED: core::cell::Cell<bool> = core::cell::Cell::new(false);
     }
 
+    /// `Waiter::state` once the context claimed it (a waker or timeout sets 1).
+    const CLAIMED_BY_CANCEL: u32 = 3;
+
     /// Makes every later cancellable wait of the calling loom thread a cancelled one:
     /// the context's cancel may then claim the waiter at any point loom chooses
     /// after it parked (one more party racing for `claim`, as a timeout is).
@@ -221,7 +224,12 @@ mod imp {
                 self.parked.store(true, Ordering::Release);
                 // SAFETY: the caller holds `lock` (our contract).
                 unsafe { lock.unlock() };
-                if self.claim() {
+                self.alive.with(|_| ());
+                if self
+                    .state
+                    .compare_exchange(0, CLAIMED_BY_CANCEL, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
                     return Wake::Cancelled(-libc::ECANCELED);
                 }
                 while self.flag.load(Ordering::Acquire) == 0 {
@@ -286,6 +294,10 @@ mod imp {
                 assert!(
                     (*w).parked.load(Ordering::Acquire),
                     "woke a waiter that has not finished parking"
+                );
+                assert!(
+                    (*w).state.load(Ordering::Acquire) != CLAIMED_BY_CANCEL,
+                    "woke a waiter that its context had claimed"
                 );
                 let t = (*w).thread.clone();
                 (*w).flag.store(1, Ordering::Release);
