@@ -74,9 +74,30 @@ pub struct Ctx {
     expired_next: Cell<*const Ctx>,
 }
 
+/// A parked waiter's entry on its context's list: on the parked goroutine's stack
+/// beside the waiter (`Waiter::wait`), linked while it is parked. The links and
+/// `linked` are guarded by the context's lock.
+pub(crate) struct CtxNode {
+    waiter: *const Waiter,
+    prev: Cell<*const CtxNode>,
+    next: Cell<*const CtxNode>,
+    linked: Cell<bool>,
+}
+
+impl CtxNode {
+    pub(crate) fn new(waiter: *const Waiter) -> CtxNode {
+        CtxNode {
+            waiter,
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+            linked: Cell::new(false),
+        }
+    }
+}
+
 struct State {
-    /// Parked waiters of bound goroutines (linked through `Waiter::ctx_prev/next`).
-    waiters: *const Waiter,
+    /// Parked waiters of bound goroutines.
+    waiters: *const CtxNode,
     children: *const Ctx,
     /// The done channel, once asked for (freed with the context).
     done: *mut Chan,
@@ -332,17 +353,17 @@ unsafe fn cancel_one(c: *const Ctx, err: i32, mut rest: *const Ctx) -> *const Ct
         }
         ctx.err.store(err, Ordering::Release);
         let st = ctx.st();
-        // Claim every listed waiter; the winners go on a private chain (`ctx_next`).
-        let mut won: *const Waiter = ptr::null();
-        let mut w = (*st).waiters;
-        while !w.is_null() {
-            let next = (*w).ctx_next.get();
-            (*w).ctx_linked.set(false);
-            if (*w).claim_for_cancel() {
-                (*w).ctx_next.set(won);
-                won = w;
+        // Claim every listed waiter; the winners go on a private chain (`next`).
+        let mut won: *const CtxNode = ptr::null();
+        let mut n = (*st).waiters;
+        while !n.is_null() {
+            let next = (*n).next.get();
+            (*n).linked.set(false);
+            if (*(*n).waiter).claim_for_cancel() {
+                (*n).next.set(won);
+                won = n;
             }
-            w = next;
+            n = next;
         }
         (*st).waiters = ptr::null();
         let mut ch = (*st).children;
@@ -357,8 +378,8 @@ unsafe fn cancel_one(c: *const Ctx, err: i32, mut rest: *const Ctx) -> *const Ct
         let timer = (*st).timer.take();
         ctx.lock.unlock();
         while !won.is_null() {
-            let next = (*won).ctx_next.get();
-            Waiter::wake(won);
+            let next = (*won).next.get();
+            Waiter::wake((*won).waiter);
             won = next;
         }
         if !done.is_null() {
@@ -375,58 +396,65 @@ unsafe fn cancel_one(c: *const Ctx, err: i32, mut rest: *const Ctx) -> *const Ct
     rest
 }
 
-/// The pending action of a cancellable park (`park::arm_then_unlock`): puts `w` on
-/// `c`'s list, unless `c` is cancelled: then claims `w` for the cancel and returns
-/// true (the caller readies the goroutine). False also when someone else claimed it.
+/// The pending action of a cancellable park (`park::arm_then_unlock`): puts the
+/// waiter's `node` on `c`'s list, unless `c` is cancelled: then claims the waiter
+/// for the cancel and returns true (the caller readies the goroutine). Nothing is
+/// linked either when someone else claimed it already.
 ///
 /// # Safety
-/// `c` is the context of the goroutine parked in `w` (which keeps it alive), and `w`
-/// stays where it is until the goroutine runs again.
-pub(crate) unsafe fn enlist(c: *const Ctx, w: *const Waiter) -> bool {
-    // SAFETY: our contract; the list and `w`'s links are guarded by c's lock.
+/// `c` is the context of the goroutine parked in `node`'s waiter (which keeps it
+/// alive), and the node and its waiter stay where they are until it runs again.
+pub(crate) unsafe fn enlist(c: *const Ctx, node: *const CtxNode) -> bool {
+    // SAFETY: our contract; the list and the node's links are guarded by c's lock.
     unsafe {
         let ctx = &*c;
+        let w = (*node).waiter;
         ctx.lock.lock();
         if ctx.err() != 0 {
             let won = (*w).claim_for_cancel();
             ctx.lock.unlock();
             return won;
         }
+        if (*w).state.load(Ordering::Relaxed) != 0 {
+            // Claimed already (a waker or the timeout): it will be woken anyway.
+            ctx.lock.unlock();
+            return false;
+        }
         let st = ctx.st();
         let head = (*st).waiters;
-        (*w).ctx_prev.set(ptr::null());
-        (*w).ctx_next.set(head);
+        (*node).prev.set(ptr::null());
+        (*node).next.set(head);
         if !head.is_null() {
-            (*head).ctx_prev.set(w);
+            (*head).prev.set(node);
         }
-        (*st).waiters = w;
-        (*w).ctx_linked.set(true);
+        (*st).waiters = node;
+        (*node).linked.set(true);
         ctx.lock.unlock();
     }
     false
 }
 
-/// Takes a woken waiter off its context's list, if a cancel has not done so.
+/// Takes a woken waiter's node off its context's list, if a cancel has not done so.
 ///
 /// # Safety
-/// `c` is the context `w` was enlisted with (kept alive by the goroutine, which is
-/// the caller), and `w` is the caller's waiter.
-pub(crate) unsafe fn delist(c: *const Ctx, w: *const Waiter) {
+/// `c` is the context the node was enlisted with (kept alive by the goroutine, which
+/// is the caller), and the node is the caller's.
+pub(crate) unsafe fn delist(c: *const Ctx, node: *const CtxNode) {
     // SAFETY: our contract; the list and the links are guarded by c's lock.
     unsafe {
         let ctx = &*c;
         ctx.lock.lock();
-        if (*w).ctx_linked.get() {
-            let (p, n) = ((*w).ctx_prev.get(), (*w).ctx_next.get());
+        if (*node).linked.get() {
+            let (p, n) = ((*node).prev.get(), (*node).next.get());
             if p.is_null() {
                 (*ctx.st()).waiters = n;
             } else {
-                (*p).ctx_next.set(n);
+                (*p).next.set(n);
             }
             if !n.is_null() {
-                (*n).ctx_prev.set(p);
+                (*n).prev.set(p);
             }
-            (*w).ctx_linked.set(false);
+            (*node).linked.set(false);
         }
         ctx.lock.unlock();
     }

@@ -28,7 +28,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use core::cell::Cell;
 
-use crate::runtime::context::{self, Ctx};
+use crate::runtime::context::{self, Ctx, CtxNode};
 use crate::runtime::g::{WaitReason, G, WAITING};
 use crate::runtime::lock::{coarse_now, futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, PendingFn, M};
@@ -78,13 +78,9 @@ pub struct Waiter {
     /// still writes.
     handoff: AtomicU32,
     /// The context that may end this wait (`cancellable`), or null. Set before the
-    /// waiter is findable; a waker reads it (`claim_if_shared`).
+    /// waiter is findable; a waker reads it (`claim_if_shared`). While parked, the
+    /// waiter is on the context's list through a `context::CtxNode` beside it.
     pub(crate) ctx: *const Ctx,
-    /// Links on the context's list of parked waiters, and whether it is on it (all
-    /// guarded by the context's lock; see `context.rs`).
-    pub(crate) ctx_prev: Cell<*const Waiter>,
-    pub(crate) ctx_next: Cell<*const Waiter>,
-    pub(crate) ctx_linked: Cell<bool>,
 }
 
 const HANDOFF_WINNER: u32 = 1;
@@ -122,9 +118,6 @@ impl Waiter {
             timed: Cell::new(false),
             handoff: AtomicU32::new(0),
             ctx,
-            ctx_prev: Cell::new(ptr::null()),
-            ctx_next: Cell::new(ptr::null()),
-            ctx_linked: Cell::new(false),
         }
     }
 
@@ -136,7 +129,6 @@ impl Waiter {
         self.timer.set(None);
         self.timed.set(false);
         self.handoff.store(0, Ordering::Relaxed);
-        self.ctx_linked.set(false);
     }
 
     /// Wins the right to wake this waiter (true once, for one caller).
@@ -152,11 +144,22 @@ impl Waiter {
             .is_ok()
     }
 
-    /// For a waker that found the waiter on a list where it is the only possible
-    /// waker unless the waiter has a context (a plain channel send or receive): wins
-    /// the claim without a compare-and-swap when nobody else can compete.
+    /// `claim` for a waker that found the waiter on a list where the only other
+    /// parties that may claim it are its timeout and its context (a channel's queue,
+    /// a join list): a goroutine's wait with neither is won without a
+    /// compare-and-swap. (A plain thread's may be timed: always the CAS.)
     #[inline(always)]
     pub fn claim_if_shared(&self) -> bool {
+        if self.ctx.is_null() && !self.timed.get() && !self.g.is_null() {
+            return true;
+        }
+        self.claim()
+    }
+
+    /// `claim_if_shared` for a waiter whose wait has no timeout (a channel's send or
+    /// receive): only its context can compete.
+    #[inline(always)]
+    pub fn claim_untimed(&self) -> bool {
         self.ctx.is_null() || self.claim()
     }
 
@@ -183,15 +186,31 @@ impl Waiter {
     /// # Safety
     /// As for `block`: `lock` is held by the caller, and `self` (findable under it)
     /// stays where it is until this returns.
+    #[inline(always)]
     pub unsafe fn wait(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> Wake {
-        let ctx = self.ctx;
-        if ctx.is_null() {
-            // SAFETY: our contract is block_timeout's.
-            return match unsafe { self.block_timeout(lock, reason, timeout_ns) } {
+        // SAFETY: our contract is block's, block_timeout's and wait_in_context's.
+        unsafe {
+            if !self.ctx.is_null() {
+                return self.wait_in_context(lock, reason, timeout_ns);
+            }
+            if timeout_ns < 0 {
+                self.block(lock, reason);
+                return Wake::Woken;
+            }
+            match self.block_timeout(lock, reason, timeout_ns) {
                 true => Wake::Woken,
                 false => Wake::TimedOut,
-            };
+            }
         }
+    }
+
+    /// `wait` for a goroutine with a context (`self.ctx` not null).
+    ///
+    /// # Safety
+    /// As for `wait`.
+    #[inline(never)]
+    unsafe fn wait_in_context(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> Wake {
+        let ctx = self.ctx;
         // SAFETY: a non-null ctx is the parking goroutine's own context, which holds
         // a reference to it while it is bound (and it cannot change binding while
         // parked); lock is held and self stays put (our contract).
@@ -207,15 +226,18 @@ impl Waiter {
             } else {
                 timer::deadline_after(timeout_ns)
             };
+            let node = CtxNode::new(self);
             let tp = TimedPark {
                 lock,
                 when,
                 waiter: self,
+                node: &node,
             };
             self.timed.set(true);
             // A non-null ctx means a goroutine (cancellable() on a goroutine), which
-            // holds `lock`; tp lives on this stack until the park returns, and
-            // arm_then_unlock is a pending action that unlocks it.
+            // holds `lock`; tp and node live on this stack until the park returns
+            // (node is off the context's list by then: delist below, or the cancel),
+            // and arm_then_unlock is a pending action that unlocks it.
             park_with(reason, arm_then_unlock, &tp as *const TimedPark as usize);
             let state = self.state.load(Ordering::Acquire);
             if state != CLAIMED_BY_TIMER {
@@ -225,7 +247,7 @@ impl Waiter {
             }
             if state != CLAIMED_BY_CANCEL {
                 // The context may be about to take us off its list: under its lock.
-                context::delist(ctx, self);
+                context::delist(ctx, &node);
             }
             match state {
                 CLAIMED_BY_TIMER => Wake::TimedOut,
@@ -260,6 +282,7 @@ impl Waiter {
                 lock,
                 when,
                 waiter: self,
+                node: ptr::null(),
             };
             self.timed.set(true);
             // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
@@ -313,6 +336,7 @@ impl Waiter {
     ///
     /// # Safety
     /// `lock` is held; `self` stays where it is until woken.
+    #[inline(always)]
     pub unsafe fn block(&self, lock: &SpinLock, reason: WaitReason) {
         if !self.g.is_null() {
             // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
@@ -363,6 +387,8 @@ struct TimedPark {
     /// The timeout's deadline, or i64::MAX for none (a cancellable wait without one).
     when: i64,
     waiter: *const Waiter,
+    /// The waiter's entry for its context's list, or null (no context).
+    node: *const CtxNode,
 }
 
 /// Pending action of a deferred park (timed, or cancellable): arm the timeout, put
@@ -395,8 +421,7 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
             let id = timer::add(tp.when, timeout_fired, w as usize);
             (*w).timer.set(Some(id));
         }
-        let ctx = (*w).ctx;
-        let cancelled_here = !ctx.is_null() && context::enlist(ctx, w);
+        let cancelled_here = !tp.node.is_null() && context::enlist((*w).ctx, tp.node);
         (*tp.lock).unlock();
         if cancelled_here {
             // Claimed for the context just now: nobody else will ready it.

@@ -1822,24 +1822,18 @@ unsafe fn goexit(g: *mut G) -> ! {
         (*g).join_lock.lock();
         (*g).status.store(DEAD, Ordering::Release);
         (*g).gen.fetch_add(1, Ordering::Release);
-        // Claimed under the lock: a joiner whose timeout or context won leaves (after
-        // taking this lock to unlink itself) and must not be touched after that.
+        // Claimed and woken under the lock: a joiner whose timeout or context won
+        // leaves only after taking this lock to unlink itself, so it is never touched
+        // once it may be gone.
         let mut w = core::mem::replace(&mut (*g).joiners, ptr::null_mut());
-        let mut won: *mut Waiter = ptr::null_mut();
         while !w.is_null() {
             let next = (*w).next;
-            if (*w).claim() {
-                (*w).next = won;
-                won = w;
+            if (*w).claim_if_shared() {
+                Waiter::wake(w);
             }
             w = next;
         }
         (*g).join_lock.unlock();
-        while !won.is_null() {
-            let next = (*won).next;
-            Waiter::wake(won);
-            won = next;
-        }
         if left <= 1 {
             wake_wait_all();
         }

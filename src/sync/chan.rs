@@ -165,7 +165,7 @@ impl WaitQ {
                 (*sd).queued = false;
                 let sel = (*sd).sel;
                 if sel.is_null() {
-                    if (*(*sd).waiter).claim_if_shared() {
+                    if (*(*sd).waiter).claim_untimed() {
                         return sd;
                     }
                     continue;
@@ -546,21 +546,37 @@ impl Chan {
                         -libc::EPIPE
                     }
                 }
-                Wake::Cancelled(e) => {
-                    self.lock.lock();
-                    self.st.with(|st| {
-                        if send {
-                            st.sendq.remove(sdp);
-                        } else {
-                            st.recvq.remove(sdp);
-                        }
-                    });
-                    self.lock.unlock();
-                    e
-                }
-                Wake::TimedOut => unreachable!("a channel wait without a timeout timed out"),
+                not_woken => self.unqueue(sdp, send, not_woken),
             }
         }
+    }
+
+    /// After a wait that its context ended: takes the sudog off its queue (unless a
+    /// waker that lost the claim dropped it already) and returns the context's error.
+    /// Out of line: the un-cancelled path stays as short as it was.
+    ///
+    /// # Safety
+    /// `sd` is the caller's sudog, queued on this channel's send (`send`) or receive
+    /// queue by `park`, whose wait ended with `how`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn unqueue(&self, sd: *mut Sudog, send: bool, how: Wake) -> i32 {
+        let Wake::Cancelled(e) = how else {
+            unreachable!("a channel wait without a timeout timed out")
+        };
+        self.lock.lock();
+        // SAFETY: we hold the lock; sd is ours and valid (our contract).
+        unsafe {
+            self.st.with(|st| {
+                if send {
+                    st.sendq.remove(sd);
+                } else {
+                    st.recvq.remove(sd);
+                }
+            });
+            self.lock.unlock();
+        }
+        e
     }
 
     /// Closes the channel: 0, or `-EPIPE` if it was already closed. Every parked

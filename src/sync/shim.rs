@@ -203,7 +203,7 @@ mod imp {
         }
 
         /// As the runtime's: no compare-and-swap unless a cancel may compete.
-        pub(crate) fn claim_if_shared(&self) -> bool {
+        pub(crate) fn claim_untimed(&self) -> bool {
             self.alive.with(|_| ());
             !self.cancelled || self.claim()
         }
