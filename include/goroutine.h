@@ -65,6 +65,18 @@ typedef struct gr_chan gr_chan;
 typedef struct gr_cond gr_cond;
 
 /*
+ A context (Go's `context.Context`): cancelled once, by gr_ctx_cancel, by its
+ deadline, or through its parent; reference-counted.
+ */
+typedef struct gr_ctx gr_ctx;
+
+/*
+ A group of goroutines (Go's `errgroup.Group`, a nursery): the first member that
+ fails cancels the others, and gr_group_wait returns its result.
+ */
+typedef struct gr_group gr_group;
+
+/*
  A mutex that parks goroutines (Go's `sync.Mutex`), created by gr_mutex_new.
  */
 typedef struct gr_mutex gr_mutex;
@@ -527,6 +539,12 @@ typedef struct gr_once {
 } gr_once;
 
 /*
+ A group member's body: called with the argument given to gr_group_go; 0 is
+ success, anything else fails the group (a negative errno value, by convention).
+ */
+typedef int (*gr_task_fn)(void *arg);
+
+/*
  The initial value of a gr_once (all zero).
  */
 #define GR_ONCE_INIT { { 0, 0, 0 } }
@@ -679,7 +697,8 @@ int gr_dump(int fd);
 
 /*
  Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run
- meanwhile. Returns 0. May park; plain threads sleep.
+ meanwhile. Returns 0, or the context's error (-ECANCELED, -ETIMEDOUT) once the
+ calling goroutine's context is cancelled. May park; plain threads sleep.
  */
 int gr_sleep(int64_t ns);
 
@@ -1555,6 +1574,184 @@ int gr_timer_reset(struct gr_timer *t, int64_t ns, int64_t period_ns);
  the channel makes this one free nothing) and none starts later.
  */
 int gr_timer_free(struct gr_timer *t);
+
+/*
+ Creates a cancellable context, a child of `parent` (NULL: a root, cancelled only
+ by gr_ctx_cancel). Cancelling the parent cancels it, with the parent's error; a
+ child of a cancelled parent starts cancelled. Returns a new reference (drop it
+ with gr_ctx_free), or NULL when memory runs out. Never parks. Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_ctx *gr_ctx_new(struct gr_ctx *parent);
+
+/*
+ Like gr_ctx_new, and the context is cancelled with -ETIMEDOUT `ns` nanoseconds
+ from now (at once for `ns` <= 0; huge values saturate), unless it is cancelled
+ before. Returns a new reference, or NULL when memory runs out. Never parks.
+ Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_ctx *gr_ctx_with_timeout(struct gr_ctx *parent, int64_t ns);
+
+/*
+ Cancels `ctx` and all its descendants with -ECANCELED: the goroutines bound to
+ them return from their cancellation points, their done channels are closed.
+ Returns 0 (also when it was already cancelled: the first error stays), -EINVAL
+ (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+int gr_ctx_cancel(struct gr_ctx *ctx);
+
+/*
+ The context's error: 0 while it is not cancelled, -ECANCELED, or -ETIMEDOUT (its
+ deadline, or an ancestor's, passed first); -EINVAL (NULL). Never parks. Plain
+ threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+int gr_ctx_err(struct gr_ctx *ctx);
+
+/*
+ A channel (element size 0) that is closed once `ctx` is cancelled: a GR_RECV
+ case on it fires with `closed` = 1 in gr_select. The same channel every time;
+ owned by the context (do not free it; it goes with the context's last
+ reference). NULL for a NULL ctx or when memory runs out. Never parks. Plain
+ threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+struct gr_chan *gr_ctx_done(struct gr_ctx *ctx);
+
+/*
+ Drops the caller's reference to `ctx`. Goroutines bound to it and its children
+ keep it alive; it is not cancelled by this (cancel it first if that is meant).
+ Returns 0, -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to, which it gives up
+ (it does not use `ctx` again unless it holds another reference).
+ */
+int gr_ctx_free(struct gr_ctx *ctx);
+
+/*
+ Starts a goroutine running `fn(arg)` bound to `ctx` (it takes its own reference):
+ its cancellation points return the context's error once it is cancelled. (A
+ goroutine started with gr_spawn is bound to its spawner's context, if any.)
+ Returns the id (> 0), or -EINVAL (NULL ctx or fn), -ENOMEM, -EAGAIN as gr_spawn.
+ Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to; `fn` is NULL or a
+ function that may be called with `arg` on any thread.
+ */
+gr_id gr_spawn_ctx(struct gr_ctx *ctx, gr_fn fn_, void *arg);
+
+/*
+ The calling goroutine's context, or NULL (none, or a plain thread). The reference
+ is the goroutine's: valid while it stays bound (until it returns or rebinds with
+ gr_ctx_swap); do not gr_ctx_free it. Pass it as a parent to derive a narrower
+ context. Never parks.
+ */
+struct gr_ctx *gr_ctx_current(void);
+
+/*
+ Binds the calling goroutine to `ctx` (NULL: to none) from now on, and stores its
+ previous context (or NULL) in `*prev`. References move, none is taken: the
+ goroutine takes over the caller's reference to `ctx`, and the caller gets the
+ goroutine's reference to the previous one. The usual scope (what Python's
+ `gr.timeout` does): `c = gr_ctx_with_timeout(gr_ctx_current(), ns);
+ gr_ctx_swap(c, &prev); ...calls...; gr_ctx_swap(prev, &c); gr_ctx_free(c);`.
+ Goroutines spawned meanwhile (gr_spawn) are bound to `ctx` too. Returns 0,
+ -EINVAL (NULL prev), -EPERM (not on a goroutine: nothing changes). Never parks.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to (which it hands over);
+ `prev` is NULL or writable.
+ */
+int gr_ctx_swap(struct gr_ctx *ctx, struct gr_ctx **prev);
+
+/*
+ Creates a group with its own context, a child of `parent` (NULL: a root). NULL
+ when memory runs out. Never parks. Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_group *gr_group_new(struct gr_ctx *parent);
+
+/*
+ At most `n` members run at once from now on: gr_group_go waits while `n` run
+ (first come, first served); 0 = no limit. Returns 0, -EINVAL (NULL, n < 0). Never
+ parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_limit(struct gr_group *g, int n);
+
+/*
+ Starts `fn(arg)` as a member: a goroutine bound to the group's context. The
+ first member that returns non-zero cancels the group's context (so the others'
+ cancellation points return) and its result is what gr_group_wait returns. While
+ the limit's number of members run, waits for one to end (a cancellation point of
+ the caller's context). Returns the member's goroutine id (> 0), -EINVAL (NULL g or
+ fn), -ENOMEM, -EAGAIN (as gr_spawn), or the caller's context error (nothing
+ started). May park; plain threads block.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed; `fn` is NULL or
+ a function that may be called with `arg` on any thread.
+ */
+gr_id gr_group_go(struct gr_group *g, gr_task_fn fn_, void *arg);
+
+/*
+ Waits until every member has returned, then cancels the group's context (as Go's
+ errgroup does) and returns the first non-zero member result, or 0. A cancellation
+ point of the caller's context: its error if that is cancelled first (the members
+ go on). -EINVAL (NULL). May park; plain threads block.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_wait(struct gr_group *g);
+
+/*
+ The group's context (the group's reference: valid until gr_group_free; do not
+ gr_ctx_free it). NULL for a NULL group. Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+struct gr_ctx *gr_group_ctx(struct gr_group *g);
+
+/*
+ Cancels the group's context (every member's cancellation points return
+ -ECANCELED). Returns 0, -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_cancel(struct gr_group *g);
+
+/*
+ Frees the group and drops its reference to its context. Returns 0, -EBUSY
+ (members still run, or somebody waits in gr_group_wait or gr_group_go: nothing is
+ freed), -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed. If this call
+ frees it, no other call on it is running then (one parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_group_free(struct gr_group *g);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -278,6 +278,7 @@ pub unsafe fn spawn(
         let attr = SpawnAttr {
             stack_size: PY_STACK_SIZE,
             name,
+            ..SpawnAttr::default()
         };
         // `entry` may run with t: the task outlives its goroutine (it holds a ref).
         let id = (*h).home().spawn(entry, t as *mut c_void, &attr);

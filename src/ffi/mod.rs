@@ -23,5 +23,7 @@ pub mod pysync;
 pub mod rwmutex;
 pub mod sem;
 pub mod timer;
+// Contexts and groups (issue 17): cancellation, deadlines, errgroup.
+pub mod context;
 
 pub(crate) use crate::runtime::boundary::boundary;

@@ -55,6 +55,9 @@ pub struct M {
     /// cannot run before, because the goroutine switching away may hold the very
     /// fd's lock that a readiness event needs (see `sched::periodic_checks`).
     pub poll_due: bool,
+    /// Likewise for contexts whose deadline passed (`context::cancel_expired`): their
+    /// cancel takes locks the goroutine switching away may hold.
+    pub ctx_due: bool,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
@@ -87,6 +90,7 @@ impl M {
             collecting: false,
             collected: ptr::null_mut(),
             poll_due: false,
+            ctx_due: false,
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
             tid: AtomicU32::new(0),
@@ -172,6 +176,10 @@ pub unsafe fn finish_switch(m: *mut M) {
         if (*m).poll_due {
             (*m).poll_due = false;
             crate::runtime::netpoll::poll_ready();
+        }
+        if (*m).ctx_due {
+            (*m).ctx_due = false;
+            crate::runtime::context::cancel_expired();
         }
     }
 }

@@ -3,6 +3,8 @@
 //! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor).
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
+//! - `context`: the cancellation tree (`gr_ctx`) whose cancel ends the waits of the
+//!   goroutines bound to it.
 //! - `lock`: the spin lock and futex calls everything above is built from.
 //! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
 //!   `sysmon`: the monitor thread that rescues stuck processors.
@@ -23,6 +25,7 @@
 pub mod blockprof;
 pub mod boundary;
 pub mod child;
+pub mod context;
 pub mod debug;
 pub mod g;
 pub mod home;

@@ -19,6 +19,12 @@ static void fn(void *arg)
     (void)arg;
 }
 
+static int task(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
 int main(void)
 {
     gr_fn f = fn;
@@ -42,6 +48,35 @@ int main(void)
     size_t (*p_count)(void) = gr_count;
     int (*p_lock)(void) = gr_lock_thread;
     int (*p_unlock)(void) = gr_unlock_thread;
+
+    /* Contexts and groups, with the types issue 17 gives. */
+    gr_task_fn tf = task;
+    struct gr_ctx *(*p_ctx_new)(struct gr_ctx *) = gr_ctx_new;
+    struct gr_ctx *(*p_ctx_with_timeout)(struct gr_ctx *, int64_t) = gr_ctx_with_timeout;
+    int (*p_ctx_cancel)(struct gr_ctx *) = gr_ctx_cancel;
+    int (*p_ctx_err)(struct gr_ctx *) = gr_ctx_err;
+    struct gr_chan *(*p_ctx_done)(struct gr_ctx *) = gr_ctx_done;
+    int (*p_ctx_free)(struct gr_ctx *) = gr_ctx_free;
+    gr_id (*p_spawn_ctx)(struct gr_ctx *, gr_fn, void *) = gr_spawn_ctx;
+    struct gr_ctx *(*p_ctx_current)(void) = gr_ctx_current;
+    int (*p_ctx_swap)(struct gr_ctx *, struct gr_ctx **) = gr_ctx_swap;
+    struct gr_group *(*p_group_new)(struct gr_ctx *) = gr_group_new;
+    int (*p_group_limit)(struct gr_group *, int) = gr_group_limit;
+    gr_id (*p_group_go)(struct gr_group *, gr_task_fn, void *) = gr_group_go;
+    int (*p_group_wait)(struct gr_group *) = gr_group_wait;
+    struct gr_ctx *(*p_group_ctx)(struct gr_group *) = gr_group_ctx;
+    int (*p_group_cancel)(struct gr_group *) = gr_group_cancel;
+    int (*p_group_free)(struct gr_group *) = gr_group_free;
+    const void *ctx_fns[] = {
+        (const void *)tf,           (const void *)p_ctx_new,     (const void *)p_ctx_with_timeout,
+        (const void *)p_ctx_cancel, (const void *)p_ctx_err,     (const void *)p_ctx_done,
+        (const void *)p_ctx_free,   (const void *)p_spawn_ctx,   (const void *)p_ctx_current,
+        (const void *)p_ctx_swap,   (const void *)p_group_new,   (const void *)p_group_limit,
+        (const void *)p_group_go,   (const void *)p_group_wait,  (const void *)p_group_ctx,
+        (const void *)p_group_cancel, (const void *)p_group_free,
+    };
+    for (size_t i = 0; i < sizeof ctx_fns / sizeof ctx_fns[0]; i++)
+        CHECK(ctx_fns[i] != NULL);
 
     const void *all[] = { (const void *)f,          id_is_int64,
                           stack_size_is_size_t,     name_is_const_char_p,

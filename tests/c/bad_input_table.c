@@ -568,6 +568,65 @@ static void rows_toolbox(void)
     CHECK_EQ(st, 12345); /* untouched */
 }
 
+static int task_ok(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int task_hold(void *arg)
+{
+    long v;
+    return gr_chan_recv(arg, &v);
+}
+
+static void rows_contexts(void)
+{
+    gr_ctx *c = gr_ctx_new(NULL);
+    row_holds("gr_ctx_new", "NULL parent: a root", c != NULL && gr_ctx_err(c) == 0, 0);
+    ROW_IF(gr_ctx_with_timeout, (NULL, INT64_MIN), r != NULL && gr_ctx_err(r) == -ETIMEDOUT &&
+                                                      gr_ctx_free(r) == 0,
+           "NULL parent, INT64_MIN ns: expired at once");
+    ROW_IF(gr_ctx_with_timeout, (c, INT64_MAX), r != NULL && gr_ctx_err(r) == 0 &&
+                                                   gr_ctx_free(r) == 0,
+           "INT64_MAX ns saturates");
+    ROW(gr_ctx_cancel, (NULL), -EINVAL, "NULL");
+    ROW(gr_ctx_err, (NULL), -EINVAL, "NULL");
+    ROW(gr_ctx_done, (NULL), NULL, "NULL");
+    ROW(gr_ctx_free, (NULL), -EINVAL, "NULL");
+    ROW(gr_spawn_ctx, (NULL, noop, NULL), -EINVAL, "NULL ctx");
+    ROW(gr_spawn_ctx, (c, NULL, NULL), -EINVAL, "NULL fn");
+    NO_BAD_INPUT(gr_ctx_current, (), r == NULL); /* nothing here is bound to one */
+    gr_ctx *prev = (gr_ctx *)1;
+    ROW(gr_ctx_swap, (c, NULL), -EINVAL, "NULL prev");
+    if (in_goroutine()) {
+        ROW(gr_ctx_swap, (NULL, &prev), 0, "NULL ctx: unbinds (it was unbound)");
+        CHECK(prev == NULL);
+    } else {
+        ROW(gr_ctx_swap, (c, &prev), -EPERM, "a plain thread");
+        CHECK(prev == (gr_ctx *)1);
+    }
+    CHECK_EQ(gr_ctx_cancel(c), 0);
+    ROW(gr_ctx_cancel, (c), 0, "cancelled twice");
+    CHECK_EQ(gr_ctx_err(c), -ECANCELED);
+    CHECK_EQ(gr_ctx_free(c), 0);
+
+    gr_group *g = gr_group_new(NULL);
+    row_holds("gr_group_new", "NULL parent: a root context", g != NULL, 0);
+    ROW(gr_group_limit, (NULL, 1), -EINVAL, "NULL");
+    ROW(gr_group_limit, (g, -1), -EINVAL, "n < 0");
+    ROW(gr_group_limit, (g, INT_MIN), -EINVAL, "INT_MIN");
+    ROW(gr_group_limit, (g, 0), 0, "0: no limit");
+    ROW(gr_group_go, (NULL, task_ok, NULL), -EINVAL, "NULL group");
+    ROW(gr_group_go, (g, NULL, NULL), -EINVAL, "NULL fn");
+    ROW(gr_group_wait, (NULL), -EINVAL, "NULL");
+    ROW(gr_group_wait, (g), 0, "no members (returns at once)");
+    ROW(gr_group_ctx, (NULL), NULL, "NULL");
+    ROW(gr_group_cancel, (NULL), -EINVAL, "NULL");
+    ROW(gr_group_free, (NULL), -EINVAL, "NULL");
+    CHECK_EQ(gr_group_free(g), 0);
+}
+
 /* Objects freed while goroutines wait on them: -EBUSY, and the waiters are not lost. */
 static void rows_freed_while_waited_on(void)
 {
@@ -674,6 +733,15 @@ static void rows_freed_while_waited_on(void)
     CHECK_EQ(gr_join(id), 0);
     CHECK_EQ(w.rc, 0);
     CHECK_EQ(gr_timer_free(w.timer), 0);
+    /* A group with a running member, and one with a goroutine in gr_group_wait. */
+    gr_group *g = gr_group_new(NULL);
+    w.chan = gr_chan_new(sizeof(long), 0);
+    CHECK(gr_group_go(g, task_hold, w.chan) > 0);
+    ROW(gr_group_free, (g), -EBUSY, "a member runs");
+    CHECK_EQ(gr_chan_send(w.chan, &v), 0);
+    CHECK_EQ(gr_group_wait(g), 0);
+    CHECK_EQ(gr_group_free(g), 0);
+    CHECK_EQ(gr_chan_free(w.chan), 0);
 }
 
 static void run_table(const char *where)
@@ -686,6 +754,7 @@ static void run_table(const char *where)
     rows_channels();
     rows_sync();
     rows_toolbox();
+    rows_contexts();
     rows_freed_while_waited_on();
     if (rows_first == 0)
         rows_first = rows_run;
