@@ -73,8 +73,8 @@ unsafe fn group_of<'a>(g: *const gr_group) -> Option<&'a Group> {
 /// `parent` is NULL or a context the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn gr_ctx_new(parent: *mut gr_ctx) -> *mut gr_ctx {
-    // SAFETY: parent is NULL or referenced by the caller (our contract).
     boundary("gr_ctx_new", || {
+        // SAFETY: parent is NULL or referenced by the caller (our contract).
         to_handle(unsafe { context::new(ctx_of(parent)) })
     })
 }

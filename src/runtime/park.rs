@@ -99,10 +99,11 @@ impl Waiter {
     #[inline]
     pub fn cancellable() -> Waiter {
         let g = parkable_g();
-        // SAFETY: a non-null g is the calling goroutine, whose `ctx` only it writes.
         let ctx = if g.is_null() {
             ptr::null()
         } else {
+            // SAFETY: a non-null g is the calling goroutine, whose `context` only it
+            // writes.
             unsafe { (*g).context }
         };
         Waiter::with_g(g, ctx)

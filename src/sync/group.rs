@@ -101,6 +101,7 @@ impl Group {
     /// # Safety
     /// `lock` is held.
     #[inline(always)]
+    #[allow(clippy::mut_from_ref)] // the state is an UnsafeCell that `lock` guards
     unsafe fn st(&self) -> &mut State {
         // SAFETY: our contract: the lock gives us the only reference.
         unsafe { &mut *self.st.get() }
