@@ -89,13 +89,14 @@ static int read_line(int fd, char *buf, size_t size)
     return (int)len;
 }
 
-/* Bound to the request's context while its job runs: a readable socket now means
- * the client hung up (or sent more than it should: treated alike). Ends when the
- * handler cancels the context after the job. */
+/* Bound to the request's context while its job runs: cancels it when the client
+ * hangs up (its socket turns readable with nothing to read: the end of the stream).
+ * Ends when the handler cancels the context after the job. */
 static void watch_client(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    if (gr_block_io(fd, GR_READ, -1) >= 0)
+    char c;
+    if (gr_block_io(fd, GR_READ, -1) >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
         gr_ctx_cancel(gr_ctx_current());
 }
 
