@@ -559,6 +559,18 @@ static void not_cancellation_points(void)
         lock_not_a_point(k);
 }
 
+/* Queues two waiters on one object, in order: A bound to `ctx`, then B bound to
+ * nothing; each is waiting (as gr_dump names `reason`) when this returns. */
+static void queue_two(gr_ctx *ctx, gr_fn a_fn, gr_fn b_fn, void *arg, const char *reason,
+                      gr_id *a, gr_id *b)
+{
+    *a = gr_spawn_ctx(ctx, a_fn, arg);
+    CHECK(*a > 0);
+    await_goroutine_waiting(*a, reason);
+    *b = SPAWN(b_fn, arg);
+    await_goroutine_waiting(*b, reason);
+}
+
 /* 5: a cancel that races a gr_cond_signal never loses the signal: with waiter A
  * (bound to the context) queued first and B (unbound) behind it, a signal and the
  * cancel at once end in exactly one of: A woken with 0 and B still waiting, or A
@@ -622,11 +634,8 @@ static void cond_signal_vs_cancel(void)
         CHECK(r.m && (r.cv = gr_cond_new(r.m)));
         gr_ctx *ctx = gr_ctx_new(NULL);
         CHECK(ctx);
-        gr_id a = gr_spawn_ctx(ctx, cond_waiter_a, &r);
-        CHECK(a > 0);
-        await_goroutine_waiting(a, "cond wait");
-        gr_id b = SPAWN(cond_waiter_b, &r);
-        await_goroutine_waiting(b, "cond wait");
+        gr_id a, b;
+        queue_two(ctx, cond_waiter_a, cond_waiter_b, &r, "cond wait", &a, &b);
         r.ctx = ctx;
         r.spin[0] = rand() % 2000;
         r.spin[1] = rand() % 2000;
@@ -695,11 +704,8 @@ static void sem_cancel_moves_queue(void)
     CHECK_EQ(gr_sem_acquire(q.sem, 2), 0);
     gr_ctx *ctx = gr_ctx_new(NULL);
     CHECK(ctx);
-    gr_id a = gr_spawn_ctx(ctx, sem_waiter_a, &q);
-    CHECK(a > 0);
-    await_goroutine_waiting(a, "semaphore");
-    gr_id b = SPAWN(sem_waiter_b, &q);
-    await_goroutine_waiting(b, "semaphore");
+    gr_id a, b;
+    queue_two(ctx, sem_waiter_a, sem_waiter_b, &q, "semaphore", &a, &b);
     CHECK_EQ(gr_sem_release(q.sem, 1), 0);
     gr_sleep(10 * MS);
     CHECK_EQ(atomic_load(&q.b_done), 0); /* behind A, which does not fit */
