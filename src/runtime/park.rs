@@ -226,11 +226,7 @@ impl Waiter {
                 lock.unlock();
                 return Wake::Cancelled(err);
             }
-            let when = if timeout_ns < 0 {
-                i64::MAX
-            } else {
-                timer::deadline_after(timeout_ns)
-            };
+            let when = (timeout_ns >= 0).then(|| timer::deadline_after(timeout_ns));
             let node = CtxNode::new(self);
             let tp = TimedPark {
                 lock,
@@ -285,7 +281,7 @@ impl Waiter {
         if !self.g.is_null() {
             let tp = TimedPark {
                 lock,
-                when,
+                when: Some(when),
                 waiter: self,
                 node: ptr::null(),
             };
@@ -389,8 +385,9 @@ impl Waiter {
 
 struct TimedPark {
     lock: *const SpinLock,
-    /// The timeout's deadline, or i64::MAX for none (a cancellable wait without one).
-    when: i64,
+    /// The timeout's deadline, or None (a cancellable wait without one). A deadline
+    /// that saturated to i64::MAX is still armed, as the caller asked.
+    when: Option<i64>,
     waiter: *const Waiter,
     /// The waiter's entry for its context's list, or null (no context).
     node: *const CtxNode,
@@ -422,8 +419,8 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
-        if tp.when != i64::MAX {
-            let id = timer::add(tp.when, timeout_fired, w as usize);
+        if let Some(when) = tp.when {
+            let id = timer::add(when, timeout_fired, w as usize);
             (*w).timer.set(Some(id));
         }
         let cancelled_here = !tp.node.is_null() && context::enlist((*w).ctx, tp.node);
