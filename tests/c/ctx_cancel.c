@@ -24,7 +24,9 @@
  *      it (and the one behind keeps waiting), or it is cancelled and the signal goes
  *      to the one behind (300 rounds; how often each happened is printed);
  *   6. a cancelled gr_sem_acquire leaves the queue and the requests behind it move
- *      up (a small one behind a big cancelled one is served from the free tokens).
+ *      up (a small one behind a big cancelled one is served from the free tokens);
+ *   7. with SIGCHLD ignored, gr_waitpid(-1) blocks its thread in waitpid: in a
+ *      cancelled context it returns -ECANCELED without blocking.
  * The latencies (cancel -> the call returned in the woken goroutine) are printed.
  */
 #include "check.h"
@@ -559,6 +561,40 @@ static void not_cancellation_points(void)
         lock_not_a_point(k);
 }
 
+/* 7: with SIGCHLD ignored, gr_waitpid for any child blocks its thread in waitpid
+ * (nothing to park on): it cannot be ended once it began, but a call made in a
+ * cancelled context returns the error without blocking. */
+static void waitpid_any(void *arg)
+{
+    int st;
+    *(int *)arg = gr_waitpid(-1, &st, 0);
+}
+
+static void waitpid_sigchld_ignored(void)
+{
+    pid_t child = spawn_sleeper();
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+    CHECK_EQ(sigaction(SIGCHLD, &ign, &old), 0);
+    gr_ctx *ctx = gr_ctx_new(NULL);
+    CHECK(ctx);
+    CHECK_EQ(gr_ctx_cancel(ctx), 0);
+    int rc = 0;
+    int64_t t0 = now_ns();
+    gr_id id = gr_spawn_ctx(ctx, waitpid_any, &rc);
+    CHECK(id > 0);
+    CHECK_EQ(gr_join(id), 0);
+    if (rc != -ECANCELED)
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, returned %d", rc);
+    if (now_ns() - t0 > 100 * MS)
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, took %lld ms",
+             (long long)((now_ns() - t0) / MS));
+    CHECK_EQ(sigaction(SIGCHLD, &old, NULL), 0);
+    int st = 0;
+    CHECK_EQ(kill(child, SIGKILL), 0);
+    CHECK_EQ(gr_waitpid(child, &st, 0), child);
+    CHECK_EQ(gr_ctx_free(ctx), 0);
+}
+
 /* Queues two waiters on one object, in order: A bound to `ctx`, then B bound to
  * nothing; each is waiting (as gr_dump names `reason`) when this returns. */
 static void queue_two(gr_ctx *ctx, gr_fn a_fn, gr_fn b_fn, void *arg, const char *reason,
@@ -745,6 +781,7 @@ static void run(void *arg)
     not_cancellation_points();
     cond_signal_vs_cancel();
     sem_cancel_moves_queue();
+    waitpid_sigchld_ignored();
 }
 
 int main(void)
