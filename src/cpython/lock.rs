@@ -96,12 +96,12 @@ impl Core {
         if let Caller::Homed(_) = home::caller() {
             // SAFETY: the GIL is held (our contract).
             match unsafe { parked(|| self.park_until(api, deadline)) } {
-                Ok(0) => {
+                Ok(Ok(true)) => {
                     self.locked.set(true);
                     return Acquired::Yes;
                 }
-                Ok(rc) if rc == -libc::ETIMEDOUT => return Acquired::No,
-                Ok(rc) => {
+                Ok(Ok(false)) => return Acquired::No,
+                Ok(Err(rc)) => {
                     // The goroutine's context is cancelled.
                     // SAFETY: the GIL is held (our contract).
                     unsafe { raise_rc(rc, RAISE_GENERAL) };
@@ -114,11 +114,11 @@ impl Core {
         unsafe { self.block_thread(api, deadline) }
     }
 
-    /// A goroutine's wait (without the GIL): 0 once acquired, -ETIMEDOUT at the
+    /// A goroutine's wait (without the GIL): true once acquired, false at the
     /// deadline, or its context's error once that is cancelled (a goroutine's wait
     /// here is a cancellation point, unlike gr.Mutex's: `threading` builds every wait,
     /// `Event`, `Condition`, `queue`, `Thread.join`, on a lock's acquire).
-    fn park_until(&self, api: &Api, deadline: i64) -> i32 {
+    fn park_until(&self, api: &Api, deadline: i64) -> Result<bool, i32> {
         let mut w = Waiter::cancellable();
         loop {
             self.spin.lock();
@@ -126,13 +126,13 @@ impl Core {
             if unsafe { (api.lock_acquire_timed)(self.lock, 0, 0) } == PY_LOCK_ACQUIRED {
                 // SAFETY: taken just above by this thread.
                 unsafe { self.spin.unlock() };
-                return 0;
+                return Ok(true);
             }
             let left = deadline.saturating_sub(nanotime());
             if left <= 0 {
                 // SAFETY: as above.
                 unsafe { self.spin.unlock() };
-                return -libc::ETIMEDOUT;
+                return Ok(false);
             }
             self.push(&mut w);
             // SAFETY: we hold `spin`, under which w is findable; w stays on our stack
@@ -145,7 +145,7 @@ impl Core {
                 unsafe { self.spin.unlock() };
             }
             if let Wake::Cancelled(rc) = wake {
-                return rc;
+                return Err(rc);
             }
             w.reset();
         }
