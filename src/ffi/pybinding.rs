@@ -469,9 +469,9 @@ pub const GR_PY_SPAWN_MAIN: c_int = cpython::SPAWN_MAIN as c_int;
 
 /// Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
 /// the caller's `contextvars` context, bound to `ctx` (it takes its own reference;
-/// NULL: the calling goroutine's context, as gr_spawn); `flags` is 0 or GR_PY_SPAWN_* values. The
-/// function and arguments stay referenced until the goroutine ends. `name` (may be
-/// NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+/// NULL: the calling goroutine's context, as gr_spawn); `flags` is 0 or
+/// GR_PY_SPAWN_* values. The function and arguments stay referenced until the
+/// goroutine ends. `name` (may be NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
 /// exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
 /// when the home's thread is in gr_py_run. GIL held. Never parks.
 ///
