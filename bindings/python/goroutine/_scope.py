@@ -241,24 +241,22 @@ class Group:
             self._open = False
         outer_cancelled = _lib.ctx_err(scope._prev) != 0 if scope._prev else False
         scope.__exit__(None, None, None)
-        failures = [e for e, collateral in self._errors if not collateral]
+        errors, self._errors = self._errors, []
         self._members.clear()
+        failures = [e for e, collateral in errors if not collateral]
         if len(failures) == 1:
             if failures[0] is exc:
                 return False
             raise failures[0]
         if failures:
-            self._errors.clear()
             kind = ExceptionGroup if all(isinstance(e, Exception) for e in failures) else BaseExceptionGroup
             raise kind("%d goroutines of a gr.Group failed" % len(failures), failures)
-        collateral = [e for e, _ in self._errors]
-        self._errors.clear()
-        if outer_cancelled and collateral:
+        if outer_cancelled and errors:
             # The cancellation came from outside: leave as its exception, for the
             # enclosing scope to handle.
             if exc is not None:
                 return False
-            raise collateral[0]
+            raise errors[0][0]
         # Quiet end, or cancelled by g.cancel(): swallow the block's Cancelled.
         return exc is not None and isinstance(exc, Cancelled)
 

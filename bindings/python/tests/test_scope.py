@@ -279,28 +279,22 @@ def test_scope_is_entered_once_and_left_in_order():
 # nesting
 
 
-def test_outer_cancel_goes_through_the_inner_scope():
+@pytest.mark.parametrize("which", ["outer", "inner"])
+def test_nested_cancel_scopes(which):
+    # The outer scope's cancel goes through the inner scope to the outer one, which
+    # swallows it; the inner scope's stays inside it.
     def main():
+        after_inner = []
         with gr.cancel_scope() as outer:
             with gr.cancel_scope() as inner:
-                cancel_after(outer, 0.02)
+                cancel_after(outer if which == "outer" else inner, 0.02)
                 gr.sleep(LONG)
-            raise AssertionError("the inner scope swallowed the outer's Cancelled")
-        return inner.cancelled, inner.cancelled_caught, outer.cancelled_caught
+            gr.sleep(0.01)  # parks normally unless the outer scope is cancelled
+            after_inner.append(1)
+        return after_inner, inner.cancelled, inner.cancelled_caught, outer.cancelled, outer.cancelled_caught
 
-    assert gr.run(main) == (True, False, True)
-
-
-def test_inner_cancel_stays_inside():
-    def main():
-        with gr.cancel_scope() as outer:
-            with gr.cancel_scope() as inner:
-                cancel_after(inner, 0.02)
-                gr.sleep(LONG)
-            gr.sleep(0.01)  # the outer scope is not cancelled: this parks normally
-        return inner.cancelled_caught, outer.cancelled, outer.cancelled_caught
-
-    assert gr.run(main) == (True, False, False)
+    expected = ([], True, False, True, True) if which == "outer" else ([1], True, True, False, False)
+    assert gr.run(main) == expected
 
 
 def test_both_cancelled_the_outer_one_catches():
