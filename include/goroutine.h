@@ -894,23 +894,26 @@ void *gr_py_home_take_fatal(struct gr_py_home *h);
 
 /*
  Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
- the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
- function and arguments stay referenced until the goroutine ends. `name` (may be
- NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+ the caller's `contextvars` context, bound to `ctx` (it takes its own reference;
+ NULL: the calling goroutine's context, as gr_spawn); `flags` is 0 or
+ GR_PY_SPAWN_* values. The function and arguments stay referenced until the
+ goroutine ends. `name` (may be NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
  exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
  when the home's thread is in gr_py_run. GIL held. Never parks.
 
  # Safety
  The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
  `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
- `name` NULL or a NUL-terminated string.
+ `name` NULL or a NUL-terminated string; `ctx` NULL or a context the caller holds
+ a reference to.
  */
 void *gr_py_spawn(struct gr_py_home *h,
                   void *func,
                   void *args,
                   void *kw,
                   const char *name,
-                  int flags);
+                  int flags,
+                  struct gr_ctx *ctx);
 
 /*
  Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel

@@ -226,7 +226,11 @@ impl Waiter {
                 lock.unlock();
                 return Wake::Cancelled(err);
             }
-            let when = (timeout_ns >= 0).then(|| timer::deadline_after(timeout_ns));
+            let when = if timeout_ns < 0 {
+                NO_DEADLINE
+            } else {
+                timer::deadline_after(timeout_ns)
+            };
             let node = CtxNode::new(self);
             let tp = TimedPark {
                 lock,
@@ -281,7 +285,7 @@ impl Waiter {
         if !self.g.is_null() {
             let tp = TimedPark {
                 lock,
-                when: Some(when),
+                when,
                 waiter: self,
                 node: ptr::null(),
             };
@@ -383,11 +387,14 @@ impl Waiter {
     }
 }
 
+/// TimedPark::when of a wait that only its context can end early (no timeout).
+const NO_DEADLINE: i64 = i64::MIN;
+
 struct TimedPark {
     lock: *const SpinLock,
-    /// The timeout's deadline, or None (a cancellable wait without one). A deadline
-    /// that saturated to i64::MAX is still armed, as the caller asked.
-    when: Option<i64>,
+    /// The timeout's deadline, or NO_DEADLINE (a cancellable wait without one). A
+    /// huge timeout saturates to i64::MAX and is still armed, as before contexts.
+    when: i64,
     waiter: *const Waiter,
     /// The waiter's entry for its context's list, or null (no context).
     node: *const CtxNode,
@@ -419,8 +426,8 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
-        if let Some(when) = tp.when {
-            let id = timer::add(when, timeout_fired, w as usize);
+        if tp.when != NO_DEADLINE {
+            let id = timer::add(tp.when, timeout_fired, w as usize);
             (*w).timer.set(Some(id));
         }
         let cancelled_here = !tp.node.is_null() && context::enlist((*w).ctx, tp.node);
