@@ -124,7 +124,7 @@ struct Monitor {
 }
 
 fn run() {
-    sched::mark_runtime_thread();
+    let _counted = sched::RuntimeThread::enter();
     let mut mon = Monitor::new();
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
