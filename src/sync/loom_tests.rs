@@ -644,3 +644,39 @@ fn rwmutex_try_lock_races_reader() {
         assert_eq!(m.unlock(), 0);
     });
 }
+
+/// A reader that leaves through another slot than it came in by, a writer that
+/// takes the lock twice, and a reader that stays on one slot: a reader that saw the
+/// first wait's `W_WAIT` and adds up the slots late (while the other reader folds
+/// them, or after the writer has come and gone) must not claim the second wait for
+/// the writer while a reader is inside.
+#[test]
+fn rwmutex_late_claim_against_second_writer() {
+    model3(|| {
+        let m = Arc::new(RwMutex::new());
+        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
+        let (m1, d1) = (m.clone(), d.clone());
+        let mover = thread::spawn(move || {
+            m1.rlock_at(0);
+            // SAFETY: read-locked.
+            d1.0.with(|p| unsafe { *p });
+            assert_eq!(m1.runlock_at(1), 0);
+        });
+        let (m2, d2) = (m.clone(), d.clone());
+        let writer = thread::spawn(move || {
+            for _ in 0..2 {
+                assert_eq!(m2.lock(), 0);
+                // SAFETY: write-locked.
+                d2.0.with_mut(|p| unsafe { *p += 1 });
+                assert_eq!(m2.unlock(), 0);
+            }
+        });
+        m.rlock_at(1);
+        // SAFETY: read-locked.
+        d.0.with(|p| unsafe { *p });
+        assert_eq!(m.runlock_at(1), 0);
+        mover.join().unwrap();
+        writer.join().unwrap();
+        assert!(!m.is_busy());
+    });
+}

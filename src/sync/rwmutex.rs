@@ -23,8 +23,10 @@
 //!   when `W_WAIT` was set never gets in, so once `W_WAIT` is set the sum can only
 //!   overstate the readers inside, never understate them. Whoever sees the sum at 0
 //!   while `W_WAIT` is set moves `state` from `W_WAIT` to `W_HELD` (one
-//!   compare-and-swap, so one winner); a reader that wins gives the writer its
-//!   token on `writer_sem`.
+//!   compare-and-swap, so one winner, against the `state` it saw before adding up,
+//!   which also counts the writers' waits: a sum taken after that wait had ended is
+//!   worth nothing, and the count makes its swap fail); a reader that wins gives the
+//!   writer its token on `writer_sem`.
 //! - Write unlock: under `lock`, counts the `waiting` readers in at once (in slot 0)
 //!   and clears `state`, then lets them go: they are in before the next writer can
 //!   set `W_WAIT` (which needs `w`, the writers' mutex, still held then).
@@ -58,6 +60,12 @@ const W_WAIT: u32 = 1;
 const W_HELD: u32 = 2;
 /// `state`: a read unlock is checking the slots' sum (see the file comment).
 const CHECK: u32 = 4;
+/// `state`: the bits above count writers' waits (each `W_WAIT` adds one), so that a
+/// `state` seen before adding up the slots tells, compared again after, that the sum
+/// was taken within one writer's wait (see `claim_for_writer`).
+const GEN_ONE: u32 = 8;
+/// The bits that keep readers out (any of them set) or let them in (all clear).
+const FLAGS: u32 = W_WAIT | W_HELD | CHECK;
 
 /// What `runlock_begin` found.
 pub enum RUnlock {
@@ -151,7 +159,7 @@ impl RwMutex {
     fn rlock_begin_at(&self, s: usize) -> bool {
         self.slot(s).fetch_add(1, Ordering::SeqCst);
         sc_fence();
-        self.state.load(Ordering::SeqCst) == 0
+        self.state.load(Ordering::SeqCst) & FLAGS == 0
     }
 
     /// The rest of `rlock` after `rlock_begin` said `Err(slot)`.
@@ -244,7 +252,7 @@ impl RwMutex {
     fn runlock_begin_at(&self, s: usize) -> RUnlock {
         let left = self.slot(s).fetch_sub(1, Ordering::SeqCst) - 1;
         sc_fence();
-        if left >= 0 && self.state.load(Ordering::SeqCst) == 0 {
+        if left >= 0 && self.state.load(Ordering::SeqCst) & FLAGS == 0 {
             return RUnlock::Done;
         }
         RUnlock::Slow { slot: s, left }
@@ -253,11 +261,15 @@ impl RwMutex {
     /// The rest of `runlock` after `runlock_begin` said `Slow`: 0, or `-EPERM`.
     #[cold]
     pub fn runlock_finish(&self, s: usize, left: i64) -> i32 {
-        if left < 0 && !self.check_still_read_locked(s) {
-            return -libc::EPERM;
-        }
+        let rc = if left < 0 && !self.check_still_read_locked(s) {
+            -libc::EPERM
+        } else {
+            0
+        };
+        // Also after a check: while `CHECK` was set, the claim of a reader that left
+        // at that moment failed (`state` changed), so look again.
         self.let_writer_in_if_last();
-        0
+        rc
     }
 
     /// After a read unlock took slot `s` below 0: true if the sum of the slots says a
@@ -305,28 +317,42 @@ impl RwMutex {
     /// see it (reader or writer) moves `state` to `W_HELD`; a reader that does gives
     /// the writer its token.
     fn let_writer_in_if_last(&self) {
-        if self.state.load(Ordering::SeqCst) & W_WAIT != 0 && self.claim_for_writer() {
+        let seen = self.state.load(Ordering::SeqCst);
+        if seen & W_WAIT != 0 && self.claim_for_writer(seen) {
             self.writer_sem.release(1);
         }
     }
 
-    /// `W_WAIT` -> `W_HELD` if the slots add up to 0; true for the one caller that
-    /// made the move.
-    fn claim_for_writer(&self) -> bool {
+    /// `W_WAIT` -> `W_HELD` if the slots add up to 0 and `state` is still `seen` (a
+    /// state with `W_WAIT`, loaded before): true for the one caller that made the move.
+    ///
+    /// The sum is only good within the writer's wait that `seen` belongs to (then no
+    /// reader gets in, and no fold runs): a caller that read `W_WAIT` and was delayed
+    /// might add up the slots after that writer had come and gone, while readers
+    /// come, go and fold, and then find a new writer waiting; the generation in
+    /// `state` makes its compare-and-swap fail. A check that sets `CHECK` meanwhile
+    /// fails it too; the checker looks again after (`runlock_finish`).
+    fn claim_for_writer(&self, seen: u32) -> bool {
         let readers = self.sum();
         if readers < 0 {
-            // With a writer pending the sum can only overstate (file comment): a read
-            // unlock of a mutex nobody read-locked went through unnoticed. Go stops
-            // the program at every such unlock; left alone, this writer would wait
-            // forever.
-            fatal("gr_rwmutex: read unlock of a mutex that was not read-locked");
+            if self.state.load(Ordering::SeqCst) == seen {
+                // Within one writer's wait the sum can only overstate (file
+                // comment): a read unlock of a mutex nobody read-locked went through
+                // unnoticed. Go stops the program at every such unlock; left alone,
+                // this writer would wait forever.
+                fatal("gr_rwmutex: read unlock of a mutex that was not read-locked");
+            }
+            return false;
         }
         readers == 0
             && self
                 .state
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |st| {
-                    (st & W_WAIT != 0).then_some((st & !W_WAIT) | W_HELD)
-                })
+                .compare_exchange(
+                    seen,
+                    (seen & !W_WAIT) | W_HELD,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
                 .is_ok()
     }
 
@@ -334,8 +360,8 @@ impl RwMutex {
     /// leave. Returns 0.
     pub fn lock(&self) -> i32 {
         self.w.lock();
-        self.set_writer_waiting();
-        if !self.claim_for_writer() {
+        let seen = self.set_writer_waiting();
+        if !self.claim_for_writer(seen) {
             // A reader has claimed it, or the last reader inside will.
             self.writer_sem
                 .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexWrite);
@@ -343,13 +369,18 @@ impl RwMutex {
         0
     }
 
-    /// With `w` held: sets `W_WAIT` (under `lock`, so no check is running).
-    fn set_writer_waiting(&self) {
+    /// With `w` held: sets `W_WAIT` and counts a writer's wait (under `lock`, so no
+    /// check is running: no flag is set). Returns the new state.
+    fn set_writer_waiting(&self) -> u32 {
         self.lock.lock();
-        self.state.fetch_or(W_WAIT, Ordering::SeqCst);
+        let seen = self
+            .state
+            .fetch_add(GEN_ONE | W_WAIT, Ordering::SeqCst)
+            .wrapping_add(GEN_ONE | W_WAIT);
         sc_fence();
         // SAFETY: taken above.
         unsafe { self.lock.unlock() };
+        seen
     }
 
     /// Takes the write lock if that needs no wait: 0, or `-EBUSY`.
@@ -357,14 +388,16 @@ impl RwMutex {
         if self.w.try_lock() != 0 {
             return -libc::EBUSY;
         }
-        self.set_writer_waiting();
-        if self.claim_for_writer() {
+        let seen = self.set_writer_waiting();
+        if self.claim_for_writer(seen) {
             return 0;
         }
         self.lock.lock();
+        // Under `lock` no check runs, so `state` is `seen` (still waiting) or has
+        // been claimed for us (`W_HELD`).
         let gave_up = self
             .state
-            .compare_exchange(W_WAIT, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(seen, seen & !FLAGS, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
         if !gave_up {
             // SAFETY: taken above.
@@ -393,7 +426,7 @@ impl RwMutex {
             return -libc::EPERM;
         }
         let n = self.take_waiting_readers();
-        self.state.store(0, Ordering::SeqCst);
+        self.state.fetch_and(!FLAGS, Ordering::SeqCst);
         // SAFETY: taken above.
         unsafe { self.lock.unlock() };
         self.release_readers(n);
@@ -420,7 +453,7 @@ impl RwMutex {
 
     /// True while anyone holds it, waits for it, or is on the way in or out.
     pub fn is_busy(&self) -> bool {
-        self.state.load(Ordering::SeqCst) != 0
+        self.state.load(Ordering::SeqCst) & FLAGS != 0
             || self.sum() != 0
             || self.w.is_busy()
             || self.reader_sem.has_waiters()
