@@ -116,7 +116,7 @@ pub fn schedtrace_line(since_start_ms: i64) -> String {
         } else {
             // SAFETY: as above.
             unsafe {
-                (*p).stealer.len() + usize::from(!(*p).runnext.load(Ordering::Relaxed).is_null())
+                (*p).queued()
             }
         };
         let _ = write!(line, "{n}");

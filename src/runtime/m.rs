@@ -156,6 +156,12 @@ pub unsafe fn finish_switch(m: *mut M) {
         if let Some(f) = (*m).pending.f.take() {
             f(m, (*m).pending.g, (*m).pending.arg);
         }
+        // The switch's scheduling step is over: the goroutine switched away from is
+        // saved, so sysmon may take what it left in runnext (see p.rs).
+        let p = (*m).p;
+        if !p.is_null() {
+            (*p).leave_sched();
+        }
         if (*m).poll_due {
             (*m).poll_due = false;
             crate::runtime::netpoll::poll_ready();

@@ -1,6 +1,7 @@
 //! The scheduler and everything that decides which goroutine runs where.
 //!
-//! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor).
+//! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor); `runq`:
+//!   a P's local run queue.
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
 //! - `lock`: the spin lock and futex calls everything above is built from.
@@ -27,6 +28,7 @@ pub mod m;
 pub mod netpoll;
 pub mod p;
 pub mod park;
+pub(crate) mod runq;
 pub mod sanitizer;
 pub mod sched;
 pub mod stack;

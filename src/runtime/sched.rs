@@ -50,8 +50,6 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crossbeam_deque::Steal;
-
 use crate::arch;
 use crate::runtime::g::{GPtr, GrFn, WaitReason, DEAD, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
@@ -312,6 +310,12 @@ fn globrunqput_batch(l: &mut Locked, gs: impl IntoIterator<Item = GPtr>) {
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
 }
 
+/// Puts runnable goroutines on the global queue, in order (a P's full ring spilling
+/// half of itself). The caller then wakes a worker (`wakep`).
+pub(crate) fn globrunqput_list(gs: impl IntoIterator<Item = GPtr>) {
+    globrunqput_batch(&mut locked(), gs);
+}
+
 /// Takes a fair share of the global queue into `p`'s queue and returns one to run.
 ///
 /// # Safety
@@ -321,12 +325,18 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
     if len == 0 {
         return ptr::null_mut();
     }
-    let n = (len / gomaxprocs().max(1) + 1).min(len).min(128);
+    // SAFETY: the caller holds p (its ring only shrinks meanwhile, by thieves).
+    let room = crate::runtime::runq::RUNQ_SIZE - unsafe { (*p).runq.len() };
+    let n = (len / gomaxprocs().max(1) + 1)
+        .min(len)
+        .min(128)
+        .min(room as usize + 1);
     let first = l.runq.pop_front().expect("len > 0").0;
     for _ in 1..n {
         let g = l.runq.pop_front().expect("len >= n");
-        // SAFETY: the caller holds p, so it is the owner that may push to its queue.
-        unsafe { (*p).runq.push(g) };
+        // SAFETY: the caller holds p, so it is the owner that may push to its queue;
+        // there is room for all n - 1, so nothing spills (which would take our lock).
+        let _ = unsafe { (*p).runq.push(g.0) };
     }
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
     first
@@ -334,19 +344,23 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
 
 /// The next goroutine from the P's own queues, looking at the global queue (and due
 /// timers and ready fds) every 61 schedules so they cannot starve (Go's constant).
+/// Enters a scheduling step (`P::enter_sched`): the caller leaves it, or the switch
+/// it makes does (`finish_switch`).
 ///
 /// # Safety
 /// The caller holds `p`.
-#[inline]
+#[inline(always)]
 unsafe fn pick_local(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p, so it may use the owner-only parts.
     unsafe {
         if (*p).check_due() {
             let g = periodic_checks(p);
             if !g.is_null() {
+                (*p).enter_sched();
                 return g;
             }
         }
+        (*p).enter_sched();
         (*p).get()
     }
 }
@@ -384,17 +398,27 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
 ///
 /// # Safety
 /// `g` is WAITING and this is its one wake-up.
+#[inline]
 pub unsafe fn ready(g: *mut G) {
     // SAFETY: g's descriptor is valid; the waker owns the wake-up, so it alone moves g
-    // to RUNNABLE and queues it.
+    // to RUNNABLE and queues it (no other thread writes its status meanwhile: a load
+    // and a store, no locked instruction; a second wake-up is still caught).
     unsafe {
-        let prev = (*g).status.swap(RUNNABLE, Ordering::AcqRel);
+        let prev = (*g).status.load(Ordering::Relaxed);
         if prev != WAITING {
-            fatal(&format!("ready of goroutine {} in state {prev}", (*g).id()));
+            bad_ready(g, prev);
         }
+        (*g).status.store(RUNNABLE, Ordering::Release);
         (*g).wait_reason = WaitReason::None as u8;
         runqput_current(g);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_ready(g: *mut G, prev: u32) -> ! {
+    // SAFETY: descriptors are never freed.
+    fatal(&format!("ready of goroutine {} in state {prev}", unsafe { (*g).id() }));
 }
 
 /// Queues a runnable goroutine from the calling thread (`runqput` with the P it
@@ -403,6 +427,7 @@ pub unsafe fn ready(g: *mut G) {
 ///
 /// # Safety
 /// `g` is RUNNABLE and the caller's to queue (it is on no queue).
+#[inline(always)]
 unsafe fn runqput_current(g: *mut G) {
     let m = current_m();
     // SAFETY: g is ours to queue; a non-null M is the calling thread's, and so is its
@@ -441,7 +466,9 @@ unsafe fn runqput(p: *mut P, g: *mut G) {
             return;
         }
         if !p.is_null() {
-            if (*p).put(g, true) {
+            let spilled = (*p).put_next(g);
+            (*p).leave_sched();
+            if spilled {
                 wakep();
             }
             return;
@@ -553,15 +580,16 @@ fn recheck_after_spinning() -> Option<*mut P> {
     pidleget_locked()
 }
 
-/// True when some P's queue or the global queue holds a goroutine.
+/// True when the global queue or some P's ring holds a goroutine that an idle P could
+/// take (a `runnext` is its P's own: see p.rs).
 pub(crate) fn work_anywhere() -> bool {
     if SCHED.runqsize.load(Ordering::SeqCst) > 0 {
         return true;
     }
     for i in 0..nprocs_limit() {
         let p = allp(i);
-        // SAFETY: Ps are never freed; has_work only reads atomics.
-        if !p.is_null() && unsafe { (*p).has_work() } {
+        // SAFETY: Ps are never freed; has_stealable_work only reads atomics.
+        if !p.is_null() && unsafe { (*p).has_stealable_work() } {
             return true;
         }
     }
@@ -1126,6 +1154,7 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
             let mut g = look_for_work(m, p);
             if g.is_null() {
                 // Nothing anywhere: give up the P (unless the global queue filled).
+                (*p).leave_sched();
                 g = release_idle_p(m, p);
             }
             if !g.is_null() {
@@ -1392,11 +1421,12 @@ unsafe fn injectglist(m: *mut M, list: *mut G) -> bool {
             drop(l);
             acquirep(m, p);
             let mut n = 0;
+            let mut spilled = false;
             for g in glist(list) {
-                (*p).runq.push(g);
+                spilled |= (*p).push(g.0);
                 n += 1;
             }
-            if n > 1 {
+            if n > 1 || spilled {
                 wakep();
             }
             return true;
@@ -1409,70 +1439,27 @@ unsafe fn injectglist(m: *mut M, list: *mut G) -> bool {
 }
 
 /// Steals from other Ps: half of a victim's queue (into ours) and one goroutine to
-/// run; in the last round also a `runnext` that sits unrun (`steal_runnext`).
+/// run. (Not a victim's `runnext`: that is its owner's, see p.rs.)
 ///
 /// # Safety
-/// `m` is the calling thread's M, holding a P.
+/// `m` is the calling thread's M, holding a P whose ring is empty.
 unsafe fn steal_work(m: *mut M) -> *mut G {
-    // SAFETY: m holds its P; other Ps are only touched through stealers and atomics.
+    // SAFETY: m holds its P; other Ps are only touched through their rings.
     unsafe {
         let procs = nprocs_limit();
         let mine = (*m).p;
-        for round in 0..4 {
+        for _ in 0..4 {
             let start = (*m).fastrand() as usize % procs;
             for i in 0..procs {
                 let victim = allp((start + i) % procs);
                 if victim.is_null() || victim == mine {
                     continue;
                 }
-                loop {
-                    match (*victim).stealer.steal_batch_and_pop(&(*mine).runq) {
-                        Steal::Success(g) => return g.0,
-                        Steal::Retry => continue,
-                        Steal::Empty => break,
-                    }
-                }
-                if round == 3 {
-                    let g = steal_runnext(victim);
-                    if !g.is_null() {
-                        return g;
-                    }
+                let g = (*victim).runq.steal_into(&(*mine).runq);
+                if !g.is_null() {
+                    return g;
                 }
             }
-        }
-        ptr::null_mut()
-    }
-}
-
-/// Takes a running P's `runnext` if it stays unrun for ~3 us (its M is busy with a
-/// long-running goroutine). Sooner would break up hand-off pairs for nothing.
-///
-/// # Safety
-/// `victim` is a P (Ps are never freed).
-unsafe fn steal_runnext(victim: *mut P) -> *mut G {
-    // SAFETY: only atomics of the victim are touched.
-    unsafe {
-        if (*victim).status.load(Ordering::Acquire) != P_RUNNING {
-            return ptr::null_mut();
-        }
-        let g = (*victim).runnext.load(Ordering::Acquire);
-        if g.is_null() {
-            return ptr::null_mut();
-        }
-        let tick = (*victim).schedtick.load(Ordering::Acquire);
-        let deadline = nanotime() + 3_000;
-        while nanotime() < deadline {
-            core::hint::spin_loop();
-        }
-        if (*victim).schedtick.load(Ordering::Acquire) != tick {
-            return ptr::null_mut();
-        }
-        if (*victim)
-            .runnext
-            .compare_exchange(g, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            return g;
         }
         ptr::null_mut()
     }
@@ -1492,14 +1479,11 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
     // so it is runnable and ours to run.
     unsafe {
-        stack::check_on_own_stack(&*(*m).curg);
         (*m).pending = Pending {
             f: Some(f),
             g: cur,
             arg,
         };
-        (*cur).errno = *(*m).errno;
-        let dying = sanitizer::active() && (*cur).status.load(Ordering::Relaxed) == DEAD;
         let p = (*m).p;
         let mut next = ptr::null_mut();
         if !(*m).home.is_null() {
@@ -1515,18 +1499,77 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
                 }
             }
         }
-        let r = if !next.is_null() {
+        if !next.is_null() {
             if !p.is_null() {
                 (*p).tick();
             }
             set_running(m, p, next);
-            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, dying);
-            arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize)
+            switch_to(m, cur, next)
         } else {
-            (*m).curg = ptr::null_mut();
-            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, dying);
-            arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize)
-        };
+            switch_to_g0(m, cur)
+        }
+    }
+}
+
+/// The switch from goroutine `cur` to goroutine `next` (already made running on `m`
+/// by `set_running`), with `m`'s pending action set; returns, when `cur` runs again,
+/// the M it runs on, after that switch's pending action. The errno value and the
+/// check that `cur` still runs on its own stack travel here, so that every switch
+/// away from a goroutine makes them.
+///
+/// # Safety
+/// Runs on goroutine `cur` on `m` (the calling thread's M); `next` is runnable and
+/// owned by `m`, and nothing else runs it.
+#[inline(always)]
+unsafe fn switch_to(m: *mut M, cur: *mut G, next: *mut G) -> *mut M {
+    // SAFETY: the caller's guarantees: cur's context is saved into its descriptor and
+    // next's resumed; errno is this thread's (m's) until the switch.
+    unsafe {
+        stack::check_on_own_stack(&*cur);
+        (*cur).errno = *(*m).errno;
+        if sanitizer::active() {
+            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, is_dead(cur));
+        }
+        let r = arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize);
+        resumed(cur, r)
+    }
+}
+
+/// `switch_to`, to `m`'s scheduler context (g0) instead of a goroutine.
+///
+/// # Safety
+/// As `switch_to`, without `next`.
+#[inline(never)]
+unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
+    // SAFETY: as in switch_to; g0 waits in its loop for a switch back.
+    unsafe {
+        stack::check_on_own_stack(&*cur);
+        (*cur).errno = *(*m).errno;
+        (*m).curg = ptr::null_mut();
+        if sanitizer::active() {
+            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, is_dead(cur));
+        }
+        let r = arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize);
+        resumed(cur, r)
+    }
+}
+
+/// A goroutine that exited tells the sanitizer its fiber dies with this switch.
+#[inline(always)]
+fn is_dead(g: *mut G) -> bool {
+    // SAFETY: a live descriptor (never freed); its status is an atomic.
+    unsafe { (*g).status.load(Ordering::Relaxed) == DEAD }
+}
+
+/// The goroutine side of a switch coming back: `cur` runs again on the M `r` that
+/// switched to it (the transfer word), whose pending action runs first.
+///
+/// # Safety
+/// Right after `arch::switch` returned to `cur`, with `r` its transfer word.
+#[inline(always)]
+unsafe fn resumed(cur: *mut G, r: usize) -> *mut M {
+    // SAFETY: the switch passes the M that now runs cur, the calling thread's.
+    unsafe {
         sanitizer::after(&mut (*cur).fiber);
         let m2 = r as *mut M;
         finish_switch(m2);
@@ -1893,14 +1936,33 @@ unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
             if p.is_null() {
                 wakep();
             }
-        } else {
-            (*p).runq.push(GPtr(g));
+        } else if (*p).push(g) {
+            wakep();
         }
     }
 }
 
+/// The deferred half of a yield on a P (`yield_now`'s own path, which has checked
+/// what `requeue_after_switch` checks): `g`, now saved, goes to the tail of the P's
+/// ring, where an idle P may take it (`wakep`).
+///
+/// # Safety
+/// As `requeue_after_switch`, for an unhomed, unlocked `g` yielding on `m`'s P.
+unsafe fn push_after_switch(m: *mut M, g: *mut G, _arg: usize) {
+    // SAFETY: the caller's guarantees: m holds the P that g yielded on.
+    unsafe { (*(*m).p).push(g) };
+    wakep();
+}
+
 /// Lets other goroutines run; the caller goes to the back of its P's queue. On a plain
 /// thread: `sched_yield`.
+///
+/// The common case is one other goroutine ready on this P, in `runnext` with the ring
+/// empty: the two swap places through `runnext` (the yielder is the whole rest of the
+/// queue then, so it is also its back), with no queue operation and no deferred
+/// action. Otherwise the next goroutine comes from `runnext` or the ring, and the
+/// yielder goes to the ring's tail once it is saved. Every 61 schedules (and on a
+/// home thread, without a P, or locked to its thread) the general path runs.
 pub fn yield_now() {
     let m = current_m();
     if m.is_null() {
@@ -1908,7 +1970,68 @@ pub fn yield_now() {
         unsafe { libc::sched_yield() };
         return;
     }
-    // SAFETY: we are a goroutine on m.
+    // SAFETY: we are a goroutine on m: m, its P and curg are ours.
+    unsafe {
+        let p = (*m).p;
+        if p.is_null() || !(*m).home.is_null() || !(*m).lockedg.is_null() {
+            yield_slow(m, false);
+            return;
+        }
+        if (*p).check_due() {
+            yield_slow(m, true);
+            return;
+        }
+        let g = (*m).curg;
+        (*p).enter_sched();
+        let next = (*p).get();
+        if next.is_null() {
+            (*p).leave_sched();
+            if SCHED.runqsize.load(Ordering::Relaxed) > 0 {
+                // Alone on this P, but not in the runtime: the global queue's turn.
+                yield_slow(m, true);
+            }
+            return;
+        }
+        (*g).status.store(RUNNABLE, Ordering::Relaxed);
+        let lm = (*next).lockedm.load(Ordering::Relaxed);
+        if !lm.is_null() && lm != m {
+            // Locked to another M: g0 hands it over (as `switch_away` does).
+            (*m).handoff = next;
+            (*m).pending = Pending {
+                f: Some(push_after_switch),
+                g,
+                arg: 0,
+            };
+            switch_to_g0(m, g);
+            return;
+        }
+        (*p).tick();
+        if (*p).local_empty() && SCHED.npidle.load(Ordering::Relaxed) == 0 {
+            // g is the whole rest of the queue: it waits in runnext, where nobody
+            // else may take it before it is saved (finish_switch, on the other side,
+            // ends the scheduling step). Not while a P is idle: then g goes where
+            // that P can take it, so that two goroutines that yield run in parallel.
+            (*p).swap_runnext(g);
+        } else {
+            (*m).pending = Pending {
+                f: Some(push_after_switch),
+                g,
+                arg: 0,
+            };
+        }
+        set_running(m, p, next);
+        switch_to(m, g, next);
+    }
+}
+
+/// `yield_now`'s general path: on a home thread, inside `gr_blocking` (no P), locked
+/// to the thread, or (`due`) at the periodic look at timers, fds and the global queue.
+///
+/// # Safety
+/// We are a goroutine on `m`.
+#[inline(never)]
+unsafe fn yield_slow(m: *mut M, due: bool) {
+    // SAFETY: the caller's guarantee.
     unsafe {
         let home = (*m).home;
         if !home.is_null() {
@@ -1928,20 +2051,26 @@ pub fn yield_now() {
         }
         let g = (*m).curg;
         let idle = (*p).local_empty() && SCHED.runqsize.load(Ordering::Relaxed) == 0;
-        if idle {
-            // Nothing else to run here; still count a schedule so that timers and
-            // fds get their periodic look (and sysmon sees progress).
-            (*p).tick();
-            if !(*p).check_due() {
-                return;
+        if due || idle {
+            if idle {
+                // Nothing else to run here; still count a schedule so that timers and
+                // fds get their periodic look (and sysmon sees progress).
+                (*p).tick();
             }
-            let next = periodic_checks(p);
-            if next.is_null() {
-                if (*p).local_empty() {
-                    return;
+            if due || (*p).check_due() {
+                let next = periodic_checks(p);
+                if !next.is_null() && (*p).push(next) {
+                    wakep();
                 }
-            } else {
-                (*p).runq.push(GPtr(next));
+                if (*m).poll_due {
+                    // Left to finish_switch on the switch paths (a parking goroutine
+                    // may hold an fd's lock there); a yield holds none.
+                    (*m).poll_due = false;
+                    netpoll::poll_ready();
+                }
+            }
+            if (*p).local_empty() {
+                return;
             }
         }
         (*g).status.store(RUNNABLE, Ordering::Relaxed);

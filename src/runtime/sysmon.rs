@@ -19,13 +19,11 @@
 //!   with `GRDEBUG` set, each rescue prints a note.
 //!
 //! Moving goroutines out of a P owned by another thread is safe without stopping it:
-//! its queue is stolen through the crossbeam stealer and its `runnext` by CAS, the
-//! same operations idle Ps use.
+//! its ring is stolen from as idle Ps do, and its `runnext` (private to the owner) is
+//! taken through the handshake described in p.rs.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
-
-use crossbeam_deque::Steal;
 
 use crate::runtime::g::GPtr;
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime};
@@ -338,7 +336,7 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
         return false;
     }
     // SAFETY: Ps are never freed; drain_foreign uses the concurrent-safe parts only.
-    let moved = unsafe { drain_foreign(p) };
+    let moved = drain_foreign(unsafe { &*p });
     for g in &moved {
         sched::globrunqput(g.0);
     }
@@ -382,25 +380,15 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
     s.asleep >= 2
 }
 
-/// Takes every queued goroutine of a P that another thread owns.
-///
-/// # Safety
-/// `p` is a P (Ps are never freed).
-unsafe fn drain_foreign(p: *mut P) -> Vec<GPtr> {
-    let mut out = Vec::new();
-    // SAFETY: stealer and runnext are the concurrent-safe parts of a P.
-    unsafe {
-        loop {
-            match (*p).stealer.steal() {
-                Steal::Success(g) => out.push(g),
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
-        let g = (*p).runnext.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !g.is_null() {
-            out.push(GPtr(g));
-        }
+/// Takes every queued goroutine of a P that another thread owns (its `runnext` only
+/// when the owner is outside a scheduling step: otherwise at a later round).
+fn drain_foreign(p: &P) -> Vec<GPtr> {
+    let mut v = Vec::new();
+    p.runq.steal_all(&mut v);
+    let mut out: Vec<GPtr> = v.into_iter().map(GPtr).collect();
+    let g = p.take_runnext_foreign();
+    if !g.is_null() {
+        out.push(GPtr(g));
     }
     out
 }
