@@ -25,6 +25,9 @@
  *   saves the current context into *save_sp, resumes the one at load_sp, and makes
  *   that side's gr_ctx_switch (or the trampoline) see `transfer` in rax.
  *
+ * gr_ctx_jump(load_sp, transfer) is the second half alone, for a context that is
+ * left for good (nothing is saved).
+ *
  * A fresh goroutine stack is laid out by src/arch/mod.rs so that the first switch
  * "returns" into gr_ctx_trampoline with rbx = entry function, r12 = its argument and
  * rsp 16-byte aligned; the trampoline calls entry(transfer, arg), which never returns.
@@ -74,6 +77,32 @@ gr_ctx_switch:
     ret
     .cfi_endproc
     .size   gr_ctx_switch, .-gr_ctx_switch
+
+/*
+ * void gr_ctx_jump(void *load_sp, uintptr_t transfer)  (never returns)
+ *   resumes the context at load_sp like the second half of gr_ctx_switch, saving
+ *   nothing: for leaving a context that never runs again (an exiting goroutine).
+ */
+    .globl  gr_ctx_jump
+    .hidden gr_ctx_jump
+    .type   gr_ctx_jump,@function
+    .p2align 4
+gr_ctx_jump:
+    .cfi_startproc
+    movq    %rdi, %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    movq    %rsi, %rax
+    ret
+    .cfi_endproc
+    .size   gr_ctx_jump, .-gr_ctx_jump
 
     .globl  gr_ctx_trampoline
     .hidden gr_ctx_trampoline

@@ -147,7 +147,7 @@ pub fn current_g() -> *mut G {
 /// # Safety
 /// `m` is the calling thread's M, just after a switch: its `pending` was set by the
 /// context that switched away, whose registers are now saved.
-#[inline]
+#[inline(always)]
 pub unsafe fn finish_switch(m: *mut M) {
     // SAFETY: m is the calling thread's M (this function's contract), so only this
     // thread touches `pending` and `poll_due`; the pending action's own contract is

@@ -1073,8 +1073,8 @@ unsafe fn set_running(m: *mut M, p: *mut P, g: *mut G) {
     unsafe {
         (*g).status.store(RUNNING, Ordering::Relaxed);
         (*m).curg = g;
-        if (*g).stack.is_none() {
-            attach_stack(p, g);
+        if (*g).ctx.is_empty() {
+            first_run(p, g);
         }
     }
 }
@@ -1474,7 +1474,7 @@ unsafe fn steal_work(m: *mut M) -> *mut G {
 ///
 /// # Safety
 /// Runs on goroutine `cur`, which is `(*m).curg`; `cur`'s status is already what `f`
-/// expects (RUNNABLE for a requeue, WAITING for a park, DEAD for an exit).
+/// expects (RUNNABLE for a requeue, WAITING for a park; an exit uses `exit_away`).
 pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
     // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
     // so it is runnable and ours to run.
@@ -1485,28 +1485,72 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             arg,
         };
         let p = (*m).p;
-        let mut next = ptr::null_mut();
-        if !(*m).home.is_null() {
-            (*(*m).home).periodic_checks();
-            next = (*(*m).home).pop();
-        } else if (*m).lockedg.is_null() && !p.is_null() && (*p).id < nprocs_limit() {
-            next = pick_local(p);
-            if !next.is_null() {
-                let lm = (*next).lockedm.load(Ordering::Acquire);
-                if !lm.is_null() && lm != m {
-                    (*m).handoff = next;
-                    next = ptr::null_mut();
-                }
-            }
-        }
+        let next = pick_next(m, p);
         if !next.is_null() {
-            if !p.is_null() {
-                (*p).tick();
-            }
             set_running(m, p, next);
             switch_to(m, cur, next)
         } else {
             switch_to_g0(m, cur)
+        }
+    }
+}
+
+/// The next goroutine for `m` (holding `p`, or on a home thread) to switch to
+/// directly, counted as a schedule; null when `m` must go through g0 instead (nothing
+/// local, its goroutine is locked to it, its P is beyond the limit, or the next one
+/// is locked to another M: then it is left in `m.handoff` for g0).
+///
+/// # Safety
+/// `m` is the calling thread's M, on a goroutine that is switching away.
+#[inline(always)]
+unsafe fn pick_next(m: *mut M, p: *mut P) -> *mut G {
+    // SAFETY: the caller's guarantees; p is m's own.
+    unsafe {
+        if !(*m).home.is_null() {
+            (*(*m).home).periodic_checks();
+            return (*(*m).home).pop();
+        }
+        if !(*m).lockedg.is_null() || p.is_null() || (*p).id >= nprocs_limit() {
+            return ptr::null_mut();
+        }
+        let next = pick_local(p);
+        if next.is_null() {
+            return next;
+        }
+        let lm = (*next).lockedm.load(Ordering::Acquire);
+        if !lm.is_null() && lm != m {
+            (*m).handoff = next;
+            return ptr::null_mut();
+        }
+        (*p).tick();
+        next
+    }
+}
+
+/// `switch_away` for a goroutine that has exited: its context is not saved, and
+/// `release_dead` frees its stack and descriptor once the switch is made.
+///
+/// # Safety
+/// Runs on goroutine `cur` (`(*m).curg`, DEAD), which never runs again.
+unsafe fn exit_away(m: *mut M, cur: *mut G) -> ! {
+    // SAFETY: the caller's guarantees, as in switch_away.
+    unsafe {
+        stack::check_on_own_stack(&*cur);
+        (*m).pending = Pending {
+            f: Some(release_dead),
+            g: cur,
+            arg: 0,
+        };
+        let p = (*m).p;
+        let next = pick_next(m, p);
+        if !next.is_null() {
+            set_running(m, p, next);
+            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, true);
+            arch::jump(&(*next).ctx, m as usize)
+        } else {
+            (*m).curg = ptr::null_mut();
+            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, true);
+            arch::jump(&(*m).g0, m as usize)
         }
     }
 }
@@ -1528,7 +1572,7 @@ unsafe fn switch_to(m: *mut M, cur: *mut G, next: *mut G) -> *mut M {
         stack::check_on_own_stack(&*cur);
         (*cur).errno = *(*m).errno;
         if sanitizer::active() {
-            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, is_dead(cur));
+            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, false);
         }
         let r = arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize);
         resumed(cur, r)
@@ -1547,18 +1591,11 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
         (*cur).errno = *(*m).errno;
         (*m).curg = ptr::null_mut();
         if sanitizer::active() {
-            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, is_dead(cur));
+            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, false);
         }
         let r = arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize);
         resumed(cur, r)
     }
-}
-
-/// A goroutine that exited tells the sanitizer its fiber dies with this switch.
-#[inline(always)]
-fn is_dead(g: *mut G) -> bool {
-    // SAFETY: a live descriptor (never freed); its status is an atomic.
-    unsafe { (*g).status.load(Ordering::Relaxed) == DEAD }
 }
 
 /// The goroutine side of a switch coming back: `cur` runs again on the M `r` that
@@ -1570,7 +1607,9 @@ fn is_dead(g: *mut G) -> bool {
 unsafe fn resumed(cur: *mut G, r: usize) -> *mut M {
     // SAFETY: the switch passes the M that now runs cur, the calling thread's.
     unsafe {
-        sanitizer::after(&mut (*cur).fiber);
+        if sanitizer::active() {
+            sanitizer::after(&mut (*cur).fiber);
+        }
         let m2 = r as *mut M;
         finish_switch(m2);
         *(*m2).errno = (*cur).errno;
@@ -1607,9 +1646,13 @@ pub(crate) fn spawn_homed(
     if rc < 0 {
         return rc as i64;
     }
-    let class = match stack::class_of(attr.stack_size) {
-        Ok(c) => c,
-        Err(e) => return e as i64,
+    let class = if attr.stack_size == 0 {
+        stack::default_class()
+    } else {
+        match stack::class_of(attr.stack_size) {
+            Ok(c) => c,
+            Err(e) => return e as i64,
+        }
     };
     let m = current_m();
     if m.is_null() {
@@ -1622,23 +1665,9 @@ pub(crate) fn spawn_homed(
         unsafe { (*m).p }
     };
     // SAFETY: p is ours when non-null.
-    let from_credits = match unsafe { reserve_stack(p, class) } {
-        Ok(c) => c,
-        Err(e) => return e as i64,
-    };
-    let cache = if p.is_null() {
-        None
-    } else {
-        // SAFETY: p is the calling thread's own P, so its owner-only cache is ours.
-        Some(unsafe { &mut (*p).gcache })
-    };
-    let g = match crate::runtime::g::alloc(cache) {
+    let g = match unsafe { new_descriptor(p, class) } {
         Ok(g) => g,
-        Err(e) => {
-            // SAFETY: as above.
-            unsafe { unreserve_stack(p, class, from_credits) };
-            return e as i64;
-        }
+        Err(e) => return e as i64,
     };
     // SAFETY: g is a FREE descriptor we now own exclusively; a non-null M is ours.
     unsafe {
@@ -1652,6 +1681,57 @@ pub(crate) fn spawn_homed(
         let id = (*g).id();
         runqput(p, g);
         id
+    }
+}
+
+/// A FREE descriptor for a new goroutine whose stack is certain: with its stack
+/// attached already (the common case: the P's cache kept a goroutine that exited here
+/// together with its stack, and spawn takes both at once), or bare, with a stack
+/// reserved for its first run (`first_run`). The negative errno value when no stack
+/// or descriptor can be had.
+///
+/// # Safety
+/// `p` is null or held by the caller.
+#[inline(always)]
+unsafe fn new_descriptor(p: *mut P, class: usize) -> Result<*mut G, i32> {
+    // SAFETY: the caller holds p when it is not null, so its caches are ours.
+    unsafe {
+        if !p.is_null() && class == stack::default_class() {
+            if let Some(e) = (*p).stacks.pop() {
+                let g = if e.g.is_null() {
+                    match crate::runtime::g::alloc(Some(&mut (*p).gcache)) {
+                        Ok(g) => {
+                            stack::set_owner(e.stack.slot, g);
+                            g
+                        }
+                        Err(err) => {
+                            stack::put(class, e.stack, Some(&mut (*p).stacks));
+                            return Err(err);
+                        }
+                    }
+                } else {
+                    e.g
+                };
+                (*g).stack = Some(e.stack);
+                return Ok(g);
+            }
+        }
+        let from_credits = reserve_stack(p, class)?;
+        let cache = if p.is_null() {
+            None
+        } else {
+            Some(&mut (*p).gcache)
+        };
+        match crate::runtime::g::alloc(cache) {
+            Ok(g) => {
+                (*g).stack = None;
+                Ok(g)
+            }
+            Err(e) => {
+                unreserve_stack(p, class, from_credits);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -1697,8 +1777,8 @@ unsafe fn unreserve_stack(p: *mut P, class: usize, from_credits: bool) {
     }
 }
 
-/// Sets up a new goroutine's descriptor, RUNNABLE and without a stack yet (it is
-/// attached when the goroutine first runs: `attach_stack`).
+/// Sets up a new goroutine's descriptor, RUNNABLE (its stack, if it has none yet, is
+/// attached when the goroutine first runs: `first_run`).
 ///
 /// # Safety
 /// `g` is a FREE descriptor the caller owns exclusively; `parent` is null or a live
@@ -1717,7 +1797,6 @@ unsafe fn init_g(
         (*g).func = Some(f);
         (*g).arg = arg;
         (*g).errno = 0;
-        (*g).stack = None;
         (*g).class = class as u8;
         (*g).lockedm.store(ptr::null_mut(), Ordering::Relaxed);
         (*g).lock_depth = 0;
@@ -1732,29 +1811,41 @@ unsafe fn init_g(
     }
 }
 
-/// Gives a goroutine about to run for the first time its stack (it holds a
-/// reservation: from `p`'s when `p` is not null) and lays out its entry frame.
+/// Readies a goroutine about to run for the first time: gives it its stack if it has
+/// none yet (it holds a reservation: from `p`'s when `p` is not null), and lays out
+/// its entry frame.
 ///
 /// # Safety
-/// `p` is null or held by the caller; `g` is runnable, without a stack, and owned by
+/// `p` is null or held by the caller; `g` is runnable, has never run, and is owned by
 /// the caller's M.
 #[inline(never)] // once per goroutine: kept out of the switch paths that call it
-unsafe fn attach_stack(p: *mut P, g: *mut G) {
+unsafe fn first_run(p: *mut P, g: *mut G) {
     // SAFETY: the caller's guarantees.
     unsafe {
-        let class = (*g).class as usize;
-        let st = if p.is_null() {
-            stack::take(class, None)
-        } else {
-            let st = stack::take(class, Some((&mut (*p).stacks, &mut (*p).credits)));
-            if (*p).credits > 2 * stack::CREDIT_BATCH {
-                stack::unreserve(stack::default_class(), stack::CREDIT_BATCH as usize);
-                (*p).credits -= stack::CREDIT_BATCH;
+        let st = match (*g).stack {
+            Some(st) => st,
+            None => {
+                let class = (*g).class as usize;
+                let st = if p.is_null() {
+                    stack::take(class, None).0
+                } else {
+                    let (st, spare) =
+                        stack::take(class, Some((&mut (*p).stacks, &mut (*p).credits)));
+                    if !spare.is_null() {
+                        // The cached stack came with a free descriptor.
+                        crate::runtime::g::free(spare, Some(&mut (*p).gcache));
+                    }
+                    if (*p).credits > 2 * stack::CREDIT_BATCH {
+                        stack::unreserve(stack::default_class(), stack::CREDIT_BATCH as usize);
+                        (*p).credits -= stack::CREDIT_BATCH;
+                    }
+                    st
+                };
+                stack::set_owner(st.slot, g);
+                (*g).stack = Some(st);
+                st
             }
-            st
         };
-        stack::set_owner(st.slot, g);
-        (*g).stack = Some(st);
         sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
     }
@@ -1771,8 +1862,9 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
     // SAFETY: we were switched to by an M that passed itself; g is ours.
     unsafe {
         sanitizer::after(&mut (*g).fiber);
-        finish_switch(transfer as *mut M);
-        *libc::__errno_location() = 0;
+        let m = transfer as *mut M;
+        finish_switch(m);
+        *(*m).errno = 0;
         if let Some(f) = (*g).func {
             f((*g).arg);
         }
@@ -1781,7 +1873,8 @@ unsafe extern "C" fn goroutine_entry(transfer: usize, arg: usize) -> ! {
 }
 
 /// The deferred half of an exit (a `PendingFn`): frees the dead goroutine's stack and
-/// descriptor, into `m`'s P's caches when it has one.
+/// descriptor, into `m`'s P's caches when it has one: there both stay together, for
+/// the next spawn on this P to take at once (`new_descriptor`).
 ///
 /// # Safety
 /// Runs as `m`'s pending action, after the switch away from `g`, which has exited.
@@ -1790,6 +1883,16 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
     unsafe {
         let p = (*m).p;
         sanitizer::release(&mut (*g).fiber);
+        if !p.is_null() && (*g).class as usize == stack::default_class() {
+            if let Some(st) = (*g).stack {
+                crate::runtime::g::mark_free(g);
+                (*g).stack = None;
+                if (*p).stacks.push_exited(st, g) {
+                    return;
+                }
+                (*g).stack = Some(st);
+            }
+        }
         if let Some(st) = (*g).stack.take() {
             let cache = if p.is_null() {
                 None
@@ -1827,7 +1930,9 @@ unsafe fn goexit(g: *mut G) -> ! {
         let left = SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst) - 1;
         (*g).join_lock.lock();
         (*g).status.store(DEAD, Ordering::Release);
-        (*g).gen.fetch_add(1, Ordering::Release);
+        // Only an exit writes the generation, under the join lock.
+        let gen = (*g).gen.load(Ordering::Relaxed);
+        (*g).gen.store(gen.wrapping_add(1), Ordering::Release);
         let mut w = core::mem::replace(&mut (*g).joiners, ptr::null_mut());
         (*g).join_lock.unlock();
         while !w.is_null() {
@@ -1841,10 +1946,8 @@ unsafe fn goexit(g: *mut G) -> ! {
         if !(*g).home.is_null() {
             (*(*g).home).exited();
         }
-        // The M may have changed while waking (no switch happens there, but be exact).
-        let m = current_m();
-        switch_away(m, g, release_dead, 0);
-        fatal("a dead goroutine was resumed");
+        // Still m: nothing above switches.
+        exit_away(m, g)
     }
 }
 
@@ -1995,7 +2098,7 @@ pub fn yield_now() {
         (*g).status.store(RUNNABLE, Ordering::Relaxed);
         let lm = (*next).lockedm.load(Ordering::Relaxed);
         if !lm.is_null() && lm != m {
-            // Locked to another M: g0 hands it over (as `switch_away` does).
+            // Locked to another M: g0 hands it over (as `pick_next` does).
             (*m).handoff = next;
             (*m).pending = Pending {
                 f: Some(push_after_switch),
