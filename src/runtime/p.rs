@@ -310,11 +310,32 @@ static BARRIER_MODE: AtomicU8 = AtomicU8::new(0);
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 
-/// Makes every running thread of the process execute a full memory barrier before
-/// this returns (threads not running now went through the kernel's scheduler, which
-/// is one). Costs a system call and an interrupt per CPU running the process: for
-/// sysmon's rare rescues only.
-pub(crate) fn heavy_barrier() {
+/// Registers for membarrier(2)'s expedited barrier now if that is cheap: while the
+/// process has one thread (later the kernel waits for an RCU grace period, several
+/// milliseconds). Called as the runtime starts, before its first thread.
+pub(crate) fn prepare_heavy_barrier_if_single_threaded() {
+    let mut buf = [0u8; 512];
+    let Ok(stat) = crate::runtime::sys::read_file(b"/proc/self/stat\0", &mut buf) else {
+        return;
+    };
+    // Field 20 (num_threads), counted after the parenthesised command name.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return;
+    };
+    let threads = stat[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(17);
+    if threads == Some(b"1".as_slice()) {
+        prepare_heavy_barrier();
+    }
+}
+
+/// Chooses how `heavy_barrier` works, registering the process for membarrier(2)'s
+/// expedited barrier (which takes the kernel several milliseconds once the process
+/// has threads: done as the runtime starts when it has none, else by sysmon as it
+/// starts, never in the middle of a rescue).
+pub(crate) fn prepare_heavy_barrier() -> u8 {
     let mut mode = BARRIER_MODE.load(Ordering::Acquire);
     if mode == 0 {
         // SAFETY: membarrier(2) registration takes no pointers.
@@ -329,7 +350,15 @@ pub(crate) fn heavy_barrier() {
         mode = if r == 0 { 1 } else { 2 };
         BARRIER_MODE.store(mode, Ordering::Release);
     }
-    if mode == 1 {
+    mode
+}
+
+/// Makes every running thread of the process execute a full memory barrier before
+/// this returns (threads not running now went through the kernel's scheduler, which
+/// is one). Costs a system call and an interrupt per CPU running the process: for
+/// sysmon's rare rescues only.
+pub(crate) fn heavy_barrier() {
+    if prepare_heavy_barrier() == 1 {
         // SAFETY: as above.
         let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
         if r == 0 {
