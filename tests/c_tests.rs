@@ -122,6 +122,7 @@ c_tests! {
     unwind_escape,
     wait_all,
     wg_basic,
+    yield_starvation,
 }
 
 #[test]
@@ -813,7 +814,9 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "valgrind does not emulate x87 precision control or MXCSR modes (its manual's \
              known limitations), which this program sets and checks",
         ),
-        (Valgrind, "sleep_busy_yielder" | "sleep_many" | "sysmon_spin") => Some(TIMING),
+        (Valgrind, "sleep_busy_yielder" | "sleep_many" | "sysmon_spin" | "yield_starvation") => {
+            Some(TIMING)
+        }
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
             Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
         }
@@ -841,7 +844,7 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "sizes its guard-page budget by the process's memory maps, and TSan maps memory \
              for every fiber",
         ),
-        (Address | Thread, "sleep_busy_yielder") => Some(TIMING),
+        (Address | Thread, "sleep_busy_yielder" | "yield_starvation") => Some(TIMING),
         // The rescue must come before the sleeps it measures are over.
         (Thread | Valgrind, "sysmon_usleep notes") => Some(TIMING),
         (Thread, "io_timeout" | "sleep_many" | "sleep_idle_cpu") => Some(TIMING),

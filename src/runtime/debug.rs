@@ -123,9 +123,7 @@ pub fn schedtrace_line(since_start_ms: i64) -> String {
             0
         } else {
             // SAFETY: as above.
-            unsafe {
-                (*p).queued()
-            }
+            unsafe { (*p).queued() }
         };
         let _ = write!(line, "{n}");
     }

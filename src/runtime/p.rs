@@ -360,7 +360,8 @@ pub(crate) fn prepare_heavy_barrier() -> u8 {
 pub(crate) fn heavy_barrier() {
     if prepare_heavy_barrier() == 1 {
         // SAFETY: as above.
-        let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        let r =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
         if r == 0 {
             return;
         }
@@ -397,7 +398,11 @@ fn tlb_shootdown() {
     }
     // SAFETY: our own page, mapped above and never unmapped; only sysmon calls this.
     unsafe {
-        libc::mprotect(page as *mut libc::c_void, 4096, libc::PROT_READ | libc::PROT_WRITE);
+        libc::mprotect(
+            page as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+        );
         core::ptr::write_volatile(page, 1);
         libc::mprotect(page as *mut libc::c_void, 4096, libc::PROT_NONE);
     }

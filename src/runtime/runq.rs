@@ -19,10 +19,10 @@
 
 #![allow(unexpected_cfgs)] // `loom` is set by RUSTFLAGS for the model (as in sync/)
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 #[cfg(not(loom))]
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use core::ptr;
 

@@ -419,7 +419,9 @@ pub unsafe fn ready(g: *mut G) {
 #[inline(never)]
 fn bad_ready(g: *mut G, prev: u32) -> ! {
     // SAFETY: descriptors are never freed.
-    fatal(&format!("ready of goroutine {} in state {prev}", unsafe { (*g).id() }));
+    fatal(&format!("ready of goroutine {} in state {prev}", unsafe {
+        (*g).id()
+    }));
 }
 
 /// Queues a runnable goroutine from the calling thread (`runqput` with the P it
