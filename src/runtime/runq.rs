@@ -1,6 +1,6 @@
 //! A P's local run queue: Go's fixed ring of 256 goroutines (`runq` in Go's
 //! `runtime2.go`, `runqput`/`runqget`/`runqgrab` in `proc.go`), single producer, many
-//! consumers.
+//! consumers; and its `runnext` slot (`RunNext`, below), private to the owner.
 //!
 //! Only the P's owner pushes, at `tail`, which it alone writes (a plain store with
 //! release ordering publishes the slot). Consumers take from `head` by compare-and-swap:
@@ -12,10 +12,29 @@
 //! epoch machinery, and a push is two plain stores; a full ring is the caller's to
 //! spill (half to the global queue, as Go does), never a reallocation.
 //!
-//! The ring holds raw pointers whose ownership the run-queue protocol hands over
+//! `RunNext` is one slot that only its owner uses, with plain loads and stores (no
+//! locked instruction), except for one other party allowed to take what is in it:
+//! sysmon, rescuing the goroutines of a P whose owner has stopped (preempted by the
+//! kernel anywhere, even in the middle of a switch, or stuck in a blocking call nobody
+//! wrapped). The two meet through an asymmetric handshake:
+//! - the owner marks itself `in_sched` (a plain store) before it touches the slot,
+//!   then looks at `claim` (a plain load), and clears `in_sched` when done;
+//! - sysmon sets `claim`, makes every thread of the process execute a full memory
+//!   barrier (`heavy_barrier`: membarrier(2), or an mprotect TLB shootdown where that
+//!   is missing), then looks at `in_sched`: 0 means the owner is outside and will see
+//!   `claim` on its next entry, so sysmon may swap the slot out; 1 means it backs off
+//!   until its next round. An owner that finds `claim` set waits until sysmon clears
+//!   it.
+//!
+//! This is the asymmetric Dekker pattern (userspace RCU and Folly use it): the barrier
+//! that the owner's plain store-then-load lacks is supplied by sysmon's system call,
+//! which orders both against each other.
+//!
+//! Both hold raw pointers whose ownership the run-queue protocol hands over
 //! (runtime/g.rs: a RUNNABLE goroutine belongs to exactly one queue). Built with
-//! `--cfg loom`, the atomics are loom's, and the model at the bottom checks every
-//! interleaving of an owner against thieves.
+//! `--cfg loom`, the atomics are loom's, the barriers are modelled as described at
+//! `RunNext::light_barrier`, and the models at the bottom check every interleaving of
+//! an owner against thieves, and against sysmon.
 
 #![allow(unexpected_cfgs)] // `loom` is set by RUSTFLAGS for the model (as in sync/)
 
@@ -229,6 +248,230 @@ impl<T> RunQueue<T> {
     }
 }
 
+/// A P's `runnext`: a slot private to its owner but for sysmon's rescue (see the top
+/// of this file).
+pub(crate) struct RunNext<T> {
+    slot: AtomicPtr<T>,
+    /// 1 while the owner may be touching `slot` (written by the owner only).
+    in_sched: AtomicU32,
+    /// Set by sysmon while it takes what is in `slot`.
+    claim: AtomicU32,
+    /// loom's stand-in for the two barriers (see `light_barrier`).
+    #[cfg(loom)]
+    barrier: AtomicU32,
+}
+
+impl<T> RunNext<T> {
+    pub(crate) fn new() -> Self {
+        RunNext {
+            slot: AtomicPtr::new(ptr::null_mut()),
+            in_sched: AtomicU32::new(0),
+            claim: AtomicU32::new(0),
+            #[cfg(loom)]
+            barrier: AtomicU32::new(0),
+        }
+    }
+
+    /// What the slot holds: exact for the owner inside `enter`..`leave`, a hint for
+    /// anybody else.
+    #[inline(always)]
+    pub(crate) fn peek(&self) -> *mut T {
+        self.slot.load(Ordering::Relaxed)
+    }
+
+    /// The owner puts `x` in the slot (between `enter` and `leave`).
+    #[inline(always)]
+    pub(crate) fn set(&self, x: *mut T) {
+        self.slot.store(x, Ordering::Relaxed);
+    }
+
+    /// The owner is about to touch the slot.
+    #[inline(always)]
+    pub(crate) fn enter(&self) {
+        self.in_sched.store(1, Ordering::Relaxed);
+        self.light_barrier();
+        // Acquire: a `claim` of 0 stored by sysmon as it finished makes its swap of
+        // the slot visible (a plain load on x86, as every load is).
+        if self.claim.load(Ordering::Acquire) != 0 {
+            self.wait_for_claim();
+        }
+    }
+
+    /// The owner is done with the slot (and what it put there may be taken).
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.in_sched.store(0, Ordering::Release);
+    }
+
+    #[cold]
+    fn wait_for_claim(&self) {
+        while self.claim.load(Ordering::Acquire) != 0 {
+            #[cfg(not(loom))]
+            core::hint::spin_loop();
+            #[cfg(loom)]
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Anybody but the owner, while nobody else may take it (sysmon): what the slot
+    /// holds, taken out; null when it is empty or the owner is inside right now (try
+    /// again later). `heavy_barrier` makes every thread execute a full barrier.
+    pub(crate) fn take_foreign(&self, heavy_barrier: fn()) -> *mut T {
+        if self.slot.load(Ordering::Relaxed).is_null() {
+            return ptr::null_mut();
+        }
+        self.claim.store(1, Ordering::Relaxed);
+        #[cfg(not(loom))]
+        heavy_barrier();
+        #[cfg(loom)]
+        {
+            let _ = heavy_barrier;
+            self.light_barrier();
+        }
+        let x = if self.in_sched.load(Ordering::Acquire) == 0 {
+            self.slot.swap(ptr::null_mut(), Ordering::AcqRel)
+        } else {
+            ptr::null_mut()
+        };
+        self.claim.store(0, Ordering::Release);
+        x
+    }
+
+    /// Swaps `x` in with an atomic swap: for a party that holds the slot while its P
+    /// has no owner (retiring it), as sysmon may come at the same time.
+    pub(crate) fn swap_any(&self, x: *mut T) -> *mut T {
+        self.slot.swap(x, Ordering::AcqRel)
+    }
+}
+
+impl<T> RunNext<T> {
+    /// The owner's side of the handshake: orders its store to `in_sched` before its
+    /// load of `claim` only in combination with `heavy_barrier` (a compiler fence).
+    /// loom, which does not model SeqCst fences, gets an equivalent it can check: both
+    /// sides make an acquire-release read-modify-write of one word where the barriers
+    /// stand, so whichever comes second sees what the other stored before its own.
+    #[inline(always)]
+    fn light_barrier(&self) {
+        #[cfg(not(loom))]
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        #[cfg(loom)]
+        self.barrier.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// How `heavy_barrier` works on this kernel: 0 not yet known, 1 membarrier(2), 2 an
+/// mprotect TLB shootdown.
+static BARRIER_MODE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+#[allow(dead_code)] // unused in loom builds (as tlb_shootdown)
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+/// Registers for membarrier(2)'s expedited barrier now if that is cheap: while the
+/// process has one thread (later the kernel waits for an RCU grace period, several
+/// milliseconds). Called as the runtime starts, before its first thread.
+pub(crate) fn prepare_heavy_barrier_if_single_threaded() {
+    let mut buf = [0u8; 512];
+    let Ok(stat) = crate::runtime::sys::read_file(b"/proc/self/stat\0", &mut buf) else {
+        return;
+    };
+    // Field 20 (num_threads), counted after the parenthesised command name.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return;
+    };
+    let threads = stat[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(17);
+    if threads == Some(b"1".as_slice()) {
+        prepare_heavy_barrier();
+    }
+}
+
+/// Chooses how `heavy_barrier` works, registering the process for membarrier(2)'s
+/// expedited barrier (which takes the kernel several milliseconds once the process
+/// has threads: done as the runtime starts when it has none, else by sysmon as it
+/// starts, never in the middle of a rescue).
+pub(crate) fn prepare_heavy_barrier() -> u8 {
+    let mut mode = BARRIER_MODE.load(Ordering::Acquire);
+    if mode == 0 {
+        // SAFETY: membarrier(2) registration takes no pointers.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        mode = if r == 0 { 1 } else { 2 };
+        BARRIER_MODE.store(mode, Ordering::Release);
+    }
+    mode
+}
+
+/// Makes every running thread of the process execute a full memory barrier before
+/// this returns (threads not running now went through the kernel's scheduler, which
+/// is one). Costs a system call and an interrupt per CPU running the process: for
+/// sysmon's rare rescues only.
+#[cfg(not(loom))]
+pub(crate) fn heavy_barrier() {
+    if prepare_heavy_barrier() == 1 {
+        // SAFETY: as above.
+        let r =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        if r == 0 {
+            return;
+        }
+    }
+    tlb_shootdown();
+}
+
+/// The fallback barrier (what the JVM does without membarrier): taking write access
+/// away from a page this thread has dirtied makes the kernel flush its TLB entry on
+/// every CPU that may cache it, by interrupt, and an interrupt is a full barrier.
+#[allow(dead_code)] // unused in loom builds, whose heavy barrier is a fence
+fn tlb_shootdown() {
+    static PAGE: core::sync::atomic::AtomicPtr<u8> =
+        core::sync::atomic::AtomicPtr::new(ptr::null_mut());
+    let mut page = PAGE.load(Ordering::Acquire);
+    if page.is_null() {
+        // SAFETY: a fresh anonymous mapping touches nothing that exists.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            // Without either barrier, a full fence here is all that can be done; the
+            // caller's look at `in_sched` is then a best effort.
+            core::sync::atomic::fence(Ordering::SeqCst);
+            return;
+        }
+        page = p as *mut u8;
+        PAGE.store(page, Ordering::Release);
+    }
+    // SAFETY: our own page, mapped above and never unmapped; only sysmon calls this.
+    unsafe {
+        libc::mprotect(
+            page as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+        );
+        core::ptr::write_volatile(page, 1);
+        libc::mprotect(page as *mut libc::c_void, 4096, libc::PROT_NONE);
+    }
+}
+
+/// loom builds: `RunNext::take_foreign` models the barrier itself.
+#[cfg(loom)]
+pub(crate) fn heavy_barrier() {}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! Every interleaving of an owner (push, pop, spill) against thieves (steal half,
@@ -396,6 +639,52 @@ mod loom_tests {
             let stolen = thief.join().unwrap();
             let pushed = RUNQ_SIZE as usize + usize::from(full.is_ok());
             assert_eq!(stolen + spilled.len() + left, pushed);
+        });
+    }
+
+    struct N(RunNext<u8>);
+    // SAFETY: the slot is shared by design (its atomics are loom's); the items are
+    // plain integers.
+    unsafe impl Send for N {}
+    // SAFETY: as for Send.
+    unsafe impl Sync for N {}
+
+    /// The owner takes what is in runnext and puts another item there, as a switch
+    /// does, while sysmon tries to take it: every item ends up with exactly one party
+    /// (never both the owner and sysmon, never neither).
+    #[test]
+    fn runnext_owner_against_sysmon() {
+        model(|| {
+            let n = Arc::new(N(RunNext::new()));
+            n.0.set(item(0));
+            let n2 = n.clone();
+            let sysmon = thread::spawn(move || {
+                let x = n2.0.take_foreign(heavy_barrier);
+                (!x.is_null()).then(|| id(x))
+            });
+            let mut mine = Vec::new();
+            n.0.enter();
+            let x = n.0.peek();
+            n.0.set(item(1));
+            n.0.leave();
+            if !x.is_null() {
+                mine.push(id(x));
+            }
+            let taken = sysmon.join().unwrap();
+            n.0.enter();
+            let left = n.0.peek();
+            n.0.set(ptr::null_mut());
+            n.0.leave();
+            if !left.is_null() {
+                mine.push(id(left));
+            }
+            let mut all: Vec<usize> = mine.iter().copied().chain(taken).collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                vec![0, 1],
+                "owner {mine:?} sysmon {taken:?} x {x:?} left {left:?}"
+            );
         });
     }
 }

@@ -194,7 +194,7 @@ pub fn init(maxprocs: i32) -> i32 {
             })
     }
     .min(MAX_PROCS);
-    crate::runtime::p::prepare_heavy_barrier_if_single_threaded();
+    crate::runtime::runq::prepare_heavy_barrier_if_single_threaded();
     // sysmon first: without a thread for it the runtime does not start, and nothing
     // has changed yet (the inits above are idempotent).
     if !crate::runtime::sysmon::start() {

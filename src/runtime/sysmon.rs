@@ -140,7 +140,7 @@ struct Monitor {
 
 fn run() {
     sched::mark_runtime_thread();
-    crate::runtime::p::prepare_heavy_barrier();
+    crate::runtime::runq::prepare_heavy_barrier();
     let mut mon = Monitor::new();
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
