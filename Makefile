@@ -5,8 +5,10 @@
 #   make header         regenerate include/goroutine.h from src/ffi (commit the result)
 #   make demo           build and run c_examples/tour.c: goroutines against threads,
 #                       measured live on this machine (under a minute)
-#   make test           cargo test --release (Rust tests, the C programs in tests/c/), then
-#                       the Python suite (bindings/python/run_tests.sh: 3.11, and 3.12/3.13 if present)
+#   make test           every suite (Rust tests, the C programs in tests/c/, the examples,
+#                       the hook layer, the install test, the docs checks, the Python
+#                       suite), each to the end, then one line per suite and the skips
+#                       (mk/test.mk)
 #   make stress         the long tests (marked #[ignore]), 60 s of fuzzing, make valgrind
 #   make bench          the benchmark suite and its report (mk/bench.mk; QUICK=1: < 3 min)
 #   make bench-check    callgrind instruction counts vs the committed baseline (> 10%: fails)
@@ -25,7 +27,7 @@ PYTHON     ?= python3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_LIBDIR := $(abspath $(TARGET_DIR)/release)
 
-.PHONY: all build header demo test stress clean
+.PHONY: all build header demo stress clean
 
 all: build
 
@@ -47,12 +49,6 @@ demo: build
 		-L $(BUILD_LIBDIR) -lgoroutine -Wl,-rpath,$(BUILD_LIBDIR)
 	$(TARGET_DIR)/c_examples/tour
 
-# cargo test --release runs the C tests too (tests/c_tests.rs); the Python suite runs
-# once it exists.
-test: build
-	$(CARGO) test --release --no-fail-fast
-	PACKAGE=$${CI:+1} bindings/python/run_tests.sh
-
 # More parts of stress come from the mk/*.mk files (`stress: their-target`).
 stress: build
 	$(CARGO) test --release --no-fail-fast -- --ignored
@@ -61,4 +57,4 @@ stress: build
 clean:
 	$(CARGO) clean
 
-include mk/install.mk mk/hook.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk
+include mk/test.mk mk/install.mk mk/hook.mk mk/bench.mk mk/fuzz.mk mk/sanitize.mk

@@ -39,6 +39,7 @@ fn main() {
     let mut text = Vec::new();
     header.write(&mut text);
     let text = untypedef_stats(&String::from_utf8(text).expect("utf-8 header"));
+    let text = plain_once_init(&text);
     std::fs::write(&generated, text).expect("write the generated header");
     if env::var("GR_WRITE_HEADER").as_deref() == Ok("1") {
         std::fs::copy(&generated, manifest.join("include/goroutine.h"))
@@ -53,6 +54,19 @@ fn untypedef_stats(h: &str) -> String {
     let h = h.replace("typedef struct gr_stats {", "struct gr_stats {");
     let h = h.replacen("} gr_stats;", "};", 1);
     h.replace("(gr_stats *", "(struct gr_stats *")
+}
+
+/// cbindgen writes a struct constant as a compound literal, `(gr_once){ ._private =
+/// ... }`, which C accepts in a static initializer only as a GNU extension and C++
+/// not at all. GR_ONCE_INIT is meant for exactly that (`static gr_once o =
+/// GR_ONCE_INIT;`), so it becomes a plain initializer list.
+fn plain_once_init(h: &str) -> String {
+    let from = "#define GR_ONCE_INIT (gr_once){ ._private = { 0, 0, 0, } }";
+    assert!(
+        h.contains(from),
+        "build.rs: cbindgen's GR_ONCE_INIT changed; update plain_once_init"
+    );
+    h.replace(from, "#define GR_ONCE_INIT { { 0, 0, 0 } }")
 }
 
 /// The header's version macros, from Cargo.toml's version (gr_version() returns the

@@ -81,4 +81,36 @@ static inline long proc_status_kb(const char *field) { return proc_file_kb("/pro
         _exit(1);                                                   \
     } while (0)
 
+/* run_parallel: `procs` goroutines run body(arg) at once (a workload that measures
+   what all processors together do, as Go's b.RunParallel). */
+struct bench_parallel {
+    gr_fn body;
+    void *arg;
+    gr_wg *done;
+};
+
+static inline void bench_parallel_one(void *p) {
+    struct bench_parallel *b = p;
+    b->body(b->arg);
+    gr_wg_done(b->done);
+}
+
+/* The wall time in ns from before the first goroutine is spawned until the last has
+   returned; the process CPU time of the same stretch in *cpu. */
+static inline uint64_t run_parallel(int procs, gr_fn body, void *arg, uint64_t *cpu) {
+    struct bench_parallel b = { body, arg, gr_wg_new() };
+    if (!b.done || gr_wg_add(b.done, procs) != 0)
+        DIE("gr_wg_new/gr_wg_add failed");
+    uint64_t t0 = now_ns(), c0 = cpu_ns();
+    for (int p = 0; p < procs; p++)
+        if (gr_spawn(bench_parallel_one, &b) <= 0)
+            DIE("gr_spawn failed");
+    gr_wg_wait(b.done);
+    uint64_t ns = now_ns() - t0;
+    *cpu = cpu_ns() - c0;
+    gr_wait_all();
+    gr_wg_free(b.done);
+    return ns;
+}
+
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark driver (issue 7): runs every workload on every system, interleaved,
-and writes bench/results/REPORT.md, raw.json and one SVG chart per workload.
+and writes REPORT.md, raw.json and one SVG chart per workload: a full run into
+bench/results/ (committed), a --quick or --smallest one into target/bench/.
 
 It owns the table of what is measured (WORKLOADS: workload -> systems -> command,
 sizes for the full, --quick and --smallest modes, the metric keys and the goals) and
@@ -23,7 +24,9 @@ builds and starts them) and drives wrk itself. The Python workloads call the
 functions of bench/python/bench_goroutine.py and bench_gevent.py in the bench venv
 (target/pyvenv-bench, set up by `bench/python/run.sh --venv`).
 
-Writes into --out (default bench/results): REPORT.md (machine, versions, a goals
+Writes into --out (default: bench/results for a full run, whose results are
+committed; target/bench for --quick and --smallest, so that a short run never
+overwrites them; --report-only: bench/results): REPORT.md (machine, versions, a goals
 table, a table per workload, metric and procs, the ratios and their spread, the
 instruction counts of icount.json and the hand-written ANALYSIS.md when they exist),
 raw.json (every run: command, output, values, seconds, load), medians.tsv (for
@@ -59,6 +62,8 @@ if not os.path.isabs(TARGET):
 LIBDIR = os.path.join(TARGET, "release")
 GO_BIN_DIR = os.path.join(TARGET, "bench-go")
 PY_VENV = os.path.join(TARGET, "pyvenv-bench")
+# The committed results of the last full run (and ANALYSIS.md, icount.json beside them).
+RESULTS = os.path.join(HERE, "results")
 MODES = ("full", "quick", "smallest")
 
 
@@ -190,6 +195,26 @@ WORKLOADS = [
          "quick": {"*": 30_000, "threads": 1_000},
          "smallest": {"*": 2_000, "threads": 200}},
         what="N goroutines parked on one channel receive; args N procs"),
+    Workload(
+        "timerstop", "prog", ("libgoroutine", "go"),
+        [Metric("ns_per_timer", "timer create + stop", "ns/timer",
+                goal=("ratio_max", {1: 1.0, 2: 1.0})),
+         Metric("cpu_ns_per_timer", "timer create + stop, process CPU time", "ns/timer")],
+        {"full": {"*": 2_000_000}, "quick": {"*": 300_000}, "smallest": {"*": 5_000}},
+        extra={m: [1] for m in MODES},
+        what="a timer due in an hour, created and stopped (Go: time.NewTimer + Stop; C: "
+             "gr_timer_new + gr_timer_stop + gr_timer_free), by procs goroutines at once; "
+             "args timers procs reps"),
+    Workload(
+        "rwread", "prog", ("libgoroutine", "go"),
+        [Metric("ns_per_pair", "RWMutex read lock + unlock, shared", "ns/pair",
+                goal=("ratio_max", {2: 1.0})),
+         Metric("cpu_ns_per_pair", "RWMutex read lock + unlock, process CPU time", "ns/pair")],
+        {"full": {"*": 50_000_000}, "quick": {"*": 5_000_000}, "smallest": {"*": 50_000}},
+        extra={m: [1] for m in MODES},
+        what="procs goroutines take and drop read locks of one shared RWMutex (Go's "
+             "sync.RWMutex RLock + RUnlock), an empty critical section; args pairs procs "
+             "reps"),
     Workload(
         "httpd", "httpd", ("libgoroutine", "go", "threads"),
         [Metric("rps_c100", "requests/s, 100 connections", "req/s", better="higher",
@@ -1075,7 +1100,7 @@ def report(runner, workloads, out_dir, machine, vers, took):
                          f"{r['error'].splitlines()[0][:300]}")
             L.append("")
 
-    icount = os.path.join(HERE, "results", "icount.json")
+    icount = os.path.join(RESULTS, "icount.json")
     if os.path.exists(icount):
         L.append("## Instructions per operation (callgrind, criterion micro-benchmarks)")
         L.append("")
@@ -1093,7 +1118,7 @@ def report(runner, workloads, out_dir, machine, vers, took):
             L.append(f"bench/results/icount.json could not be read: {e}")
         L.append("")
 
-    analysis = os.path.join(HERE, "results", "ANALYSIS.md")
+    analysis = os.path.join(RESULTS, "ANALYSIS.md")
     if os.path.exists(analysis):
         with open(analysis) as f:
             text = f.read().strip()
@@ -1139,7 +1164,8 @@ def main():
                     + ",".join(w.name for w in WORKLOADS))
     ap.add_argument("--rounds", type=int, default=0, help="rounds (default 5 full, 3 quick, 1 smallest)")
     ap.add_argument("--procs", default="1,2", help="processor counts to run at (default 1,2)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
+    ap.add_argument("--out", help="output directory (default: bench/results for a full run, "
+                    "target/bench for --quick and --smallest)")
     ap.add_argument("--report-only", action="store_true",
                     help="write REPORT.md, medians.tsv and the SVGs again from DIR/raw.json "
                          "(after editing ANALYSIS.md, say) without running anything")
@@ -1156,6 +1182,9 @@ def main():
         ap.error("--procs takes numbers like 1,2")
     if not args.procs or min(args.procs) < 1:
         ap.error("--procs takes numbers >= 1")
+    if args.out is None:
+        short = args.quick or args.smallest
+        args.out = os.path.join(TARGET, "bench") if short else RESULTS
     if args.rounds < 0:
         ap.error("--rounds must be >= 1")
     names = [n for n in args.only.split(",") if n]

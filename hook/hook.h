@@ -160,9 +160,13 @@ HIDDEN int fd_make_kernel_nonblocking(int fd, struct fd_entry *e);
 
 /* ---------------------------------------------------------------- waiting */
 
+/* For a wait that returned rc < 0: the errno value of the goroutine's cancelled
+ * context (ECANCELED, ETIMEDOUT) when rc is the context's error, else 0. */
+HIDDEN int hook_ctx_err(int rc);
 /* After a non-blocking attempt said EAGAIN: waits for the next edge in dir
  * (GR_READ/GR_WRITE) until deadline. 0: try again; else an errno value (EAGAIN on
- * timeout, EBADF when the fd was closed meanwhile). */
+ * timeout, EBADF when the fd was closed meanwhile, ECANCELED or ETIMEDOUT when the
+ * goroutine's context was cancelled). */
 HIDDEN int hook_wait_edge(int fd, int dir, int64_t deadline);
 /* Waits until the fd is ready for dir as poll(2) says (for calls made blocking
  * afterwards). 0, or an errno value as above. */

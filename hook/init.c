@@ -14,7 +14,10 @@
  *     and tries again; the thread runs other goroutines meanwhile.
  * What the program sees is what libc promises: blocking fds block (park) and
  * complete writes, its own O_NONBLOCK gives EAGAIN at once, SO_RCVTIMEO/SO_SNDTIMEO
- * give EAGAIN after the timeout, errno values are libc's.
+ * give EAGAIN after the timeout, errno values are libc's. One addition: once the
+ * goroutine's context (gr_ctx) is cancelled, a hooked call that would wait fails at
+ * once with errno ECANCELED (ETIMEDOUT when a deadline passed), so an unmodified
+ * library returns its own error (hook_ctx_err).
  *
  * Why C: fcntl and ioctl are variadic, and interposing a variadic function cannot be
  * written in stable Rust. Why a separate library: a program that does not want the
@@ -127,11 +130,17 @@ HIDDEN int64_t hook_left(int64_t deadline)
     return left > 0 ? left : 0;
 }
 
-/* A wait's result as the errno a blocking call would have given. */
+/* A wait's result as the errno a blocking call would have given. A wait that the
+ * goroutine's context ended (gr_ctx: cancelled, or its deadline passed) fails the
+ * call with the context's error, ECANCELED or ETIMEDOUT, whatever else the code
+ * could mean: so a library's blocking call returns its own error at once. */
 static int wait_result(int rc)
 {
     if (rc > 0)
         return 0;
+    int ctx_err = hook_ctx_err(rc);
+    if (ctx_err)
+        return ctx_err;
     switch (-rc) {
     case ETIMEDOUT:
         return EAGAIN; /* SO_RCVTIMEO/SO_SNDTIMEO expired */
@@ -140,6 +149,15 @@ static int wait_result(int rc)
     default:
         return -rc;
     }
+}
+
+HIDDEN int hook_ctx_err(int rc)
+{
+    if (rc != -ECANCELED && rc != -ETIMEDOUT)
+        return 0;
+    struct gr_ctx *c = gr_ctx_current();
+    int e = c ? gr_ctx_err(c) : 0;
+    return e < 0 ? -e : 0;
 }
 
 HIDDEN int hook_wait_edge(int fd, int dir, int64_t deadline)

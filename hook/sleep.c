@@ -4,6 +4,9 @@
  * EINVAL for a bad timespec, clock_nanosleep's error number as its return value.
  * An absolute clock_nanosleep sleeps until the clock reads the time asked for
  * (measured when the call starts); CPU-time clocks and unknown ones go to libc.
+ * A sleep that the goroutine's context ends (gr_ctx) fails as one that a signal
+ * interrupted, with the context's error in place of EINTR: ECANCELED, or ETIMEDOUT
+ * for a deadline (the time not slept in `rem`, and sleep's return value).
  */
 #include "hook.h"
 
@@ -20,13 +23,27 @@ static int64_t ts_ns(const struct timespec *ts)
                                                    : (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+/* gr_sleep(ns): 0, or the context's errno value with the time not slept in *left. */
+static int sleep_ns(int64_t ns, int64_t *left)
+{
+    int64_t deadline = hook_deadline(ns);
+    int e = hook_ctx_err(gr_sleep(ns));
+    if (e)
+        *left = hook_left(deadline);
+    return e;
+}
+
 EXPORT unsigned sleep(unsigned s)
 {
     HOOK_ENTER();
     if (!on_goroutine())
         return real.sleep(s);
-    gr_sleep((int64_t)s * 1000000000);
-    return 0;
+    int64_t left;
+    int e = sleep_ns((int64_t)s * 1000000000, &left);
+    if (!e)
+        return 0;
+    hook_set_errno(e);
+    return (unsigned)((left + 999999999) / 1000000000);
 }
 
 EXPORT int usleep(useconds_t us)
@@ -34,8 +51,15 @@ EXPORT int usleep(useconds_t us)
     HOOK_ENTER();
     if (!on_goroutine())
         return real.usleep(us);
-    gr_sleep((int64_t)us * 1000);
-    return 0;
+    int64_t left;
+    int e = sleep_ns((int64_t)us * 1000, &left);
+    return e ? (int)hook_fail(e) : 0;
+}
+
+static void ns_ts(int64_t ns, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(ns / 1000000000);
+    ts->tv_nsec = (long)(ns % 1000000000);
 }
 
 EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
@@ -45,8 +69,13 @@ EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
         return real.nanosleep(req, rem);
     if (!valid(req))
         return (int)hook_fail(EINVAL);
-    gr_sleep(ts_ns(req));
-    return 0;
+    int64_t left;
+    int e = sleep_ns(ts_ns(req), &left);
+    if (!e)
+        return 0;
+    if (rem)
+        ns_ts(left, rem);
+    return (int)hook_fail(e);
 }
 
 EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req,
@@ -68,6 +97,9 @@ EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *re
         if (ns <= 0)
             return 0;
     }
-    gr_sleep(ns);
-    return 0;
+    int64_t left;
+    int e = sleep_ns(ns, &left);
+    if (e && rem && !(flags & TIMER_ABSTIME))
+        ns_ts(left, rem);
+    return e;
 }

@@ -40,6 +40,10 @@
  */
 #define GR_WRITE 2
 
+
+
+
+
 /*
  gr_case.op: send `*elem` on the channel.
  */
@@ -56,6 +60,23 @@
 typedef struct gr_chan gr_chan;
 
 /*
+ A condition variable (Go's `sync.Cond`) on a gr_mutex, created by gr_cond_new.
+ */
+typedef struct gr_cond gr_cond;
+
+/*
+ A context (Go's `context.Context`): cancelled once, by gr_ctx_cancel, by its
+ deadline, or through its parent; reference-counted.
+ */
+typedef struct gr_ctx gr_ctx;
+
+/*
+ A group of goroutines (Go's `errgroup.Group`, a nursery): the first member that
+ fails cancels the others, and gr_group_wait returns its result.
+ */
+typedef struct gr_group gr_group;
+
+/*
  A mutex that parks goroutines (Go's `sync.Mutex`), created by gr_mutex_new.
  */
 typedef struct gr_mutex gr_mutex;
@@ -66,9 +87,20 @@ typedef struct gr_mutex gr_mutex;
 typedef struct gr_py_home gr_py_home;
 
 /*
- One Python goroutine's record (its result, and what its joiners wait on).
+ A reader/writer mutex that parks goroutines (Go's `sync.RWMutex`), created by
+ gr_rwmutex_new.
  */
-typedef struct gr_py_task gr_py_task;
+typedef struct gr_rwmutex gr_rwmutex;
+
+/*
+ A weighted semaphore (golang.org/x/sync/semaphore), created by gr_sem_new.
+ */
+typedef struct gr_sem gr_sem;
+
+/*
+ A timer or ticker (Go's `time.Timer` / `time.Ticker`), created by gr_timer_new.
+ */
+typedef struct gr_timer gr_timer;
 
 /*
  A wait group (Go's `sync.WaitGroup`), created by gr_wg_new.
@@ -183,9 +215,11 @@ struct gr_stats {
 };
 
 /*
- The CPython C-API entry points and objects the runtime needs, filled by the binding
- from `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be
- set.
+ What the runtime needs of the running interpreter: `sizeof(PyObject)` and the
+ addresses of C-API functions and objects, filled by the binding from
+ `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be set.
+ Each field's comment names the function (called with the signature CPython
+ gives it) or the object.
  */
 typedef struct gr_py_api {
   /*
@@ -193,38 +227,257 @@ typedef struct gr_py_api {
    */
   size_t size;
   /*
+   `object.__basicsize__` (sizeof(PyObject)): 16 in the builds supported.
+   */
+  size_t object_size;
+  /*
    `PyInterpreterState_Get()` of the interpreter the goroutines run in.
    */
   void *interp;
-  void *(*thread_state_new)(void*);
-  void (*eval_restore_thread)(void*);
-  void *(*eval_save_thread)(void);
-  void (*thread_state_clear)(void*);
-  void (*thread_state_delete)(void*);
-  void *(*object_call_object)(void*, void*);
-  void (*incref)(void*);
-  void (*decref)(void*);
-  void (*err_write_unraisable)(void*);
-  void (*err_set_object)(void*, void*);
-  void *(*bytes_from_string_and_size)(const char*, ptrdiff_t);
-  void *(*long_from_long)(long);
   /*
-   `PyCFunction_NewEx`, for the builtins of gr_py_builtin.
+   `PyThreadState_New`.
    */
-  void *(*cfunction_new_ex)(void*, void*, void*);
+  void *thread_state_new;
+  /*
+   `PyEval_RestoreThread`.
+   */
+  void *restore_thread;
+  /*
+   `PyEval_SaveThread`.
+   */
+  void *save_thread;
+  /*
+   `PyThreadState_Clear`.
+   */
+  void *thread_state_clear;
+  /*
+   `PyThreadState_Delete`.
+   */
+  void *thread_state_delete;
+  /*
+   `PyObject_Call`.
+   */
+  void *call;
+  /*
+   `Py_IncRef`.
+   */
+  void *incref;
+  /*
+   `Py_DecRef`.
+   */
+  void *decref;
+  /*
+   `PyErr_WriteUnraisable`.
+   */
+  void *write_unraisable;
+  /*
+   `PyErr_SetObject`.
+   */
+  void *set_object;
+  /*
+   `PyErr_SetString`.
+   */
+  void *set_string;
+  /*
+   `PyErr_Occurred`.
+   */
+  void *err_occurred;
+  /*
+   `PyErr_Fetch`.
+   */
+  void *err_fetch;
+  /*
+   `PyErr_Restore`.
+   */
+  void *err_restore;
+  /*
+   `PyErr_NormalizeException`.
+   */
+  void *err_normalize;
+  /*
+   `PyException_SetTraceback`.
+   */
+  void *exception_set_traceback;
+  /*
+   `PyErr_GivenExceptionMatches`.
+   */
+  void *given_exception_matches;
+  /*
+   `PyBytes_FromStringAndSize`.
+   */
+  void *bytes_from;
+  /*
+   `PyLong_FromLong`.
+   */
+  void *long_from;
+  /*
+   `PyBool_FromLong`.
+   */
+  void *bool_from;
+  /*
+   `PyLong_FromSsize_t`.
+   */
+  void *long_from_ssize;
+  /*
+   `PyLong_FromUnsignedLongLong`.
+   */
+  void *long_from_u64;
+  /*
+   `PyLong_AsLong`.
+   */
+  void *long_as_long;
+  /*
+   `PyLong_AsUnsignedLongLong`.
+   */
+  void *long_as_u64;
+  /*
+   `PyFloat_AsDouble`.
+   */
+  void *float_as_double;
+  /*
+   `PyObject_IsTrue`.
+   */
+  void *object_is_true;
+  /*
+   `PyCallable_Check`.
+   */
+  void *callable_check;
+  /*
+   `PyTuple_Size`.
+   */
+  void *tuple_size;
+  /*
+   `PyTuple_Pack`.
+   */
+  void *tuple_pack;
+  /*
+   `PyTuple_GetSlice`.
+   */
+  void *tuple_get_slice;
+  /*
+   `PyTuple_GetItem`.
+   */
+  void *tuple_get_item;
+  /*
+   `PyUnicode_CompareWithASCIIString`.
+   */
+  void *unicode_eq_ascii;
+  /*
+   `PyDict_Copy`.
+   */
+  void *dict_copy;
+  /*
+   `PyDict_Size`.
+   */
+  void *dict_size;
+  /*
+   `PyContext_CopyCurrent`.
+   */
+  void *context_copy_current;
+  /*
+   `PyContext_Enter`.
+   */
+  void *context_enter;
+  /*
+   `PyContext_Exit`.
+   */
+  void *context_exit;
+  /*
+   `PyObject_GetBuffer`.
+   */
+  void *get_buffer;
+  /*
+   `PyBuffer_Release`.
+   */
+  void *release_buffer;
+  /*
+   `PyType_FromSpec`.
+   */
+  void *type_from_spec;
+  /*
+   `PyType_GenericAlloc`.
+   */
+  void *type_generic_alloc;
+  /*
+   `PyType_GetSlot`.
+   */
+  void *type_get_slot;
+  /*
+   `PyObject_ClearWeakRefs`.
+   */
+  void *clear_weakrefs;
+  /*
+   `PyUnicode_FromFormat`.
+   */
+  void *unicode_from_format;
+  /*
+   `Py_GenericAlias`.
+   */
+  void *generic_alias;
+  /*
+   `PyCFunction_NewEx`.
+   */
+  void *cfunction_new;
+  /*
+   `PyThread_allocate_lock`.
+   */
+  void *lock_allocate;
+  /*
+   `PyThread_acquire_lock_timed`.
+   */
+  void *lock_acquire_timed;
+  /*
+   `PyThread_release_lock`.
+   */
+  void *lock_release;
+  /*
+   `PyThread_free_lock`.
+   */
+  void *lock_free;
+  /*
+   `PyErr_CheckSignals`.
+   */
+  void *check_signals;
   /*
    `None`.
    */
   void *none;
   /*
-   Exception type raised by a receive from a closed, drained channel.
+   The binding's exception type for a receive from a closed, drained channel.
    */
   void *exc_closed;
   /*
-   Exception type raised when a park is refused (Python entered from C on an M:N
-   goroutine, or inside a ctypes callback on 3.11).
+   The binding's exception type for a park that is refused (Python entered from C on an M:N goroutine, or a ctypes callback on 3.11).
    */
   void *exc_context;
+  /*
+   `KeyboardInterrupt`.
+   */
+  void *exc_keyboard_interrupt;
+  /*
+   `SystemExit`.
+   */
+  void *exc_system_exit;
+  /*
+   `TypeError`.
+   */
+  void *exc_type_error;
+  /*
+   `ValueError`.
+   */
+  void *exc_value_error;
+  /*
+   `RuntimeError`.
+   */
+  void *exc_runtime_error;
+  /*
+   The binding's function (rc, kind) -> exception instance, for the errors the builtins raise.
+   */
+  void *hook_error;
+  /*
+   The binding's go(fn, *args, **kw) for callers that are not goroutines of a home.
+   */
+  void *hook_go;
 } gr_py_api;
 
 /*
@@ -232,11 +485,12 @@ typedef struct gr_py_api {
  */
 typedef struct gr_py_case {
   /*
-   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
+   `int64_t` for GR_PY_RECV_INT64).
    */
   struct gr_chan *chan;
   /*
-   GR_SEND or GR_RECV.
+   GR_SEND, GR_RECV or GR_PY_RECV_INT64.
    */
   int op;
   /*
@@ -274,6 +528,26 @@ typedef struct gr_case {
    */
   int closed;
 } gr_case;
+
+/*
+ One-time initialisation state (Go's `sync.Once`). Allocated by the caller and
+ valid when all zero: static storage, `gr_once o = GR_ONCE_INIT;`, or memset to 0.
+ Its fields are private. Do not copy it once in use.
+ */
+typedef struct gr_once {
+  uint64_t _private[3];
+} gr_once;
+
+/*
+ A group member's body: called with the argument given to gr_group_go; 0 is
+ success, anything else fails the group (a negative errno value, by convention).
+ */
+typedef int (*gr_task_fn)(void *arg);
+
+/*
+ The initial value of a gr_once (all zero).
+ */
+#define GR_ONCE_INIT { { 0, 0, 0 } }
 
 #ifdef __cplusplus
 extern "C" {
@@ -423,7 +697,8 @@ int gr_dump(int fd);
 
 /*
  Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run
- meanwhile. Returns 0. May park; plain threads sleep.
+ meanwhile. Returns 0, or the context's error (-ECANCELED, -ETIMEDOUT) once the
+ calling goroutine's context is cancelled. May park; plain threads sleep.
  */
 int gr_sleep(int64_t ns);
 
@@ -538,9 +813,11 @@ int gr_io_adopt(int fd);
 int gr_blocking(gr_fn fn_, void *arg);
 
 /*
- Hands the runtime the CPython API table (copied). Returns 0 (also when called
- again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
- -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+ Hands the runtime the CPython API table (copied) and makes the builtins
+ (gr_py_builtin). Returns 0 (also when called again for the same interpreter),
+ -EINVAL (NULL, wrong size, an unsupported object size, a NULL field), -EALREADY
+ (already initialised for another interpreter), -ENOMEM (a builtin could not be
+ made: a Python exception is set). GIL held. Never parks.
 
  # Safety
  The GIL is held; `api` is NULL or points to a readable gr_py_api whose fields are
@@ -549,16 +826,15 @@ int gr_blocking(gr_fn fn_, void *arg);
 int gr_py_init(const struct gr_py_api *api);
 
 /*
- A builtin function object implemented by the runtime (a new reference), for calls
- too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
- 1 = `self_id()` (gr_self).
- NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
- parks.
+ A new reference to a builtin function or type the runtime made for the binding
+ (src/cpython/mod.rs lists them by name: "go", "Goroutine", "sock_recv", "Lock",
+ ...). NULL with an exception set for an unknown name or NULL; NULL without one
+ before gr_py_init. GIL held. Never parks.
 
  # Safety
- The GIL is held.
+ The GIL is held; `name` is NULL or a NUL-terminated string.
  */
-void *gr_py_builtin(int which);
+void *gr_py_builtin(const char *name);
 
 /*
  Creates a home. NULL when out of memory. Never parks. Plain threads: yes.
@@ -598,92 +874,43 @@ size_t gr_py_home_alive(const struct gr_py_home *h);
 int gr_py_run(struct gr_py_home *h, int64_t slice_ns);
 
 /*
- Starts a Python goroutine on home `h` that calls `callable()` with no arguments;
- the callable stays referenced until the goroutine ends, and its return value is
- kept for gr_py_task_result. `name` (may be NULL) is copied. Returns the task
- handle as a positive integer (release it with gr_py_task_release), or a negative
- errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
- The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+ Daemons of home `h` alive: goroutines started with GR_PY_SPAWN_DAEMON that have
+ not ended (0 for NULL). Never parks.
+
+ # Safety
+ `h` is NULL or a home from gr_py_home_new that has not been freed.
+ */
+size_t gr_py_home_daemons(const struct gr_py_home *h);
+
+/*
+ The KeyboardInterrupt or SystemExit that ended a goroutine of home `h` (the first
+ one since the last call), which the caller takes over; a new reference to `None`
+ when there is none. NULL with an exception set for NULL. GIL held. Never parks.
+
+ # Safety
+ The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed.
+ */
+void *gr_py_home_take_fatal(struct gr_py_home *h);
+
+/*
+ Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
+ the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
+ function and arguments stay referenced until the goroutine ends. `name` (may be
+ NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+ exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
+ when the home's thread is in gr_py_run. GIL held. Never parks.
 
  # Safety
  The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
- `callable` is NULL or a live object; `name` is NULL or a NUL-terminated string.
+ `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
+ `name` NULL or a NUL-terminated string.
  */
-ptrdiff_t gr_py_spawn(struct gr_py_home *h, void *callable, const char *name);
-
-/*
- The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
- Never parks.
-
- # Safety
- `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int64_t gr_py_task_id(const struct gr_py_task *t);
-
-/*
- 1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
-
- # Safety
- `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int gr_py_task_done(const struct gr_py_task *t);
-
-/*
- Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
- ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
- not park here), -EINVAL (NULL). GIL held; releases it while waiting.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-int gr_py_join(const struct gr_py_task *t, int64_t timeout_ns);
-
-/*
- The value the task's callable returned (a new reference), or NULL with an
- exception set when the goroutine has not ended or its call failed. GIL held.
- Never parks.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
- */
-void *gr_py_task_result(const struct gr_py_task *t);
-
-/*
- Drops the binding's reference to a task (the goroutine keeps its own until it
- ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
-
- # Safety
- The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released,
- and the caller does not use it again.
- */
-int gr_py_task_release(struct gr_py_task *t);
-
-/*
- gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
- GIL held; released while switched out.
-
- # Safety
- The GIL is held.
- */
-int gr_py_yield(void);
-
-/*
- gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
- asleep.
-
- # Safety
- The GIL is held.
- */
-int gr_py_sleep(int64_t ns);
-
-/*
- gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
- -ECANCELED, -EPERM. GIL held; released while waiting.
-
- # Safety
- The GIL is held.
- */
-int gr_py_block_io(int fd, int events, int64_t timeout_ns);
+void *gr_py_spawn(struct gr_py_home *h,
+                  void *func,
+                  void *args,
+                  void *kw,
+                  const char *name,
+                  int flags);
 
 /*
  Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
@@ -728,7 +955,8 @@ int gr_py_chan_free(struct gr_chan *c);
 /*
  gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
  a reference only if that case fires); the receive case that fires stores a new
- reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+ reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
+ receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
  (its `closed` set to 1 if it fired because its channel is closed: nothing was
  sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
  -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
@@ -739,7 +967,9 @@ int gr_py_chan_free(struct gr_chan *c);
  with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
  a live object.
  */
-int gr_py_select(struct gr_py_case *cases, size_t n, int64_t timeout_ns);
+int gr_py_select(struct gr_py_case *cases,
+                 size_t n,
+                 int64_t timeout_ns);
 
 /*
  Returns `obj` as a new reference the caller takes over (for the `obj` of a
@@ -768,30 +998,6 @@ int gr_py_wg_wait(struct gr_wg *wg);
  The GIL is held; `m` is NULL or a mutex from gr_mutex_new that has not been freed.
  */
 int gr_py_mutex_lock(struct gr_mutex *m);
-
-/*
- Reads up to `n` bytes from `fd` (made non-blocking), parking until some arrive.
- Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
- errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
- GIL held; released while waiting.
-
- # Safety
- The GIL is held.
- */
-void *gr_py_recv(int fd, size_t n);
-
-/*
- Writes up to `n` bytes to `fd` (made non-blocking), parking while it would block;
- `all` != 0: until all are written. Returns the byte count, or a negative errno
- value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
- write is returned too). GIL held (the buffer belongs to a Python object the caller
- keeps alive); released while waiting.
-
- # Safety
- The GIL is held; `data` is NULL or points to `n` readable bytes, which stay valid
- until the call returns.
- */
-ptrdiff_t gr_py_send(int fd, const void *data, size_t n, int all);
 
 /*
  Reports `value` (an exception instance of type `typ`) through sys.unraisablehook
@@ -1013,6 +1219,539 @@ int gr_mutex_unlock(struct gr_mutex *m);
  nothing) and none starts later.
  */
 int gr_mutex_free(struct gr_mutex *m);
+
+/*
+ Creates a condition variable on the mutex `m`, which its waiters hold when they
+ call gr_cond_wait. NULL when `m` is NULL or out of memory. Never parks; plain
+ threads: yes.
+
+ # Safety
+ `m` is NULL or a mutex from gr_mutex_new that stays alive (is not freed) until
+ gr_cond_free has freed the cond.
+ */
+struct gr_cond *gr_cond_new(struct gr_mutex *m);
+
+/*
+ With the cond's mutex locked by the caller: unlocks it, waits until
+ gr_cond_signal or gr_cond_broadcast wakes this waiter, and locks the mutex again
+ before returning (as pthread_cond_wait; wake-ups are never spurious here, but
+ re-check your condition in a loop anyway, as Go's documentation says: another
+ goroutine may have changed it before you got the mutex back). Returns 0, -EPERM
+ (the mutex was not locked: nothing was waited for), -EINVAL (NULL). May park;
+ plain threads block.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_wait(struct gr_cond *c);
+
+/*
+ gr_cond_wait for at most `ns` nanoseconds (negative: no limit; 0: unlocks and
+ relocks the mutex and returns -ETIMEDOUT unless a signal came in between).
+ Returns 0 (woken), -ETIMEDOUT (the time passed), -EPERM (the mutex was not
+ locked: nothing was waited for), -EINVAL (NULL); in every case but -EPERM and
+ -EINVAL the mutex is locked again when it returns. May park; plain threads block.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_wait_timeout(struct gr_cond *c, int64_t ns);
+
+/*
+ Wakes one waiter (the one that has waited longest), if any. The caller may hold
+ the mutex or not. Returns 0, -EINVAL (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_signal(struct gr_cond *c);
+
+/*
+ Wakes every waiter. The caller may hold the mutex or not. Returns 0, -EINVAL
+ (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_cond_broadcast(struct gr_cond *c);
+
+/*
+ Frees the cond (not its mutex). Returns 0, -EBUSY (somebody waits on it: nothing
+ is freed), -EINVAL (NULL). Safe as soon as the waiters you woke have been woken:
+ a woken waiter never touches the cond again. Never parks.
+
+ # Safety
+ `c` is NULL or a cond from gr_cond_new that has not been freed. If this call frees
+ it, no other call on it is running then (a call parked in it makes this one free
+ nothing) and none starts later.
+ */
+int gr_cond_free(struct gr_cond *c);
+
+/*
+ Runs `fn_(arg)` if no gr_once_do on `o` has run it yet; otherwise waits until the
+ call that runs it has returned (concurrent callers park meanwhile), so every
+ caller returns after `fn_` has returned, exactly once. A failing `fn_` still
+ counts as run. Returns 0, -EDEADLK (`fn_` itself called gr_once_do on the same `o`: that
+ inner call returns at once, without running anything), -EINVAL (NULL `o` or
+ `fn_`). May park; plain threads block.
+
+ # Safety
+ `o` is NULL or points to a gr_once that was all zero before its first use and is
+ used only through gr_once_do (it stays valid while any call on it runs); `fn_`
+ is NULL or a function that is sound to call with `arg`.
+ */
+int gr_once_do(struct gr_once *o, gr_fn fn_, void *arg);
+
+/*
+ From now on, each arrival of signal `signo` sends `signo` on `c` without waiting
+ (dropped when the channel is full, as Go's signal.Notify: give it a buffer), from
+ a thread of the runtime, so a goroutine receives it with gr_chan_recv or in
+ gr_select. While any channel wants `signo` the signal's previous action (its
+ default, or a handler of the program's) is replaced; gr_signal_stop puts it back.
+ Call again for more signals on one channel; registering the same pair twice does
+ nothing. Returns 0, -EINVAL (NULL, a channel whose elements are not `int`-sized, a
+ signal number out of 1..64, or SIGKILL, SIGSTOP, and the fault signals SIGSEGV,
+ SIGBUS, SIGFPE, SIGILL, which the runtime or the kernel keep), -EBUSY (SIGQUIT
+ while GRDEBUG=sigquit=1 has it), -EAGAIN (no thread for delivery). Never parks;
+ plain threads: yes.
+
+ # Safety
+ `c` is NULL or a channel from gr_chan_new that stays alive (is not freed) until
+ gr_signal_stop(c) has returned.
+ */
+int gr_signal_notify(struct gr_chan *c, int signo);
+
+/*
+ Stops delivering signals to `c` (every signal it was registered for); a signal
+ nobody else wants gets its previous action back. Once it returns nothing more is
+ sent to `c`, which may then be freed. Returns 0 (also when `c` was not
+ registered), -EINVAL (NULL). `c` is only compared, never dereferenced. Never
+ parks; plain threads: yes.
+ */
+int gr_signal_stop(struct gr_chan *c);
+
+/*
+ waitpid(2) that parks the goroutine instead of blocking its thread: waits for a
+ child to change state as waitpid(pid, status, options) does (`pid` > 0: that
+ child; -1: any child; 0 or < -1: a process group; options WNOHANG, WUNTRACED,
+ WCONTINUED, __WALL, __WCLONE, __WNOTHREAD). One child's exit is waited for on a
+ pidfd in the netpoller; the other cases wait for SIGCHLD, with a handler
+ installed while they wait (a handler of the program's still runs). If the program
+ ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaps children), those
+ cases block the thread in waitpid while its processor runs other goroutines.
+ Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG and no child
+ changed state), or -ECHILD (no such child), -EINVAL (unknown options). May park;
+ plain threads block.
+
+ # Safety
+ `status` is NULL or points to a writable `int`.
+ */
+int gr_waitpid(pid_t pid, int *status, int options);
+
+/*
+ gr_rwmutex_rlock (`write` = 0) or gr_rwmutex_lock (`write` != 0) for Python code:
+ 0, -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `m` is NULL or a rwmutex from gr_rwmutex_new that has not been
+ freed.
+ */
+int gr_py_rwmutex_lock(struct gr_rwmutex *m, int write);
+
+/*
+ gr_cond_wait_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM (the mutex was not locked, or parking is refused), -EINVAL. GIL held;
+ released while waiting.
+
+ # Safety
+ The GIL is held; `c` is NULL or a cond from gr_cond_new that has not been freed.
+ */
+int gr_py_cond_wait(struct gr_cond *c, int64_t ns);
+
+/*
+ gr_sem_acquire_timeout for Python code (`ns` negative: no limit): 0, -ETIMEDOUT,
+ -EPERM, -EINVAL. GIL held; released while waiting.
+
+ # Safety
+ The GIL is held; `s` is NULL or a semaphore from gr_sem_new that has not been
+ freed.
+ */
+int gr_py_sem_acquire(struct gr_sem *s, int64_t n, int64_t ns);
+
+/*
+ Creates an unlocked reader/writer mutex. NULL when out of memory. Never parks;
+ plain threads: yes.
+ */
+struct gr_rwmutex *gr_rwmutex_new(void);
+
+/*
+ Takes a read lock: any number of readers hold it together, while no writer does.
+ Waits while a writer holds it, and also while a writer waits for it (a waiting
+ writer holds back new readers, so readers cannot starve it; a read lock taken
+ recursively can therefore deadlock, as in Go). Returns 0, -EINVAL (NULL). May
+ park; plain threads block.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_rlock(struct gr_rwmutex *m);
+
+/*
+ Takes a read lock if that needs no wait. Returns 0, -EBUSY (a writer holds it or
+ waits for it), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_tryrlock(struct gr_rwmutex *m);
+
+/*
+ Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
+ thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
+ reader holds it and none is waited for, as Go detects it; nothing changes unless
+ another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_runlock(struct gr_rwmutex *m);
+
+/*
+ Takes the write lock: waits for the writer before it, then holds back new
+ readers and waits for the readers inside to leave. Returns 0, -EINVAL (NULL).
+ May park; plain threads block.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_lock(struct gr_rwmutex *m);
+
+/*
+ Takes the write lock if that needs no wait. Returns 0, -EBUSY (held or waited
+ for by anyone), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_trylock(struct gr_rwmutex *m);
+
+/*
+ Drops the write lock: the readers that waited meanwhile all get in, then the next
+ writer may. Any goroutine or thread may drop it. Returns 0, -EPERM (it is not
+ write-locked: nothing changes), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
+ */
+int gr_rwmutex_unlock(struct gr_rwmutex *m);
+
+/*
+ Frees the rwmutex. Returns 0, -EBUSY (locked for reading or writing, or somebody
+ waits for it: nothing is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_rwmutex_free(struct gr_rwmutex *m);
+
+/*
+ Creates a semaphore of `n` tokens, all free. NULL when `n` is negative or out of
+ memory. Never parks; plain threads: yes.
+ */
+struct gr_sem *gr_sem_new(int64_t n);
+
+/*
+ Takes `n` tokens, waiting until they are free. Requests are served in order: while
+ one waits, later ones wait behind it even if they would fit (so a big request is
+ not starved by small ones). Returns 0, -EINVAL (NULL, `n` < 0, or `n` more than
+ the semaphore's size: it could never be served). May park; plain threads block.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_acquire(struct gr_sem *s, int64_t n);
+
+/*
+ gr_sem_acquire for at most `ns` nanoseconds (negative: no limit, 0: only if free
+ and nobody waits). Returns 0, -ETIMEDOUT (no token was taken; the requests behind
+ this one move up), -EINVAL (as gr_sem_acquire). May park; plain threads block.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_acquire_timeout(struct gr_sem *s, int64_t n, int64_t ns);
+
+/*
+ Takes `n` tokens if they are free and nobody waits. Returns 1 (taken), 0 (not),
+ -EINVAL (NULL, `n` < 0). Never parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_try_acquire(struct gr_sem *s, int64_t n);
+
+/*
+ Gives back `n` tokens and wakes the waiters they satisfy, in order (stopping at
+ the first that does not fit). Any goroutine or thread may release. Returns 0,
+ -EINVAL (NULL, `n` < 0, or more tokens than are taken: nothing changes). Never
+ parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed.
+ */
+int gr_sem_release(struct gr_sem *s, int64_t n);
+
+/*
+ Frees the semaphore (tokens still taken do not matter). Returns 0, -EBUSY
+ (somebody waits for tokens: nothing is freed), -EINVAL (NULL). Never parks.
+
+ # Safety
+ `s` is NULL or a semaphore from gr_sem_new that has not been freed. If this call
+ frees it, no other call on it is running then (a call parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_sem_free(struct gr_sem *s);
+
+/*
+ Creates a timer that fires `ns` nanoseconds from now (<= 0: at once), then every
+ `period_ns` if that is > 0 (a ticker; 0: fires once). Each firing tries to send
+ the monotonic time of the firing (CLOCK_MONOTONIC, ns) on the timer's channel
+ (gr_timer_chan); while a value is unread the channel is full and the firing is
+ dropped, so a slow reader of a ticker gets the latest tick it had room for, never
+ a backlog. A timer costs no thread: it is one entry on the runtime's timer heap
+ (O(log n) to arm and cancel). Starts the runtime if needed. Returns NULL when
+ `period_ns` is negative, when out of memory, or when the runtime cannot start.
+ Never parks; plain threads: yes.
+ */
+struct gr_timer *gr_timer_new(int64_t ns, int64_t period_ns);
+
+/*
+ The timer's channel: `int64_t` elements (the monotonic time of a firing, ns),
+ capacity 1. Receive from it with gr_chan_recv or in gr_select; it belongs to the
+ timer (valid until gr_timer_free; never gr_chan_free or gr_chan_close it). NULL
+ for a NULL timer. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+struct gr_chan *gr_timer_chan(struct gr_timer *t);
+
+/*
+ Stops the timer (or ticker). Returns 1 if that prevented a firing from being
+ received (the timer was pending, or its value was still unread in the channel,
+ where it is now dropped), 0 if it had already fired and its value was received
+ (or it was stopped already), -EINVAL (NULL). Once it returns, no value from
+ before the call is received (Go 1.23's rule): a gr_chan_recv that starts after
+ it waits for a firing of a later gr_timer_reset. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+int gr_timer_stop(struct gr_timer *t);
+
+/*
+ Stops the timer as gr_timer_stop does, then arms it again: it fires `ns` from
+ now (<= 0: at once), then every `period_ns` if that is > 0. Returns gr_timer_stop's
+ result (1: a firing was prevented, 0: none was pending), or -EINVAL (NULL, or a
+ negative `period_ns`: nothing changes). After it returns, only firings of the
+ new arming are received. Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed.
+ */
+int gr_timer_reset(struct gr_timer *t, int64_t ns, int64_t period_ns);
+
+/*
+ Stops the timer and frees it with its channel. Returns 0, -EBUSY (a goroutine,
+ thread or select waits on its channel: nothing is freed, the timer goes on),
+ -EINVAL (NULL). Never parks; plain threads: yes.
+
+ # Safety
+ `t` is NULL or a timer from gr_timer_new that has not been freed. If this call
+ frees it, no other call on it or its channel is running then (a receive parked on
+ the channel makes this one free nothing) and none starts later.
+ */
+int gr_timer_free(struct gr_timer *t);
+
+/*
+ Creates a cancellable context, a child of `parent` (NULL: a root, cancelled only
+ by gr_ctx_cancel). Cancelling the parent cancels it, with the parent's error; a
+ child of a cancelled parent starts cancelled. Returns a new reference (drop it
+ with gr_ctx_free), or NULL when memory runs out. Never parks. Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_ctx *gr_ctx_new(struct gr_ctx *parent);
+
+/*
+ Like gr_ctx_new, and the context is cancelled with -ETIMEDOUT `ns` nanoseconds
+ from now (at once for `ns` <= 0; huge values saturate), unless it is cancelled
+ before. Returns a new reference, or NULL when memory runs out. Never parks.
+ Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_ctx *gr_ctx_with_timeout(struct gr_ctx *parent, int64_t ns);
+
+/*
+ Cancels `ctx` and all its descendants with -ECANCELED: the goroutines bound to
+ them return from their cancellation points, their done channels are closed.
+ Returns 0 (also when it was already cancelled: the first error stays), -EINVAL
+ (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+int gr_ctx_cancel(struct gr_ctx *ctx);
+
+/*
+ The context's error: 0 while it is not cancelled, -ECANCELED, or -ETIMEDOUT (its
+ deadline, or an ancestor's, passed first); -EINVAL (NULL). Never parks. Plain
+ threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+int gr_ctx_err(struct gr_ctx *ctx);
+
+/*
+ A channel (element size 0) that is closed once `ctx` is cancelled: a GR_RECV
+ case on it fires with `closed` = 1 in gr_select. The same channel every time;
+ owned by the context (do not free it; it goes with the context's last
+ reference). NULL for a NULL ctx or when memory runs out. Never parks. Plain
+ threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to.
+ */
+struct gr_chan *gr_ctx_done(struct gr_ctx *ctx);
+
+/*
+ Drops the caller's reference to `ctx`. Goroutines bound to it and its children
+ keep it alive; it is not cancelled by this (cancel it first if that is meant).
+ Returns 0, -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to, which it gives up
+ (it does not use `ctx` again unless it holds another reference).
+ */
+int gr_ctx_free(struct gr_ctx *ctx);
+
+/*
+ Starts a goroutine running `fn(arg)` bound to `ctx` (it takes its own reference):
+ its cancellation points return the context's error once it is cancelled. (A
+ goroutine started with gr_spawn is bound to its spawner's context, if any.)
+ Returns the id (> 0), or -EINVAL (NULL ctx or fn), -ENOMEM, -EAGAIN as gr_spawn.
+ Never parks. Plain threads: yes.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to; `fn` is NULL or a
+ function that may be called with `arg` on any thread.
+ */
+gr_id gr_spawn_ctx(struct gr_ctx *ctx, gr_fn fn_, void *arg);
+
+/*
+ The calling goroutine's context, or NULL (none, or a plain thread). The reference
+ is the goroutine's: valid while it stays bound (until it returns or rebinds with
+ gr_ctx_swap); do not gr_ctx_free it. Pass it as a parent to derive a narrower
+ context. Never parks.
+ */
+struct gr_ctx *gr_ctx_current(void);
+
+/*
+ Binds the calling goroutine to `ctx` (NULL: to none) from now on, and stores its
+ previous context (or NULL) in `*prev`. References move, none is taken: the
+ goroutine takes over the caller's reference to `ctx`, and the caller gets the
+ goroutine's reference to the previous one. The usual scope (what Python's
+ `gr.timeout` does): `c = gr_ctx_with_timeout(gr_ctx_current(), ns);
+ gr_ctx_swap(c, &prev); ...calls...; gr_ctx_swap(prev, &c); gr_ctx_free(c);`.
+ Goroutines spawned meanwhile (gr_spawn) are bound to `ctx` too. Returns 0,
+ -EINVAL (NULL prev), -EPERM (not on a goroutine: nothing changes). Never parks.
+
+ # Safety
+ `ctx` is NULL or a context the caller holds a reference to (which it hands over);
+ `prev` is NULL or writable.
+ */
+int gr_ctx_swap(struct gr_ctx *ctx, struct gr_ctx **prev);
+
+/*
+ Creates a group with its own context, a child of `parent` (NULL: a root). NULL
+ when memory runs out. Never parks. Plain threads: yes.
+
+ # Safety
+ `parent` is NULL or a context the caller holds a reference to.
+ */
+struct gr_group *gr_group_new(struct gr_ctx *parent);
+
+/*
+ At most `n` members run at once from now on: gr_group_go waits while `n` run
+ (first come, first served); 0 = no limit. Returns 0, -EINVAL (NULL, n < 0). Never
+ parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_limit(struct gr_group *g, int n);
+
+/*
+ Starts `fn(arg)` as a member: a goroutine bound to the group's context. The
+ first member that returns non-zero cancels the group's context (so the others'
+ cancellation points return) and its result is what gr_group_wait returns. While
+ the limit's number of members run, waits for one to end (a cancellation point of
+ the caller's context). Returns the member's goroutine id (> 0), -EINVAL (NULL g or
+ fn), -ENOMEM, -EAGAIN (as gr_spawn), or the caller's context error (nothing
+ started). May park; plain threads block.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed; `fn` is NULL or
+ a function that may be called with `arg` on any thread.
+ */
+gr_id gr_group_go(struct gr_group *g, gr_task_fn fn_, void *arg);
+
+/*
+ Waits until every member has returned, then cancels the group's context (as Go's
+ errgroup does) and returns the first non-zero member result, or 0. A cancellation
+ point of the caller's context: its error if that is cancelled first (the members
+ go on). -EINVAL (NULL). May park; plain threads block.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_wait(struct gr_group *g);
+
+/*
+ The group's context (the group's reference: valid until gr_group_free; do not
+ gr_ctx_free it). NULL for a NULL group. Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+struct gr_ctx *gr_group_ctx(struct gr_group *g);
+
+/*
+ Cancels the group's context (every member's cancellation points return
+ -ECANCELED). Returns 0, -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed.
+ */
+int gr_group_cancel(struct gr_group *g);
+
+/*
+ Frees the group and drops its reference to its context. Returns 0, -EBUSY
+ (members still run, or somebody waits in gr_group_wait or gr_group_go: nothing is
+ freed), -EINVAL (NULL). Never parks. Plain threads: yes.
+
+ # Safety
+ `g` is NULL or a group from gr_group_new that has not been freed. If this call
+ frees it, no other call on it is running then (one parked in it makes this one
+ free nothing) and none starts later.
+ */
+int gr_group_free(struct gr_group *g);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,13 +6,18 @@
 #                         (bench/icount.py, for the report), then bench/run.py: every workload on every
 #                         system, interleaved, 5 rounds at 1 and 2 processors; writes
 #                         bench/results/REPORT.md, raw.json and one SVG per workload
-#   make bench QUICK=1    reduced sizes, 3 rounds, no criterion (under 3 minutes)
+#                         (committed: the last full run on the reference machine)
+#   make bench QUICK=1    reduced sizes, 3 rounds, no criterion (under 3 minutes); writes
+#                         the same files into $(BENCH_QUICK_OUT) (git-ignored) and leaves
+#                         bench/results/ alone
 #   BENCH_ARGS="--only spawn,chanpp --rounds 3"   more bench/run.py options
 #
 # One recipe builds for both modes: `make -C bench go` prints why it skips Go when no
 # toolchain can be had, and bench/run.py then reports Go as skipped.
 
-BENCH_RUN_ARGS = $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)
+BENCH_QUICK_OUT := $(TARGET_DIR)/bench
+BENCH_OUT = $(if $(filter 1,$(QUICK)),$(BENCH_QUICK_OUT),bench/results)
+BENCH_RUN_ARGS = $(if $(filter 1,$(QUICK)),--quick) --out $(BENCH_OUT) $(BENCH_ARGS)
 
 .PHONY: bench
 bench: build
@@ -22,6 +27,7 @@ bench: build
 	$(if $(filter 1,$(QUICK)),,@if command -v valgrind >/dev/null; then $(PYTHON) bench/icount.py; \
 		else echo "no valgrind: REPORT.md goes without instruction counts"; fi)
 	$(PYTHON) bench/run.py $(BENCH_RUN_ARGS)
+	@echo "make bench$(if $(filter 1,$(QUICK)), QUICK=1): report and raw data in $(BENCH_OUT)/ (REPORT.md, raw.json, medians.tsv, *.svg)"
 
 # make bench-check: instructions per micro-operation (microbench/icount.rs under
 # valgrind --tool=callgrind, bench/icount.py) against bench/baseline/icount.json;

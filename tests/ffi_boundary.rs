@@ -22,11 +22,20 @@ const PANIC_FREE: &[(&str, &str)] = &[
     ("gr_chan_len", "NULL check, then an atomic load"),
     ("gr_chan_cap", "NULL check, then a field read"),
     ("gr_py_home_alive", "NULL check, then an atomic load"),
-    ("gr_py_task_id", "NULL check, then an atomic load"),
-    ("gr_py_task_done", "NULL check, then an atomic load"),
+    ("gr_py_home_daemons", "NULL check, then an atomic load"),
     (
         "gr_py_steal",
         "NULL check, then returns its argument (or raises through the Python C API)",
+    ),
+    (
+        "gr_rwmutex_rlock",
+        "NULL and fork checks, one atomic add; a wait for a writer (and NULL) goes to \
+         rlock_rest, whose body is boundary(...)",
+    ),
+    (
+        "gr_rwmutex_runlock",
+        "NULL and fork checks, one atomic subtraction; waking a writer (and NULL) goes \
+         to runlock_rest, whose body is boundary(...)",
     ),
 ];
 
@@ -142,7 +151,10 @@ fn every_export_runs_inside_boundary_or_cannot_panic() {
 #[test]
 fn panic_free_exports_take_any_input() {
     use goroutine::ffi::core::{gr_strerror, gr_version};
-    use goroutine::ffi::pybinding::{gr_py_home_alive, gr_py_task_done, gr_py_task_id};
+    use goroutine::ffi::pybinding::{gr_py_home_alive, gr_py_home_daemons};
+    use goroutine::ffi::rwmutex::{
+        gr_rwmutex_free, gr_rwmutex_new, gr_rwmutex_rlock, gr_rwmutex_runlock,
+    };
     use goroutine::ffi::sync::{gr_chan_cap, gr_chan_len};
     use std::ffi::CStr;
 
@@ -174,7 +186,19 @@ fn panic_free_exports_take_any_input() {
         assert_eq!(gr_chan_len(std::ptr::null()), 0);
         assert_eq!(gr_chan_cap(std::ptr::null()), 0);
         assert_eq!(gr_py_home_alive(std::ptr::null()), 0);
-        assert_eq!(gr_py_task_id(std::ptr::null()), -(libc::EINVAL as i64));
-        assert_eq!(gr_py_task_done(std::ptr::null()), 0);
+        assert_eq!(gr_py_home_daemons(std::ptr::null()), 0);
+        assert_eq!(gr_rwmutex_rlock(std::ptr::null_mut()), -libc::EINVAL);
+        assert_eq!(gr_rwmutex_runlock(std::ptr::null_mut()), -libc::EINVAL);
+    }
+    // The fast paths of a live rwmutex, and the read unlock of one nobody read-locked.
+    let m = gr_rwmutex_new();
+    assert!(!m.is_null());
+    // SAFETY: m is a live rwmutex from gr_rwmutex_new, freed last.
+    unsafe {
+        assert_eq!(gr_rwmutex_runlock(m), -libc::EPERM);
+        assert_eq!(gr_rwmutex_rlock(m), 0);
+        assert_eq!(gr_rwmutex_runlock(m), 0);
+        assert_eq!(gr_rwmutex_runlock(m), -libc::EPERM);
+        assert_eq!(gr_rwmutex_free(m), 0);
     }
 }

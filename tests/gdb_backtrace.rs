@@ -1,4 +1,5 @@
-//! gdb and goroutines. Needs gdb (`.ci/run` installs it).
+//! gdb and goroutines. Needs gdb: without it both tests skip (tests/common/mod.rs;
+//! `.ci/run` installs it).
 //!
 //! - The context switch's CFI lets a debugger walk a goroutine's stack: gdb stops a
 //!   goroutine inside nested calls and its backtrace must go through the goroutine's
@@ -11,6 +12,8 @@
 //!   one's thread; afterwards gdb's own `bt` is the stopped thread's again. The same
 //!   on a core file the kernel wrote of that program (skipped, with a note, where
 //!   core_pattern hands cores to a program instead of writing a file).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,12 +72,15 @@ fn gdb(args: &[&str], cwd: &Path) -> String {
         .args(args)
         .current_dir(cwd)
         .output()
-        .expect("gdb must be installed (apt-get install gdb)");
+        .expect("run gdb under timeout");
     String::from_utf8_lossy(&res.stdout).to_string() + &String::from_utf8_lossy(&res.stderr)
 }
 
 #[test]
 fn gdb_backtraces_a_running_goroutine() {
+    if !common::need_tool("gdb_backtraces_a_running_goroutine", "gdb", "gdb") {
+        return;
+    }
     let dir = TempDir::new("backtrace");
     let exe = compile("backtrace", "-O1", &dir.0);
     let text = gdb(&["-ex", "run", "-ex", "bt", exe.to_str().unwrap()], &dir.0);
@@ -263,6 +269,13 @@ fn check_script_output(text: &str, ids: &[(String, u64)]) {
 
 #[test]
 fn gdb_script_lists_goroutines_and_backtraces_parked_ones() {
+    if !common::need_tool(
+        "gdb_script_lists_goroutines_and_backtraces_parked_ones",
+        "gdb",
+        "gdb",
+    ) {
+        return;
+    }
     let dir = TempDir::new("script");
     let exe = compile("goroutines", "-O0", &dir.0);
     let exe = exe.to_str().unwrap();

@@ -123,6 +123,14 @@ fn echo_preloaded() {
     run_ok("echo", Link::Preloaded, &[], &[]);
 }
 
+/// A cancelled context fails each hooked call that would wait with errno
+/// ECANCELED (ETIMEDOUT for a deadline): read, recv, write, accept, poll, select,
+/// epoll_wait, the sleeps.
+#[test]
+fn cancel_calls() {
+    run_ok("cancel_calls", Link::Linked, &[], &[]);
+}
+
 /// GR_HOOK=0 turns the layer off: a goroutine's usleep then blocks its thread in the
 /// kernel; with the layer on it does not.
 #[test]
@@ -186,6 +194,41 @@ fn hiredis_blpop() {
         Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--maxclients", "4096"])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts"),
+    );
+    wait_for_port(port, Duration::from_secs(20));
+    let exe = compiled(test, Link::Preloaded, &["-lhiredis"]);
+    run_ok_exe(test, &exe, Link::Preloaded, &[&port.to_string()], &[]);
+    drop(redis);
+}
+
+/// Structured cancellation through hiredis: `BLPOP key 5` in a goroutine whose
+/// context times out after 100 ms returns hiredis's own error within 110 ms; a
+/// cancel by another goroutine gives its I/O error with errno ECANCELED.
+#[test]
+fn hiredis_deadline() {
+    let test = "hiredis_deadline";
+    if !common::need_tool(test, "redis-server", "redis-server")
+        || !common::need_file(
+            test,
+            "hiredis/hiredis.h",
+            "libhiredis-dev",
+            &["/usr/include/hiredis/hiredis.h"],
+        )
+    {
+        return;
+    }
+    let dir = TempDir::new("redis");
+    let port = free_port();
+    let redis = Server(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir.0)
             .stdout(Stdio::null())
@@ -662,11 +705,14 @@ fn compile(name: &str, link: Link, extra: &[&str]) -> Result<PathBuf, String> {
         .unwrap_or(lib)
         .join("hook-tests");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let exe = out_dir.join(match link {
+    let file = match link {
         Link::Linked => name.to_string(),
         Link::Preloaded => format!("{name}-plain"),
-    });
-    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    };
+    let exe = out_dir.join(&file);
+    // One temporary per output file: the two link modes of one program are compiled
+    // at once by tests running in parallel.
+    let tmp = out_dir.join(format!(".{file}.{}", std::process::id()));
     let src = Path::new(MANIFEST)
         .join("tests/hook")
         .join(format!("{name}.c"));

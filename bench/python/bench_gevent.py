@@ -1,7 +1,7 @@
 """gevent / greenlet on the workloads of bench/python/README.md (same shapes as
 bench_goroutine.py).
 
-    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
+    python bench_gevent.py spawn|yield|greenlet|chanpp|echo|parkmem|crawl|echo_std [key=value...]   -> one JSON line
 """
 
 
@@ -112,4 +112,4 @@ if __name__ == "__main__":
     w = sys.argv[1]
     fn = {"spawn": spawn, "yield": yield_, "greenlet": greenlet_switch, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
           "crawl": crawl, "echo_std": echo_std}[w]
-    common.emit({"workload": w, "impl": "gevent", **fn()})
+    common.emit({"workload": w, "impl": "gevent", **fn(**common.kwargs(sys.argv[2:]))})

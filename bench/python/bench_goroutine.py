@@ -1,6 +1,8 @@
 """libgoroutine's Python binding on the workloads of bench/python/README.md.
 
-    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std   -> one JSON line
+    python bench_goroutine.py spawn|yield|chanpp|echo|parkmem|crawl|echo_std [key=value...]   -> one JSON line
+
+(key=value: the workload function's keyword arguments, such as n=5000)
 """
 
 import sys
@@ -89,11 +91,14 @@ def parkmem(n=20_000):
     return gr.run(main)
 
 
-def _patched(fn, *args, **kw):
-    """fn(*args, spawn, join, ...) from common.py inside gr.run, after patch_all()."""
-    import goroutine.monkey
+def _patched(fn, *args, patch=True, **kw):
+    """fn(*args, spawn, join, ...) from common.py inside gr.run, after patch_all()
+    (patch=False: without it, so the blocking calls block the goroutines' thread:
+    the baseline of bench/python/icount.py's crawl_unpatched)."""
+    if patch:
+        import goroutine.monkey
 
-    goroutine.monkey.patch_all()
+        goroutine.monkey.patch_all()
     return gr.run(fn, *args, gr.go, lambda g: g.join(), **kw)
 
 
@@ -111,5 +116,5 @@ if __name__ == "__main__":
     w = sys.argv[1]
     fn = {"spawn": spawn, "yield": yield_, "chanpp": chanpp, "echo": echo, "parkmem": parkmem,
           "crawl": crawl, "echo_std": echo_std}[w]
-    r = fn()
+    r = fn(**common.kwargs(sys.argv[2:]))
     common.emit({"workload": w, "impl": "goroutine", **r})

@@ -8,6 +8,18 @@ def emit(d):
     print(json.dumps(d), flush=True)
 
 
+def kwargs(args):
+    """The key=value arguments of a benchmark program's command line, as keyword
+    arguments (values are Python literals: n=5000, seconds=0.5)."""
+    import ast
+
+    out = {}
+    for a in args:
+        k, _, v = a.partition("=")
+        out[k] = ast.literal_eval(v)
+    return out
+
+
 def _status(field):
     with open("/proc/self/status") as f:
         for line in f:
@@ -100,10 +112,12 @@ def crawl(spawn, join, n=2000, conc=100):
     return {"rps": n / took, "cpu_us_per_req": cpu_s / n * 1e6, "n": n}
 
 
-def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64):
+def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64, rounds=None):
     """The echo workload (README.md): client and server goroutines in one process,
     with `sockets` as the socket module (the library's own, or the standard one
-    after its monkey patching)."""
+    after its monkey patching). `rounds`: each client makes exactly that many round
+    trips instead of running for `seconds` (for counting instructions per round
+    trip, icount.py)."""
     msg = b"x" * size
     counts = [0] * conns
     stop = [False]
@@ -127,7 +141,7 @@ def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64):
         c.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
         n = 0
         pc = time.perf_counter
-        while not stop[0]:
+        while not stop[0] and n != rounds:
             t = pc()
             c.sendall(msg)
             got = 0
@@ -148,8 +162,9 @@ def echo(sockets, spawn, join, sleep, conns=50, seconds=5.0, size=64):
     lat = []
     t = time.perf_counter()
     cs = [spawn(client, port, i, lat) for i in range(conns)]
-    sleep(seconds)
-    stop[0] = True
+    if rounds is None:
+        sleep(seconds)
+        stop[0] = True
     for c in cs:
         join(c)
     took = time.perf_counter() - t

@@ -14,6 +14,16 @@ def med(workload, impl, key):
     return (statistics.median(v), v) if v else (None, [])
 
 
+def paired(w, gw, key):
+    """The median of the ratios of the runs made one after the other (run.sh
+    alternates the two libraries): steadier than the ratio of the medians when the
+    machine's load drifts during the run."""
+    a = med(w, "goroutine", key)[1]
+    b = med(gw, "gevent", key)[1]
+    r = [x / y for x, y in zip(a, b) if y]
+    return statistics.median(r) if r else None
+
+
 LINES = [
     # (label, workload, gevent workload, key, unit, better)
     ("spawn+join, cold (ns/goroutine)", "spawn", "spawn", "cold_ns", "ns", "lower"),
@@ -33,8 +43,8 @@ LINES = [
 
 print(f"Python benchmarks, median of {runs} runs ({header})")
 print()
-print("| workload | goroutine | gevent | goroutine / gevent |")
-print("|---|---|---|---|")
+print("| workload | goroutine | gevent | goroutine / gevent | median of paired runs' ratios |")
+print("|---|---|---|---|---|")
 for label, w, gw, key, unit, better in LINES:
     a, av = med(w, "goroutine", key)
     b, bv = med(gw, "gevent", key)
@@ -43,7 +53,9 @@ for label, w, gw, key, unit, better in LINES:
     fa = "-" if a is None else f"{a:,.0f}"
     fb = "-" if b is None else f"{b:,.0f}"
     ratio = "-" if (a is None or b in (None, 0)) else f"{a / b:.2f}x"
-    print(f"| {label} | {fa} | {fb} | {ratio} |")
+    p = paired(w, gw, key)
+    pr = "-" if p is None else f"{p:.2f}x"
+    print(f"| {label} | {fa} | {fb} | {ratio} | {pr} |")
 print()
 print("raw runs:")
 for r in rows:

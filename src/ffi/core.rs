@@ -174,6 +174,7 @@ pub unsafe extern "C" fn gr_spawn_attr(
             SpawnAttr {
                 stack_size: attr.stack_size,
                 name: attr.name,
+                ..SpawnAttr::default()
             }
         };
         sched::spawn(f, arg, &a)

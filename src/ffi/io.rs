@@ -18,13 +18,11 @@ pub const GR_READ: c_int = 1;
 pub const GR_WRITE: c_int = 2;
 
 /// Sleeps at least `ns` nanoseconds (<= 0: just yields). Other goroutines run
-/// meanwhile. Returns 0. May park; plain threads sleep.
+/// meanwhile. Returns 0, or the context's error (-ECANCELED, -ETIMEDOUT) once the
+/// calling goroutine's context is cancelled. May park; plain threads sleep.
 #[no_mangle]
 pub extern "C" fn gr_sleep(ns: i64) -> c_int {
-    boundary("gr_sleep", || {
-        park::sleep(ns);
-        0
-    })
+    boundary("gr_sleep", || park::sleep(ns))
 }
 
 /// Waits until `fd` is ready for `events` (GR_READ, GR_WRITE or both), as poll(2)

@@ -14,5 +14,16 @@ pub mod debug;
 pub mod io;
 pub mod pybinding;
 pub mod sync;
+// Go's toolbox beyond channels (issue 17): timers, the rest of sync, semaphores,
+// signals and child processes.
+pub mod cond;
+pub mod once;
+pub mod process;
+pub mod pysync;
+pub mod rwmutex;
+pub mod sem;
+pub mod timer;
+// Contexts and groups (issue 17): cancellation, deadlines, errgroup.
+pub mod context;
 
 pub(crate) use crate::runtime::boundary::boundary;

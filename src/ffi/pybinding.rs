@@ -1,5 +1,5 @@
 //! Header section "Python": the exports the Python binding (`bindings/python`) calls
-//! through ctypes. C programs have no use for them. See `src/cpython.rs` for the design.
+//! through ctypes. C programs have no use for them. See `src/cpython/` for the design.
 //!
 //! Conventions: a `PyObject *` is passed as `void *`. Functions marked "GIL held" are
 //! called through `ctypes.PyDLL`; the ones that may park release the GIL themselves
@@ -12,46 +12,244 @@ use std::panic::AssertUnwindSafe;
 
 use super::boundary;
 use super::sync::gr_chan;
-use crate::cpython::{self, Api, PyHome, Task};
-use crate::runtime::{netpoll, park, sched};
+use crate::cpython::{self, Api, PyHome};
 use crate::sync::chan::Chan;
 use crate::sync::mutex::Mutex;
 use crate::sync::select::{self, Case};
 use crate::sync::waitgroup::WaitGroup;
 
-/// The CPython C-API entry points and objects the runtime needs, filled by the binding
-/// from `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be
-/// set.
+/// What the runtime needs of the running interpreter: `sizeof(PyObject)` and the
+/// addresses of C-API functions and objects, filled by the binding from
+/// `ctypes.pythonapi` and handed over once with gr_py_init. Every field must be set.
+/// Each field's comment names the function (called with the signature CPython
+/// gives it) or the object.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct gr_py_api {
     /// sizeof(gr_py_api), checked by gr_py_init.
     pub size: usize,
+    /// `object.__basicsize__` (sizeof(PyObject)): 16 in the builds supported.
+    pub object_size: usize,
     /// `PyInterpreterState_Get()` of the interpreter the goroutines run in.
     pub interp: *mut c_void,
-    pub thread_state_new: Option<unsafe extern "C" fn(*mut c_void) -> *mut c_void>,
-    pub eval_restore_thread: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub eval_save_thread: Option<unsafe extern "C" fn() -> *mut c_void>,
-    pub thread_state_clear: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub thread_state_delete: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub object_call_object: Option<unsafe extern "C" fn(*mut c_void, *mut c_void) -> *mut c_void>,
-    pub incref: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub decref: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub err_write_unraisable: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub err_set_object: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
-    pub bytes_from_string_and_size:
-        Option<unsafe extern "C" fn(*const c_char, isize) -> *mut c_void>,
-    pub long_from_long: Option<unsafe extern "C" fn(c_long) -> *mut c_void>,
-    /// `PyCFunction_NewEx`, for the builtins of gr_py_builtin.
-    pub cfunction_new_ex:
-        Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void>,
+    /// `PyThreadState_New`.
+    pub thread_state_new: *mut c_void,
+    /// `PyEval_RestoreThread`.
+    pub restore_thread: *mut c_void,
+    /// `PyEval_SaveThread`.
+    pub save_thread: *mut c_void,
+    /// `PyThreadState_Clear`.
+    pub thread_state_clear: *mut c_void,
+    /// `PyThreadState_Delete`.
+    pub thread_state_delete: *mut c_void,
+    /// `PyObject_Call`.
+    pub call: *mut c_void,
+    /// `Py_IncRef`.
+    pub incref: *mut c_void,
+    /// `Py_DecRef`.
+    pub decref: *mut c_void,
+    /// `PyErr_WriteUnraisable`.
+    pub write_unraisable: *mut c_void,
+    /// `PyErr_SetObject`.
+    pub set_object: *mut c_void,
+    /// `PyErr_SetString`.
+    pub set_string: *mut c_void,
+    /// `PyErr_Occurred`.
+    pub err_occurred: *mut c_void,
+    /// `PyErr_Fetch`.
+    pub err_fetch: *mut c_void,
+    /// `PyErr_Restore`.
+    pub err_restore: *mut c_void,
+    /// `PyErr_NormalizeException`.
+    pub err_normalize: *mut c_void,
+    /// `PyException_SetTraceback`.
+    pub exception_set_traceback: *mut c_void,
+    /// `PyErr_GivenExceptionMatches`.
+    pub given_exception_matches: *mut c_void,
+    /// `PyBytes_FromStringAndSize`.
+    pub bytes_from: *mut c_void,
+    /// `PyLong_FromLong`.
+    pub long_from: *mut c_void,
+    /// `PyBool_FromLong`.
+    pub bool_from: *mut c_void,
+    /// `PyLong_FromSsize_t`.
+    pub long_from_ssize: *mut c_void,
+    /// `PyLong_FromUnsignedLongLong`.
+    pub long_from_u64: *mut c_void,
+    /// `PyLong_AsLong`.
+    pub long_as_long: *mut c_void,
+    /// `PyLong_AsUnsignedLongLong`.
+    pub long_as_u64: *mut c_void,
+    /// `PyFloat_AsDouble`.
+    pub float_as_double: *mut c_void,
+    /// `PyObject_IsTrue`.
+    pub object_is_true: *mut c_void,
+    /// `PyCallable_Check`.
+    pub callable_check: *mut c_void,
+    /// `PyTuple_Size`.
+    pub tuple_size: *mut c_void,
+    /// `PyTuple_Pack`.
+    pub tuple_pack: *mut c_void,
+    /// `PyTuple_GetSlice`.
+    pub tuple_get_slice: *mut c_void,
+    /// `PyTuple_GetItem`.
+    pub tuple_get_item: *mut c_void,
+    /// `PyUnicode_CompareWithASCIIString`.
+    pub unicode_eq_ascii: *mut c_void,
+    /// `PyDict_Copy`.
+    pub dict_copy: *mut c_void,
+    /// `PyDict_Size`.
+    pub dict_size: *mut c_void,
+    /// `PyContext_CopyCurrent`.
+    pub context_copy_current: *mut c_void,
+    /// `PyContext_Enter`.
+    pub context_enter: *mut c_void,
+    /// `PyContext_Exit`.
+    pub context_exit: *mut c_void,
+    /// `PyObject_GetBuffer`.
+    pub get_buffer: *mut c_void,
+    /// `PyBuffer_Release`.
+    pub release_buffer: *mut c_void,
+    /// `PyType_FromSpec`.
+    pub type_from_spec: *mut c_void,
+    /// `PyType_GenericAlloc`.
+    pub type_generic_alloc: *mut c_void,
+    /// `PyType_GetSlot`.
+    pub type_get_slot: *mut c_void,
+    /// `PyObject_ClearWeakRefs`.
+    pub clear_weakrefs: *mut c_void,
+    /// `PyUnicode_FromFormat`.
+    pub unicode_from_format: *mut c_void,
+    /// `Py_GenericAlias`.
+    pub generic_alias: *mut c_void,
+    /// `PyCFunction_NewEx`.
+    pub cfunction_new: *mut c_void,
+    /// `PyThread_allocate_lock`.
+    pub lock_allocate: *mut c_void,
+    /// `PyThread_acquire_lock_timed`.
+    pub lock_acquire_timed: *mut c_void,
+    /// `PyThread_release_lock`.
+    pub lock_release: *mut c_void,
+    /// `PyThread_free_lock`.
+    pub lock_free: *mut c_void,
+    /// `PyErr_CheckSignals`.
+    pub check_signals: *mut c_void,
     /// `None`.
     pub none: *mut c_void,
-    /// Exception type raised by a receive from a closed, drained channel.
+    /// The binding's exception type for a receive from a closed, drained channel.
     pub exc_closed: *mut c_void,
-    /// Exception type raised when a park is refused (Python entered from C on an M:N
-    /// goroutine, or inside a ctypes callback on 3.11).
+    /// The binding's exception type for a park that is refused (Python entered from C on an M:N goroutine, or a ctypes callback on 3.11).
     pub exc_context: *mut c_void,
+    /// `KeyboardInterrupt`.
+    pub exc_keyboard_interrupt: *mut c_void,
+    /// `SystemExit`.
+    pub exc_system_exit: *mut c_void,
+    /// `TypeError`.
+    pub exc_type_error: *mut c_void,
+    /// `ValueError`.
+    pub exc_value_error: *mut c_void,
+    /// `RuntimeError`.
+    pub exc_runtime_error: *mut c_void,
+    /// The binding's function (rc, kind) -> exception instance, for the errors the builtins raise.
+    pub hook_error: *mut c_void,
+    /// The binding's go(fn, *args, **kw) for callers that are not goroutines of a home.
+    pub hook_go: *mut c_void,
+}
+
+/// A field of the binding's table as the type the runtime's table gives it.
+///
+/// # Safety
+/// `T` is a pointer-sized type (a function or object pointer) and `p` a valid value
+/// of it.
+unsafe fn from_address<T: Copy>(p: *mut c_void) -> T {
+    const { assert!(core::mem::size_of::<T>() == core::mem::size_of::<*mut c_void>()) };
+    // SAFETY: our contract; the sizes match (checked at compile time above).
+    unsafe { core::mem::transmute_copy(&p) }
+}
+
+/// The runtime's table from the binding's: None when a field is NULL.
+///
+/// # Safety
+/// Every field of `a` is NULL or what its comment says.
+unsafe fn load_api(a: &gr_py_api) -> Option<Api> {
+    macro_rules! table {
+        ($($f:ident),* $(,)?) => {
+            Api {
+                $($f: {
+                    if a.$f.is_null() {
+                        return None;
+                    }
+                    // SAFETY: our contract: the address of the function (with the
+                    // signature the field's type gives) or object the field names.
+                    unsafe { from_address(a.$f) }
+                },)*
+            }
+        };
+    }
+    Some(table!(
+        interp,
+        thread_state_new,
+        restore_thread,
+        save_thread,
+        thread_state_clear,
+        thread_state_delete,
+        call,
+        incref,
+        decref,
+        write_unraisable,
+        set_object,
+        set_string,
+        err_occurred,
+        err_fetch,
+        err_restore,
+        err_normalize,
+        exception_set_traceback,
+        given_exception_matches,
+        bytes_from,
+        long_from,
+        bool_from,
+        long_from_ssize,
+        long_from_u64,
+        long_as_long,
+        long_as_u64,
+        float_as_double,
+        object_is_true,
+        callable_check,
+        tuple_size,
+        tuple_pack,
+        tuple_get_slice,
+        tuple_get_item,
+        unicode_eq_ascii,
+        dict_copy,
+        dict_size,
+        context_copy_current,
+        context_enter,
+        context_exit,
+        get_buffer,
+        release_buffer,
+        type_from_spec,
+        type_generic_alloc,
+        type_get_slot,
+        clear_weakrefs,
+        unicode_from_format,
+        generic_alias,
+        cfunction_new,
+        lock_allocate,
+        lock_acquire_timed,
+        lock_release,
+        lock_free,
+        check_signals,
+        none,
+        exc_closed,
+        exc_context,
+        exc_keyboard_interrupt,
+        exc_system_exit,
+        exc_type_error,
+        exc_value_error,
+        exc_runtime_error,
+        hook_error,
+        hook_go,
+    ))
 }
 
 /// A home: the OS thread that calls gr_py_run and the Python goroutines pinned to it.
@@ -60,19 +258,18 @@ pub struct gr_py_home {
     _opaque: [u8; 0],
 }
 
-/// One Python goroutine's record (its result, and what its joiners wait on).
-#[allow(non_camel_case_types)]
-pub struct gr_py_task {
-    _opaque: [u8; 0],
-}
+/// gr_py_case.op: receive from a channel of `int64_t` (a gr_timer's), the value
+/// handed back as a new Python `int` in `obj`.
+pub const GR_PY_RECV_INT64: c_int = 0x100 | super::sync::GR_RECV;
 
 /// One case of gr_py_select.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct gr_py_case {
-    /// A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`).
+    /// A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
+    /// `int64_t` for GR_PY_RECV_INT64).
     pub chan: *mut gr_chan,
-    /// GR_SEND or GR_RECV.
+    /// GR_SEND, GR_RECV or GR_PY_RECV_INT64.
     pub op: c_int,
     /// Output: 1 for the case that fired because its channel is closed.
     pub closed: c_int,
@@ -92,18 +289,6 @@ unsafe fn home_of<'a>(h: *const gr_py_home) -> Option<&'a PyHome> {
     unsafe { (h as *const PyHome).as_ref() }
 }
 
-/// The task behind a handle, or None for NULL.
-///
-/// # Safety
-/// `t` is NULL or a task from gr_py_spawn whose handle reference is not released,
-/// which outlives every use of the returned reference.
-#[inline(always)]
-unsafe fn task_of<'a>(t: *const gr_py_task) -> Option<&'a Task> {
-    // SAFETY: our contract: a non-null handle is a live Task (the handle holds one
-    // of its references).
-    unsafe { (t as *const Task).as_ref() }
-}
-
 /// A channel of `PyObject *` (8-byte elements), or None.
 ///
 /// # Safety
@@ -116,9 +301,11 @@ unsafe fn pychan<'a>(c: *const gr_chan) -> Option<&'a Chan> {
     unsafe { (c as *const Chan).as_ref() }.filter(|ch| ch.elem_size() == 8)
 }
 
-/// Hands the runtime the CPython API table (copied). Returns 0 (also when called
-/// again for the same interpreter), -EINVAL (NULL, wrong size, a NULL field),
-/// -EALREADY (already initialised for another interpreter). GIL held. Never parks.
+/// Hands the runtime the CPython API table (copied) and makes the builtins
+/// (gr_py_builtin). Returns 0 (also when called again for the same interpreter),
+/// -EINVAL (NULL, wrong size, an unsupported object size, a NULL field), -EALREADY
+/// (already initialised for another interpreter), -ENOMEM (a builtin could not be
+/// made: a Python exception is set). GIL held. Never parks.
 ///
 /// # Safety
 /// The GIL is held; `api` is NULL or points to a readable gr_py_api whose fields are
@@ -130,107 +317,45 @@ pub unsafe extern "C" fn gr_py_init(api: *const gr_py_api) -> c_int {
         let Some(a) = (unsafe { api.as_ref() }) else {
             return -libc::EINVAL;
         };
-        if a.size != core::mem::size_of::<gr_py_api>()
-            || a.interp.is_null()
-            || a.exc_closed.is_null()
-            || a.exc_context.is_null()
-            || a.none.is_null()
+        if a.size != core::mem::size_of::<gr_py_api>() || a.object_size != cpython::OBJECT_HEAD_SIZE
         {
             return -libc::EINVAL;
         }
-        let (
-            Some(thread_state_new),
-            Some(restore_thread),
-            Some(save_thread),
-            Some(thread_state_clear),
-            Some(thread_state_delete),
-            Some(call_object),
-            Some(incref),
-            Some(decref),
-            Some(write_unraisable),
-            Some(set_object),
-            Some(bytes_from),
-            Some(long_from),
-            Some(cfunction_new),
-        ) = (
-            a.thread_state_new,
-            a.eval_restore_thread,
-            a.eval_save_thread,
-            a.thread_state_clear,
-            a.thread_state_delete,
-            a.object_call_object,
-            a.incref,
-            a.decref,
-            a.err_write_unraisable,
-            a.err_set_object,
-            a.bytes_from_string_and_size,
-            a.long_from_long,
-            a.cfunction_new_ex,
-        )
-        else {
+        // SAFETY: the fields are what their comments say (our contract).
+        let Some(table) = (unsafe { load_api(a) }) else {
             return -libc::EINVAL;
         };
-        let table = Api {
-            interp: a.interp,
-            thread_state_new,
-            restore_thread,
-            save_thread,
-            thread_state_clear,
-            thread_state_delete,
-            call_object,
-            incref,
-            decref,
-            write_unraisable,
-            set_object,
-            // SAFETY: the same ABI: `const char *` and `const uint8_t *` are passed
-            // alike, and the function only reads the bytes.
-            bytes_from: unsafe {
-                core::mem::transmute::<
-                    unsafe extern "C" fn(*const c_char, isize) -> *mut c_void,
-                    unsafe extern "C" fn(*const u8, isize) -> *mut c_void,
-                >(bytes_from)
-            },
-            long_from,
-            // SAFETY: the same ABI: a `PyMethodDef *` is passed as a plain pointer,
-            // and MethodDef is PyMethodDef's layout (repr(C)).
-            cfunction_new: unsafe {
-                core::mem::transmute::<
-                    unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> *mut c_void,
-                    unsafe extern "C" fn(
-                        *mut cpython::MethodDef,
-                        *mut c_void,
-                        *mut c_void,
-                    ) -> *mut c_void,
-                >(cfunction_new)
-            },
-            none: a.none,
-            exc_closed: a.exc_closed,
-            exc_context: a.exc_context,
-        };
         // SAFETY: the GIL is held, and the entries are the running interpreter's
-        // (our contract), each checked non-null above.
+        // (our contract), each checked non-null.
         unsafe { cpython::install(table) }
     })
 }
 
-/// A builtin function object implemented by the runtime (a new reference), for calls
-/// too hot for ctypes: 0 = `yield_()` (gr_py_yield, raising the binding's exceptions),
-/// 1 = `self_id()` (gr_self).
-/// NULL with an exception for an unknown one or before gr_py_init. GIL held. Never
-/// parks.
+/// A new reference to a builtin function or type the runtime made for the binding
+/// (src/cpython/mod.rs lists them by name: "go", "Goroutine", "sock_recv", "Lock",
+/// ...). NULL with an exception set for an unknown name or NULL; NULL without one
+/// before gr_py_init. GIL held. Never parks.
 ///
 /// # Safety
-/// The GIL is held.
+/// The GIL is held; `name` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn gr_py_builtin(which: c_int) -> *mut c_void {
+pub unsafe extern "C" fn gr_py_builtin(name: *const c_char) -> *mut c_void {
     boundary("gr_py_builtin", || {
-        // SAFETY: the GIL is held (our contract).
-        let f = unsafe { cpython::builtin(which) };
-        if f.is_null() {
-            // SAFETY: the GIL is held (our contract).
-            unsafe { cpython::raise(-libc::EINVAL) };
+        if name.is_null() || cpython::api().is_none() {
+            if cpython::api().is_some() {
+                // SAFETY: the GIL is held (our contract).
+                unsafe { cpython::raise(-libc::EINVAL) };
+            }
+            return core::ptr::null_mut();
         }
-        f
+        // SAFETY: the GIL is held and name a C string (our contract).
+        unsafe {
+            let f = cpython::builtin(core::ffi::CStr::from_ptr(name).to_bytes());
+            if f.is_null() {
+                cpython::raise(-libc::EINVAL);
+            }
+            f
+        }
     })
 }
 
@@ -295,161 +420,97 @@ pub unsafe extern "C" fn gr_py_run(h: *mut gr_py_home, slice_ns: i64) -> c_int {
     )
 }
 
-/// Starts a Python goroutine on home `h` that calls `callable()` with no arguments;
-/// the callable stays referenced until the goroutine ends, and its return value is
-/// kept for gr_py_task_result. `name` (may be NULL) is copied. Returns the task
-/// handle as a positive integer (release it with gr_py_task_release), or a negative
-/// errno value: -EINVAL (NULL home/callable, no gr_py_init), -ENOMEM, -EAGAIN.
-/// The goroutine runs when the home's thread is in gr_py_run. GIL held. Never parks.
+/// Daemons of home `h` alive: goroutines started with GR_PY_SPAWN_DAEMON that have
+/// not ended (0 for NULL). Never parks.
+///
+/// # Safety
+/// `h` is NULL or a home from gr_py_home_new that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn gr_py_home_daemons(h: *const gr_py_home) -> usize {
+    // SAFETY: h is NULL or a live home (our contract).
+    unsafe { home_of(h) }.map_or(0, |h| h.daemons())
+}
+
+/// The KeyboardInterrupt or SystemExit that ended a goroutine of home `h` (the first
+/// one since the last call), which the caller takes over; a new reference to `None`
+/// when there is none. NULL with an exception set for NULL. GIL held. Never parks.
+///
+/// # Safety
+/// The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn gr_py_home_take_fatal(h: *mut gr_py_home) -> *mut c_void {
+    boundary("gr_py_home_take_fatal", || {
+        let Some(api) = cpython::api() else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: h is NULL or a live home, and the GIL is held (our contract).
+        unsafe {
+            let Some(h) = home_of(h) else {
+                cpython::raise(-libc::EINVAL);
+                return core::ptr::null_mut();
+            };
+            let e = h.take_fatal();
+            if e.is_null() {
+                (api.incref)(api.none);
+                api.none
+            } else {
+                e
+            }
+        }
+    })
+}
+
+/// gr_py_spawn flag: a daemon goroutine (gr.run does not wait for it).
+pub const GR_PY_SPAWN_DAEMON: c_int = cpython::SPAWN_DAEMON as c_int;
+/// gr_py_spawn flag: the goroutine gr.run starts, which stands for its thread.
+pub const GR_PY_SPAWN_MAIN: c_int = cpython::SPAWN_MAIN as c_int;
+
+/// Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
+/// the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
+/// function and arguments stay referenced until the goroutine ends. `name` (may be
+/// NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+/// exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
+/// when the home's thread is in gr_py_run. GIL held. Never parks.
 ///
 /// # Safety
 /// The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
-/// `callable` is NULL or a live object; `name` is NULL or a NUL-terminated string.
+/// `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
+/// `name` NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn gr_py_spawn(
     h: *mut gr_py_home,
-    callable: *mut c_void,
+    func: *mut c_void,
+    args: *mut c_void,
+    kw: *mut c_void,
     name: *const c_char,
-) -> isize {
+    flags: c_int,
+) -> *mut c_void {
     boundary("gr_py_spawn", || {
-        if h.is_null() || callable.is_null() {
-            return -libc::EINVAL as isize;
+        let Some(api) = cpython::api() else {
+            return core::ptr::null_mut();
+        };
+        if h.is_null()
+            || func.is_null()
+            || args.is_null()
+            || flags & !(GR_PY_SPAWN_DAEMON | GR_PY_SPAWN_MAIN) != 0
+        {
+            // SAFETY: the GIL is held (our contract).
+            unsafe { cpython::raise(-libc::EINVAL) };
+            return core::ptr::null_mut();
         }
         // SAFETY: our contract: the GIL is held, the home (non-null here) is live, the
-        // callable (non-null here) a live object, name NULL or a C string.
-        match unsafe { cpython::spawn(h as *const PyHome, callable, name) } {
-            Ok(t) => t as isize,
-            Err(e) => e as isize,
-        }
-    })
-}
-
-/// The goroutine id of a task (as gr_self() returns inside it), or -EINVAL for NULL.
-/// Never parks.
-///
-/// # Safety
-/// `t` is NULL or a task from gr_py_spawn that has not been released.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_task_id(t: *const gr_py_task) -> i64 {
-    // SAFETY: t is NULL or a live task (our contract).
-    unsafe { task_of(t) }.map_or(-libc::EINVAL as i64, |t| t.id())
-}
-
-/// 1 once the task's goroutine has ended, else 0 (also for NULL). Never parks.
-///
-/// # Safety
-/// `t` is NULL or a task from gr_py_spawn that has not been released.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_task_done(t: *const gr_py_task) -> c_int {
-    // SAFETY: t is NULL or a live task (our contract).
-    unsafe { task_of(t) }.map_or(0, |t| t.finished() as c_int)
-}
-
-/// Waits until the task's goroutine has ended, at most `timeout_ns` (negative: for
-/// ever). Returns 0, -ETIMEDOUT, -EDEADLK (a goroutine joining itself), -EPERM (may
-/// not park here), -EINVAL (NULL). GIL held; releases it while waiting.
-///
-/// # Safety
-/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_join(t: *const gr_py_task, timeout_ns: i64) -> c_int {
-    boundary(
-        "gr_py_join",
-        // SAFETY: t is NULL or a live task, and the GIL is held (our contract).
-        AssertUnwindSafe(|| match unsafe { task_of(t) } {
-            None => -libc::EINVAL,
-            // SAFETY: the GIL is held (our contract).
-            Some(t) => unsafe { t.join(timeout_ns) },
-        }),
-    )
-}
-
-/// The value the task's callable returned (a new reference), or NULL with an
-/// exception set when the goroutine has not ended or its call failed. GIL held.
-/// Never parks.
-///
-/// # Safety
-/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_task_result(t: *const gr_py_task) -> *mut c_void {
-    boundary(
-        "gr_py_task_result",
-        AssertUnwindSafe(|| {
-            let Some(api) = cpython::api() else {
-                return core::ptr::null_mut();
+        // objects live and of the types spawn takes; spawn takes over the references
+        // given to it, so the caller's are duplicated first. An empty kw dict is
+        // passed as none.
+        unsafe {
+            (api.incref)(args);
+            let kw = if kw.is_null() || (api.dict_size)(kw) == 0 {
+                core::ptr::null_mut()
+            } else {
+                (api.dict_copy)(kw)
             };
-            // SAFETY: t is NULL or a live task (our contract).
-            let r = unsafe { task_of(t) }.map_or(core::ptr::null_mut(), |t| t.result());
-            // SAFETY: the GIL is held (our contract); a non-null r is kept alive by
-            // the task, which the caller's handle keeps alive.
-            unsafe {
-                if r.is_null() {
-                    cpython::raise(-libc::EINVAL);
-                } else {
-                    (api.incref)(r);
-                }
-            }
-            r
-        }),
-    )
-}
-
-/// Drops the binding's reference to a task (the goroutine keeps its own until it
-/// ends). Returns 0 or -EINVAL (NULL). GIL held. Never parks.
-///
-/// # Safety
-/// The GIL is held; `t` is NULL or a task from gr_py_spawn that has not been released,
-/// and the caller does not use it again.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_task_release(t: *mut gr_py_task) -> c_int {
-    boundary("gr_py_task_release", || {
-        if t.is_null() {
-            return -libc::EINVAL;
+            cpython::spawn(h as *const PyHome, func, args, kw, name, flags as u32)
         }
-        // SAFETY: our contract: the GIL is held, and t (non-null here) is a task whose
-        // handle reference the caller gives up.
-        unsafe { cpython::release(t as *mut Task) };
-        0
-    })
-}
-
-/// gr_yield for Python code. Returns 0, -EPERM (refused), -EINVAL (no gr_py_init).
-/// GIL held; released while switched out.
-///
-/// # Safety
-/// The GIL is held.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_yield() -> c_int {
-    boundary("gr_py_yield", || {
-        // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::parked(sched::yield_now) }.map_or_else(|e| e, |_| 0)
-    })
-}
-
-/// gr_sleep for Python code. Returns 0, -EPERM, -EINVAL. GIL held; released while
-/// asleep.
-///
-/// # Safety
-/// The GIL is held.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_sleep(ns: i64) -> c_int {
-    boundary("gr_py_sleep", || {
-        // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::parked(|| park::sleep(ns)) }.map_or_else(|e| e, |_| 0)
-    })
-}
-
-/// gr_block_io for Python code: the ready mask, or -ETIMEDOUT, -EBADF, -EINVAL,
-/// -ECANCELED, -EPERM. GIL held; released while waiting.
-///
-/// # Safety
-/// The GIL is held.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_block_io(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
-    boundary("gr_py_block_io", || {
-        // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::parked(|| netpoll::block_io(fd, events, timeout_ns)) }
-            .unwrap_or_else(|e| e)
     })
 }
 
@@ -593,7 +654,8 @@ pub unsafe extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
 
 /// gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
 /// a reference only if that case fires); the receive case that fires stores a new
-/// reference in its `obj` (take it with gr_py_steal). Returns the index that fired
+/// reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
+/// receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
 /// (its `closed` set to 1 if it fired because its channel is closed: nothing was
 /// sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
 /// -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
@@ -636,7 +698,11 @@ pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_
                 .zip(slots.iter_mut())
                 .map(|(c, s)| Case {
                     chan: c.chan as *mut Chan,
-                    op: c.op,
+                    op: if c.op == GR_PY_RECV_INT64 {
+                        select::RECV
+                    } else {
+                        c.op
+                    },
                     elem: s as *mut *mut c_void as *mut u8,
                     closed: 0,
                 })
@@ -660,6 +726,10 @@ pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_
                         if !fired || cs[i].closed != 0 {
                             (api.decref)(c.obj);
                         }
+                    } else if fired && cs[i].closed == 0 && c.op == GR_PY_RECV_INT64 {
+                        // The slot holds the channel's int64_t (NULL with an
+                        // exception set if no int could be made).
+                        c.obj = (api.long_from)(slots[i] as i64 as c_long);
                     } else if fired && cs[i].closed == 0 {
                         c.obj = slots[i];
                     } else {
@@ -727,80 +797,6 @@ pub unsafe extern "C" fn gr_py_mutex_lock(m: *mut super::sync::gr_mutex) -> c_in
             unsafe { cpython::parked(|| mx.lock()) }.unwrap_or_else(|e| e)
         }),
     )
-}
-
-/// Reads up to `n` bytes from `fd` (made non-blocking), parking until some arrive.
-/// Returns a new `bytes` (empty at end of file), or a new `int` holding a negative
-/// errno value (-ECANCELED when gr_close'd meanwhile, -EPERM when refused, ...).
-/// GIL held; released while waiting.
-///
-/// # Safety
-/// The GIL is held.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_recv(fd: c_int, n: usize) -> *mut c_void {
-    boundary("gr_py_recv", || {
-        let Some(api) = cpython::api() else {
-            return core::ptr::null_mut();
-        };
-        let mut stack = [0u8; 4096];
-        // Not zeroed: recv(65536) is the common call, and read(2) writes what it returns.
-        let mut heap: Vec<u8> = Vec::new();
-        let (p, len) = if n <= stack.len() {
-            (stack.as_mut_ptr(), n)
-        } else {
-            let len = n.min(isize::MAX as usize / 2);
-            heap.reserve_exact(len);
-            (heap.as_mut_ptr(), len)
-        };
-        // SAFETY: the GIL is held (our contract); p is writable for len bytes (the
-        // stack array, or the reserved capacity of heap), alive across the call.
-        let r =
-            unsafe { cpython::parked(|| netpoll::read(fd, p, len)) }.unwrap_or_else(|e| e as isize);
-        // SAFETY: the GIL is held (our contract); p holds r bytes when r >= 0.
-        unsafe {
-            if r >= 0 {
-                (api.bytes_from)(p, r)
-            } else {
-                (api.long_from)(r as c_long)
-            }
-        }
-    })
-}
-
-/// Writes up to `n` bytes to `fd` (made non-blocking), parking while it would block;
-/// `all` != 0: until all are written. Returns the byte count, or a negative errno
-/// value (-EPIPE, -ECONNRESET, -EPERM, ...; with `all`, an error after a partial
-/// write is returned too). GIL held (the buffer belongs to a Python object the caller
-/// keeps alive); released while waiting.
-///
-/// # Safety
-/// The GIL is held; `data` is NULL or points to `n` readable bytes, which stay valid
-/// until the call returns.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_send(fd: c_int, data: *const c_void, n: usize, all: c_int) -> isize {
-    boundary("gr_py_send", || {
-        if data.is_null() && n > 0 {
-            return -libc::EINVAL as isize;
-        }
-        let p = data as *const u8;
-        let send = || {
-            let mut done = 0usize;
-            loop {
-                // SAFETY: data is readable for n bytes (our contract; NULL only with
-                // n = 0), so p + done .. p + n is too, as done <= n.
-                let r = unsafe { netpoll::write(fd, p.add(done), n - done) };
-                if r < 0 {
-                    return r;
-                }
-                done += r as usize;
-                if all == 0 || done >= n {
-                    return done as isize;
-                }
-            }
-        };
-        // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::parked(send) }.unwrap_or_else(|e| e as isize)
-    })
 }
 
 /// Reports `value` (an exception instance of type `typ`) through sys.unraisablehook

@@ -157,7 +157,7 @@ pub(crate) static STATUS_NAMES: Names<5> = Names([
 const _: () = assert!(FREE == 0 && RUNNABLE == 1 && RUNNING == 2 && WAITING == 3 && DEAD == 4);
 
 /// What a goroutine waits on, by `WaitReason` (`G::wait_reason`).
-pub(crate) static WAIT_REASON_NAMES: Names<12> = Names([
+pub(crate) static WAIT_REASON_NAMES: Names<18> = Names([
     c"waiting".as_ptr(),
     c"join".as_ptr(),
     c"wait all".as_ptr(),
@@ -170,11 +170,17 @@ pub(crate) static WAIT_REASON_NAMES: Names<12> = Names([
     c"IO wait".as_ptr(),
     c"blocking call".as_ptr(),
     c"locked thread".as_ptr(),
+    c"rwmutex read".as_ptr(),
+    c"rwmutex write".as_ptr(),
+    c"cond wait".as_ptr(),
+    c"semaphore".as_ptr(),
+    c"once".as_ptr(),
+    c"child wait".as_ptr(),
 ]);
 const _: () = assert!(
     WaitReason::None as usize == 0
         && WaitReason::Select as usize == 5
-        && WaitReason::LockedThread as usize + 1 == WAIT_REASON_NAMES.0.len()
+        && WaitReason::ChildWait as usize + 1 == WAIT_REASON_NAMES.0.len()
 );
 
 fn reason_name(r: u8) -> &'static str {

@@ -50,6 +50,12 @@ pub enum WaitReason {
     Io,
     Blocking,
     LockedThread,
+    RwMutexRead,
+    RwMutexWrite,
+    Cond,
+    Semaphore,
+    Once,
+    ChildWait,
 }
 
 pub type GrFn = unsafe extern "C" fn(arg: *mut c_void);
@@ -95,6 +101,10 @@ pub struct G {
     pub home: *mut crate::runtime::home::Home,
     /// Sanitizer state of this goroutine's stack (see `sanitizer.rs`).
     pub fiber: crate::runtime::sanitizer::Fiber,
+    /// The context this goroutine is bound to (a reference), or null: its
+    /// cancellation ends the goroutine's waits (see `context.rs`). Written only by the
+    /// goroutine itself (and by spawn before it runs, and exit after).
+    pub context: *const crate::runtime::context::Ctx,
     pub name: [u8; NAME_LEN + 1],
 }
 

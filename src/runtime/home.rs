@@ -121,6 +121,11 @@ impl Home {
         if timer::next_when() <= nanotime() {
             timer::run_due(nanotime());
         }
+        if crate::runtime::context::expired_waiting() {
+            // Not now either: the cancel takes locks (see sched::periodic_checks).
+            // SAFETY: as below: the home thread's own M.
+            unsafe { (*self.m).ctx_due = true };
+        }
         if sched::fds_unpolled() {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
@@ -143,6 +148,7 @@ impl Home {
             }
             self.polling.store(false, Ordering::SeqCst);
             timer::run_due(nanotime());
+            crate::runtime::context::cancel_expired();
             netpoll::set_poll_deadline(i64::MAX);
             sched::release_poller();
         } else {
@@ -263,7 +269,7 @@ impl Home {
     }
 }
 
-/// Who is calling, as seen by the layer that owns the homes (src/cpython.rs keeps its
+/// Who is calling, as seen by the layer that owns the homes (src/cpython/ keeps its
 /// per-goroutine record in the spawn argument of homed goroutines).
 pub enum Caller {
     /// A plain thread (not a goroutine).

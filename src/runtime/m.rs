@@ -55,6 +55,9 @@ pub struct M {
     /// cannot run before, because the goroutine switching away may hold the very
     /// fd's lock that a readiness event needs (see `sched::periodic_checks`).
     pub poll_due: bool,
+    /// Likewise for contexts whose deadline passed (`context::cancel_expired`): their
+    /// cancel takes locks the goroutine switching away may hold.
+    pub ctx_due: bool,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
@@ -87,6 +90,7 @@ impl M {
             collecting: false,
             collected: ptr::null_mut(),
             poll_due: false,
+            ctx_due: false,
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
             tid: AtomicU32::new(0),
@@ -142,6 +146,19 @@ pub fn current_g() -> *mut G {
     }
 }
 
+/// True while the calling thread is switching away from a goroutine: after
+/// `switch_away` has left its pending action and before `finish_switch` has run it.
+/// The goroutine switching away may still hold the lock of the object it parks on
+/// (its pending action releases it), so what runs then (the scheduler's periodic
+/// checks, and the timer callbacks they run) must not wait for any lock.
+#[inline(never)]
+pub fn switching() -> bool {
+    let m = current_m();
+    // SAFETY: a non-null current M is this thread's own, alive while it runs; only
+    // this thread touches its `pending`.
+    !m.is_null() && unsafe { (*m).pending.f.is_some() }
+}
+
 /// Runs the deferred action left by the context that switched to us.
 ///
 /// # Safety
@@ -165,6 +182,10 @@ pub unsafe fn finish_switch(m: *mut M) {
         if (*m).poll_due {
             (*m).poll_due = false;
             crate::runtime::netpoll::poll_ready();
+        }
+        if (*m).ctx_due {
+            (*m).ctx_due = false;
+            crate::runtime::context::cancel_expired();
         }
     }
 }

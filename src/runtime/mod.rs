@@ -4,6 +4,8 @@
 //!   a P's local run queue.
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
+//! - `context`: the cancellation tree (`gr_ctx`) whose cancel ends the waits of the
+//!   goroutines bound to it.
 //! - `lock`: the spin lock and futex calls everything above is built from.
 //! - `timer`: deadlines (sleep, timed waits); `netpoll`: fd readiness via epoll;
 //!   `sysmon`: the monitor thread that rescues stuck processors.
@@ -14,12 +16,17 @@
 //!   blocking-call report (`GRDEBUG=blockprof=1`).
 //! - `boundary`: what every entry from C runs inside (panics, the fork rule).
 //! - `sanitizer`: telling ASan/TSan about stack switches.
+//! - `signal`: signals delivered to channels, and the SIGCHLD watch; `child`:
+//!   waiting for child processes without blocking a thread (`gr_waitpid`).
+//! - `waitlist`: the intrusive FIFO that waiters able to leave early queue on.
 //!
 //! Raw G pointers stay inside this module (and the `sync` objects that park through
 //! `park::Waiter`); the FFI layer sees ids and handles only.
 
 pub mod blockprof;
 pub mod boundary;
+pub mod child;
+pub mod context;
 pub mod debug;
 pub mod g;
 pub mod home;
@@ -31,10 +38,12 @@ pub mod park;
 pub(crate) mod runq;
 pub mod sanitizer;
 pub mod sched;
+pub mod signal;
 pub mod stack;
 pub mod sys;
 pub mod sysmon;
 pub mod timer;
+pub mod waitlist;
 
 /// A broken invariant: one line naming the goroutine, then abort.
 #[cold]

@@ -45,7 +45,7 @@ use std::sync::Mutex;
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::{nanotime, SpinLock};
-use crate::runtime::park::{parkable_g, Waiter};
+use crate::runtime::park::{parkable_g, Waiter, Wake};
 use crate::runtime::sys;
 
 pub const READ: i32 = 1;
@@ -425,7 +425,7 @@ pub fn block_io(fd: i32, events: i32, timeout_ns: i64) -> i32 {
 }
 
 /// Parks the calling goroutine until an edge in `events` (or a latched one), the
-/// timeout, or `gr_close`.
+/// timeout, `gr_close`, or its context's cancel (a cancellation point: its error).
 fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
     let p = state(pd);
     pd.lock.lock();
@@ -447,7 +447,7 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
             pd.lock.unlock();
             return latched;
         }
-        let w = Waiter::current();
+        let w = Waiter::cancellable();
         let mut iw = IoWaiter::new(&w, ptr::null(), events);
         let me: *mut IoWaiter = &mut iw;
         if events & READ != 0 {
@@ -459,16 +459,18 @@ fn wait(pd: &PollDesc, events: i32, timeout_ns: i64) -> i32 {
             (*p).writers = me;
         }
         WAITERS.fetch_add(1, Ordering::SeqCst);
-        let woken = w.block_timeout(&pd.lock, WaitReason::Io, timeout_ns);
+        let wake = w.wait(&pd.lock, WaitReason::Io, timeout_ns);
         WAITERS.fetch_sub(1, Ordering::SeqCst);
-        if woken {
-            return iw.result;
-        }
+        let rc = match wake {
+            Wake::Woken => return iw.result,
+            Wake::TimedOut => -libc::ETIMEDOUT,
+            Wake::Cancelled(e) => e,
+        };
         pd.lock.lock();
         unlink(&mut (*p).readers, me, |w| &mut (*w).rnext);
         unlink(&mut (*p).writers, me, |w| &mut (*w).wnext);
         pd.lock.unlock();
-        -libc::ETIMEDOUT
+        rc
     }
 }
 
@@ -717,7 +719,7 @@ unsafe fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
             return r;
         }
         let mw = MultiWait {
-            w: Waiter::current(),
+            w: Waiter::cancellable(),
             slock: SpinLock::new(),
         };
         // SAFETY: each descriptor's lists and counts are touched under its lock; the
@@ -758,9 +760,12 @@ unsafe fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
             // An edge since the counts were taken: look again instead of parking,
             // unless a waker has already claimed us (it then wakes us at once).
             let park = !edge || !mw.w.claim();
+            let mut cancelled = 0;
             if park {
                 WAITERS.fetch_add(1, Ordering::SeqCst);
-                mw.w.block_timeout(&mw.slock, WaitReason::Io, left(nanotime()));
+                if let Wake::Cancelled(e) = mw.w.wait(&mw.slock, WaitReason::Io, left(nanotime())) {
+                    cancelled = e;
+                }
                 WAITERS.fetch_sub(1, Ordering::SeqCst);
             } else {
                 mw.slock.unlock();
@@ -773,6 +778,9 @@ unsafe fn poll_fds(fds: *mut libc::pollfd, n: usize, timeout_ns: i64) -> i32 {
                 unlink(&mut (*p).readers, me, |w| &mut (*w).rnext);
                 unlink(&mut (*p).writers, me, |w| &mut (*w).wnext);
                 pd.lock.unlock();
+            }
+            if cancelled != 0 {
+                return cancelled;
             }
         }
     }

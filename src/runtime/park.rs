@@ -10,12 +10,25 @@
 //!
 //! A plain thread (not a goroutine) waits the same way, except that it releases the
 //! lock itself and sleeps on the waiter's futex word.
+//!
+//! Why a wait ends: a waker (the event), the timeout, or the goroutine's context
+//! (`runtime/context.rs`: cancelled by hand, by its deadline or through a parent).
+//! Each of them must first win `claim`, one compare-and-swap on `Waiter::state`, so
+//! the goroutine is woken once, by whichever came first, and `wait` returns which
+//! one it was (`Wake`). A timed-out or cancelled waiter is still linked on the
+//! object it waited on: the woken side unlinks it (under the object's lock) before
+//! it returns, as it always did for a timeout.
+//!
+//! Only waits made with `Waiter::cancellable()` and `wait` are cancellation points:
+//! `block` and `block_timeout` (a mutex, the runtime's own waits) never end for the
+//! context, so code that does not expect a third reason never sees one.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use core::cell::Cell;
 
+use crate::runtime::context::{self, Ctx, CtxNode};
 use crate::runtime::g::{WaitReason, G, WAITING};
 use crate::runtime::lock::{coarse_now, futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, PendingFn, M};
@@ -26,6 +39,18 @@ use crate::runtime::timer::{self, TimerId};
 const WAITING_STATE: u32 = 0;
 const CLAIMED_BY_WAKER: u32 = 1;
 const CLAIMED_BY_TIMER: u32 = 2;
+const CLAIMED_BY_CANCEL: u32 = 3;
+
+/// Why a cancellable wait (`Waiter::wait`) ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// A waker claimed the waiter: the event happened.
+    Woken,
+    /// The timeout claimed it.
+    TimedOut,
+    /// The goroutine's context is cancelled: its error (-ECANCELED or -ETIMEDOUT).
+    Cancelled(i32),
+}
 
 /// A party waiting on one or more objects: a goroutine, or a plain thread (`g` null).
 ///
@@ -36,20 +61,26 @@ pub struct Waiter {
     pub g: *mut G,
     /// Set to 1 by `wake`; a plain thread sleeps on it.
     pub flag: AtomicU32,
-    /// 0 while waiting; 1 once claimed by a waker, 2 by the timeout.
+    /// 0 while waiting; then who claimed it: a waker, the timeout or the context.
     pub state: AtomicU32,
     /// Link for the object's waiter list (the object's lock guards it).
     pub next: *mut Waiter,
     /// The timeout's timer while a timed wait is armed.
     timer: Cell<Option<TimerId>>,
-    /// A goroutine's timed wait (set before a waker can see the waiter).
+    /// A goroutine's deferred wait (timed, or cancellable with a context): set before
+    /// a waker can see the waiter.
     timed: Cell<bool>,
-    /// A goroutine's timed wait: the hand-off between the parked side's deferred
-    /// `arm_then_unlock` and the claim winner (a waker or the timer). Each moves it
-    /// once (`HANDOFF_WINNER` / `HANDOFF_PARKED`); whoever moves it second readies the
-    /// goroutine. Neither touches the waiter after its move, so the goroutine cannot
-    /// run (and return, freeing the waiter's stack) while the other still writes.
+    /// A goroutine's deferred wait: the hand-off between the parked side's
+    /// `arm_then_unlock` and the claim winner (a waker, the timer or the context).
+    /// Each moves it once (`HANDOFF_WINNER` / `HANDOFF_PARKED`); whoever moves it
+    /// second readies the goroutine. Neither touches the waiter after its move, so the
+    /// goroutine cannot run (and return, freeing the waiter's stack) while the other
+    /// still writes.
     handoff: AtomicU32,
+    /// The context that may end this wait (`cancellable`), or null. Set before the
+    /// waiter is findable; a waker reads it (`claim_if_shared`). While parked, the
+    /// waiter is on the context's list through a `context::CtxNode` beside it.
+    pub(crate) ctx: *const Ctx,
 }
 
 const HANDOFF_WINNER: u32 = 1;
@@ -57,8 +88,29 @@ const HANDOFF_PARKED: u32 = 2;
 
 impl Waiter {
     /// A waiter for whoever is calling: the current goroutine or this plain thread.
+    /// Its waits are not cancellation points (see `cancellable`).
+    #[inline]
     pub fn current() -> Waiter {
+        Waiter::with_g(parkable_g(), ptr::null())
+    }
+
+    /// A waiter whose `wait` also ends when the calling goroutine's context is
+    /// cancelled (a plain thread has no context: the same as `current`).
+    #[inline]
+    pub fn cancellable() -> Waiter {
         let g = parkable_g();
+        let ctx = if g.is_null() {
+            ptr::null()
+        } else {
+            // SAFETY: a non-null g is the calling goroutine, whose `context` only it
+            // writes.
+            unsafe { (*g).context }
+        };
+        Waiter::with_g(g, ctx)
+    }
+
+    #[inline(always)]
+    fn with_g(g: *mut G, ctx: *const Ctx) -> Waiter {
         if g.is_null() && current_m().is_null() {
             sched::note_plain_thread();
         }
@@ -70,6 +122,7 @@ impl Waiter {
             timer: Cell::new(None),
             timed: Cell::new(false),
             handoff: AtomicU32::new(0),
+            ctx,
         }
     }
 
@@ -94,6 +147,119 @@ impl Waiter {
                 Ordering::Acquire,
             )
             .is_ok()
+    }
+
+    /// `claim` for a waker that found the waiter on a list where the only other
+    /// parties that may claim it are its timeout and its context (a channel's queue,
+    /// a join list): a goroutine's wait with neither is won without a
+    /// compare-and-swap. (A plain thread's may be timed: always the CAS.)
+    #[inline(always)]
+    pub fn claim_if_shared(&self) -> bool {
+        if self.ctx.is_null() && !self.timed.get() && !self.g.is_null() {
+            return true;
+        }
+        self.claim()
+    }
+
+    /// `claim_if_shared` for a waiter whose wait has no timeout (a channel's send or
+    /// receive): only its context can compete.
+    #[inline(always)]
+    pub fn claim_untimed(&self) -> bool {
+        self.ctx.is_null() || self.claim()
+    }
+
+    /// The context's claim (`context::cancel`): true once, if nobody claimed first.
+    #[inline]
+    pub(crate) fn claim_for_cancel(&self) -> bool {
+        self.state
+            .compare_exchange(
+                WAITING_STATE,
+                CLAIMED_BY_CANCEL,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The cancellation point: like `block_timeout` (`timeout_ns` negative: none),
+    /// and a waiter made by `cancellable` also ends when its goroutine's context is
+    /// cancelled, whether that happened before (it then does not park at all) or
+    /// while it waits. Anything but `Woken` leaves the waiter linked wherever the
+    /// caller linked it: the caller unlinks it (under the same lock) and returns
+    /// `TimedOut`'s or `Cancelled`'s error.
+    ///
+    /// # Safety
+    /// As for `block`: `lock` is held by the caller, and `self` (findable under it)
+    /// stays where it is until this returns.
+    #[inline(always)]
+    pub unsafe fn wait(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> Wake {
+        // SAFETY: our contract is block's, block_timeout's and wait_in_context's.
+        unsafe {
+            if !self.ctx.is_null() {
+                return self.wait_in_context(lock, reason, timeout_ns);
+            }
+            if timeout_ns < 0 {
+                self.block(lock, reason);
+                return Wake::Woken;
+            }
+            match self.block_timeout(lock, reason, timeout_ns) {
+                true => Wake::Woken,
+                false => Wake::TimedOut,
+            }
+        }
+    }
+
+    /// `wait` for a goroutine with a context (`self.ctx` not null).
+    ///
+    /// # Safety
+    /// As for `wait`.
+    #[inline(never)]
+    unsafe fn wait_in_context(&self, lock: &SpinLock, reason: WaitReason, timeout_ns: i64) -> Wake {
+        let ctx = self.ctx;
+        // SAFETY: a non-null ctx is the parking goroutine's own context, which holds
+        // a reference to it while it is bound (and it cannot change binding while
+        // parked); lock is held and self stays put (our contract).
+        unsafe {
+            let err = (*ctx).err();
+            if err != 0 && self.claim_for_cancel() {
+                // Cancelled before parking: nobody else can claim us now.
+                lock.unlock();
+                return Wake::Cancelled(err);
+            }
+            let when = if timeout_ns < 0 {
+                i64::MAX
+            } else {
+                timer::deadline_after(timeout_ns)
+            };
+            let node = CtxNode::new(self);
+            let tp = TimedPark {
+                lock,
+                when,
+                waiter: self,
+                node: &node,
+            };
+            self.timed.set(true);
+            // A non-null ctx means a goroutine (cancellable() on a goroutine), which
+            // holds `lock`; tp and node live on this stack until the park returns
+            // (node is off the context's list by then: delist below, or the cancel),
+            // and arm_then_unlock is a pending action that unlocks it.
+            park_with(reason, arm_then_unlock, &tp as *const TimedPark as usize);
+            let state = self.state.load(Ordering::Acquire);
+            if state != CLAIMED_BY_TIMER {
+                if let Some(id) = self.timer.get() {
+                    timer::cancel(id);
+                }
+            }
+            if state != CLAIMED_BY_CANCEL {
+                // The context may be about to take us off its list: under its lock.
+                context::delist(ctx, &node);
+            }
+            match state {
+                CLAIMED_BY_TIMER => Wake::TimedOut,
+                CLAIMED_BY_CANCEL => Wake::Cancelled((*ctx).err()),
+                _ => Wake::Woken,
+            }
+        }
     }
 
     /// Like `block`, but gives up after `timeout_ns` (negative: never). Returns true
@@ -121,6 +287,7 @@ impl Waiter {
                 lock,
                 when,
                 waiter: self,
+                node: ptr::null(),
             };
             self.timed.set(true);
             // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
@@ -174,6 +341,7 @@ impl Waiter {
     ///
     /// # Safety
     /// `lock` is held; `self` stays where it is until woken.
+    #[inline(always)]
     pub unsafe fn block(&self, lock: &SpinLock, reason: WaitReason) {
         if !self.g.is_null() {
             // SAFETY: a non-null `g` is the calling goroutine (Waiter::current), which
@@ -221,36 +389,49 @@ impl Waiter {
 
 struct TimedPark {
     lock: *const SpinLock,
+    /// The timeout's deadline, or i64::MAX for none (a cancellable wait without one).
     when: i64,
     waiter: *const Waiter,
+    /// The waiter's entry for its context's list, or null (no context).
+    node: *const CtxNode,
 }
 
-/// Pending action of a timed park: arm the timeout, then let wakers in. Arming only
-/// now (the goroutine's context is saved) means the timer can never ready a goroutine
-/// that is still running; arming before the unlock means a waker that wins cannot let
-/// the goroutine run (and read `timer`) before it is set.
+/// Pending action of a deferred park (timed, or cancellable): arm the timeout, put
+/// the waiter on its context's list, then let wakers in. Doing this only now (the
+/// goroutine's context is saved) means neither the timer nor a cancel can ever ready
+/// a goroutine that is still running; doing it before the unlock means a waker that
+/// wins cannot let the goroutine run (and read `timer`) before it is set. A context
+/// already cancelled is seen here, under its lock, if it was not before the switch.
 ///
-/// The timer may fire (on another thread) as soon as it is armed, and a waker may win
-/// as soon as the lock is released, while this function still writes to the
-/// goroutine's stack (`timer`, the lock, `tp`). So neither readies the goroutine
-/// itself unless this function is done: `handoff` decides who readies it, and it is
-/// the last thing this function touches.
+/// The timer may fire and the context be cancelled (on other threads) as soon as
+/// each is armed, and a waker may win as soon as the lock is released, while this
+/// function still writes to the goroutine's stack (`timer`, the lock, `tp`). So none
+/// of them readies the goroutine itself unless this function is done: `handoff`
+/// decides who readies it, and it is the last thing this function touches (unless
+/// it claimed the waiter for the context itself: then nobody else can).
 ///
 /// # Safety
 /// A `PendingFn` run by the context switched to, after `g` (which holds the lock in
 /// the `TimedPark` at `arg`) has parked and its context is saved.
 unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     // SAFETY: arg is the TimedPark on the parked goroutine's stack, alive until the
-    // goroutine runs again, which needs our `handoff` move below. timeout_fired(w)
-    // meets timer::add's contract: the goroutine cancels the timer (a barrier) before
-    // it leaves block_timeout, where w lives.
+    // goroutine runs again, which needs our `handoff` move below (or our own ready).
+    // timeout_fired(w) meets timer::add's contract: the goroutine cancels the timer (a
+    // barrier) before it leaves the wait, where w lives. A non-null ctx is the
+    // goroutine's bound context, alive while it is bound.
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
-        let id = timer::add(tp.when, timeout_fired, w as usize);
-        (*w).timer.set(Some(id));
+        if tp.when != i64::MAX {
+            let id = timer::add(tp.when, timeout_fired, w as usize);
+            (*w).timer.set(Some(id));
+        }
+        let cancelled_here = !tp.node.is_null() && context::enlist((*w).ctx, tp.node);
         (*tp.lock).unlock();
-        if (*w).handoff.swap(HANDOFF_PARKED, Ordering::AcqRel) == HANDOFF_WINNER {
+        if cancelled_here {
+            // Claimed for the context just now: nobody else will ready it.
+            sched::ready(g);
+        } else if (*w).handoff.swap(HANDOFF_PARKED, Ordering::AcqRel) == HANDOFF_WINNER {
             // The winner came first and left the wake-up to us.
             sched::ready(g);
         }
@@ -300,22 +481,27 @@ pub fn parkable_g() -> *mut G {
 }
 
 /// Sleeps the caller for `ns` nanoseconds: a goroutine parks on a timer; a plain
-/// thread sleeps in the kernel (retrying after signals with the time left).
-pub fn sleep(ns: i64) {
+/// thread sleeps in the kernel (retrying after signals with the time left). Returns
+/// 0, or the goroutine's context error once it is cancelled (a cancellation point;
+/// `ns` <= 0 only yields, which is not one).
+pub fn sleep(ns: i64) -> i32 {
     if ns <= 0 {
         sched::yield_now();
-        return;
+        return 0;
     }
     if parkable_g().is_null() {
         crate::runtime::sys::sleep_until(timer::deadline_after(ns));
-        return;
+        return 0;
     }
     let lock = SpinLock::new();
     lock.lock();
-    let w = Waiter::current();
+    let w = Waiter::cancellable();
     // SAFETY: we hold `lock`, and w stays on this stack until the call returns; it
-    // is on no list, so only the timeout can wake it.
-    unsafe { w.block_timeout(&lock, WaitReason::Sleep, ns) };
+    // is on no list, so only the timeout or the context can end the wait.
+    match unsafe { w.wait(&lock, WaitReason::Sleep, ns) } {
+        Wake::Cancelled(e) => e,
+        Wake::Woken | Wake::TimedOut => 0,
+    }
 }
 
 /// The pending action of `park`: releases the parked goroutine's lock.

@@ -51,13 +51,14 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::arch;
+use crate::runtime::context::{self, Ctx};
 use crate::runtime::g::{GPtr, GrFn, WaitReason, DEAD, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{
     current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M,
 };
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
-use crate::runtime::park::Waiter;
+use crate::runtime::park::{Waiter, Wake};
 use crate::runtime::stack;
 use crate::runtime::{fatal, netpoll, sanitizer, timer};
 
@@ -382,6 +383,19 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
+    }
+    if context::expired_waiting() {
+        // SAFETY: the caller holds p, so p.m is the calling thread's M; a pending
+        // action means a switch is under way (the goroutine leaving may hold a lock
+        // that a cancel needs): then the switch's other side cancels.
+        unsafe {
+            let m = (*p).m;
+            if (*m).pending.f.is_some() {
+                (*m).ctx_due = true;
+            } else {
+                context::cancel_expired();
+            }
+        }
     }
     if fds_unpolled() && nanotime() - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
         // SAFETY: the caller holds p, so p.m is the calling thread's M.
@@ -1186,6 +1200,7 @@ unsafe fn look_for_work(m: *mut M, p: *mut P) -> *mut G {
     if timer::next_when() <= nanotime() {
         timer::run_due(nanotime());
     }
+    context::cancel_expired();
     // SAFETY: the caller's guarantees.
     unsafe {
         let g = pick_local(p);
@@ -1403,6 +1418,7 @@ unsafe fn poll_once(m: *mut M, when: i64) -> *mut G {
         (*m).collecting = true;
         netpoll::poll_as_poller(timeout);
         timer::run_due(nanotime());
+        context::cancel_expired();
         (*m).collecting = false;
         reverse_list(core::mem::replace(&mut (*m).collected, ptr::null_mut()))
     }
@@ -1627,6 +1643,9 @@ unsafe fn resumed(cur: *mut G, r: usize) -> *mut M {
 pub struct SpawnAttr {
     pub stack_size: usize,
     pub name: *const libc::c_char,
+    /// The context to bind the goroutine to (it takes a reference); None: the
+    /// spawning goroutine's (none from a plain thread).
+    pub ctx: Option<*const Ctx>,
 }
 
 /// Creates a goroutine running `f(arg)`. Returns its id, or a negative errno.
@@ -1672,10 +1691,21 @@ pub(crate) fn spawn_homed(
         Ok(g) => g,
         Err(e) => return e as i64,
     };
-    // SAFETY: g is a FREE descriptor we now own exclusively; a non-null M is ours.
+    // SAFETY: g is a FREE descriptor we now own exclusively; a non-null M is ours,
+    // and so is its current goroutine, whose context (if any) it holds a reference
+    // to; an explicit context is referenced by the caller (SpawnAttr's rule).
     unsafe {
-        let parent = if m.is_null() { ptr::null() } else { (*m).curg };
-        init_g(g, f, arg, class, home, parent, attr.name);
+        let parent = if m.is_null() {
+            ptr::null_mut()
+        } else {
+            (*m).curg
+        };
+        let ctx = match attr.ctx {
+            Some(c) => c,
+            None if !parent.is_null() => (*parent).context,
+            None => ptr::null(),
+        };
+        init_g(g, f, arg, class, home, parent, attr.name, ctx);
     }
     SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
     // SAFETY: g is ours until queued; p is ours when non-null (null for a homed one);
@@ -1785,7 +1815,9 @@ unsafe fn unreserve_stack(p: *mut P, class: usize, from_credits: bool) {
 ///
 /// # Safety
 /// `g` is a FREE descriptor the caller owns exclusively; `parent` is null or a live
-/// goroutine; `name` is null or a NUL-terminated string.
+/// goroutine; `name` is null or a NUL-terminated string; `ctx` is null or a live
+/// context the caller holds a reference to (the goroutine takes its own).
+#[allow(clippy::too_many_arguments)] // reason: one call site, each a field of the new G
 unsafe fn init_g(
     g: *mut G,
     f: GrFn,
@@ -1794,9 +1826,14 @@ unsafe fn init_g(
     home: *mut crate::runtime::home::Home,
     parent: *const G,
     name: *const libc::c_char,
+    ctx: *const Ctx,
 ) {
     // SAFETY: the caller's guarantees.
     unsafe {
+        if !ctx.is_null() {
+            context::retain(ctx);
+        }
+        (*g).context = ctx;
         (*g).func = Some(f);
         (*g).arg = arg;
         (*g).errno = 0;
@@ -1928,6 +1965,10 @@ unsafe fn goexit(g: *mut G) -> ! {
             (*g).lock_depth = 0;
             (*m).lockedg = ptr::null_mut();
         }
+        let ctx = core::mem::replace(&mut (*g).context, ptr::null());
+        if !ctx.is_null() {
+            context::release(ctx);
+        }
         // Not counted any more before anyone learns that it finished, so a joiner
         // sees gr_count() without it.
         let left = SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst) - 1;
@@ -1936,13 +1977,18 @@ unsafe fn goexit(g: *mut G) -> ! {
         // Only an exit writes the generation, under the join lock.
         let gen = (*g).gen.load(Ordering::Relaxed);
         (*g).gen.store(gen.wrapping_add(1), Ordering::Release);
+        // Claimed and woken under the lock: a joiner whose timeout or context won
+        // leaves only after taking this lock to unlink itself, so it is never touched
+        // once it may be gone.
         let mut w = core::mem::replace(&mut (*g).joiners, ptr::null_mut());
-        (*g).join_lock.unlock();
         while !w.is_null() {
             let next = (*w).next;
-            Waiter::wake(w);
+            if (*w).claim_if_shared() {
+                Waiter::wake(w);
+            }
             w = next;
         }
+        (*g).join_lock.unlock();
         if left <= 1 {
             wake_wait_all();
         }
@@ -1954,8 +2000,29 @@ unsafe fn goexit(g: *mut G) -> ! {
     }
 }
 
+/// Takes `w` off `g`'s joiners if it is still there (after its wait ended otherwise
+/// than by the exit).
+///
+/// # Safety
+/// The caller holds `g`'s join lock; `w` is its own waiter.
+unsafe fn unlink_joiner(g: *mut G, w: *mut Waiter) {
+    // SAFETY: our contract: the join lock guards the list, whose waiters are alive
+    // while listed.
+    unsafe {
+        let mut cur: *mut *mut Waiter = &mut (*g).joiners;
+        while !(*cur).is_null() {
+            if *cur == w {
+                *cur = (*w).next;
+                return;
+            }
+            cur = &mut (**cur).next;
+        }
+    }
+}
+
 /// Waits until goroutine `id` has finished: 0, `-ESRCH` (never issued), `-EDEADLK`
-/// (itself), `-EINVAL` (id <= 0).
+/// (itself), `-EINVAL` (id <= 0), or the context's error once the calling
+/// goroutine's context is cancelled (a cancellation point).
 pub fn join(id: i64) -> i32 {
     if id <= 0 {
         return -libc::EINVAL;
@@ -1981,12 +2048,20 @@ pub fn join(id: i64) -> i32 {
             (*g).join_lock.unlock();
             return -libc::EDEADLK;
         }
-        let mut w = Waiter::current();
+        let mut w = Waiter::cancellable();
         w.next = (*g).joiners;
         (*g).joiners = &mut w;
         if !me.is_null() {
-            w.block(&(*g).join_lock, WaitReason::Join);
-            return 0;
+            return match w.wait(&(*g).join_lock, WaitReason::Join, -1) {
+                Wake::Woken => 0,
+                Wake::Cancelled(e) => {
+                    (*g).join_lock.lock();
+                    unlink_joiner(g, &mut w);
+                    (*g).join_lock.unlock();
+                    e
+                }
+                Wake::TimedOut => unreachable!("a join without a timeout timed out"),
+            };
         }
         // A plain thread waits in slices and looks for a deadlock in between, since
         // nobody else could tell it that the goroutine will never finish.
@@ -1996,15 +2071,7 @@ pub fn join(id: i64) -> i32 {
                 return 0;
             }
             (*g).join_lock.lock();
-            let me_ptr: *mut Waiter = &mut w;
-            let mut cur: *mut *mut Waiter = &mut (*g).joiners;
-            while !(*cur).is_null() {
-                if *cur == me_ptr {
-                    *cur = w.next;
-                    break;
-                }
-                cur = &mut (**cur).next;
-            }
+            unlink_joiner(g, &mut w);
             (*g).join_lock.unlock();
             if check_deadlock() {
                 return -libc::EDEADLK;
@@ -2361,6 +2428,7 @@ pub fn run_main(f: GrFn, arg: *mut libc::c_void) -> i32 {
         &SpawnAttr {
             stack_size: 0,
             name: c"main".as_ptr(),
+            ..SpawnAttr::default()
         },
     );
     if id < 0 {
@@ -2503,6 +2571,11 @@ pub fn check_deadlock_except(running_plain: usize) -> bool {
                     || r == WaitReason::Select as u8
                     || r == WaitReason::WaitGroup as u8
                     || r == WaitReason::Mutex as u8
+                    || r == WaitReason::RwMutexRead as u8
+                    || r == WaitReason::RwMutexWrite as u8
+                    || r == WaitReason::Cond as u8
+                    || r == WaitReason::Semaphore as u8
+                    || r == WaitReason::Once as u8
             );
         if !forever {
             dead = false;

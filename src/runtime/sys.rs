@@ -1,7 +1,9 @@
 //! The runtime's one door to the kernel for the system calls that the hook layer
 //! (`libgoroutine_hook.so`, `hook/`) interposes: read, write, recv, send, accept4,
 //! connect, getsockopt, fcntl, close, poll, the epoll calls, eventfd,
-//! clock_nanosleep, open (of /proc files) and every write to stderr.
+//! clock_nanosleep, open (of /proc files) and every write to stderr; and, so that
+//! every system call the runtime makes has one home, the few others it needs:
+//! wait4 and pidfd_open (`gr_waitpid`).
 //!
 //! Why a door: once libc's `read`, `poll`, `close`... can be interposed, a runtime
 //! that called them through libc would enter its own hooks (and park inside the
@@ -291,6 +293,25 @@ pub fn sleep_until(when_ns: i64) {
         )
     } == -(libc::EINTR as libc::c_long)
     {}
+}
+
+/// wait4(2) without resource usage: the pid reaped (> 0), 0 (WNOHANG and no child
+/// has changed state), or -errno. `status` is written only when a child was reaped.
+pub fn wait4(pid: i32, status: &mut i32, options: i32) -> i32 {
+    // SAFETY: status is a valid, writable int for the call; no rusage is asked for.
+    unsafe {
+        call(
+            libc::SYS_wait4,
+            [pid as _, status as *mut i32 as _, options as _, 0, 0, 0],
+        ) as i32
+    }
+}
+
+/// pidfd_open(2) (Linux 5.3+): a file descriptor that polls readable once process
+/// `pid` has exited, or -errno (-ENOSYS on older kernels, -ESRCH).
+pub fn pidfd_open(pid: i32, flags: u32) -> i32 {
+    // SAFETY: pidfd_open(2) takes integers only.
+    unsafe { call(libc::SYS_pidfd_open, [pid as _, flags as _, 0, 0, 0, 0]) as i32 }
 }
 
 /// Reads a small file (a /proc entry) into `buf`: the bytes read, or -errno.

@@ -274,6 +274,7 @@ impl Monitor {
         if sched::nobody_polling() && timer::next_when() <= now {
             acted |= timer::run_due(now) > 0;
         }
+        acted |= crate::runtime::context::cancel_expired() > 0;
         if sched::fds_unpolled() && now - netpoll::LAST_POLL.load(Ordering::Relaxed) > 10_000_000 {
             acted |= netpoll::poll_ready() > 0;
         }

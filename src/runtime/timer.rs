@@ -11,9 +11,26 @@
 //! Callbacks run with the heap's lock held. That is what makes `cancel` a barrier: once
 //! it returns, the callback either ran to completion or never will, so a callback
 //! argument that lives on a waiting goroutine's stack is safe to use. Callbacks are
-//! tiny (claim a waiter, ready a goroutine) and never arm or cancel timers.
+//! tiny (claim a waiter, ready a goroutine, try-send on a timer's channel) and never
+//! arm or cancel timers.
+//!
+//! Timers also run in the scheduler's periodic checks while the goroutine switching
+//! away may still hold the lock of the object it parks on (it is released after the
+//! switch: `m::switching`). A callback that takes a lock (a `gr_timer`'s send takes
+//! its channel's, and may wake a select, which takes the select's) must not run
+//! then: it calls `retry_soon` instead, and the timer stays armed under its id and
+//! runs again `RETRY_NS` later, from a context that holds no lock.
+//!
+//! Periodic timers (`add_periodic`, for `gr_timer` tickers) stay in the heap: after
+//! their callback runs they move to their next deadline, keeping their id, so one
+//! `cancel` stops them for good. A ticker that fell behind skips the deadlines
+//! already past (one callback, not a burst), as Go's tickers do.
+//!
+//! Memory: a node is 40 bytes in one table plus 4 in the heap array, so a million
+//! pending timers cost ~46 MB here (tests/c/timer_million.c measures a whole
+//! `gr_timer`, node included).
 
-use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::runtime::lock::nanotime;
@@ -30,6 +47,8 @@ pub struct TimerId {
 
 struct Node {
     when: i64,
+    /// > 0: re-armed `period` ns after each firing (see `add_periodic`).
+    period: i64,
     f: Option<TimerFn>,
     arg: usize,
     /// Index in `heap`, or NOT_IN_HEAP.
@@ -57,6 +76,11 @@ static TIMERS: Mutex<Heap> = Mutex::new(Heap {
 static NEXT_WHEN: AtomicI64 = AtomicI64::new(i64::MAX);
 /// Armed timers (for deadlock detection and stats).
 static ARMED: AtomicUsize = AtomicUsize::new(0);
+/// Set by `retry_soon` during a callback; read and cleared by `run_due`, which holds
+/// the heap's lock for both, so only one thread uses it at a time.
+static RETRY: AtomicBool = AtomicBool::new(false);
+/// How long a callback that found its lock busy waits before it runs again.
+const RETRY_NS: i64 = 10_000;
 
 impl Heap {
     fn less(&self, a: u32, b: u32) -> bool {
@@ -161,12 +185,35 @@ pub fn deadline_after(timeout_ns: i64) -> i64 {
 /// callback that never runs (its deadline far enough ahead, and cancelled) has no
 /// requirement beyond that.
 pub unsafe fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
+    // SAFETY: our contract is arm's (a one-shot timer).
+    unsafe { arm(when, 0, f, arg) }
+}
+
+/// Arms `f(arg)` to run at `when`, then every `period` ns (> 0) after that until
+/// `cancel`: the same id names every firing. A deadline that has passed by the time
+/// the callback ran is skipped (the next one is the first still ahead).
+///
+/// # Safety
+/// As for `add`, for every firing: calling `f(arg)` must be sound on any thread, with
+/// the heap's lock held, until `cancel` of the returned id has returned.
+pub unsafe fn add_periodic(when: i64, period: i64, f: TimerFn, arg: usize) -> TimerId {
+    debug_assert!(period > 0);
+    // SAFETY: our contract is arm's.
+    unsafe { arm(when, period.max(1), f, arg) }
+}
+
+/// `add` and `add_periodic` (`period` 0: once).
+///
+/// # Safety
+/// As for `add_periodic`.
+unsafe fn arm(when: i64, period: i64, f: TimerFn, arg: usize) -> TimerId {
     let mut h = heap();
     let idx = match h.free.pop() {
         Some(i) => i,
         None => {
             h.nodes.push(Node {
                 when: 0,
+                period: 0,
                 f: None,
                 arg: 0,
                 pos: NOT_IN_HEAP,
@@ -178,6 +225,7 @@ pub unsafe fn add(when: i64, f: TimerFn, arg: usize) -> TimerId {
     let gen = {
         let node = &mut h.nodes[idx as usize];
         node.when = when;
+        node.period = period;
         node.f = Some(f);
         node.arg = arg;
         node.gen
@@ -231,29 +279,64 @@ pub fn armed() -> usize {
     ARMED.load(Ordering::SeqCst)
 }
 
-/// Runs every timer due at `now`. Returns how many ran.
+/// The first deadline of a timer with this `period` that is after `now`, for one
+/// that was due at `when` (<= now): skips the deadlines already past.
+fn next_period(when: i64, period: i64, now: i64) -> i64 {
+    let missed = (now - when) / period;
+    when.saturating_add(period.saturating_mul(missed.saturating_add(1)))
+}
+
+/// From inside a timer callback only: the callback cannot do its work here (it
+/// takes locks, and `m::switching()` says this thread may hold one); run it again
+/// `RETRY_NS` from now, as the same timer (its id still cancels it; a periodic timer
+/// goes on from there).
+pub fn retry_soon() {
+    RETRY.store(true, Ordering::Relaxed);
+}
+
+/// Runs every timer due at `now`. Returns how many ran (a periodic timer counts once
+/// per firing, a retried callback once per try).
 pub fn run_due(now: i64) -> usize {
     if next_when() > now {
         return 0;
     }
     let mut h = heap();
     let mut ran = 0;
+    let mut removed = 0;
+    let mut retry_at = i64::MAX;
     while let Some(&n) = h.heap.first() {
         let node = &h.nodes[n as usize];
         if node.when > now {
             break;
         }
         let (f, arg) = (node.f, node.arg);
-        h.remove_at(0);
         ran += 1;
+        RETRY.store(false, Ordering::Relaxed);
         if let Some(f) = f {
             // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
-            // cancel cannot return while we hold the lock.
+            // cancel cannot return while we hold the lock. The callback leaves the
+            // heap alone, so the node is still the root afterwards.
             unsafe { f(arg) };
+        }
+        let node = &mut h.nodes[n as usize];
+        if RETRY.load(Ordering::Relaxed) {
+            node.when = now.saturating_add(RETRY_NS);
+            retry_at = node.when;
+            h.down(0);
+        } else if node.period > 0 {
+            // Stays armed under the same id, at its next deadline after now.
+            node.when = next_period(node.when, node.period, now);
+            h.down(0);
+        } else {
+            h.remove_at(0);
+            removed += 1;
         }
     }
     h.publish();
     drop(h);
-    ARMED.fetch_sub(ran, Ordering::SeqCst);
+    ARMED.fetch_sub(removed, Ordering::SeqCst);
+    if retry_at != i64::MAX {
+        crate::runtime::netpoll::timer_moved(retry_at);
+    }
     ran
 }

@@ -33,7 +33,7 @@ use core::ptr;
 
 use super::shim::{
     hb_acquire, hb_acquire_release, hb_release, AtomicUsize, Guarded, Ordering, SpinLock,
-    WaitReason, Waiter,
+    WaitReason, Waiter, Wake,
 };
 use crate::sync::select::SelectWait;
 
@@ -136,9 +136,11 @@ impl WaitQ {
         }
     }
 
-    /// Takes the first sudog that may be woken: a plain one, or a select's whose claim
-    /// this call wins (its `fired` is then set to it). Sudogs of selects already
-    /// claimed by someone else are dropped from the queue on the way.
+    /// Takes the first sudog that may be woken: a plain one whose claim this call wins
+    /// (always, unless its waiter has a context that may cancel it), or a select's
+    /// whose claim this call wins (its `fired` is then set to it). Sudogs already
+    /// claimed by someone else (a select's other case, a cancel) are dropped from the
+    /// queue on the way: their owners find them unlinked.
     ///
     /// # Safety
     /// The channel lock is held.
@@ -163,7 +165,10 @@ impl WaitQ {
                 (*sd).queued = false;
                 let sel = (*sd).sel;
                 if sel.is_null() {
-                    return sd;
+                    if (*(*sd).waiter).claim_untimed() {
+                        return sd;
+                    }
+                    continue;
                 }
                 if (*sel).w.claim() {
                     (*sel).set_fired(sd);
@@ -294,7 +299,12 @@ impl Chan {
             }
             p
         };
-        Some(Box::new(Chan {
+        Some(Box::new(Chan::on(elem_size, cap, buf)))
+    }
+
+    /// An empty, open channel over the buffer at `buf` (its owner frees it).
+    fn on(elem_size: usize, cap: usize, buf: *mut u8) -> Chan {
+        Chan {
             lock: SpinLock::new(),
             st: Guarded::new(State {
                 recvx: 0,
@@ -308,7 +318,24 @@ impl Chan {
             elem_size,
             cap,
             buf,
-        }))
+        }
+    }
+
+    /// A channel whose buffer is memory its owner provides (`cap` slots of
+    /// `elem_size` bytes at `buf`), for an object that embeds its channel and the
+    /// buffer beside it (`sync::timerchan`): one allocation instead of two. It comes
+    /// in `ManuallyDrop` because dropping it would free `buf` as if `new` had
+    /// allocated it; the owner simply forgets it (a `Chan` holds nothing else).
+    ///
+    /// # Safety
+    /// `buf` is valid for reads and writes of `elem_size * cap` bytes, and stays
+    /// where it is, for as long as the channel is used.
+    pub(crate) unsafe fn with_buffer(
+        elem_size: usize,
+        cap: usize,
+        buf: *mut u8,
+    ) -> core::mem::ManuallyDrop<Chan> {
+        core::mem::ManuallyDrop::new(Chan::on(elem_size, cap, buf))
     }
 
     #[inline]
@@ -421,7 +448,9 @@ impl Chan {
     }
 
     /// Sends one element (copied from `elem`): 0, `-EPIPE` when closed (also when
-    /// closed while waiting), `-EAGAIN` when `!block` and it would wait.
+    /// closed while waiting), `-EAGAIN` when `!block` and it would wait, or the
+    /// context's error when the waiting goroutine's context is cancelled (nothing
+    /// was sent).
     ///
     /// # Safety
     /// `elem` is valid for `elem_size` bytes.
@@ -459,7 +488,8 @@ impl Chan {
     }
 
     /// Receives one element into `elem`: 0, `-EPIPE` once closed and drained,
-    /// `-EAGAIN` when `!block` and it would wait.
+    /// `-EAGAIN` when `!block` and it would wait, or the context's error when the
+    /// waiting goroutine's context is cancelled (nothing was received).
     ///
     /// # Safety
     /// `elem` is valid for `elem_size` bytes.
@@ -496,14 +526,16 @@ impl Chan {
         }
     }
 
-    /// Queues the caller and waits (the lock is held on entry, released by `block`).
+    /// Queues the caller and waits (the lock is held on entry, released by `wait`).
+    /// A cancelled wait takes its sudog off the queue again (unless a waker dropped it
+    /// after losing the claim).
     ///
     /// # Safety
     /// The caller holds the lock; `elem` is valid for `elem_size` bytes (read for a
     /// send, written for a receive) until this returns.
     #[inline(never)]
     unsafe fn park(&self, elem: *mut u8, send: bool) -> i32 {
-        let w = Waiter::current();
+        let w = Waiter::cancellable();
         let mut sd = Sudog {
             waiter: &w,
             elem,
@@ -522,21 +554,51 @@ impl Chan {
                     st.recvq.enqueue(sdp);
                 }
             });
-            w.block(
-                &self.lock,
-                if send {
-                    WaitReason::ChanSend
-                } else {
-                    WaitReason::ChanRecv
-                },
-            );
-            hb_acquire(&w);
-            if (*sdp).success {
-                0
+            let reason = if send {
+                WaitReason::ChanSend
             } else {
-                -libc::EPIPE
+                WaitReason::ChanRecv
+            };
+            match w.wait(&self.lock, reason, -1) {
+                Wake::Woken => {
+                    hb_acquire(&w);
+                    if (*sdp).success {
+                        0
+                    } else {
+                        -libc::EPIPE
+                    }
+                }
+                not_woken => self.unqueue(sdp, send, not_woken),
             }
         }
+    }
+
+    /// After a wait that its context ended: takes the sudog off its queue (unless a
+    /// waker that lost the claim dropped it already) and returns the context's error.
+    /// Out of line: the un-cancelled path stays as short as it was.
+    ///
+    /// # Safety
+    /// `sd` is the caller's sudog, queued on this channel's send (`send`) or receive
+    /// queue by `park`, whose wait ended with `how`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn unqueue(&self, sd: *mut Sudog, send: bool, how: Wake) -> i32 {
+        let Wake::Cancelled(e) = how else {
+            unreachable!("a channel wait without a timeout timed out")
+        };
+        self.lock.lock();
+        // SAFETY: we hold the lock; sd is ours and valid (our contract).
+        unsafe {
+            self.st.with(|st| {
+                if send {
+                    st.sendq.remove(sd);
+                } else {
+                    st.recvq.remove(sd);
+                }
+            });
+            self.lock.unlock();
+        }
+        e
     }
 
     /// Closes the channel: 0, or `-EPIPE` if it was already closed. Every parked

@@ -342,3 +342,102 @@ fn mutex_counter() {
         assert!(!m.is_busy());
     });
 }
+
+// ---------------------------------------------------------------------------------
+// cancellation: the context's claim races the waker's (`shim::cancel_my_waits`)
+
+/// A receiver whose context is cancelled while it waits, against a sender that
+/// tries once: the value moves (both say 0) or the cancel wins (the receiver says
+/// -ECANCELED, the sender finds nobody: -EAGAIN); never both, never lost; the
+/// cancelled receiver's sudog is off the queue, and the sender never touches its
+/// waiter after it returned.
+#[test]
+fn recv_cancel_races_sender() {
+    model(|| {
+        let c = Arc::new(*Chan::new(8, 0).unwrap());
+        let c1 = c.clone();
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            recv(&c1)
+        });
+        let sent = try_send(&c, 5);
+        let (rc, v) = t.join().unwrap();
+        if rc == 0 {
+            assert_eq!((sent, v), (0, 5));
+        } else {
+            assert_eq!((rc, sent), (-libc::ECANCELED, -libc::EAGAIN));
+        }
+        assert!(!c.has_waiters());
+    });
+}
+
+/// The same for a sender whose context is cancelled, against a receiver that tries
+/// once; and a close afterwards finds nobody queued.
+#[test]
+fn send_cancel_races_receiver() {
+    model(|| {
+        let c = Arc::new(*Chan::new(8, 0).unwrap());
+        let c1 = c.clone();
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            send(&c1, 6)
+        });
+        let mut v = 0u64;
+        // SAFETY: an 8-byte channel and an 8-byte local.
+        let got = unsafe { c.recv(&mut v as *mut u64 as *mut u8, false) };
+        let sent = t.join().unwrap();
+        if sent == 0 {
+            assert_eq!((got, v), (0, 6));
+        } else {
+            assert_eq!((sent, got), (-libc::ECANCELED, -libc::EAGAIN));
+        }
+        assert_eq!(c.close(), 0);
+        assert!(!c.has_waiters());
+    });
+}
+
+/// A select whose context is cancelled, against a sender that tries once: it fires
+/// once (with the value) or returns -ECANCELED with nothing taken and nothing left
+/// queued.
+#[test]
+fn select_cancel_races_sender() {
+    model(|| {
+        let a = Arc::new(*Chan::new(8, 0).unwrap());
+        let b = Arc::new(*Chan::new(8, 0).unwrap());
+        let (a1, b1) = (a.clone(), b.clone());
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            let (mut x, mut y) = (0u64, 0u64);
+            let mut cs = [case(&a1, RECV, &mut x), case(&b1, RECV, &mut y)];
+            (sel(&mut cs, -1), x)
+        });
+        let sent = try_send(&a, 8);
+        let (r, x) = t.join().unwrap();
+        if r == 0 {
+            assert_eq!((sent, x), (0, 8));
+        } else {
+            assert_eq!((r, sent), (-libc::ECANCELED, -libc::EAGAIN));
+        }
+        assert!(!a.has_waiters() && !b.has_waiters());
+    });
+}
+
+/// A wait group waiter whose context is cancelled, against the zeroing done: the
+/// wait returns 0 or -ECANCELED, and the done (which claims under the lock) never
+/// touches the cancelled waiter after it left.
+#[test]
+fn waitgroup_cancel_races_done() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        assert_eq!(wg.add(1), 0);
+        let w1 = wg.clone();
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            w1.wait()
+        });
+        assert_eq!(wg.add(-1), 0);
+        let r = t.join().unwrap();
+        assert!(r == 0 || r == -libc::ECANCELED);
+        assert!(!wg.has_waiters());
+    });
+}

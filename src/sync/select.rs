@@ -10,8 +10,9 @@
 //!    [`SelectWait`], and block. Wakers race for the waiter's `claim` (so the select
 //!    fires once); the winner records which sudog fired, completes the transfer under
 //!    its channel's lock, and only then wakes the select.
-//! 4. Once awake (or timed out: the timer won the claim), lock the channels again and
-//!    unlink the sudogs nobody took. Not the channel that fired: its waker already
+//! 4. Once awake (or timed out or cancelled: the timer or the context won the
+//!    claim), lock the channels again and unlink the sudogs nobody took. Not the
+//!    channel that fired: its waker already
 //!    took this select's sudogs off it (the fired one, and any other case naming the
 //!    same channel, see [`SelectWait::unlink_others_on`]; close takes them all), so a
 //!    woken select never touches that channel again, and the party that completed
@@ -28,7 +29,7 @@
 use core::ptr;
 
 use super::chan::{wake_sudog, Chan, Found, State, Sudog, WaitQ};
-use super::shim::{fastrand, hb_acquire, Guarded, SpinLock, WaitReason, Waiter};
+use super::shim::{fastrand, hb_acquire, Guarded, SpinLock, WaitReason, Waiter, Wake};
 
 /// Operation codes of a select case.
 pub(crate) const SEND: i32 = 1;
@@ -60,7 +61,7 @@ pub(crate) struct SelectWait {
 impl SelectWait {
     fn new() -> Self {
         SelectWait {
-            w: Waiter::current(),
+            w: Waiter::cancellable(),
             slock: SpinLock::new(),
             fired: Guarded::new(ptr::null_mut()),
             cases: ptr::null(),
@@ -165,22 +166,24 @@ unsafe fn unlock_all(cases: &[Case], lockorder: &[u32], skip: *mut Chan) {
     }
 }
 
-/// Sleeps `timeout_ns` (the select with no cases).
+/// Sleeps `timeout_ns` (the select with no cases): -ETIMEDOUT, or the context's
+/// error.
 fn sleep(timeout_ns: i64) -> i32 {
     let sel = SelectWait::new();
     sel.slock.lock();
-    // SAFETY: slock is held; nobody can find `sel`, so only the timeout ends the wait.
-    unsafe {
-        sel.w
-            .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
-    };
-    -libc::ETIMEDOUT
+    // SAFETY: slock is held; nobody can find `sel`, so only the timeout or the
+    // context ends the wait.
+    match unsafe { sel.w.wait(&sel.slock, WaitReason::Select, timeout_ns) } {
+        Wake::Cancelled(e) => e,
+        Wake::Woken | Wake::TimedOut => -libc::ETIMEDOUT,
+    }
 }
 
 /// Runs a select: the index of the case that fired (its `closed` set to 1 when it
 /// fired because the channel is closed, else 0), `-EAGAIN` (`timeout_ns == 0` and
-/// nothing ready), `-ETIMEDOUT`, or `-EINVAL` (a NULL channel, an unknown op, a NULL
-/// element with a non-zero element size, no cases and no timeout).
+/// nothing ready), `-ETIMEDOUT`, `-EINVAL` (a NULL channel, an unknown op, a NULL
+/// element with a non-zero element size, no cases and no timeout), or the context's
+/// error when the waiting goroutine's context is cancelled (a ready case wins).
 ///
 /// # Safety
 /// Every case's channel is NULL or a live channel, and its element valid for the
@@ -295,9 +298,9 @@ unsafe fn perform_ready(cases: &mut [Case], pollorder: &[u32], lockorder: &[u32]
 }
 
 /// Steps 3 and 4, entered with every channel locked: a sudog per case on its channel's
-/// queue, block until one fires or the timeout (negative: none) passes, then take the
-/// sudogs nobody took off their queues. The index of the case that fired, or
-/// `-ETIMEDOUT`.
+/// queue, block until one fires, the timeout (negative: none) passes or the context
+/// is cancelled, then take the sudogs nobody took off their queues. The index of the
+/// case that fired, `-ETIMEDOUT`, or the context's error.
 ///
 /// # Safety
 /// As `perform_ready`; returns with no lock held.
@@ -326,14 +329,8 @@ unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) ->
         enqueue_sudogs(cases, sds, &sel);
         sel.slock.lock();
         unlock_all(cases, lockorder, ptr::null_mut());
-        let woken = if timeout_ns < 0 {
-            sel.w.block(&sel.slock, WaitReason::Select);
-            true
-        } else {
-            sel.w
-                .block_timeout(&sel.slock, WaitReason::Select, timeout_ns)
-        };
-        let fired = if woken {
+        let wake = sel.w.wait(&sel.slock, WaitReason::Select, timeout_ns);
+        let fired = if wake == Wake::Woken {
             hb_acquire(&sel.w);
             sel.fired.with(|f| *f)
         } else {
@@ -349,8 +346,10 @@ unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) ->
         lock_all(cases, lockorder, skip);
         dequeue_sudogs(cases, sds, skip);
         unlock_all(cases, lockorder, skip);
-        if !woken {
-            return -libc::ETIMEDOUT;
+        match wake {
+            Wake::Woken => {}
+            Wake::TimedOut => return -libc::ETIMEDOUT,
+            Wake::Cancelled(e) => return e,
         }
         let i = (*fired).index;
         cases[i].closed = !(*fired).success as i32;

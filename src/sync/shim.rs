@@ -20,7 +20,7 @@
 mod imp {
     pub(crate) use crate::runtime::g::WaitReason;
     pub(crate) use crate::runtime::lock::SpinLock;
-    pub(crate) use crate::runtime::park::Waiter;
+    pub(crate) use crate::runtime::park::{Waiter, Wake};
     pub(crate) use core::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 
     /// State guarded by a lock the caller holds.
@@ -100,6 +100,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use crate::runtime::g::WaitReason;
+    pub(crate) use crate::runtime::park::Wake;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 
     use core::ptr;
@@ -145,6 +146,20 @@ mod imp {
         }
     }
 
+    loom::thread_local! {
+        static CANCELLED: core::cell::Cell<bool> = core::cell::Cell::new(false);
+    }
+
+    /// `Waiter::state` once the context claimed it (a waker or timeout sets 1).
+    const CLAIMED_BY_CANCEL: u32 = 3;
+
+    /// Makes every later cancellable wait of the calling loom thread a cancelled one:
+    /// the context's cancel may then claim the waiter at any point loom chooses
+    /// after it parked (one more party racing for `claim`, as a timeout is).
+    pub(crate) fn cancel_my_waits() {
+        CANCELLED.with(|c| c.set(true));
+    }
+
     /// loom stand-in for `runtime::park::Waiter`: the waiting loom thread parks
     /// until the flag is set (the runtime's goroutine parks, a plain thread sleeps on
     /// a futex).
@@ -155,6 +170,8 @@ mod imp {
         /// Set once the waiter has released its lock in `block` (for a goroutine: its
         /// registers are saved). A wake before that is the park/wake race.
         parked: AtomicBool,
+        /// A cancellable waiter of a thread that called `cancel_my_waits`.
+        cancelled: bool,
         alive: loom::cell::UnsafeCell<()>,
         pub(crate) next: *mut Waiter,
     }
@@ -166,9 +183,16 @@ mod imp {
                 flag: AtomicU32::new(0),
                 state: AtomicU32::new(0),
                 parked: AtomicBool::new(false),
+                cancelled: false,
                 alive: loom::cell::UnsafeCell::new(()),
                 next: ptr::null_mut(),
             }
+        }
+
+        pub(crate) fn cancellable() -> Waiter {
+            let mut w = Waiter::current();
+            w.cancelled = CANCELLED.with(|c| c.get());
+            w
         }
 
         pub(crate) fn claim(&self) -> bool {
@@ -176,6 +200,48 @@ mod imp {
             self.state
                 .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+        }
+
+        /// As the runtime's: no compare-and-swap unless a cancel may compete.
+        pub(crate) fn claim_untimed(&self) -> bool {
+            self.alive.with(|_| ());
+            !self.cancelled || self.claim()
+        }
+
+        /// The runtime's cancellation point: a cancelled waiter's context claims it
+        /// right after it parked unless a waker claimed it first (loom explores both
+        /// orders); otherwise as `block_timeout`.
+        ///
+        /// # Safety
+        /// As `block`: `lock` is held and `self` is findable under it.
+        pub(crate) unsafe fn wait(
+            &self,
+            lock: &SpinLock,
+            reason: WaitReason,
+            timeout_ns: i64,
+        ) -> Wake {
+            if self.cancelled {
+                self.parked.store(true, Ordering::Release);
+                // SAFETY: the caller holds `lock` (our contract).
+                unsafe { lock.unlock() };
+                self.alive.with(|_| ());
+                if self
+                    .state
+                    .compare_exchange(0, CLAIMED_BY_CANCEL, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Wake::Cancelled(-libc::ECANCELED);
+                }
+                while self.flag.load(Ordering::Acquire) == 0 {
+                    loom::thread::park();
+                }
+                return Wake::Woken;
+            }
+            // SAFETY: block_timeout's contract is ours.
+            match unsafe { self.block_timeout(lock, reason, timeout_ns) } {
+                true => Wake::Woken,
+                false => Wake::TimedOut,
+            }
         }
 
         /// # Safety
@@ -228,6 +294,10 @@ mod imp {
                 assert!(
                     (*w).parked.load(Ordering::Acquire),
                     "woke a waiter that has not finished parking"
+                );
+                assert!(
+                    (*w).state.load(Ordering::Acquire) != CLAIMED_BY_CANCEL,
+                    "woke a waiter that its context had claimed"
                 );
                 let t = (*w).thread.clone();
                 (*w).flag.store(1, Ordering::Release);

@@ -8,12 +8,15 @@
 //! off the list afterwards, never the wait group. So `wait; free` is safe.
 //!
 //! A stale wake-up cannot release a waiter early: the zeroing `add` takes the
-//! waiters off the list in the same critical section as the CAS to zero.
+//! waiters off the list in the same critical section as the CAS to zero, and claims
+//! each there: a waiter whose context was cancelled meanwhile (`wait` is a
+//! cancellation point) lost nothing, and leaves after taking this lock to unlink
+//! itself, so the zeroing `add` never touches it after the unlock.
 
 use core::ptr;
 
 use super::shim::{
-    hb_acquire, hb_release, AtomicI64, Guarded, Ordering, SpinLock, WaitReason, Waiter,
+    hb_acquire, hb_release, AtomicI64, Guarded, Ordering, SpinLock, WaitReason, Waiter, Wake,
 };
 
 pub struct WaitGroup {
@@ -91,15 +94,25 @@ impl WaitGroup {
                 Err(cur) => old = cur,
             }
         };
-        // SAFETY: lock held; taken waiters are ours to wake (read `next` before each
-        // wake: after it the waiter may be gone).
+        // SAFETY: lock held; taken waiters whose claim we win are ours to wake (read
+        // `next` before each wake: after it the waiter may be gone); the others are
+        // not touched after the unlock.
         unsafe {
-            let mut w = if new == 0 {
+            let mut taken = if new == 0 {
                 self.waiters
                     .with(|l| core::mem::replace(l, ptr::null_mut()))
             } else {
                 ptr::null_mut()
             };
+            let mut w: *mut Waiter = ptr::null_mut();
+            while !taken.is_null() {
+                let next = (*taken).next;
+                if (*taken).claim() {
+                    (*taken).next = w;
+                    w = taken;
+                }
+                taken = next;
+            }
             self.lock.unlock();
             while !w.is_null() {
                 let next = (*w).next;
@@ -111,7 +124,8 @@ impl WaitGroup {
         0
     }
 
-    /// Blocks until the counter is zero (returns at once if it is). Returns 0.
+    /// Blocks until the counter is zero (returns at once if it is). Returns 0, or the
+    /// context's error when the waiting goroutine's context is cancelled.
     pub fn wait(&self) -> i32 {
         self.lock.lock();
         if self.count.load(Ordering::Acquire) == 0 {
@@ -120,18 +134,38 @@ impl WaitGroup {
             unsafe { self.lock.unlock() };
             return 0;
         }
-        let mut w = Waiter::current();
+        let mut w = Waiter::cancellable();
         let wp: *mut Waiter = &mut w;
-        // SAFETY: lock held; `w` stays on this stack until the zeroing add wakes it.
+        // SAFETY: lock held; `w` stays on this stack until the zeroing add wakes it,
+        // or until we took it off the list again (under the lock) after a cancel.
         unsafe {
             self.waiters.with(|l| {
                 (*wp).next = *l;
                 *l = wp;
             });
-            (*wp).block(&self.lock, WaitReason::WaitGroup);
-            hb_acquire(wp);
+            match (*wp).wait(&self.lock, WaitReason::WaitGroup, -1) {
+                Wake::Woken => {
+                    hb_acquire(wp);
+                    0
+                }
+                Wake::Cancelled(e) => {
+                    self.lock.lock();
+                    self.waiters.with(|l| {
+                        let mut cur: *mut *mut Waiter = l;
+                        while !(*cur).is_null() {
+                            if *cur == wp {
+                                *cur = (*wp).next;
+                                break;
+                            }
+                            cur = &mut (**cur).next;
+                        }
+                    });
+                    self.lock.unlock();
+                    e
+                }
+                Wake::TimedOut => unreachable!("a wait group wait without a timeout timed out"),
+            }
         }
-        0
     }
 
     /// True while somebody is blocked in `wait`.

@@ -40,7 +40,7 @@
 
 /* ---------------------------------------------------------------- the table engine */
 
-#define MAX_FUNCS 128
+#define MAX_FUNCS 192
 
 static const char *covered[MAX_FUNCS];
 static int n_covered;
@@ -110,6 +110,10 @@ struct waiter {
     gr_chan *chan;
     gr_wg *wg;
     gr_mutex *mutex;
+    gr_rwmutex *rw;
+    gr_cond *cond;
+    gr_sem *sem;
+    gr_timer *timer;
     long value;
     int rc;
 };
@@ -149,6 +153,35 @@ static void mutex_waiter(void *arg)
         w->rc = gr_mutex_unlock(w->mutex);
     else
         w->rc = -1;
+}
+
+static void rwmutex_waiter(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = gr_rwmutex_rlock(w->rw);
+    if (w->rc == 0)
+        w->rc = gr_rwmutex_runlock(w->rw);
+}
+
+static void cond_waiter(void *arg)
+{
+    struct waiter *w = arg;
+    CHECK_EQ(gr_mutex_lock(w->mutex), 0);
+    w->rc = gr_cond_wait(w->cond);
+    CHECK_EQ(gr_mutex_unlock(w->mutex), 0);
+}
+
+static void sem_waiter(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = gr_sem_acquire(w->sem, 1);
+}
+
+static void timer_waiter(void *arg)
+{
+    struct waiter *w = arg;
+    int64_t when;
+    w->rc = gr_chan_recv(gr_timer_chan(w->timer), &when);
 }
 
 /* ---------------------------------------------------------------- the rows */
@@ -285,8 +318,8 @@ static void rows_python(void)
     api.size = sizeof api;
     ROW(gr_py_init, (&api), -EINVAL, "NULL fields");
 
-    ROW(gr_py_builtin, (0), NULL, "before gr_py_init");
-    ROW(gr_py_builtin, (99), NULL, "unknown builtin");
+    ROW(gr_py_builtin, ("go"), NULL, "before gr_py_init");
+    ROW(gr_py_builtin, (NULL), NULL, "NULL name");
     gr_py_home *home = gr_py_home_new();
     row_holds("gr_py_home_new", "no bad input: a home", home != NULL, 0);
     ROW(gr_py_home_free, (NULL), -EINVAL, "NULL");
@@ -294,19 +327,14 @@ static void rows_python(void)
     ROW(gr_py_home_alive, (home), 0, "a new home");
     ROW(gr_py_run, (NULL, 0), -EINVAL, "NULL home");
     ROW(gr_py_run, (home, 0), -EINVAL, "before gr_py_init");
-    ROW(gr_py_spawn, (NULL, (void *)&api, NULL), -EINVAL, "NULL home");
-    ROW(gr_py_spawn, (home, NULL, NULL), -EINVAL, "NULL callable");
-    ROW(gr_py_spawn, (home, (void *)&api, "x"), -EINVAL, "before gr_py_init");
+    ROW(gr_py_home_daemons, (NULL), 0, "NULL");
+    ROW(gr_py_home_daemons, (home), 0, "a new home");
+    ROW(gr_py_home_take_fatal, (home), NULL, "before gr_py_init");
+    ROW(gr_py_spawn, (NULL, (void *)&api, (void *)&api, NULL, NULL, 0), NULL, "NULL home");
+    ROW(gr_py_spawn, (home, NULL, (void *)&api, NULL, NULL, 0), NULL, "NULL callable");
+    ROW(gr_py_spawn, (home, (void *)&api, (void *)&api, NULL, "x", 0), NULL, "before gr_py_init");
     ROW(gr_py_home_free, (home), 0, "an empty home (frees it)");
 
-    ROW(gr_py_task_id, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_task_done, (NULL), 0, "NULL");
-    ROW(gr_py_join, (NULL, 0), -EINVAL, "NULL");
-    ROW(gr_py_task_result, (NULL), NULL, "NULL before gr_py_init");
-    ROW(gr_py_task_release, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_yield, (), -EINVAL, "before gr_py_init");
-    ROW(gr_py_sleep, (1000), -EINVAL, "before gr_py_init");
-    ROW(gr_py_block_io, (-1, GR_READ, 0), -EINVAL, "before gr_py_init");
 
     gr_chan *c8 = gr_chan_new(8, 1), *c4 = gr_chan_new(4, 1);
     CHECK(c8 != NULL && c4 != NULL);
@@ -325,9 +353,27 @@ static void rows_python(void)
     ROW(gr_py_steal, (NULL), NULL, "NULL");
     ROW(gr_py_wg_wait, (NULL), -EINVAL, "NULL");
     ROW(gr_py_mutex_lock, (NULL), -EINVAL, "NULL");
-    ROW(gr_py_recv, (-1, 16), NULL, "before gr_py_init");
-    ROW(gr_py_send, (1, NULL, 5, 0), -EINVAL, "NULL data, n > 0");
     ROW(gr_py_write_unraisable, (NULL, NULL, NULL), -EINVAL, "NULLs before gr_py_init");
+
+    ROW(gr_py_rwmutex_lock, (NULL, 0), -EINVAL, "NULL");
+    ROW(gr_py_cond_wait, (NULL, 0), -EINVAL, "NULL");
+    ROW(gr_py_sem_acquire, (NULL, 1, 0), -EINVAL, "NULL");
+    gr_rwmutex *rw = gr_rwmutex_new();
+    gr_mutex *m = gr_mutex_new();
+    gr_cond *cv = gr_cond_new(m);
+    gr_sem *sem = gr_sem_new(1);
+    CHECK(rw && m && cv && sem);
+    ROW(gr_py_rwmutex_lock, (rw, 1), -EINVAL, "before gr_py_init (not locked)");
+    ROW(gr_rwmutex_trylock, (rw), 0, "still free after the refusal");
+    CHECK_EQ(gr_rwmutex_unlock(rw), 0);
+    ROW(gr_py_cond_wait, (cv, 0), -EINVAL, "before gr_py_init");
+    ROW(gr_py_sem_acquire, (sem, 1, 0), -EINVAL, "before gr_py_init (nothing taken)");
+    ROW(gr_sem_try_acquire, (sem, 1), 1, "the token still free after the refusal");
+    CHECK_EQ(gr_sem_release(sem, 1), 0);
+    CHECK_EQ(gr_sem_free(sem), 0);
+    CHECK_EQ(gr_cond_free(cv), 0);
+    CHECK_EQ(gr_mutex_free(m), 0);
+    CHECK_EQ(gr_rwmutex_free(rw), 0);
 }
 
 static void rows_channels(void)
@@ -409,6 +455,178 @@ static void rows_sync(void)
     CHECK_EQ(gr_mutex_free(m), 0);
 }
 
+/* Timers, the rest of sync, semaphores, signals and child processes (issue 17). */
+static void rows_toolbox(void)
+{
+    ROW(gr_timer_new, (1000, -1), NULL, "negative period");
+    ROW(gr_timer_chan, (NULL), NULL, "NULL");
+    ROW(gr_timer_stop, (NULL), -EINVAL, "NULL");
+    ROW(gr_timer_reset, (NULL, 0, 0), -EINVAL, "NULL");
+    ROW(gr_timer_free, (NULL), -EINVAL, "NULL");
+    gr_timer *t = gr_timer_new(INT64_MAX, 0);
+    row_holds("gr_timer_new", "INT64_MAX ns (saturates: never fires)", t != NULL, 0);
+    ROW(gr_timer_reset, (t, 0, -5), -EINVAL, "negative period");
+    ROW(gr_timer_stop, (t), 1, "pending (the bad reset changed nothing)");
+    ROW(gr_timer_stop, (t), 0, "stopped twice");
+    ROW(gr_timer_reset, (t, INT64_MIN, INT64_MAX), 0, "INT64_MIN ns (at once), INT64_MAX period");
+    ROW(gr_timer_free, (t), 0, "a ticker that fired or is about to");
+
+    ROW(gr_rwmutex_rlock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_tryrlock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_runlock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_lock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_trylock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_unlock, (NULL), -EINVAL, "NULL");
+    ROW(gr_rwmutex_free, (NULL), -EINVAL, "NULL");
+    gr_rwmutex *rw = gr_rwmutex_new();
+    row_holds("gr_rwmutex_new", "no bad input: a rwmutex", rw != NULL, 0);
+    ROW(gr_rwmutex_runlock, (rw), -EPERM, "not read-locked");
+    ROW(gr_rwmutex_unlock, (rw), -EPERM, "not write-locked");
+    CHECK_EQ(gr_rwmutex_rlock(rw), 0);
+    ROW(gr_rwmutex_trylock, (rw), -EBUSY, "read-held");
+    ROW(gr_rwmutex_free, (rw), -EBUSY, "read-held");
+    CHECK_EQ(gr_rwmutex_runlock(rw), 0);
+    CHECK_EQ(gr_rwmutex_lock(rw), 0);
+    ROW(gr_rwmutex_tryrlock, (rw), -EBUSY, "write-held");
+    ROW(gr_rwmutex_runlock, (rw), -EPERM, "write-held, not read-locked");
+    CHECK_EQ(gr_rwmutex_unlock(rw), 0);
+    CHECK_EQ(gr_rwmutex_free(rw), 0);
+
+    gr_mutex *m = gr_mutex_new();
+    CHECK(m != NULL);
+    ROW(gr_cond_new, (NULL), NULL, "NULL mutex");
+    gr_cond *cv = gr_cond_new(m);
+    row_holds("gr_cond_new", "no bad input: a cond", cv != NULL, 0);
+    ROW(gr_cond_wait, (NULL), -EINVAL, "NULL");
+    ROW(gr_cond_wait, (cv), -EPERM, "the mutex not locked");
+    ROW(gr_cond_wait_timeout, (NULL, 0), -EINVAL, "NULL");
+    ROW(gr_cond_wait_timeout, (cv, INT64_MIN), -EPERM, "the mutex not locked, no limit");
+    CHECK_EQ(gr_mutex_lock(m), 0);
+    ROW(gr_cond_wait_timeout, (cv, 0), -ETIMEDOUT, "timeout 0 (the mutex held again)");
+    ROW(gr_mutex_trylock, (m), -EBUSY, "held again after the timed-out wait");
+    CHECK_EQ(gr_mutex_unlock(m), 0);
+    ROW(gr_cond_signal, (NULL), -EINVAL, "NULL");
+    ROW(gr_cond_signal, (cv), 0, "nobody waits");
+    ROW(gr_cond_broadcast, (NULL), -EINVAL, "NULL");
+    ROW(gr_cond_broadcast, (cv), 0, "nobody waits");
+    ROW(gr_cond_free, (NULL), -EINVAL, "NULL");
+    CHECK_EQ(gr_cond_free(cv), 0);
+    CHECK_EQ(gr_mutex_free(m), 0);
+
+    gr_once o = GR_ONCE_INIT;
+    ROW(gr_once_do, (NULL, noop, NULL), -EINVAL, "NULL once");
+    ROW(gr_once_do, (&o, NULL, NULL), -EINVAL, "NULL function");
+    ROW(gr_once_do, (&o, noop, NULL), 0, "runs noop");
+    ROW(gr_once_do, (&o, NULL, NULL), -EINVAL, "NULL function, once done");
+
+    ROW(gr_sem_new, (-1), NULL, "negative size");
+    ROW(gr_sem_acquire, (NULL, 1), -EINVAL, "NULL");
+    ROW(gr_sem_acquire_timeout, (NULL, 1, 0), -EINVAL, "NULL");
+    ROW(gr_sem_try_acquire, (NULL, 1), -EINVAL, "NULL");
+    ROW(gr_sem_release, (NULL, 1), -EINVAL, "NULL");
+    ROW(gr_sem_free, (NULL), -EINVAL, "NULL");
+    gr_sem *sem = gr_sem_new(2);
+    row_holds("gr_sem_new", "no bad input: a semaphore", sem != NULL, 0);
+    ROW(gr_sem_acquire, (sem, -1), -EINVAL, "negative n");
+    ROW(gr_sem_acquire, (sem, 3), -EINVAL, "more than the size");
+    ROW(gr_sem_acquire, (sem, INT64_MAX), -EINVAL, "INT64_MAX");
+    ROW(gr_sem_acquire_timeout, (sem, 3, -1), -EINVAL, "more than the size");
+    ROW(gr_sem_try_acquire, (sem, INT64_MIN), -EINVAL, "INT64_MIN");
+    ROW(gr_sem_try_acquire, (sem, 3), 0, "more than the size (never free)");
+    ROW(gr_sem_release, (sem, 1), -EINVAL, "more than taken");
+    ROW(gr_sem_release, (sem, INT64_MAX), -EINVAL, "INT64_MAX");
+    ROW(gr_sem_release, (sem, -1), -EINVAL, "negative n");
+    CHECK_EQ(gr_sem_acquire(sem, 2), 0);
+    ROW(gr_sem_acquire_timeout, (sem, 1, 0), -ETIMEDOUT, "timeout 0, none free");
+    CHECK_EQ(gr_sem_release(sem, 2), 0);
+    CHECK_EQ(gr_sem_free(sem), 0);
+
+    gr_chan *ic = gr_chan_new(sizeof(int), 1), *lc = gr_chan_new(sizeof(long), 1);
+    CHECK(ic != NULL && lc != NULL);
+    ROW(gr_signal_notify, (NULL, SIGUSR1), -EINVAL, "NULL channel");
+    ROW(gr_signal_notify, (lc, SIGUSR1), -EINVAL, "8-byte elements");
+    ROW(gr_signal_notify, (ic, 0), -EINVAL, "signal 0");
+    ROW(gr_signal_notify, (ic, 65), -EINVAL, "signal 65");
+    ROW(gr_signal_notify, (ic, INT_MIN), -EINVAL, "INT_MIN");
+    ROW(gr_signal_notify, (ic, SIGKILL), -EINVAL, "SIGKILL");
+    ROW(gr_signal_notify, (ic, SIGSTOP), -EINVAL, "SIGSTOP");
+    ROW(gr_signal_notify, (ic, SIGSEGV), -EINVAL, "SIGSEGV (the runtime's)");
+    ROW(gr_signal_notify, (ic, SIGBUS), -EINVAL, "SIGBUS");
+    ROW(gr_signal_notify, (ic, SIGFPE), -EINVAL, "SIGFPE");
+    ROW(gr_signal_notify, (ic, SIGILL), -EINVAL, "SIGILL");
+    ROW(gr_signal_stop, (NULL), -EINVAL, "NULL");
+    ROW(gr_signal_stop, (ic), 0, "not registered");
+    CHECK_EQ(gr_chan_free(ic), 0);
+    CHECK_EQ(gr_chan_free(lc), 0);
+
+    int st = 12345;
+    ROW(gr_waitpid, (-1, &st, 0x40000), -EINVAL, "an unknown option");
+    ROW(gr_waitpid, (-1, &st, -1), -EINVAL, "options -1");
+    ROW(gr_waitpid, (getpid(), &st, 0), -ECHILD, "itself");
+    ROW(gr_waitpid, (INT_MAX, NULL, 0), -ECHILD, "pid INT_MAX, NULL status");
+    ROW(gr_waitpid, (INT_MIN, &st, WNOHANG), -ESRCH, "pid INT_MIN (the kernel's answer)");
+    CHECK_EQ(st, 12345); /* untouched */
+}
+
+static int task_ok(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int task_hold(void *arg)
+{
+    long v;
+    return gr_chan_recv(arg, &v);
+}
+
+static void rows_contexts(void)
+{
+    gr_ctx *c = gr_ctx_new(NULL);
+    row_holds("gr_ctx_new", "NULL parent: a root", c != NULL && gr_ctx_err(c) == 0, 0);
+    ROW_IF(gr_ctx_with_timeout, (NULL, INT64_MIN), r != NULL && gr_ctx_err(r) == -ETIMEDOUT &&
+                                                      gr_ctx_free(r) == 0,
+           "NULL parent, INT64_MIN ns: expired at once");
+    ROW_IF(gr_ctx_with_timeout, (c, INT64_MAX), r != NULL && gr_ctx_err(r) == 0 &&
+                                                   gr_ctx_free(r) == 0,
+           "INT64_MAX ns saturates");
+    ROW(gr_ctx_cancel, (NULL), -EINVAL, "NULL");
+    ROW(gr_ctx_err, (NULL), -EINVAL, "NULL");
+    ROW(gr_ctx_done, (NULL), NULL, "NULL");
+    ROW(gr_ctx_free, (NULL), -EINVAL, "NULL");
+    ROW(gr_spawn_ctx, (NULL, noop, NULL), -EINVAL, "NULL ctx");
+    ROW(gr_spawn_ctx, (c, NULL, NULL), -EINVAL, "NULL fn");
+    NO_BAD_INPUT(gr_ctx_current, (), r == NULL); /* nothing here is bound to one */
+    gr_ctx *prev = (gr_ctx *)1;
+    ROW(gr_ctx_swap, (c, NULL), -EINVAL, "NULL prev");
+    if (in_goroutine()) {
+        ROW(gr_ctx_swap, (NULL, &prev), 0, "NULL ctx: unbinds (it was unbound)");
+        CHECK(prev == NULL);
+    } else {
+        ROW(gr_ctx_swap, (c, &prev), -EPERM, "a plain thread");
+        CHECK(prev == (gr_ctx *)1);
+    }
+    CHECK_EQ(gr_ctx_cancel(c), 0);
+    ROW(gr_ctx_cancel, (c), 0, "cancelled twice");
+    CHECK_EQ(gr_ctx_err(c), -ECANCELED);
+    CHECK_EQ(gr_ctx_free(c), 0);
+
+    gr_group *g = gr_group_new(NULL);
+    row_holds("gr_group_new", "NULL parent: a root context", g != NULL, 0);
+    ROW(gr_group_limit, (NULL, 1), -EINVAL, "NULL");
+    ROW(gr_group_limit, (g, -1), -EINVAL, "n < 0");
+    ROW(gr_group_limit, (g, INT_MIN), -EINVAL, "INT_MIN");
+    ROW(gr_group_limit, (g, 0), 0, "0: no limit");
+    ROW(gr_group_go, (NULL, task_ok, NULL), -EINVAL, "NULL group");
+    ROW(gr_group_go, (g, NULL, NULL), -EINVAL, "NULL fn");
+    ROW(gr_group_wait, (NULL), -EINVAL, "NULL");
+    ROW(gr_group_wait, (g), 0, "no members (returns at once)");
+    ROW(gr_group_ctx, (NULL), NULL, "NULL");
+    ROW(gr_group_cancel, (NULL), -EINVAL, "NULL");
+    ROW(gr_group_free, (NULL), -EINVAL, "NULL");
+    CHECK_EQ(gr_group_free(g), 0);
+}
+
 /* Objects freed while goroutines wait on them: -EBUSY, and the waiters are not lost. */
 static void rows_freed_while_waited_on(void)
 {
@@ -471,6 +689,59 @@ static void rows_freed_while_waited_on(void)
     CHECK_EQ(w.rc, 0);
     CHECK_EQ(gr_mutex_free(w.mutex), 0);
     CHECK_EQ(gr_chan_free(w.chan), 0);
+
+    w.rw = gr_rwmutex_new();
+    CHECK_EQ(gr_rwmutex_lock(w.rw), 0);
+    w.rc = -1;
+    id = SPAWN(rwmutex_waiter, &w);
+    await_goroutine_waiting(id, "rwmutex read");
+    ROW(gr_rwmutex_free, (w.rw), -EBUSY, "write-locked, a reader waits");
+    CHECK_EQ(gr_rwmutex_unlock(w.rw), 0);
+    CHECK_EQ(gr_join(id), 0);
+    CHECK_EQ(w.rc, 0);
+    CHECK_EQ(gr_rwmutex_free(w.rw), 0);
+
+    w.mutex = gr_mutex_new();
+    w.cond = gr_cond_new(w.mutex);
+    w.rc = -1;
+    id = SPAWN(cond_waiter, &w);
+    await_goroutine_waiting(id, "cond wait");
+    ROW(gr_cond_free, (w.cond), -EBUSY, "a goroutine waits");
+    CHECK_EQ(gr_cond_signal(w.cond), 0);
+    CHECK_EQ(gr_join(id), 0);
+    CHECK_EQ(w.rc, 0);
+    CHECK_EQ(gr_cond_free(w.cond), 0);
+    CHECK_EQ(gr_mutex_free(w.mutex), 0);
+
+    w.sem = gr_sem_new(1);
+    CHECK_EQ(gr_sem_acquire(w.sem, 1), 0);
+    w.rc = -1;
+    id = SPAWN(sem_waiter, &w);
+    await_goroutine_waiting(id, "semaphore");
+    ROW(gr_sem_free, (w.sem), -EBUSY, "a goroutine waits");
+    CHECK_EQ(gr_sem_release(w.sem, 1), 0);
+    CHECK_EQ(gr_join(id), 0);
+    CHECK_EQ(w.rc, 0);
+    CHECK_EQ(gr_sem_free(w.sem), 0);
+
+    w.timer = gr_timer_new(INT64_MAX, 0);
+    w.rc = -1;
+    id = SPAWN(timer_waiter, &w);
+    await_goroutine_waiting(id, "chan receive");
+    ROW(gr_timer_free, (w.timer), -EBUSY, "a goroutine waits on its channel");
+    CHECK_EQ(gr_timer_reset(w.timer, 0, 0), 1);
+    CHECK_EQ(gr_join(id), 0);
+    CHECK_EQ(w.rc, 0);
+    CHECK_EQ(gr_timer_free(w.timer), 0);
+    /* A group with a running member, and one with a goroutine in gr_group_wait. */
+    gr_group *g = gr_group_new(NULL);
+    w.chan = gr_chan_new(sizeof(long), 0);
+    CHECK(gr_group_go(g, task_hold, w.chan) > 0);
+    ROW(gr_group_free, (g), -EBUSY, "a member runs");
+    CHECK_EQ(gr_chan_send(w.chan, &v), 0);
+    CHECK_EQ(gr_group_wait(g), 0);
+    CHECK_EQ(gr_group_free(g), 0);
+    CHECK_EQ(gr_chan_free(w.chan), 0);
 }
 
 static void run_table(const char *where)
@@ -482,6 +753,8 @@ static void run_table(const char *where)
     rows_python();
     rows_channels();
     rows_sync();
+    rows_toolbox();
+    rows_contexts();
     rows_freed_while_waited_on();
     if (rows_first == 0)
         rows_first = rows_run;

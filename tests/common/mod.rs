@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// True if `tool` is an executable on PATH (or, for a name with a `/`, that file);
 /// otherwise reports the skip as `need` does and returns false.
 pub fn need_tool(test: &str, tool: &str, package: &str) -> bool {
-    need(test, tool, package, on_path(tool))
+    need(test, tool, package, which(tool).is_some())
 }
 
 /// For what `need_tool` cannot see on PATH (a header, a library, a module): the caller
@@ -42,8 +42,10 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     if std::env::var_os("GR_REQUIRE_ALL").is_some_and(|v| v == "1") {
         panic!("{line} [GR_REQUIRE_ALL=1: a skip is a failure]");
     }
-    // Not eprintln!: libtest would capture it.
-    let _ = writeln!(std::io::stderr(), "{line}");
+    // Not eprintln!: libtest would capture it. One write, so that the line stays whole
+    // among libtest's own lines.
+    let entry = format!("{line}\n");
+    let _ = std::io::stderr().write_all(entry.as_bytes());
     let log = skip_log();
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -52,7 +54,7 @@ pub fn need(test: &str, what: &str, package: &str, present: bool) -> bool {
     // processes) do not interleave their lines.
     match OpenOptions::new().create(true).append(true).open(&log) {
         Ok(mut f) => {
-            let _ = f.write_all(format!("{line}\n").as_bytes());
+            let _ = f.write_all(entry.as_bytes());
         }
         Err(e) => {
             let _ = writeln!(
@@ -114,17 +116,21 @@ pub fn hook_library(libdir: &Path) -> Result<PathBuf, String> {
     Ok(libdir.join("libgoroutine_hook.so"))
 }
 
-fn on_path(tool: &str) -> bool {
+/// Where `tool` is: the first executable of that name in a PATH directory, or for a
+/// name with a `/`, that file if it is executable.
+pub fn which(tool: &str) -> Option<PathBuf> {
     let executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if tool.contains('/') {
-        return executable(Path::new(tool));
+        return executable(Path::new(tool)).then(|| PathBuf::from(tool));
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(tool))))
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| executable(p))
 }
 
 fn skip_log() -> PathBuf {

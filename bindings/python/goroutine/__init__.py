@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 
 import _thread
-import contextvars
 import errno as _errno
 import os
 import queue as _queue
@@ -42,6 +41,7 @@ __all__ = [
     "run", "go", "Goroutine", "yield_", "sleep", "self_id", "Chan", "ChanClosed", "select",
     "WaitGroup", "Mutex", "wait_readable", "wait_writable", "blocking", "Deadlock",
     "ContextError", "socket",
+    "Timer", "Ticker", "RWMutex", "Cond", "Semaphore",
 ]
 
 __version__ = _lib.version
@@ -86,8 +86,6 @@ class ContextError(RuntimeError):
             "goroutine; park only from the goroutine's own Python code",)))
 
 
-_lib.init(ChanClosed, ContextError)
-
 # The originals, taken before goroutine.monkey can replace them: the package itself
 # needs OS threads and OS thread ids.
 _get_ident = _thread.get_ident
@@ -121,12 +119,48 @@ def _error(rc: int, what: str = "") -> BaseException:
     return OSError(-rc, "%s%s" % (what + ": " if what else "", _lib.strerror(rc)))
 
 
+def _sock_error(rc: int) -> BaseException:
+    """The exception of a failed socket operation, as the standard socket raises it."""
+    if rc == -_errno.EPERM:
+        return ContextError()
+    if rc == -_errno.ETIMEDOUT:
+        return TimeoutError("timed out")
+    if rc == -_errno.ECANCELED:
+        return OSError(_errno.EBADF, "file descriptor closed while waiting")
+    if rc == -_errno.ENOMEM:
+        return MemoryError()
+    return OSError(-rc, os.strerror(-rc))
+
+
+_NEGATIVE_TIMEOUT = (
+    "timeout value must be positive" if sys.version_info < (3, 13) else "timeout value must be a non-negative number"
+)
+
+
+def _exception(rc: int, kind: int) -> BaseException:
+    """The exception a builtin of the runtime raises for ``rc``, by ``kind`` (see
+    RAISE_* in src/cpython/mod.rs): 0 general, 1 socket, 2 join, 3 a lock's timeout."""
+    if kind == 1:
+        return _sock_error(rc)
+    if kind == 2:
+        if rc == -_errno.EDEADLK:
+            return RuntimeError("a goroutine cannot join itself")
+        return _error(rc, "join")
+    if kind == 3:
+        if rc == -_errno.ENOTSUP:
+            return ValueError("can't specify a timeout for a non-blocking call")
+        if rc == -_errno.ERANGE:
+            return OverflowError("timeout value is too large")
+        return ValueError(_NEGATIVE_TIMEOUT)
+    return _error(rc)
+
+
 # ---------------------------------------------------------------------------------
 # homes, run, go
 
 
 class _Home:
-    __slots__ = ("ptr", "running", "fatal", "daemons")
+    __slots__ = ("ptr", "running")
 
     def __init__(self) -> None:
         ptr = _lib.home_new()
@@ -134,62 +168,16 @@ class _Home:
             raise MemoryError("cannot create a goroutine home")
         self.ptr = ptr
         self.running = False
-        self.fatal: Optional[BaseException] = None
-        # Daemon goroutines alive (threading.Thread(daemon=True) started inside
-        # goroutines, see goroutine.monkey): run() does not wait for them.
-        self.daemons = 0
 
 
 # The home of each thread inside run(), by thread ident (go() looks it up there: a
 # goroutine has its own thread state, so a threading.local would not see it).
 _homes: dict = {}
 _homes_lock = threading.Lock()
-# Ids of the goroutines that run() started (one per running home): they stand for
-# their OS thread (goroutine.monkey's get_ident gives them the thread's id).
-_mains: set = set()
 # A thread's home is reused by its later run() calls: kept in the runner's own
 # thread-local storage, so it dies with the thread (its thread-state cache is bound to
 # that OS thread, and thread idents are reused).
 _runner = threading.local()
-
-
-class _Task:
-    """What a goroutine runs: ``fn(*args, **kw)`` in a copy of the spawner's context.
-    Called by the runtime inside the goroutine; returns ``(True, value)`` or
-    ``(False, exception)``, which the runtime keeps for ``join``."""
-
-    __slots__ = ("fn", "args", "kw", "ctx", "home", "exc", "orphan", "name", "daemon")
-
-    def __init__(self, fn, args, kw, ctx, home, daemon):
-        self.fn = fn
-        self.args = args
-        self.kw = kw
-        self.ctx = ctx
-        self.home = home
-        self.exc = None
-        self.orphan = False
-        self.name = fn
-        self.daemon = daemon
-
-    def __call__(self):
-        try:
-            return (True, self.ctx.run(self.fn, *self.args, **self.kw))
-        except BaseException as e:  # noqa: B036 - everything is handed to join()
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                # Ctrl-C (3.11/3.12 run signal handlers in whichever goroutine runs)
-                # or sys.exit() in a goroutine: run() raises it.
-                if self.home.fatal is None:
-                    self.home.fatal = e
-            elif self.orphan:
-                _report(e, self.name)
-            else:
-                self.exc = e
-            return (False, e)
-        finally:
-            # Kept alive until the goroutine ends, not longer.
-            self.fn = self.args = self.kw = self.ctx = None
-            if self.daemon:
-                self.home.daemons -= 1
 
 
 def _report(e: BaseException, where: object) -> None:
@@ -200,82 +188,30 @@ def _report(e: BaseException, where: object) -> None:
         pass
 
 
-class Goroutine(Generic[T]):
-    """A running (or finished) goroutine, returned by ``go``."""
-
-    __slots__ = ("_task", "_h", "_id", "__weakref__")
-
-    def __init__(self) -> None:
-        raise TypeError("use gr.go() to start a goroutine")
-
-    @property
-    def id(self) -> int:
-        """The goroutine's id (as ``self_id()`` returns inside it); never reused."""
-        i = self._id
-        if i == 0:
-            i = self._id = _lib.task_id(self._h)
-        return i
-
-    def done(self) -> bool:
-        """True once the goroutine has returned or raised."""
-        return bool(_lib.task_done(self._h))
-
-    def join(self, timeout: Optional[float] = None) -> T:
-        """Waits until the goroutine ends and returns its value, or re-raises its
-        exception. Raises TimeoutError after ``timeout`` seconds (the goroutine goes
-        on)."""
-        h = self._h
-        if not _lib.task_done(h):
-            rc = _lib.join(h, _ns(timeout))
-            if rc != 0:
-                if rc == -_errno.EDEADLK:
-                    raise RuntimeError("a goroutine cannot join itself")
-                raise _error(rc, "join")
-        ok, value = _lib.task_result(h)
-        if ok:
-            return value
-        self._task.exc = None  # retrieved: not reported
-        raise value
-
-    def __repr__(self) -> str:
-        state = "done" if self.done() else "running"
-        return f"<Goroutine {self.id} {state} {self._task.name!r}>"
-
-    def __del__(self) -> None:
-        t = self._task
-        h = self._h
-        if h:
-            t.orphan = True
-            if t.exc is not None:
-                e, t.exc = t.exc, None
-                _report(e, t.name)
-            self._h = 0
-            _lib.task_release(h)
-
-
-def _spawn(
-    home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None, daemon: bool = False
-) -> Goroutine:
+def _spawn(home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None, flags: int = 0) -> "Goroutine":
     if not callable(fn):
         raise TypeError(f"{fn!r} is not callable")
-    task = _Task(fn, args, kw, contextvars.copy_context(), home, daemon)
-    h = _lib.spawn(home.ptr, task, name)
-    if h < 0:
-        raise _error(h, "cannot start a goroutine")
-    if daemon:
-        home.daemons += 1
-    g = object.__new__(Goroutine)
-    g._task = task
-    g._h = h
-    g._id = 0
-    return g
+    return _lib.spawn(home.ptr, fn, args, kw, name, flags)
 
 
-def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Goroutine[T]:
-    """Starts ``fn(*args, **kw)`` as a goroutine on this thread's ``run`` and returns
-    its handle. The function and its arguments stay referenced until it ends. Its body
-    runs in a copy of the caller's ``contextvars`` context."""
+def _go_outside(fn: Callable[..., Any], *args: Any, **kw: Any) -> "Goroutine":
+    """``go`` where the caller is not a goroutine of a home (the runtime's ``go``
+    calls it): the home of the thread inside ``run``, or an error."""
     return _spawn(_running_home("gr.go()"), fn, args, kw)
+
+
+_lib.init(ChanClosed, ContextError, _exception, _go_outside)
+
+#: A running (or finished) goroutine, returned by ``go``: ``join(timeout=None)``
+#: returns its value or re-raises its exception (TimeoutError after ``timeout``
+#: seconds; the goroutine goes on), ``done()``, ``id``. A type of the runtime.
+Goroutine = _lib.builtin["Goroutine"]
+
+#: ``go(fn, *args, **kw)``: starts ``fn(*args, **kw)`` as a goroutine on this thread's
+#: ``run`` and returns its handle. The function and its arguments stay referenced
+#: until it ends. Its body runs in a copy of the caller's ``contextvars`` context.
+#: A builtin of the runtime (one call per spawn).
+go = _lib.builtin["go"]
 
 
 def _running_home(what: str) -> _Home:
@@ -285,11 +221,11 @@ def _running_home(what: str) -> _Home:
     return home
 
 
-def _go_daemon(fn: Callable[..., Any], *args: Any) -> Goroutine:
+def _go_daemon(fn: Callable[..., Any], *args: Any) -> "Goroutine":
     """Starts a goroutine that run() does not wait for: once every other goroutine
     of the run has ended, run() returns and leaves it behind (as the interpreter
     leaves daemon threads at exit). For threading.Thread(daemon=True) in goroutines."""
-    return _spawn(_running_home("a daemon goroutine"), fn, args, {}, daemon=True)
+    return _spawn(_running_home("a daemon goroutine"), fn, args, {}, None, _lib.SPAWN_DAEMON)
 
 
 def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -307,22 +243,21 @@ def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
             home = _runner.home = _Home()
         _homes[ident] = home
         home.running = True
-        home.fatal = None
     finished = False
-    main_id = 0
+    ptr = home.ptr
     try:
-        g = _spawn(home, main, args, kw, b"main")
-        main_id = g.id
-        _mains.add(main_id)
-        ptr = home.ptr
+        g = _spawn(home, main, args, kw, b"main", _lib.SPAWN_MAIN)
         while True:
-            rc = _lib.run(ptr, SLICE_NS if not home.daemons else DAEMON_SLICE_NS)
-            if home.fatal is not None:
-                raise home.fatal
+            daemons = _lib.home_daemons(ptr)
+            rc = _lib.run(ptr, SLICE_NS if not daemons else DAEMON_SLICE_NS)
+            fatal = _lib.home_take_fatal(ptr)
+            if fatal is not None:
+                raise fatal
             if rc == 0:
                 finished = True
                 break
-            if home.daemons and _lib.home_alive(ptr) <= home.daemons:
+            daemons = _lib.home_daemons(ptr)
+            if daemons and _lib.home_alive(ptr) <= daemons:
                 break  # only daemon goroutines are left: they are left behind
             if rc == 1:
                 continue  # signal handlers run here, in this thread's own state
@@ -332,11 +267,10 @@ def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
         return g.join()
     finally:
         home.running = False
-        home.fatal = None
-        _mains.discard(main_id)
+        _lib.home_take_fatal(ptr)  # dropped: raised above, or the run ended otherwise
         with _homes_lock:
             del _homes[ident]
-        if not finished and _lib.home_alive(home.ptr):
+        if not finished and _lib.home_alive(ptr):
             # Goroutines are left behind (parked for ever, or abandoned by Ctrl-C):
             # the home keeps them; the next run() on this thread gets a new one.
             _runner.home = None
@@ -346,14 +280,13 @@ def run(main: Callable[..., T], *args: Any, **kw: Any) -> T:
 # scheduling
 
 
-def yield_() -> None:  # replaced below by the runtime's builtin (same behaviour)
-    """Lets the other runnable goroutines run; returns when this one's turn comes."""
-    rc = _lib.yield_()
-    if rc:
-        raise _error(rc)
+#: ``yield_()``: lets the other runnable goroutines run; returns when this one's turn
+#: comes. A builtin of the runtime.
+yield_ = _lib.builtin["yield_"]
 
-
-yield_ = _lib.builtin["yield_"]  # noqa: F811  (a builtin: ~4x cheaper than a ctypes call)
+#: ``self_id()``: the calling goroutine's id, or 0 outside goroutines. A builtin of
+#: the runtime.
+self_id = _lib.builtin["self_id"]
 
 
 def sleep(seconds: float) -> None:
@@ -361,14 +294,6 @@ def sleep(seconds: float) -> None:
     rc = _lib.sleep(_ns(seconds) if seconds > 0 else 0)
     if rc:
         raise _error(rc)
-
-
-def self_id() -> int:  # replaced below by the runtime's builtin (same behaviour)
-    """The calling goroutine's id, or 0 outside goroutines."""
-    return _lib.self_id()
-
-
-self_id = _lib.builtin["self_id"]  # noqa: F811  (goroutine.monkey asks it on every call)
 
 
 # ---------------------------------------------------------------------------------
@@ -492,7 +417,7 @@ def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[
             e = ChanClosed()
             e.index = rc
             raise e
-        if a.op == _lib.RECV:
+        if a.op != _lib.SEND:  # a receive (of an object, or a timer's int)
             return rc, _lib.steal(a.obj)
         return rc, None
     if rc == -_errno.ETIMEDOUT or rc == -_errno.EAGAIN:
@@ -689,3 +614,5 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 
 
 from . import socket  # noqa: E402  (gr.socket)
+from ._sync import Cond, RWMutex, Semaphore  # noqa: E402
+from ._timer import Ticker, Timer  # noqa: E402

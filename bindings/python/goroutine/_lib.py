@@ -17,7 +17,7 @@ import os
 import sys
 import sysconfig
 
-from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_ssize_t, c_void_p, py_object
+from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_void_p, py_object
 
 SUPPORTED = ((3, 11), (3, 13))
 
@@ -92,27 +92,74 @@ def _fn(dll, name, restype, *argtypes):
     return f
 
 
+# The C-API functions and objects gr_py_init takes, in the order of gr_py_api
+# (include/goroutine.h): (field, what ctypes.pythonapi calls it). The objects are
+# added by init.
+_FUNCTIONS = [
+    ("thread_state_new", "PyThreadState_New"),
+    ("restore_thread", "PyEval_RestoreThread"),
+    ("save_thread", "PyEval_SaveThread"),
+    ("thread_state_clear", "PyThreadState_Clear"),
+    ("thread_state_delete", "PyThreadState_Delete"),
+    ("call", "PyObject_Call"),
+    ("incref", "Py_IncRef"),
+    ("decref", "Py_DecRef"),
+    ("write_unraisable", "PyErr_WriteUnraisable"),
+    ("set_object", "PyErr_SetObject"),
+    ("set_string", "PyErr_SetString"),
+    ("err_occurred", "PyErr_Occurred"),
+    ("err_fetch", "PyErr_Fetch"),
+    ("err_restore", "PyErr_Restore"),
+    ("err_normalize", "PyErr_NormalizeException"),
+    ("exception_set_traceback", "PyException_SetTraceback"),
+    ("given_exception_matches", "PyErr_GivenExceptionMatches"),
+    ("bytes_from", "PyBytes_FromStringAndSize"),
+    ("long_from", "PyLong_FromLong"),
+    ("bool_from", "PyBool_FromLong"),
+    ("long_from_ssize", "PyLong_FromSsize_t"),
+    ("long_from_u64", "PyLong_FromUnsignedLongLong"),
+    ("long_as_long", "PyLong_AsLong"),
+    ("long_as_u64", "PyLong_AsUnsignedLongLong"),
+    ("float_as_double", "PyFloat_AsDouble"),
+    ("object_is_true", "PyObject_IsTrue"),
+    ("callable_check", "PyCallable_Check"),
+    ("tuple_size", "PyTuple_Size"),
+    ("tuple_pack", "PyTuple_Pack"),
+    ("tuple_get_slice", "PyTuple_GetSlice"),
+    ("tuple_get_item", "PyTuple_GetItem"),
+    ("unicode_eq_ascii", "PyUnicode_CompareWithASCIIString"),
+    ("dict_copy", "PyDict_Copy"),
+    ("dict_size", "PyDict_Size"),
+    ("context_copy_current", "PyContext_CopyCurrent"),
+    ("context_enter", "PyContext_Enter"),
+    ("context_exit", "PyContext_Exit"),
+    ("get_buffer", "PyObject_GetBuffer"),
+    ("release_buffer", "PyBuffer_Release"),
+    ("type_from_spec", "PyType_FromSpec"),
+    ("type_generic_alloc", "PyType_GenericAlloc"),
+    ("type_get_slot", "PyType_GetSlot"),
+    ("clear_weakrefs", "PyObject_ClearWeakRefs"),
+    ("unicode_from_format", "PyUnicode_FromFormat"),
+    ("generic_alias", "Py_GenericAlias"),
+    ("cfunction_new", "PyCFunction_NewEx"),
+    ("lock_allocate", "PyThread_allocate_lock"),
+    ("lock_acquire_timed", "PyThread_acquire_lock_timed"),
+    ("lock_release", "PyThread_release_lock"),
+    ("lock_free", "PyThread_free_lock"),
+    ("check_signals", "PyErr_CheckSignals"),
+]
+_OBJECTS = [
+    "none", "exc_closed", "exc_context", "exc_keyboard_interrupt", "exc_system_exit",
+    "exc_type_error", "exc_value_error", "exc_runtime_error", "hook_error", "hook_go",
+]
+
+
 class PyApi(ctypes.Structure):
-    _fields_ = [
-        ("size", c_size_t),
-        ("interp", c_void_p),
-        ("thread_state_new", c_void_p),
-        ("eval_restore_thread", c_void_p),
-        ("eval_save_thread", c_void_p),
-        ("thread_state_clear", c_void_p),
-        ("thread_state_delete", c_void_p),
-        ("object_call_object", c_void_p),
-        ("incref", c_void_p),
-        ("decref", c_void_p),
-        ("err_write_unraisable", c_void_p),
-        ("err_set_object", c_void_p),
-        ("bytes_from_string_and_size", c_void_p),
-        ("long_from_long", c_void_p),
-        ("cfunction_new_ex", c_void_p),
-        ("none", c_void_p),
-        ("exc_closed", c_void_p),
-        ("exc_context", c_void_p),
-    ]
+    _fields_ = (
+        [("size", c_size_t), ("object_size", c_size_t), ("interp", c_void_p)]
+        + [(name, c_void_p) for name, _ in _FUNCTIONS]
+        + [(name, c_void_p) for name in _OBJECTS]
+    )
 
 
 class PyCase(ctypes.Structure):
@@ -125,48 +172,45 @@ READ = 1
 WRITE = 2
 
 
-def init(exc_closed: type, exc_context: type) -> None:
+def init(exc_closed: type, exc_context: type, hook_error, hook_go) -> None:
+    """Hands the runtime the interpreter's C API (gr_py_init) and takes its builtins.
+    ``hook_error(rc, kind)`` makes the exception a builtin raises;
+    ``hook_go(fn, *args, **kw)`` is ``go`` for callers outside goroutines."""
+    global builtin
     api = ctypes.pythonapi
     get_interp = api.PyInterpreterState_Get
     get_interp.restype = c_void_p
     get_interp.argtypes = []
-
-    def addr(name):
-        return ctypes.cast(getattr(api, name), c_void_p).value
-
     table = PyApi(
         ctypes.sizeof(PyApi),
+        object.__basicsize__,
         get_interp(),
-        addr("PyThreadState_New"),
-        addr("PyEval_RestoreThread"),
-        addr("PyEval_SaveThread"),
-        addr("PyThreadState_Clear"),
-        addr("PyThreadState_Delete"),
-        addr("PyObject_CallObject"),
-        addr("Py_IncRef"),
-        addr("Py_DecRef"),
-        addr("PyErr_WriteUnraisable"),
-        addr("PyErr_SetObject"),
-        addr("PyBytes_FromStringAndSize"),
-        addr("PyLong_FromLong"),
-        addr("PyCFunction_NewEx"),
-        id(None),
-        id(exc_closed),
-        id(exc_context),
+        *[ctypes.cast(getattr(api, name), c_void_p).value for _, name in _FUNCTIONS],
+        *[id(o) for o in (None, exc_closed, exc_context, KeyboardInterrupt, SystemExit, TypeError,
+                          ValueError, RuntimeError, hook_error, hook_go)],
     )
     rc = _fn(pydll, "gr_py_init", c_int, POINTER(PyApi))(ctypes.byref(table))
+    if rc == -22 and object.__basicsize__ != 16:
+        raise ImportError("goroutine supports the standard (non-debug) builds of CPython only")
     if rc != 0:
         raise ImportError(f"goroutine: gr_py_init failed ({strerror(rc)})")
-    _init_builtins()
+    get = _fn(pydll, "gr_py_builtin", py_object, c_char_p)
+    builtin = {name: get(name.encode()) for name in BUILTINS}
+    # The ones with the contract of the C calls they stand for (an int result).
+    global sleep, block_io, close_fd
+    sleep, block_io, close_fd = builtin["sleep"], builtin["block_io"], builtin["close_fd"]
 
 
-builtin = None  # set by init: the runtime's builtins
+#: The runtime's builtin functions and types (src/cpython/), taken by init.
+BUILTINS = (
+    "yield_", "self_id", "sleep", "block_io", "wait_edge", "close_fd", "go", "Goroutine", "sock_recv",
+    "sock_recv_into", "sock_send", "sock_sendall", "Lock", "RLock", "get_ident",
+)
+builtin: dict = {}
+sleep = block_io = close_fd = None  # set by init: gr_py_sleep, gr_block_io and gr_close as builtins
 
-
-def _init_builtins() -> None:
-    global builtin
-    get = _fn(pydll, "gr_py_builtin", py_object, c_int)
-    builtin = {"yield_": get(0), "self_id": get(1)}
+SPAWN_DAEMON = 1
+SPAWN_MAIN = 2
 
 
 _strerror = _fn(pydll, "gr_strerror", c_char_p, c_int)
@@ -182,15 +226,9 @@ run = _fn(cdll, "gr_py_run", c_int, c_void_p, c_int64)
 # Through PyDLL (GIL held). The gr_py_* ones that park release it themselves.
 home_new = _fn(pydll, "gr_py_home_new", c_void_p)
 home_alive = _fn(pydll, "gr_py_home_alive", c_size_t, c_void_p)
-spawn = _fn(pydll, "gr_py_spawn", c_ssize_t, c_void_p, py_object, c_char_p)
-task_id = _fn(pydll, "gr_py_task_id", c_int64, c_void_p)
-task_done = _fn(pydll, "gr_py_task_done", c_int, c_void_p)
-join = _fn(pydll, "gr_py_join", c_int, c_void_p, c_int64)
-task_result = _fn(pydll, "gr_py_task_result", py_object, c_void_p)
-task_release = _fn(pydll, "gr_py_task_release", c_int, c_void_p)
-yield_ = _fn(pydll, "gr_py_yield", c_int)
-sleep = _fn(pydll, "gr_py_sleep", c_int, c_int64)
-block_io = _fn(pydll, "gr_py_block_io", c_int, c_int, c_int, c_int64)
+home_daemons = _fn(pydll, "gr_py_home_daemons", c_size_t, c_void_p)
+home_take_fatal = _fn(pydll, "gr_py_home_take_fatal", py_object, c_void_p)
+spawn = _fn(pydll, "gr_py_spawn", py_object, c_void_p, py_object, py_object, py_object, c_char_p, c_int)
 chan_new = _fn(pydll, "gr_chan_new", c_void_p, c_size_t, c_size_t)
 chan_send = _fn(pydll, "gr_py_chan_send", c_int, c_void_p, py_object, c_int)
 chan_recv = _fn(pydll, "gr_py_chan_recv", py_object, c_void_p, c_int, py_object)
@@ -209,9 +247,5 @@ mutex_lock = _fn(pydll, "gr_py_mutex_lock", c_int, c_void_p)
 mutex_trylock = _fn(pydll, "gr_mutex_trylock", c_int, c_void_p)
 mutex_unlock = _fn(pydll, "gr_mutex_unlock", c_int, c_void_p)
 mutex_free = _fn(pydll, "gr_mutex_free", c_int, c_void_p)
-self_id = _fn(pydll, "gr_self", c_int64)
-recv = _fn(pydll, "gr_py_recv", py_object, c_int, c_size_t)
-send = _fn(pydll, "gr_py_send", c_ssize_t, c_int, c_char_p, c_size_t, c_int)
-close_fd = _fn(pydll, "gr_close", c_int, c_int)
 write_unraisable = _fn(pydll, "gr_py_write_unraisable", c_int, py_object, py_object, py_object)
 version = _fn(pydll, "gr_version", c_char_p)().decode()

@@ -1,18 +1,14 @@
 """Threads and locks for goroutines: what goroutine.monkey puts in ``_thread`` and
 ``threading`` (see ``monkey.patch_threading``).
 
-- ``Lock``: the state is a real ``_thread`` lock, so an uncontended acquire/release
-  is that lock's own (no call into the runtime) and a plain thread that waits blocks
-  on it exactly as before (timeouts, signals). A goroutine that finds it taken queues
-  a one-slot channel on the lock and parks on it; ``release`` hands a token to the
-  first queued goroutine, which tries again. Any thread or goroutine may release.
-  The park has a timeout (``_RECHECK``, renewed until the lock's own): an OS thread
-  may release the lock or notify the condition, which the runtime cannot see, so a
-  goroutine waiting here is never taken for deadlocked (``gr.Deadlock``); a real
-  deadlock through these locks hangs, as it does with threads.
-- ``RLock``: owner and count over a ``Lock``, the owner being ``get_ident()``.
-- ``get_ident``: a goroutine's id inside goroutines (the goroutine ``gr.run`` started
-  stands for its thread and gets the thread's id), the thread's id elsewhere.
+- ``Lock``, ``RLock`` and ``get_ident`` are builtins of the runtime
+  (src/cpython/lock.rs, where their behaviour is described): a lock's state is a
+  real ``_thread`` lock, so an uncontended acquire/release costs what the real
+  lock's does and a plain thread waits on it exactly as before (timeouts, signals);
+  a goroutine that finds it taken parks until a release (by any thread or
+  goroutine) wakes it. ``get_ident`` is a goroutine's id inside goroutines (the
+  goroutine ``gr.run`` started stands for its thread and gets the thread's id), the
+  thread's id elsewhere; an ``RLock``'s owner is that.
 - Starting a thread from a goroutine starts a goroutine instead
   (``start_new_thread``; on 3.11/3.12 ``threading`` then waits on the lock returned
   by ``_set_sentinel``, released when the goroutine ends; on 3.13 on a
@@ -29,221 +25,44 @@ goroutine has its own.
 from __future__ import annotations
 
 import _thread
-import sys
 import threading as _threading
-import time as _time
 from typing import Any, Callable, Optional
 
-from . import Chan, ContextError, _get_ident, _go_daemon, _homes, _mains, _report, go, self_id
-from . import select as _chan_select
+from . import _get_ident, _go_daemon, _homes, _lib, _report, go, self_id
 
 _real_lock = _thread.allocate_lock
 _real_start_new_thread = _thread.start_new_thread
-_TIMEOUT_MAX = _thread.TIMEOUT_MAX
-_monotonic = _time.monotonic
 # Per goroutine (a thread state each): the dummy Thread of current_thread() and the
 # 3.11/3.12 thread sentinel.
 _local = _thread._local()
 
-# See the module docs: keeps a timer armed while a goroutine waits on a lock.
-_RECHECK = 1.0
-
-_NEGATIVE_TIMEOUT = (
-    "timeout value must be positive" if sys.version_info < (3, 13) else "timeout value must be a non-negative number"
-)
+Lock = _lib.builtin["Lock"]
+RLock = _lib.builtin["RLock"]
+get_ident = _lib.builtin["get_ident"]
 
 
-def _check_timeout(blocking: bool, timeout: float) -> None:
-    """The argument checks of _thread.lock.acquire, for a timeout other than -1."""
-    if not blocking:
-        raise ValueError("can't specify a timeout for a non-blocking call")
-    if timeout < 0:
-        raise ValueError(_NEGATIVE_TIMEOUT)
-    if timeout > _TIMEOUT_MAX:
-        raise OverflowError("timeout value is too large")
+def _lock_repr(self: Any) -> str:
+    return "<%s %s.%s object at %#x>" % (
+        "locked" if self.locked() else "unlocked",
+        type(self).__module__,
+        type(self).__qualname__,
+        id(self),
+    )
 
 
-def get_ident() -> int:
-    """``threading.get_ident`` (see the module docs)."""
-    g = self_id()
-    if g == 0 or g in _mains:
-        return _get_ident()
-    return g
+def _rlock_repr(self: Any) -> str:
+    return "<%s %s.%s object owner=%r count=%d at %#x>" % (
+        "locked" if self.locked() else "unlocked",
+        type(self).__module__,
+        type(self).__qualname__,
+        self._owner,
+        self._count,
+        id(self),
+    )
 
 
-class Lock:
-    """``threading.Lock`` that parks goroutines (see the module docs)."""
-
-    __slots__ = ("_lock", "_waiters", "__weakref__")
-
-    def __init__(self) -> None:
-        self._lock = _real_lock()
-        self._waiters: list = []
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if timeout != -1:
-            _check_timeout(blocking, timeout)
-        if self._lock.acquire(False):
-            return True
-        if not blocking or timeout == 0:
-            return False
-        if self_id() == 0:
-            return self._lock.acquire(True, timeout)
-        return self._park(timeout)
-
-    def _park(self, timeout: float) -> bool:
-        lock = self._lock
-        waiters = self._waiters
-        deadline = None if timeout < 0 else _monotonic() + timeout
-        ch: Chan = Chan(1)
-        try:
-            while True:
-                waiters.append(ch)
-                if lock.acquire(False):
-                    self._forget(ch)  # a token sent meanwhile is dropped with ch
-                    return True
-                if self._wait_token(ch, deadline):
-                    continue
-                if self._forget(ch):
-                    return False
-                # A release picked this goroutine as it timed out: take the lock if it
-                # is still free; if not, its holder wakes the next one on release.
-                return lock.acquire(False)
-        except ContextError:
-            # Parking is refused here (a ctypes callback on 3.11, a C goroutine):
-            # block the thread, as the real lock would.
-            self._forget(ch)
-            left = -1 if deadline is None else max(0.0, deadline - _monotonic())
-            return lock.acquire(True, left)
-        except BaseException:
-            self._forget(ch)
-            raise
-
-    @staticmethod
-    def _wait_token(ch: Chan, deadline: Optional[float]) -> bool:
-        """Parks until a release hands ``ch`` a token: True, or False at the deadline."""
-        recv = [ch.recv_case()]
-        while True:
-            left = _RECHECK if deadline is None else min(_RECHECK, deadline - _monotonic())
-            if left <= 0:
-                return False
-            if _chan_select(recv, left) is not None:
-                return True
-
-    def _forget(self, ch: Chan) -> bool:
-        try:
-            self._waiters.remove(ch)
-            return True
-        except ValueError:
-            return False
-
-    def release(self) -> None:
-        self._lock.release()
-        if self._waiters:
-            try:
-                ch = self._waiters.pop(0)
-            except IndexError:
-                return
-            ch.try_send(None)
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def _at_fork_reinit(self) -> None:
-        self._lock._at_fork_reinit()
-        self._waiters = []
-
-    __enter__ = acquire
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    acquire_lock = acquire
-    release_lock = release
-    locked_lock = locked
-
-    def __repr__(self) -> str:
-        return "<%s %s.%s object at %#x>" % (
-            "locked" if self.locked() else "unlocked",
-            type(self).__module__,
-            type(self).__qualname__,
-            id(self),
-        )
-
-
-class RLock:
-    """``threading.RLock`` over a goroutine ``Lock``; the owner is ``get_ident()``."""
-
-    __slots__ = ("_block", "_owner", "_count", "__weakref__")
-
-    def __init__(self) -> None:
-        self._block = Lock()
-        self._owner: Optional[int] = None
-        self._count = 0
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        me = get_ident()
-        if self._owner == me:
-            if timeout != -1:
-                _check_timeout(blocking, timeout)
-            self._count += 1
-            return True
-        if not self._block.acquire(blocking, timeout):
-            return False
-        self._owner = me
-        self._count = 1
-        return True
-
-    __enter__ = acquire
-
-    def release(self) -> None:
-        if self._owner != get_ident():
-            raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if self._count == 0:
-            self._owner = None
-            self._block.release()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def locked(self) -> bool:
-        return self._block.locked()
-
-    # For threading.Condition.
-    def _is_owned(self) -> bool:
-        return self._owner == get_ident()
-
-    def _release_save(self) -> tuple:
-        if self._count == 0:
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, self._owner)
-        self._count = 0
-        self._owner = None
-        self._block.release()
-        return state
-
-    def _acquire_restore(self, state: tuple) -> None:
-        self._block.acquire()
-        self._count, self._owner = state
-
-    def _recursion_count(self) -> int:
-        return self._count if self._owner == get_ident() else 0
-
-    def _at_fork_reinit(self) -> None:
-        self._block._at_fork_reinit()
-        self._owner = None
-        self._count = 0
-
-    def __repr__(self) -> str:
-        return "<%s %s.%s object owner=%r count=%d at %#x>" % (
-            "locked" if self.locked() else "unlocked",
-            type(self).__module__,
-            type(self).__qualname__,
-            self._owner,
-            self._count,
-            id(self),
-        )
+Lock.__repr__ = _lock_repr
+RLock.__repr__ = _rlock_repr
 
 
 # ---------------------------------------------------------------------------------
@@ -389,7 +208,7 @@ _real_current_thread = _threading.current_thread
 def current_thread() -> _threading.Thread:
     """``threading.current_thread`` (see the module docs)."""
     g = self_id()
-    if g == 0 or g in _mains:
+    if g == 0 or get_ident() != g:  # a thread, or the goroutine standing for one
         return _real_current_thread()
     t = _threading._active.get(g)  # type: ignore[attr-defined]
     if t is not None:

@@ -35,6 +35,13 @@ from typing import Any, Optional, Tuple
 from . import _lib
 
 _ss = _std.socket  # the C-level socket type the standard class derives from
+_recv = _lib.builtin["sock_recv"]
+_recv_into = _lib.builtin["sock_recv_into"]
+_send = _lib.builtin["sock_send"]
+_sendall = _lib.builtin["sock_sendall"]
+_block_io = _lib.builtin["block_io"]
+_wait_edge = _lib.builtin["wait_edge"]
+_close_fd = _lib.builtin["close_fd"]
 _READ = _lib.READ
 _WRITE = _lib.WRITE
 _NS = 1_000_000_000
@@ -50,12 +57,16 @@ __all__ = sorted(set(_std.__all__) | {"socket", "create_connection", "socketpair
 
 
 def _raise_rc(rc: int) -> None:
-    from . import _error
+    from . import _sock_error
 
-    raise _error(rc)
+    raise _sock_error(rc)
 
 
-def _wait(fd: int, events: int, deadline: Optional[float]) -> None:
+def _wait(fd: int, events: int, deadline: Optional[float], wait: Any = _wait_edge) -> None:
+    """After a call on ``fd`` said EAGAIN: parks until its next readiness edge in
+    ``events`` (the caller tries again, and waits again if it still says EAGAIN), or
+    raises TimeoutError at the deadline. ``wait=_block_io``: until poll(2) says it is
+    ready (where an edge alone would not do)."""
     if deadline is None:
         ns = -1
     else:
@@ -63,7 +74,7 @@ def _wait(fd: int, events: int, deadline: Optional[float]) -> None:
         if left <= 0:
             raise TimeoutError("timed out")
         ns = max(1, int(left * _NS))
-    rc = _lib.block_io(fd, events, ns)
+    rc = wait(fd, events, ns)
     if rc > 0:
         return
     if rc == -_errno.ETIMEDOUT:
@@ -111,20 +122,14 @@ class socket(_std.socket):
                 pass
             _wait(self.fileno(), events, deadline)
 
-    # -- receiving
+    # -- receiving and sending: runtime builtins (see src/cpython/io.rs), which
+    # take the timeout as it is kept here
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if flags == 0 and self._gr_timeout is None:
-            r = _lib.recv(self.fileno(), bufsize)
-            if r.__class__ is int:
-                if r == -_errno.EBADF and self.fileno() < 0:
-                    raise OSError(_errno.EBADF, "Bad file descriptor")
-                _raise_rc(r)
-            return r
-        return self._io(_ss.recv, _READ, bufsize, flags)
+        return _recv(self.fileno(), bufsize, flags, self._gr_timeout)
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        return self._io(_ss.recv_into, _READ, buffer, nbytes, flags)
+        return _recv_into(self.fileno(), buffer, nbytes, flags, self._gr_timeout)
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> Tuple[bytes, Any]:
         return self._io(_ss.recvfrom, _READ, bufsize, flags)
@@ -132,39 +137,11 @@ class socket(_std.socket):
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Tuple[int, Any]:
         return self._io(_ss.recvfrom_into, _READ, buffer, nbytes, flags)
 
-    # -- sending
-
     def send(self, data: Any, flags: int = 0) -> int:
-        if flags == 0 and self._gr_timeout is None:
-            if data.__class__ is not bytes:
-                data = bytes(data)
-            r = _lib.send(self.fileno(), data, len(data), 0)
-            if r < 0:
-                _raise_rc(r)
-            return r
-        return self._io(_ss.send, _WRITE, data, flags)
+        return _send(self.fileno(), data, flags, self._gr_timeout)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        if flags == 0 and self._gr_timeout is None:
-            if data.__class__ is not bytes:
-                data = bytes(data)
-            r = _lib.send(self.fileno(), data, len(data), 1)
-            if r < 0:
-                _raise_rc(r)
-            return None
-        view = memoryview(data).cast("B")
-        t = self._gr_timeout
-        deadline = None if t is None else _time.monotonic() + t
-        sent = 0
-        while sent < len(view):
-            try:
-                sent += _ss.send(self, view[sent:], flags)
-                continue
-            except BlockingIOError:
-                if t == 0.0:
-                    raise
-            _wait(self.fileno(), _WRITE, deadline)
-        return None
+        return _sendall(self.fileno(), data, flags, self._gr_timeout)
 
     def sendto(self, data: Any, *args: Any) -> int:
         return self._io(_ss.sendto, _WRITE, data, *args)
@@ -187,7 +164,8 @@ class socket(_std.socket):
             return err
         deadline = None if t is None else _time.monotonic() + t
         try:
-            _wait(self.fileno(), _WRITE, deadline)
+            # poll(2)'s word, not an edge's: SO_ERROR is read right after
+            _wait(self.fileno(), _WRITE, deadline, _block_io)
         except TimeoutError:
             return _errno.ETIMEDOUT
         return self.getsockopt(_std.SOL_SOCKET, _std.SO_ERROR)
@@ -207,7 +185,7 @@ class socket(_std.socket):
     def _real_close(self, _ss: Any = _std.socket) -> None:
         if _ss.fileno(self) >= 0:
             fd = _ss.detach(self)
-            _lib.close_fd(fd)
+            _close_fd(fd)
         else:
             _ss.close(self)
 

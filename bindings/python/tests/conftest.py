@@ -74,9 +74,11 @@ def pytest_runtest_logreport(report):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     reason = reason.removeprefix("Skipped: ")
-    if not reason.startswith("SKIP "):
-        reason = "SKIP %s: %s" % (report.nodeid, reason)
-    line = "%s [CPython %d.%d]\n" % (reason, *sys.version_info[:2])
+    # need_*'s own "SKIP <test>: " prefix names the test that raised it, which for a
+    # skip in a shared fixture is the first test that used it: name this one.
+    if reason.startswith("SKIP ") and ": needs " in reason:
+        reason = reason[reason.index(": needs ") + 2:]
+    line = "SKIP %s: %s [CPython %d.%d]\n" % (report.nodeid, reason, *sys.version_info[:2])
     log = _skip_log()
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "a") as f:

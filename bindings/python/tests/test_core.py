@@ -372,3 +372,80 @@ def test_run_from_several_threads():
 def test_many_sequential_runs_reuse_the_home():
     for i in range(50):
         assert gr.run(lambda i=i: gr.go(lambda: i).join()) == i
+
+
+def test_goroutine_handle_type():
+    """Goroutine is a type of the runtime (go and join are builtins): what Python code
+    relies on in a handle still holds."""
+    with pytest.raises(TypeError):
+        gr.Goroutine()
+    assert gr.Goroutine[int] is not None  # usable in type hints
+    with pytest.raises(RuntimeError, match="inside gr.run"):
+        gr.go(print)
+
+    def body(x, *, k):
+        gr.yield_()
+        return (x, k)
+
+    def main():
+        kw = {"k": "kw"}
+        g = gr.go(body, 1, **kw)
+        kw["k"] = "changed after go"  # the goroutine has its own copy
+        assert repr(g).startswith("<Goroutine %d running <function" % g.id)
+        ref = weakref.ref(g)
+        assert g.join(timeout=5) == (1, "kw") and g.join(5) == (1, "kw")
+        assert "done" in repr(g) and g.done()
+        del g
+        assert ref() is None
+        with pytest.raises(TypeError):
+            gr.go()
+        with pytest.raises(TypeError, match="not callable"):
+            gr.go(42)
+        ch = gr.Chan()
+        h = gr.go(ch.recv)
+        with pytest.raises(TypeError):
+            h.join(timeout="soon")
+        with pytest.raises(TypeError):
+            h.join(1, 2)
+        with pytest.raises(TypeError):
+            h.join(deadline=1)
+        with pytest.raises(TimeoutError):
+            h.join(timeout=0)
+        ch.send("late")
+        assert h.join() == "late"
+        return "ok"
+
+    assert gr.run(main) == "ok"
+
+
+def test_spawn_from_the_run_thread_outside_goroutines():
+    """gr.go() from the thread inside gr.run but outside its goroutines (from 3.13 on,
+    a signal handler runs there, between slices) starts a goroutine of that run."""
+    import os
+    import signal
+    import time
+
+    got = []
+
+    def handler(signum, frame):
+        got.append((gr.self_id(), gr.go(lambda: "from the handler")))
+
+    def main():
+        for _ in range(200):
+            if got:
+                return got[0][1].join(timeout=5)
+            gr.sleep(0.01)
+        return "no signal"
+
+    # From another OS thread, so that the interpreter runs the handler when it
+    # checks for signals, not at once in the raising call.
+    killer = threading.Thread(target=lambda: (time.sleep(0.1), os.kill(os.getpid(), signal.SIGUSR1)))
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        killer.start()
+        assert gr.run(main) == "from the handler"
+        if sys.version_info >= (3, 13):
+            assert got[0][0] == 0  # the handler ran outside goroutines
+    finally:
+        killer.join()
+        signal.signal(signal.SIGUSR1, old)

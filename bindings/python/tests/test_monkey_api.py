@@ -111,6 +111,79 @@ def test_a_lock_shared_by_a_goroutine_and_a_plain_thread():
     )
 
 
+def test_locks_of_the_runtime_under_contention():
+    """The patched Lock and RLock (runtime builtins): goroutines that contend park and
+    are handed the lock in turn, timeouts expire while others run, a lock taken by
+    one goroutine may be released by another, a plain thread waits on a goroutine's
+    lock (and a signal interrupts that wait, as with the real lock), repr and
+    LockType as before."""
+    check(
+        """
+        import _thread, signal, threading, time
+        assert isinstance(threading.Lock(), _thread.LockType)
+        assert "unlocked" in repr(threading.Lock()) and "owner=None" in repr(threading.RLock())
+        def main():
+            lock = threading.Lock(); count = [0]; order = []
+            def worker(i):
+                for _ in range(3):
+                    with lock:
+                        v = count[0]; gr.sleep(0.001); count[0] = v + 1
+                order.append(i)
+            for g in [gr.go(worker, i) for i in range(20)]: g.join()
+            assert count[0] == 60 and sorted(order) == list(range(20))
+            # held by one goroutine, released by another; a timed wait meanwhile
+            lock.acquire()
+            ticks = []
+            ticker = gr.go(lambda: [ticks.append(gr.sleep(0.005)) for _ in range(5)])
+            t = time.monotonic()
+            assert lock.acquire(timeout=0.05) is False and time.monotonic() - t >= 0.05
+            ticker.join(); assert len(ticks) == 5
+            waiter = gr.go(lock.acquire, True, 5)
+            gr.go(lock.release).join()
+            assert waiter.join() is True and lock.locked()
+            lock.release()
+            # RLock through a Condition (_release_save / _acquire_restore)
+            rl = threading.RLock(); cond = threading.Condition(rl); box = []
+            def consumer():
+                with cond:
+                    with cond:  # twice: the wait releases both levels
+                        cond.wait_for(lambda: box, timeout=5)
+                        return box[0], rl._recursion_count()
+            c = gr.go(consumer); gr.sleep(0.01)
+            with cond:
+                box.append("v"); cond.notify()
+            assert c.join() == ("v", 2)
+            assert rl._recursion_count() == 0 and not rl._is_owned()
+            # a plain thread waiting on a goroutine's lock
+            lock.acquire()
+            got = []
+            th = threading.Thread(target=lambda: got.append(lock.acquire(timeout=5)))
+            return th, lock, got
+        th, lock, got = gr.run(main)
+        th.start(); time.sleep(0.05)
+        assert got == []
+        lock.release(); th.join(5)
+        assert got == [True]
+        lock.release()
+        # a signal interrupts a plain thread's wait, and its handler's exception
+        # comes out of acquire
+        class Interrupted(Exception):
+            pass
+        def on_alarm(signum, frame):
+            raise Interrupted()
+        signal.signal(signal.SIGALRM, on_alarm)
+        held = threading.Lock(); held.acquire()
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        t = time.monotonic()
+        try:
+            held.acquire(timeout=10); raise AssertionError("not interrupted")
+        except Interrupted:
+            pass
+        assert time.monotonic() - t < 5
+        """
+    )
+
+
 def test_thread_pools_when_concurrent_futures_came_first():
     """concurrent.futures' thread pools imported before patching: executors started
     by several goroutines at once still work."""

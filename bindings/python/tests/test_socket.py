@@ -161,3 +161,61 @@ def test_sockets_from_a_plain_thread_block_only_it():
     gr.run(main)
     t.join()
     srv.close()
+
+
+def test_socket_operations_errors_and_flags():
+    """The operations the runtime implements (recv, recv_into, send, sendall) raise
+    what the standard socket raises, honour flags and timeouts, and move data larger
+    than any buffer."""
+
+    def main():
+        a, b = gsocket.socketpair()
+        with a, b:
+            b.sendall(b"peek")
+            assert a.recv(4, stdsocket.MSG_PEEK) == b"peek"
+            assert a.recv(100) == b"peek"
+            with pytest.raises(ValueError):
+                a.recv(-1)
+            with pytest.raises(ValueError):
+                a.recv_into(bytearray(2), 5)
+            with pytest.raises(TypeError):
+                a.sendall("text")
+            # larger than the per-thread read buffer, and than the socket buffer:
+            # sendall parks while the reader drains it
+            big = bytes(range(256)) * 8192  # 2 MiB
+            got = bytearray()
+
+            def reader():
+                while len(got) < len(big):
+                    got.extend(b.recv(1 << 20))
+
+            r = gr.go(reader)
+            a.sendall(memoryview(big))
+            r.join(timeout=10)
+            assert got == big
+            # the same with a timeout on the sending socket (each wait has one)
+            a.settimeout(5)
+            got.clear()
+            r = gr.go(reader)
+            a.sendall(big)
+            r.join(timeout=10)
+            assert got == big
+            # a full buffer on a non-blocking socket: BlockingIOError, as sendall
+            # and send say there
+            a.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                while True:
+                    a.send(b"x" * 65536)
+            with pytest.raises(BlockingIOError):
+                a.sendall(b"y" * 65536)
+        with pytest.raises(OSError) as ei:
+            a.recv(1)  # closed
+        assert ei.value.errno == 9  # EBADF
+        c, d = gsocket.socketpair()
+        d.close()
+        with c:
+            with pytest.raises(BrokenPipeError):
+                for _ in range(10):
+                    c.sendall(b"z" * 1024)
+
+    gr.run(main)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -86,6 +87,24 @@ func ProcStatusKB(field string) int64 {
 		}
 	}
 	return -1
+}
+
+// Parallel runs body in procs goroutines at once (a workload that measures what all
+// processors together do, as b.RunParallel) and returns the wall time in ns from
+// before the first starts until the last has returned, and the process CPU time of
+// the same stretch.
+func Parallel(procs int64, body func()) (ns, cpu int64) {
+	var wg sync.WaitGroup
+	t0, c0 := NowNs(), CPUNs()
+	wg.Add(int(procs))
+	for p := int64(0); p < procs; p++ {
+		go func() {
+			body()
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	return NowNs() - t0, CPUNs() - c0
 }
 
 // Die reports a failed check on stderr and exits with status 1 (stdout flushed
