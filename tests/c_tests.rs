@@ -109,6 +109,7 @@ c_tests! {
     rss_fallback,
     rwmutex,
     select_basic,
+    select_uniform,
     sem,
     shutdown,
     signal_notify,

@@ -7,7 +7,9 @@
 //!    first one that can proceed. A try (`timeout == 0`) or timed select never gives
 //!    up while a case is ready, because this poll runs before any give-up path.
 //! 3. Otherwise put one sudog per case on its channel's queue, all pointing at one
-//!    [`SelectWait`], and block. Wakers race for the waiter's `claim` (so the select
+//!    [`SelectWait`], and block. The sudogs are queued in the random poll order, so
+//!    that when several cases wait on one channel, which of them a later partner
+//!    completes (the first in the queue) is uniform too, as in Go. Wakers race for the waiter's `claim` (so the select
 //!    fires once); the winner records which sudog fired, completes the transfer under
 //!    its channel's lock, and only then wakes the select.
 //! 4. Once awake (or timed out or cancelled: the timer or the context won the
@@ -221,7 +223,7 @@ pub unsafe fn select(cases: &mut [Case], timeout_ns: i64) -> i32 {
             unlock_all(cases, lockorder, ptr::null_mut());
             return -libc::EAGAIN;
         }
-        wait_on_all(cases, lockorder, timeout_ns)
+        wait_on_all(cases, pollorder, lockorder, timeout_ns)
     }
 }
 
@@ -304,7 +306,12 @@ unsafe fn perform_ready(cases: &mut [Case], pollorder: &[u32], lockorder: &[u32]
 ///
 /// # Safety
 /// As `perform_ready`; returns with no lock held.
-unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) -> i32 {
+unsafe fn wait_on_all(
+    cases: &mut [Case],
+    pollorder: &[u32],
+    lockorder: &[u32],
+    timeout_ns: i64,
+) -> i32 {
     let n = cases.len();
     let mut sel = SelectWait::new();
     let mut sd_inline = [Sudog::EMPTY; INLINE];
@@ -326,7 +333,7 @@ unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) ->
     // SAFETY: the caller's guarantees; the sudogs and `sel` stay on this stack until
     // the sudogs are off every queue (below, or by the waker that fired).
     unsafe {
-        enqueue_sudogs(cases, sds, &sel);
+        enqueue_sudogs(cases, sds, pollorder, &sel);
         sel.slock.lock();
         unlock_all(cases, lockorder, ptr::null_mut());
         let wake = sel.w.wait(&sel.slock, WaitReason::Select, timeout_ns);
@@ -357,14 +364,18 @@ unsafe fn wait_on_all(cases: &mut [Case], lockorder: &[u32], timeout_ns: i64) ->
     }
 }
 
-/// Step 3: one sudog per case, all pointing at `sel`, on its channel's queue.
+/// Step 3: one sudog per case, all pointing at `sel`, on its channel's queue, in
+/// `order` (the random poll order: of the cases waiting on one channel, the first
+/// queued is the one a partner completes).
 ///
 /// # Safety
 /// The caller holds every case's channel lock, and keeps `sds` and `sel` where they
 /// are until each sudog is off its queue again.
 #[inline(always)]
-unsafe fn enqueue_sudogs(cases: &[Case], sds: &mut [Sudog], sel: &SelectWait) {
-    for (i, sd) in sds.iter_mut().enumerate() {
+unsafe fn enqueue_sudogs(cases: &[Case], sds: &mut [Sudog], order: &[u32], sel: &SelectWait) {
+    for &i in order {
+        let i = i as usize;
+        let sd = &mut sds[i];
         sd.waiter = &sel.w;
         sd.sel = sel;
         sd.elem = cases[i].elem;
