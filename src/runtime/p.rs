@@ -159,11 +159,15 @@ impl P {
     unsafe fn spill(&self, g: *mut G) -> bool {
         let mut g = g;
         loop {
-            let mut batch = Vec::with_capacity(crate::runtime::runq::RUNQ_SIZE as usize / 2 + 1);
-            // SAFETY: owner only (our contract).
-            if unsafe { self.runq.take_half_for_spill(&mut batch) } {
-                batch.push(g);
-                crate::runtime::sched::globrunqput_list(batch.into_iter().map(GPtr));
+            let spilled = crate::runtime::sched::globrunqput_spill(|batch| {
+                // SAFETY: owner only (our contract).
+                let took = unsafe { self.runq.take_half_for_spill(batch) };
+                if took {
+                    batch.push(g);
+                }
+                took
+            });
+            if spilled {
                 return true;
             }
             // A thief made room meanwhile.

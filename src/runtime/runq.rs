@@ -115,6 +115,21 @@ impl<T> RunQueue<T> {
         Ok(())
     }
 
+    /// Queues every item of `xs` at the tail, publishing them with one store of the
+    /// tail (a batch from the global queue).
+    ///
+    /// # Safety
+    /// Owner only (see `push`), and the ring has room for all of `xs`.
+    #[inline]
+    pub(crate) unsafe fn push_many(&self, xs: impl Iterator<Item = *mut T>) {
+        let mut t = self.own_tail();
+        for x in xs {
+            self.slot(t).store(x, Ordering::Relaxed);
+            t = t.wrapping_add(1);
+        }
+        self.tail.store(t, Ordering::Release);
+    }
+
     /// Takes the oldest queued item. Null when empty.
     ///
     /// # Safety
@@ -474,7 +489,7 @@ pub(crate) fn heavy_barrier() {}
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    //! Every interleaving of an owner (push, pop, spill) against thieves (steal half,
+    //! Every interleaving of an owner (push, push_many, pop, spill) against thieves (steal half,
     //! steal all): each item comes out exactly once, and the owner's FIFO order holds
     //! for what it pops itself.
     //!
@@ -550,6 +565,39 @@ mod loom_tests {
             all.sort_unstable();
             assert_eq!(all, vec![0, 1, 2], "mine {mine:?} stolen {stolen:?}");
             assert!(mine.windows(2).all(|w| w[0] < w[1]), "owner order {mine:?}");
+        });
+    }
+
+    /// The owner queues a batch at once (`push_many`, as from the global queue) while a
+    /// thief steals: every item is taken exactly once, the thief never sees a slot of
+    /// the batch before the tail publishes it.
+    #[test]
+    fn batch_against_thief() {
+        model(|| {
+            let q = Arc::new(Q(RunQueue::new()));
+            // SAFETY: this thread is the owner.
+            unsafe { q.0.push(item(0)).expect("room") };
+            let q2 = q.clone();
+            let thief = thread::spawn(move || {
+                let mut got = Vec::new();
+                q2.0.steal_all(&mut got);
+                got.into_iter().map(id).collect::<Vec<_>>()
+            });
+            // SAFETY: the owner, with room for both.
+            unsafe { q.0.push_many([item(1), item(2)].into_iter()) };
+            let mut mine = Vec::new();
+            loop {
+                // SAFETY: this thread is the owner.
+                let x = unsafe { q.0.pop() };
+                if x.is_null() {
+                    break;
+                }
+                mine.push(id(x));
+            }
+            let stolen = thief.join().unwrap();
+            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, vec![0, 1, 2], "mine {mine:?} stolen {stolen:?}");
         });
     }
 

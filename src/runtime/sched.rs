@@ -72,6 +72,8 @@ struct Locked {
     pidle: Vec<*mut P>,
     midle: Vec<*mut M>,
     runq: VecDeque<GPtr>,
+    /// Scratch for a P's spill (`globrunqput_spill`), kept to spare an allocation.
+    spill_buf: Vec<*mut G>,
     allm: Vec<*mut M>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -102,6 +104,7 @@ pub static SCHED: Sched = Sched {
         pidle: Vec::new(),
         midle: Vec::new(),
         runq: VecDeque::new(),
+        spill_buf: Vec::new(),
         allm: Vec::new(),
         threads: Vec::new(),
     }),
@@ -312,10 +315,22 @@ fn globrunqput_batch(l: &mut Locked, gs: impl IntoIterator<Item = GPtr>) {
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
 }
 
-/// Puts runnable goroutines on the global queue, in order (a P's full ring spilling
-/// half of itself). The caller then wakes a worker (`wakep`).
-pub(crate) fn globrunqput_list(gs: impl IntoIterator<Item = GPtr>) {
-    globrunqput_batch(&mut locked(), gs);
+/// A P's full ring spilling half of itself: `take` fills the (empty) buffer it is
+/// given, under the global queue's lock, and returns whether it did; the buffer then
+/// goes to the global queue, in order. Returns `take`'s result. The caller then wakes
+/// a worker (`wakep`).
+pub(crate) fn globrunqput_spill(take: impl FnOnce(&mut Vec<*mut G>) -> bool) -> bool {
+    let mut l = locked();
+    let Locked {
+        runq, spill_buf, ..
+    } = &mut *l;
+    spill_buf.clear();
+    if !take(spill_buf) {
+        return false;
+    }
+    runq.extend(spill_buf.drain(..).map(GPtr));
+    SCHED.runqsize.store(runq.len(), Ordering::SeqCst);
+    true
 }
 
 /// Takes a fair share of the global queue into `p`'s queue and returns one to run.
@@ -333,13 +348,11 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
         .min(len)
         .min(128)
         .min(room as usize + 1);
-    let first = l.runq.pop_front().expect("len > 0").0;
-    for _ in 1..n {
-        let g = l.runq.pop_front().expect("len >= n");
-        // SAFETY: the caller holds p, so it is the owner that may push to its queue;
-        // there is room for all n - 1, so nothing spills (which would take our lock).
-        let _ = unsafe { (*p).runq.push(g.0) };
-    }
+    let mut batch = l.runq.drain(..n).map(|g| g.0);
+    let first = batch.next().expect("n > 0");
+    // SAFETY: the caller holds p, so it is the owner that may push to its queue;
+    // there is room for all n - 1, so nothing spills (which would take our lock).
+    unsafe { (*p).runq.push_many(batch) };
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
     first
 }
