@@ -227,7 +227,7 @@ impl Waiter {
                 return Wake::Cancelled(err);
             }
             let when = if timeout_ns < 0 {
-                i64::MAX
+                NO_DEADLINE
             } else {
                 timer::deadline_after(timeout_ns)
             };
@@ -387,9 +387,15 @@ impl Waiter {
     }
 }
 
+/// `TimedPark::when` of a wait without a timeout (a deadline is a monotonic time,
+/// never negative).
+const NO_DEADLINE: i64 = -1;
+
 struct TimedPark {
     lock: *const SpinLock,
-    /// The timeout's deadline, or i64::MAX for none (a cancellable wait without one).
+    /// The timeout's deadline, or `NO_DEADLINE` for none (a cancellable wait without
+    /// one). A huge timeout saturates at i64::MAX and still arms its timer (counted in
+    /// gr_stats like any other; tests/c/timers_cancel waits for that count).
     when: i64,
     waiter: *const Waiter,
     /// The waiter's entry for its context's list, or null (no context).
@@ -422,7 +428,7 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
-        if tp.when != i64::MAX {
+        if tp.when != NO_DEADLINE {
             let id = timer::add(tp.when, timeout_fired, w as usize);
             (*w).timer.set(Some(id));
         }
