@@ -216,6 +216,16 @@ WORKLOADS = [
              "sync.RWMutex RLock + RUnlock), an empty critical section; args pairs procs "
              "reps"),
     Workload(
+        "ctxcancel", "prog", ("libgoroutine", "go"),
+        [Metric("ns_per_ctx", "context made + cancelled", "ns/context",
+                goal=("ratio_max", {1: 1.0, 2: 1.0})),
+         Metric("cpu_ns_per_ctx", "context made + cancelled, process CPU time", "ns/context")],
+        {"full": {"*": 2_000_000}, "quick": {"*": 300_000}, "smallest": {"*": 5_000}},
+        extra={m: [1] for m in MODES},
+        what="a cancellable child of one shared cancellable context, made and cancelled "
+             "(Go: context.WithCancel + cancel; C: gr_ctx_new + gr_ctx_cancel + "
+             "gr_ctx_free), by procs goroutines at once; args contexts procs reps"),
+    Workload(
         "httpd", "httpd", ("libgoroutine", "go", "threads"),
         [Metric("rps_c100", "requests/s, 100 connections", "req/s", better="higher",
                 goal=("ratio_min", {1: 1.2, 2: 1.2})),

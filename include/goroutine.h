@@ -894,23 +894,26 @@ void *gr_py_home_take_fatal(struct gr_py_home *h);
 
 /*
  Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
- the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
- function and arguments stay referenced until the goroutine ends. `name` (may be
- NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+ the caller's `contextvars` context, bound to `ctx` (it takes its own reference;
+ NULL: the calling goroutine's context, as gr_spawn); `flags` is 0 or
+ GR_PY_SPAWN_* values. The function and arguments stay referenced until the
+ goroutine ends. `name` (may be NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
  exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
  when the home's thread is in gr_py_run. GIL held. Never parks.
 
  # Safety
  The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
  `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
- `name` NULL or a NUL-terminated string.
+ `name` NULL or a NUL-terminated string; `ctx` NULL or a context the caller holds
+ a reference to.
  */
 void *gr_py_spawn(struct gr_py_home *h,
                   void *func,
                   void *args,
                   void *kw,
                   const char *name,
-                  int flags);
+                  int flags,
+                  struct gr_ctx *ctx);
 
 /*
  Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
@@ -1236,9 +1239,11 @@ struct gr_cond *gr_cond_new(struct gr_mutex *m);
  gr_cond_signal or gr_cond_broadcast wakes this waiter, and locks the mutex again
  before returning (as pthread_cond_wait; wake-ups are never spurious here, but
  re-check your condition in a loop anyway, as Go's documentation says: another
- goroutine may have changed it before you got the mutex back). Returns 0, -EPERM
- (the mutex was not locked: nothing was waited for), -EINVAL (NULL). May park;
- plain threads block.
+ goroutine may have changed it before you got the mutex back). Returns 0, the
+ calling goroutine's context error once it is cancelled (-ECANCELED, -ETIMEDOUT: a
+ cancellation point; the mutex is locked again then too), -EPERM (the mutex was
+ not locked: nothing was waited for), -EINVAL (NULL). May park; plain threads
+ block.
 
  # Safety
  `c` is NULL or a cond from gr_cond_new that has not been freed.
@@ -1248,9 +1253,10 @@ int gr_cond_wait(struct gr_cond *c);
 /*
  gr_cond_wait for at most `ns` nanoseconds (negative: no limit; 0: unlocks and
  relocks the mutex and returns -ETIMEDOUT unless a signal came in between).
- Returns 0 (woken), -ETIMEDOUT (the time passed), -EPERM (the mutex was not
- locked: nothing was waited for), -EINVAL (NULL); in every case but -EPERM and
- -EINVAL the mutex is locked again when it returns. May park; plain threads block.
+ Returns 0 (woken), -ETIMEDOUT (the time passed), the context's error as
+ gr_cond_wait, -EPERM (the mutex was not locked: nothing was waited for), -EINVAL
+ (NULL); in every case but -EPERM and -EINVAL the mutex is locked again when it
+ returns. May park; plain threads block.
 
  # Safety
  `c` is NULL or a cond from gr_cond_new that has not been freed.
@@ -1340,8 +1346,11 @@ int gr_signal_stop(struct gr_chan *c);
  ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaps children), those
  cases block the thread in waitpid while its processor runs other goroutines.
  Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG and no child
- changed state), or -ECHILD (no such child), -EINVAL (unknown options). May park;
- plain threads block.
+ changed state), the calling goroutine's context error once it is cancelled
+ (-ECANCELED, -ETIMEDOUT: a cancellation point, nothing reaped; where SIGCHLD is
+ ignored and the thread blocks in waitpid, only a cancel before the call is seen),
+ or -ECHILD (no such child), -EINVAL (unknown options). May park; plain threads
+ block.
 
  # Safety
  `status` is NULL or points to a writable `int`.
@@ -1465,8 +1474,11 @@ struct gr_sem *gr_sem_new(int64_t n);
 /*
  Takes `n` tokens, waiting until they are free. Requests are served in order: while
  one waits, later ones wait behind it even if they would fit (so a big request is
- not starved by small ones). Returns 0, -EINVAL (NULL, `n` < 0, or `n` more than
- the semaphore's size: it could never be served). May park; plain threads block.
+ not starved by small ones). Returns 0, the calling goroutine's context error once
+ it is cancelled (-ECANCELED, -ETIMEDOUT: a cancellation point; no token is taken,
+ and the requests behind this one move up), -EINVAL (NULL, `n` < 0, or `n` more
+ than the semaphore's size: it could never be served). May park; plain threads
+ block.
 
  # Safety
  `s` is NULL or a semaphore from gr_sem_new that has not been freed.
@@ -1476,7 +1488,8 @@ int gr_sem_acquire(struct gr_sem *s, int64_t n);
 /*
  gr_sem_acquire for at most `ns` nanoseconds (negative: no limit, 0: only if free
  and nobody waits). Returns 0, -ETIMEDOUT (no token was taken; the requests behind
- this one move up), -EINVAL (as gr_sem_acquire). May park; plain threads block.
+ this one move up), the context's error and -EINVAL as gr_sem_acquire. May park;
+ plain threads block.
 
  # Safety
  `s` is NULL or a semaphore from gr_sem_new that has not been freed.

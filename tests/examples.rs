@@ -46,6 +46,9 @@ macro_rules! examples {
 }
 
 examples! {
+    // fast jobs answered, slow ones cut at 200 ms, a client that leaves cancels its
+    // job, 200 mixed clients at once, shutdown with a job in flight.
+    deadline_server("--selftest") 60 selftest,
     // 1,000 client goroutines x 64 KiB, every byte checked.
     echo_server("--selftest") 120 selftest,
     // keep-alive, pipelined, split, body, close, HTTP/1.0, 100 concurrent clients.
@@ -141,6 +144,31 @@ fn echo_server_serves_a_port_from_argv() {
     for h in handles {
         h.join()
             .unwrap_or_else(|_| panic!("a client failed\n{}", server.output()));
+    }
+}
+
+/// `deadline_server PORT`: a job that fits the 200 ms deadline is answered, one that
+/// does not gets 504 at the deadline (not before it).
+#[test]
+fn deadline_server_serves_a_port_from_argv() {
+    let port = free_port();
+    let server = Server::start("deadline_server", &[&port.to_string()]);
+    for (request, want, min_ms) in [
+        ("WORK 10\n", "200 done in ", 10),
+        ("WORK 3000\n", "504 deadline exceeded\n", 200),
+    ] {
+        let mut s = server.connect(port);
+        let t0 = Instant::now();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .unwrap_or_else(|e| panic!("{request:?}: {e}\n{}", server.output()));
+        let ms = t0.elapsed().as_millis();
+        assert!(answer.starts_with(want), "{request:?}: answered {answer:?}");
+        assert!(
+            ms >= min_ms && ms < 2000,
+            "{request:?}: answered after {ms} ms"
+        );
     }
 }
 

@@ -51,7 +51,7 @@ setup_venv() {  # venv-dir python
     fi
     # find_spec: present without importing (psycopg needs libpq only when imported)
     "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
-        pytest requests redis psycopg gevent 2>/dev/null \
+        pytest requests redis psycopg psycopg_binary gevent 2>/dev/null \
         || "$venv/bin/pip" install -q -r bindings/python/tests/requirements.txt || return 1
 }
 

@@ -197,7 +197,7 @@ unsafe extern "C" fn py_sleep(_self: *mut PyObj, ns: *mut PyObj) -> *mut PyObj {
             let Some(ns) = long_arg(api, ns) else {
                 return ptr::null_mut();
             };
-            let rc = parked(|| park::sleep(ns)).map_or_else(|e| e, |_| 0);
+            let rc = parked(|| park::sleep(ns)).unwrap_or_else(|e| e);
             int(api, rc as i64)
         }
     })

@@ -31,12 +31,12 @@ use super::{
     api, free_instance, method, none, parked, py_entry, raise_rc, Api, MemberDef, MethodDef,
     ObjHead, PyObj, Static, TypeSlot, TypeSpec, METHODS_END, METH_FASTCALL, METH_KEYWORDS,
     METH_NOARGS, METH_O, METH_VARARGS, PY_TP_DEALLOC, PY_TP_DOC, PY_TP_MEMBERS, PY_TP_METHODS,
-    PY_TP_NEW, RAISE_LOCK, READONLY, TPFLAGS_BASETYPE, T_PYSSIZET,
+    PY_TP_NEW, RAISE_GENERAL, RAISE_LOCK, READONLY, TPFLAGS_BASETYPE, T_PYSSIZET,
 };
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller};
 use crate::runtime::lock::{nanotime, SpinLock};
-use crate::runtime::park::Waiter;
+use crate::runtime::park::{Waiter, Wake};
 
 /// A goroutine waiting on a lock wakes at least this often (see the module docs).
 const RECHECK_NS: i64 = 1_000_000_000;
@@ -96,11 +96,17 @@ impl Core {
         if let Caller::Homed(_) = home::caller() {
             // SAFETY: the GIL is held (our contract).
             match unsafe { parked(|| self.park_until(api, deadline)) } {
-                Ok(true) => {
+                Ok(Ok(true)) => {
                     self.locked.set(true);
                     return Acquired::Yes;
                 }
-                Ok(false) => return Acquired::No,
+                Ok(Ok(false)) => return Acquired::No,
+                Ok(Err(rc)) => {
+                    // The goroutine's context is cancelled.
+                    // SAFETY: the GIL is held (our contract).
+                    unsafe { raise_rc(rc, RAISE_GENERAL) };
+                    return Acquired::Error;
+                }
                 Err(_) => {} // refused here: block the thread, as below
             }
         }
@@ -109,33 +115,37 @@ impl Core {
     }
 
     /// A goroutine's wait (without the GIL): true once acquired, false at the
-    /// deadline.
-    fn park_until(&self, api: &Api, deadline: i64) -> bool {
-        let mut w = Waiter::current();
+    /// deadline, or its context's error once that is cancelled (a goroutine's wait
+    /// here is a cancellation point, unlike gr.Mutex's: `threading` builds every wait,
+    /// `Event`, `Condition`, `queue`, `Thread.join`, on a lock's acquire).
+    fn park_until(&self, api: &Api, deadline: i64) -> Result<bool, i32> {
+        let mut w = Waiter::cancellable();
         loop {
             self.spin.lock();
             // SAFETY: a live CPython lock (acquire_slow's contract); a try needs no GIL.
             if unsafe { (api.lock_acquire_timed)(self.lock, 0, 0) } == PY_LOCK_ACQUIRED {
                 // SAFETY: taken just above by this thread.
                 unsafe { self.spin.unlock() };
-                return true;
+                return Ok(true);
             }
             let left = deadline.saturating_sub(nanotime());
             if left <= 0 {
                 // SAFETY: as above.
                 unsafe { self.spin.unlock() };
-                return false;
+                return Ok(false);
             }
             self.push(&mut w);
             // SAFETY: we hold `spin`, under which w is findable; w stays on our stack
-            // until block_timeout returns, and if it timed out we unlink it below.
-            let woken =
-                unsafe { w.block_timeout(&self.spin, WaitReason::Mutex, left.min(RECHECK_NS)) };
-            if !woken {
+            // until wait returns, and unless woken we unlink it below.
+            let wake = unsafe { w.wait(&self.spin, WaitReason::Mutex, left.min(RECHECK_NS)) };
+            if wake != Wake::Woken {
                 self.spin.lock();
                 self.unlink(&mut w);
                 // SAFETY: taken just above by this thread.
                 unsafe { self.spin.unlock() };
+            }
+            if let Wake::Cancelled(rc) = wake {
+                return Err(rc);
             }
             w.reset();
         }

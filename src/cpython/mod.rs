@@ -655,7 +655,8 @@ pub unsafe fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
 }
 
 /// Sets the binding's exception for a refused or failed channel operation (the
-/// ctypes exports of pybinding.rs): its closed-channel exception for -EPIPE, its
+/// ctypes exports of pybinding.rs): its closed-channel exception for -EPIPE, the
+/// general mapping (`raise_rc`) for a context's error (-ECANCELED, -ETIMEDOUT), its
 /// context exception otherwise.
 ///
 /// # Safety
@@ -664,6 +665,10 @@ pub unsafe fn raise(code: i32) {
     let Some(api) = api() else { return };
     let exc = if code == -libc::EPIPE {
         api.exc_closed
+    } else if code == -libc::ECANCELED || code == -libc::ETIMEDOUT {
+        // SAFETY: the GIL is held (our contract).
+        unsafe { raise_rc(code, RAISE_GENERAL) };
+        return;
     } else {
         api.exc_context
     };

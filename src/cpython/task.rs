@@ -30,10 +30,11 @@ use super::{
     PY_STACK_SIZE, PY_TP_DEALLOC, PY_TP_DOC, PY_TP_GETSET, PY_TP_MEMBERS, PY_TP_METHODS,
     PY_TP_REPR, RAISE_GENERAL, RAISE_JOIN, READONLY, TPFLAGS_DISALLOW_INSTANTIATION, T_PYSSIZET,
 };
+use crate::runtime::context::Ctx;
 use crate::runtime::g::WaitReason;
 use crate::runtime::home::{self, Caller};
 use crate::runtime::lock::SpinLock;
-use crate::runtime::park::Waiter;
+use crate::runtime::park::{Waiter, Wake};
 use crate::runtime::sched::{self, SpawnAttr};
 
 /// `spawn` flags: a daemon goroutine (`gr.run` does not wait for it).
@@ -96,29 +97,31 @@ impl Task {
         unsafe { &*self.home }
     }
 
-    /// Parks until the goroutine has ended: true, or false after `timeout_ns`
-    /// (negative: no limit; 0: do not wait).
-    fn wait_done(&self, timeout_ns: i64) -> bool {
+    /// Parks until the goroutine has ended: 0, -ETIMEDOUT after `timeout_ns`
+    /// (negative: no limit; 0: do not wait), or the caller's context error once that
+    /// is cancelled (a cancellation point, as gr_join).
+    fn wait_done(&self, timeout_ns: i64) -> i32 {
         self.lock.lock();
         if self.finished() {
             // SAFETY: taken just above by this thread.
             unsafe { self.lock.unlock() };
-            return true;
+            return 0;
         }
         if timeout_ns == 0 {
             // SAFETY: as above.
             unsafe { self.lock.unlock() };
-            return false;
+            return -libc::ETIMEDOUT;
         }
-        let mut w = Waiter::current();
+        let mut w = Waiter::cancellable();
         w.next = self.joiners.get();
         self.joiners.set(&mut w);
         // SAFETY: we hold `lock`, under which w is findable; w stays on our stack
-        // until block_timeout returns, and on a timeout we unlink it below before
-        // returning.
-        if unsafe { w.block_timeout(&self.lock, WaitReason::Join, timeout_ns) } {
-            return true;
-        }
+        // until wait returns, and unless woken we unlink it below before returning.
+        let rc = match unsafe { w.wait(&self.lock, WaitReason::Join, timeout_ns) } {
+            Wake::Woken => return 0,
+            Wake::TimedOut => -libc::ETIMEDOUT,
+            Wake::Cancelled(e) => e,
+        };
         self.lock.lock();
         let me: *mut Waiter = &mut w;
         let mut cur = self.joiners.get();
@@ -140,27 +143,37 @@ impl Task {
             }
             self.lock.unlock();
         }
-        false
+        rc
     }
 
-    /// Marks the task finished and wakes its joiners.
+    /// Marks the task finished and wakes its joiners. They are claimed under `lock`:
+    /// one whose claim its timeout or context won may return as soon as it has taken
+    /// the lock after us, so nothing of it is touched once the lock is released.
     fn finish(&self) {
         self.lock.lock();
         self.finished.store(true, Ordering::Release);
         let mut w = self.joiners.replace(ptr::null_mut());
-        // SAFETY: taken just above by this thread.
-        unsafe { self.lock.unlock() };
-        while !w.is_null() {
-            // SAFETY: a waiter taken off the list is alive until woken, and only we
-            // can wake it now; we read its link before the wake, after which we never
-            // touch it. One that lost its claim to its timeout unlinks nothing (it
-            // is off the list already) and returns.
-            unsafe {
+        let mut won: *mut Waiter = ptr::null_mut();
+        // SAFETY: linked waiters are alive while `lock` (held) keeps them linked; the
+        // ones we win stay parked until we wake them, so relinking them is ours.
+        unsafe {
+            while !w.is_null() {
                 let next = (*w).next;
                 if (*w).claim() {
-                    Waiter::wake(w);
+                    (*w).next = won;
+                    won = w;
                 }
                 w = next;
+            }
+            self.lock.unlock();
+        }
+        while !won.is_null() {
+            // SAFETY: we won its claim, so it stays parked until this wake; we read its
+            // link before the wake and never touch it after.
+            unsafe {
+                let next = (*won).next;
+                Waiter::wake(won);
+                won = next;
             }
         }
     }
@@ -209,14 +222,16 @@ unsafe fn report(api: &Api, exc: *mut PyObj, obj: *mut PyObj) {
 // spawning
 
 /// Starts a Python goroutine on `h` that calls `func(*args, **kw)` in a copy of the
-/// caller's context. Takes over the references to `args` (a tuple) and `kw` (a dict
-/// or null) on every path. Returns its `Goroutine` handle (a new reference), or null
-/// with a Python exception set.
+/// caller's `contextvars` context, bound to the cancellation context `bind` (None:
+/// the caller's, as gr_spawn). Takes over the references to `args` (a tuple) and
+/// `kw` (a dict or null) on every path. Returns its `Goroutine` handle (a new
+/// reference), or null with a Python exception set.
 ///
 /// # Safety
 /// The GIL is held; `h` is a live home (from `PyHome::new`, not freed); `func` is a
 /// live object; `args` a tuple and `kw` null or a dict, both owned by the caller;
-/// `name` is NULL or a NUL-terminated string.
+/// `name` is NULL or a NUL-terminated string; `bind` is None or a live context the
+/// caller holds a reference to.
 pub unsafe fn spawn(
     h: *const PyHome,
     func: *mut PyObj,
@@ -224,6 +239,7 @@ pub unsafe fn spawn(
     kw: *mut PyObj,
     name: *const c_char,
     flags: u32,
+    bind: Option<*const Ctx>,
 ) -> *mut PyObj {
     let Some(api) = api() else {
         return ptr::null_mut();
@@ -278,7 +294,7 @@ pub unsafe fn spawn(
         let attr = SpawnAttr {
             stack_size: PY_STACK_SIZE,
             name,
-            ..SpawnAttr::default()
+            ctx: bind,
         };
         // `entry` may run with t: the task outlives its goroutine (it holds a ref).
         let id = (*h).home().spawn(entry, t as *mut c_void, &attr);
@@ -464,7 +480,7 @@ unsafe extern "C" fn py_go(_self: *mut PyObj, args: *mut PyObj, kw: *mut PyObj) 
                 d
             };
             let t = &*(arg as *const Task);
-            spawn(t.home, func, rest, kw, ptr::null(), 0)
+            spawn(t.home, func, rest, kw, ptr::null(), 0, None)
         }
     })
 }
@@ -675,10 +691,9 @@ unsafe extern "C" fn g_join(
                 if sched::self_id() == t.id() {
                     return raise_rc(-libc::EDEADLK, RAISE_JOIN);
                 }
-                match parked(|| t.wait_done(ns)) {
-                    Err(e) => return raise_rc(e, RAISE_JOIN),
-                    Ok(false) => return raise_rc(-libc::ETIMEDOUT, RAISE_JOIN),
-                    Ok(true) => {}
+                let rc = parked(|| t.wait_done(ns)).unwrap_or_else(|e| e);
+                if rc != 0 {
+                    return raise_rc(rc, RAISE_JOIN);
                 }
             }
             let r = t.result.get();

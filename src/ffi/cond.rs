@@ -54,9 +54,11 @@ pub unsafe extern "C" fn gr_cond_new(m: *mut gr_mutex) -> *mut gr_cond {
 /// gr_cond_signal or gr_cond_broadcast wakes this waiter, and locks the mutex again
 /// before returning (as pthread_cond_wait; wake-ups are never spurious here, but
 /// re-check your condition in a loop anyway, as Go's documentation says: another
-/// goroutine may have changed it before you got the mutex back). Returns 0, -EPERM
-/// (the mutex was not locked: nothing was waited for), -EINVAL (NULL). May park;
-/// plain threads block.
+/// goroutine may have changed it before you got the mutex back). Returns 0, the
+/// calling goroutine's context error once it is cancelled (-ECANCELED, -ETIMEDOUT: a
+/// cancellation point; the mutex is locked again then too), -EPERM (the mutex was
+/// not locked: nothing was waited for), -EINVAL (NULL). May park; plain threads
+/// block.
 ///
 /// # Safety
 /// `c` is NULL or a cond from gr_cond_new that has not been freed.
@@ -74,9 +76,10 @@ pub unsafe extern "C" fn gr_cond_wait(c: *mut gr_cond) -> c_int {
 
 /// gr_cond_wait for at most `ns` nanoseconds (negative: no limit; 0: unlocks and
 /// relocks the mutex and returns -ETIMEDOUT unless a signal came in between).
-/// Returns 0 (woken), -ETIMEDOUT (the time passed), -EPERM (the mutex was not
-/// locked: nothing was waited for), -EINVAL (NULL); in every case but -EPERM and
-/// -EINVAL the mutex is locked again when it returns. May park; plain threads block.
+/// Returns 0 (woken), -ETIMEDOUT (the time passed), the context's error as
+/// gr_cond_wait, -EPERM (the mutex was not locked: nothing was waited for), -EINVAL
+/// (NULL); in every case but -EPERM and -EINVAL the mutex is locked again when it
+/// returns. May park; plain threads block.
 ///
 /// # Safety
 /// `c` is NULL or a cond from gr_cond_new that has not been freed.

@@ -9,10 +9,11 @@
 //! context's error (-ECANCELED, or -ETIMEDOUT for a deadline) at once: gr_sleep,
 //! gr_block_io, gr_poll, gr_io_wait, gr_read, gr_write, gr_accept, gr_connect,
 //! gr_chan_send, gr_chan_recv, gr_select (unless a case is ready), gr_join,
-//! gr_wg_wait, gr_group_wait, and gr_group_go while it waits for a slot. Mutex locks
-//! are not cancellation points; calls that do not park are unaffected; a plain
-//! thread has no context. Nothing is killed: the goroutine sees the error and
-//! returns.
+//! gr_wg_wait, gr_cond_wait (the mutex is locked again when it returns),
+//! gr_sem_acquire, gr_waitpid, gr_group_wait, and gr_group_go while it waits for a
+//! slot. Mutex and RWMutex locks and gr_once_do are not cancellation points; calls
+//! that do not park are unaffected; a plain thread has no context. Nothing is
+//! killed: the goroutine sees the error and returns.
 
 use std::ffi::{c_int, c_void};
 use std::panic::AssertUnwindSafe;

@@ -79,8 +79,11 @@ pub extern "C" fn gr_signal_stop(c: *mut gr_chan) -> c_int {
 /// ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaps children), those
 /// cases block the thread in waitpid while its processor runs other goroutines.
 /// Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG and no child
-/// changed state), or -ECHILD (no such child), -EINVAL (unknown options). May park;
-/// plain threads block.
+/// changed state), the calling goroutine's context error once it is cancelled
+/// (-ECANCELED, -ETIMEDOUT: a cancellation point, nothing reaped; where SIGCHLD is
+/// ignored and the thread blocks in waitpid, only a cancel before the call is seen),
+/// or -ECHILD (no such child), -EINVAL (unknown options). May park; plain threads
+/// block.
 ///
 /// # Safety
 /// `status` is NULL or points to a writable `int`.

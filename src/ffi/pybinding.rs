@@ -11,8 +11,10 @@ use std::ffi::{c_char, c_int, c_long, c_void};
 use std::panic::AssertUnwindSafe;
 
 use super::boundary;
+use super::context::gr_ctx;
 use super::sync::gr_chan;
 use crate::cpython::{self, Api, PyHome};
+use crate::runtime::context::Ctx;
 use crate::sync::chan::Chan;
 use crate::sync::mutex::Mutex;
 use crate::sync::select::{self, Case};
@@ -466,16 +468,18 @@ pub const GR_PY_SPAWN_DAEMON: c_int = cpython::SPAWN_DAEMON as c_int;
 pub const GR_PY_SPAWN_MAIN: c_int = cpython::SPAWN_MAIN as c_int;
 
 /// Starts a Python goroutine on home `h` that calls `func(*args, **kw)` in a copy of
-/// the caller's `contextvars` context; `flags` is 0 or GR_PY_SPAWN_* values. The
-/// function and arguments stay referenced until the goroutine ends. `name` (may be
-/// NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
+/// the caller's `contextvars` context, bound to `ctx` (it takes its own reference;
+/// NULL: the calling goroutine's context, as gr_spawn); `flags` is 0 or
+/// GR_PY_SPAWN_* values. The function and arguments stay referenced until the
+/// goroutine ends. `name` (may be NULL) is copied. Returns its `Goroutine` handle (a new reference), or NULL with an
 /// exception set (NULL arguments, no gr_py_init, out of memory). The goroutine runs
 /// when the home's thread is in gr_py_run. GIL held. Never parks.
 ///
 /// # Safety
 /// The GIL is held; `h` is NULL or a home from gr_py_home_new that has not been freed;
 /// `func` is NULL or a live object; `args` NULL or a tuple; `kw` NULL or a dict;
-/// `name` NULL or a NUL-terminated string.
+/// `name` NULL or a NUL-terminated string; `ctx` NULL or a context the caller holds
+/// a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn gr_py_spawn(
     h: *mut gr_py_home,
@@ -484,6 +488,7 @@ pub unsafe extern "C" fn gr_py_spawn(
     kw: *mut c_void,
     name: *const c_char,
     flags: c_int,
+    ctx: *mut gr_ctx,
 ) -> *mut c_void {
     boundary("gr_py_spawn", || {
         let Some(api) = cpython::api() else {
@@ -509,7 +514,8 @@ pub unsafe extern "C" fn gr_py_spawn(
             } else {
                 (api.dict_copy)(kw)
             };
-            cpython::spawn(h as *const PyHome, func, args, kw, name, flags as u32)
+            let bind = (!ctx.is_null()).then_some(ctx as *const Ctx);
+            cpython::spawn(h as *const PyHome, func, args, kw, name, flags as u32, bind)
         }
     })
 }

@@ -49,8 +49,11 @@ pub extern "C" fn gr_sem_new(n: i64) -> *mut gr_sem {
 
 /// Takes `n` tokens, waiting until they are free. Requests are served in order: while
 /// one waits, later ones wait behind it even if they would fit (so a big request is
-/// not starved by small ones). Returns 0, -EINVAL (NULL, `n` < 0, or `n` more than
-/// the semaphore's size: it could never be served). May park; plain threads block.
+/// not starved by small ones). Returns 0, the calling goroutine's context error once
+/// it is cancelled (-ECANCELED, -ETIMEDOUT: a cancellation point; no token is taken,
+/// and the requests behind this one move up), -EINVAL (NULL, `n` < 0, or `n` more
+/// than the semaphore's size: it could never be served). May park; plain threads
+/// block.
 ///
 /// # Safety
 /// `s` is NULL or a semaphore from gr_sem_new that has not been freed.
@@ -68,7 +71,8 @@ pub unsafe extern "C" fn gr_sem_acquire(s: *mut gr_sem, n: i64) -> c_int {
 
 /// gr_sem_acquire for at most `ns` nanoseconds (negative: no limit, 0: only if free
 /// and nobody waits). Returns 0, -ETIMEDOUT (no token was taken; the requests behind
-/// this one move up), -EINVAL (as gr_sem_acquire). May park; plain threads block.
+/// this one move up), the context's error and -EINVAL as gr_sem_acquire. May park;
+/// plain threads block.
 ///
 /// # Safety
 /// `s` is NULL or a semaphore from gr_sem_new that has not been freed.

@@ -19,9 +19,16 @@
 //!   blocking wait4 runs inside `sched::blocking`: the thread blocks, its processor
 //!   goes on with other goroutines, as for any gr_blocking call.
 //!
+//! A cancellation point: the pidfd and SIGCHLD waits are cancellable parks
+//! (`netpoll::block_io`, `signal::wait_child_event`), so the goroutine's context
+//! ends them with its error. The blocking wait4 of the last case cannot be ended
+//! once it began: there a context cancelled before the call is seen, and one
+//! cancelled during it is not.
+//!
 //! Where the caller may not park (a plain thread, inside gr_blocking) it is wait4
 //! itself, retried after signals.
 
+use crate::runtime::context;
 use crate::runtime::netpoll;
 use crate::runtime::park::parkable_g;
 use crate::runtime::signal;
@@ -62,6 +69,10 @@ pub fn waitpid(pid: i32, status: &mut i32, options: i32) -> i32 {
         // No pidfds here (ENOSYS, or refused): the SIGCHLD wait below.
     }
     if !signal::watch_children() {
+        let err = context::current_err();
+        if err != 0 {
+            return err;
+        }
         return blocking_wait4(pid, status, options);
     }
     let r = loop {

@@ -387,15 +387,13 @@ impl Waiter {
     }
 }
 
-/// `TimedPark::when` of a wait without a timeout (a deadline is a monotonic time,
-/// never negative).
-const NO_DEADLINE: i64 = -1;
+/// TimedPark::when of a wait that only its context can end early (no timeout).
+const NO_DEADLINE: i64 = i64::MIN;
 
 struct TimedPark {
     lock: *const SpinLock,
-    /// The timeout's deadline, or `NO_DEADLINE` for none (a cancellable wait without
-    /// one). A huge timeout saturates at i64::MAX and still arms its timer (counted in
-    /// gr_stats like any other; tests/c/timers_cancel waits for that count).
+    /// The timeout's deadline, or NO_DEADLINE (a cancellable wait without one). A
+    /// huge timeout saturates to i64::MAX and is still armed, as before contexts.
     when: i64,
     waiter: *const Waiter,
     /// The waiter's entry for its context's list, or null (no context).

@@ -39,7 +39,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::{futex_wait, futex_wake, SpinLock};
-use crate::runtime::park::Waiter;
+use crate::runtime::park::{Waiter, Wake};
 use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 /// Signals 1..=64 (Linux's SIGRTMAX): index by number.
@@ -388,12 +388,12 @@ static CHILD_WAITERS: ChildWaiters = ChildWaiters {
 };
 
 /// Waits until a SIGCHLD arrives after `child_events()` returned `seen` (at once if
-/// one did already). 0, or the reason the wait was given up. Needs a watch
-/// (`watch_children`).
+/// one did already). 0, or the goroutine's context error (a cancellation point of
+/// gr_waitpid). Needs a watch (`watch_children`).
 pub fn wait_child_event(seen: u64) -> i32 {
     let cw = &CHILD_WAITERS;
     let mut me = ChildWaiter {
-        w: Waiter::current(),
+        w: Waiter::cancellable(),
         links: Links::new(),
     };
     let mp: *mut ChildWaiter = &mut me;
@@ -419,18 +419,17 @@ pub fn wait_child_event(seen: u64) -> i32 {
     }
 }
 
-/// Parks a listed child waiter: 0 when a SIGCHLD woke it, else why it gave up. The
-/// one place this wait's outcome is read.
+/// Parks a listed child waiter: 0 when a SIGCHLD woke it, else the context error
+/// that ended the wait. The one place this wait's outcome is read.
 ///
 /// # Safety
 /// CHILD_WAITERS' lock is held and `w` is listed under it, pinned until unlinked.
 unsafe fn park_child(w: &Waiter) -> i32 {
-    // SAFETY: our contract is block_timeout's.
-    let woken = unsafe { w.block_timeout(&CHILD_WAITERS.lock, WaitReason::ChildWait, -1) };
-    if woken {
-        0
-    } else {
-        -libc::ETIMEDOUT
+    // SAFETY: our contract is wait's.
+    match unsafe { w.wait(&CHILD_WAITERS.lock, WaitReason::ChildWait, -1) } {
+        Wake::Woken => 0,
+        Wake::Cancelled(e) => e,
+        Wake::TimedOut => unreachable!("a child wait without a timeout timed out"),
     }
 }
 

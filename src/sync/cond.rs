@@ -8,19 +8,21 @@
 //! queued waiter is in one of two states, under the cond's lock:
 //! - not yet parked: a signal marks it `notified`; the waiter sees the mark when it
 //!   comes back to park, and returns without parking;
-//! - parked (`parked` set, its lock released by `block_timeout` once it is saved): a
+//! - parked (`parked` set, its lock released by `Waiter::wait` once it is saved): a
 //!   signal must win its `Waiter::claim` to wake it. It loses when the waiter's
-//!   timeout won first; then it tries the next waiter, so a signal is never spent on
-//!   a waiter that is leaving.
+//!   timeout or its goroutine's context (a cond wait is a cancellation point) won
+//!   first; then it tries the next waiter, so a signal is never spent on a waiter
+//!   that is leaving.
 //!
 //! Freeing: a waiter leaves the queue when a signal wakes it (the signaller unlinks
 //! it, and the woken waiter never touches the cond again) or by itself (notified,
-//! timed out), under the lock, as the last thing it does to the cond. So while any
-//! waiter may still touch the cond it is queued, and `has_waiters` (gr_cond_free's
-//! check) says so.
+//! timed out, cancelled), under the lock, as the last thing it does to the cond. So
+//! while any waiter may still touch the cond it is queued, and `has_waiters`
+//! (gr_cond_free's check) says so.
 //!
 //! Signal and broadcast never touch the mutex. The woken waiter relocks the mutex
-//! before it returns, whatever ended its wait, as `pthread_cond_timedwait` does.
+//! before it returns, whatever ended its wait (a cancel too), as
+//! `pthread_cond_timedwait` does.
 //! `wait` returns `-EPERM` (and does not wait) when the mutex is not locked.
 //!
 //! Every wait ends in `park` below, the one place that turns the park's outcome into
@@ -29,7 +31,7 @@
 use core::ptr;
 
 use super::mutex::Mutex;
-use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter};
+use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter, Wake};
 use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 struct CondWaiter {
@@ -121,13 +123,14 @@ impl Cond {
     }
 
     /// With the mutex locked: unlocks it, waits for a signal (at most `timeout_ns`;
-    /// negative: no limit), and locks it again. 0 when signalled, `-ETIMEDOUT`, or
-    /// `-EPERM` (the mutex was not locked: nothing done).
+    /// negative: no limit), and locks it again. 0 when signalled, `-ETIMEDOUT`, the
+    /// goroutine's context error (-ECANCELED, -ETIMEDOUT), or `-EPERM` (the mutex was
+    /// not locked: nothing done).
     pub fn wait(&self, timeout_ns: i64) -> i32 {
         // Read now: once a signal has woken us, the cond may be freed.
         let m = self.mutex();
         let mut cw = CondWaiter {
-            w: Waiter::current(),
+            w: Waiter::cancellable(),
             links: Links::new(),
             parked: false,
             notified: false,
@@ -189,23 +192,19 @@ impl Cond {
         rc
     }
 
-    /// Parks a queued waiter: 0 when a signal woke it, else why it gave up. The one
-    /// place a cond wait's outcome is read.
+    /// Parks a queued waiter: 0 when a signal woke it, else why it gave up
+    /// (-ETIMEDOUT, or the goroutine's context error: a cond wait is a cancellation
+    /// point). The one place a cond wait's outcome is read.
     ///
     /// # Safety
     /// The lock is held and `cw` is queued under it, marked parked, on the caller's
     /// stack until it is off the queue.
     unsafe fn park(&self, cw: *mut CondWaiter, timeout_ns: i64) -> i32 {
-        // SAFETY: our contract is block_timeout's.
-        let woken = unsafe {
-            (*cw)
-                .w
-                .block_timeout(&self.lock, WaitReason::Cond, timeout_ns)
-        };
-        if woken {
-            0
-        } else {
-            -libc::ETIMEDOUT
+        // SAFETY: our contract is wait's.
+        match unsafe { (*cw).w.wait(&self.lock, WaitReason::Cond, timeout_ns) } {
+            Wake::Woken => 0,
+            Wake::TimedOut => -libc::ETIMEDOUT,
+            Wake::Cancelled(e) => e,
         }
     }
 

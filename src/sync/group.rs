@@ -14,8 +14,7 @@
 //! group: so `wait; free` is safe, as for a wait group. Both waits are cancellation
 //! points of the *caller's* context (`go` waiting for a slot, and `wait`).
 //!
-//! No loom model: a member is a real goroutine (`sched::spawn`). The module is
-//! still built under loom, since `ffi::context` uses it.
+//! Not under loom: a member is a real goroutine (`sched::spawn`).
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};

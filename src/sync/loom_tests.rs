@@ -1,7 +1,7 @@
-//! Model checking of the channel, select, wait group and mutex state machines with
-//! loom: loom threads stand in for goroutines, `shim` gives them loom's atomics, a
-//! spinning waiter and a timeout that may fire at any point, and loom runs every
-//! interleaving (up to a preemption bound) of each small scenario below.
+//! Model checking of the channel, select, wait group, mutex, cond and semaphore state
+//! machines with loom: loom threads stand in for goroutines, `shim` gives them loom's
+//! atomics, a spinning waiter and a timeout that may fire at any point, and loom runs
+//! every interleaving (up to a preemption bound) of each small scenario below.
 //!
 //! Checked in every interleaving: values arrive exactly once and in order; close
 //! wakes every waiter; a select fires once; a timed-out select leaves nothing behind;
@@ -17,8 +17,11 @@ use loom::sync::Arc;
 use loom::thread;
 
 use super::chan::Chan;
+use super::cond::Cond;
 use super::mutex::Mutex;
 use super::select::{select, Case, RECV, SEND};
+use super::sem::{Semaphore, Wait};
+use super::shim::WaitReason;
 use super::waitgroup::WaitGroup;
 
 /// Explores `f` with at most 2 preemptions per execution (`LOOM_MAX_PREEMPTIONS`
@@ -439,5 +442,59 @@ fn waitgroup_cancel_races_done() {
         let r = t.join().unwrap();
         assert!(r == 0 || r == -libc::ECANCELED);
         assert!(!wg.has_waiters());
+    });
+}
+
+/// A cond waiter whose context is cancelled, against a signal: the wait returns 0
+/// or -ECANCELED, with the mutex locked again either way (as pthread's), and nobody
+/// is left queued; the signal never wakes a waiter its context claimed (`shim`).
+#[test]
+fn cond_cancel_races_signal() {
+    model(|| {
+        let m = Arc::new(Mutex::new());
+        // SAFETY: `m` outlives the cond: the closure's Arc is dropped after `cv`'s.
+        let cv = Arc::new(unsafe { Cond::new(&*m) });
+        let (m1, c1) = (m.clone(), cv.clone());
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            assert_eq!(m1.lock(), 0);
+            let rc = c1.wait(-1);
+            // -EPERM unless the wait locked the mutex again.
+            assert_eq!(m1.unlock(), 0);
+            rc
+        });
+        assert_eq!(cv.signal(), 0);
+        let rc = t.join().unwrap();
+        assert!(rc == 0 || rc == -libc::ECANCELED);
+        assert!(!cv.has_waiters());
+    });
+}
+
+/// A semaphore request whose context is cancelled, against the release that would
+/// serve it: it gets the token (0) or gives up (-ECANCELED) and the token stays
+/// free; never both, never lost, nobody left queued.
+#[test]
+fn sem_cancel_races_release() {
+    model(|| {
+        let s = Arc::new(Semaphore::new(1));
+        assert_eq!(s.try_acquire(1), 1);
+        let s1 = s.clone();
+        let t = thread::spawn(move || {
+            super::shim::cancel_my_waits();
+            s1.acquire(
+                1,
+                Wait::Interruptible { timeout_ns: -1 },
+                WaitReason::Semaphore,
+            )
+        });
+        assert_eq!(s.release(1), 0);
+        let rc = t.join().unwrap();
+        let free = s.try_acquire(1);
+        if rc == 0 {
+            assert_eq!(free, 0);
+        } else {
+            assert_eq!((rc, free), (-libc::ECANCELED, 1));
+        }
+        assert!(!s.has_waiters());
     });
 }

@@ -13,7 +13,7 @@
 //!   semaphore `rwmutex` parks on.
 //! - `timerchan`: `time.Timer` and `time.Ticker`, on the runtime's timer heap.
 //! - `group`: Go's `errgroup` (a nursery): goroutines bound to one context that
-//!   fail together (no loom model: its members are real goroutines).
+//!   fail together (not modelled under loom: its members are real goroutines).
 //! - `shim`: the primitives above come from here, so that the loom model checker
 //!   can stand in for the runtime (`RUSTFLAGS="--cfg loom"`, see `loom_tests`).
 //!

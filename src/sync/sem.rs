@@ -12,7 +12,7 @@
 //! A release hands the tokens over: it takes them out of `avail` for each waiter it
 //! wakes, so a woken waiter returns with its tokens and touches the semaphore no more
 //! (acquire; release; free is safe). It wins each waiter's `Waiter::claim` first; a
-//! waiter whose claim it loses (its timeout fired, or later a cancellation) is left
+//! waiter whose claim it loses (its timeout fired, or its context was cancelled) is left
 //! where it is: that waiter takes itself off, then lets the ones behind it have what
 //! is free. So a waiter is on the queue exactly as long as it may touch the
 //! semaphore, and `has_waiters` (gr_sem_free's check) sees it.
@@ -20,7 +20,7 @@
 //! Every wait ends in `park` below, the one place that turns the park's outcome into
 //! this module's result.
 
-use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter};
+use super::shim::{hb_acquire, hb_release, Guarded, SpinLock, WaitReason, Waiter, Wake};
 use crate::runtime::waitlist::{waitlist_node, Links, List};
 
 /// One party waiting for tokens (on its own stack; the semaphore's lock guards the
@@ -51,12 +51,12 @@ unsafe impl Send for Semaphore {}
 // SAFETY: the state and queue are touched only under `lock`.
 unsafe impl Sync for Semaphore {}
 
-/// Whether a wait may end early: a timeout (and cancellation, where the API says
-/// so), or never (the semaphores of `RwMutex`, whose locks are not cancellation
-/// points, as in Go).
+/// Whether a wait may end early: a timeout and the goroutine's context (gr_sem's
+/// waits are cancellation points), or never (the semaphores of `RwMutex`, whose
+/// locks are not cancellation points, as in Go).
 #[derive(Clone, Copy)]
 pub(crate) enum Wait {
-    /// Until granted, or `timeout_ns` (negative: no timeout).
+    /// Until granted, `timeout_ns` (negative: no timeout), or the context's cancel.
     Interruptible { timeout_ns: i64 },
     /// Until granted.
     Uninterruptible,
@@ -119,7 +119,8 @@ impl Semaphore {
 
     /// Takes `n` tokens, waiting in FIFO order (`reason` is what dumps show). 0,
     /// `-EINVAL` (`n` < 0, or more than the semaphore's size: it could never be
-    /// served), or `-ETIMEDOUT`.
+    /// served), `-ETIMEDOUT`, or (`Wait::Interruptible`) the goroutine's context
+    /// error.
     pub(crate) fn acquire(&self, n: i64, wait: Wait, reason: WaitReason) -> i32 {
         if n < 0 {
             return -libc::EINVAL;
@@ -150,7 +151,10 @@ impl Semaphore {
             return -libc::ETIMEDOUT;
         }
         let mut sw = SemWaiter {
-            w: Waiter::current(),
+            w: match wait {
+                Wait::Interruptible { .. } => Waiter::cancellable(),
+                Wait::Uninterruptible => Waiter::current(),
+            },
             n,
             links: Links::new(),
         };
@@ -190,7 +194,7 @@ impl Semaphore {
     /// The lock is held and `sw` is queued under it, on the caller's stack until the
     /// wait is over and the caller has unlinked it.
     unsafe fn park(&self, sw: *mut SemWaiter, wait: Wait, reason: WaitReason) -> i32 {
-        // SAFETY: our contract is block's and block_timeout's.
+        // SAFETY: our contract is block's and wait's.
         unsafe {
             match wait {
                 Wait::Uninterruptible => {
@@ -198,10 +202,10 @@ impl Semaphore {
                     0
                 }
                 Wait::Interruptible { timeout_ns } => {
-                    if (*sw).w.block_timeout(&self.lock, reason, timeout_ns) {
-                        0
-                    } else {
-                        -libc::ETIMEDOUT
+                    match (*sw).w.wait(&self.lock, reason, timeout_ns) {
+                        Wake::Woken => 0,
+                        Wake::TimedOut => -libc::ETIMEDOUT,
+                        Wake::Cancelled(e) => e,
                     }
                 }
             }

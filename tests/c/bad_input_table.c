@@ -330,9 +330,9 @@ static void rows_python(void)
     ROW(gr_py_home_daemons, (NULL), 0, "NULL");
     ROW(gr_py_home_daemons, (home), 0, "a new home");
     ROW(gr_py_home_take_fatal, (home), NULL, "before gr_py_init");
-    ROW(gr_py_spawn, (NULL, (void *)&api, (void *)&api, NULL, NULL, 0), NULL, "NULL home");
-    ROW(gr_py_spawn, (home, NULL, (void *)&api, NULL, NULL, 0), NULL, "NULL callable");
-    ROW(gr_py_spawn, (home, (void *)&api, (void *)&api, NULL, "x", 0), NULL, "before gr_py_init");
+    ROW(gr_py_spawn, (NULL, (void *)&api, (void *)&api, NULL, NULL, 0, NULL), NULL, "NULL home");
+    ROW(gr_py_spawn, (home, NULL, (void *)&api, NULL, NULL, 0, NULL), NULL, "NULL callable");
+    ROW(gr_py_spawn, (home, (void *)&api, (void *)&api, NULL, "x", 0, NULL), NULL, "before gr_py_init");
     ROW(gr_py_home_free, (home), 0, "an empty home (frees it)");
 
 

@@ -5,16 +5,28 @@
  *
  *   1. parked, then gr_ctx_cancel: -ECANCELED within 1 ms of the cancel, for gr_sleep,
  *      gr_block_io, gr_poll, gr_io_wait, gr_read, gr_write, gr_accept, gr_connect,
- *      gr_chan_send, gr_chan_recv, gr_select, gr_join, gr_wg_wait, gr_group_wait and
- *      gr_group_go waiting for a slot; the object it waited on is left as it was
- *      (nothing queued on it: gr_chan_free and gr_wg_free succeed, the fd is usable);
+ *      gr_chan_send, gr_chan_recv, gr_select, gr_join, gr_wg_wait, gr_group_wait,
+ *      gr_group_go waiting for a slot, gr_cond_wait and gr_cond_wait_timeout (which
+ *      return with the mutex locked again, as pthread's do), gr_sem_acquire, and
+ *      gr_waitpid for one child (its pidfd) and for any child (SIGCHLD); the object
+ *      it waited on is left as it was (nothing queued on it: gr_chan_free,
+ *      gr_wg_free, gr_cond_free and gr_sem_free succeed, no token was taken, the
+ *      child was not reaped, the fd is usable);
  *   2. the same calls made after the cancel return -ECANCELED without parking;
  *   3. a deadline (gr_ctx_with_timeout) ends each of them with -ETIMEDOUT, not before
  *      its time;
  *   4. what is not a cancellation point: a select with a ready case fires, a buffered
  *      value is received, a try (timeout 0) still says -EAGAIN, gr_sleep(0) and
- *      gr_yield return 0, and a goroutine waiting for a mutex keeps waiting and gets
- *      the lock once it is unlocked.
+ *      gr_yield return 0, free semaphore tokens are taken; a goroutine waiting for a
+ *      mutex, for an RWMutex (as writer and as reader) or in gr_once_do while another
+ *      goroutine runs the function keeps waiting and gets it once it is released;
+ *   5. a cancel racing gr_cond_signal never loses the signal: the bound waiter takes
+ *      it (and the one behind keeps waiting), or it is cancelled and the signal goes
+ *      to the one behind (300 rounds; how often each happened is printed);
+ *   6. a cancelled gr_sem_acquire leaves the queue and the requests behind it move
+ *      up (a small one behind a big cancelled one is served from the free tokens);
+ *   7. with SIGCHLD ignored, gr_waitpid(-1) blocks its thread in waitpid: in a
+ *      cancelled context it returns -ECANCELED without blocking.
  * The latencies (cancel -> the call returned in the woken goroutine) are printed.
  */
 #include "check.h"
@@ -23,24 +35,34 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 #define MS 1000000LL
 
 enum op {
     OP_SLEEP, OP_BLOCK_IO, OP_POLL, OP_IO_WAIT, OP_READ, OP_WRITE, OP_ACCEPT, OP_CONNECT,
-    OP_SEND, OP_RECV, OP_SELECT, OP_JOIN, OP_WG, OP_GROUP_WAIT, OP_GROUP_GO, NOPS
+    OP_SEND, OP_RECV, OP_SELECT, OP_JOIN, OP_WG, OP_GROUP_WAIT, OP_GROUP_GO, OP_COND,
+    OP_COND_TIMEOUT, OP_SEM, OP_WAITPID, OP_WAITPID_ANY, NOPS
 };
 static const char *op_name[NOPS] = {
     "gr_sleep", "gr_block_io", "gr_poll", "gr_io_wait", "gr_read", "gr_write", "gr_accept",
     "gr_connect", "gr_chan_send", "gr_chan_recv", "gr_select", "gr_join", "gr_wg_wait",
-    "gr_group_wait", "gr_group_go"
+    "gr_group_wait", "gr_group_go", "gr_cond_wait", "gr_cond_wait_timeout", "gr_sem_acquire",
+    "gr_waitpid(pid)", "gr_waitpid(-1)"
 };
 /* How gr_dump names each wait (await_goroutine_waiting). */
 static const char *op_reason[NOPS] = {
     "sleep", "IO wait", "IO wait", "IO wait", "IO wait", "IO wait", "IO wait", "IO wait",
-    "chan send", "chan receive", "select", "join", "wait group", "wait group", "wait group"
+    "chan send", "chan receive", "select", "join", "wait group", "wait group", "wait group",
+    "cond wait", "cond wait", "semaphore", "IO wait" /* the child's pidfd */,
+    "child wait" /* SIGCHLD */
 };
 
 /* What each call waits on; made fresh for every run. */
@@ -55,6 +77,10 @@ struct fixture {
     gr_id helper;
     gr_wg *wg;
     gr_group *group;
+    gr_mutex *m;      /* the cond's mutex, held by nobody between calls */
+    gr_cond *cv;      /* a cond nobody signals */
+    gr_sem *sem;      /* a semaphore of 1 token, taken */
+    pid_t child;      /* a `sleep 1000` child (the waitpid ops) */
 };
 
 struct call {
@@ -62,7 +88,18 @@ struct call {
     struct fixture *f;
     int rc;
     int64_t returned_at;
+    int relocked; /* OP_COND*: the mutex was held again when the wait returned */
 };
+
+static pid_t spawn_sleeper(void)
+{
+    pid_t pid;
+    char *argv[] = { "sleep", "1000", NULL };
+    int rc = posix_spawn(&pid, "/bin/sleep", NULL, NULL, argv, environ);
+    if (rc != 0)
+        FAIL("posix_spawn(/bin/sleep): %s", strerror(rc));
+    return pid;
+}
 
 static void block_on_hold(void *arg)
 {
@@ -124,8 +161,12 @@ static void setup(struct fixture *f, enum op op)
     f->hold = gr_chan_new(sizeof(long), 0);
     f->wg = gr_wg_new();
     f->group = gr_group_new(NULL);
-    CHECK(f->a && f->b && f->hold && f->wg && f->group);
+    f->m = gr_mutex_new();
+    f->cv = f->m ? gr_cond_new(f->m) : NULL;
+    f->sem = gr_sem_new(1);
+    CHECK(f->a && f->b && f->hold && f->wg && f->group && f->cv && f->sem);
     CHECK_EQ(gr_wg_add(f->wg, 1), 0);
+    CHECK_EQ(gr_sem_acquire(f->sem, 1), 0);
     switch (op) {
     case OP_WRITE: {
         static char junk[65536];
@@ -155,6 +196,10 @@ static void setup(struct fixture *f, enum op op)
         CHECK(f->helper > 0);
         await_goroutine_waiting(f->helper, "chan receive");
         break;
+    case OP_WAITPID:
+    case OP_WAITPID_ANY:
+        f->child = spawn_sleeper();
+        break;
     default:
         break;
     }
@@ -176,6 +221,19 @@ static void teardown(struct fixture *f, enum op op)
     CHECK_EQ(gr_chan_free(f->hold), 0);
     CHECK_EQ(gr_wg_add(f->wg, -1), 0);
     CHECK_EQ(gr_wg_free(f->wg), 0);
+    CHECK_EQ(gr_cond_free(f->cv), 0); /* -EBUSY if the waiter were left queued */
+    CHECK_EQ(gr_mutex_free(f->m), 0); /* -EBUSY if the mutex were held */
+    CHECK_EQ(gr_sem_try_acquire(f->sem, 1), 0); /* the cancelled call took no token */
+    CHECK_EQ(gr_sem_release(f->sem, 1), 0);
+    CHECK_EQ(gr_sem_free(f->sem), 0); /* -EBUSY if the waiter were left queued */
+    if (f->child > 0) {
+        /* The cancelled wait reaped nothing: the child is still there to kill and reap. */
+        int st = 0;
+        CHECK_EQ(gr_waitpid(f->child, &st, WNOHANG), 0);
+        CHECK_EQ(kill(f->child, SIGKILL), 0);
+        CHECK_EQ(gr_waitpid(f->child, &st, 0), f->child);
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    }
     if (op == OP_READ || op == OP_BLOCK_IO || op == OP_POLL || op == OP_IO_WAIT) {
         /* The fd still works: a byte written now is read. */
         char c = 0;
@@ -246,10 +304,32 @@ static void do_call(void *arg)
     case OP_GROUP_GO:
         c->rc = (int)gr_group_go(f->group, member_noop, NULL);
         break;
+    case OP_COND:
+    case OP_COND_TIMEOUT:
+        CHECK_EQ(gr_mutex_lock(f->m), 0);
+        c->rc = c->op == OP_COND ? gr_cond_wait(f->cv) : gr_cond_wait_timeout(f->cv, 10000 * MS);
+        c->relocked = gr_mutex_unlock(f->m) == 0; /* -EPERM had it not been locked again */
+        break;
+    case OP_SEM:
+        c->rc = gr_sem_acquire(f->sem, 1);
+        break;
+    case OP_WAITPID:
+    case OP_WAITPID_ANY: {
+        int st = 0;
+        c->rc = gr_waitpid(c->op == OP_WAITPID ? f->child : -1, &st, 0);
+        break;
+    }
     default:
         break;
     }
     c->returned_at = now_ns();
+}
+
+/* A cond wait returns with its mutex locked again, whatever ended it (as pthread). */
+static void check_relocked(const struct call *c)
+{
+    if ((c->op == OP_COND || c->op == OP_COND_TIMEOUT) && !c->relocked)
+        FAIL("%s returned %d without the mutex locked again", op_name[c->op], c->rc);
 }
 
 /* 1: parked, then cancelled. Returns the latency in ns. */
@@ -269,6 +349,7 @@ static int64_t cancel_parked(enum op op)
     if (c.rc != -ECANCELED)
         FAIL("%s returned %d (%s) after the cancel, expected -ECANCELED", op_name[op], c.rc,
              gr_strerror(c.rc));
+    check_relocked(&c);
     CHECK_EQ(gr_ctx_err(ctx), -ECANCELED);
     CHECK_EQ(gr_ctx_free(ctx), 0);
     teardown(&f, op);
@@ -290,6 +371,7 @@ static void cancelled_before(enum op op)
     CHECK_EQ(gr_join(id), 0);
     if (c.rc != -ECANCELED)
         FAIL("%s in a cancelled context returned %d (%s)", op_name[op], c.rc, gr_strerror(c.rc));
+    check_relocked(&c);
     if (c.returned_at - t0 > 100 * MS)
         FAIL("%s in a cancelled context took %lld ms", op_name[op],
              (long long)((c.returned_at - t0) / MS));
@@ -312,6 +394,7 @@ static int64_t deadline(enum op op)
     CHECK_EQ(gr_join(id), 0);
     if (c.rc != -ETIMEDOUT)
         FAIL("%s under a deadline returned %d (%s)", op_name[op], c.rc, gr_strerror(c.rc));
+    check_relocked(&c);
     if (c.returned_at < t0 + ns)
         FAIL("%s returned %lld us before the deadline", op_name[op],
              (long long)((t0 + ns - c.returned_at) / 1000));
@@ -322,18 +405,58 @@ static int64_t deadline(enum op op)
 }
 
 /* 4: what a cancelled context does not change. */
+enum lock_kind { LOCK_MUTEX, LOCK_RW_WRITE, LOCK_RW_READ, LOCK_ONCE, NLOCKS };
+static const char *lock_name[NLOCKS] = {
+    "gr_mutex_lock", "gr_rwmutex_lock", "gr_rwmutex_rlock", "gr_once_do"
+};
+static const char *lock_reason[NLOCKS] = { "mutex", "rwmutex write", "rwmutex read", "once" };
+
 struct not_points {
+    enum lock_kind kind;
     gr_mutex *m;
+    gr_rwmutex *rw;
+    gr_once once;
+    gr_chan *hold; /* the once's function waits on it */
     int lock_rc;
     atomic_int locked;
 };
 
-static void lock_mutex(void *arg)
+static void once_fn(void *arg)
+{
+    long v;
+    CHECK_EQ(gr_chan_recv(((struct not_points *)arg)->hold, &v), 0);
+}
+
+static void take_lock(void *arg)
 {
     struct not_points *n = arg;
-    n->lock_rc = gr_mutex_lock(n->m);
-    atomic_store(&n->locked, 1);
-    gr_mutex_unlock(n->m);
+    switch (n->kind) {
+    case LOCK_MUTEX:
+        n->lock_rc = gr_mutex_lock(n->m);
+        atomic_store(&n->locked, 1);
+        gr_mutex_unlock(n->m);
+        break;
+    case LOCK_RW_WRITE:
+        n->lock_rc = gr_rwmutex_lock(n->rw);
+        atomic_store(&n->locked, 1);
+        gr_rwmutex_unlock(n->rw);
+        break;
+    case LOCK_RW_READ:
+        n->lock_rc = gr_rwmutex_rlock(n->rw);
+        atomic_store(&n->locked, 1);
+        gr_rwmutex_runlock(n->rw);
+        break;
+    default:
+        n->lock_rc = gr_once_do(&n->once, once_fn, n);
+        atomic_store(&n->locked, 1);
+        break;
+    }
+}
+
+static void run_once(void *arg)
+{
+    struct not_points *n = arg;
+    CHECK_EQ(gr_once_do(&n->once, once_fn, n), 0);
 }
 
 static void non_parking_in_cancelled(void *arg)
@@ -354,6 +477,75 @@ static void non_parking_in_cancelled(void *arg)
     gr_yield();
     CHECK_EQ(gr_chan_free(buf), 0);
     CHECK_EQ(gr_chan_free(empty), 0);
+    /* Free tokens are taken without a wait: not a cancellation point. */
+    gr_sem *sem = gr_sem_new(1);
+    CHECK(sem);
+    CHECK_EQ(gr_sem_acquire(sem, 1), 0);
+    CHECK_EQ(gr_sem_release(sem, 1), 0);
+    CHECK_EQ(gr_sem_free(sem), 0);
+}
+
+/* A goroutine bound to a context waits for a lock (or for a gr_once_do that another
+ * goroutine runs); the context is cancelled; it keeps waiting, and gets the lock
+ * once it is released. */
+static void lock_not_a_point(enum lock_kind kind)
+{
+    struct not_points n = { .kind = kind };
+    gr_id runner = 0;
+    switch (kind) {
+    case LOCK_MUTEX:
+        CHECK((n.m = gr_mutex_new()));
+        CHECK_EQ(gr_mutex_lock(n.m), 0);
+        break;
+    case LOCK_RW_WRITE: /* a writer waits for a reader */
+        CHECK((n.rw = gr_rwmutex_new()));
+        CHECK_EQ(gr_rwmutex_rlock(n.rw), 0);
+        break;
+    case LOCK_RW_READ: /* a reader waits for a writer */
+        CHECK((n.rw = gr_rwmutex_new()));
+        CHECK_EQ(gr_rwmutex_lock(n.rw), 0);
+        break;
+    default: /* the once's function runs in `runner`, waiting on `hold` */
+        CHECK((n.hold = gr_chan_new(sizeof(long), 0)));
+        runner = SPAWN(run_once, &n);
+        await_goroutine_waiting(runner, "chan receive");
+        break;
+    }
+    gr_ctx *ctx = gr_ctx_new(NULL);
+    CHECK(ctx);
+    gr_id id = gr_spawn_ctx(ctx, take_lock, &n);
+    CHECK(id > 0);
+    await_goroutine_waiting(id, lock_reason[kind]);
+    CHECK_EQ(gr_ctx_cancel(ctx), 0);
+    gr_sleep(20 * MS);
+    if (atomic_load(&n.locked))
+        FAIL("%s returned %d after a cancel, while it was held", lock_name[kind], n.lock_rc);
+    long v = 0;
+    switch (kind) {
+    case LOCK_MUTEX:
+        CHECK_EQ(gr_mutex_unlock(n.m), 0);
+        break;
+    case LOCK_RW_WRITE:
+        CHECK_EQ(gr_rwmutex_runlock(n.rw), 0);
+        break;
+    case LOCK_RW_READ:
+        CHECK_EQ(gr_rwmutex_unlock(n.rw), 0);
+        break;
+    default:
+        CHECK_EQ(gr_chan_send(n.hold, &v), 0);
+        CHECK_EQ(gr_join(runner), 0);
+        break;
+    }
+    CHECK_EQ(gr_join(id), 0);
+    if (n.lock_rc != 0)
+        FAIL("%s in a cancelled context returned %d", lock_name[kind], n.lock_rc);
+    if (n.m)
+        CHECK_EQ(gr_mutex_free(n.m), 0);
+    if (n.rw)
+        CHECK_EQ(gr_rwmutex_free(n.rw), 0);
+    if (n.hold)
+        CHECK_EQ(gr_chan_free(n.hold), 0);
+    CHECK_EQ(gr_ctx_free(ctx), 0);
 }
 
 static void not_cancellation_points(void)
@@ -364,23 +556,202 @@ static void not_cancellation_points(void)
     gr_id id = gr_spawn_ctx(ctx, non_parking_in_cancelled, NULL);
     CHECK(id > 0);
     CHECK_EQ(gr_join(id), 0);
+    CHECK_EQ(gr_ctx_free(ctx), 0);
+    for (int k = 0; k < NLOCKS; k++)
+        lock_not_a_point(k);
+}
 
-    /* A mutex wait is not ended by a cancel. */
-    struct not_points n = { .m = gr_mutex_new() };
-    CHECK(n.m);
-    CHECK_EQ(gr_mutex_lock(n.m), 0);
-    gr_ctx *c2 = gr_ctx_new(NULL);
-    id = gr_spawn_ctx(c2, lock_mutex, &n);
+/* 7: with SIGCHLD ignored, gr_waitpid for any child blocks its thread in waitpid
+ * (nothing to park on): it cannot be ended once it began, but a call made in a
+ * cancelled context returns the error without blocking. */
+static void waitpid_any(void *arg)
+{
+    int st;
+    *(int *)arg = gr_waitpid(-1, &st, 0);
+}
+
+static void waitpid_sigchld_ignored(void)
+{
+    pid_t child = spawn_sleeper();
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+    CHECK_EQ(sigaction(SIGCHLD, &ign, &old), 0);
+    gr_ctx *ctx = gr_ctx_new(NULL);
+    CHECK(ctx);
+    CHECK_EQ(gr_ctx_cancel(ctx), 0);
+    int rc = 0;
+    int64_t t0 = now_ns();
+    gr_id id = gr_spawn_ctx(ctx, waitpid_any, &rc);
     CHECK(id > 0);
-    await_goroutine_waiting(id, "mutex");
-    CHECK_EQ(gr_ctx_cancel(c2), 0);
-    gr_sleep(20 * MS);
-    CHECK_EQ(atomic_load(&n.locked), 0);
-    CHECK_EQ(gr_mutex_unlock(n.m), 0);
     CHECK_EQ(gr_join(id), 0);
-    CHECK_EQ(n.lock_rc, 0);
-    CHECK_EQ(gr_mutex_free(n.m), 0);
-    CHECK_EQ(gr_ctx_free(c2), 0);
+    if (rc != -ECANCELED)
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, returned %d", rc);
+    if (now_ns() - t0 > 100 * MS)
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, took %lld ms",
+             (long long)((now_ns() - t0) / MS));
+    CHECK_EQ(sigaction(SIGCHLD, &old, NULL), 0);
+    int st = 0;
+    CHECK_EQ(kill(child, SIGKILL), 0);
+    CHECK_EQ(gr_waitpid(child, &st, 0), child);
+    CHECK_EQ(gr_ctx_free(ctx), 0);
+}
+
+/* Queues two waiters on one object, in order: A bound to `ctx`, then B bound to
+ * nothing; each is waiting (as gr_dump names `reason`) when this returns. */
+static void queue_two(gr_ctx *ctx, gr_fn a_fn, gr_fn b_fn, void *arg, const char *reason,
+                      gr_id *a, gr_id *b)
+{
+    *a = gr_spawn_ctx(ctx, a_fn, arg);
+    CHECK(*a > 0);
+    await_goroutine_waiting(*a, reason);
+    *b = SPAWN(b_fn, arg);
+    await_goroutine_waiting(*b, reason);
+}
+
+/* 5: a cancel that races a gr_cond_signal never loses the signal: with waiter A
+ * (bound to the context) queued first and B (unbound) behind it, a signal and the
+ * cancel at once end in exactly one of: A woken with 0 and B still waiting, or A
+ * cancelled and B woken by the signal. Round after round on 2 processors. */
+struct cond_race {
+    gr_mutex *m;
+    gr_cond *cv;
+    gr_ctx *ctx;
+    atomic_int go;
+    int spin[2]; /* how long the signaller and the canceller spin after `go` */
+    int rc_a;
+    atomic_int b_done;
+};
+
+static void cond_waiter_a(void *arg)
+{
+    struct cond_race *r = arg;
+    CHECK_EQ(gr_mutex_lock(r->m), 0);
+    r->rc_a = gr_cond_wait(r->cv);
+    CHECK_EQ(gr_mutex_unlock(r->m), 0);
+}
+
+static void cond_waiter_b(void *arg)
+{
+    struct cond_race *r = arg;
+    CHECK_EQ(gr_mutex_lock(r->m), 0);
+    CHECK_EQ(gr_cond_wait(r->cv), 0);
+    CHECK_EQ(gr_mutex_unlock(r->m), 0);
+    atomic_store(&r->b_done, 1);
+}
+
+/* The signaller (0) and the canceller (1): plain threads (both calls are made for
+ * them), released together, each after a short random spin so that both orders
+ * happen. */
+struct racer {
+    struct cond_race *r;
+    int who;
+};
+
+static void *cond_racer(void *arg)
+{
+    struct racer *me = arg;
+    struct cond_race *r = me->r;
+    while (!atomic_load(&r->go))
+        ;
+    for (volatile int i = 0; i < r->spin[me->who]; i++)
+        ;
+    if (me->who == 0)
+        CHECK_EQ(gr_cond_signal(r->cv), 0);
+    else
+        CHECK_EQ(gr_ctx_cancel(r->ctx), 0);
+    return NULL;
+}
+
+static void cond_signal_vs_cancel(void)
+{
+    enum { ROUNDS = 300 };
+    int took_signal = 0, cancelled = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct cond_race r = { .m = gr_mutex_new() };
+        CHECK(r.m && (r.cv = gr_cond_new(r.m)));
+        gr_ctx *ctx = gr_ctx_new(NULL);
+        CHECK(ctx);
+        gr_id a, b;
+        queue_two(ctx, cond_waiter_a, cond_waiter_b, &r, "cond wait", &a, &b);
+        r.ctx = ctx;
+        r.spin[0] = rand() % 2000;
+        r.spin[1] = rand() % 2000;
+        struct racer rs[2] = { { &r, 0 }, { &r, 1 } };
+        pthread_t th[2];
+        for (int k = 0; k < 2; k++)
+            CHECK_EQ(pthread_create(&th[k], NULL, cond_racer, &rs[k]), 0);
+        atomic_store(&r.go, 1);
+        for (int k = 0; k < 2; k++)
+            CHECK_EQ(pthread_join(th[k], NULL), 0);
+        CHECK_EQ(gr_join(a), 0);
+        if (r.rc_a == 0) {
+            took_signal++;
+            if (atomic_load(&r.b_done))
+                FAIL("round %d: one signal woke both waiters", i);
+            CHECK_EQ(gr_cond_signal(r.cv), 0);
+        } else if (r.rc_a == -ECANCELED) {
+            cancelled++;
+        } else {
+            FAIL("round %d: the bound waiter returned %d", i, r.rc_a);
+        }
+        /* B is woken by the signal A did not take (or by the second one). */
+        int64_t t0 = now_ns();
+        while (!atomic_load(&r.b_done)) {
+            if (now_ns() - t0 > 5000 * MS)
+                FAIL("round %d: the signal was lost (A returned %d, B still waits)", i, r.rc_a);
+            gr_sleep(MS / 10);
+        }
+        CHECK_EQ(gr_join(b), 0);
+        CHECK_EQ(gr_cond_free(r.cv), 0);
+        CHECK_EQ(gr_mutex_free(r.m), 0);
+        CHECK_EQ(gr_ctx_free(ctx), 0);
+    }
+    printf("cond signal vs cancel, %d rounds: the bound waiter took the signal %d times, "
+           "was cancelled %d times\n",
+           ROUNDS, took_signal, cancelled);
+}
+
+/* 6: a cancelled semaphore request leaves the queue and the requests behind it move
+ * up: with both tokens of 2 taken, A (bound) asks for 2 and B for 1 behind it; a
+ * token released serves nobody (A is first and does not fit); cancelling A serves B
+ * from that token. */
+struct sem_queue {
+    gr_sem *sem;
+    int rc_a;
+    atomic_int b_done;
+};
+
+static void sem_waiter_a(void *arg)
+{
+    struct sem_queue *q = arg;
+    q->rc_a = gr_sem_acquire(q->sem, 2);
+}
+
+static void sem_waiter_b(void *arg)
+{
+    struct sem_queue *q = arg;
+    CHECK_EQ(gr_sem_acquire(q->sem, 1), 0);
+    atomic_store(&q->b_done, 1);
+}
+
+static void sem_cancel_moves_queue(void)
+{
+    struct sem_queue q = { .sem = gr_sem_new(2) };
+    CHECK(q.sem);
+    CHECK_EQ(gr_sem_acquire(q.sem, 2), 0);
+    gr_ctx *ctx = gr_ctx_new(NULL);
+    CHECK(ctx);
+    gr_id a, b;
+    queue_two(ctx, sem_waiter_a, sem_waiter_b, &q, "semaphore", &a, &b);
+    CHECK_EQ(gr_sem_release(q.sem, 1), 0);
+    gr_sleep(10 * MS);
+    CHECK_EQ(atomic_load(&q.b_done), 0); /* behind A, which does not fit */
+    CHECK_EQ(gr_ctx_cancel(ctx), 0);
+    CHECK_EQ(gr_join(a), 0);
+    CHECK_EQ(q.rc_a, -ECANCELED);
+    CHECK_EQ(gr_join(b), 0); /* served from the token A left */
+    CHECK_EQ(gr_sem_try_acquire(q.sem, 1), 0);
+    CHECK_EQ(gr_sem_release(q.sem, 2), 0);
+    CHECK_EQ(gr_sem_free(q.sem), 0);
     CHECK_EQ(gr_ctx_free(ctx), 0);
 }
 
@@ -390,7 +761,7 @@ static void run(void *arg)
     int64_t worst = 0;
     for (int op = 0; op < NOPS; op++) {
         int64_t lat = cancel_parked(op);
-        printf("cancel -> %-14s returned: %6.1f us\n", op_name[op], lat / 1000.0);
+        printf("cancel -> %-20s returned: %6.1f us\n", op_name[op], lat / 1000.0);
         if (lat > worst)
             worst = lat;
         if (lat > 1 * MS)
@@ -402,12 +773,15 @@ static void run(void *arg)
     int64_t late = 0;
     for (int op = 0; op < NOPS; op++) {
         int64_t l = deadline(op);
-        printf("deadline -> %-14s returned %6.1f us late\n", op_name[op], l / 1000.0);
+        printf("deadline -> %-20s returned %6.1f us late\n", op_name[op], l / 1000.0);
         if (l > late)
             late = l;
     }
     printf("worst deadline lateness (idle): %.1f us\n", late / 1000.0);
     not_cancellation_points();
+    cond_signal_vs_cancel();
+    sem_cancel_moves_queue();
+    waitpid_sigchld_ignored();
 }
 
 int main(void)

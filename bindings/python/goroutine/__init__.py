@@ -42,6 +42,7 @@ __all__ = [
     "WaitGroup", "Mutex", "wait_readable", "wait_writable", "blocking", "Deadlock",
     "ContextError", "socket",
     "Timer", "Ticker", "RWMutex", "Cond", "Semaphore",
+    "Group", "cancel_scope", "timeout", "CancelScope", "Cancelled", "DeadlineExceeded",
 ]
 
 __version__ = _lib.version
@@ -86,6 +87,47 @@ class ContextError(RuntimeError):
             "goroutine; park only from the goroutine's own Python code",)))
 
 
+class Cancelled(BaseException):
+    """Raised by a parking call (``sleep``, a channel operation, ``join``, a socket or
+    fd wait, a patched ``time.sleep``, socket or lock...) of a goroutine whose cancel
+    scope or group is cancelled: ``CancelScope.cancel()``, ``Group.cancel()``, or a
+    failed member of its ``Group``. A BaseException, as trio's ``Cancelled`` and
+    asyncio's ``CancelledError``, so that ``except Exception`` does not swallow it;
+    the scope that was cancelled does, when it is left."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or ("cancelled",)))
+
+
+class DeadlineExceeded(TimeoutError):
+    """Raised by a parking call inside ``with gr.timeout(seconds):`` once its deadline
+    (or an enclosing one) has passed: Go's ``context.DeadlineExceeded``, a
+    ``TimeoutError`` (so ``socket.timeout`` too)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (_errno.ETIMEDOUT, "deadline exceeded")))
+
+
+def _context_error(rc: int) -> Optional[BaseException]:
+    """The exception for ``rc`` when it is the calling goroutine's context error
+    (-ECANCELED: ``Cancelled``, -ETIMEDOUT: ``DeadlineExceeded``), else None (a
+    timeout of the call itself, an fd closed while waiting)."""
+    if rc != -_errno.ECANCELED and rc != -_errno.ETIMEDOUT:
+        return None
+    c = _lib.ctx_current()
+    if not c or _lib.ctx_err(c) != rc:
+        return None
+    return Cancelled() if rc == -_errno.ECANCELED else DeadlineExceeded()
+
+
+def _check_context(rc: int) -> None:
+    """Raises the context's exception if ``rc`` is the calling goroutine's context
+    error: for calls that take -ETIMEDOUT (or -ECANCELED) as an ordinary result."""
+    e = _context_error(rc)
+    if e is not None:
+        raise e
+
+
 # The originals, taken before goroutine.monkey can replace them: the package itself
 # needs OS threads and OS thread ids.
 _get_ident = _thread.get_ident
@@ -104,6 +146,9 @@ def _ns(seconds: Optional[float]) -> int:
 
 
 def _error(rc: int, what: str = "") -> BaseException:
+    e = _context_error(rc)
+    if e is not None:
+        return e
     if rc == -_errno.EPERM:
         return ContextError()
     if rc == -_errno.EPIPE:
@@ -121,6 +166,9 @@ def _error(rc: int, what: str = "") -> BaseException:
 
 def _sock_error(rc: int) -> BaseException:
     """The exception of a failed socket operation, as the standard socket raises it."""
+    e = _context_error(rc)
+    if e is not None:
+        return e
     if rc == -_errno.EPERM:
         return ContextError()
     if rc == -_errno.ETIMEDOUT:
@@ -191,7 +239,7 @@ def _report(e: BaseException, where: object) -> None:
 def _spawn(home: _Home, fn: Callable[..., Any], args: tuple, kw: dict, name: Optional[bytes] = None, flags: int = 0) -> "Goroutine":
     if not callable(fn):
         raise TypeError(f"{fn!r} is not callable")
-    return _lib.spawn(home.ptr, fn, args, kw, name, flags)
+    return _lib.spawn(home.ptr, fn, args, kw, name, flags, None)
 
 
 def _go_outside(fn: Callable[..., Any], *args: Any, **kw: Any) -> "Goroutine":
@@ -421,6 +469,7 @@ def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[
             return rc, _lib.steal(a.obj)
         return rc, None
     if rc == -_errno.ETIMEDOUT or rc == -_errno.EAGAIN:
+        _check_context(rc)
         return None
     if rc == -_errno.EINVAL and n == 0:
         raise ValueError("select() with no cases needs a timeout")
@@ -517,6 +566,7 @@ def _wait_fd(fd: FileLike, events: int, timeout: Optional[float]) -> bool:
     if rc > 0:
         return True
     if rc == -_errno.ETIMEDOUT:
+        _check_context(rc)
         return False
     raise _error(rc)
 
@@ -573,7 +623,8 @@ class _Pool:
             job[0] = job[1] = job[2] = None
             with self.lock:
                 self.idle += 1
-            os.eventfd_write(efd, 1)
+                if job[5] is not None:  # None: the goroutine was cancelled and left
+                    os.eventfd_write(efd, 1)
 
 
 _pool = _Pool()
@@ -598,8 +649,12 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     while True:
         rc = _lib.block_io(efd, _lib.READ, -1)
         if rc < 0:
-            # Cannot happen while nobody closes efd; leave it open (the helper
-            # still writes to it) rather than let its number be reused.
+            # The goroutine's context is cancelled (nothing else closes efd): the
+            # call goes on without it; its helper no longer writes to efd once
+            # job[5] is cleared under the pool's lock.
+            with _pool.lock:
+                job[5] = None
+            _lib.close_fd(efd)
             raise _error(rc)
         try:
             os.eventfd_read(efd)
@@ -616,3 +671,4 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 from . import socket  # noqa: E402  (gr.socket)
 from ._sync import Cond, RWMutex, Semaphore  # noqa: E402
 from ._timer import Ticker, Timer  # noqa: E402
+from ._scope import CancelScope, Group, cancel_scope, timeout  # noqa: E402

@@ -19,7 +19,7 @@ import selectors as _selectors
 import time as _time
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
-from . import ContextError, _lib, _ns, self_id
+from . import ContextError, _check_context, _lib, _ns, self_id
 
 _real_select = _select.select
 _real_poll = _select.poll
@@ -41,9 +41,12 @@ def _deadline(timeout: Optional[float]) -> Optional[float]:
 def _park_fd(fd: int, events: int, deadline: Optional[float]) -> bool:
     """Parks until ``fd`` is ready for ``events`` (READ/WRITE): True, or False at the
     deadline. An fd that is closed or bad counts as ready (the caller's next call
-    reports it). ContextError where parking is refused."""
+    reports it). ContextError where parking is refused; the goroutine's context
+    error (gr.Cancelled, gr.DeadlineExceeded) once that is cancelled."""
     ns = -1 if deadline is None else max(0, _ns(deadline - _monotonic()))
     rc = _lib.block_io(fd, events, ns)
+    if rc < 0:
+        _check_context(rc)
     if rc == -_errno.ETIMEDOUT:
         return False
     if rc == -_errno.EPERM:

@@ -30,7 +30,7 @@ import stat as _stat
 import subprocess as _subprocess
 from typing import Any, Optional, Tuple
 
-from . import _lib, _ns, self_id
+from . import _check_context, _lib, _ns, self_id
 from . import sleep as _gr_sleep
 from ._fdwait import selector_select
 
@@ -44,8 +44,12 @@ _WRITE = _lib.WRITE
 
 
 def _park(fd: int, events: int, timeout_ns: int = -1) -> int:
-    """block_io; errors (a bad fd, parking refused) are left to the real call."""
-    return _lib.block_io(fd, events, timeout_ns)
+    """block_io; errors (a bad fd, parking refused) are left to the real call, but
+    for the goroutine's context error (gr.Cancelled, gr.DeadlineExceeded), raised."""
+    rc = _lib.block_io(fd, events, timeout_ns)
+    if rc < 0:
+        _check_context(rc)
+    return rc
 
 
 def _blocking(fd: int) -> bool:

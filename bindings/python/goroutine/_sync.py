@@ -10,7 +10,7 @@ import errno as _errno
 from ctypes import c_int, c_int64, c_void_p
 from typing import Optional
 
-from . import _lib
+from . import _check_context, _lib
 
 _fn, _py = _lib._fn, _lib.pydll
 
@@ -142,6 +142,7 @@ class Cond:
         if rc == 0:
             return True
         if rc == -_errno.ETIMEDOUT:
+            _check_context(rc)
             return False
         if rc == -_errno.EPERM and self.mutex.try_lock():
             self.mutex.unlock()
@@ -188,6 +189,7 @@ class Semaphore:
         if rc == 0:
             return True
         if rc == -_errno.ETIMEDOUT:
+            _check_context(rc)
             return False
         if rc == -_errno.EINVAL:
             raise ValueError("cannot acquire %d of a semaphore of %d" % (n, self.size))

@@ -32,7 +32,7 @@ from socket import (  # noqa: F401  (re-exported for convenience and type checke
 )
 from typing import Any, Optional, Tuple
 
-from . import _lib
+from . import DeadlineExceeded, _lib
 
 _ss = _std.socket  # the C-level socket type the standard class derives from
 _recv = _lib.builtin["sock_recv"]
@@ -77,9 +77,7 @@ def _wait(fd: int, events: int, deadline: Optional[float], wait: Any = _wait_edg
     rc = wait(fd, events, ns)
     if rc > 0:
         return
-    if rc == -_errno.ETIMEDOUT:
-        raise TimeoutError("timed out")
-    _raise_rc(rc)
+    _raise_rc(rc)  # the context's error, or TimeoutError("timed out"), or...
 
 
 class socket(_std.socket):
@@ -166,6 +164,8 @@ class socket(_std.socket):
         try:
             # poll(2)'s word, not an edge's: SO_ERROR is read right after
             _wait(self.fileno(), _WRITE, deadline, _block_io)
+        except DeadlineExceeded:
+            raise  # the goroutine's context, not the socket's timeout
         except TimeoutError:
             return _errno.ETIMEDOUT
         return self.getsockopt(_std.SOL_SOCKET, _std.SO_ERROR)

@@ -64,11 +64,12 @@ def stop(proc):
             proc.wait()
 
 
-def child(backend, scenario, args=None, timeout=60):
-    """Runs one scenario of monkey_child.py under `backend`; returns its result."""
+def child(backend, scenario, args=None, timeout=60, env=None):
+    """Runs one scenario of monkey_child.py under `backend` (`env`: more environment
+    variables); returns its result."""
     if backend == "gevent":
         need_module("gevent", "gevent")
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     env["PYTHONPATH"] = os.pathsep.join([PKG_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     r = subprocess.run(
         [sys.executable, CHILD, backend, scenario, json.dumps(args or {})],
@@ -234,12 +235,83 @@ def test_redis_blpop(backend, redis_port):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_psycopg_pg_sleep(backend, postgres_dsn):
     need_module("psycopg", "psycopg")
-    r = child(backend, "psycopg", {"dsn": postgres_dsn})
+    # The pure-Python implementation, also where psycopg-binary is installed (the
+    # test below uses that one).
+    r = child(backend, "psycopg", {"dsn": postgres_dsn}, env={"PSYCOPG_IMPL": "python"})
     assert r["got"] == [42] * 20, r
     assert 0.19 <= r["took"] < 1.0, r
     # The pure-Python package waits through select.poll (the binary's C loop would
     # block the thread: see README.md).
     assert r["wait"] in ("wait_poll", "wait_selector"), r
+
+
+# psycopg's C implementation waits in C (poll(2) in psycopg_binary / psycopg_c),
+# which no Python patch reaches: the C hook layer makes that poll park the goroutine.
+PSYCOPG_C_SCRIPT = """
+import json, sys, time
+import psycopg
+import goroutine as gr
+
+dsn, n = sys.argv[1], int(sys.argv[2])
+
+def connect():
+    return psycopg.connect(dsn, autocommit=True)
+
+def query(conn):
+    return conn.execute("SELECT pg_sleep(0.2), 42").fetchone()[1]
+
+conns = [g.join() for g in [gr.go(connect) for _ in range(n)]]
+t = time.monotonic()
+got = [g.join() for g in [gr.go(query, c) for c in conns]]
+took = time.monotonic() - t
+for c in conns:
+    c.close()
+print("RESULT " + json.dumps({"impl": psycopg.pq.__impl__, "got": got, "took": took}))
+"""
+
+
+def hook_library():
+    """libgoroutine_hook.so beside the libgoroutine.so this suite loads (make hook,
+    as tests/hook.rs does), with the soname link the hook library needs there."""
+    lib = os.path.realpath(goroutine._lib.path)
+    libdir = os.path.dirname(lib)
+    soname = os.path.join(libdir, "libgoroutine.so." + goroutine.__version__.split(".")[0])
+    if not os.path.exists(soname):
+        os.symlink(os.path.basename(lib), soname)
+    repo = os.path.dirname(os.path.dirname(PKG_PARENT))
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", repo, "hook", "HOOK_LIBDIR=" + libdir],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, "make hook failed:\n" + r.stdout + r.stderr
+    return os.path.join(libdir, "libgoroutine_hook.so"), lib
+
+
+def run_psycopg_c(dsn, n, hook, lib, hook_on, tmp_path):
+    script = tmp_path / "pg_c.py"
+    script.write_text(PSYCOPG_C_SCRIPT)
+    env = dict(os.environ, LD_PRELOAD=hook, GOROUTINE_LIBRARY=lib, GR_HOOK="1" if hook_on else "0",
+               PYTHONPATH=os.pathsep.join([PKG_PARENT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env.pop("PSYCOPG_IMPL", None)
+    r = subprocess.run([sys.executable, "-m", "goroutine", str(script), dsn, str(n)],
+                       capture_output=True, text=True, timeout=60, env=env)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
+    assert r.returncode == 0 and lines, "child failed (%s):\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_psycopg_c_implementation_under_the_hook_layer(postgres_dsn, tmp_path):
+    need_module("psycopg", "psycopg")
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg_binary") is None and importlib.util.find_spec("psycopg_c") is None:
+        need_module("psycopg_binary", "psycopg-binary")
+    hook, lib = hook_library()
+    r = run_psycopg_c(postgres_dsn, 20, hook, lib, True, tmp_path)
+    assert r["impl"] in ("binary", "c"), r
+    assert r["got"] == [42] * 20, r
+    assert 0.19 <= r["took"] < 1.0, r  # serial: 4 s
+    # The same with the hook layer off (GR_HOOK=0): each query holds the thread.
+    r = run_psycopg_c(postgres_dsn, 5, hook, lib, False, tmp_path)
+    assert r["got"] == [42] * 5 and r["took"] >= 0.95, r
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

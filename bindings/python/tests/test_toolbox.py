@@ -85,6 +85,22 @@ def test_ticker_ticks_and_drops_for_a_slow_reader():
     assert gr.run(main)
 
 
+def test_ticker_reset_changes_the_period_and_stop_ends_the_ticks():
+    def main():
+        tk = gr.Ticker(3600)
+        t0 = time.monotonic_ns()
+        assert tk.reset(0.01) is True  # it was armed: that firing will not come
+        times = [tk.chan.recv() for _ in range(3)]
+        assert t0 + 10 * MS <= times[0] < times[1] < times[2] < t0 + 2000 * MS, times
+        assert tk.stop() is True
+        assert gr.select([tk.chan.recv_case()], timeout=0.05) is None
+        with pytest.raises(ValueError):
+            tk.reset(0)
+        return True
+
+    assert gr.run(main)
+
+
 # ------------------------------------------------------------------- RWMutex
 
 
