@@ -64,6 +64,7 @@ gr_ctx_switch:
     movq    %rsp, (%rdi)
     /* --- from here on we run on the other stack --- */
     movq    %rsi, %rsp
+.Lgr_ctx_resume:                /* gr_ctx_jump joins here, with %rdx = transfer */
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
     addq    $8, %rsp
@@ -80,7 +81,7 @@ gr_ctx_switch:
 
 /*
  * void gr_ctx_jump(void *load_sp, uintptr_t transfer)  (never returns)
- *   resumes the context at load_sp like the second half of gr_ctx_switch, saving
+ *   resumes the context at load_sp through the second half of gr_ctx_switch, saving
  *   nothing: for leaving a context that never runs again (an exiting goroutine).
  */
     .globl  gr_ctx_jump
@@ -90,17 +91,8 @@ gr_ctx_switch:
 gr_ctx_jump:
     .cfi_startproc
     movq    %rdi, %rsp
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    movq    %rsi, %rax
-    ret
+    movq    %rsi, %rdx
+    jmp     .Lgr_ctx_resume
     .cfi_endproc
     .size   gr_ctx_jump, .-gr_ctx_jump
 

@@ -516,18 +516,19 @@ mod loom_tests {
         x as usize - 1
     }
 
-    struct Q(RunQueue<u8>);
-    // SAFETY: the queue is shared by design (its atomics are loom's); the items are
+    /// A ring or a runnext slot shared between the model's threads.
+    struct Shared<T>(T);
+    // SAFETY: both are shared by design (their atomics are loom's); the items are
     // plain integers.
-    unsafe impl Send for Q {}
+    unsafe impl<T> Send for Shared<T> {}
     // SAFETY: as for Send.
-    unsafe impl Sync for Q {}
+    unsafe impl<T> Sync for Shared<T> {}
 
     /// Owner pushes 3 and pops; a thief steals half into its own queue and drains it.
     #[test]
     fn owner_and_thief_see_each_item_once() {
         model(|| {
-            let q = Arc::new(Q(RunQueue::new()));
+            let q = Arc::new(Shared(RunQueue::new()));
             let q2 = q.clone();
             let thief = thread::spawn(move || {
                 let mine = RunQueue::<u8>::new();
@@ -574,7 +575,7 @@ mod loom_tests {
     #[test]
     fn batch_against_thief() {
         model(|| {
-            let q = Arc::new(Q(RunQueue::new()));
+            let q = Arc::new(Shared(RunQueue::new()));
             // SAFETY: this thread is the owner.
             unsafe { q.0.push(item(0)).expect("room") };
             let q2 = q.clone();
@@ -606,7 +607,7 @@ mod loom_tests {
     #[test]
     fn two_thieves() {
         model(|| {
-            let q = Arc::new(Q(RunQueue::new()));
+            let q = Arc::new(Shared(RunQueue::new()));
             // SAFETY: this thread is the owner.
             unsafe { q.0.push(item(0)).expect("room") };
             let qa = q.clone();
@@ -655,7 +656,7 @@ mod loom_tests {
     #[test]
     fn spill_against_thief() {
         model(|| {
-            let q = Arc::new(Q(RunQueue::new()));
+            let q = Arc::new(Shared(RunQueue::new()));
             for i in 0..RUNQ_SIZE as usize {
                 // SAFETY: this thread is the owner.
                 unsafe { q.0.push(item(i)).expect("room") };
@@ -690,20 +691,13 @@ mod loom_tests {
         });
     }
 
-    struct N(RunNext<u8>);
-    // SAFETY: the slot is shared by design (its atomics are loom's); the items are
-    // plain integers.
-    unsafe impl Send for N {}
-    // SAFETY: as for Send.
-    unsafe impl Sync for N {}
-
     /// The owner takes what is in runnext and puts another item there, as a switch
     /// does, while sysmon tries to take it: every item ends up with exactly one party
     /// (never both the owner and sysmon, never neither).
     #[test]
     fn runnext_owner_against_sysmon() {
         model(|| {
-            let n = Arc::new(N(RunNext::new()));
+            let n = Arc::new(Shared(RunNext::new()));
             n.0.set(item(0));
             let n2 = n.clone();
             let sysmon = thread::spawn(move || {
