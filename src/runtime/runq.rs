@@ -516,6 +516,19 @@ mod loom_tests {
         x as usize - 1
     }
 
+    /// The owner pops everything left, in order.
+    fn pop_all(q: &RunQueue<u8>) -> Vec<usize> {
+        let mut got = Vec::new();
+        loop {
+            // SAFETY: only the owner calls this.
+            let x = unsafe { q.pop() };
+            if x.is_null() {
+                return got;
+            }
+            got.push(id(x));
+        }
+    }
+
     /// A ring or a runnext slot shared between the model's threads.
     struct Shared<T>(T);
     // SAFETY: both are shared by design (their atomics are loom's); the items are
@@ -537,14 +550,7 @@ mod loom_tests {
                 let x = unsafe { q2.0.steal_into(&mine) };
                 if !x.is_null() {
                     got.push(id(x));
-                    loop {
-                        // SAFETY: this thread owns `mine`.
-                        let y = unsafe { mine.pop() };
-                        if y.is_null() {
-                            break;
-                        }
-                        got.push(id(y));
-                    }
+                    got.extend(pop_all(&mine));
                 }
                 got
             });
@@ -586,15 +592,7 @@ mod loom_tests {
             });
             // SAFETY: the owner, with room for both.
             unsafe { q.0.push_many([item(1), item(2)].into_iter()) };
-            let mut mine = Vec::new();
-            loop {
-                // SAFETY: this thread is the owner.
-                let x = unsafe { q.0.pop() };
-                if x.is_null() {
-                    break;
-                }
-                mine.push(id(x));
-            }
+            let mine = pop_all(&q.0);
             let stolen = thief.join().unwrap();
             let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
             all.sort_unstable();
@@ -634,15 +632,7 @@ mod loom_tests {
             });
             // SAFETY: this thread is the owner.
             unsafe { q.0.push(item(1)).expect("room") };
-            let mut mine = Vec::new();
-            loop {
-                // SAFETY: this thread is the owner.
-                let x = unsafe { q.0.pop() };
-                if x.is_null() {
-                    break;
-                }
-                mine.push(id(x));
-            }
+            let mine = pop_all(&q.0);
             let ga = a.join().unwrap();
             let gb = b.join().unwrap();
             let mut all: Vec<usize> = mine.iter().chain(&ga).chain(&gb).copied().collect();
@@ -677,14 +667,7 @@ mod loom_tests {
             } else {
                 left += 1;
             }
-            loop {
-                // SAFETY: this thread is the owner.
-                let x = unsafe { q.0.pop() };
-                if x.is_null() {
-                    break;
-                }
-                left += 1;
-            }
+            left += pop_all(&q.0).len();
             let stolen = thief.join().unwrap();
             let pushed = RUNQ_SIZE as usize + usize::from(full.is_ok());
             assert_eq!(stolen + spilled.len() + left, pushed);
