@@ -1517,7 +1517,12 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             arg,
         };
         let p = (*m).p;
+        // pick_next may do the runtime's periodic work (timers, the global queue's
+        // lock), whose system calls may set errno: `cur`'s own is what the switch
+        // saves.
+        let errno = *(*m).errno;
         let next = pick_next(m, p);
+        *(*m).errno = errno;
         if !next.is_null() {
             set_running(m, p, next);
             switch_to(m, cur, next)
@@ -1879,8 +1884,12 @@ unsafe fn init_g(
 /// the caller's M.
 #[inline(never)] // once per goroutine: kept out of the switch paths that call it
 unsafe fn first_run(p: *mut P, g: *mut G) {
-    // SAFETY: the caller's guarantees.
+    // SAFETY: the caller's guarantees; errno is this thread's.
     unsafe {
+        // Taking a stack may make system calls (the pool's lock, mmap) that set
+        // errno, and the goroutine switching away has not saved its own yet.
+        let errno = libc::__errno_location();
+        let saved_errno = *errno;
         let st = match (*g).stack {
             Some(st) => st,
             None => {
@@ -1907,6 +1916,7 @@ unsafe fn first_run(p: *mut P, g: *mut G) {
         };
         sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
+        *errno = saved_errno;
     }
 }
 
@@ -2250,6 +2260,10 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 (*p).tick();
             }
             if due || (*p).check_due() {
+                // The runtime's calls below (the fd poll, timer callbacks) may set
+                // errno, and the yielder may go on without a switch: it keeps its
+                // own, as across a switch.
+                let errno = *(*m).errno;
                 let next = periodic_checks(p);
                 if !next.is_null() && (*p).push(next) {
                     wakep();
@@ -2260,6 +2274,7 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                     (*m).poll_due = false;
                     netpoll::poll_ready();
                 }
+                *(*m).errno = errno;
             }
             if (*p).local_empty() {
                 return;
