@@ -437,8 +437,8 @@ fn wake_child_waiters() {
     let cw = &CHILD_WAITERS;
     cw.lock.lock();
     // SAFETY: the lock is held, so listed waiters are live; the ones we claim are
-    // moved to a private list and woken once after the unlock (successor read
-    // first); a waiter whose claim is lost stays listed and unlinks itself.
+    // moved to a private list and woken once after the unlock (each taken off
+    // it first: drain); a waiter whose claim is lost stays listed and unlinks itself.
     unsafe {
         let list = &mut *cw.list.get();
         let mut woken = List::new();
@@ -450,9 +450,6 @@ fn wake_child_waiters() {
             true
         });
         cw.lock.unlock();
-        List::walk(woken.first(), |w| {
-            Waiter::wake(&(*w).w);
-            true
-        });
+        woken.drain(|w| Waiter::wake(&(*w).w));
     }
 }

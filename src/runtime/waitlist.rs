@@ -102,6 +102,23 @@ impl<T: Node> List<T> {
         }
     }
 
+    /// Takes every node off, first to last, and hands each to `f` only once it is
+    /// off (unlinked, so an owner that `f` wakes finds it on no list and does not
+    /// try to unlink it from the list it waited on). Nothing here touches a node
+    /// after `f` got it: `f` may let its owner free it.
+    ///
+    /// # Safety
+    /// As for `unlink`, for every node; `f` is the only one that still holds them.
+    pub(crate) unsafe fn drain(&mut self, mut f: impl FnMut(*mut T)) {
+        while !self.first.is_null() {
+            let n = self.first;
+            // SAFETY: our contract: n is linked here, and its successor (now first)
+            // is not yet handed to anyone.
+            unsafe { self.unlink(n) };
+            f(n);
+        }
+    }
+
     /// Appends `n`.
     ///
     /// # Safety

@@ -227,8 +227,8 @@ impl Cond {
         hb_release(self);
         self.lock.lock();
         // SAFETY: the lock is held; the waiters we claim are taken off the queue onto
-        // a private list, and woken once, after the unlock (each successor read
-        // before the wake).
+        // a private list, and woken once, after the unlock, each taken off that list
+        // first (drain).
         unsafe {
             let mut woken = List::new();
             self.q.with(|q| {
@@ -242,10 +242,9 @@ impl Cond {
                 })
             });
             self.lock.unlock();
-            List::walk(woken.first(), |cw| {
-                wake(Some(cw));
-                true
-            });
+            // Off the private list before the wake: a woken waiter that found itself
+            // still linked would unlink itself from the cond's queue, without its lock.
+            woken.drain(|cw| wake(Some(cw)));
         }
         0
     }

@@ -277,19 +277,18 @@ impl Semaphore {
     }
 }
 
-/// Wakes the waiters `serve` took off (each successor is read before the wake: after
-/// it the waiter may be gone).
+/// Wakes the waiters `serve` took off, each taken off the private list first
+/// (`drain`: after the wake the waiter may be gone).
 ///
 /// # Safety
 /// The list came from `serve`, and the lock is released.
-unsafe fn wake_all(woken: List<SemWaiter>) {
+unsafe fn wake_all(mut woken: List<SemWaiter>) {
     // SAFETY: our contract: each was claimed and unlinked by serve, so it is ours to
     // wake, once; the list is private.
     unsafe {
-        List::walk(woken.first(), |sw| {
+        woken.drain(|sw| {
             hb_release(&(*sw).w);
             Waiter::wake(&(*sw).w);
-            true
         });
     }
 }
