@@ -470,6 +470,49 @@ fn cond_cancel_races_signal() {
     });
 }
 
+/// A broadcast to two waiters (each waits until a flag, set under the mutex, is
+/// up): both return holding the mutex, and the woken waiters leave the cond's queue
+/// alone (broadcast hands each off its private list before the wake: a waiter that
+/// found itself still linked there once "unlinked" itself from the cond's queue
+/// without the cond's lock, which loom reports as a race on the queue).
+#[test]
+fn cond_broadcast_wakes_two() {
+    use loom::cell::UnsafeCell;
+    struct Flag(UnsafeCell<bool>);
+    // SAFETY: the flag is read and written only with the mutex held.
+    unsafe impl Sync for Flag {}
+    // Two preemptions: both waiters must be parked when the broadcast comes (a bound
+    // of 1 never gets there, and misses the bug this model was written for).
+    model_bound(2, || {
+        let m = Arc::new(Mutex::new());
+        // SAFETY: `m` outlives the cond: the closure's Arc is dropped after `cv`'s.
+        let cv = Arc::new(unsafe { Cond::new(&*m) });
+        let flag = Arc::new(Flag(UnsafeCell::new(false)));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (m1, c1, f1) = (m.clone(), cv.clone(), flag.clone());
+                thread::spawn(move || {
+                    assert_eq!(m1.lock(), 0);
+                    // SAFETY: the mutex is held whenever the flag is touched.
+                    while !f1.0.with(|p| unsafe { *p }) {
+                        assert_eq!(c1.wait(-1), 0);
+                    }
+                    assert_eq!(m1.unlock(), 0);
+                })
+            })
+            .collect();
+        assert_eq!(m.lock(), 0);
+        // SAFETY: the mutex is held.
+        flag.0.with_mut(|p| unsafe { *p = true });
+        assert_eq!(m.unlock(), 0);
+        assert_eq!(cv.broadcast(), 0);
+        for t in waiters {
+            t.join().unwrap();
+        }
+        assert!(!cv.has_waiters());
+    });
+}
+
 /// A semaphore request whose context is cancelled, against the release that would
 /// serve it: it gets the token (0) or gives up (-ECANCELED) and the token stays
 /// free; never both, never lost, nobody left queued.
