@@ -23,16 +23,18 @@
 //! one place for that. ThreadSanitizer reads `tests/sanitize/tsan.supp`, which says
 //! why the library's own (uninstrumented) calls are left out.
 
+mod common;
+use common::Outcome;
+
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -589,43 +591,6 @@ fn compile(name: &str, src: &Path) -> Result<PathBuf, String> {
     Ok(exe)
 }
 
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-    timed_out: bool,
-}
-
-impl Outcome {
-    fn describe(&self) -> String {
-        let how = if self.timed_out {
-            "killed after its timeout".to_string()
-        } else if let Some(sig) = self.status.signal() {
-            format!("killed by signal {sig}")
-        } else {
-            format!("exit status {}", self.status.code().unwrap_or(-1))
-        };
-        format!(
-            "{}: {how} after {:.2} s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what,
-            self.elapsed.as_secs_f64(),
-            tail(&self.stdout),
-            tail(&self.stderr)
-        )
-    }
-}
-
-/// The last 8 KiB of a long output.
-fn tail(s: &str) -> &str {
-    let mut start = s.len().saturating_sub(8192);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
-}
-
 /// Runs a program in its own process group with the GR_* variables of this
 /// environment removed (plus `env`), and kills the group after `timeout`.
 /// Programs whose pass depends on wake-up latency of a few milliseconds: each runs
@@ -652,61 +617,15 @@ fn run(exe: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Ou
     let mode = sanitize_mode();
     let mut cmd = match mode.wrapper() {
         Some(wrapper) => {
-            let mut c = Command::new(wrapper[0]);
+            let mut c = common::program(wrapper[0]);
             c.args(&wrapper[1..]).arg(exe);
             c
         }
-        None => Command::new(exe),
+        None => common::program(exe),
     };
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("GR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(mode.env());
-    cmd.envs(env.iter().copied());
-    let timeout = timeout * mode.slowdown();
+    cmd.args(args).envs(mode.env()).envs(env.iter().copied());
     let what = format!("{}{} {}", mode.describe(), exe.display(), args.join(" "));
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let reader = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            // SAFETY: kill(2) on the child's own process group (process_group(0) above).
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            break child.wait().expect("wait");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = start.elapsed();
-    Outcome {
-        what,
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-        elapsed,
-        timed_out,
-    }
+    common::run_captured(&mut cmd, what, timeout * mode.slowdown())
 }
 
 // ---------------------------------------------------------------- sanitizers and valgrind

@@ -14,15 +14,15 @@
 //! built into `target/release/hook-tests/` (NAME linked, NAME-plain for LD_PRELOAD).
 
 mod common;
+use common::Outcome;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -745,23 +745,6 @@ fn compile(name: &str, link: Link, extra: &[&str]) -> Result<PathBuf, String> {
     Ok(exe)
 }
 
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
-
-impl Outcome {
-    fn describe(&self) -> String {
-        format!(
-            "{}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what, self.status, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Runs a program in its own process group with the GR_* variables of this
 /// environment removed (plus `env`), killing the group after `timeout`. One program
 /// at a time: they measure time (timeouts within 50%, thread counts), and on two CPUs
@@ -769,50 +752,8 @@ impl Outcome {
 fn run(exe: &Path, args: &[&str], env: &[(String, String)], timeout: Duration) -> Outcome {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("GR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut cmd = common::program(exe);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     let what = format!("{} {}", exe.display(), args.join(" "));
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let reader = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            // SAFETY: kill(2) on the child's own process group.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            break child.wait().expect("wait");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Outcome {
-        what,
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-        timed_out,
-    }
+    common::run_captured(&mut cmd, what, timeout)
 }

@@ -34,8 +34,8 @@
 //! cancel walking the parent's children takes a reference on each, and skips one
 //! whose count already reached zero) and frees it, then releases the parent.
 //!
-//! Deadlines are timers on the one timer heap. A timer callback runs with the heap's
-//! lock held, maybe while the goroutine switching away on that thread still holds the
+//! Deadlines are timers on the runtime's timer heaps. A timer callback runs with its
+//! heap's lock held, maybe while the goroutine switching away on that thread still holds the
 //! lock of the object it parks on, so it must take no lock: it only pushes the
 //! context on `EXPIRED` (lock-free). `cancel_expired` cancels what is there; the
 //! scheduler calls it wherever it has run timers and holds no lock (and right after

@@ -302,10 +302,13 @@ impl Waiter {
             }
             return true;
         }
+        // Counted as blocked before a waker can find us (the lock); the waker that
+        // wakes us takes the count off (`wake`), so the deadlock check never sees a
+        // woken plain thread as still blocked.
+        crate::runtime::sched::plain_blocked(1);
         // SAFETY: the caller holds `lock` (our contract); self is findable under it
         // and stays put, so a waker may use it as soon as the lock is released.
         unsafe { lock.unlock() };
-        crate::runtime::sched::plain_blocked(1);
         let woken = loop {
             if self.flag.load(Ordering::Acquire) != 0 {
                 break true;
@@ -332,7 +335,10 @@ impl Waiter {
             }
             futex_wait(&self.flag, 0, left);
         };
-        crate::runtime::sched::plain_blocked(-1);
+        if !woken {
+            // The timeout won: no waker will take our count off.
+            crate::runtime::sched::plain_blocked(-1);
+        }
         woken
     }
 
@@ -349,14 +355,14 @@ impl Waiter {
             unsafe { park(lock, reason) };
             return;
         }
+        // Counted as blocked until the waker takes the count off (`wake`).
+        crate::runtime::sched::plain_blocked(1);
         // SAFETY: the caller holds `lock` (our contract); self is findable under it
         // and stays put, so a waker may use it as soon as the lock is released.
         unsafe { lock.unlock() };
-        crate::runtime::sched::plain_blocked(1);
         while self.flag.load(Ordering::Acquire) == 0 {
             futex_wait(&self.flag, 0, -1);
         }
-        crate::runtime::sched::plain_blocked(-1);
     }
 
     /// Wakes the waiter. After this returns the caller must not touch `w` again.
@@ -371,6 +377,11 @@ impl Waiter {
         unsafe {
             let g = (*w).g;
             if g.is_null() {
+                // A plain thread stops counting as blocked when it is woken, not when
+                // it next runs: in between, the deadlock check (which stops at a
+                // blocked plain thread's count) would otherwise see every party
+                // waiting and report a deadlock that is not there.
+                sched::plain_blocked(-1);
                 (*w).flag.store(1, Ordering::Release);
                 futex_wake(&(*w).flag, 1);
             } else {

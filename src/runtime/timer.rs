@@ -1,18 +1,29 @@
-//! Timers: one process-wide min-heap of deadlines, indexed so cancel is O(log n).
+//! Timers: a min-heap of deadlines per shard, indexed so cancel is O(log n).
 //!
-//! Why one heap and not Go's per-P heaps: a timer here is armed only by a goroutine
-//! that is about to park (sleep, a timed channel/select/I/O wait), so timer traffic is
-//! bounded by park traffic, which already takes a lock; a single heap under a mutex
-//! costs ~50 ns per arm/cancel and needs no rebalancing when Ps come and go or steal.
+//! Why shards: a timer is armed and cancelled by the goroutine that waits on it (a
+//! sleep, a timed channel/select/I/O wait, a `gr_timer`, a context deadline), so with
+//! one heap every processor's arm and cancel contended for one lock and one cache
+//! line, and two processors creating and stopping timers ran nearly 3x slower per
+//! timer than one. As Go keeps a heap per P, a timer here goes on the shard of the
+//! processor that arms it (`P::id % SHARDS`; a thread without a P uses shard 0), and
+//! its `TimerId` names the shard, so cancel goes straight there. Shards are fixed
+//! (no rebalancing when Ps come and go or steal): a timer stays on the shard it was
+//! armed on, and whoever runs timers looks at every shard in use. Each shard
+//! publishes its earliest deadline; `next_when` is the minimum over the shards in use
+//! (as many as processors have armed timers, so two loads with two procs).
+//!
 //! Firing happens wherever the scheduler looks: every 61st schedule, in `find_runnable`,
 //! in the idle worker that blocks in `epoll_wait` (with the next deadline as its
 //! timeout), and in sysmon, so a goroutine that yields in a loop cannot starve sleepers.
+//! Two threads may run the due timers of two shards at once; callbacks are sound on
+//! any thread (`add`'s contract). Due timers of one shard run in deadline order;
+//! across shards, in shard order (as across Go's Ps).
 //!
-//! Callbacks run with the heap's lock held. That is what makes `cancel` a barrier: once
-//! it returns, the callback either ran to completion or never will, so a callback
+//! Callbacks run with their shard's lock held. That is what makes `cancel` a barrier:
+//! once it returns, the callback either ran to completion or never will, so a callback
 //! argument that lives on a waiting goroutine's stack is safe to use. Callbacks are
 //! tiny (claim a waiter, ready a goroutine, try-send on a timer's channel) and never
-//! arm or cancel timers.
+//! arm or cancel timers, so no thread ever holds two shards' locks.
 //!
 //! Timers also run in the scheduler's periodic checks while the goroutine switching
 //! away may still hold the lock of the object it parks on (it is released after the
@@ -26,23 +37,33 @@
 //! `cancel` stops them for good. A ticker that fell behind skips the deadlines
 //! already past (one callback, not a burst), as Go's tickers do.
 //!
-//! Memory: a node is 40 bytes in one table plus 4 in the heap array, so a million
-//! pending timers cost ~46 MB here (tests/c/timer_million.c measures a whole
-//! `gr_timer`, node included).
+//! Memory: a node is 40 bytes in its shard's table plus 4 in the heap array, so a
+//! million pending timers cost ~46 MB here (tests/c/timer_million.c measures a whole
+//! `gr_timer`, node included); a shard is one cache-line-aligned lock and two words.
 
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use core::cell::{Cell, UnsafeCell};
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use crate::runtime::lock::nanotime;
+use crate::runtime::lock::{nanotime, SpinLock};
 
 pub type TimerFn = unsafe fn(arg: usize);
 
-/// Names an armed timer (slot index and generation).
+/// Names an armed timer: its shard, the shard's table epoch, slot index and
+/// generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerId {
     idx: u32,
     gen: u32,
-    epoch: u32,
+    /// `epoch << SHARD_BITS | shard` (`Heap::tag`): 12 bytes in all, so a
+    /// `gr_timer`'s `Option<TimerId>` stays 16.
+    tag: u32,
+}
+
+impl TimerId {
+    fn shard(&self) -> &'static Shard {
+        &SHARDS[self.tag as usize % SHARDS.len()]
+    }
 }
 
 struct Node {
@@ -66,19 +87,45 @@ struct Heap {
     epoch: u32,
 }
 
-static TIMERS: Mutex<Heap> = Mutex::new(Heap {
-    nodes: Vec::new(),
-    free: Vec::new(),
-    heap: Vec::new(),
-    epoch: 0,
-});
-/// Earliest deadline, or i64::MAX when none (read without the lock).
-static NEXT_WHEN: AtomicI64 = AtomicI64::new(i64::MAX);
-/// Armed timers (for deadlock detection and stats).
-static ARMED: AtomicUsize = AtomicUsize::new(0);
-/// Set by `retry_soon` during a callback; read and cleared by `run_due`, which holds
-/// the heap's lock for both, so only one thread uses it at a time.
-static RETRY: AtomicBool = AtomicBool::new(false);
+/// One heap, its lock and what it publishes; aligned so two shards never share a
+/// cache line. The lock is a `SpinLock` (no poisoning to check, a store to release):
+/// with a heap per processor it is rarely contended, and what it guards is short
+/// (an O(log n) heap step, or the due callbacks, which are tiny).
+#[repr(align(128))]
+struct Shard {
+    lock: SpinLock,
+    /// Touched only with `lock` held (`Shard::lock`).
+    heap: UnsafeCell<Heap>,
+    /// Earliest deadline here, or i64::MAX when none (read without the lock).
+    next_when: AtomicI64,
+    /// Timers armed here (written under the lock; summed by `armed`).
+    armed: AtomicUsize,
+}
+
+const SHARD_BITS: u32 = 3;
+/// A power of two, so a tag's low bits name the shard through epoch wrap-around.
+static SHARDS: [Shard; 1 << SHARD_BITS] = [const {
+    Shard {
+        lock: SpinLock::new(),
+        heap: UnsafeCell::new(Heap {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            heap: Vec::new(),
+            epoch: 0,
+        }),
+        next_when: AtomicI64::new(i64::MAX),
+        armed: AtomicUsize::new(0),
+    }
+}; 1 << SHARD_BITS];
+
+/// Shards `0..USED` have held a timer (only grows): what readers of all shards scan.
+static USED: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// Set by `retry_soon` during a callback; read and cleared by `run_due` on the
+    /// same thread around each callback.
+    static RETRY: Cell<bool> = const { Cell::new(false) };
+}
 /// How long a callback that found its lock busy waits before it runs again.
 const RETRY_NS: i64 = 10_000;
 
@@ -158,17 +205,87 @@ impl Heap {
         }
     }
 
-    fn publish(&self) {
-        let w = match self.heap.first() {
+    fn earliest(&self) -> i64 {
+        match self.heap.first() {
             Some(&n) => self.nodes[n as usize].when,
             None => i64::MAX,
-        };
-        NEXT_WHEN.store(w, Ordering::SeqCst);
+        }
+    }
+
+    /// What a `TimerId` of this table on shard `shard` carries.
+    fn tag(&self, shard: usize) -> u32 {
+        (self.epoch << SHARD_BITS) | shard as u32
     }
 }
 
-fn heap() -> std::sync::MutexGuard<'static, Heap> {
-    TIMERS.lock().unwrap_or_else(|e| e.into_inner())
+// SAFETY: the heap is reached only through `Shard::lock`, which holds the shard's
+// lock for the guard's life; the atomics are Sync.
+unsafe impl Sync for Shard {}
+
+/// A shard's heap with its lock held; released on drop.
+struct Locked<'a>(&'a Shard);
+
+impl Deref for Locked<'_> {
+    type Target = Heap;
+    fn deref(&self) -> &Heap {
+        // SAFETY: the lock is held while self lives, so no other reference exists.
+        unsafe { &*self.0.heap.get() }
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Heap {
+        // SAFETY: as in deref; &mut self makes this the only reference through us.
+        unsafe { &mut *self.0.heap.get() }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in Shard::lock, released once, here.
+        unsafe { self.0.lock.unlock() };
+    }
+}
+
+impl Shard {
+    fn lock(&self) -> Locked<'_> {
+        self.lock.lock();
+        Locked(self)
+    }
+
+    /// Stores the heap's earliest deadline where `next_when` reads it; the caller
+    /// holds the lock (passed as `h`).
+    fn publish(&self, h: &Heap) {
+        self.next_when.store(h.earliest(), Ordering::SeqCst);
+    }
+}
+
+/// The shard the calling thread arms on: its P's, or shard 0 without a P.
+fn home_shard() -> usize {
+    let m = crate::runtime::m::current_m();
+    if m.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null current M is this thread's own, alive while it runs, and
+    // only this thread writes its `p`; a P held by this M is alive (Ps are never
+    // freed) and its `id` never changes.
+    let id = unsafe {
+        let p = (*m).p;
+        if p.is_null() {
+            return 0;
+        }
+        (*p).id
+    };
+    let shard = id % SHARDS.len();
+    if shard >= USED.load(Ordering::Relaxed) {
+        USED.fetch_max(shard + 1, Ordering::SeqCst);
+    }
+    shard
+}
+
+/// The shards that may hold timers.
+fn used_shards() -> &'static [Shard] {
+    &SHARDS[..USED.load(Ordering::SeqCst)]
 }
 
 /// Deadline `timeout_ns` from now, saturating (huge timeouts never overflow).
@@ -207,7 +324,9 @@ pub unsafe fn add_periodic(when: i64, period: i64, f: TimerFn, arg: usize) -> Ti
 /// # Safety
 /// As for `add_periodic`.
 unsafe fn arm(when: i64, period: i64, f: TimerFn, arg: usize) -> TimerId {
-    let mut h = heap();
+    let home = home_shard();
+    let shard = &SHARDS[home];
+    let mut h = shard.lock();
     let idx = match h.free.pop() {
         Some(i) => i,
         None => {
@@ -234,25 +353,24 @@ unsafe fn arm(when: i64, period: i64, f: TimerFn, arg: usize) -> TimerId {
     let last = h.heap.len() - 1;
     h.up(last);
     let earliest = h.heap[0] == idx;
-    let h_epoch = h.epoch;
-    h.publish();
+    let tag = h.tag(home);
+    shard.armed.fetch_add(1, Ordering::SeqCst);
+    if earliest {
+        shard.next_when.store(when, Ordering::SeqCst);
+    }
     drop(h);
-    ARMED.fetch_add(1, Ordering::SeqCst);
     if earliest {
         crate::runtime::netpoll::timer_moved(when);
     }
-    TimerId {
-        idx,
-        gen,
-        epoch: h_epoch,
-    }
+    TimerId { idx, gen, tag }
 }
 
 /// Disarms a timer. True when it had not fired: it never will. False when it already
 /// ran (its callback has finished by the time this returns).
 pub fn cancel(id: TimerId) -> bool {
-    let mut h = heap();
-    if h.epoch != id.epoch {
+    let shard = id.shard();
+    let mut h = shard.lock();
+    if h.tag(id.tag as usize % SHARDS.len()) != id.tag {
         return false;
     }
     let Some(node) = h.nodes.get(id.idx as usize) else {
@@ -263,20 +381,29 @@ pub fn cancel(id: TimerId) -> bool {
     }
     let pos = node.pos as usize;
     h.remove_at(pos);
-    h.publish();
-    drop(h);
-    ARMED.fetch_sub(1, Ordering::SeqCst);
+    shard.armed.fetch_sub(1, Ordering::SeqCst);
+    if pos == 0 {
+        shard.publish(&h);
+    }
     true
 }
 
-/// Earliest armed deadline, or i64::MAX.
+/// Earliest armed deadline over all shards, or i64::MAX.
 #[inline]
 pub fn next_when() -> i64 {
-    NEXT_WHEN.load(Ordering::SeqCst)
+    used_shards()
+        .iter()
+        .map(|s| s.next_when.load(Ordering::SeqCst))
+        .min()
+        .unwrap_or(i64::MAX)
 }
 
+/// Armed timers over all shards (for deadlock detection and stats).
 pub fn armed() -> usize {
-    ARMED.load(Ordering::SeqCst)
+    used_shards()
+        .iter()
+        .map(|s| s.armed.load(Ordering::SeqCst))
+        .sum()
 }
 
 /// The first deadline of a timer with this `period` that is after `now`, for one
@@ -291,18 +418,22 @@ fn next_period(when: i64, period: i64, now: i64) -> i64 {
 /// `RETRY_NS` from now, as the same timer (its id still cancels it; a periodic timer
 /// goes on from there).
 pub fn retry_soon() {
-    RETRY.store(true, Ordering::Relaxed);
+    RETRY.with(|r| r.set(true));
 }
 
-/// Runs every timer due at `now`. Returns how many ran (a periodic timer counts once
-/// per firing, a retried callback once per try).
+/// Runs every timer due at `now`, shard by shard. Returns how many ran (a periodic
+/// timer counts once per firing, a retried callback once per try).
 pub fn run_due(now: i64) -> usize {
-    if next_when() > now {
+    used_shards().iter().map(|s| run_shard(s, now)).sum()
+}
+
+/// `run_due` on one shard.
+fn run_shard(shard: &Shard, now: i64) -> usize {
+    if shard.next_when.load(Ordering::SeqCst) > now {
         return 0;
     }
-    let mut h = heap();
+    let mut h = shard.lock();
     let mut ran = 0;
-    let mut removed = 0;
     let mut retry_at = i64::MAX;
     while let Some(&n) = h.heap.first() {
         let node = &h.nodes[n as usize];
@@ -311,15 +442,15 @@ pub fn run_due(now: i64) -> usize {
         }
         let (f, arg) = (node.f, node.arg);
         ran += 1;
-        RETRY.store(false, Ordering::Relaxed);
+        RETRY.with(|r| r.set(false));
         if let Some(f) = f {
             // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
-            // cancel cannot return while we hold the lock. The callback leaves the
-            // heap alone, so the node is still the root afterwards.
+            // cancel cannot return while we hold the shard's lock. The callback
+            // leaves the heaps alone, so the node is still the root afterwards.
             unsafe { f(arg) };
         }
         let node = &mut h.nodes[n as usize];
-        if RETRY.load(Ordering::Relaxed) {
+        if RETRY.with(|r| r.get()) {
             node.when = now.saturating_add(RETRY_NS);
             retry_at = node.when;
             h.down(0);
@@ -329,12 +460,11 @@ pub fn run_due(now: i64) -> usize {
             h.down(0);
         } else {
             h.remove_at(0);
-            removed += 1;
+            shard.armed.fetch_sub(1, Ordering::SeqCst);
         }
     }
-    h.publish();
+    shard.publish(&h);
     drop(h);
-    ARMED.fetch_sub(removed, Ordering::SeqCst);
     if retry_at != i64::MAX {
         crate::runtime::netpoll::timer_moved(retry_at);
     }

@@ -21,9 +21,14 @@
 // Each test binary compiles its own copy of this module and uses only some of it.
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
+use std::ffi::OsStr;
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// True if `tool` is an executable on PATH (or, for a name with a `/`, that file);
 /// otherwise reports the skip as `need` does and returns false.
@@ -138,5 +143,103 @@ fn skip_log() -> PathBuf {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         // cargo sets CARGO_TARGET_TMPDIR (target/tmp) for integration tests.
         _ => Path::new(env!("CARGO_TARGET_TMPDIR")).join("skips.log"),
+    }
+}
+
+// ---------------------------------------------------------------- running test programs
+
+/// What a test program did: `run_captured`'s answer.
+pub struct Outcome {
+    pub what: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+}
+
+impl Outcome {
+    /// How it ended and the last 8 KiB of each output, for a failure message.
+    pub fn describe(&self) -> String {
+        let how = if self.timed_out {
+            "killed after its timeout".to_string()
+        } else if let Some(sig) = self.status.signal() {
+            format!("killed by signal {sig}")
+        } else {
+            format!("exit status {}", self.status.code().unwrap_or(-1))
+        };
+        format!(
+            "{}: {how} after {:.2} s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what,
+            self.elapsed.as_secs_f64(),
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
+}
+
+/// The last 8 KiB of a long output.
+pub fn tail(s: &str) -> &str {
+    let mut start = s.len().saturating_sub(8192);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// A command for a test program: stdin closed, output captured, its own process
+/// group (so a timeout can kill all of it), and this environment's GR_* variables
+/// removed (the caller adds the ones the test wants after this).
+pub fn program(exe: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs a command made by `program` to its end, killing its process group after
+/// `timeout`; `what` names it in `describe`.
+pub fn run_captured(cmd: &mut Command, what: String, timeout: Duration) -> Outcome {
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().unwrap()));
+    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            // SAFETY: kill(2) on the child's own process group (`program` made one).
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            break child.wait().expect("wait");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    Outcome {
+        what,
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        elapsed,
+        timed_out,
     }
 }

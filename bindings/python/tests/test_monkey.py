@@ -26,7 +26,7 @@ import time
 import pytest
 
 import goroutine
-from conftest import need_module, need_tool
+from conftest import REPO, need_module, need_tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(HERE, "monkey_child.py")
@@ -278,8 +278,8 @@ def hook_library():
     soname = os.path.join(libdir, "libgoroutine.so." + goroutine.__version__.split(".")[0])
     if not os.path.exists(soname):
         os.symlink(os.path.basename(lib), soname)
-    repo = os.path.dirname(os.path.dirname(PKG_PARENT))
-    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", repo, "hook", "HOOK_LIBDIR=" + libdir],
+    # The checkout's Makefile (the package may be installed in a venv, far from it).
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", REPO, "hook", "HOOK_LIBDIR=" + libdir],
                        capture_output=True, text=True)
     assert r.returncode == 0, "make hook failed:\n" + r.stdout + r.stderr
     return os.path.join(libdir, "libgoroutine_hook.so"), lib
