@@ -1,7 +1,7 @@
 //! P: a processor, the right to run goroutines. There are `gomaxprocs` of them; an M
 //! runs goroutines only while it holds one. A P owns a local run queue (`runq.rs`:
-//! Go's ring of 256, pushed by the owner alone, taken from by the owner and by idle
-//! Ps stealing half at a time), a `runnext` slot for the goroutine just woken or
+//! Go's ring, growable, pushed by the owner alone, taken from by the owner and by
+//! idle Ps stealing half at a time), a `runnext` slot for the goroutine just woken or
 //! spawned (so a hand-off stays on this core), and caches of free descriptors, free
 //! stacks and stack reservations (so spawn and exit take no lock).
 //!
@@ -138,45 +138,15 @@ impl P {
         old
     }
 
-    /// Queues a runnable goroutine at the tail of the ring; a full ring spills its
-    /// older half (and `g`) to the global queue. Returns true when it spilled (the
-    /// caller then wakes a worker, as for any work put where other Ps can take it).
+    /// Queues a runnable goroutine at the tail of the ring (which grows when full).
     ///
     /// # Safety
     /// Owner only. `g` is a RUNNABLE goroutine the caller owns, saved (a thief may run
     /// it as soon as this returns); its ownership passes to the queue.
     #[inline(always)]
-    pub unsafe fn push(&self, g: *mut G) -> bool {
+    pub unsafe fn push(&self, g: *mut G) {
         // SAFETY: our contract.
-        match unsafe { self.runq.push(g) } {
-            Ok(()) => false,
-            // SAFETY: our contract.
-            Err(g) => unsafe { self.spill(g) },
-        }
-    }
-
-    #[cold]
-    unsafe fn spill(&self, g: *mut G) -> bool {
-        let mut g = g;
-        loop {
-            let spilled = crate::runtime::sched::globrunqput_spill(|batch| {
-                // SAFETY: owner only (our contract).
-                let took = unsafe { self.runq.take_half_for_spill(batch) };
-                if took {
-                    batch.push(g);
-                }
-                took
-            });
-            if spilled {
-                return true;
-            }
-            // A thief made room meanwhile.
-            // SAFETY: as above.
-            match unsafe { self.runq.push(g) } {
-                Ok(()) => return false,
-                Err(back) => g = back,
-            }
-        }
+        unsafe { self.runq.push(g) }
     }
 
     /// Queues a runnable goroutine as the next to run; the one it displaces from

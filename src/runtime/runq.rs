@@ -1,16 +1,26 @@
-//! A P's local run queue: Go's fixed ring of 256 goroutines (`runq` in Go's
-//! `runtime2.go`, `runqput`/`runqget`/`runqgrab` in `proc.go`), single producer, many
-//! consumers; and its `runnext` slot (`RunNext`, below), private to the owner.
+//! A P's local run queue: Go's ring (`runq` in Go's `runtime2.go`, `runqput`/`runqget`/
+//! `runqgrab` in `proc.go`), single producer, many consumers, but growable; and its
+//! `runnext` slot (`RunNext`, below), private to the owner.
 //!
 //! Only the P's owner pushes, at `tail`, which it alone writes (a plain store with
 //! release ordering publishes the slot). Consumers take from `head` by compare-and-swap:
-//! the owner one at a time, thieves (other Ps, sysmon) half of what they see at once,
-//! copied out *before* their CAS, which claims the copied slots only if nobody moved
-//! `head` meanwhile. A slot is overwritten by the owner only after it has seen `head`
-//! move past it (acquire load), so a thief's copy is either claimed whole or thrown
-//! away. Compared with the crossbeam deque this replaced: no buffer indirection or
-//! epoch machinery, and a push is two plain stores; a full ring is the caller's to
-//! spill (half to the global queue, as Go does), never a reallocation.
+//! the owner one at a time, thieves (other Ps, sysmon) half of what they see at once
+//! (at most 128), copied out *before* their CAS, which claims the copied slots only if
+//! nobody moved `head` meanwhile. A slot is overwritten by the owner only after it has
+//! seen `head` move past it (acquire load), so a thief's copy is either claimed whole
+//! or thrown away. Compared with the crossbeam deque this replaced: no epoch machinery,
+//! and a push is two plain stores.
+//!
+//! A full ring grows to twice its size (Go's spills half of its 256 slots to the
+//! global queue instead): the owner copies the queued slots into the new buffer at
+//! the same indexes and publishes it; old buffers are kept until the queue is dropped
+//! (a thief may still be copying from one), which costs at most as much again as the
+//! largest buffer, 8 bytes per goroutine that was once queued here. Why not spill:
+//! the order in which a P runs its goroutines is then FIFO behind `runnext`, as the
+//! crossbeam deque's was; spilling halves to the global queue and taking them back
+//! in batches of 128 every 61 schedules ran skynet's tree (1,111,111 goroutines)
+//! almost twice as slowly, each goroutine's descriptor and stack having gone cold by
+//! the time it ran (bench/results/ANALYSIS.md, issue 15).
 //!
 //! `RunNext` is one slot that only its owner uses, with plain loads and stores (no
 //! locked instruction), except for one other party allowed to take what is in it:
@@ -43,22 +53,48 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
+use core::cell::UnsafeCell;
 use core::ptr;
 
-/// Slots in the ring (a power of two, so indexes wrap with a mask). The loom model
-/// uses a ring of 4, so that it can explore a full ring.
+/// Slots in a new ring (a power of two, so indexes wrap with a mask). The loom model
+/// starts with 4, so that it can explore a full ring and its growth.
 #[cfg(not(loom))]
-pub(crate) const RUNQ_SIZE: u32 = 256;
+pub(crate) const RUNQ_MIN: u32 = 256;
 #[cfg(loom)]
-pub(crate) const RUNQ_SIZE: u32 = 4;
-const MASK: u32 = RUNQ_SIZE - 1;
+pub(crate) const RUNQ_MIN: u32 = 4;
+/// The most a thief takes at once: half a new ring, so that the thief's own ring,
+/// which is empty when it steals, has room for all of it.
+const STEAL_MAX: u32 = RUNQ_MIN / 2;
+/// Buffers a ring can have had: RUNQ_MIN << i slots for i < this, up to 2^31 slots
+/// (head and tail are u32 counters, whose distance must fit).
+const ORDERS: usize = 32 - RUNQ_MIN.trailing_zeros() as usize;
 
 pub(crate) struct RunQueue<T> {
     /// The next slot to take from; consumers advance it by CAS.
     head: AtomicU32,
     /// The next slot to fill; written by the owner only.
     tail: AtomicU32,
-    slots: Box<[AtomicPtr<T>]>,
+    /// Which of `bufs` is current (written by the owner only, with release ordering
+    /// once the buffer is filled).
+    order: AtomicU32,
+    /// The ring's buffers, `bufs[i]` with RUNQ_MIN << i slots: only `bufs[0]` at first,
+    /// a buffer twice the size for each growth. Each is written once, by the owner,
+    /// before `order` publishes it, and kept until the queue is dropped: a thief that
+    /// read an older `order` may still be copying from an older buffer (whose slots
+    /// the owner no longer writes, so that copy is either right or thrown away by the
+    /// thief's failed CAS).
+    bufs: [UnsafeCell<Box<[AtomicPtr<T>]>>; ORDERS],
+}
+
+// SAFETY: `bufs` is written only by the owner, each element once, before `order`
+// publishes it with release ordering; others read an element only after acquiring
+// an `order` that includes it. Everything else is atomic.
+unsafe impl<T> Sync for RunQueue<T> {}
+// SAFETY: the buffers hold only raw pointers, handed over by the queue's protocol.
+unsafe impl<T> Send for RunQueue<T> {}
+
+fn new_buf<T>(len: u32) -> Box<[AtomicPtr<T>]> {
+    (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect()
 }
 
 impl<T> RunQueue<T> {
@@ -66,16 +102,42 @@ impl<T> RunQueue<T> {
         RunQueue {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
-            slots: (0..RUNQ_SIZE)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            order: AtomicU32::new(0),
+            bufs: core::array::from_fn(|i| {
+                UnsafeCell::new(if i == 0 {
+                    new_buf(RUNQ_MIN)
+                } else {
+                    Box::default()
+                })
+            }),
         }
     }
 
+    /// The buffer that `order` names.
+    ///
+    /// # Safety
+    /// `order` was read from `self.order` (by the owner, or with acquire ordering).
     #[inline(always)]
-    fn slot(&self, i: u32) -> &AtomicPtr<T> {
-        // SAFETY: the index is masked into the ring, whose length is RUNQ_SIZE.
-        unsafe { self.slots.get_unchecked((i & MASK) as usize) }
+    unsafe fn buf(&self, order: u32) -> &[AtomicPtr<T>] {
+        // SAFETY: the caller's guarantee: that buffer was filled and published, and is
+        // never written again.
+        unsafe { &*self.bufs.get_unchecked(order as usize).get() }
+    }
+
+    /// The current buffer as another thread sees it (after its loads of head and
+    /// tail: a tail that covers a slot pushed after a growth implies the buffer it
+    /// went to).
+    #[inline(always)]
+    fn shared_buf(&self) -> &[AtomicPtr<T>] {
+        // SAFETY: acquired from `order`.
+        unsafe { self.buf(self.order.load(Ordering::Acquire)) }
+    }
+
+    /// The owner's view of its current buffer (it alone changes it).
+    #[inline(always)]
+    fn own_buf(&self) -> &[AtomicPtr<T>] {
+        // SAFETY: the owner wrote `order` itself.
+        unsafe { self.buf(self.order.load(Ordering::Relaxed)) }
     }
 
     /// The owner's view of its tail (it alone writes it).
@@ -89,7 +151,7 @@ impl<T> RunQueue<T> {
     pub(crate) fn len(&self) -> u32 {
         let h = self.head.load(Ordering::Acquire);
         let t = self.tail.load(Ordering::Acquire);
-        t.wrapping_sub(h).min(RUNQ_SIZE)
+        t.wrapping_sub(h).min(self.shared_buf().len() as u32)
     }
 
     /// True when nothing is queued (exact for the owner: only it adds).
@@ -98,36 +160,73 @@ impl<T> RunQueue<T> {
         self.head.load(Ordering::Acquire) == self.tail.load(Ordering::Acquire)
     }
 
-    /// Queues `x` at the tail. When the ring is full, hands `x` back (the caller then
-    /// spills with `take_half_for_spill`).
+    /// Queues `x` at the tail; a full ring grows to twice its size first.
     ///
     /// # Safety
     /// Owner only: the caller is the one thread that pushes to this queue now.
     #[inline(always)]
-    pub(crate) unsafe fn push(&self, x: *mut T) -> Result<(), *mut T> {
+    pub(crate) unsafe fn push(&self, x: *mut T) {
         let h = self.head.load(Ordering::Acquire);
         let t = self.own_tail();
-        if t.wrapping_sub(h) >= RUNQ_SIZE {
-            return Err(x);
+        let mut buf = self.own_buf();
+        if t.wrapping_sub(h) >= buf.len() as u32 {
+            // SAFETY: our contract.
+            buf = unsafe { self.grow(h, t) };
         }
-        self.slot(t).store(x, Ordering::Relaxed);
+        slot(buf, t).store(x, Ordering::Relaxed);
         self.tail.store(t.wrapping_add(1), Ordering::Release);
-        Ok(())
     }
 
     /// Queues every item of `xs` at the tail, publishing them with one store of the
-    /// tail (a batch from the global queue).
+    /// tail (a batch from the global queue); grows first when they do not fit.
     ///
     /// # Safety
-    /// Owner only (see `push`), and the ring has room for all of `xs`.
+    /// Owner only (see `push`).
     #[inline]
-    pub(crate) unsafe fn push_many(&self, xs: impl Iterator<Item = *mut T>) {
+    pub(crate) unsafe fn push_many(&self, xs: impl ExactSizeIterator<Item = *mut T>) {
+        let h = self.head.load(Ordering::Acquire);
         let mut t = self.own_tail();
+        let mut buf = self.own_buf();
+        while t.wrapping_sub(h) + xs.len() as u32 > buf.len() as u32 {
+            // SAFETY: our contract.
+            buf = unsafe { self.grow(h, t) };
+        }
         for x in xs {
-            self.slot(t).store(x, Ordering::Relaxed);
+            slot(buf, t).store(x, Ordering::Relaxed);
             t = t.wrapping_add(1);
         }
         self.tail.store(t, Ordering::Release);
+    }
+
+    /// A full ring: copies what is queued, from `h` (head as last read) to `t` (the
+    /// tail), into a buffer twice the size, publishes it and returns it. Each slot
+    /// keeps its index, so thieves still copying from the old buffer take the same
+    /// items (the owner never writes the old one again).
+    ///
+    /// # Safety
+    /// Owner only (see `push`).
+    #[cold]
+    #[inline(never)]
+    unsafe fn grow(&self, h: u32, t: u32) -> &[AtomicPtr<T>] {
+        let order = self.order.load(Ordering::Relaxed) + 1;
+        if order as usize >= ORDERS {
+            crate::runtime::fatal("a run queue holds 2^31 goroutines");
+        }
+        // SAFETY: the owner's current buffer.
+        let old = unsafe { self.buf(order - 1) };
+        let new = new_buf::<T>((old.len() * 2) as u32);
+        // Indexes below the head as it is now were taken: copying them too is
+        // harmless (nobody takes them again).
+        let mut i = h;
+        while i != t {
+            slot(&new, i).store(slot(old, i).load(Ordering::Relaxed), Ordering::Relaxed);
+            i = i.wrapping_add(1);
+        }
+        // SAFETY: owner only, and nobody reads this element before `order` names it.
+        unsafe { *self.bufs[order as usize].get() = new };
+        self.order.store(order, Ordering::Release);
+        // SAFETY: just published.
+        unsafe { self.buf(order) }
     }
 
     /// Takes the oldest queued item. Null when empty.
@@ -136,13 +235,14 @@ impl<T> RunQueue<T> {
     /// Owner only (see `push`).
     #[inline(always)]
     pub(crate) unsafe fn pop(&self) -> *mut T {
+        let buf = self.own_buf();
         loop {
             let h = self.head.load(Ordering::Acquire);
             let t = self.own_tail();
             if h == t {
                 return ptr::null_mut();
             }
-            let x = self.slot(h).load(Ordering::Relaxed);
+            let x = slot(buf, h).load(Ordering::Relaxed);
             if self
                 .head
                 .compare_exchange_weak(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
@@ -153,56 +253,38 @@ impl<T> RunQueue<T> {
         }
     }
 
-    /// A full ring: takes the older half of it out into `out` (for the global queue).
-    /// False when a thief emptied part of it meanwhile (the caller just pushes again).
-    ///
-    /// # Safety
-    /// Owner only (see `push`).
-    pub(crate) unsafe fn take_half_for_spill(&self, out: &mut Vec<*mut T>) -> bool {
+    /// A consistent snapshot for a thief: (head, how many are queued, the buffer they
+    /// are in), or None when head and tail were read at moments too far apart (the
+    /// distance exceeds the buffer: read again).
+    #[inline]
+    fn snapshot(&self) -> Option<(u32, u32, &[AtomicPtr<T>])> {
         let h = self.head.load(Ordering::Acquire);
-        let t = self.own_tail();
-        let n = t.wrapping_sub(h) / 2;
-        if n != RUNQ_SIZE / 2 {
-            return false;
-        }
-        let start = out.len();
-        for i in 0..n {
-            out.push(self.slot(h.wrapping_add(i)).load(Ordering::Relaxed));
-        }
-        if self
-            .head
-            .compare_exchange(h, h.wrapping_add(n), Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            out.truncate(start);
-            return false;
-        }
-        true
+        let t = self.tail.load(Ordering::Acquire);
+        let buf = self.shared_buf();
+        let n = t.wrapping_sub(h);
+        (n <= buf.len() as u32).then_some((h, n, buf))
     }
 
-    /// A thief's grab: claims about half of what `self` holds (at least one) and copies
-    /// it into `dst`'s free slots from `dst`'s tail on, without publishing them.
-    /// Returns how many were claimed (0: empty).
+    /// A thief's grab: claims about half of what `self` holds (at least one, at most
+    /// STEAL_MAX) and copies it into `dst`'s free slots from `dst`'s tail on, without
+    /// publishing them. Returns how many were claimed (0: empty).
     ///
     /// # Safety
     /// The caller owns `dst` (it is its P's owner), and `dst` is empty.
     unsafe fn grab_into(&self, dst: &RunQueue<T>) -> u32 {
         let dt = dst.own_tail();
+        let dbuf = dst.own_buf();
         loop {
-            let h = self.head.load(Ordering::Acquire);
-            let t = self.tail.load(Ordering::Acquire);
-            let n = t.wrapping_sub(h);
-            let n = n - n / 2;
+            let Some((h, n, buf)) = self.snapshot() else {
+                continue;
+            };
+            let n = (n - n / 2).min(STEAL_MAX);
             if n == 0 {
                 return 0;
             }
-            if n > RUNQ_SIZE / 2 {
-                // head and tail were read at different moments: read them again.
-                continue;
-            }
             for i in 0..n {
-                let x = self.slot(h.wrapping_add(i)).load(Ordering::Relaxed);
-                dst.slot(dt.wrapping_add(i)).store(x, Ordering::Relaxed);
+                let x = slot(buf, h.wrapping_add(i)).load(Ordering::Relaxed);
+                slot(dbuf, dt.wrapping_add(i)).store(x, Ordering::Relaxed);
             }
             if self
                 .head
@@ -227,7 +309,7 @@ impl<T> RunQueue<T> {
         }
         let dt = dst.own_tail();
         let n = n - 1;
-        let x = dst.slot(dt.wrapping_add(n)).load(Ordering::Relaxed);
+        let x = slot(dst.own_buf(), dt.wrapping_add(n)).load(Ordering::Relaxed);
         if n > 0 {
             dst.tail.store(dt.wrapping_add(n), Ordering::Release);
         }
@@ -238,18 +320,15 @@ impl<T> RunQueue<T> {
     /// queue, or an owner draining its own).
     pub(crate) fn steal_all(&self, out: &mut Vec<*mut T>) {
         loop {
-            let h = self.head.load(Ordering::Acquire);
-            let t = self.tail.load(Ordering::Acquire);
-            let n = t.wrapping_sub(h);
+            let Some((h, n, buf)) = self.snapshot() else {
+                continue;
+            };
             if n == 0 {
                 return;
             }
-            if n > RUNQ_SIZE {
-                continue;
-            }
             let start = out.len();
             for i in 0..n {
-                out.push(self.slot(h.wrapping_add(i)).load(Ordering::Relaxed));
+                out.push(slot(buf, h.wrapping_add(i)).load(Ordering::Relaxed));
             }
             if self
                 .head
@@ -261,6 +340,13 @@ impl<T> RunQueue<T> {
             out.truncate(start);
         }
     }
+}
+
+/// The slot of index `i` in `buf` (whose length is a power of two).
+#[inline(always)]
+fn slot<T>(buf: &[AtomicPtr<T>], i: u32) -> &AtomicPtr<T> {
+    // SAFETY: the index is masked into the buffer, whose length is a power of two.
+    unsafe { buf.get_unchecked((i as usize) & (buf.len() - 1)) }
 }
 
 /// A P's `runnext`: a slot private to its owner but for sysmon's rescue (see the top
@@ -489,7 +575,7 @@ pub(crate) fn heavy_barrier() {}
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    //! Every interleaving of an owner (push, push_many, pop, spill) against thieves (steal half,
+    //! Every interleaving of an owner (push, push_many, pop, growth) against thieves (steal half,
     //! steal all): each item comes out exactly once, and the owner's FIFO order holds
     //! for what it pops itself.
     //!
@@ -557,7 +643,7 @@ mod loom_tests {
             let mut mine = Vec::new();
             for i in 0..3 {
                 // SAFETY: this thread is the owner.
-                unsafe { q.0.push(item(i)).expect("room") };
+                unsafe { q.0.push(item(i)) };
             }
             loop {
                 // SAFETY: this thread is the owner.
@@ -583,7 +669,7 @@ mod loom_tests {
         model(|| {
             let q = Arc::new(Shared(RunQueue::new()));
             // SAFETY: this thread is the owner.
-            unsafe { q.0.push(item(0)).expect("room") };
+            unsafe { q.0.push(item(0)) };
             let q2 = q.clone();
             let thief = thread::spawn(move || {
                 let mut got = Vec::new();
@@ -607,7 +693,7 @@ mod loom_tests {
         model(|| {
             let q = Arc::new(Shared(RunQueue::new()));
             // SAFETY: this thread is the owner.
-            unsafe { q.0.push(item(0)).expect("room") };
+            unsafe { q.0.push(item(0)) };
             let qa = q.clone();
             let a = thread::spawn(move || {
                 let mut out = Vec::new();
@@ -631,7 +717,7 @@ mod loom_tests {
                 got
             });
             // SAFETY: this thread is the owner.
-            unsafe { q.0.push(item(1)).expect("room") };
+            unsafe { q.0.push(item(1)) };
             let mine = pop_all(&q.0);
             let ga = a.join().unwrap();
             let gb = b.join().unwrap();
@@ -641,36 +727,79 @@ mod loom_tests {
         });
     }
 
-    /// A full ring spills its older half while a thief steals: nothing is lost or
-    /// duplicated.
+    /// A full ring grows while a thief steals half of it: each item is taken exactly
+    /// once, the owner pops its share in order, and so does the thief (it can never
+    /// copy a slot from the old buffer that the owner changed after the growth).
     #[test]
-    fn spill_against_thief() {
+    fn growth_against_thief() {
         model(|| {
             let q = Arc::new(Shared(RunQueue::new()));
-            for i in 0..RUNQ_SIZE as usize {
+            let full = RUNQ_MIN as usize;
+            for i in 0..full {
                 // SAFETY: this thread is the owner.
-                unsafe { q.0.push(item(i)).expect("room") };
+                unsafe { q.0.push(item(i)) };
             }
             let q2 = q.clone();
             let thief = thread::spawn(move || {
-                let mut out = Vec::new();
-                q2.0.steal_all(&mut out);
-                out.len()
+                let mine = RunQueue::<u8>::new();
+                let mut got = Vec::new();
+                // SAFETY: this thread owns `mine`, which is empty.
+                let x = unsafe { q2.0.steal_into(&mine) };
+                if !x.is_null() {
+                    got.extend(pop_all(&mine));
+                    got.push(id(x));
+                }
+                got
             });
-            // SAFETY: this thread is the owner.
-            let full = unsafe { q.0.push(item(RUNQ_SIZE as usize)) };
-            let mut spilled = Vec::new();
-            let mut left = 0;
-            if full.is_err() {
+            for i in full..full + 2 {
                 // SAFETY: this thread is the owner.
-                unsafe { q.0.take_half_for_spill(&mut spilled) };
-            } else {
-                left += 1;
+                unsafe { q.0.push(item(i)) };
             }
-            left += pop_all(&q.0).len();
+            let mine = pop_all(&q.0);
             let stolen = thief.join().unwrap();
-            let pushed = RUNQ_SIZE as usize + usize::from(full.is_ok());
-            assert_eq!(stolen + spilled.len() + left, pushed);
+            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                (0..full + 2).collect::<Vec<_>>(),
+                "mine {mine:?} stolen {stolen:?}"
+            );
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "owner order {mine:?}");
+            assert!(
+                stolen.windows(2).all(|w| w[0] < w[1]),
+                "thief order {stolen:?}"
+            );
+        });
+    }
+
+    /// A batch that does not fit (`push_many` growing the ring) while a thief takes
+    /// everything: each item exactly once.
+    #[test]
+    fn batch_growth_against_thief() {
+        model(|| {
+            let q = Arc::new(Shared(RunQueue::new()));
+            let full = RUNQ_MIN as usize;
+            for i in 0..full - 1 {
+                // SAFETY: this thread is the owner.
+                unsafe { q.0.push(item(i)) };
+            }
+            let q2 = q.clone();
+            let thief = thread::spawn(move || {
+                let mut got = Vec::new();
+                q2.0.steal_all(&mut got);
+                got.into_iter().map(id).collect::<Vec<_>>()
+            });
+            // SAFETY: the owner.
+            unsafe { q.0.push_many([item(full - 1), item(full)].into_iter()) };
+            let mine = pop_all(&q.0);
+            let stolen = thief.join().unwrap();
+            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                (0..full + 1).collect::<Vec<_>>(),
+                "mine {mine:?} stolen {stolen:?}"
+            );
         });
     }
 

@@ -72,8 +72,6 @@ struct Locked {
     pidle: Vec<*mut P>,
     midle: Vec<*mut M>,
     runq: VecDeque<GPtr>,
-    /// Scratch for a P's spill (`globrunqput_spill`), kept to spare an allocation.
-    spill_buf: Vec<*mut G>,
     allm: Vec<*mut M>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -104,7 +102,6 @@ pub static SCHED: Sched = Sched {
         pidle: Vec::new(),
         midle: Vec::new(),
         runq: VecDeque::new(),
-        spill_buf: Vec::new(),
         allm: Vec::new(),
         threads: Vec::new(),
     }),
@@ -315,24 +312,6 @@ fn globrunqput_batch(l: &mut Locked, gs: impl IntoIterator<Item = GPtr>) {
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
 }
 
-/// A P's full ring spilling half of itself: `take` fills the (empty) buffer it is
-/// given, under the global queue's lock, and returns whether it did; the buffer then
-/// goes to the global queue, in order. Returns `take`'s result. The caller then wakes
-/// a worker (`wakep`).
-pub(crate) fn globrunqput_spill(take: impl FnOnce(&mut Vec<*mut G>) -> bool) -> bool {
-    let mut l = locked();
-    let Locked {
-        runq, spill_buf, ..
-    } = &mut *l;
-    spill_buf.clear();
-    if !take(spill_buf) {
-        return false;
-    }
-    runq.extend(spill_buf.drain(..).map(GPtr));
-    SCHED.runqsize.store(runq.len(), Ordering::SeqCst);
-    true
-}
-
 /// Takes a fair share of the global queue into `p`'s queue and returns one to run.
 ///
 /// # Safety
@@ -342,17 +321,10 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
     if len == 0 {
         return ptr::null_mut();
     }
-    // SAFETY: the caller holds p (its ring only shrinks meanwhile, by thieves).
-    let room = crate::runtime::runq::RUNQ_SIZE - unsafe { (*p).runq.len() };
-    let n = (len / gomaxprocs().max(1) + 1)
-        .min(len)
-        .min(128)
-        .min(room as usize + 1);
-    let mut batch = l.runq.drain(..n).map(|g| g.0);
-    let first = batch.next().expect("n > 0");
-    // SAFETY: the caller holds p, so it is the owner that may push to its queue;
-    // there is room for all n - 1, so nothing spills (which would take our lock).
-    unsafe { (*p).runq.push_many(batch) };
+    let n = (len / gomaxprocs().max(1) + 1).min(len).min(128);
+    let first = l.runq.pop_front().expect("n > 0").0;
+    // SAFETY: the caller holds p, so it is the owner that may push to its queue.
+    unsafe { (*p).runq.push_many(l.runq.drain(..n - 1).map(|g| g.0)) };
     SCHED.runqsize.store(l.runq.len(), Ordering::SeqCst);
     first
 }
@@ -496,9 +468,9 @@ unsafe fn runqput(p: *mut P, g: *mut G) {
             return;
         }
         if !p.is_null() {
-            let spilled = (*p).put_next(g);
+            let stealable = (*p).put_next(g);
             (*p).leave_sched();
-            if spilled {
+            if stealable {
                 wakep();
             }
             return;
@@ -1453,12 +1425,11 @@ unsafe fn injectglist(m: *mut M, list: *mut G) -> bool {
             drop(l);
             acquirep(m, p);
             let mut n = 0;
-            let mut spilled = false;
             for g in glist(list) {
-                spilled |= (*p).push(g.0);
+                (*p).push(g.0);
                 n += 1;
             }
-            if n > 1 || spilled {
+            if n > 1 {
                 wakep();
             }
             return true;
@@ -2138,8 +2109,8 @@ unsafe fn requeue_after_switch(m: *mut M, g: *mut G, _arg: usize) {
             if p.is_null() {
                 wakep();
             }
-        } else if (*p).push(g) {
-            wakep();
+        } else {
+            (*p).push(g);
         }
     }
 }
@@ -2265,8 +2236,8 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 // own, as across a switch.
                 let errno = *(*m).errno;
                 let next = periodic_checks(p);
-                if !next.is_null() && (*p).push(next) {
-                    wakep();
+                if !next.is_null() {
+                    (*p).push(next);
                 }
                 if (*m).poll_due {
                     // Left to finish_switch on the switch paths (a parking goroutine
