@@ -1777,7 +1777,7 @@ unsafe fn reserve_stack(p: *mut P, class: usize) -> Result<bool, i32> {
     // SAFETY: the caller holds p.
     unsafe {
         if (*p).credits == 0 {
-            if stack::reserve(class, stack::CREDIT_BATCH as usize).is_err() {
+            if stack::shortage() || stack::reserve(class, stack::CREDIT_BATCH as usize).is_err() {
                 // Short of stacks (guard budget, address space): give our cached
                 // ones back and ask for just one.
                 flush_p_caches(p);
@@ -1928,6 +1928,7 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
                 crate::runtime::g::mark_free(g);
                 (*g).stack = None;
                 if (*p).stacks.push_exited(st, g) {
+                    give_back_if_short(p);
                     return;
                 }
                 (*g).stack = Some(st);
@@ -1947,6 +1948,22 @@ unsafe fn release_dead(m: *mut M, g: *mut G, _arg: usize) {
             Some(&mut (*p).gcache)
         };
         crate::runtime::g::free(g, cache);
+        if !p.is_null() {
+            give_back_if_short(p);
+        }
+    }
+}
+
+/// While stacks are short (`stack::shortage`), an exit hands the P's cached stacks
+/// and reservations back: they may be what a spawn elsewhere is short of.
+///
+/// # Safety
+/// The caller holds `p`.
+#[inline(always)]
+unsafe fn give_back_if_short(p: *mut P) {
+    if stack::shortage() {
+        // SAFETY: our contract.
+        unsafe { flush_p_caches(p) };
     }
 }
 

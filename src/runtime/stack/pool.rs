@@ -36,6 +36,16 @@
 //! second apart reuse warm stacks, yet after a burst RSS falls back within a few
 //! seconds, also while the P it ran on stays busy with other work.
 //!
+//! A shortage (a reservation refused: the guard budget or the address space used up)
+//! turns this slack off until the pool has a cache's worth of free stacks beyond its
+//! promises again (`shortage`): the stacks and reservations that Ps keep to
+//! themselves cannot back a reservation made elsewhere, so with a small budget they
+//! could make a spawn fail while no goroutine runs at all (`tests/c/guard_budget`:
+//! the stacks of 200 goroutines that had just exited, in a busy P's cache, and its
+//! credits, left a plain thread's spawn -EAGAIN about 1 run in 10). Meanwhile each exit
+//! hands its P's cached stacks and reservations back, and a P takes reservations one
+//! at a time.
+//!
 //! Who trims: a P trims its own cache, at its periodic look around (every 61
 //! schedules) once a period has passed on the coarse clock; the cache stays
 //! owner-only and spawn and exit pay one compare for the low-water mark, nothing
@@ -43,7 +53,7 @@
 //! scheduler's `flush_p_caches`). sysmon trims the global pools (`scavenge`).
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
@@ -63,6 +73,16 @@ const CACHE_MAX: usize = 256;
 static OUTSIDE: AtomicUsize = AtomicUsize::new(0);
 /// Stacks in the global pools' `hot` lists (a hint for sysmon).
 static HOT: AtomicUsize = AtomicUsize::new(0);
+/// Set when a reservation is refused, cleared when a pool has `CACHE_MAX` free stacks
+/// beyond its promises again (see the top of this file).
+static SHORTAGE: AtomicBool = AtomicBool::new(false);
+
+/// True while stacks are short: Ps then keep no stacks or reservations to themselves
+/// (their owners give them back at each exit, and reserve one at a time).
+#[inline(always)]
+pub fn shortage() -> bool {
+    SHORTAGE.load(Ordering::Relaxed)
+}
 
 struct Pool {
     /// Free stacks whose pages may still be committed (warm), most recently freed
@@ -212,19 +232,31 @@ impl Default for Cache {
 /// counted against the budget) right away, so the budget is checked at spawn.
 pub fn reserve(class: usize, n: usize) -> Result<(), i32> {
     let mut pool = pool(class);
+    if let Err(e) = make_room(&mut pool, class, n) {
+        SHORTAGE.store(true, Ordering::Relaxed);
+        return Err(e);
+    }
+    pool.promised += n;
+    if shortage() && pool.hot.len() + pool.cold.len() >= pool.promised + CACHE_MAX {
+        SHORTAGE.store(false, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Carves (or maps) until `pool` can back `n` more reservations.
+fn make_room(pool: &mut Pool, class: usize, n: usize) -> Result<(), i32> {
     if guard::guard_mode() == GuardMode::Mprotect {
         while pool.hot.len() + pool.cold.len() < pool.promised + n {
             if pool.uncarved == 0 {
-                map_slab(&mut pool, class)?;
+                map_slab(pool, class)?;
             }
-            carve(&mut pool, 1)?;
+            carve(pool, 1)?;
         }
     } else {
         while pool.hot.len() + pool.cold.len() + pool.uncarved < pool.promised + n {
-            map_slab(&mut pool, class)?;
+            map_slab(pool, class)?;
         }
     }
-    pool.promised += n;
     Ok(())
 }
 
