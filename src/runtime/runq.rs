@@ -623,67 +623,78 @@ mod loom_tests {
     // SAFETY: as for Send.
     unsafe impl<T> Sync for Shared<T> {}
 
-    /// Owner pushes 3 and pops; a thief steals half into its own queue and drains it.
-    #[test]
-    fn owner_and_thief_see_each_item_once() {
-        model(|| {
+    /// A thief steals half of `q` into a queue of its own and drains that: what it
+    /// got, in queue order.
+    fn steal_half(q: &RunQueue<u8>) -> Vec<usize> {
+        let mine = RunQueue::<u8>::new();
+        // SAFETY: this thread owns `mine`, which is empty.
+        let x = unsafe { q.steal_into(&mine) };
+        if x.is_null() {
+            return Vec::new();
+        }
+        // `x` was the last of the batch stolen.
+        let mut got = pop_all(&mine);
+        got.push(id(x));
+        got
+    }
+
+    /// Every item of 0..n came out exactly once, from one side or the other.
+    fn each_once(mine: &[usize], stolen: &[usize], n: usize) {
+        let mut all: Vec<usize> = mine.iter().chain(stolen).copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..n).collect::<Vec<_>>(),
+            "mine {mine:?} stolen {stolen:?}"
+        );
+    }
+
+    /// `before` items queued, then a thief takes everything while the owner queues
+    /// `batch` more at once (`push_many`, as from the global queue) and pops: each
+    /// item exactly once (the thief never sees a slot of the batch before the tail
+    /// publishes it, nor one of a grown buffer before it is filled).
+    fn batch_against_thief_taking_all(before: usize, batch: usize) {
+        model(move || {
             let q = Arc::new(Shared(RunQueue::new()));
-            let q2 = q.clone();
-            let thief = thread::spawn(move || {
-                let mine = RunQueue::<u8>::new();
-                let mut got = Vec::new();
-                // SAFETY: this thread owns `mine`, which is empty.
-                let x = unsafe { q2.0.steal_into(&mine) };
-                if !x.is_null() {
-                    got.push(id(x));
-                    got.extend(pop_all(&mine));
-                }
-                got
-            });
-            let mut mine = Vec::new();
-            for i in 0..3 {
+            for i in 0..before {
                 // SAFETY: this thread is the owner.
                 unsafe { q.0.push(item(i)) };
             }
-            loop {
-                // SAFETY: this thread is the owner.
-                let x = unsafe { q.0.pop() };
-                if x.is_null() {
-                    break;
-                }
-                mine.push(id(x));
-            }
-            let stolen = thief.join().unwrap();
-            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
-            all.sort_unstable();
-            assert_eq!(all, vec![0, 1, 2], "mine {mine:?} stolen {stolen:?}");
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "owner order {mine:?}");
-        });
-    }
-
-    /// The owner queues a batch at once (`push_many`, as from the global queue) while a
-    /// thief steals: every item is taken exactly once, the thief never sees a slot of
-    /// the batch before the tail publishes it.
-    #[test]
-    fn batch_against_thief() {
-        model(|| {
-            let q = Arc::new(Shared(RunQueue::new()));
-            // SAFETY: this thread is the owner.
-            unsafe { q.0.push(item(0)) };
             let q2 = q.clone();
             let thief = thread::spawn(move || {
                 let mut got = Vec::new();
                 q2.0.steal_all(&mut got);
                 got.into_iter().map(id).collect::<Vec<_>>()
             });
-            // SAFETY: the owner, with room for both.
-            unsafe { q.0.push_many([item(1), item(2)].into_iter()) };
+            // SAFETY: the owner.
+            unsafe { q.0.push_many((before..before + batch).map(item)) };
+            let mine = pop_all(&q.0);
+            each_once(&mine, &thief.join().unwrap(), before + batch);
+        });
+    }
+
+    /// Owner pushes 3 and pops; a thief steals half into its own queue and drains it.
+    #[test]
+    fn owner_and_thief_see_each_item_once() {
+        model(|| {
+            let q = Arc::new(Shared(RunQueue::new()));
+            let q2 = q.clone();
+            let thief = thread::spawn(move || steal_half(&q2.0));
+            for i in 0..3 {
+                // SAFETY: this thread is the owner.
+                unsafe { q.0.push(item(i)) };
+            }
             let mine = pop_all(&q.0);
             let stolen = thief.join().unwrap();
-            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
-            all.sort_unstable();
-            assert_eq!(all, vec![0, 1, 2], "mine {mine:?} stolen {stolen:?}");
+            each_once(&mine, &stolen, 3);
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "owner order {mine:?}");
         });
+    }
+
+    /// A batch that fits (`push_many`) against a thief taking everything.
+    #[test]
+    fn batch_against_thief() {
+        batch_against_thief_taking_all(1, 2);
     }
 
     /// Two thieves (one stealing all, one half) against an owner that pushes while
@@ -740,30 +751,14 @@ mod loom_tests {
                 unsafe { q.0.push(item(i)) };
             }
             let q2 = q.clone();
-            let thief = thread::spawn(move || {
-                let mine = RunQueue::<u8>::new();
-                let mut got = Vec::new();
-                // SAFETY: this thread owns `mine`, which is empty.
-                let x = unsafe { q2.0.steal_into(&mine) };
-                if !x.is_null() {
-                    got.extend(pop_all(&mine));
-                    got.push(id(x));
-                }
-                got
-            });
+            let thief = thread::spawn(move || steal_half(&q2.0));
             for i in full..full + 2 {
                 // SAFETY: this thread is the owner.
                 unsafe { q.0.push(item(i)) };
             }
             let mine = pop_all(&q.0);
             let stolen = thief.join().unwrap();
-            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
-            all.sort_unstable();
-            assert_eq!(
-                all,
-                (0..full + 2).collect::<Vec<_>>(),
-                "mine {mine:?} stolen {stolen:?}"
-            );
+            each_once(&mine, &stolen, full + 2);
             assert!(mine.windows(2).all(|w| w[0] < w[1]), "owner order {mine:?}");
             assert!(
                 stolen.windows(2).all(|w| w[0] < w[1]),
@@ -772,35 +767,11 @@ mod loom_tests {
         });
     }
 
-    /// A batch that does not fit (`push_many` growing the ring) while a thief takes
-    /// everything: each item exactly once.
+    /// A batch that does not fit (`push_many` growing the ring) against a thief taking
+    /// everything.
     #[test]
     fn batch_growth_against_thief() {
-        model(|| {
-            let q = Arc::new(Shared(RunQueue::new()));
-            let full = RUNQ_MIN as usize;
-            for i in 0..full - 1 {
-                // SAFETY: this thread is the owner.
-                unsafe { q.0.push(item(i)) };
-            }
-            let q2 = q.clone();
-            let thief = thread::spawn(move || {
-                let mut got = Vec::new();
-                q2.0.steal_all(&mut got);
-                got.into_iter().map(id).collect::<Vec<_>>()
-            });
-            // SAFETY: the owner.
-            unsafe { q.0.push_many([item(full - 1), item(full)].into_iter()) };
-            let mine = pop_all(&q.0);
-            let stolen = thief.join().unwrap();
-            let mut all: Vec<usize> = mine.iter().chain(stolen.iter()).copied().collect();
-            all.sort_unstable();
-            assert_eq!(
-                all,
-                (0..full + 1).collect::<Vec<_>>(),
-                "mine {mine:?} stolen {stolen:?}"
-            );
-        });
+        batch_against_thief_taking_all(RUNQ_MIN as usize - 1, 2);
     }
 
     /// The owner takes what is in runnext and puts another item there, as a switch
