@@ -1417,8 +1417,10 @@ int gr_rwmutex_tryrlock(struct gr_rwmutex *m);
 /*
  Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
  thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
- reader holds it and none is waited for, as Go detects it; nothing changes unless
- another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
+ reader holds it, as Go detects it; nothing changes unless another call on the
+ mutex runs at that moment. A misuse that goes unnoticed, which readers that
+ moved CPUs while a writer waited make possible, is a fatal error when the next
+ writer comes, as every such call is in Go), -EINVAL (NULL). Never parks.
 
  # Safety
  `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.

@@ -3,8 +3,9 @@
 //! good), and `prepare` lays out a fresh stack so that the first switch into it starts
 //! `entry(transfer, arg)`.
 //! It also holds the thread's current-M word (`tls_m`), an initial-exec thread-local
-//! that costs two instructions to read, and valgrind's client-request sequence
-//! (`valgrind_request`), the other piece of machine code the crate needs.
+//! that costs two instructions to read, the number of the CPU the thread runs on
+//! (`cpu_hint`, from glibc's restartable-sequences area), and valgrind's
+//! client-request sequence (`valgrind_request`), the other machine code the crate needs.
 //!
 //! Another architecture is one more `.S` file exporting the same three symbols plus the
 //! frame layout in `prepare`.
@@ -156,4 +157,53 @@ pub unsafe fn jump(load: *const Context, transfer: usize) -> ! {
     // SAFETY: this function's contract: `load` holds a resumable context nobody else
     // runs, and nothing needs the current one again.
     unsafe { gr_ctx_jump((*load).sp, transfer) }
+}
+
+/// `__rseq_offset + 4` (the `cpu_id` word of this thread's `struct rseq`, from the
+/// thread pointer) when glibc registered restartable sequences, else 0 (not looked
+/// up yet, or not available: `cpu_hint` then says 0).
+static RSEQ_CPU_ID: core::sync::atomic::AtomicIsize = core::sync::atomic::AtomicIsize::new(0);
+
+/// Looks up glibc's restartable-sequences area (glibc 2.35 and later register one
+/// for every thread, unless told not to by `glibc.pthread.rseq=0`) so that
+/// `cpu_hint` can read it. Looked up with dlsym, so that an older glibc loads the
+/// library all the same (every hint is then 0). Idempotent.
+pub fn init_cpu_hint() {
+    use core::sync::atomic::Ordering;
+    if RSEQ_CPU_ID.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    // SAFETY: dlsym on the global scope with NUL-terminated names; glibc documents
+    // both as `const` objects: ptrdiff_t __rseq_offset, unsigned int __rseq_size.
+    unsafe {
+        let off = libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr()) as *const isize;
+        let size = libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr()) as *const u32;
+        if !off.is_null() && !size.is_null() && *size >= 8 && *off != 0 {
+            RSEQ_CPU_ID.store(*off + 4, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The CPU the calling thread runs on, as the kernel last wrote it into the
+/// thread's restartable-sequences area: a hint (the thread may move right after),
+/// two loads and no system call. 0 before `init_cpu_hint`, or without the area.
+#[inline(always)]
+pub fn cpu_hint() -> usize {
+    let off = RSEQ_CPU_ID.load(core::sync::atomic::Ordering::Relaxed);
+    if off == 0 {
+        return 0;
+    }
+    let cpu: u32;
+    // SAFETY: `off` is glibc's offset of this thread's registered `struct rseq` plus
+    // the offset of its `cpu_id` word, from the thread pointer (fs), which the kernel
+    // keeps current for every thread glibc starts (and the main thread).
+    unsafe {
+        core::arch::asm!(
+            "mov {cpu:e}, fs:[{off}]",
+            cpu = out(reg) cpu,
+            off = in(reg) off,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    cpu as usize
 }

@@ -1,4 +1,5 @@
-//! Header section "reader/writer mutexes" (`sync::rwmutex`): Go's `sync.RWMutex`.
+//! Header section "reader/writer mutexes" (`sync::rwmutex`): Go's `sync.RWMutex`,
+//! with its read count kept per CPU.
 //!
 //! A `gr_rwmutex` is a `sync::rwmutex::RwMutex` boxed by gr_rwmutex_new. Every call
 //! checks for NULL and returns a negative errno value for bad arguments before
@@ -53,19 +54,21 @@ pub unsafe extern "C" fn gr_rwmutex_rlock(m: *mut gr_rwmutex) -> c_int {
     // without the boundary's frame; the fork rule is checked first, as boundary does.
     // SAFETY: m is NULL or a live rwmutex (our contract).
     if let Some(rw) = unsafe { rwmutex_of(m) } {
-        if !in_forked_child() && rw.rlock_begin() {
-            return 0;
+        if !in_forked_child() {
+            return match rw.rlock_begin() {
+                Ok(()) => 0,
+                Err(slot) => rlock_wait(rw, slot),
+            };
         }
     }
     // SAFETY: our contract.
     unsafe { rlock_rest(m) }
 }
 
-/// gr_rwmutex_rlock after its fast path: NULL, the fork rule, or a wait for the
-/// writer (rlock_begin has counted the reader in).
+/// gr_rwmutex_rlock without its fast path: NULL, or the fork rule.
 ///
 /// # Safety
-/// As for gr_rwmutex_rlock; called only after its fast path failed.
+/// As for gr_rwmutex_rlock.
 #[cold]
 #[inline(never)]
 unsafe fn rlock_rest(m: *mut gr_rwmutex) -> c_int {
@@ -74,10 +77,21 @@ unsafe fn rlock_rest(m: *mut gr_rwmutex) -> c_int {
         // SAFETY: m is NULL or a live rwmutex (our contract).
         AssertUnwindSafe(|| match unsafe { rwmutex_of(m) } {
             None => -libc::EINVAL,
-            Some(rw) => {
-                rw.rlock_wait();
-                0
-            }
+            Some(rw) => rw.rlock(),
+        }),
+    )
+}
+
+/// gr_rwmutex_rlock after its fast path found a writer about (the reader is counted
+/// in `slot`): the wait for it.
+#[cold]
+#[inline(never)]
+fn rlock_wait(rw: &RwMutex, slot: usize) -> c_int {
+    boundary(
+        "gr_rwmutex_rlock",
+        AssertUnwindSafe(|| {
+            rw.rlock_wait(slot);
+            0
         }),
     )
 }
@@ -101,8 +115,10 @@ pub unsafe extern "C" fn gr_rwmutex_tryrlock(m: *mut gr_rwmutex) -> c_int {
 
 /// Drops a read lock; the last reader lets a waiting writer in. Any goroutine or
 /// thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
-/// reader holds it and none is waited for, as Go detects it; nothing changes unless
-/// another call on the mutex runs at that moment), -EINVAL (NULL). Never parks.
+/// reader holds it, as Go detects it; nothing changes unless another call on the
+/// mutex runs at that moment. A misuse that goes unnoticed, which readers that
+/// moved CPUs while a writer waited make possible, is a fatal error when the next
+/// writer comes, as every such call is in Go), -EINVAL (NULL). Never parks.
 ///
 /// # Safety
 /// `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
@@ -115,9 +131,7 @@ pub unsafe extern "C" fn gr_rwmutex_runlock(m: *mut gr_rwmutex) -> c_int {
         if !in_forked_child() {
             return match rw.runlock_begin() {
                 RUnlock::Done => 0,
-                RUnlock::NotLocked => -libc::EPERM,
-                // SAFETY: our contract.
-                RUnlock::LetWriterIn => unsafe { runlock_rest(m) },
+                RUnlock::Slow { slot, left } => runlock_finish(rw, slot, left),
             };
         }
     }
@@ -125,8 +139,7 @@ pub unsafe extern "C" fn gr_rwmutex_runlock(m: *mut gr_rwmutex) -> c_int {
     unsafe { runlock_rest(m) }
 }
 
-/// gr_rwmutex_runlock after its fast path: NULL, the fork rule, or letting the
-/// pending writer in (runlock_begin found it was the last reader it waited for).
+/// gr_rwmutex_runlock without its fast path: NULL, or the fork rule.
 ///
 /// # Safety
 /// As for gr_rwmutex_runlock.
@@ -138,8 +151,19 @@ unsafe fn runlock_rest(m: *mut gr_rwmutex) -> c_int {
         // SAFETY: m is NULL or a live rwmutex (our contract).
         AssertUnwindSafe(|| match unsafe { rwmutex_of(m) } {
             None => -libc::EINVAL,
-            Some(rw) => rw.let_writer_in(),
+            Some(rw) => rw.runlock(),
         }),
+    )
+}
+
+/// gr_rwmutex_runlock after its fast path said `Slow`: the check for a read unlock
+/// of an unlocked mutex, and letting a pending writer in (which wakes it).
+#[cold]
+#[inline(never)]
+fn runlock_finish(rw: &RwMutex, slot: usize, left: i64) -> c_int {
+    boundary(
+        "gr_rwmutex_runlock",
+        AssertUnwindSafe(|| rw.runlock_finish(slot, left)),
     )
 }
 

@@ -1,4 +1,4 @@
-//! Model checking of the channel, select, wait group, mutex, cond and semaphore state
+//! Model checking of the channel, select, wait group, mutex, rwmutex, cond and semaphore state
 //! machines with loom: loom threads stand in for goroutines, `shim` gives them loom's
 //! atomics, a spinning waiter and a timeout that may fire at any point, and loom runs
 //! every interleaving (up to a preemption bound) of each small scenario below.
@@ -19,6 +19,7 @@ use loom::thread;
 use super::chan::Chan;
 use super::cond::Cond;
 use super::mutex::Mutex;
+use super::rwmutex::RwMutex;
 use super::select::{select, Case, RECV, SEND};
 use super::sem::{Semaphore, Wait};
 use super::shim::WaitReason;
@@ -539,5 +540,107 @@ fn sem_cancel_races_release() {
             assert_eq!((rc, free), (-libc::ECANCELED, 1));
         }
         assert!(!s.has_waiters());
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// rwmutex: a read count spread over slots, a writer that adds them up
+
+/// The data a rwmutex guards: readers read it together, a writer writes it alone
+/// (loom reports a read that overlaps the write as a data race).
+struct Guarded(loom::cell::UnsafeCell<u64>);
+// SAFETY: accessed only under the rwmutex of each scenario (which loom checks).
+unsafe impl Sync for Guarded {}
+
+/// A reader that comes in through slot 0 and leaves through slot 1 (it moved CPUs),
+/// against a writer: the writer gets in only when the reader is out, and the reader
+/// only when the writer is; afterwards the mutex is free (the slots, +1 and -1 or
+/// folded, add up to 0) and a read unlock of it through slot 1 is refused.
+#[test]
+fn rwmutex_reader_moves_against_writer() {
+    model(|| {
+        let m = Arc::new(RwMutex::new());
+        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
+        let (m1, d1) = (m.clone(), d.clone());
+        let t = thread::spawn(move || {
+            m1.rlock_at(0);
+            // SAFETY: read-locked.
+            let v = d1.0.with(|p| unsafe { *p });
+            assert_eq!(m1.runlock_at(1), 0);
+            v
+        });
+        assert_eq!(m.lock(), 0);
+        // SAFETY: write-locked.
+        d.0.with_mut(|p| unsafe { *p = 1 });
+        assert_eq!(m.unlock(), 0);
+        let seen = t.join().unwrap();
+        assert!(seen == 0 || seen == 1);
+        assert!(!m.is_busy());
+        assert_eq!(m.runlock_at(1), -libc::EPERM);
+        assert_eq!(m.try_lock(), 0);
+        assert_eq!(m.unlock(), 0);
+    });
+}
+
+/// Two readers on different slots (one of them leaving through the other's) and a
+/// writer: readers may be in together, the writer alone; whoever comes last, the
+/// writer is let in exactly once (a stray second token on `writer_sem` would leave
+/// the mutex busy at the end).
+#[test]
+fn rwmutex_two_readers_one_writer() {
+    model3(|| {
+        let m = Arc::new(RwMutex::new());
+        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
+        let readers: Vec<_> = [(0, 1), (1, 1)]
+            .into_iter()
+            .map(|(inn, out)| {
+                let (m, d) = (m.clone(), d.clone());
+                thread::spawn(move || {
+                    m.rlock_at(inn);
+                    // SAFETY: read-locked.
+                    d.0.with(|p| unsafe { *p });
+                    assert_eq!(m.runlock_at(out), 0);
+                })
+            })
+            .collect();
+        assert_eq!(m.lock(), 0);
+        // SAFETY: write-locked.
+        d.0.with_mut(|p| unsafe { *p += 1 });
+        assert_eq!(m.unlock(), 0);
+        for t in readers {
+            t.join().unwrap();
+        }
+        assert!(!m.is_busy());
+        assert_eq!(m.try_lock(), 0);
+        assert_eq!(m.try_lock(), -libc::EBUSY);
+        assert_eq!(m.unlock(), 0);
+        assert!(!m.is_busy());
+    });
+}
+
+/// A writer's `try_lock` against a reader coming and going: it gets the lock (0)
+/// only with the reader out, else gives up (-EBUSY) leaving nothing behind: no
+/// token on `writer_sem`, no reader held back.
+#[test]
+fn rwmutex_try_lock_races_reader() {
+    model(|| {
+        let m = Arc::new(RwMutex::new());
+        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
+        let (m1, d1) = (m.clone(), d.clone());
+        let t = thread::spawn(move || {
+            m1.rlock_at(1);
+            // SAFETY: read-locked.
+            d1.0.with(|p| unsafe { *p });
+            assert_eq!(m1.runlock_at(0), 0);
+        });
+        if m.try_lock() == 0 {
+            // SAFETY: write-locked.
+            d.0.with_mut(|p| unsafe { *p += 1 });
+            assert_eq!(m.unlock(), 0);
+        }
+        t.join().unwrap();
+        assert!(!m.is_busy());
+        assert_eq!(m.try_lock(), 0);
+        assert_eq!(m.unlock(), 0);
     });
 }

@@ -1,58 +1,91 @@
-//! Reader/writer mutexes: Go's `sync.RWMutex` (`gr_rwmutex`), with Go's algorithm.
+//! Reader/writer mutexes: Go's `sync.RWMutex` (`gr_rwmutex`), with the read count
+//! spread over one cache line per CPU.
 //!
-//! - `reader_count`: readers inside or on their way in. A writer that wants the lock
-//!   subtracts `MAX_READERS` from it, so a negative count tells every new reader that
-//!   a writer is pending: it waits on `reader_sem` (a waiting writer holds back new
-//!   readers, so a stream of readers cannot starve it).
-//! - `reader_wait`: how many of the readers that were inside when the writer came the
-//!   writer still waits for. The last of them to leave releases `writer_sem`.
-//! - `w`: a `Mutex` that writers take first, so only one writer at a time is pending.
-//! - Unlocking the writer adds `MAX_READERS` back: the count is then the readers that
-//!   arrived meanwhile, and that many tokens go to `reader_sem` at once.
+//! Go keeps every reader in one shared counter, so readers on two CPUs take
+//! turns owning its cache line: the case a RWMutex exists for (readers everywhere,
+//! writers rare) is the one that scales worst. Here a reader counts itself in the
+//! slot of the CPU it runs on (`slots`, each on its own 128 bytes, the pair of lines
+//! x86 prefetches together; the CPU number is the one the kernel keeps in glibc's
+//! restartable-sequences area, `arch::cpu_hint`) and then checks `state`, a word only writers
+//! write, so readers without a writer share it read-only. A writer sets `W_WAIT` in
+//! `state` and waits until the slots add up to 0 (Linux's percpu-rwsem and BRAVO
+//! are built the same way).
 //!
-//! A read lock and unlock without a writer are one atomic add each on
-//! `reader_count`, as in Go, and touch no lock; `rlock_begin` and `runlock_begin` are
-//! those parts, which the C exports run without the boundary's frame.
+//! - Read lock: `slots[cpu] += 1`, then `state` must be 0; otherwise the reader undoes
+//!   its count (in the same slot, whatever the CPU is by then) and, under `lock`, counts itself in `waiting` and waits on
+//!   `reader_sem` (a waiting writer holds back new readers, so a stream of readers
+//!   cannot starve it). Read unlock: `slots[cpu] -= 1` for the CPU the reader is on
+//!   now, which may differ from the one it locked on (the goroutine, or the thread,
+//!   may have moved in between): single slots may go negative; their sum cannot.
+//! - Both are sequentially consistent (a locked add, then a load), as is the
+//!   writer's `W_WAIT` before it adds up the slots, so of a reader leaving and a
+//!   writer arriving at least one sees the other; and a reader that was not inside
+//!   when `W_WAIT` was set never gets in, so once `W_WAIT` is set the sum can only
+//!   overstate the readers inside, never understate them. Whoever sees the sum at 0
+//!   while `W_WAIT` is set moves `state` from `W_WAIT` to `W_HELD` (one
+//!   compare-and-swap, so one winner); a reader that wins gives the writer its
+//!   token on `writer_sem`.
+//! - Write unlock: under `lock`, counts the `waiting` readers in at once (in slot 0)
+//!   and clears `state`, then lets them go: they are in before the next writer can
+//!   set `W_WAIT` (which needs `w`, the writers' mutex, still held then).
 //!
-//! A read unlock of a mutex nobody read-locked is detected where Go detects it (no
-//! reader in and none waited for: the count was 0, or exactly -MAX_READERS), where
-//! Go throws a fatal error. Here the count is put back and the call returns -EPERM:
-//! right when the misuse is the only call on the mutex at that moment; a lock taken
-//! concurrently may see the transient count (as in Go, where the process dies). A
-//! compare-and-swap would avoid the transient, at the price of a second pass over
-//! the cache line for every read unlock of a mutex that readers on several
-//! processors share, the case a RWMutex is for. `writer_holds` makes the write
-//! unlock's check exact (it is not on the readers' path).
+//! A read unlock of a mutex nobody read-locked shows as the caller's slot going
+//! below 0, which a legitimate reader that moved CPUs also does. That rarer
+//! path sets `CHECK` in `state` under `lock` (new readers step aside as for a
+//! writer), and adds up the slots: below 0 is the misuse, which is undone and
+//! reported as -EPERM (where Go throws a fatal error); otherwise, with no writer
+//! about, it folds the slots into slot 0, so that what a moved reader left behind
+//! (+1 on one slot, -1 on another) does not hide the next misuse. As in Go, a
+//! misuse while readers are inside goes unnoticed, and so can one on a slot that
+//! still holds such a +1 (a writer was pending when it was checked); a writer that
+//! then finds the slots adding up below 0 stops the program, as Go would have, with
+//! a fatal error, rather than wait forever. A misuse that races with other calls on
+//! the mutex can disturb them for that moment.
 //!
 //! Locks are not cancellation points, as in Go: the semaphores' waits are
 //! uninterruptible (`sem::Wait::Uninterruptible`).
 
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-
 use super::mutex::Mutex;
 use super::sem::{Semaphore, Wait};
-use super::shim::WaitReason;
+use super::shim::{
+    fatal, reader_slot, reader_slots, sc_fence, AtomicI64, AtomicU32, Guarded, Ordering, SpinLock,
+    WaitReason,
+};
+
+/// `state`: a writer waits for the readers inside to leave.
+const W_WAIT: u32 = 1;
+/// `state`: a writer holds the lock.
+const W_HELD: u32 = 2;
+/// `state`: a read unlock is checking the slots' sum (see the file comment).
+const CHECK: u32 = 4;
 
 /// What `runlock_begin` found.
 pub enum RUnlock {
     Done,
-    /// It was not read-locked: nothing changed.
-    NotLocked,
-    /// This was the last reader a pending writer waited for: `writer_sem.release(1)`.
-    LetWriterIn,
+    /// `runlock_finish(slot, left)` must run.
+    Slow {
+        slot: usize,
+        left: i64,
+    },
 }
 
-/// More readers than this at once is not supported (Go's limit).
-const MAX_READERS: i32 = 1 << 30;
+/// One CPU's share of the read count, alone in its pair of cache lines.
+#[repr(align(128))]
+struct Slot(AtomicI64);
 
 pub struct RwMutex {
+    /// Written by writers only (and by the rare check): readers share it read-only.
+    state: AtomicU32,
+    /// A power of two long.
+    slots: Box<[Slot]>,
+    /// Writers take it first, so only one writer at a time is pending.
     w: Mutex,
+    /// Guards `waiting` and every change of `state` except `W_WAIT` -> `W_HELD`.
+    lock: SpinLock,
+    /// Readers parked on `reader_sem` until the writer unlocks.
+    waiting: Guarded<i64>,
     writer_sem: Semaphore,
     reader_sem: Semaphore,
-    reader_count: AtomicI32,
-    reader_wait: AtomicI32,
-    /// Set while a writer holds the lock (after its readers left).
-    writer_holds: AtomicBool,
 }
 
 impl Default for RwMutex {
@@ -64,55 +97,120 @@ impl Default for RwMutex {
 impl RwMutex {
     pub fn new() -> Self {
         RwMutex {
+            state: AtomicU32::new(0),
+            slots: (0..reader_slots())
+                .map(|_| Slot(AtomicI64::new(0)))
+                .collect(),
             w: Mutex::new(),
+            lock: SpinLock::new(),
+            waiting: Guarded::new(0),
             writer_sem: Semaphore::counting(),
             reader_sem: Semaphore::counting(),
-            reader_count: AtomicI32::new(0),
-            reader_wait: AtomicI32::new(0),
-            writer_holds: AtomicBool::new(false),
         }
+    }
+
+    #[inline(always)]
+    fn slot(&self, s: usize) -> &AtomicI64 {
+        &self.slots[s & (self.slots.len() - 1)].0
+    }
+
+    /// The readers inside (and on their way in or out), as far as one pass over the
+    /// slots can tell: exact only while `state` keeps new readers out.
+    fn sum(&self) -> i64 {
+        self.slots.iter().map(|s| s.0.load(Ordering::SeqCst)).sum()
     }
 
     /// Takes a read lock, waiting while a writer holds it or waits for it. Returns 0.
     #[inline]
     pub fn rlock(&self) -> i32 {
-        if !self.rlock_begin() {
-            self.rlock_wait();
-        }
+        self.rlock_at(reader_slot());
         0
     }
 
-    /// The part of `rlock` that never waits: counts the reader in. True when it is
-    /// in; false when a writer is pending, and the reader must `rlock_wait`.
-    #[inline(always)]
-    pub fn rlock_begin(&self) -> bool {
-        self.reader_count.fetch_add(1, Ordering::SeqCst) >= 0
+    /// `rlock` counting in slot `s` (the models choose it).
+    pub(crate) fn rlock_at(&self, s: usize) {
+        if !self.rlock_begin_at(s) {
+            self.rlock_wait_at(s);
+        }
     }
 
-    /// The rest of `rlock` after `rlock_begin` said false: the pending writer's
-    /// unlock gives this reader a token.
+    /// The part of `rlock` that never waits: counts the reader in. `Ok` when it is
+    /// in; `Err(slot)` when it must `rlock_wait(slot)` (its count is still in that
+    /// slot: the CPU may change before then, the slot must not).
+    #[inline(always)]
+    pub fn rlock_begin(&self) -> Result<(), usize> {
+        let s = reader_slot();
+        if self.rlock_begin_at(s) {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    }
+
+    #[inline(always)]
+    fn rlock_begin_at(&self, s: usize) -> bool {
+        self.slot(s).fetch_add(1, Ordering::SeqCst);
+        sc_fence();
+        self.state.load(Ordering::SeqCst) == 0
+    }
+
+    /// The rest of `rlock` after `rlock_begin` said `Err(slot)`.
     #[cold]
-    pub fn rlock_wait(&self) {
-        self.reader_sem
-            .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexRead);
+    pub fn rlock_wait(&self, slot: usize) {
+        self.rlock_wait_at(slot)
+    }
+
+    /// Steps aside (through the slot `rlock_begin_at` counted in, so that a writer
+    /// adding up the slots never sees the step out without the step in), then waits for the writer's unlock, which counts this reader in, or
+    /// tries again once the check or the writer is gone.
+    #[cold]
+    fn rlock_wait_at(&self, s: usize) {
+        loop {
+            self.leave(s);
+            if self.wait_for_writer() {
+                return;
+            }
+            if self.rlock_begin_at(s) {
+                return;
+            }
+        }
+    }
+
+    /// Under `lock`: with a writer pending or inside, counts this reader among the
+    /// `waiting` and parks until the writer's unlock lets it in (true). Without one
+    /// (a check has ended, or the writer has gone) returns false at once.
+    fn wait_for_writer(&self) -> bool {
+        self.lock.lock();
+        let writer = self.state.load(Ordering::SeqCst) & (W_WAIT | W_HELD) != 0;
+        if writer {
+            // SAFETY: `lock` is held.
+            unsafe { self.waiting.with(|w| *w += 1) };
+        }
+        // SAFETY: taken above.
+        unsafe { self.lock.unlock() };
+        if writer {
+            self.reader_sem
+                .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexRead);
+        }
+        writer
     }
 
     /// Takes a read lock if that needs no wait: 0, or `-EBUSY` while a writer holds
     /// or waits for it.
     pub fn try_rlock(&self) -> i32 {
-        let mut c = self.reader_count.load(Ordering::SeqCst);
+        let s = reader_slot();
         loop {
-            if c < 0 {
-                return -libc::EBUSY;
+            if self.rlock_begin_at(s) {
+                return 0;
             }
-            match self.reader_count.compare_exchange_weak(
-                c,
-                c + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return 0,
-                Err(cur) => c = cur,
+            self.leave(s);
+            // Wait out a check (it holds `lock`); a writer means busy.
+            self.lock.lock();
+            let writer = self.state.load(Ordering::SeqCst) & (W_WAIT | W_HELD) != 0;
+            // SAFETY: taken above.
+            unsafe { self.lock.unlock() };
+            if writer {
+                return -libc::EBUSY;
             }
         }
     }
@@ -122,57 +220,136 @@ impl RwMutex {
     /// it in.
     #[inline]
     pub fn runlock(&self) -> i32 {
-        match self.runlock_begin() {
+        self.runlock_at(reader_slot())
+    }
+
+    /// `runlock` counting out of slot `s` (the models choose it).
+    #[inline(always)]
+    pub(crate) fn runlock_at(&self, s: usize) -> i32 {
+        match self.runlock_begin_at(s) {
             RUnlock::Done => 0,
-            RUnlock::NotLocked => -libc::EPERM,
-            RUnlock::LetWriterIn => self.let_writer_in(),
+            RUnlock::Slow { slot, left } => self.runlock_finish(slot, left),
         }
     }
 
-    /// After `runlock_begin` said `LetWriterIn`. Returns 0.
-    pub fn let_writer_in(&self) -> i32 {
-        self.writer_sem.release(1);
+    /// The part of `runlock` that never waits or wakes anybody: counts the reader
+    /// out. `Slow` when `runlock_finish` must run (a writer waits, or the slot went
+    /// below 0).
+    #[inline(always)]
+    pub fn runlock_begin(&self) -> RUnlock {
+        self.runlock_begin_at(reader_slot())
+    }
+
+    #[inline(always)]
+    fn runlock_begin_at(&self, s: usize) -> RUnlock {
+        let left = self.slot(s).fetch_sub(1, Ordering::SeqCst) - 1;
+        sc_fence();
+        if left >= 0 && self.state.load(Ordering::SeqCst) == 0 {
+            return RUnlock::Done;
+        }
+        RUnlock::Slow { slot: s, left }
+    }
+
+    /// The rest of `runlock` after `runlock_begin` said `Slow`: 0, or `-EPERM`.
+    #[cold]
+    pub fn runlock_finish(&self, s: usize, left: i64) -> i32 {
+        if left < 0 && !self.check_still_read_locked(s) {
+            return -libc::EPERM;
+        }
+        self.let_writer_in_if_last();
         0
     }
 
-    /// The part of `runlock` that never waits or wakes anybody (Go's RUnlock and
-    /// rUnlockSlow, which only counts).
-    #[inline(always)]
-    pub fn runlock_begin(&self) -> RUnlock {
-        let r = self.reader_count.fetch_sub(1, Ordering::SeqCst) - 1;
-        if r >= 0 {
-            return RUnlock::Done;
+    /// After a read unlock took slot `s` below 0: true if the sum of the slots says a
+    /// reader was inside (this one, having moved CPUs), false if nobody was
+    /// (the count is put back: nothing changed).
+    fn check_still_read_locked(&self, s: usize) -> bool {
+        self.lock.lock();
+        self.state.fetch_or(CHECK, Ordering::SeqCst);
+        sc_fence();
+        let was_inside = self.sum() >= 0;
+        if !was_inside {
+            self.slot(s).fetch_add(1, Ordering::SeqCst);
+        } else if self.state.load(Ordering::SeqCst) & (W_WAIT | W_HELD) == 0 {
+            self.fold();
         }
-        self.runlock_slow(r)
+        self.state.fetch_and(!CHECK, Ordering::SeqCst);
+        // SAFETY: taken above.
+        unsafe { self.lock.unlock() };
+        was_inside
     }
 
-    #[cold]
-    fn runlock_slow(&self, r: i32) -> RUnlock {
-        if r + 1 == 0 || r + 1 == -MAX_READERS {
-            // Nobody read-locked it (no reader in, and none a writer waits for): put
-            // the count back (see the file comment).
-            self.reader_count.fetch_add(1, Ordering::SeqCst);
-            return RUnlock::NotLocked;
+    /// Under `lock`, with `CHECK` set and no writer (so nobody adds up the slots
+    /// meanwhile): moves every slot's count into slot 0, so that the counts a reader
+    /// that moved CPUs left behind (+1 here, -1 there) cancel out, and the next read
+    /// unlock of the unlocked mutex takes its slot below 0 again. A reader stepping
+    /// aside at that moment may leave a pair of its own; the sum never changes.
+    fn fold(&self) {
+        for slot in &self.slots[1..] {
+            let v = slot.0.swap(0, Ordering::SeqCst);
+            if v != 0 {
+                self.slots[0].0.fetch_add(v, Ordering::SeqCst);
+            }
         }
-        // A writer is pending: the last reader it waits for lets it in.
-        if self.reader_wait.fetch_sub(1, Ordering::SeqCst) == 1 {
-            RUnlock::LetWriterIn
-        } else {
-            RUnlock::Done
+    }
+
+    /// Counts a reader out of slot `s` that steps aside before it got in (same slot:
+    /// it has not parked since it counted itself in).
+    fn leave(&self, s: usize) {
+        self.slot(s).fetch_sub(1, Ordering::SeqCst);
+        sc_fence();
+        self.let_writer_in_if_last();
+    }
+
+    /// A reader that left while a writer waits: if no reader is left, the first to
+    /// see it (reader or writer) moves `state` to `W_HELD`; a reader that does gives
+    /// the writer its token.
+    fn let_writer_in_if_last(&self) {
+        if self.state.load(Ordering::SeqCst) & W_WAIT != 0 && self.claim_for_writer() {
+            self.writer_sem.release(1);
         }
+    }
+
+    /// `W_WAIT` -> `W_HELD` if the slots add up to 0; true for the one caller that
+    /// made the move.
+    fn claim_for_writer(&self) -> bool {
+        let readers = self.sum();
+        if readers < 0 {
+            // With a writer pending the sum can only overstate (file comment): a read
+            // unlock of a mutex nobody read-locked went through unnoticed. Go stops
+            // the program at every such unlock; left alone, this writer would wait
+            // forever.
+            fatal("gr_rwmutex: read unlock of a mutex that was not read-locked");
+        }
+        readers == 0
+            && self
+                .state
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |st| {
+                    (st & W_WAIT != 0).then_some((st & !W_WAIT) | W_HELD)
+                })
+                .is_ok()
     }
 
     /// Takes the write lock, waiting for other writers and for the readers inside to
     /// leave. Returns 0.
     pub fn lock(&self) -> i32 {
         self.w.lock();
-        let r = self.reader_count.fetch_add(-MAX_READERS, Ordering::SeqCst);
-        if r != 0 && self.reader_wait.fetch_add(r, Ordering::SeqCst) + r != 0 {
+        self.set_writer_waiting();
+        if !self.claim_for_writer() {
+            // A reader has claimed it, or the last reader inside will.
             self.writer_sem
                 .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexWrite);
         }
-        self.writer_holds.store(true, Ordering::SeqCst);
         0
+    }
+
+    /// With `w` held: sets `W_WAIT` (under `lock`, so no check is running).
+    fn set_writer_waiting(&self) {
+        self.lock.lock();
+        self.state.fetch_or(W_WAIT, Ordering::SeqCst);
+        sc_fence();
+        // SAFETY: taken above.
+        unsafe { self.lock.unlock() };
     }
 
     /// Takes the write lock if that needs no wait: 0, or `-EBUSY`.
@@ -180,36 +357,71 @@ impl RwMutex {
         if self.w.try_lock() != 0 {
             return -libc::EBUSY;
         }
-        if self
-            .reader_count
-            .compare_exchange(0, -MAX_READERS, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            self.w.unlock();
-            return -libc::EBUSY;
+        self.set_writer_waiting();
+        if self.claim_for_writer() {
+            return 0;
         }
-        self.writer_holds.store(true, Ordering::SeqCst);
-        0
+        self.lock.lock();
+        let gave_up = self
+            .state
+            .compare_exchange(W_WAIT, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if !gave_up {
+            // SAFETY: taken above.
+            unsafe { self.lock.unlock() };
+            // The last reader left meanwhile and claimed it for us: its token is
+            // there already, so this does not wait.
+            self.writer_sem
+                .acquire(1, Wait::Uninterruptible, WaitReason::RwMutexWrite);
+            return 0;
+        }
+        let n = self.take_waiting_readers();
+        // SAFETY: taken above.
+        unsafe { self.lock.unlock() };
+        self.release_readers(n);
+        self.w.unlock();
+        -libc::EBUSY
     }
 
     /// Drops the write lock: 0, or `-EPERM` when it is not write-locked. Lets in the
     /// readers that arrived meanwhile, then the next writer.
     pub fn unlock(&self) -> i32 {
-        if !self.writer_holds.swap(false, Ordering::SeqCst) {
+        self.lock.lock();
+        if self.state.load(Ordering::SeqCst) & W_HELD == 0 {
+            // SAFETY: taken above.
+            unsafe { self.lock.unlock() };
             return -libc::EPERM;
         }
-        let r = self.reader_count.fetch_add(MAX_READERS, Ordering::SeqCst) + MAX_READERS;
-        if r > 0 {
-            self.reader_sem.release(r as i64);
-        }
+        let n = self.take_waiting_readers();
+        self.state.store(0, Ordering::SeqCst);
+        // SAFETY: taken above.
+        unsafe { self.lock.unlock() };
+        self.release_readers(n);
         self.w.unlock();
         0
     }
 
+    /// Under `lock`, before `state` lets readers in: counts the waiting readers in
+    /// (slot 0) and returns how many they are.
+    fn take_waiting_readers(&self) -> i64 {
+        // SAFETY: the caller holds `lock`.
+        let n = unsafe { self.waiting.with(core::mem::take) };
+        if n > 0 {
+            self.slot(0).fetch_add(n, Ordering::SeqCst);
+        }
+        n
+    }
+
+    fn release_readers(&self, n: i64) {
+        if n > 0 {
+            self.reader_sem.release(n);
+        }
+    }
+
     /// True while anyone holds it, waits for it, or is on the way in or out.
     pub fn is_busy(&self) -> bool {
-        self.reader_count.load(Ordering::SeqCst) != 0
-            || self.writer_holds.load(Ordering::SeqCst)
+        self.state.load(Ordering::SeqCst) != 0
+            || self.sum() != 0
             || self.w.is_busy()
             || self.reader_sem.has_waiters()
             || self.writer_sem.has_waiters()

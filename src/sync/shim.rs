@@ -79,6 +79,40 @@ mod imp {
             > 1
     }
 
+    /// A broken invariant: one line naming the goroutine, then abort.
+    pub(crate) fn fatal(what: &str) -> ! {
+        crate::runtime::fatal(what)
+    }
+
+    /// Between a SeqCst read-modify-write and a SeqCst load of another atomic (the
+    /// store-then-load handshakes of `rwmutex`): nothing, since SeqCst accesses are
+    /// already ordered among themselves (in C11, and on x86 by the locked
+    /// instruction). Under loom, which treats SeqCst accesses as AcqRel, a SeqCst
+    /// fence that gives them the order they really have.
+    #[inline(always)]
+    pub(crate) fn sc_fence() {}
+
+    /// How many reader slots a new `RwMutex` spreads its read count over: one per
+    /// CPU (the runtime's processors, if more), rounded up to a power of two, at
+    /// most 16.
+    pub(crate) fn reader_slots() -> usize {
+        crate::arch::init_cpu_hint();
+        let procs = crate::runtime::sched::SCHED
+            .gomaxprocs
+            .load(Ordering::Relaxed) as usize;
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        procs.max(cpus).next_power_of_two().min(16)
+    }
+
+    /// The calling reader's slot number (any value; callers reduce it): the CPU it
+    /// runs on, so that readers on different CPUs count in different cache lines.
+    #[inline(always)]
+    pub(crate) fn reader_slot() -> usize {
+        crate::arch::cpu_hint()
+    }
+
     /// Happens-before edges for ThreadSanitizer (runtime/sanitizer.rs; one branch when
     /// the program is not built with it). `key` is any address naming the edge.
     #[inline(always)]
@@ -102,6 +136,26 @@ mod imp {
     pub(crate) use crate::runtime::g::WaitReason;
     pub(crate) use crate::runtime::park::Wake;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+
+    /// See the real build's `fatal`: under loom, a panic that fails the model.
+    pub(crate) fn fatal(what: &str) -> ! {
+        panic!("fatal: {what}")
+    }
+
+    /// See the real build's `sc_fence`.
+    pub(crate) fn sc_fence() {
+        loom::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    /// Two reader slots under loom; the models choose each reader's slot themselves
+    /// (`RwMutex::rlock_at`), including a reader that leaves through another slot.
+    pub(crate) fn reader_slots() -> usize {
+        2
+    }
+
+    pub(crate) fn reader_slot() -> usize {
+        0
+    }
 
     use core::ptr;
 

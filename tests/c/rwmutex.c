@@ -9,12 +9,17 @@
  *     lock is never free of readers, and a writer that asks still gets in (within
  *     2 s), while readers that arrive after it wait for it (how many raced its
  *     request is printed);
+ *   - a reader that leaves on another CPU than it came in on (its read count is
+ *     kept per CPU): a plain thread pinned to CPU 0 takes read locks, moves to
+ *     CPU 1 and drops them, with a writer waiting meanwhile; the writer gets in
+ *     when the last of them leaves, and not before;
  *   - try variants, -EPERM for unlocks of what is not locked (nothing changes),
  *     -EBUSY from free while held or waited on, NULL is -EINVAL.
  */
 #include "check.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #define MS 1000000LL
@@ -175,6 +180,67 @@ static void test_writer_not_starved(void)
         FAIL("the writer waited %.0f ms behind a stream of readers", waited / 1e6);
 }
 
+/* ------------------------------------------------------------ moved */
+
+static atomic_int moved_writer_in;
+
+static void moved_writer(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gr_rwmutex_lock(rw), 0);
+    atomic_store(&moved_writer_in, 1);
+    CHECK_EQ(gr_rwmutex_unlock(rw), 0);
+}
+
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    sched_yield();
+    CHECK_EQ(sched_getcpu(), cpu);
+}
+
+static void *moving_reader(void *arg)
+{
+    (void)arg;
+    pin_to(0);
+    CHECK_EQ(gr_rwmutex_rlock(rw), 0);
+    CHECK_EQ(gr_rwmutex_rlock(rw), 0);
+    gr_id w = gr_spawn(moved_writer, NULL);
+    CHECK(w > 0);
+    await_goroutine_waiting(w, "rwmutex write");
+    pin_to(1);
+    CHECK_EQ(gr_rwmutex_runlock(rw), 0); /* below 0 on CPU 1: checked, still held */
+    usleep(20000);
+    if (atomic_load(&moved_writer_in))
+        FAIL("the writer got in while a reader that moved CPUs held the lock");
+    CHECK_EQ(gr_rwmutex_tryrlock(rw), -EBUSY); /* the writer waits: new readers wait */
+    CHECK_EQ(gr_rwmutex_runlock(rw), 0);       /* the last reader lets it in */
+    CHECK_EQ(gr_join(w), 0);
+    CHECK_EQ(atomic_load(&moved_writer_in), 1);
+    /* Unlocked again (CPU 0 counted it in twice, CPU 1 out twice). */
+    CHECK_EQ(gr_rwmutex_runlock(rw), -EPERM);
+    CHECK_EQ(gr_rwmutex_trylock(rw), 0);
+    CHECK_EQ(gr_rwmutex_unlock(rw), 0);
+    return NULL;
+}
+
+static void test_reader_moves_cpu(void)
+{
+    cpu_set_t set;
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    if (!CPU_ISSET(0, &set) || !CPU_ISSET(1, &set)) {
+        printf("reader moves CPU: not run (CPUs 0 and 1 are not both available)\n");
+        return;
+    }
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, moving_reader, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    printf("reader moves CPU: read-locked on CPU 0, unlocked on CPU 1, writer in after\n");
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void rlock_and_release(void *arg)
@@ -235,6 +301,7 @@ int main(void)
     test_readers_together();
     test_writer_alone();
     test_writer_not_starved();
+    test_reader_moves_cpu();
     CHECK_EQ(gr_rwmutex_free(rw), 0);
     test_errors();
     puts("ok");

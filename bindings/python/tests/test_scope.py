@@ -91,6 +91,29 @@ def _blocking():
     gr.blocking(time.sleep, 0.3)
 
 
+def _cond_wait(timeout=None):
+    m = gr.Mutex()
+    c = gr.Cond(m)
+    m.lock()
+    try:
+        c.wait(timeout)
+    finally:
+        # As pthread_cond_wait on a cancel: the mutex is held again when the
+        # error comes out.
+        assert not m.try_lock(), "Cond.wait raised without the mutex held again"
+        m.unlock()
+
+
+def _sem_acquire():
+    s = gr.Semaphore(2)
+    assert s.acquire(1)
+    try:
+        s.acquire(2)
+    finally:
+        # The cancelled request took nothing: the one token left is still free.
+        assert s.try_acquire(1), "a cancelled Semaphore.acquire kept tokens"
+
+
 PARKING_CALLS = {
     "sleep": lambda: gr.sleep(LONG),
     "chan_recv": lambda: gr.Chan().recv(),
@@ -104,6 +127,9 @@ PARKING_CALLS = {
     "wait_readable": _wait_readable,
     "timer_chan": _timer_chan,
     "blocking": _blocking,
+    "cond_wait": _cond_wait,
+    "cond_wait_timeout": lambda: _cond_wait(LONG),
+    "semaphore_acquire": _sem_acquire,
 }
 
 
