@@ -586,7 +586,8 @@ int gr_maxprocs(int n);
  Runs `fn(arg)` as a goroutine named "main" and blocks the caller until it returns
  (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), a spawn
  error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
- goroutine is blocked on something only another goroutine could end; they stay
+ goroutine is blocked on something only another goroutine could end and no
+ other thread of the program runs outside the runtime; they stay
  blocked). May park (from a goroutine it parks that goroutine); plain threads block.
 
  # Safety
@@ -598,7 +599,8 @@ int gr_main(gr_fn fn_, void *arg);
 /*
  Blocks the caller until no goroutine is left (called from a goroutine: until it is
  the only one). Returns 0, or -EDEADLK (called from a plain thread, when every
- goroutine is blocked on something only another goroutine could end; they stay
+ goroutine is blocked on something only another goroutine could end and no
+ other thread of the program runs outside the runtime; they stay
  blocked). May park; plain threads block.
  */
 int gr_wait_all(void);
@@ -638,7 +640,8 @@ gr_id gr_spawn_attr(gr_fn fn_, void *arg, const struct gr_attr *attr);
  Waits until goroutine `id` has finished (immediately if it already has).
  Returns 0, -EINVAL (id <= 0), -ESRCH (no such goroutine was ever started),
  -EDEADLK (a goroutine joining itself; or called from a plain thread, when every
- goroutine is blocked on something only another goroutine could end). May park;
+ goroutine is blocked on something only another goroutine could end and no
+ other thread of the program runs outside the runtime). May park;
  plain threads block.
  */
 int gr_join(gr_id id);

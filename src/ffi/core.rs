@@ -90,7 +90,8 @@ pub extern "C" fn gr_maxprocs(n: c_int) -> c_int {
 /// Runs `fn(arg)` as a goroutine named "main" and blocks the caller until it returns
 /// (other goroutines keep running afterwards). Returns 0, -EINVAL (NULL fn), a spawn
 /// error (-ENOMEM, -EAGAIN), or -EDEADLK (called from a plain thread, when every
-/// goroutine is blocked on something only another goroutine could end; they stay
+/// goroutine is blocked on something only another goroutine could end and no
+/// other thread of the program runs outside the runtime; they stay
 /// blocked). May park (from a goroutine it parks that goroutine); plain threads block.
 ///
 /// # Safety
@@ -110,7 +111,8 @@ pub unsafe extern "C" fn gr_main(fn_: gr_fn, arg: *mut c_void) -> c_int {
 
 /// Blocks the caller until no goroutine is left (called from a goroutine: until it is
 /// the only one). Returns 0, or -EDEADLK (called from a plain thread, when every
-/// goroutine is blocked on something only another goroutine could end; they stay
+/// goroutine is blocked on something only another goroutine could end and no
+/// other thread of the program runs outside the runtime; they stay
 /// blocked). May park; plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_wait_all() -> c_int {
@@ -184,7 +186,8 @@ pub unsafe extern "C" fn gr_spawn_attr(
 /// Waits until goroutine `id` has finished (immediately if it already has).
 /// Returns 0, -EINVAL (id <= 0), -ESRCH (no such goroutine was ever started),
 /// -EDEADLK (a goroutine joining itself; or called from a plain thread, when every
-/// goroutine is blocked on something only another goroutine could end). May park;
+/// goroutine is blocked on something only another goroutine could end and no
+/// other thread of the program runs outside the runtime). May park;
 /// plain threads block.
 #[no_mangle]
 pub extern "C" fn gr_join(id: gr_id) -> c_int {

@@ -111,9 +111,6 @@ impl Waiter {
 
     #[inline(always)]
     fn with_g(g: *mut G, ctx: *const Ctx) -> Waiter {
-        if g.is_null() && current_m().is_null() {
-            sched::note_plain_thread();
-        }
         Waiter {
             g,
             flag: AtomicU32::new(0),

@@ -435,14 +435,10 @@ unsafe fn runqput_current(g: *mut G) {
     // SAFETY: g is ours to queue; a non-null M is the calling thread's, and so is its
     // P (if any).
     unsafe {
-        if (*g).home.is_null() {
-            if m.is_null() {
-                note_plain_thread();
-            } else if (*m).p.is_null() && (*m).collecting {
-                (*g).link = (*m).collected;
-                (*m).collected = g;
-                return;
-            }
+        if (*g).home.is_null() && !m.is_null() && (*m).p.is_null() && (*m).collecting {
+            (*g).link = (*m).collected;
+            (*m).collected = g;
+            return;
         }
         let p = if m.is_null() { ptr::null_mut() } else { (*m).p };
         runqput(p, g);
@@ -798,6 +794,7 @@ fn newm(mut l: std::sync::MutexGuard<'_, Locked>, p: *mut P, spinning: bool) -> 
         .name(format!("gr-worker-{id}"))
         .stack_size(256 << 10)
         .spawn(move || {
+            let _counted = RuntimeThread::enter();
             let mp = mp;
             mstart(mp.0)
         });
@@ -1666,9 +1663,6 @@ pub(crate) fn spawn_homed(
         }
     };
     let m = current_m();
-    if m.is_null() {
-        note_plain_thread();
-    }
     let p = if m.is_null() || !home.is_null() {
         ptr::null_mut()
     } else {
@@ -2406,9 +2400,6 @@ pub fn wait_all() -> i32 {
     }
     let me = crate::runtime::m::current_g();
     let target = if me.is_null() { 0 } else { 1 };
-    if me.is_null() {
-        note_plain_thread();
-    }
     WAITALL_WAITERS.fetch_add(1, Ordering::SeqCst);
     let mut slice = DEADLOCK_CHECK_FIRST_NS;
     let mut rc = 0;
@@ -2504,36 +2495,44 @@ pub unsafe fn blocking(f: GrFn, arg: *mut libc::c_void) -> i32 {
 // ---------------------------------------------------------------------------------
 // deadlock detection
 
-/// Plain threads that have used the runtime and are alive (they might still wake a
-/// goroutine), and those of them blocked in a runtime wait right now (they cannot).
-static PLAIN_ALIVE: AtomicUsize = AtomicUsize::new(0);
+/// Threads the runtime started and runs (workers, sysmon): every other thread of
+/// the process is the program's, and might still wake a goroutine.
+static RUNTIME_THREADS: AtomicUsize = AtomicUsize::new(0);
+/// Plain threads blocked in a runtime wait right now (they cannot wake anybody).
 static PLAIN_BLOCKED: AtomicUsize = AtomicUsize::new(0);
 
-struct PlainReg(core::cell::Cell<u8>);
-impl Drop for PlainReg {
-    fn drop(&mut self) {
-        if self.0.get() == 1 {
-            PLAIN_ALIVE.fetch_sub(1, Ordering::SeqCst);
-        }
+/// Held by a runtime thread for as long as it runs (made first thing in the thread,
+/// dropped last), so that it is never taken for one of the program's threads: the
+/// kernel counts a thread a little before and after, which errs on the side of
+/// reporting no deadlock.
+pub(crate) struct RuntimeThread(());
+
+impl RuntimeThread {
+    pub(crate) fn enter() -> RuntimeThread {
+        RUNTIME_THREADS.fetch_add(1, Ordering::SeqCst);
+        RuntimeThread(())
     }
 }
-thread_local! {
-    static PLAIN_REG: PlainReg = const { PlainReg(core::cell::Cell::new(0)) };
+
+impl Drop for RuntimeThread {
+    fn drop(&mut self) {
+        RUNTIME_THREADS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
-/// Counts the calling plain thread as a possible waker until it exits.
-pub(crate) fn note_plain_thread() {
-    let _ = PLAIN_REG.try_with(|r| {
-        if r.0.get() == 0 {
-            r.0.set(1);
-            PLAIN_ALIVE.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-}
-
-/// Marks a runtime-internal thread (sysmon) so it never counts as a plain thread.
-pub(crate) fn mark_runtime_thread() {
-    let _ = PLAIN_REG.try_with(|r| r.0.set(2));
+/// How many threads the process has (the kernel's count, field 20 of
+/// /proc/self/stat), or None if /proc cannot be read.
+fn process_threads() -> Option<usize> {
+    let mut buf = [0u8; 1024];
+    let stat = crate::runtime::sys::read_file(b"/proc/self/stat\0", &mut buf).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count
+    // the fields after its last ')': num_threads is the 18th of them.
+    let after = stat.iter().rposition(|&b| b == b')')?;
+    let field = stat[after + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(17)?;
+    core::str::from_utf8(field).ok()?.parse().ok()
 }
 
 pub(crate) fn plain_blocked(delta: isize) {
@@ -2551,14 +2550,16 @@ fn all_idle() -> bool {
 
 /// True when goroutines remain and none can ever run again: every one waits on
 /// something only another goroutine could end, no timer or fd wait is pending, no
-/// goroutine is inside a blocking call, and no plain thread other than the caller is
-/// running (one blocked in the runtime cannot wake anybody).
+/// goroutine is inside a blocking call, and no thread of the program other than the
+/// caller is running (one blocked in the runtime cannot wake anybody; any other
+/// might, whether it has used the runtime yet or not, so a program with a thread
+/// that never ends gets no deadlock reports).
 pub fn check_deadlock() -> bool {
     check_deadlock_except(1)
 }
 
-/// `check_deadlock`, allowing `running_plain` plain threads (the callers) to be
-/// running: a home thread between its goroutines counts as one, while not registered.
+/// `check_deadlock`, allowing `running_plain` threads of the program (the callers)
+/// to be running.
 pub fn check_deadlock_except(running_plain: usize) -> bool {
     if count() == 0 || !all_idle() {
         return false;
@@ -2566,15 +2567,12 @@ pub fn check_deadlock_except(running_plain: usize) -> bool {
     if timer::armed() > 0 || netpoll::WAITERS.load(Ordering::SeqCst) > 0 {
         return false;
     }
-    let alive = PLAIN_ALIVE.load(Ordering::SeqCst);
-    let blocked = PLAIN_BLOCKED.load(Ordering::SeqCst);
-    let registered_caller = PLAIN_REG.try_with(|r| r.0.get() == 1).unwrap_or(false);
-    let allowed = if registered_caller {
-        running_plain
-    } else {
-        running_plain - 1
+    let Some(threads) = process_threads() else {
+        return false;
     };
-    if alive.saturating_sub(blocked) > allowed {
+    let program_threads = threads.saturating_sub(RUNTIME_THREADS.load(Ordering::SeqCst));
+    let blocked = PLAIN_BLOCKED.load(Ordering::SeqCst);
+    if program_threads.saturating_sub(blocked) > running_plain {
         return false;
     }
     let mut dead = true;

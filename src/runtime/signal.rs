@@ -284,9 +284,10 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, ctx: *mu
     }
 }
 
-/// The delivery thread: sends pending signals until no handler is left.
+/// The delivery thread: sends pending signals until no handler is left. Not a
+/// runtime thread for deadlock detection: a goroutine waiting for a signal may still
+/// get one.
 fn deliver_loop() {
-    crate::runtime::sched::note_plain_thread();
     loop {
         WAKE.store(0, Ordering::SeqCst);
         let pending = PENDING.swap(0, Ordering::SeqCst);

@@ -139,7 +139,7 @@ struct Monitor {
 }
 
 fn run() {
-    sched::mark_runtime_thread();
+    let _counted = sched::RuntimeThread::enter();
     crate::runtime::runq::prepare_heavy_barrier();
     let mut mon = Monitor::new();
     loop {

@@ -9,6 +9,8 @@
  *       runtime) writes after 300 ms (an fd wait);
  *   N4  a pthread that has used the runtime, sleeping 300 ms in usleep, then
  *       sending on a buffered channel (a plain thread that could still wake one);
+ *   N5  the same from a pthread that has never used the runtime before its send
+ *       (any thread of the program might still wake one);
  * Deadlocks (each must return -EDEADLK in < 1 s, and the runtime must recover once
  * the program unblocks the goroutines itself):
  *   D1  gr_main: main joins A; A and B each receive on a channel nobody sends to;
@@ -107,6 +109,15 @@ static void *runtime_user_thread(void *arg)
     usleep(300000);
     int v = 7;
     CHECK_EQ(gr_chan_send(c2, &v), 0); /* buffered: never blocks */
+    return NULL;
+}
+
+static void *fresh_thread(void *arg)
+{
+    (void)arg;
+    usleep(300000);
+    int v = 7;
+    CHECK_EQ(gr_chan_send(c2, &v), 0); /* its first call into the runtime */
     return NULL;
 }
 
@@ -217,6 +228,11 @@ int main(void)
     usleep(20000); /* it has used the runtime by now */
     t0 = now_ns();
     expect_ok("N4 gr_main, a plain thread sends after 300 ms:", gr_main(recv_c2_main, NULL), t0, 250);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    t0 = now_ns();
+    CHECK_EQ(pthread_create(&th, NULL, fresh_thread, NULL), 0);
+    expect_ok("N5 gr_main, a new thread's first call sends after 300 ms:", gr_main(recv_c2_main, NULL), t0,
+              295);
     CHECK_EQ(pthread_join(th, NULL), 0);
     CHECK_EQ(gr_wait_all(), 0);
 

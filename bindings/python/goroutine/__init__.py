@@ -58,7 +58,10 @@ DAEMON_SLICE_NS = 10_000_000
 
 
 class Deadlock(RuntimeError):
-    """Every goroutine is blocked for ever (raised by ``run``)."""
+    """Every goroutine is blocked for ever (raised by ``run``): each waits on
+    something only another goroutine could end, and no other thread of the process
+    is running (one that is might still wake a goroutine, so while it lives, no
+    deadlock is reported)."""
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(args or ("all goroutines are asleep - deadlock!",)))

@@ -164,11 +164,18 @@ class Group:
     not an ``Exception``), in the order they happened. ``g.cancel()`` cancels every
     member and the block, and the group then ends quietly. Cancellation from outside
     (an enclosing scope, a deadline) reaches the members too and leaves the group as
-    the exception of that scope."""
+    the exception of that scope. ``Group(limit=n)`` runs at most ``n`` members at
+    once (Go's ``errgroup.SetLimit``): ``g.go`` parks while ``n`` run, and raises
+    ``gr.Cancelled`` if the group is cancelled meanwhile."""
 
-    __slots__ = ("_scope", "_ctx", "_home", "_members", "_errors", "_open")
+    __slots__ = ("_scope", "_ctx", "_home", "_members", "_errors", "_open", "_slots")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: Optional[int] = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("a Group's limit must be >= 1 (or None: no limit)")
+        from ._sync import Semaphore
+
+        self._slots = Semaphore(limit) if limit is not None else None
         self._scope: Optional[CancelScope] = None
         self._ctx: Optional[int] = None
         self._members: List[Goroutine] = []
@@ -194,7 +201,15 @@ class Group:
             raise RuntimeError("Group.go() after the group has ended" if self._scope else "Group.go() before `with`")
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
-        g = _lib.spawn(self._home.ptr, self._member, (fn, args, kw), {}, None, 0, self._ctx)
+        slots = self._slots
+        if slots is not None:
+            slots.acquire()  # a member's slot, given back when it ends
+        try:
+            g = _lib.spawn(self._home.ptr, self._member, (fn, args, kw), {}, None, 0, self._ctx)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
         self._members.append(g)
         return g
 
@@ -218,6 +233,9 @@ class Group:
         except BaseException as e:
             self._failed(e)
             raise
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
     def __exit__(self, typ: Any, exc: Optional[BaseException], tb: Any) -> bool:
         scope = self._scope

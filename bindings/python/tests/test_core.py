@@ -4,6 +4,7 @@ import contextvars
 import gc
 import sys
 import threading
+import time
 import weakref
 
 import pytest
@@ -332,6 +333,28 @@ def test_deadlock_is_reported():
         gr.run(main2)
     # and the thread can run goroutines again afterwards
     assert gr.run(lambda: 7) == 7
+
+
+def test_a_thread_that_has_not_used_the_runtime_yet_is_not_a_deadlock():
+    # A plain thread feeds a channel after 1.5 s (past the first deadlock checks),
+    # its first call into the runtime: until then it was still a possible waker.
+    ch = gr.Chan(1)
+
+    def feeder():
+        time.sleep(1.5)
+        for i in range(3):
+            ch.send(i)
+
+    t = threading.Thread(target=feeder)
+    t.start()
+    try:
+        assert gr.run(lambda: [ch.recv() for _ in range(3)]) == [0, 1, 2]
+    finally:
+        t.join()
+
+    # Once that thread has ended, the same wait is a deadlock again.
+    with pytest.raises(gr.Deadlock):
+        gr.run(ch.recv)
 
 
 def test_go_outside_run_and_nested_run_are_errors():

@@ -663,3 +663,46 @@ def test_cancel_reaches_the_patched_standard_library():
     for name, (cancel, deadline) in got.items():
         assert isinstance(cancel, float) and 0 <= cancel < WAKE, (name, cancel)
         assert deadline[0] == "DeadlineExceeded" and 0.045 <= deadline[1] < 0.05 + WAKE, (name, deadline)
+
+
+def test_group_limit_runs_at_most_n_members_at_once():
+    def main():
+        running = [0, 0]  # now, most at once
+
+        def member():
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+            gr.sleep(0.01)
+            running[0] -= 1
+
+        t0 = time.monotonic()
+        with gr.Group(limit=4) as g:
+            for _ in range(20):
+                g.go(member)
+        return running[1], time.monotonic() - t0
+
+    most, took = gr.run(main)
+    assert most == 4
+    assert took >= 0.045  # 20 members of 10 ms, 4 at a time: 5 rounds
+
+
+def test_group_limit_wait_is_cancelled_with_the_group():
+    def main():
+        started = []
+        with gr.Group(limit=1) as g:
+            g.go(gr.sleep, LONG)
+            gr.go(lambda: (gr.sleep(0.05), g.cancel()))
+            t0 = time.monotonic()
+            with pytest.raises(gr.Cancelled):
+                g.go(started.append, 1)  # parks: the one slot is taken
+            waited = time.monotonic() - t0
+        return started, waited
+
+    started, waited = gr.run(main)
+    assert started == []
+    assert 0.04 <= waited < WAKE
+
+
+def test_group_limit_must_be_positive():
+    with pytest.raises(ValueError):
+        gr.Group(limit=0)
