@@ -1,12 +1,13 @@
 //! The only door to the assembly in `x86_64.S`: a saved context is one stack pointer,
-//! `switch` moves from one context to another carrying a word, and `prepare` lays out
-//! a fresh stack so that the first switch into it starts `entry(transfer, arg)`.
+//! `switch` moves from one context to another carrying a word (`jump` leaves one for
+//! good), and `prepare` lays out a fresh stack so that the first switch into it starts
+//! `entry(transfer, arg)`.
 //! It also holds the thread's current-M word (`tls_m`), an initial-exec thread-local
 //! that costs two instructions to read, the number of the CPU the thread runs on
 //! (`cpu_hint`, from glibc's restartable-sequences area), and valgrind's
 //! client-request sequence (`valgrind_request`), the other machine code the crate needs.
 //!
-//! Another architecture is one more `.S` file exporting the same two symbols plus the
+//! Another architecture is one more `.S` file exporting the same three symbols plus the
 //! frame layout in `prepare`.
 
 use core::ffi::c_void;
@@ -18,6 +19,7 @@ extern "C" {
         load_sp: *mut c_void,
         transfer: usize,
     ) -> usize;
+    fn gr_ctx_jump(load_sp: *mut c_void, transfer: usize) -> !;
     fn gr_ctx_trampoline();
     fn gr_tls_get_m() -> *mut c_void;
     fn gr_tls_set_m(m: *mut c_void);
@@ -86,6 +88,12 @@ impl Context {
             sp: core::ptr::null_mut(),
         }
     }
+
+    /// True when nothing is saved (a context that has never run).
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.sp.is_null()
+    }
 }
 
 /// Default MXCSR (all exceptions masked, round to nearest) and x87 control word
@@ -138,6 +146,17 @@ pub unsafe fn switch(save: *mut Context, load: *const Context, transfer: usize) 
     // runs and `save` outlives its resumption. Context is repr(transparent) over the
     // saved sp, so `save` is a valid `*mut *mut c_void` for the assembly.
     unsafe { gr_ctx_switch(save as *mut *mut c_void, (*load).sp, transfer) }
+}
+
+/// Resumes `load` like `switch`, saving nothing: the running context is left for good.
+///
+/// # Safety
+/// As for `switch`'s `load`; nothing may ever resume the running context.
+#[inline(always)]
+pub unsafe fn jump(load: *const Context, transfer: usize) -> ! {
+    // SAFETY: this function's contract: `load` holds a resumable context nobody else
+    // runs, and nothing needs the current one again.
+    unsafe { gr_ctx_jump((*load).sp, transfer) }
 }
 
 /// `__rseq_offset + 4` (the `cpu_id` word of this thread's `struct rseq`, from the

@@ -25,6 +25,9 @@
  *   saves the current context into *save_sp, resumes the one at load_sp, and makes
  *   that side's gr_ctx_switch (or the trampoline) see `transfer` in rax.
  *
+ * gr_ctx_jump(load_sp, transfer) is the second half alone, for a context that is
+ * left for good (nothing is saved).
+ *
  * A fresh goroutine stack is laid out by src/arch/mod.rs so that the first switch
  * "returns" into gr_ctx_trampoline with rbx = entry function, r12 = its argument and
  * rsp 16-byte aligned; the trampoline calls entry(transfer, arg), which never returns.
@@ -61,6 +64,7 @@ gr_ctx_switch:
     movq    %rsp, (%rdi)
     /* --- from here on we run on the other stack --- */
     movq    %rsi, %rsp
+.Lgr_ctx_resume:                /* gr_ctx_jump joins here, with %rdx = transfer */
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
     addq    $8, %rsp
@@ -74,6 +78,23 @@ gr_ctx_switch:
     ret
     .cfi_endproc
     .size   gr_ctx_switch, .-gr_ctx_switch
+
+/*
+ * void gr_ctx_jump(void *load_sp, uintptr_t transfer)  (never returns)
+ *   resumes the context at load_sp through the second half of gr_ctx_switch, saving
+ *   nothing: for leaving a context that never runs again (an exiting goroutine).
+ */
+    .globl  gr_ctx_jump
+    .hidden gr_ctx_jump
+    .type   gr_ctx_jump,@function
+    .p2align 4
+gr_ctx_jump:
+    .cfi_startproc
+    movq    %rdi, %rsp
+    movq    %rsi, %rdx
+    jmp     .Lgr_ctx_resume
+    .cfi_endproc
+    .size   gr_ctx_jump, .-gr_ctx_jump
 
     .globl  gr_ctx_trampoline
     .hidden gr_ctx_trampoline

@@ -89,7 +89,15 @@ pub fn stats() -> gr_stats {
         switches,
         steals: SCHED.steals.load(Ordering::Relaxed) as u64,
         sysmon_rescues: SCHED.sysmon_rescues.load(Ordering::Relaxed) as u64,
-        stacks_in_use: stack::in_use() as u64,
+        // SAFETY: Ps are never freed; in_use reads only their caches' atomic mirrors.
+        stacks_in_use: unsafe {
+            stack::in_use(
+                (0..crate::runtime::sched::MAX_PROCS)
+                    .map(crate::runtime::sched::allp)
+                    .filter(|p| !p.is_null())
+                    .map(|p| core::ptr::addr_of!((*p).stacks)),
+            )
+        } as u64,
         guard_mode: stack::guard_mode() as u32,
         guards_used: stack::guards_used() as u64,
         timers: timer::armed() as u64,
@@ -115,9 +123,7 @@ pub fn schedtrace_line(since_start_ms: i64) -> String {
             0
         } else {
             // SAFETY: as above.
-            unsafe {
-                (*p).stealer.len() + usize::from(!(*p).runnext.load(Ordering::Relaxed).is_null())
-            }
+            unsafe { (*p).queued() }
         };
         let _ = write!(line, "{n}");
     }

@@ -215,25 +215,34 @@ pub fn lookup(id: i64) -> Option<(*mut G, u32)> {
 /// A free descriptor (status FREE, generation current): from the P's cache, the
 /// global free list, or a newly carved one. -ENOMEM when no chunk can be mapped,
 /// -EAGAIN past 16M descriptors.
+#[inline]
 pub fn alloc(cache: Option<&mut Vec<GPtr>>) -> Result<*mut G, i32> {
     if let Some(cache) = cache {
         if let Some(g) = cache.pop() {
             return Ok(g.0);
         }
-        let mut free = FREE_LIST.lock().unwrap_or_else(|e| e.into_inner());
-        let n = free.len().min(CACHE_MAX / 4);
-        let at = free.len() - n;
-        cache.extend(free.drain(at..));
-        drop(free);
-        if let Some(g) = cache.pop() {
-            return Ok(g.0);
-        }
-        return carve();
+        return refill_and_alloc(cache);
     }
     if let Some(g) = FREE_LIST.lock().unwrap_or_else(|e| e.into_inner()).pop() {
         return Ok(g.0);
     }
     carve()
+}
+
+/// `alloc` with an empty P cache: a quarter of a cache's worth from the global free
+/// list (or a new descriptor).
+#[cold]
+fn refill_and_alloc(cache: &mut Vec<GPtr>) -> Result<*mut G, i32> {
+    let mut free = FREE_LIST.lock().unwrap_or_else(|e| e.into_inner());
+    let n = free.len().min(CACHE_MAX / 4);
+    let at = free.len() - n;
+    cache.extend_from_slice(&free[at..]);
+    free.truncate(at);
+    drop(free);
+    match cache.pop() {
+        Some(g) => Ok(g.0),
+        None => carve(),
+    }
 }
 
 fn carve() -> Result<*mut G, i32> {
@@ -273,30 +282,58 @@ fn carve() -> Result<*mut G, i32> {
 ///
 /// Crate-private and safe: `g` is a descriptor of the table below (never unmapped)
 /// that the caller owns as DEAD (the status protocol above).
+#[inline]
 pub(crate) fn free(g: *mut G, cache: Option<&mut Vec<GPtr>>) {
+    mark_free(g);
+    match cache {
+        Some(cache) => {
+            cache.push(GPtr(g));
+            if cache.len() > CACHE_MAX {
+                spill_cache(cache);
+            }
+        }
+        None => FREE_LIST
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(GPtr(g)),
+    }
+}
+
+/// A P cache past `CACHE_MAX`: its older half goes to the global free list.
+#[cold]
+fn spill_cache(cache: &mut Vec<GPtr>) {
+    let keep = CACHE_MAX / 2;
+    FREE_LIST
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend_from_slice(&cache[keep..]);
+    cache.truncate(keep);
+}
+
+/// Makes a dead goroutine's descriptor FREE (before it goes to a cache: `free`, or a
+/// P's stack cache with its stack).
+///
+/// Crate-private and safe, as `free`: the caller owns the DEAD descriptor.
+#[inline(always)]
+pub(crate) fn mark_free(g: *mut G) {
     // SAFETY: descriptors are never unmapped, and the caller owns this DEAD one, so
-    // nobody else writes it. Its context is cleared so that a saved
-    // context is there only once the next occupant has run (a debugger tells a
-    // goroutine that has not started from a switched-out one by it).
+    // nobody else writes it. Its context is cleared so that a saved context is there
+    // only once the next occupant has run (a debugger tells a goroutine that has not
+    // started from a switched-out one by it, and so does `sched::set_running`).
     unsafe {
         (*g).ctx = Context::empty();
         (*g).status.store(FREE, Ordering::Release);
     }
-    if let Some(cache) = cache {
-        cache.push(GPtr(g));
-        if cache.len() > CACHE_MAX {
-            let keep = CACHE_MAX / 2;
-            FREE_LIST
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(cache.drain(keep..));
-        }
-        return;
+}
+
+/// Returns free descriptors (FREE, as `free` leaves them) to the global free list.
+pub(crate) fn free_batch(gs: Vec<GPtr>) {
+    if !gs.is_empty() {
+        FREE_LIST
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(gs);
     }
-    FREE_LIST
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(GPtr(g));
 }
 
 /// Moves a P's cache to the global free list.

@@ -164,7 +164,7 @@ pub fn switching() -> bool {
 /// # Safety
 /// `m` is the calling thread's M, just after a switch: its `pending` was set by the
 /// context that switched away, whose registers are now saved.
-#[inline]
+#[inline(always)]
 pub unsafe fn finish_switch(m: *mut M) {
     // SAFETY: m is the calling thread's M (this function's contract), so only this
     // thread touches `pending` and `poll_due`; the pending action's own contract is
@@ -172,6 +172,12 @@ pub unsafe fn finish_switch(m: *mut M) {
     unsafe {
         if let Some(f) = (*m).pending.f.take() {
             f(m, (*m).pending.g, (*m).pending.arg);
+        }
+        // The switch's scheduling step is over: the goroutine switched away from is
+        // saved, so sysmon may take what it left in runnext (see p.rs).
+        let p = (*m).p;
+        if !p.is_null() {
+            (*p).leave_sched();
         }
         if (*m).poll_due {
             (*m).poll_due = false;

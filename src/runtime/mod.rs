@@ -1,6 +1,7 @@
 //! The scheduler and everything that decides which goroutine runs where.
 //!
-//! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor).
+//! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor); `runq`:
+//!   a P's local run queue.
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
 //! - `context`: the cancellation tree (`gr_ctx`) whose cancel ends the waits of the
@@ -34,6 +35,7 @@ pub mod m;
 pub mod netpoll;
 pub mod p;
 pub mod park;
+pub(crate) mod runq;
 pub mod sanitizer;
 pub mod sched;
 pub mod signal;

@@ -1,21 +1,31 @@
 //! P: a processor, the right to run goroutines. There are `gomaxprocs` of them; an M
-//! runs goroutines only while it holds one. A P owns a local run queue (a
-//! crossbeam-deque FIFO worker: the owner pushes and pops without locks, idle Ps steal
-//! half at a time through its stealer, which is Go's runq design), a `runnext` slot
-//! for the goroutine just woken or spawned (so a hand-off stays on this core), and
-//! caches of free descriptors, free stacks and stack reservations (so spawn and exit
-//! take no lock).
+//! runs goroutines only while it holds one. A P owns a local run queue (`runq.rs`:
+//! Go's ring, growable, pushed by the owner alone, taken from by the owner and by
+//! idle Ps stealing half at a time), a `runnext` slot for the goroutine just woken or
+//! spawned (so a hand-off stays on this core), and caches of free descriptors, free
+//! stacks and stack reservations (so spawn and exit take no lock).
 //!
-//! Only the M holding a P touches `runq`, `gcache` and the counters marked owner-only;
-//! other threads use `stealer`, `runnext` (by CAS) and the atomics.
+//! Only the M holding a P touches `gcache`, `stacks` and the counters marked
+//! owner-only; other threads steal from `runq` and read the atomics.
+//!
+//! `runnext` is owner-private, unlike Go's (where thieves may take it by CAS): the
+//! owner reads and writes it with plain loads and stores, no locked instruction, which
+//! is what lets a yield swap the yielder and the next goroutine through it, and a
+//! channel hand-off queue its partner, for the price of two moves. Stealing Ps leave it
+//! alone; a runnext behind a goroutine that runs for long is taken by sysmon's rescue
+//! instead, through the handshake of `runq::RunNext` (where Go's thieves take it after
+//! ~3 us: a woken goroutine never made anybody wake a P for it, so a thief only ever
+//! found it by chance). The owner brackets its use of `runnext` with `enter_sched`
+//! and `leave_sched`; a switch leaves only once the context switched to runs
+//! (`m::finish_switch`), so a goroutine a switch puts in `runnext` is saved before
+//! anybody else can take it.
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-
-use crossbeam_deque::{Stealer, Worker};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::runtime::g::{GPtr, G};
 use crate::runtime::m::M;
+use crate::runtime::runq::{RunNext, RunQueue};
 
 /// In the idle list.
 pub(crate) const P_IDLE: u32 = 0;
@@ -27,40 +37,40 @@ pub(crate) const P_DEAD: u32 = 2;
 /// Schedules between looks at due timers, ready fds and the global queue.
 pub(crate) const CHECK_EVERY: u32 = 61;
 
+/// Consecutive goroutines taken from `runnext` before the queue gets a turn (so a
+/// ping-pong pair cannot starve the rest of the queue).
+const RUNNEXT_STREAK_MAX: u32 = 64;
+
 pub struct P {
     pub id: usize,
     pub status: AtomicU32,
-    pub runnext: AtomicPtr<G>,
-    pub runq: Worker<GPtr>,
-    pub stealer: Stealer<GPtr>,
+    /// The goroutine to run next (owner-private, see the top of this file).
+    runnext: RunNext<G>,
+    pub(crate) runq: RunQueue<G>,
     /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
     /// Free default-size stacks, most recently freed last (owner-only).
     pub stacks: crate::runtime::stack::Cache,
     /// Default-size stack reservations held for spawns (owner-only; see runtime/stack/).
     pub credits: u32,
-    /// Bumped at every schedule (read by stealers and sysmon; written by the owner
-    /// only, so a plain load and store, no locked instruction).
+    /// Bumped at every schedule (read by sysmon; written by the owner only, so a plain
+    /// load and store, no locked instruction).
     pub schedtick: AtomicU32,
     /// Schedules left until the next look at timers, fds and the global queue
     /// (owner-only).
     pub check_countdown: u32,
-    /// Consecutive goroutines taken from `runnext` (owner-only): bounded so that a
-    /// ping-pong pair cannot starve the rest of the queue.
+    /// Consecutive goroutines taken from `runnext` (owner-only).
     pub runnext_streak: u32,
     pub m: *mut M,
 }
 
 impl P {
     pub fn new(id: usize) -> P {
-        let runq = Worker::new_fifo();
-        let stealer = runq.stealer();
         P {
             id,
             status: AtomicU32::new(P_DEAD),
-            runnext: AtomicPtr::new(ptr::null_mut()),
-            runq,
-            stealer,
+            runnext: RunNext::new(),
+            runq: RunQueue::new(),
             gcache: Vec::new(),
             stacks: crate::runtime::stack::Cache::new(),
             credits: 0,
@@ -71,69 +81,121 @@ impl P {
         }
     }
 
-    /// True when the P has goroutines queued (approximate for non-owners).
+    /// True when the P has goroutines queued, `runnext` included: for whoever takes
+    /// the whole P (its owner, `handoffp`, sysmon). A hint for other threads.
     pub fn has_work(&self) -> bool {
-        !self.runnext.load(Ordering::Acquire).is_null() || !self.stealer.is_empty()
+        !self.runnext.peek().is_null() || !self.runq.is_empty()
+    }
+
+    /// True when another P could steal from this one (its ring holds goroutines).
+    pub fn has_stealable_work(&self) -> bool {
+        !self.runq.is_empty()
+    }
+
+    /// Goroutines queued, `runnext` included (a snapshot, for dumps).
+    pub fn queued(&self) -> usize {
+        self.runq.len() as usize + usize::from(!self.runnext.peek().is_null())
     }
 
     /// True when nothing is queued here (exact for the owner, who alone adds to the
     /// queue; a thief may only take). Owner only.
-    #[inline]
+    #[inline(always)]
     pub fn local_empty(&self) -> bool {
-        self.runnext.load(Ordering::Relaxed).is_null() && self.runq.is_empty()
+        self.runnext.peek().is_null() && self.runq.is_empty()
     }
 
-    /// Queues a runnable goroutine; with `next` it takes the `runnext` slot and the
-    /// goroutine there moves to the queue's tail. Returns true when something went to
-    /// the stealable queue (the caller then considers waking an idle P).
+    /// The owner is about to touch `runnext` (see the top of this file); it must call
+    /// `leave_sched` when done (a switch leaves it to the context switched to).
+    #[inline(always)]
+    pub fn enter_sched(&self) {
+        self.runnext.enter();
+    }
+
+    /// The owner is done with `runnext` (and the goroutine it put there, if any, is
+    /// saved).
+    #[inline(always)]
+    pub fn leave_sched(&self) {
+        self.runnext.leave();
+    }
+
+    /// Takes `runnext` for sysmon (a P whose owner has not scheduled for long):
+    /// null when it is empty or the owner is inside a scheduling step right now (try
+    /// again later). Not for the owner.
+    pub fn take_runnext_foreign(&self) -> *mut G {
+        self.runnext
+            .take_foreign(crate::runtime::runq::heavy_barrier)
+    }
+
+    /// Puts `g` in `runnext` and returns what was there (null if it was empty).
     ///
     /// # Safety
-    /// Owner only: the caller is the M holding this P (other threads reach a P only
-    /// through its atomics and `stealer`). `g` is a RUNNABLE goroutine the caller
-    /// owns; its ownership passes to this queue (g.rs's status protocol).
-    #[inline]
-    pub unsafe fn put(&mut self, g: *mut G, next: bool) -> bool {
-        let mut g = g;
-        if next {
-            let old = self.runnext.swap(g, Ordering::AcqRel);
+    /// Owner only, between `enter_sched` and `leave_sched`; `g` is a RUNNABLE
+    /// goroutine the caller owns, saved by the time `leave_sched` runs.
+    #[inline(always)]
+    pub unsafe fn swap_runnext(&self, g: *mut G) -> *mut G {
+        let old = self.runnext.peek();
+        self.runnext.set(g);
+        old
+    }
+
+    /// Queues a runnable goroutine at the tail of the ring (which grows when full).
+    ///
+    /// # Safety
+    /// Owner only. `g` is a RUNNABLE goroutine the caller owns, saved (a thief may run
+    /// it as soon as this returns); its ownership passes to the queue.
+    #[inline(always)]
+    pub unsafe fn push(&self, g: *mut G) {
+        // SAFETY: our contract.
+        unsafe { self.runq.push(g) }
+    }
+
+    /// Queues a runnable goroutine as the next to run; the one it displaces from
+    /// `runnext` goes to the ring's tail. Returns true when something went where
+    /// other Ps can take it (the caller then considers waking one).
+    ///
+    /// # Safety
+    /// As `push`, and `g` may be unsaved only if the caller stays inside a scheduling
+    /// step until it is saved (a switch: `finish_switch` leaves it).
+    #[inline(always)]
+    pub unsafe fn put_next(&self, g: *mut G) -> bool {
+        self.enter_sched();
+        // SAFETY: inside the step; the displaced one was queued, hence saved.
+        unsafe {
+            let old = self.swap_runnext(g);
             if old.is_null() {
                 return false;
             }
-            g = old;
+            self.push(old);
         }
-        self.runq.push(GPtr(g));
         true
     }
 
-    /// The next goroutine to run from this P alone: runnext (within the streak
-    /// bound), then the queue.
+    /// The next goroutine to run from this P alone: `runnext` (within the streak
+    /// bound), then the ring. The caller is inside a scheduling step (`enter_sched`).
     ///
     /// # Safety
-    /// Owner only: the caller is the M holding this P. The returned goroutine (if
-    /// any) is RUNNABLE and now the caller's, to run or requeue.
-    #[inline]
+    /// Owner only. The returned goroutine (if any) is RUNNABLE and now the caller's,
+    /// to run or requeue.
+    #[inline(always)]
     pub unsafe fn get(&mut self) -> *mut G {
-        // Look before swapping: an empty slot (the common case when yielding) then
-        // costs a load, not a locked instruction.
-        if self.runnext_streak < 64 && !self.runnext.load(Ordering::Relaxed).is_null() {
-            let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
-            if !g.is_null() {
-                self.runnext_streak += 1;
-                return g;
-            }
+        let next = self.runnext.peek();
+        if !next.is_null() && self.runnext_streak < RUNNEXT_STREAK_MAX {
+            self.runnext.set(ptr::null_mut());
+            self.runnext_streak += 1;
+            return next;
         }
         self.runnext_streak = 0;
-        match self.runq.pop() {
-            Some(g) => g.0,
-            None if !self.runnext.load(Ordering::Relaxed).is_null() => {
-                self.runnext.swap(ptr::null_mut(), Ordering::AcqRel)
-            }
-            None => ptr::null_mut(),
+        // SAFETY: owner only (our contract).
+        let g = unsafe { self.runq.pop() };
+        if !g.is_null() || next.is_null() {
+            return g;
         }
+        self.runnext.set(ptr::null_mut());
+        next
     }
 
     /// Counts one schedule. Owner only.
-    #[inline]
+    #[inline(always)]
     pub fn tick(&self) {
         let t = self.schedtick.load(Ordering::Relaxed);
         self.schedtick.store(t.wrapping_add(1), Ordering::Relaxed);
@@ -141,7 +203,7 @@ impl P {
 
     /// True once every `CHECK_EVERY` calls (Go looks at the global queue every 61
     /// schedules). Owner only.
-    #[inline]
+    #[inline(always)]
     pub fn check_due(&mut self) -> bool {
         if self.check_countdown == 0 {
             self.check_countdown = CHECK_EVERY;
@@ -154,15 +216,16 @@ impl P {
     /// Moves everything queued here into `out` (for retiring a P).
     ///
     /// # Safety
-    /// Owner only: the caller is the M holding this P. The goroutines moved to `out`
-    /// are RUNNABLE and now the caller's, to queue elsewhere.
+    /// Nobody holds this P (or the caller does, as its owner). The goroutines moved
+    /// to `out` are RUNNABLE and now the caller's, to queue elsewhere.
     pub unsafe fn drain(&mut self, out: &mut Vec<GPtr>) {
-        let g = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+        // A swap: sysmon may be taking it at the same time.
+        let g = self.runnext.swap_any(ptr::null_mut());
         if !g.is_null() {
             out.push(GPtr(g));
         }
-        while let Some(g) = self.runq.pop() {
-            out.push(g);
-        }
+        let mut v = Vec::new();
+        self.runq.steal_all(&mut v);
+        out.extend(v.into_iter().map(GPtr));
     }
 }

@@ -8,24 +8,28 @@
 //! - returns surplus free stacks to the kernel once a burst has been over for a
 //!   second (so RSS falls back, while back-to-back bursts reuse warm stacks);
 //! - polls the netpoller when nobody has for 10 ms;
-//! - rescues processors: a P whose M has run the same goroutine for 20 ms (stuck in a
-//!   blocking call nobody wrapped in `gr_blocking`, or in a loop that never yields)
-//!   has its queued goroutines moved to the global queue for the other Ps. If its
-//!   thread is asleep in the kernel (a blocking call: it uses no CPU) and no P is
-//!   idle, a rescue P is added beyond GOMAXPROCS and given to another worker, as Go
-//!   hands off the P of a goroutine in a syscall; it retires once the stuck P
-//!   schedules again. A thread that is running (a loop that never yields) gets no
-//!   rescue P: GOMAXPROCS bounds the CPUs used. Counted in `SCHED.sysmon_rescues`;
-//!   with `GRDEBUG` set, each rescue prints a note.
+//! - rescues processors: a P whose M has run the same goroutine while goroutines wait
+//!   behind it has them moved to the global queue for the other Ps: after 5 ms when
+//!   its thread is asleep in the kernel (a blocking call nobody wrapped in
+//!   `gr_blocking`: seen asleep in /proc at two looks 1 ms apart), after 20 ms when
+//!   it runs (a loop that never yields). In the first case, when no P is idle, a
+//!   rescue P is added beyond GOMAXPROCS and given to another worker, as Go hands off
+//!   the P of a goroutine in a syscall; it retires once the stuck P schedules again.
+//!   A thread that is running gets no rescue P: GOMAXPROCS bounds the CPUs used.
+//!   Counted in `SCHED.sysmon_rescues`; with `GRDEBUG` set, each rescue prints a note.
+//!
+//! So that a rescue comes within ~12 ms of the call (the stall seen within 5 ms, 5 ms
+//! of it, 1 ms to confirm), sysmon's rounds back off to 5 ms at most while any P
+//! runs, and to 1 ms while one has stopped scheduling with goroutines queued behind
+//! it; the long sleep while every P is idle is as before: an idle runtime pays
+//! nothing for it.
 //!
 //! Moving goroutines out of a P owned by another thread is safe without stopping it:
-//! its queue is stolen through the crossbeam stealer and its `runnext` by CAS, the
-//! same operations idle Ps use.
+//! its ring is stolen from as idle Ps do, and its `runnext` (private to the owner) is
+//! taken through the handshake described in p.rs.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
-
-use crossbeam_deque::Steal;
 
 use crate::runtime::g::GPtr;
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime};
@@ -33,9 +37,17 @@ use crate::runtime::p::{P, P_RUNNING};
 use crate::runtime::sched::{self, allp, SCHED};
 use crate::runtime::{netpoll, timer};
 
+/// A P that runs one goroutine this long, with goroutines waiting behind it, is
+/// relieved of them (its thread running: a loop that never yields).
 const STUCK_NS: i64 = 20_000_000;
-/// How often a stuck thread's state is read from /proc.
-const STAT_EVERY_NS: i64 = 2_000_000;
+/// The same when its thread sleeps in the kernel (a blocking call nobody wrapped).
+const STUCK_ASLEEP_NS: i64 = 5_000_000;
+/// How often a stalled thread's state is read from /proc.
+const STAT_EVERY_NS: i64 = 1_000_000;
+/// The longest sleep between rounds: while one P has stopped scheduling with
+/// goroutines queued behind it, and otherwise (while any P runs).
+const DELAY_STALLED_NS: i64 = 1_000_000;
+const DELAY_MAX_NS: i64 = 5_000_000;
 /// How often sysmon looks around while the runtime is idle.
 const IDLE_CHECK_NS: i64 = 100_000_000;
 /// Free stacks unused this long are returned to the kernel.
@@ -121,10 +133,14 @@ struct Monitor {
     last_scavenge: i64,
     /// The safety net found work stranded at the last round.
     stranded_before: bool,
+    /// The last round saw a running P that has not scheduled since the round before,
+    /// with goroutines waiting behind it: the next comes within `DELAY_STALLED_NS`.
+    stalled_seen: bool,
 }
 
 fn run() {
     let _counted = sched::RuntimeThread::enter();
+    crate::runtime::runq::prepare_heavy_barrier();
     let mut mon = Monitor::new();
     loop {
         let epoch = WAKE.load(Ordering::SeqCst);
@@ -162,6 +178,7 @@ impl Monitor {
             quiet: 0,
             last_scavenge: 0,
             stranded_before: false,
+            stalled_seen: false,
         }
     }
 
@@ -273,8 +290,12 @@ impl Monitor {
         } else {
             self.quiet = self.quiet.saturating_add(1);
             if self.quiet > 50 {
-                self.delay = (self.delay * 2).min(10_000_000);
+                self.delay = (self.delay * 2).min(DELAY_MAX_NS);
             }
+        }
+        // Never so long that a stuck P would wait for its rescue past its time.
+        if self.stalled_seen {
+            self.delay = self.delay.min(DELAY_STALLED_NS);
         }
     }
 
@@ -292,22 +313,26 @@ impl Monitor {
             });
         }
         let mut acted = false;
+        let mut stalled = false;
         for (i, s) in self.seen.iter_mut().enumerate().take(limit) {
             let p = allp(i);
             if !p.is_null() {
-                acted |= retake_p(s, i, p, now, self.debug);
+                acted |= retake_p(s, i, p, now, self.debug, &mut stalled);
             }
         }
+        self.stalled_seen = stalled;
         acted
     }
 }
 
-/// P `i` (`p`, not null): when it has run the same goroutine for `STUCK_NS` with work
-/// queued behind it, moves that work where it can run: to idle Ps (through the global
+/// P `i` (`p`, not null): when it has run the same goroutine with work queued behind
+/// it for `STUCK_ASLEEP_NS` while its thread sleeps in the kernel, or `STUCK_NS`
+/// while it runs, moves that work where it can run: to idle Ps (through the global
 /// queue), or to a rescue P if the stuck thread sleeps in the kernel. A thread that is
 /// running (a loop that never yields) with every P busy is left alone: GOMAXPROCS
-/// bounds the CPUs in use. True when it acted.
-fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
+/// bounds the CPUs in use. True when it acted; `stalled` is set when it is stalled
+/// with work behind it (the next round must come soon).
+fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool, stalled: &mut bool) -> bool {
     // SAFETY: Ps are never freed; only atomics are read.
     let (status, tick) = unsafe {
         (
@@ -315,6 +340,8 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
             (*p).schedtick.load(Ordering::Acquire),
         )
     };
+    // SAFETY: Ps are never freed; has_work reads atomics only.
+    let queued = || unsafe { (*p).has_work() } || SCHED.runqsize.load(Ordering::SeqCst) > 0;
     if status != P_RUNNING || tick != s.tick {
         s.tick = tick;
         s.since = now;
@@ -326,20 +353,25 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
         }
         return false;
     }
-    if s.rescued || now - s.since < STUCK_NS {
+    if s.rescued || !queued() {
         return false;
     }
-    // SAFETY: Ps are never freed; has_work reads atomics only.
-    if !unsafe { (*p).has_work() } && SCHED.runqsize.load(Ordering::SeqCst) == 0 {
+    *stalled = true;
+    let stalled_ns = now - s.since;
+    if stalled_ns < STUCK_ASLEEP_NS {
+        return false;
+    }
+    let asleep = in_blocking_call(s, p, now);
+    if !asleep && stalled_ns < STUCK_NS {
         return false;
     }
     let idle_p = SCHED.npidle.load(Ordering::SeqCst) > 0;
-    let need_p = !idle_p && in_blocking_call(s, p, now) && sched::nprocs_limit() < sched::MAX_PROCS;
+    let need_p = !idle_p && asleep && sched::nprocs_limit() < sched::MAX_PROCS;
     if !idle_p && !need_p {
         return false;
     }
     // SAFETY: Ps are never freed; drain_foreign uses the concurrent-safe parts only.
-    let moved = unsafe { drain_foreign(p) };
+    let moved = drain_foreign(unsafe { &*p });
     for g in &moved {
         sched::globrunqput(g.0);
     }
@@ -364,12 +396,12 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool) -> bool {
 }
 
 /// Whether the thread of stuck P `p` sits in a blocking call: seen asleep in the
-/// kernel at two checks in a row (a running thread also sleeps now and then: a page
-/// fault, a contended lock). Reads /proc at most every `STAT_EVERY_NS`; false in
-/// between.
+/// kernel at two checks in a row, `STAT_EVERY_NS` apart at least (a running thread
+/// also sleeps now and then: a page fault, a contended lock). Between reads of /proc,
+/// the answer of the last two.
 fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
     if now - s.last_stat < STAT_EVERY_NS {
-        return false;
+        return s.asleep >= 2;
     }
     s.last_stat = now;
     // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
@@ -383,25 +415,15 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
     s.asleep >= 2
 }
 
-/// Takes every queued goroutine of a P that another thread owns.
-///
-/// # Safety
-/// `p` is a P (Ps are never freed).
-unsafe fn drain_foreign(p: *mut P) -> Vec<GPtr> {
-    let mut out = Vec::new();
-    // SAFETY: stealer and runnext are the concurrent-safe parts of a P.
-    unsafe {
-        loop {
-            match (*p).stealer.steal() {
-                Steal::Success(g) => out.push(g),
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
-        let g = (*p).runnext.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !g.is_null() {
-            out.push(GPtr(g));
-        }
+/// Takes every queued goroutine of a P that another thread owns (its `runnext` only
+/// when the owner is outside a scheduling step: otherwise at a later round).
+fn drain_foreign(p: &P) -> Vec<GPtr> {
+    let mut v = Vec::new();
+    p.runq.steal_all(&mut v);
+    let mut out: Vec<GPtr> = v.into_iter().map(GPtr).collect();
+    let g = p.take_runnext_foreign();
+    if !g.is_null() {
+        out.push(GPtr(g));
     }
     out
 }

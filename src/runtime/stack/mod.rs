@@ -37,8 +37,8 @@ pub use guard::{guard_mode, guards_used, GuardMode};
 pub use overflow::{check_on_own_stack, AltStack};
 pub(crate) use pool::CREDIT_BATCH;
 pub use pool::{
-    flush_cache, has_surplus, in_use, put, release_all, reserve, scavenge, take, trim_cache,
-    unreserve, Cache,
+    flush_cache, has_surplus, in_use, put, release_all, reserve, scavenge, shortage, take,
+    trim_cache, unreserve, Cache, Entry,
 };
 pub use slab::set_owner;
 
