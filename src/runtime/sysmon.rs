@@ -386,13 +386,36 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool, stalled: &
     SCHED.sysmon_rescues.fetch_add(1, Ordering::Relaxed);
     if debug {
         crate::runtime::sys::stderr(&format!(
-            "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}\n",
+            "libgoroutine: sysmon: processor {i} ran one goroutine for {} ms; moved {} goroutines{}{}\n",
             (now - s.since) / 1_000_000,
             moved.len(),
-            if s.rescued { " to a rescue processor" } else { "" }
+            if s.rescued { " to a rescue processor" } else { "" },
+            thread_wait(p)
         ));
     }
     true
+}
+
+/// Where the thread of P `p` waits, for the rescue note: "; its thread: system call
+/// N (kernel function)", from /proc (empty when unknown).
+fn thread_wait(p: *mut P) -> String {
+    // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
+    let m = unsafe { core::ptr::read_volatile(&(*p).m) };
+    if m.is_null() {
+        return String::new();
+    }
+    // SAFETY: m is a live M (never freed while the runtime runs); tid is an atomic.
+    let tid = unsafe { (*m).tid.load(Ordering::Relaxed) };
+    let read = |what: &str| {
+        let mut buf = [0u8; 256];
+        let path = format!("/proc/self/task/{tid}/{what}\0");
+        crate::runtime::sys::read_file(path.as_bytes(), &mut buf)
+            .map(|b| String::from_utf8_lossy(b).trim().to_string())
+            .unwrap_or_default()
+    };
+    let call = read("syscall");
+    let call = call.split_whitespace().next().unwrap_or("?");
+    format!("; its thread: system call {call} ({})", read("wchan"))
 }
 
 /// Whether the thread of stuck P `p` sits in a blocking call: seen asleep in the

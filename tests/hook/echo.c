@@ -66,7 +66,14 @@ int main(int argc, char **argv)
            CLIENTS, rounds, w.seconds, w.before, w.peak);
     CHECK_EQ(atomic_load(&served), CLIENTS);
     CHECK(w.seconds < 1.0);
-    CHECK_EQ(w.added, 0);
+    /* No thread for the blocking calls. The one exception: the worker's thread
+     * stalled in the kernel for several ms (seen in make test right after the C
+     * suite, 1 run in ~5), and sysmon gave its goroutines a rescue processor and
+     * thread, as it does for any blocked thread; that is at most one here. */
+    if (w.added > 0)
+        printf("threads added: %ld, by %ld sysmon rescues\n", w.added, w.rescues);
+    CHECK(w.added <= w.rescues);
+    CHECK(w.rescues <= 1);
     close(listener);
     puts("ok");
     return 0;

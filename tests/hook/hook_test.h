@@ -83,6 +83,7 @@ static inline double seconds_since(int64_t t0)
 struct workload {
     double seconds;
     long before, peak, added;
+    long rescues; /* sysmon's rescues meanwhile (gr_stats): each may start a thread */
 };
 
 /* Spawns `server` (if not NULL) and then n goroutines of `client` (given their index),
@@ -91,6 +92,8 @@ static inline struct workload run_workload(void (*server)(void *), int n, void (
 {
     struct peak pk;
     peak_start(&pk);
+    struct gr_stats st0 = {.size = sizeof st0}, st1 = {.size = sizeof st1};
+    CHECK_EQ(gr_stats(&st0), 0);
     int64_t t0 = now_ns();
     if (server)
         SPAWN(server, NULL);
@@ -99,6 +102,8 @@ static inline struct workload run_workload(void (*server)(void *), int n, void (
     CHECK_EQ(gr_wait_all(), 0);
     struct workload w = {.seconds = seconds_since(t0)};
     w.added = peak_stop(&pk);
+    CHECK_EQ(gr_stats(&st1), 0);
+    w.rescues = (long)(st1.sysmon_rescues - st0.sysmon_rescues);
     w.before = pk.before;
     w.peak = pk.peak;
     return w;
