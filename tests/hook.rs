@@ -90,14 +90,12 @@ const HOOKED: &[&str] = &[
 /// other sleep calls' results.
 #[test]
 fn sleeps() {
-    let _alone = one_at_a_time();
     run_ok("sleeps", Link::Linked, &[], &[]);
 }
 
 /// The same program with the layer preloaded into a binary that does not link it.
 #[test]
 fn sleeps_preloaded() {
-    let _alone = one_at_a_time();
     run_ok("sleeps", Link::Preloaded, &[], &[]);
 }
 
@@ -105,27 +103,23 @@ fn sleeps_preloaded() {
 /// dup2 of a waited fd; no stale readiness; a plain thread's read is untouched.
 #[test]
 fn pipes() {
-    let _alone = one_at_a_time();
     run_ok("pipes", Link::Linked, &[], &[]);
 }
 
 /// O_NONBLOCK, timeouts, connect, completing writes, poll/select/epoll_wait, close.
 #[test]
 fn sockets() {
-    let _alone = one_at_a_time();
     run_ok("sockets", Link::Linked, &[], &[]);
 }
 
 /// Blocking-style echo, 200 clients, 1 proc: well under 1 s, no thread added.
 #[test]
 fn echo() {
-    let _alone = one_at_a_time();
     run_ok("echo", Link::Linked, &[], &[]);
 }
 
 #[test]
 fn echo_preloaded() {
-    let _alone = one_at_a_time();
     run_ok("echo", Link::Preloaded, &[], &[]);
 }
 
@@ -134,7 +128,6 @@ fn echo_preloaded() {
 /// epoll_wait, the sleeps.
 #[test]
 fn cancel_calls() {
-    let _alone = one_at_a_time();
     run_ok("cancel_calls", Link::Linked, &[], &[]);
 }
 
@@ -142,7 +135,6 @@ fn cancel_calls() {
 /// kernel; with the layer on it does not.
 #[test]
 fn gr_hook_0_turns_the_layer_off() {
-    let _alone = one_at_a_time();
     run_ok("layer_off", Link::Preloaded, &["on"], &[]);
     run_ok("layer_off", Link::Preloaded, &["off"], &[("GR_HOOK", "0")]);
 }
@@ -154,7 +146,6 @@ fn gr_hook_0_turns_the_layer_off() {
 /// hook layer passes through, and a usleep it parks, are not.
 #[test]
 fn blockprof_names_calls_that_hold_a_processor() {
-    let _alone = one_at_a_time();
     let exe = compiled("blockprof", Link::Linked, &["-rdynamic"]);
     let env = [("GRDEBUG".to_string(), "blockprof=1".to_string())];
     let r = run(&exe, &[], &env, Duration::from_secs(60));
@@ -186,7 +177,6 @@ fn blockprof_names_calls_that_hold_a_processor() {
 /// library and run with it preloaded).
 #[test]
 fn hiredis_blpop() {
-    let _alone = one_at_a_time();
     let test = "hiredis_blpop";
     if !common::need_tool(test, "redis-server", "redis-server")
         || !common::need_file(
@@ -222,7 +212,6 @@ fn hiredis_blpop() {
 /// cancel by another goroutine gives its I/O error with errno ECANCELED.
 #[test]
 fn hiredis_deadline() {
-    let _alone = one_at_a_time();
     let test = "hiredis_deadline";
     if !common::need_tool(test, "redis-server", "redis-server")
         || !common::need_file(
@@ -258,7 +247,6 @@ fn hiredis_deadline() {
 /// added.
 #[test]
 fn curl_get() {
-    let _alone = one_at_a_time();
     let test = "curl_get";
     if !common::need_curl(test) {
         return;
@@ -272,7 +260,6 @@ fn curl_get() {
 /// running as root, since PostgreSQL refuses root), 2 procs.
 #[test]
 fn libpq_pg_sleep() {
-    let _alone = one_at_a_time();
     let test = "pq_sleep";
     let bin = ["15", "16", "17", "14", "13"]
         .iter()
@@ -457,7 +444,6 @@ impl Drop for TempDir {
 ///    std::thread::sleep, std::net).
 #[test]
 fn runtime_calls_no_hooked_libc_function() {
-    let _alone = one_at_a_time();
     /// (symbol, who references it and why that never runs on a goroutine)
     const ALLOWED: &[(&str, &str)] = &[
         (
@@ -591,7 +577,6 @@ fn runtime_calls_no_hooked_libc_function() {
 /// `HOOKED` is what libgoroutine_hook.so exports (so the check above knows them all).
 #[test]
 fn hooked_list_matches_the_library() {
-    let _alone = one_at_a_time();
     let lib = hook_lib();
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
@@ -628,17 +613,6 @@ enum Link {
     Linked,
     /// Linked with libgoroutine only, run with LD_PRELOAD=libgoroutine_hook.so.
     Preloaded,
-}
-
-/// Every test here holds this while it runs, so that the tests run one at a time
-/// (cargo runs two at once): several count the threads their program starts and
-/// allow none, and a neighbour starting PostgreSQL (initdb's writes) or Redis can
-/// stall a worker in the kernel long enough for sysmon to rescue its processor with
-/// a new thread, as it should for a blocked call. Their bounds are unchanged.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // A failed test's panic poisons the lock; the () it guards cannot be broken.
-    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs tests/hook/NAME.c; it must exit 0 with `ok` as its last line.
