@@ -31,6 +31,17 @@ use crate::runtime::{netpoll, timer};
 
 /// Homes whose thread is inside `run` (sysmon stays awake while any is).
 pub static HOMES_RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Homed goroutines alive, all homes together.
+static HOMED_ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// True while home threads can do all the polling: one is inside `run` and every
+/// goroutine alive is homed (so every fd event and timer is for a goroutine that a
+/// home thread runs). Idle workers then leave the poller role to the homes, which
+/// poll when idle and every 61 switches, so that an event wakes nobody but the thread
+/// that runs its goroutine.
+pub fn homes_poll_alone() -> bool {
+    HOMES_RUNNING.load(Ordering::SeqCst) > 0 && sched::count() <= HOMED_ALIVE.load(Ordering::SeqCst)
+}
 
 pub struct Home {
     lock: SpinLock,
@@ -190,6 +201,7 @@ impl Home {
     }
 
     pub(crate) fn exited(&self) {
+        HOMED_ALIVE.fetch_sub(1, Ordering::SeqCst);
         if self.alive.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.wake.fetch_add(1, Ordering::SeqCst);
             futex_wake(&self.wake, 1);
@@ -199,6 +211,7 @@ impl Home {
     /// Starts a goroutine pinned to this home. Returns its id or a negative errno.
     pub fn spawn(&self, f: GrFn, arg: *mut libc::c_void, attr: &SpawnAttr) -> i64 {
         self.alive.fetch_add(1, Ordering::SeqCst);
+        HOMED_ALIVE.fetch_add(1, Ordering::SeqCst);
         let id = sched::spawn_homed(f, arg, attr, self as *const Home as *mut Home);
         if id < 0 {
             self.exited();

@@ -1322,6 +1322,7 @@ unsafe fn idle_wait(m: *mut M) -> bool {
                 return false;
             }
             if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
+                && !crate::runtime::home::homes_poll_alone()
                 && take_poller_role(netpoll::POLLER_WORKER)
             {
                 let got = poll_until_work(m);
@@ -1373,8 +1374,10 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             }
             let list = poll_once(m, when);
             if list.is_null() {
-                if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0 {
-                    return Some(false); // an idle home thread takes over the polling
+                if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0
+                    || crate::runtime::home::homes_poll_alone()
+                {
+                    return Some(false); // home threads take over the polling
                 }
                 continue;
             }
