@@ -12,6 +12,9 @@
 //! a readiness event for a homed goroutine then wakes nobody but the thread that runs
 //! it. While the home runs goroutines, it polls without blocking every 61 switches;
 //! sysmon stays awake while a home runs, to cover long stretches of Python code.
+//! While every goroutine alive is homed (`homes_poll_alone`: a Python program),
+//! idle workers do not poll at all, so that no event wakes a thread that would only
+//! pass the goroutine on to the home thread.
 //!
 //! `run` works in slices: it returns after `slice_ns` with goroutines still alive,
 //! so that its caller can do things only that thread may do (CPython runs signal
