@@ -169,8 +169,9 @@ impl RwMutex {
     }
 
     /// Steps aside (through the slot `rlock_begin_at` counted in, so that a writer
-    /// adding up the slots never sees the step out without the step in), then waits for the writer's unlock, which counts this reader in, or
-    /// tries again once the check or the writer is gone.
+    /// adding up the slots never sees the step out without the step in), then waits
+    /// for the writer's unlock, which counts this reader in, or tries again once the
+    /// check or the writer is gone.
     #[cold]
     fn rlock_wait_at(&self, s: usize) {
         loop {
