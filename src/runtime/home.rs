@@ -12,7 +12,7 @@
 //! a readiness event for a homed goroutine then wakes nobody but the thread that runs
 //! it. While the home runs goroutines, it polls without blocking every 61 switches;
 //! sysmon stays awake while a home runs, to cover long stretches of Python code.
-//! While every goroutine alive is homed (`homes_poll_alone`: a Python program),
+//! While every goroutine alive is homed (`homes_do_polling`: a Python program),
 //! idle workers do not poll at all, so that no event wakes a thread that would only
 //! pass the goroutine on to the home thread.
 //!
@@ -37,13 +37,15 @@ pub static HOMES_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Homed goroutines alive, all homes together.
 static HOMED_ALIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// True while home threads can do all the polling: one is inside `run` and every
-/// goroutine alive is homed (so every fd event and timer is for a goroutine that a
-/// home thread runs). Idle workers then leave the poller role to the homes, which
-/// poll when idle and every 61 switches, so that an event wakes nobody but the thread
-/// that runs its goroutine.
-pub fn homes_poll_alone() -> bool {
-    HOMES_RUNNING.load(Ordering::SeqCst) > 0 && sched::count() <= HOMED_ALIVE.load(Ordering::SeqCst)
+/// True while idle workers must leave the poller role to home threads: an idle home
+/// wants it (`HOME_WANTS_POLL`), or a home is inside `run` and every goroutine alive
+/// is homed (every fd event and timer is then for a goroutine that a home thread
+/// runs; the homes poll when idle and every 61 switches), so that an event wakes
+/// nobody but the thread that runs its goroutine.
+pub fn homes_do_polling() -> bool {
+    netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0
+        || (HOMES_RUNNING.load(Ordering::SeqCst) > 0
+            && sched::count() <= HOMED_ALIVE.load(Ordering::SeqCst))
 }
 
 pub struct Home {

@@ -1321,9 +1321,7 @@ unsafe fn idle_wait(m: *mut M) -> bool {
             if SCHED.state.load(Ordering::Acquire) != RUNNING_STATE {
                 return false;
             }
-            if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) == 0
-                && !crate::runtime::home::homes_poll_alone()
-                && take_poller_role(netpoll::POLLER_WORKER)
+            if !crate::runtime::home::homes_do_polling() && take_poller_role(netpoll::POLLER_WORKER)
             {
                 let got = poll_until_work(m);
                 netpoll::set_poll_deadline(i64::MAX);
@@ -1374,9 +1372,7 @@ unsafe fn poll_until_work(m: *mut M) -> Option<bool> {
             }
             let list = poll_once(m, when);
             if list.is_null() {
-                if netpoll::HOME_WANTS_POLL.load(Ordering::SeqCst) > 0
-                    || crate::runtime::home::homes_poll_alone()
-                {
+                if crate::runtime::home::homes_do_polling() {
                     return Some(false); // home threads take over the polling
                 }
                 continue;
@@ -2528,13 +2524,7 @@ impl Drop for RuntimeThread {
 fn process_threads() -> Option<usize> {
     let mut buf = [0u8; 1024];
     let stat = crate::runtime::sys::read_file(b"/proc/self/stat\0", &mut buf).ok()?;
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count
-    // the fields after its last ')': num_threads is the 18th of them.
-    let after = stat.iter().rposition(|&b| b == b')')?;
-    let field = stat[after + 1..]
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty())
-        .nth(17)?;
+    let field = crate::runtime::sys::proc_stat_field(stat, 17)?;
     core::str::from_utf8(field).ok()?.parse().ok()
 }
 

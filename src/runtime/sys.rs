@@ -314,6 +314,18 @@ pub fn pidfd_open(pid: i32, flags: u32) -> i32 {
     unsafe { call(libc::SYS_pidfd_open, [pid as _, flags as _, 0, 0, 0, 0]) as i32 }
 }
 
+/// Field `n` of a /proc `stat` line counted from the one after the command name (0:
+/// the state, 17: the number of threads; proc(5) numbers these from 3). The command
+/// name, in parentheses, may itself hold spaces and parentheses, so the count starts
+/// after the last ')'.
+pub fn proc_stat_field(stat: &[u8], n: usize) -> Option<&[u8]> {
+    let after = stat.iter().rposition(|&b| b == b')')?;
+    stat[after + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(n)
+}
+
 /// Reads a small file (a /proc entry) into `buf`: the bytes read, or -errno.
 /// `path` ends with a NUL byte.
 pub fn read_file<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], i32> {

@@ -396,26 +396,39 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool, stalled: &
     true
 }
 
-/// Where the thread of P `p` waits, for the rescue note: "; its thread: system call
-/// N (kernel function)", from /proc (empty when unknown).
-fn thread_wait(p: *mut P) -> String {
+/// The kernel thread id of P `p`'s M, or 0 when it has none.
+fn thread_of(p: *mut P) -> u32 {
     // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
     let m = unsafe { core::ptr::read_volatile(&(*p).m) };
     if m.is_null() {
-        return String::new();
+        return 0;
     }
     // SAFETY: m is a live M (never freed while the runtime runs); tid is an atomic.
-    let tid = unsafe { (*m).tid.load(Ordering::Relaxed) };
-    let read = |what: &str| {
-        let mut buf = [0u8; 256];
-        let path = format!("/proc/self/task/{tid}/{what}\0");
-        crate::runtime::sys::read_file(path.as_bytes(), &mut buf)
-            .map(|b| String::from_utf8_lossy(b).trim().to_string())
-            .unwrap_or_default()
-    };
-    let call = read("syscall");
+    unsafe { (*m).tid.load(Ordering::Relaxed) }
+}
+
+/// /proc/self/task/TID/WHAT as text (empty when it cannot be read).
+fn task_file(tid: u32, what: &str) -> String {
+    let mut buf = [0u8; 512];
+    let path = format!("/proc/self/task/{tid}/{what}\0");
+    crate::runtime::sys::read_file(path.as_bytes(), &mut buf)
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Where the thread of P `p` waits, for the rescue note: "; its thread: system call
+/// N (kernel function)", from /proc (empty when unknown).
+fn thread_wait(p: *mut P) -> String {
+    let tid = thread_of(p);
+    if tid == 0 {
+        return String::new();
+    }
+    let call = task_file(tid, "syscall");
     let call = call.split_whitespace().next().unwrap_or("?");
-    format!("; its thread: system call {call} ({})", read("wchan"))
+    format!(
+        "; its thread: system call {call} ({})",
+        task_file(tid, "wchan")
+    )
 }
 
 /// Whether the thread of stuck P `p` sits in a blocking call: seen asleep in the
@@ -427,10 +440,7 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
         return s.asleep >= 2;
     }
     s.last_stat = now;
-    // SAFETY: p.m is an M pointer (Ms are never freed while the runtime runs) or null.
-    let m = unsafe { core::ptr::read_volatile(&(*p).m) };
-    // SAFETY: m is a live M (never freed while the runtime runs); tid is an atomic.
-    if !m.is_null() && thread_sleeping(unsafe { (*m).tid.load(Ordering::Relaxed) }) {
+    if thread_sleeping(thread_of(p)) {
         s.asleep += 1;
     } else {
         s.asleep = 0;
@@ -457,18 +467,9 @@ fn thread_sleeping(tid: u32) -> bool {
     if tid == 0 {
         return false;
     }
-    let mut buf = [0u8; 512];
-    let path = format!("/proc/self/task/{tid}/stat\0");
-    let Ok(stat) = crate::runtime::sys::read_file(path.as_bytes(), &mut buf) else {
-        return false;
-    };
-    let stat = String::from_utf8_lossy(stat);
-    // The state follows the parenthesised command name, which may contain spaces.
-    match stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next())
-    {
-        Some(c) => c == 'S' || c == 'D',
-        None => false,
-    }
+    let stat = task_file(tid, "stat");
+    matches!(
+        crate::runtime::sys::proc_stat_field(stat.as_bytes(), 0),
+        Some(b"S" | b"D")
+    )
 }

@@ -552,6 +552,44 @@ struct Guarded(loom::cell::UnsafeCell<u64>);
 // SAFETY: accessed only under the rwmutex of each scenario (which loom checks).
 unsafe impl Sync for Guarded {}
 
+/// A fresh mutex and the data it guards (0).
+fn rw_and_data() -> (Arc<RwMutex>, Arc<Guarded>) {
+    (
+        Arc::new(RwMutex::new()),
+        Arc::new(Guarded(loom::cell::UnsafeCell::new(0))),
+    )
+}
+
+/// A reader that comes in through slot `inn` and leaves through slot `out` (a
+/// different one: it moved CPUs in between), reading the data inside. Returns what it
+/// read.
+fn read_through(m: &RwMutex, d: &Guarded, inn: usize, out: usize) -> u64 {
+    m.rlock_at(inn);
+    // SAFETY: read-locked.
+    let v = d.0.with(|p| unsafe { *p });
+    assert_eq!(m.runlock_at(out), 0);
+    v
+}
+
+/// `read_through` on a thread of its own.
+fn reader_thread(
+    m: &Arc<RwMutex>,
+    d: &Arc<Guarded>,
+    inn: usize,
+    out: usize,
+) -> thread::JoinHandle<u64> {
+    let (m, d) = (m.clone(), d.clone());
+    thread::spawn(move || read_through(&m, &d, inn, out))
+}
+
+/// A writer adds one to the data under the write lock.
+fn write_once(m: &RwMutex, d: &Guarded) {
+    assert_eq!(m.lock(), 0);
+    // SAFETY: write-locked.
+    d.0.with_mut(|p| unsafe { *p += 1 });
+    assert_eq!(m.unlock(), 0);
+}
+
 /// A reader that comes in through slot 0 and leaves through slot 1 (it moved CPUs),
 /// against a writer: the writer gets in only when the reader is out, and the reader
 /// only when the writer is; afterwards the mutex is free (the slots, +1 and -1 or
@@ -559,20 +597,9 @@ unsafe impl Sync for Guarded {}
 #[test]
 fn rwmutex_reader_moves_against_writer() {
     model(|| {
-        let m = Arc::new(RwMutex::new());
-        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
-        let (m1, d1) = (m.clone(), d.clone());
-        let t = thread::spawn(move || {
-            m1.rlock_at(0);
-            // SAFETY: read-locked.
-            let v = d1.0.with(|p| unsafe { *p });
-            assert_eq!(m1.runlock_at(1), 0);
-            v
-        });
-        assert_eq!(m.lock(), 0);
-        // SAFETY: write-locked.
-        d.0.with_mut(|p| unsafe { *p = 1 });
-        assert_eq!(m.unlock(), 0);
+        let (m, d) = rw_and_data();
+        let t = reader_thread(&m, &d, 0, 1);
+        write_once(&m, &d);
         let seen = t.join().unwrap();
         assert!(seen == 0 || seen == 1);
         assert!(!m.is_busy());
@@ -589,24 +616,9 @@ fn rwmutex_reader_moves_against_writer() {
 #[test]
 fn rwmutex_two_readers_one_writer() {
     model3(|| {
-        let m = Arc::new(RwMutex::new());
-        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
-        let readers: Vec<_> = [(0, 1), (1, 1)]
-            .into_iter()
-            .map(|(inn, out)| {
-                let (m, d) = (m.clone(), d.clone());
-                thread::spawn(move || {
-                    m.rlock_at(inn);
-                    // SAFETY: read-locked.
-                    d.0.with(|p| unsafe { *p });
-                    assert_eq!(m.runlock_at(out), 0);
-                })
-            })
-            .collect();
-        assert_eq!(m.lock(), 0);
-        // SAFETY: write-locked.
-        d.0.with_mut(|p| unsafe { *p += 1 });
-        assert_eq!(m.unlock(), 0);
+        let (m, d) = rw_and_data();
+        let readers = [reader_thread(&m, &d, 0, 1), reader_thread(&m, &d, 1, 1)];
+        write_once(&m, &d);
         for t in readers {
             t.join().unwrap();
         }
@@ -624,15 +636,8 @@ fn rwmutex_two_readers_one_writer() {
 #[test]
 fn rwmutex_try_lock_races_reader() {
     model(|| {
-        let m = Arc::new(RwMutex::new());
-        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
-        let (m1, d1) = (m.clone(), d.clone());
-        let t = thread::spawn(move || {
-            m1.rlock_at(1);
-            // SAFETY: read-locked.
-            d1.0.with(|p| unsafe { *p });
-            assert_eq!(m1.runlock_at(0), 0);
-        });
+        let (m, d) = rw_and_data();
+        let t = reader_thread(&m, &d, 1, 0);
         if m.try_lock() == 0 {
             // SAFETY: write-locked.
             d.0.with_mut(|p| unsafe { *p += 1 });
@@ -653,28 +658,14 @@ fn rwmutex_try_lock_races_reader() {
 #[test]
 fn rwmutex_late_claim_against_second_writer() {
     model3(|| {
-        let m = Arc::new(RwMutex::new());
-        let d = Arc::new(Guarded(loom::cell::UnsafeCell::new(0)));
-        let (m1, d1) = (m.clone(), d.clone());
-        let mover = thread::spawn(move || {
-            m1.rlock_at(0);
-            // SAFETY: read-locked.
-            d1.0.with(|p| unsafe { *p });
-            assert_eq!(m1.runlock_at(1), 0);
-        });
+        let (m, d) = rw_and_data();
+        let mover = reader_thread(&m, &d, 0, 1);
         let (m2, d2) = (m.clone(), d.clone());
         let writer = thread::spawn(move || {
-            for _ in 0..2 {
-                assert_eq!(m2.lock(), 0);
-                // SAFETY: write-locked.
-                d2.0.with_mut(|p| unsafe { *p += 1 });
-                assert_eq!(m2.unlock(), 0);
-            }
+            write_once(&m2, &d2);
+            write_once(&m2, &d2);
         });
-        m.rlock_at(1);
-        // SAFETY: read-locked.
-        d.0.with(|p| unsafe { *p });
-        assert_eq!(m.runlock_at(1), 0);
+        read_through(&m, &d, 1, 1);
         mover.join().unwrap();
         writer.join().unwrap();
         assert!(!m.is_busy());

@@ -138,7 +138,7 @@ impl RwMutex {
     /// `rlock` counting in slot `s` (the models choose it).
     pub(crate) fn rlock_at(&self, s: usize) {
         if !self.rlock_begin_at(s) {
-            self.rlock_wait_at(s);
+            self.rlock_wait(s);
         }
     }
 
@@ -162,18 +162,13 @@ impl RwMutex {
         self.state.load(Ordering::SeqCst) & FLAGS == 0
     }
 
-    /// The rest of `rlock` after `rlock_begin` said `Err(slot)`.
+    /// The rest of `rlock` after `rlock_begin` said `Err(s)`: steps aside (through
+    /// slot `s`, the one it counted in, so that a writer adding up the slots never
+    /// sees the step out without the step in), then waits for the writer's unlock,
+    /// which counts this reader in, or tries again once the check or the writer is
+    /// gone.
     #[cold]
-    pub fn rlock_wait(&self, slot: usize) {
-        self.rlock_wait_at(slot)
-    }
-
-    /// Steps aside (through the slot `rlock_begin_at` counted in, so that a writer
-    /// adding up the slots never sees the step out without the step in), then waits
-    /// for the writer's unlock, which counts this reader in, or tries again once the
-    /// check or the writer is gone.
-    #[cold]
-    fn rlock_wait_at(&self, s: usize) {
+    pub fn rlock_wait(&self, s: usize) {
         loop {
             self.leave(s);
             if self.wait_for_writer() {
