@@ -102,7 +102,7 @@ c_tests! {
     lock_thread,
     many_goroutines,
     maxprocs,
-    #[ignore = "1,000,000 goroutines within 10 s, 4 GiB RSS: make stress"]
+    #[ignore = "1,000,000 goroutines within 30 s, 4 GiB RSS: make stress"]
     million_alive(120),
     million_parked(180),
     mutex_basic,
