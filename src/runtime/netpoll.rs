@@ -246,7 +246,24 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
     }
     let mut chunk = TABLE[c].load(Ordering::Acquire);
     if chunk.is_null() {
-        let fresh: Box<[PollDesc; CHUNK]> = Box::new(core::array::from_fn(|_| PollDesc {
+        chunk = publish_chunk(c);
+    }
+    // SAFETY: i < CHUNK, and a published chunk is freed only by `shutdown`, when no
+    // goroutine or poller exists and no plain thread is inside a `TableUse`; every
+    // caller is one of those.
+    Some(unsafe { &(*chunk)[i] })
+}
+
+/// Makes chunk `c` of the table (or takes the one another thread published first).
+/// Out of line and built on the heap: a chunk is ~80 KB, and built as a value it
+/// gave `desc` a stack frame that size, which every call probed page by page (the
+/// stack-clash probes): ~5% of an HTTP server's CPU, and 80 KB of every goroutine's
+/// stack committed by its first read.
+#[cold]
+#[inline(never)]
+fn publish_chunk(c: usize) -> *mut [PollDesc; CHUNK] {
+    let fresh: Box<[PollDesc]> = (0..CHUNK)
+        .map(|_| PollDesc {
             lock: SpinLock::new(),
             seq: AtomicU32::new(0),
             not_socket: AtomicBool::new(false),
@@ -260,23 +277,19 @@ fn desc(fd: i32) -> Option<&'static PollDesc> {
                 readers: ptr::null_mut(),
                 writers: ptr::null_mut(),
             }),
-        }));
-        let fresh = Box::into_raw(fresh);
-        match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => chunk = fresh,
-            Err(existing) => {
-                // SAFETY: `fresh` came from Box::into_raw just above and lost the race
-                // to publish, so nobody else has seen it: we still own it.
-                drop(unsafe { Box::from_raw(fresh) });
-                chunk = existing;
-            }
+        })
+        .collect();
+    let fresh = Box::into_raw(fresh) as *mut [PollDesc; CHUNK];
+    match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(existing) => {
+            // SAFETY: `fresh` came from Box::into_raw just above (a boxed slice of
+            // CHUNK descriptors, laid out as the array) and lost the race to publish,
+            // so nobody else has seen it: we still own it.
+            drop(unsafe { Box::from_raw(fresh) });
+            existing
         }
     }
-    // SAFETY: i < CHUNK, and a published chunk is freed only by `shutdown`, when no
-    // goroutine or poller exists and no plain thread is inside a `TableUse`; every
-    // caller is one of those.
-    Some(unsafe { &(*chunk)[i] })
 }
 
 /// The lock-guarded fields of a descriptor, for use under its lock.
