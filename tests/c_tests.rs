@@ -93,6 +93,7 @@ c_tests! {
     io_bad_input,
     io_close,
     io_hangup,
+    io_drained,
     io_park_mem,
     io_pingpong,
     io_read_block,
