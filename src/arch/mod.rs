@@ -7,8 +7,9 @@
 //! (`cpu_hint`, from glibc's restartable-sequences area), and valgrind's
 //! client-request sequence (`valgrind_request`), the other machine code the crate needs.
 //!
-//! Another architecture is one more `.S` file exporting the same three symbols plus the
-//! frame layout in `prepare`.
+//! Another architecture is one more `.S` file exporting the same symbols, plus the
+//! frame layout in `prepare` and the thread-local read in `tls_m` (inline assembly, so
+//! that reading the current M is not a call).
 
 use core::ffi::c_void;
 
@@ -21,7 +22,6 @@ extern "C" {
     ) -> usize;
     fn gr_ctx_jump(load_sp: *mut c_void, transfer: usize) -> !;
     fn gr_ctx_trampoline();
-    fn gr_tls_get_m() -> *mut c_void;
     fn gr_tls_set_m(m: *mut c_void);
 }
 
@@ -55,8 +55,19 @@ pub fn valgrind_request(args: &[usize; 6], default: usize) -> usize {
 /// assembly; null until set). Each call reads it anew.
 #[inline(always)]
 pub fn tls_m() -> *mut c_void {
-    // SAFETY: reads the calling thread's own TLS word.
-    unsafe { gr_tls_get_m() }
+    let m: *mut c_void;
+    // SAFETY: reads the calling thread's own TLS word (gr_tls_m in x86_64.S, an
+    // initial-exec thread-local: its offset from %fs comes from the GOT). Not `pure`:
+    // every call reads anew, as the word's owner may change across a switch.
+    unsafe {
+        core::arch::asm!(
+            "movq gr_tls_m@gottpoff(%rip), {m}",
+            "movq %fs:({m}), {m}",
+            m = out(reg) m,
+            options(att_syntax, nostack, readonly, preserves_flags),
+        );
+    }
+    m
 }
 
 /// Sets the calling thread's current-M word.

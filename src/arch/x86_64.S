@@ -116,11 +116,15 @@ gr_ctx_trampoline:
  * The calling thread's M, in an initial-exec thread-local: two instructions to read,
  * where a Rust thread_local in a shared library goes through __tls_get_addr. The
  * library then needs a few bytes of static TLS (glibc keeps spare room for that even
- * for dlopen, as ctypes does). The accessors are real calls, so no caller can keep
- * the variable's address across a goroutine switch (a goroutine may resume on
- * another thread).
+ * for dlopen, as ctypes does). Read by arch::tls_m's inline assembly, which works out
+ * the address and loads the word in one block that the compiler may neither merge
+ * with another nor move across a call, so no caller keeps the variable's address
+ * across a goroutine switch (a goroutine may resume on another thread). Written by
+ * gr_tls_set_m, a real call.
  */
     .section .tbss,"awT",@nobits
+    .globl  gr_tls_m
+    .hidden gr_tls_m
     .p2align 3
     .type   gr_tls_m, @object
     .size   gr_tls_m, 8
@@ -128,18 +132,6 @@ gr_tls_m:
     .zero   8
 
     .text
-    .globl  gr_tls_get_m
-    .hidden gr_tls_get_m
-    .type   gr_tls_get_m,@function
-    .p2align 4
-gr_tls_get_m:
-    .cfi_startproc
-    movq    gr_tls_m@gottpoff(%rip), %rax
-    movq    %fs:(%rax), %rax
-    ret
-    .cfi_endproc
-    .size   gr_tls_get_m, .-gr_tls_get_m
-
     .globl  gr_tls_set_m
     .hidden gr_tls_set_m
     .type   gr_tls_set_m,@function

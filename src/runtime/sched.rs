@@ -360,10 +360,29 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// waiter and ready it, and the fd poll (whose events take fd locks) is left to
 /// `finish_switch`, after that lock is released.
 ///
+/// Its system calls (the timer callbacks', a cancel's, the global queue's lock) may
+/// set errno, which belongs to the goroutine that is switching away or yielding:
+/// it is kept, so that the switch paths need not save it around every pick.
+///
 /// # Safety
 /// The caller holds `p`.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
+    // SAFETY: errno is this thread's; the caller holds p (periodic_work's contract).
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        let g = periodic_work(p);
+        *errno = saved;
+        g
+    }
+}
+
+/// `periodic_checks` without the errno care.
+///
+/// # Safety
+/// The caller holds `p`.
+unsafe fn periodic_work(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
     stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
@@ -435,12 +454,12 @@ unsafe fn runqput_current(g: *mut G) {
     // SAFETY: g is ours to queue; a non-null M is the calling thread's, and so is its
     // P (if any).
     unsafe {
-        if (*g).home.is_null() && !m.is_null() && (*m).p.is_null() && (*m).collecting {
+        let p = if m.is_null() { ptr::null_mut() } else { (*m).p };
+        if p.is_null() && !m.is_null() && (*m).collecting && (*g).home.is_null() {
             (*g).link = (*m).collected;
             (*m).collected = g;
             return;
         }
-        let p = if m.is_null() { ptr::null_mut() } else { (*m).p };
         runqput(p, g);
     }
 }
@@ -1484,12 +1503,9 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
             arg,
         };
         let p = (*m).p;
-        // pick_next may do the runtime's periodic work (timers, the global queue's
-        // lock), whose system calls may set errno: `cur`'s own is what the switch
-        // saves.
-        let errno = *(*m).errno;
+        // pick_next may do the runtime's periodic work, which keeps `cur`'s errno
+        // (periodic_checks), as does a first run's stack (first_run).
         let next = pick_next(m, p);
-        *(*m).errno = errno;
         if !next.is_null() {
             set_running(m, p, next);
             switch_to(m, cur, next)

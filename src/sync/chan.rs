@@ -203,7 +203,7 @@ pub(crate) unsafe fn unlink_select_siblings(st: &mut State, chan: &Chan, sd: *mu
 ///
 /// # Safety
 /// `sd` came from `dequeue` (and for a select, its claim was won there).
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
     // SAFETY: sd came from dequeue (our contract), so it is off every queue and ours
     // to wake; the sudog and its select stay valid until their owner is woken, and
@@ -364,36 +364,39 @@ impl Chan {
     ///
     /// # Safety
     /// The lock is held (and stays held); `elem` is valid for `elem_size` bytes.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn try_send_locked(&self, elem: *const u8) -> Found {
         hb_acquire_release(self);
         // SAFETY: the lock is held (our contract), so `st` and the buffer are ours, and
         // dequeue/unlink_select_siblings may run; a dequeued sudog's elem is valid for
         // elem_size bytes (its owner is parked on it), as `elem` is (our contract).
         unsafe {
-            self.st.with(|st| {
-                if st.closed {
-                    return Found::Done(-libc::EPIPE);
-                }
-                let sd = st.recvq.dequeue();
-                if !sd.is_null() {
-                    unlink_select_siblings(st, self, sd);
-                    copy_elem(elem, (*sd).elem, self.elem_size);
-                    (*sd).success = true;
-                    return Found::Wake(sd);
-                }
-                if st.qcount < self.cap {
-                    copy_elem(elem, self.slot(st.sendx), self.elem_size);
-                    st.sendx += 1;
-                    if st.sendx == self.cap {
-                        st.sendx = 0;
+            self.st.with(
+                #[inline(always)]
+                |st| {
+                    if st.closed {
+                        return Found::Done(-libc::EPIPE);
                     }
-                    st.qcount += 1;
-                    self.count.store(st.qcount, Ordering::Relaxed);
-                    return Found::Done(0);
-                }
-                Found::Block
-            })
+                    let sd = st.recvq.dequeue();
+                    if !sd.is_null() {
+                        unlink_select_siblings(st, self, sd);
+                        copy_elem(elem, (*sd).elem, self.elem_size);
+                        (*sd).success = true;
+                        return Found::Wake(sd);
+                    }
+                    if st.qcount < self.cap {
+                        copy_elem(elem, self.slot(st.sendx), self.elem_size);
+                        st.sendx += 1;
+                        if st.sendx == self.cap {
+                            st.sendx = 0;
+                        }
+                        st.qcount += 1;
+                        self.count.store(st.qcount, Ordering::Relaxed);
+                        return Found::Done(0);
+                    }
+                    Found::Block
+                },
+            )
         }
     }
 
@@ -402,48 +405,51 @@ impl Chan {
     ///
     /// # Safety
     /// As `try_send_locked` (`elem` is the destination).
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn try_recv_locked(&self, elem: *mut u8) -> Found {
         hb_acquire_release(self);
         // SAFETY: as in try_send_locked: the lock is held, so `st` and the buffer are
         // ours; a dequeued sender's elem and `elem` are valid for elem_size bytes.
         unsafe {
-            self.st.with(|st| {
-                let sd = st.sendq.dequeue();
-                if !sd.is_null() {
-                    unlink_select_siblings(st, self, sd);
-                    if self.cap == 0 {
-                        copy_elem((*sd).elem, elem, self.elem_size);
-                    } else {
-                        // Full buffer: take the head, put the sender's value at the
-                        // tail (the slot just freed).
-                        let s = self.slot(st.recvx);
-                        copy_elem(s, elem, self.elem_size);
-                        copy_elem((*sd).elem, s, self.elem_size);
+            self.st.with(
+                #[inline(always)]
+                |st| {
+                    let sd = st.sendq.dequeue();
+                    if !sd.is_null() {
+                        unlink_select_siblings(st, self, sd);
+                        if self.cap == 0 {
+                            copy_elem((*sd).elem, elem, self.elem_size);
+                        } else {
+                            // Full buffer: take the head, put the sender's value at the
+                            // tail (the slot just freed).
+                            let s = self.slot(st.recvx);
+                            copy_elem(s, elem, self.elem_size);
+                            copy_elem((*sd).elem, s, self.elem_size);
+                            st.recvx += 1;
+                            if st.recvx == self.cap {
+                                st.recvx = 0;
+                            }
+                            st.sendx = st.recvx;
+                        }
+                        (*sd).success = true;
+                        return Found::Wake(sd);
+                    }
+                    if st.qcount > 0 {
+                        copy_elem(self.slot(st.recvx), elem, self.elem_size);
                         st.recvx += 1;
                         if st.recvx == self.cap {
                             st.recvx = 0;
                         }
-                        st.sendx = st.recvx;
+                        st.qcount -= 1;
+                        self.count.store(st.qcount, Ordering::Relaxed);
+                        return Found::Done(0);
                     }
-                    (*sd).success = true;
-                    return Found::Wake(sd);
-                }
-                if st.qcount > 0 {
-                    copy_elem(self.slot(st.recvx), elem, self.elem_size);
-                    st.recvx += 1;
-                    if st.recvx == self.cap {
-                        st.recvx = 0;
+                    if st.closed {
+                        return Found::Done(-libc::EPIPE);
                     }
-                    st.qcount -= 1;
-                    self.count.store(st.qcount, Ordering::Relaxed);
-                    return Found::Done(0);
-                }
-                if st.closed {
-                    return Found::Done(-libc::EPIPE);
-                }
-                Found::Block
-            })
+                    Found::Block
+                },
+            )
         }
     }
 
@@ -454,7 +460,7 @@ impl Chan {
     ///
     /// # Safety
     /// `elem` is valid for `elem_size` bytes.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn send(&self, elem: *const u8, block: bool) -> i32 {
         self.lock.lock();
         // SAFETY: we just took the lock; elem is valid for elem_size bytes (our
@@ -493,7 +499,7 @@ impl Chan {
     ///
     /// # Safety
     /// `elem` is valid for `elem_size` bytes.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn recv(&self, elem: *mut u8, block: bool) -> i32 {
         self.lock.lock();
         // SAFETY: we just took the lock; elem is valid for elem_size bytes (our
