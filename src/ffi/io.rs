@@ -192,6 +192,30 @@ pub extern "C" fn gr_io_wait(fd: c_int, events: c_int, timeout_ns: i64) -> c_int
     })
 }
 
+/// For an I/O layer that makes its own non-blocking reads (the hook library does):
+/// after a read of `fd` returned fewer bytes than asked (and consumed them: not
+/// MSG_PEEK), notes that its receive queue was empty then, which lets the next read
+/// skip the call that would say EAGAIN (see gr_io_read_drained). Noted only where a
+/// short read proves that: an adopted (gr_io_adopt) TCP socket that has not received
+/// urgent data. Returns 1 if noted, else 0. Never parks; one getsockopt the first
+/// time per adopted fd.
+#[no_mangle]
+pub extern "C" fn gr_io_note_short_read(fd: c_int) -> c_int {
+    boundary("gr_io_note_short_read", || {
+        netpoll::note_short_read(fd) as c_int
+    })
+}
+
+/// 1 when a short read of `fd` was noted (gr_io_note_short_read) and no readiness
+/// edge for reading came since: a read now would say EAGAIN, so wait for the edge
+/// first (gr_io_wait(fd, GR_READ, ...)) and read after it. Else 0 (read now). Each
+/// call forgets the note, so a caller that is told 1 and waits asks the kernel next.
+/// Never parks.
+#[no_mangle]
+pub extern "C" fn gr_io_read_drained(fd: c_int) -> c_int {
+    boundary("gr_io_read_drained", || netpoll::take_drained(fd) as c_int)
+}
+
 /// Tells the netpoller that `fd` is a file the caller has just created (socket,
 /// accept, pipe, dup2 onto it...) and will close only with gr_close. It forgets any
 /// earlier file under that number (goroutines still waiting on it get -ECANCELED)

@@ -923,14 +923,10 @@ fn data_io(
 /// `buf` is valid for writes of `n` bytes (it may be null when `n` is 0) for the
 /// whole call, and nothing else accesses it meanwhile.
 pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
-    let pd = desc(fd);
-    if let Some(pd) = pd {
-        let mark = pd.drained.swap(0, Ordering::Relaxed);
-        if mark == DRAINED | pd.redges.load(Ordering::Relaxed) as u64 && !parkable_g().is_null() {
-            let r = wait_edge(fd, READ, -1);
-            if r < 0 {
-                return r as isize;
-            }
+    if take_drained(fd) && !parkable_g().is_null() {
+        let r = wait_edge(fd, READ, -1);
+        if r < 0 {
+            return r as isize;
         }
     }
     let got = data_io(
@@ -941,13 +937,32 @@ pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
         // SAFETY: buf is writable for n bytes (our contract), as read(2) takes it.
         || unsafe { sys::read(fd, buf, n) },
     );
-    if let Some(pd) = pd {
-        if got > 0 && (got as usize) < n && drains_tcp(fd, pd) {
-            let mark = DRAINED | pd.redges.load(Ordering::Relaxed) as u64;
-            pd.drained.store(mark, Ordering::Relaxed);
-        }
+    if got > 0 && (got as usize) < n {
+        note_short_read(fd);
     }
     got
+}
+
+/// `gr_io_note_short_read`: a read of `fd` returned fewer bytes than asked. If that
+/// means its receive queue was empty (`drains_tcp`), remembers it with the edge count
+/// of now, and returns true. See the top of this file.
+pub fn note_short_read(fd: i32) -> bool {
+    let Some(pd) = desc(fd) else { return false };
+    if !drains_tcp(fd, pd) {
+        return false;
+    }
+    let mark = DRAINED | pd.redges.load(Ordering::Relaxed) as u64;
+    pd.drained.store(mark, Ordering::Relaxed);
+    true
+}
+
+/// `gr_io_read_drained`: true when a short read of `fd` was noted and no read edge
+/// came since, so a read now would say EAGAIN: the caller waits for the edge first.
+/// Forgets the note either way.
+pub fn take_drained(fd: i32) -> bool {
+    let Some(pd) = desc(fd) else { return false };
+    let mark = pd.drained.swap(0, Ordering::Relaxed);
+    mark != 0 && mark == DRAINED | pd.redges.load(Ordering::Relaxed) as u64
 }
 
 /// True when a short read on `fd` means its receive queue was empty: an adopted TCP

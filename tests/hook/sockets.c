@@ -12,6 +12,11 @@
  * - poll on two fds wakes for the second; select's result sets are exact, and an fd
  *   that is not open fails it with EBADF; epoll_wait parks and returns the event;
  * - close of a socket a goroutine waits on wakes it with EBADF;
+ * - short reads of a TCP socket (after which the layer waits for the next edge
+ *   before reading, gr_io_read_drained): 500 exchanges of 1 to 300 bytes into a
+ *   256-byte buffer arrive whole and in order; a MSG_PEEK that got less than asked
+ *   is not taken for a drained queue; the bytes after urgent data are read;
+ *   SO_RCVTIMEO still gives EAGAIN after a short read;
  * - name lookups work on a goroutine (getaddrinfo, getnameinfo, gethostbyname and
  *   gethostbyname_r of localhost: through gr_blocking, which this cannot observe, as
  *   a local lookup does not wait).
@@ -19,6 +24,7 @@
 #include "hook_test.h"
 
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -197,6 +203,97 @@ static void vectors(void *arg)
     close(sv[1]);
 }
 
+/* A connected TCP pair: *c the client end, *a the accepted one. */
+static void tcp_pair(int *c, int *a)
+{
+    int port, l = listen_loopback(&port, 1);
+    *c = connect_loopback(port);
+    *a = accept(l, NULL, NULL);
+    CHECK(*a >= 0);
+    close(l);
+    int one = 1;
+    CHECK_EQ(setsockopt(*c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    CHECK_EQ(setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    /* A read that waits with data queued would fail with EAGAIN after 2 s. */
+    struct timeval tv = {.tv_sec = 2};
+    CHECK_EQ(setsockopt(*a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+}
+
+static int peek_fd;
+
+static void write_abc_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(30);
+    CHECK_EQ(write(peek_fd, "abc", 3), 3);
+}
+
+static void short_reads(void *arg)
+{
+    (void)arg;
+    int c, a;
+    tcp_pair(&c, &a);
+    char msg[300], got[300], buf[256];
+    int shorts = 0;
+    for (int i = 0; i < 500; i++) {
+        size_t n = 1 + (size_t)(i * 7919) % 300;
+        for (size_t k = 0; k < n; k++)
+            msg[k] = (char)(i ^ (int)k);
+        CHECK_EQ(write(c, msg, n), (ssize_t)n);
+        size_t have = 0;
+        while (have < n) {
+            ssize_t r = i % 2 ? recv(a, buf, sizeof buf, 0) : read(a, buf, sizeof buf);
+            if (r <= 0)
+                FAIL("exchange %d: read returned %zd (%s) with %zu of %zu bytes", i, r,
+                     strerror(errno), have, n);
+            shorts += (size_t)r < sizeof buf;
+            memcpy(got + have, buf, (size_t)r);
+            have += (size_t)r;
+        }
+        CHECK(memcmp(got, msg, n) == 0);
+        CHECK_EQ(write(a, "k", 1), 1);
+        char k;
+        CHECK_EQ(read(c, &k, 1), 1);
+    }
+    CHECK(shorts > 0);
+
+    /* A peek that waited for its data and got less than asked: the data is still
+     * queued, and the next read returns it at once. */
+    peek_fd = c;
+    SPAWN(write_abc_later, NULL);
+    CHECK_EQ(recv(a, buf, sizeof buf, MSG_PEEK), 3);
+    CHECK_EQ(read(a, buf, sizeof buf), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+
+    /* Urgent data: the read stops at its mark with "def" queued behind it. */
+    CHECK_EQ(send(c, "abc", 3, 0), 3);
+    CHECK_EQ(send(c, "X", 1, MSG_OOB), 1);
+    CHECK_EQ(send(c, "def", 3, 0), 3);
+    size_t have = 0;
+    while (have < 6) {
+        ssize_t r = read(a, got + have, sizeof got - have);
+        if (r <= 0)
+            FAIL("urgent data: read returned %zd (%s) after %zu bytes", r, strerror(errno),
+                 have);
+        have += (size_t)r;
+    }
+    CHECK_EQ(have, 6);
+    CHECK(memcmp(got, "abcdef", 6) == 0);
+
+    /* SO_RCVTIMEO after a short read: EAGAIN after the timeout, not a hang. */
+    struct timeval tv = {.tv_usec = 50000};
+    CHECK_EQ(setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    CHECK_EQ(write(c, "hello", 5), 5);
+    CHECK_EQ(read(a, buf, sizeof buf), 5);
+    int64_t t0 = now_ns();
+    errno = 0;
+    CHECK_EQ(read(a, buf, sizeof buf), -1);
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+    check_about((now_ns() - t0) / 1e9, 0.05, "SO_RCVTIMEO after a short read");
+    close(c);
+    close(a);
+}
+
 static int two[2][2];
 
 static void poke_second(void *arg)
@@ -334,6 +431,7 @@ int main(void)
     SPAWN(big_writer, NULL);
     CHECK_EQ(gr_wait_all(), 0);
     gr_join(SPAWN(vectors, NULL));
+    gr_join(SPAWN(short_reads, NULL));
     gr_join(SPAWN(readiness, NULL));
     gr_join(SPAWN(close_wakes, NULL));
     CHECK_EQ(gr_wait_all(), 0);
