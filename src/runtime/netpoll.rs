@@ -947,6 +947,7 @@ pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
 /// means its receive queue was empty (`drains_tcp`), remembers it with the edge count
 /// of now, and returns true. See the top of this file.
 pub fn note_short_read(fd: i32) -> bool {
+    let _use = TableUse::enter();
     let Some(pd) = desc(fd) else { return false };
     if !drains_tcp(fd, pd) {
         return false;
@@ -960,9 +961,17 @@ pub fn note_short_read(fd: i32) -> bool {
 /// came since, so a read now would say EAGAIN: the caller waits for the edge first.
 /// Forgets the note either way.
 pub fn take_drained(fd: i32) -> bool {
+    let _use = TableUse::enter();
     let Some(pd) = desc(fd) else { return false };
-    let mark = pd.drained.swap(0, Ordering::Relaxed);
-    mark != 0 && mark == DRAINED | pd.redges.load(Ordering::Relaxed) as u64
+    let mark = pd.drained.load(Ordering::Relaxed);
+    if mark == 0 {
+        return false;
+    }
+    // A plain store, not a swap (no locked instruction on every read): a note made
+    // meanwhile by a concurrent reader of the fd may be lost, which costs that
+    // reader's next read one EAGAIN, never a wait with data queued.
+    pd.drained.store(0, Ordering::Relaxed);
+    mark == DRAINED | pd.redges.load(Ordering::Relaxed) as u64
 }
 
 /// True when a short read on `fd` means its receive queue was empty: an adopted TCP
