@@ -796,8 +796,8 @@ int gr_io_wait(int fd, int events, int64_t timeout_ns);
  MSG_PEEK), notes that its receive queue was empty then, which lets the next read
  skip the call that would say EAGAIN (see gr_io_read_drained). Noted only where a
  short read proves that: an adopted (gr_io_adopt) TCP socket that has not received
- urgent data. Returns 1 if noted, else 0. Never parks; one getsockopt the first
- time per adopted fd.
+ urgent data. Returns 1 if noted, 0 if not, -EBADF for a negative fd. Never
+ parks; one getsockopt the first time per adopted fd.
  */
 int gr_io_note_short_read(int fd);
 
@@ -806,7 +806,7 @@ int gr_io_note_short_read(int fd);
  edge for reading came since: a read now would say EAGAIN, so wait for the edge
  first (gr_io_wait(fd, GR_READ, ...)) and read after it. Else 0 (read now). Each
  call forgets the note, so a caller that is told 1 and waits asks the kernel next.
- Never parks.
+ -EBADF for a negative fd. Never parks.
  */
 int gr_io_read_drained(int fd);
 

@@ -197,11 +197,14 @@ pub extern "C" fn gr_io_wait(fd: c_int, events: c_int, timeout_ns: i64) -> c_int
 /// MSG_PEEK), notes that its receive queue was empty then, which lets the next read
 /// skip the call that would say EAGAIN (see gr_io_read_drained). Noted only where a
 /// short read proves that: an adopted (gr_io_adopt) TCP socket that has not received
-/// urgent data. Returns 1 if noted, else 0. Never parks; one getsockopt the first
-/// time per adopted fd.
+/// urgent data. Returns 1 if noted, 0 if not, -EBADF for a negative fd. Never
+/// parks; one getsockopt the first time per adopted fd.
 #[no_mangle]
 pub extern "C" fn gr_io_note_short_read(fd: c_int) -> c_int {
     boundary("gr_io_note_short_read", || {
+        if fd < 0 {
+            return -libc::EBADF;
+        }
         netpoll::note_short_read(fd) as c_int
     })
 }
@@ -210,10 +213,15 @@ pub extern "C" fn gr_io_note_short_read(fd: c_int) -> c_int {
 /// edge for reading came since: a read now would say EAGAIN, so wait for the edge
 /// first (gr_io_wait(fd, GR_READ, ...)) and read after it. Else 0 (read now). Each
 /// call forgets the note, so a caller that is told 1 and waits asks the kernel next.
-/// Never parks.
+/// -EBADF for a negative fd. Never parks.
 #[no_mangle]
 pub extern "C" fn gr_io_read_drained(fd: c_int) -> c_int {
-    boundary("gr_io_read_drained", || netpoll::take_drained(fd) as c_int)
+    boundary("gr_io_read_drained", || {
+        if fd < 0 {
+            return -libc::EBADF;
+        }
+        netpoll::take_drained(fd) as c_int
+    })
 }
 
 /// Tells the netpoller that `fd` is a file the caller has just created (socket,

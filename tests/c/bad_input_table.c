@@ -286,6 +286,13 @@ static void rows_io(void)
     ROW(gr_io_adopt, (-1), -EBADF, "fd -1");
     ROW(gr_io_adopt, (1 << 20), -EBADF, "fd 2^20, beyond the netpoller's table");
     ROW(gr_io_adopt, (adopted[0]), 0, "a new pipe");
+    ROW(gr_io_note_short_read, (-1), -EBADF, "fd -1");
+    ROW(gr_io_note_short_read, (1 << 20), 0, "fd 2^20, beyond the netpoller's table");
+    ROW(gr_io_note_short_read, (closed[0]), 0, "a closed fd");
+    ROW(gr_io_note_short_read, (adopted[0]), 0, "an adopted pipe (not TCP)");
+    ROW(gr_io_read_drained, (-1), -EBADF, "fd -1");
+    ROW(gr_io_read_drained, (1 << 20), 0, "fd 2^20, beyond the netpoller's table");
+    ROW(gr_io_read_drained, (adopted[0]), 0, "an adopted pipe after a short read");
     CHECK_EQ(gr_close(adopted[0]), 0);
     CHECK_EQ(gr_close(adopted[1]), 0);
 
