@@ -775,9 +775,10 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
             Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
         }
-        (Valgrind, "spawn_join_cycles" | "stack_cache_return" | "timers_cancel") => {
-            Some("measures RSS and memory maps, which valgrind's own bookkeeping changes")
-        }
+        (
+            Valgrind,
+            "spawn_join_cycles" | "stack_cache_return" | "timers_cancel" | "io_park_mem",
+        ) => Some("measures RSS and memory maps, which valgrind's own bookkeeping changes"),
         (Valgrind, "io_pingpong" | "many_goroutines" | "wait_all" | "example-demo") => Some(
             "200,000 socket round trips or 10,000+ goroutines take longer under valgrind \
              than the program's own watchdog",
@@ -795,6 +796,9 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "many_goroutines" | "million_parked" | "timers_cancel" | "wait_all" | "idle_cpu"
             | "tree" | "unique_ids" | "example-demo",
         ) => Some(FIBERS),
+        (Thread, "io_park_mem") => {
+            Some("measures RSS per goroutine, and TSan keeps ~800 KiB of its own state per fiber")
+        }
         (Thread, "guard_budget") => Some(
             "sizes its guard-page budget by the process's memory maps, and TSan maps memory \
              for every fiber",
