@@ -90,6 +90,7 @@ int main(int argc, char **argv)
         CHECK_EQ(gr_init(1), 1);
         gr_chan *c = gr_chan_new(sizeof(int), 1);
         CHECK_EQ(gr_signal_notify(c, SIGQUIT), -EBUSY);
+        CHECK_EQ(gr_chan_free(c), 0);
         puts("child: SIGQUIT refused while GRDEBUG=sigquit=1 has it");
         return 0;
     }
