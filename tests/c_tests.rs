@@ -762,9 +762,14 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Address, "stack_overflow chain") => {
             Some("UBSan reports the deliberate NULL store before the program's handler runs")
         }
-        (Address, "timer_million") => Some(
-            "bounds the bytes per pending timer, to which ASan's redzones and allocator \
-             metadata add",
+        (Address | Thread, "timer_million") => Some(
+            "bounds the bytes per pending timer, to which the sanitizer's redzones, \
+             allocator metadata and shadow add",
+        ),
+        (Thread, "ctx_deadline_load" | "sysmon_usleep") => Some(TIMING),
+        (Thread, "deadlock_detect") => Some(
+            "TSan runs a thread of its own, which the deadlock check counts as a thread that \
+             could still wake a goroutine, so no deadlock is ever reported",
         ),
         (Valgrind, "stack_overflow null" | "stack_overflow chain") => {
             Some("memcheck reports its deliberate NULL store as an invalid write")

@@ -371,6 +371,9 @@ unsafe fn cancel_one(c: *const Ctx, err: i32, mut rest: *const Ctx) -> *const Ct
             ctx.lock.unlock();
             return rest;
         }
+        // For ThreadSanitizer: what the canceller did before happens before what a
+        // wait that this cancel ends does after it (`park::Waiter::wait`).
+        crate::runtime::sanitizer::hb_release(c as *const core::ffi::c_void);
         ctx.err.store(err, Ordering::Release);
         let st = ctx.st();
         // Claim every listed waiter; the winners go on a private chain (`next`).

@@ -32,6 +32,7 @@ use crate::runtime::context::{self, Ctx, CtxNode};
 use crate::runtime::g::{WaitReason, G, WAITING};
 use crate::runtime::lock::{coarse_now, futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, PendingFn, M};
+use crate::runtime::sanitizer;
 use crate::runtime::sched;
 use crate::runtime::timer::{self, TimerId};
 
@@ -221,6 +222,7 @@ impl Waiter {
             if err != 0 && self.claim_for_cancel() {
                 // Cancelled before parking: nobody else can claim us now.
                 lock.unlock();
+                sanitizer::hb_acquire(ctx as *const core::ffi::c_void);
                 return Wake::Cancelled(err);
             }
             let when = if timeout_ns < 0 {
@@ -253,7 +255,10 @@ impl Waiter {
             }
             match state {
                 CLAIMED_BY_TIMER => Wake::TimedOut,
-                CLAIMED_BY_CANCEL => Wake::Cancelled((*ctx).err()),
+                CLAIMED_BY_CANCEL => {
+                    sanitizer::hb_acquire(ctx as *const core::ffi::c_void);
+                    Wake::Cancelled((*ctx).err())
+                }
                 _ => Wake::Woken,
             }
         }

@@ -24,6 +24,7 @@ use crate::runtime::context::{self, Ctx};
 use crate::runtime::g::WaitReason;
 use crate::runtime::lock::SpinLock;
 use crate::runtime::park::{Waiter, Wake};
+use crate::runtime::sanitizer;
 use crate::runtime::sched::{self, SpawnAttr};
 
 /// A member's function: its result is the member's (0: success).
@@ -201,8 +202,12 @@ impl Group {
             }
             st.slot_last = wp;
             match w.wait(&self.lock, WaitReason::WaitGroup, -1) {
-                // The slot was handed to us (counted by the giver).
-                Wake::Woken => 0,
+                // The slot was handed to us (counted by the giver), by a member that
+                // left (`leave`, which released on the group for ThreadSanitizer).
+                Wake::Woken => {
+                    sanitizer::hb_acquire(self as *const Group as *const c_void);
+                    0
+                }
                 Wake::Cancelled(e) => {
                     self.lock.lock();
                     self.unlink_slot_waiter(wp);
@@ -266,6 +271,8 @@ impl Group {
             }
         }
         self.lock.lock();
+        // For ThreadSanitizer: what the member did happens before `wait` returns.
+        sanitizer::hb_release(self as *const Group as *const c_void);
         // SAFETY: we hold the lock; taken waiters are claimed here and woken after the
         // unlock, when we no longer touch the group.
         unsafe {
@@ -331,6 +338,7 @@ impl Group {
                 }
             }
         };
+        sanitizer::hb_acquire(self as *const Group as *const c_void);
         self.cancel();
         rc
     }
