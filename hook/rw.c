@@ -170,6 +170,17 @@ static ssize_t op_nowait(const struct op *o, size_t done, int sock)
     return r;
 }
 
+/* Waits for the fd's next readiness edge in `dir`, within the socket's SO_RCVTIMEO /
+ * SO_SNDTIMEO counted from the call's first wait (*deadline: -1 until then). 0, or
+ * an errno value. */
+static int wait_edge_within(const struct op *o, struct fd_entry *e, int dir, int sock,
+                            int64_t *deadline)
+{
+    if (*deadline == -1)
+        *deadline = hook_deadline(sock ? fd_timeout(o->fd, e, dir) : -1);
+    return hook_wait_edge(o->fd, dir, *deadline);
+}
+
 /* A socket or pollable file on a goroutine, which the program keeps blocking. */
 static ssize_t park_io(struct op *o, struct fd_entry *e, uint32_t f)
 {
@@ -187,8 +198,7 @@ static ssize_t park_io(struct op *o, struct fd_entry *e, uint32_t f)
     int drains = !is_write(o) && !complete && sock && (f & FD_STREAM) &&
                  !(o->flags & (MSG_PEEK | MSG_OOB));
     if (drains && gr_io_read_drained(o->fd) == 1) {
-        deadline = hook_deadline(fd_timeout(o->fd, e, dir));
-        int w = hook_wait_edge(o->fd, dir, deadline);
+        int w = wait_edge_within(o, e, dir, sock, &deadline);
         if (w)
             return hook_fail(w);
     }
@@ -215,9 +225,7 @@ static ssize_t park_io(struct op *o, struct fd_entry *e, uint32_t f)
         }
         if (err != EAGAIN)
             return done ? (ssize_t)done : -1;
-        if (deadline == -1)
-            deadline = hook_deadline(sock ? fd_timeout(o->fd, e, dir) : -1);
-        int w = hook_wait_edge(o->fd, dir, deadline);
+        int w = wait_edge_within(o, e, dir, sock, &deadline);
         if (w)
             return done ? (ssize_t)done : hook_fail(w);
     }

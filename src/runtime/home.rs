@@ -134,19 +134,10 @@ impl Home {
             return;
         }
         self.check_countdown.set(crate::runtime::p::CHECK_EVERY);
-        self.periodic_work();
-    }
-
-    /// `periodic_checks` once due. Keeps errno: it belongs to the goroutine that is
-    /// switching away, which has not saved it yet (sched::periodic_checks).
-    #[cold]
-    fn periodic_work(&self) {
-        // SAFETY: errno is this thread's own.
-        let errno = unsafe { libc::__errno_location() };
-        // SAFETY: as above.
-        let saved = unsafe { *errno };
         if timer::next_when() <= nanotime() {
-            timer::run_due(nanotime());
+            // Timer callbacks' system calls must not change the errno of the goroutine
+            // that is switching away, which has not saved it yet.
+            crate::runtime::sys::keeping_errno(|| timer::run_due(nanotime()));
         }
         if crate::runtime::context::expired_waiting() {
             // Not now either: the cancel takes locks (see sched::periodic_checks).
@@ -160,8 +151,6 @@ impl Home {
             // this is; no other thread touches the M's plain fields.
             unsafe { (*self.m).poll_due = true };
         }
-        // SAFETY: as above.
-        unsafe { *errno = saved };
     }
 
     /// Waits for work until `until` (ns): as the netpoller when it can get the role

@@ -324,6 +324,15 @@ fn publish_chunk(c: usize) -> *mut [PollDesc; CHUNK] {
     }
 }
 
+impl PollDesc {
+    /// Drops the drained-read note and makes `kind` the fd's `drain_kind` (a new
+    /// file, a closed one, or urgent data).
+    fn forget_drain(&self, kind: u8) {
+        self.drain_kind.store(kind, Ordering::Relaxed);
+        self.drained.store(0, Ordering::Relaxed);
+    }
+}
+
 /// The lock-guarded fields of a descriptor, for use under its lock.
 fn state(pd: &PollDesc) -> *mut DescState {
     pd.guarded.get()
@@ -630,8 +639,7 @@ pub fn adopt(fd: i32) -> i32 {
     unsafe {
         pd.seq.fetch_add(1, Ordering::AcqRel);
         pd.not_socket.store(false, Ordering::Relaxed);
-        pd.drain_kind.store(DRAIN_ASK, Ordering::Relaxed);
-        pd.drained.store(0, Ordering::Relaxed);
+        pd.forget_drain(DRAIN_ASK);
         (*p).registered = false;
         (*p).adopted = true;
         (*p).rready = false;
@@ -899,7 +907,18 @@ fn data_io(
     file_op: impl FnMut() -> isize,
 ) -> isize {
     let _use = TableUse::enter();
-    let pd = desc(fd);
+    data_io_on(fd, desc(fd), dir, sock_op, file_op)
+}
+
+/// `data_io` with `fd`'s descriptor already looked up (inside the caller's
+/// `TableUse`).
+fn data_io_on(
+    fd: i32,
+    pd: Option<&PollDesc>,
+    dir: i32,
+    sock_op: impl FnMut() -> isize,
+    file_op: impl FnMut() -> isize,
+) -> isize {
     if pd.is_some_and(|pd| !pd.not_socket.load(Ordering::Relaxed)) {
         let n = retry_io(fd, dir, sock_op);
         if n != -(libc::ENOTSOCK as isize) {
@@ -923,22 +942,27 @@ fn data_io(
 /// `buf` is valid for writes of `n` bytes (it may be null when `n` is 0) for the
 /// whole call, and nothing else accesses it meanwhile.
 pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
-    if take_drained(fd) && !parkable_g().is_null() {
+    let _use = TableUse::enter();
+    let pd = desc(fd);
+    if pd.is_some_and(take_drained_on) && !parkable_g().is_null() {
         let r = wait_edge(fd, READ, -1);
         if r < 0 {
             return r as isize;
         }
     }
-    let got = data_io(
+    let got = data_io_on(
         fd,
+        pd,
         READ,
         // SAFETY: buf is writable for n bytes (our contract), as recv(2) takes it.
         || unsafe { sys::recv(fd, buf, n, libc::MSG_DONTWAIT) },
         // SAFETY: buf is writable for n bytes (our contract), as read(2) takes it.
         || unsafe { sys::read(fd, buf, n) },
     );
-    if got > 0 && (got as usize) < n {
-        note_short_read(fd);
+    if let Some(pd) = pd {
+        if got > 0 && (got as usize) < n {
+            note_short_read_on(fd, pd);
+        }
     }
     got
 }
@@ -948,7 +972,11 @@ pub unsafe fn read(fd: i32, buf: *mut u8, n: usize) -> isize {
 /// of now, and returns true. See the top of this file.
 pub fn note_short_read(fd: i32) -> bool {
     let _use = TableUse::enter();
-    let Some(pd) = desc(fd) else { return false };
+    desc(fd).is_some_and(|pd| note_short_read_on(fd, pd))
+}
+
+/// `note_short_read` on `fd`'s descriptor `pd`.
+fn note_short_read_on(fd: i32, pd: &PollDesc) -> bool {
     if !drains_tcp(fd, pd) {
         return false;
     }
@@ -962,7 +990,11 @@ pub fn note_short_read(fd: i32) -> bool {
 /// Forgets the note either way.
 pub fn take_drained(fd: i32) -> bool {
     let _use = TableUse::enter();
-    let Some(pd) = desc(fd) else { return false };
+    desc(fd).is_some_and(take_drained_on)
+}
+
+/// `take_drained` on a descriptor.
+fn take_drained_on(pd: &PollDesc) -> bool {
     let mark = pd.drained.load(Ordering::Relaxed);
     if mark == 0 {
         return false;
@@ -1070,8 +1102,7 @@ pub fn close(fd: i32) -> i32 {
         unsafe {
             pd.seq.fetch_add(1, Ordering::AcqRel);
             pd.not_socket.store(false, Ordering::Relaxed);
-            pd.drain_kind.store(DRAIN_NO, Ordering::Relaxed);
-            pd.drained.store(0, Ordering::Relaxed);
+            pd.forget_drain(DRAIN_NO);
             let was = (*p).registered;
             (*p).registered = false;
             (*p).adopted = false;
@@ -1222,8 +1253,7 @@ fn dispatch(tag: u64, ev: u32) {
         }
         if ev & libc::EPOLLPRI as u32 != 0 {
             // Urgent data: a read stops at its mark with data still queued.
-            pd.drain_kind.store(DRAIN_NO, Ordering::Relaxed);
-            pd.drained.store(0, Ordering::Relaxed);
+            pd.forget_drain(DRAIN_NO);
         }
         let mut woken: *mut IoWaiter = ptr::null_mut();
         if r {

@@ -368,14 +368,8 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// The caller holds `p`.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
-    // SAFETY: errno is this thread's; the caller holds p (periodic_work's contract).
-    unsafe {
-        let errno = libc::__errno_location();
-        let saved = *errno;
-        let g = periodic_work(p);
-        *errno = saved;
-        g
-    }
+    // SAFETY: the caller holds p (periodic_work's contract).
+    crate::runtime::sys::keeping_errno(|| unsafe { periodic_work(p) })
 }
 
 /// `periodic_checks` without the errno care.
@@ -1864,12 +1858,10 @@ unsafe fn init_g(
 /// the caller's M.
 #[inline(never)] // once per goroutine: kept out of the switch paths that call it
 unsafe fn first_run(p: *mut P, g: *mut G) {
-    // SAFETY: the caller's guarantees; errno is this thread's.
-    unsafe {
-        // Taking a stack may make system calls (the pool's lock, mmap) that set
-        // errno, and the goroutine switching away has not saved its own yet.
-        let errno = libc::__errno_location();
-        let saved_errno = *errno;
+    // Taking a stack may make system calls (the pool's lock, mmap) that set errno,
+    // and the goroutine switching away has not saved its own yet.
+    // SAFETY: the caller's guarantees.
+    crate::runtime::sys::keeping_errno(|| unsafe {
         let st = match (*g).stack {
             Some(st) => st,
             None => {
@@ -1896,8 +1888,7 @@ unsafe fn first_run(p: *mut P, g: *mut G) {
         };
         sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
-        *errno = saved_errno;
-    }
+    })
 }
 
 /// The first frame of every goroutine (laid out by `attach_stack`): runs its function,
@@ -2257,21 +2248,17 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 (*p).tick();
             }
             if due || (*p).check_due() {
-                // The runtime's calls below (the fd poll, timer callbacks) may set
-                // errno, and the yielder may go on without a switch: it keeps its
-                // own, as across a switch.
-                let errno = *(*m).errno;
                 let next = periodic_checks(p);
                 if !next.is_null() {
                     (*p).push(next);
                 }
                 if (*m).poll_due {
                     // Left to finish_switch on the switch paths (a parking goroutine
-                    // may hold an fd's lock there); a yield holds none.
+                    // may hold an fd's lock there); a yield holds none. The yielder
+                    // may go on without a switch: it keeps its errno, as across one.
                     (*m).poll_due = false;
-                    netpoll::poll_ready();
+                    crate::runtime::sys::keeping_errno(netpoll::poll_ready);
                 }
-                *(*m).errno = errno;
             }
             if (*p).local_empty() {
                 return;

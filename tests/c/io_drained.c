@@ -1,9 +1,13 @@
 /*
  * gr_read after a read that drained an adopted TCP socket waits for the socket's next
  * edge instead of asking the kernel first (netpoll.rs, "A read that drained a TCP
- * socket"). Whatever the hint says, no data may be left unread and no read may hang
- * while data is queued:
+ * socket"). It is taken only where it holds, and whatever it says, no data may be
+ * left unread and no read may hang while data is queued:
  *
+ *   0. the note: after a read that the data's edge woke and that got less than it
+ *      asked, gr_io_read_drained says 1 (once); not after a full read, not when an
+ *      edge came since, not on a TCP socket that is not adopted, nor on an adopted
+ *      Unix stream socket;
  *   1. ping-pong: 2,000 exchanges of 1 to 300 bytes into a 256-byte buffer (short
  *      reads, and full reads that leave data queued), every byte in order;
  *   2. mixed use: after a short gr_read, the next edge goes to a goroutine parked in
@@ -28,7 +32,8 @@
 
 #define MS 1000000LL
 
-static void tcp_pair(int *client, int *server)
+/* A connected TCP pair on 127.0.0.1, both ends adopted when `adopt` (gr_io_adopt). */
+static void tcp_pair_adopted(int *client, int *server, int adopt)
 {
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(l >= 0);
@@ -39,17 +44,30 @@ static void tcp_pair(int *client, int *server)
     CHECK_EQ(getsockname(l, (struct sockaddr *)&a, &len), 0);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(c >= 0);
-    CHECK_EQ(gr_io_adopt(c), 0);
+    if (adopt)
+        CHECK_EQ(gr_io_adopt(c), 0);
     CHECK_EQ(gr_connect(c, (struct sockaddr *)&a, sizeof a), 0);
     int s = gr_accept(l, NULL, NULL);
     CHECK(s >= 0);
-    CHECK_EQ(gr_io_adopt(s), 0);
+    if (adopt)
+        CHECK_EQ(gr_io_adopt(s), 0);
     int one = 1;
     CHECK_EQ(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
     CHECK_EQ(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
     CHECK_EQ(close(l), 0);
     *client = c;
     *server = s;
+}
+
+static void tcp_pair(int *client, int *server)
+{
+    tcp_pair_adopted(client, server, 1);
+}
+
+static void close_pair(int a, int b)
+{
+    CHECK_EQ(gr_close(a), 0);
+    CHECK_EQ(gr_close(b), 0);
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -96,6 +114,63 @@ static ptrdiff_t bounded_read(int fd, char *out, size_t cap)
     return r.rc;
 }
 
+/* Writes `bytes` to `fd` 20 ms after it is started (a goroutine). */
+struct later {
+    int fd;
+    const char *bytes;
+};
+
+static void write_later(void *arg)
+{
+    struct later *l = arg;
+    gr_sleep(20 * MS);
+    write_all(l->fd, l->bytes, strlen(l->bytes));
+}
+
+/* gr_read of `reader` into cap bytes, parked until `bytes` come from `writer`: the
+ * read is woken by their edge, so the note it may take counts that edge. */
+static ptrdiff_t read_after_edge(int reader, int writer, const char *bytes, char *buf,
+                                 size_t cap)
+{
+    struct later l = { writer, bytes };
+    gr_id id = SPAWN(write_later, &l);
+    ptrdiff_t r = gr_read(reader, buf, cap);
+    CHECK_EQ(gr_join(id), 0);
+    return r;
+}
+
+static void the_note(void)
+{
+    int c, s;
+    char buf[100];
+    tcp_pair(&c, &s);
+    CHECK_EQ(read_after_edge(s, c, "hello", buf, sizeof buf), 5);
+    CHECK_EQ(gr_io_read_drained(s), 1);
+    CHECK_EQ(gr_io_read_drained(s), 0); /* asked once: forgotten */
+    CHECK_EQ(read_after_edge(s, c, "abcd", buf, 4), 4);
+    CHECK_EQ(gr_io_read_drained(s), 0); /* a full read: data may be left */
+    CHECK_EQ(read_after_edge(s, c, "hello", buf, sizeof buf), 5);
+    write_all(c, "x", 1);
+    CHECK_EQ(gr_io_wait(s, GR_READ, 2000 * MS), GR_READ); /* its edge came */
+    CHECK_EQ(gr_io_read_drained(s), 0);
+    CHECK_EQ(gr_read(s, buf, sizeof buf), 1);
+    close_pair(c, s);
+
+    tcp_pair_adopted(&c, &s, 0);
+    CHECK_EQ(read_after_edge(s, c, "hello", buf, sizeof buf), 5);
+    CHECK_EQ(gr_io_read_drained(s), 0); /* not adopted: a close(2) may reuse the fd */
+    close_pair(c, s);
+
+    int u[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u), 0);
+    CHECK_EQ(gr_io_adopt(u[0]), 0);
+    CHECK_EQ(gr_io_adopt(u[1]), 0);
+    CHECK_EQ(read_after_edge(u[0], u[1], "hello", buf, sizeof buf), 5);
+    CHECK_EQ(gr_io_read_drained(u[0]), 0); /* not TCP */
+    close_pair(u[0], u[1]);
+    puts("the note: taken after a short TCP read, and only there");
+}
+
 static void pingpong(void)
 {
     int c, s;
@@ -128,8 +203,7 @@ static void pingpong(void)
     printf("ping-pong: %ld bytes in order, %ld short and %ld full reads\n", total, short_reads,
            full_reads);
     CHECK(short_reads > 0 && full_reads > 0);
-    CHECK_EQ(gr_close(c), 0);
-    CHECK_EQ(gr_close(s), 0);
+    close_pair(c, s);
 }
 
 static int block_io_rc;
@@ -160,8 +234,7 @@ static void mixed_use(void)
     CHECK_EQ(r, 15);
     CHECK(memcmp(buf, "fghijklmnopqrst", 15) == 0);
     puts("mixed use: the rest after gr_block_io and recv(2)");
-    CHECK_EQ(gr_close(c), 0);
-    CHECK_EQ(gr_close(s), 0);
+    close_pair(c, s);
 }
 
 static void urgent_data(void)
@@ -192,8 +265,7 @@ static void urgent_data(void)
         CHECK_EQ(gr_read(c, &k, 1), 1);
     }
     puts("urgent data: the bytes after the mark are read");
-    CHECK_EQ(gr_close(c), 0);
-    CHECK_EQ(gr_close(s), 0);
+    close_pair(c, s);
 }
 
 static void eof_after_short_read(void)
@@ -207,8 +279,7 @@ static void eof_after_short_read(void)
     CHECK_EQ(shutdown(c, SHUT_WR), 0);
     CHECK_EQ(bounded_read(s, buf, sizeof buf), 0);
     puts("end of file after a short read: 0");
-    CHECK_EQ(gr_close(c), 0);
-    CHECK_EQ(gr_close(s), 0);
+    close_pair(c, s);
 }
 
 struct plain_rd {
@@ -240,13 +311,13 @@ static void plain_thread_after_short_read(void)
     CHECK_EQ(p.rc, 3);
     CHECK(memcmp(p.buf, "two", 3) == 0);
     puts("plain thread after a goroutine's short read: reads");
-    CHECK_EQ(gr_close(c), 0);
-    CHECK_EQ(gr_close(s), 0);
+    close_pair(c, s);
 }
 
 static void test_main(void *arg)
 {
     (void)arg;
+    the_note();
     pingpong();
     mixed_use();
     urgent_data();

@@ -14,8 +14,10 @@
  * - close of a socket a goroutine waits on wakes it with EBADF;
  * - short reads of a TCP socket (after which the layer waits for the next edge
  *   before reading, gr_io_read_drained): 500 exchanges of 1 to 300 bytes into a
- *   256-byte buffer arrive whole and in order; a MSG_PEEK that got less than asked
- *   is not taken for a drained queue; the bytes after urgent data are read;
+ *   256-byte buffer arrive whole and in order; a read woken by its data's edge
+ *   that got less than asked is noted (gr_io_read_drained); a MSG_PEEK that got
+ *   less than asked is not taken for a drained queue; the bytes after urgent data
+ *   are read;
  *   SO_RCVTIMEO still gives EAGAIN after a short read;
  * - name lookups work on a goroutine (getaddrinfo, getnameinfo, gethostbyname and
  *   gethostbyname_r of localhost: through gr_blocking, which this cannot observe, as
@@ -256,6 +258,14 @@ static void short_reads(void *arg)
         CHECK_EQ(read(c, &k, 1), 1);
     }
     CHECK(shorts > 0);
+
+    /* The layer takes the runtime's note: a read that the data's edge woke and that
+     * got less than it asked leaves gr_io_read_drained saying so (the next read waits
+     * for the edge first). */
+    peek_fd = c;
+    SPAWN(write_abc_later, NULL);
+    CHECK_EQ(read(a, buf, sizeof buf), 3);
+    CHECK_EQ(gr_io_read_drained(a), 1);
 
     /* A peek that waited for its data and got less than asked: the data is still
      * queued, and the next read returns it at once. */
