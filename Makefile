@@ -31,7 +31,7 @@ BUILD_LIBDIR := $(abspath $(TARGET_DIR)/release)
 
 all: build
 
-# The library's soname is libgoroutine.so.MAJOR (build.rs); the link makes programs
+# The library's soname is libgoroutine.so.ABI (build.rs: MAJOR, or 0.MINOR while MAJOR is 0); the link makes programs
 # linked against target/release run from there.
 build:
 	$(CARGO) build --release

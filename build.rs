@@ -1,6 +1,13 @@
 //! Build script: assembles the context switch (`src/arch/*.S`) with the `cc` crate,
 //! sets the shared library's soname, and generates the C header with cbindgen.
 //!
+//! The soname carries the ABI version: `libgoroutine.so.MAJOR`, and while the major
+//! version is 0 (when a new minor version may change the ABI, CHANGELOG.md)
+//! `libgoroutine.so.0.MINOR`, so that the loader refuses to run a program with a
+//! library whose ABI differs from the one it was built against. mk/install.mk names
+//! the same files and checks that the built library has this soname; the tests read
+//! it from `GR_SONAME` (set here for every target of the package).
+//!
 //! The header is generated into `$OUT_DIR/goroutine.h` on every build. The committed
 //! copy in `include/goroutine.h` is rewritten only when `GR_WRITE_HEADER=1` is set
 //! (`make header`), so that `tests/header.rs` can fail when the two differ: a stale
@@ -22,7 +29,15 @@ fn main() {
     cc::Build::new().file(&asm).compile("grarch");
 
     let major = env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgoroutine.so.{major}");
+    let minor = env::var("CARGO_PKG_VERSION_MINOR").unwrap();
+    let abi = if major == "0" {
+        format!("0.{minor}")
+    } else {
+        major
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgoroutine.so.{abi}");
+    println!("cargo:rustc-env=GR_SONAME=libgoroutine.so.{abi}");
+    println!("cargo:rustc-env=GR_HOOK_SONAME=libgoroutine_hook.so.{abi}");
 
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src");

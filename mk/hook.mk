@@ -8,8 +8,8 @@
 #
 # The library is C (see hook/init.c for why), built with hidden visibility so that
 # only the interposed libc functions are exported. Its soname is
-# libgoroutine_hook.so.MAJOR (HOOK_SONAME, from mk/install.mk's version), and it needs
-# libgoroutine.so.MAJOR (DT_NEEDED, found through RUNPATH $ORIGIN beside it, or in
+# libgoroutine_hook.so.ABI (HOOK_SONAME, from mk/install.mk's version), and it needs
+# libgoroutine.so.ABI (DT_NEEDED, found through RUNPATH $ORIGIN beside it, or in
 # the installed libdir), so LD_PRELOAD of it alone works on a binary that links
 # libgoroutine.
 

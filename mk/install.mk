@@ -6,11 +6,11 @@
 #
 # What goes where (with the defaults):
 #
-#   $(LIBDIR)/libgoroutine.so.MAJOR.MINOR.PATCH    the shared library (soname libgoroutine.so.MAJOR)
-#   $(LIBDIR)/libgoroutine.so.MAJOR -> ...          the soname link the loader looks for
-#   $(LIBDIR)/libgoroutine.so -> ...so.MAJOR        the link `-lgoroutine` finds
+#   $(LIBDIR)/libgoroutine.so.MAJOR.MINOR.PATCH    the shared library (soname libgoroutine.so.ABI)
+#   $(LIBDIR)/libgoroutine.so.ABI -> ...            the soname link the loader looks for
+#   $(LIBDIR)/libgoroutine.so -> ...so.ABI          the link `-lgoroutine` finds
 #   $(LIBDIR)/libgoroutine.a                        the static library
-#   $(LIBDIR)/libgoroutine_hook.so.MAJOR.MINOR.PATCH, .so.MAJOR, .so
+#   $(LIBDIR)/libgoroutine_hook.so.MAJOR.MINOR.PATCH, .so.ABI, .so
 #                                                   the libc hook layer (mk/hook.mk)
 #   $(INCLUDEDIR)/goroutine.h                       the header
 #   $(PKGCONFIGDIR)/goroutine.pc                    pkg-config --cflags --libs goroutine
@@ -24,6 +24,8 @@
 # build first as yourself, then `sudo make install NO_BUILD=1` installs what is in
 # target/release without running cargo. DESTDIR stages the whole tree elsewhere (for
 # packagers and for tests/install.rs); the installed files never contain DESTDIR.
+#
+# ABI is the ABI version: MAJOR, or 0.MINOR while MAJOR is 0 (GR_ABI below).
 #
 # The GNU lower-case names (prefix, libdir, includedir) work as well.
 
@@ -43,9 +45,11 @@ GR_BUILT = $(or $(TARGET_DIR),$(CARGO_TARGET_DIR),target)/release
 GR_VERSION := $(shell sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
 GR_VERSION_WORDS := $(subst ., ,$(GR_VERSION))
 GR_MAJOR := $(word 1,$(GR_VERSION_WORDS))
-GR_SONAME := libgoroutine.so.$(GR_MAJOR)
+# The ABI version in the sonames: MAJOR, or 0.MINOR while MAJOR is 0 (build.rs says why).
+GR_ABI := $(if $(filter 0,$(GR_MAJOR)),0.$(word 2,$(GR_VERSION_WORDS)),$(GR_MAJOR))
+GR_SONAME := libgoroutine.so.$(GR_ABI)
 GR_REALNAME := libgoroutine.so.$(GR_VERSION)
-HOOK_SONAME := libgoroutine_hook.so.$(GR_MAJOR)
+HOOK_SONAME := libgoroutine_hook.so.$(GR_ABI)
 HOOK_REALNAME := libgoroutine_hook.so.$(GR_VERSION)
 
 # Paths from the CMake package's directory to the library and header directories, so

@@ -507,7 +507,7 @@ fn run_program(name: &str, args: &[&str], env: &[(&str, &str)], timeout_secs: u6
 /// `target/<profile>/deps/c_tests-HASH`, and `cargo test` leaves the library it has
 /// just built next to it in `deps/` (only `cargo build` copies it up to
 /// `target/<profile>/`, where an older one may lie). This follows CARGO_TARGET_DIR and
-/// the profile. Also makes the `libgoroutine.so.MAJOR` link the soname asks for.
+/// the profile. Also makes the `GR_SONAME` link (build.rs) the soname asks for.
 fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -520,7 +520,7 @@ fn lib_dir() -> &'static Path {
             .into_iter()
             .find(|d| d.join("libgoroutine.so").exists())
             .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
-        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        let soname = dir.join(env!("GR_SONAME"));
         if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
             let _ = fs::remove_file(&soname);
             if let Err(e) = symlink("libgoroutine.so", &soname) {

@@ -345,7 +345,7 @@ impl Drop for Server {
 }
 
 /// `target/<profile>` (where cargo put libgoroutine.so), with the
-/// `libgoroutine.so.MAJOR` link the library's soname asks for.
+/// `GR_SONAME` link (build.rs) the library's soname asks for.
 fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -361,7 +361,7 @@ fn lib_dir() -> &'static Path {
             "{} is missing: run `cargo build --release`",
             lib.display()
         );
-        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        let soname = dir.join(env!("GR_SONAME"));
         if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
             let _ = fs::remove_file(&soname);
             if let Err(e) = symlink("libgoroutine.so", &soname) {

@@ -26,9 +26,9 @@ fn root() -> &'static Path {
 /// executable (in a temporary directory `dir`).
 fn compile(name: &str, opt: &str, dir: &Path) -> PathBuf {
     let lib = root().join("target/release");
-    let so0 = lib.join("libgoroutine.so.0");
-    if !so0.exists() {
-        let _ = std::os::unix::fs::symlink("libgoroutine.so", &so0);
+    let soname = lib.join(env!("GR_SONAME"));
+    if !soname.exists() {
+        let _ = std::os::unix::fs::symlink("libgoroutine.so", &soname);
     }
     let out = dir.join(name);
     let st = Command::new("gcc")

@@ -658,7 +658,7 @@ fn lib_dir() -> &'static Path {
             .into_iter()
             .find(|d| d.join("libgoroutine.so").exists())
             .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
-        let soname = dir.join(concat!("libgoroutine.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        let soname = dir.join(env!("GR_SONAME"));
         if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
             let _ = fs::remove_file(&soname);
             if let Err(e) = symlink("libgoroutine.so", &soname) {

@@ -2,13 +2,14 @@
 //! `make install DESTDIR=$tmp PREFIX=/usr` (mk/install.mk), then
 //!
 //! - the installed files are exactly the expected ones: the shared library as
-//!   `libgoroutine.so.MAJOR.MINOR.PATCH` with the `.so.MAJOR` (soname) and `.so` links,
+//!   `libgoroutine.so.MAJOR.MINOR.PATCH` with the `.so.ABI` (soname) and `.so` links,
 //!   `libgoroutine.a`, the header (the committed one), `goroutine.pc` and the CMake
 //!   package; none of them mentions the staging directory;
 //! - the libc hook layer is installed too: `libgoroutine_hook.so.MAJOR.MINOR.PATCH`
 //!   with its links and `goroutine-hook.pc`, whose Libs keep the library in a
-//!   program linked with `-Wl,--as-needed` (it then needs libgoroutine_hook.so.MAJOR);
-//! - `readelf -d` shows the soname, and `nm -D --defined-only` shows that the library
+//!   program linked with `-Wl,--as-needed` (it then needs libgoroutine_hook.so.ABI);
+//! - `readelf -d` shows the soname, whose ABI version is MAJOR, or 0.MINOR while MAJOR
+//!   is 0 (a new minor version may change the ABI then), and `nm -D --defined-only` shows that the library
 //!   exports exactly the functions the header declares, all named `gr_*`, and one
 //!   data symbol for debuggers (`gr_debug_table`);
 //! - the header's version macros match Cargo.toml, `gr_version()` and the .pc file;
@@ -43,8 +44,26 @@ use std::time::{Duration, Instant};
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const MAJOR: &str = env!("CARGO_PKG_VERSION_MAJOR");
+/// The sonames build.rs gives the libraries; `sonames_carry_the_abi_version` checks
+/// them against the rule.
+const SONAME: &str = env!("GR_SONAME");
+const HOOK_SONAME: &str = env!("GR_HOOK_SONAME");
 /// Seconds an example may run in its self-test / short mode.
 const EXAMPLE_TIMEOUT: u64 = 90;
+
+/// The sonames follow the ABI rule of CHANGELOG.md: while the major version is 0 a
+/// new minor version may change the ABI, so the soname names the minor version too
+/// and the loader refuses to run a program with a library of another ABI.
+#[test]
+fn sonames_carry_the_abi_version() {
+    let abi = if MAJOR == "0" {
+        format!("0.{}", env!("CARGO_PKG_VERSION_MINOR"))
+    } else {
+        MAJOR.to_string()
+    };
+    assert_eq!(SONAME, format!("libgoroutine.so.{abi}"));
+    assert_eq!(HOOK_SONAME, format!("libgoroutine_hook.so.{abi}"));
+}
 
 #[test]
 fn install_build_examples_uninstall() {
@@ -56,13 +75,10 @@ fn install_build_examples_uninstall() {
     make(&["install", &destdir(&stage), "PREFIX=/usr"]);
 
     check_installed_files(&stage);
-    check_soname(
-        &lib.join(format!("libgoroutine.so.{VERSION}")),
-        &format!("libgoroutine.so.{MAJOR}"),
-    );
+    check_soname(&lib.join(format!("libgoroutine.so.{VERSION}")), SONAME);
     check_soname(
         &lib.join(format!("libgoroutine_hook.so.{VERSION}")),
-        &format!("libgoroutine_hook.so.{MAJOR}"),
+        HOOK_SONAME,
     );
     check_exported_symbols(
         &lib.join(format!("libgoroutine.so.{VERSION}")),
@@ -136,11 +152,11 @@ fn install_with_other_directories() {
     ]);
     let want: BTreeSet<String> = [
         format!("usr/lib/x86_64-linux-gnu/libgoroutine.so.{VERSION}"),
-        format!("usr/lib/x86_64-linux-gnu/libgoroutine.so.{MAJOR}"),
+        format!("usr/lib/x86_64-linux-gnu/{SONAME}"),
         "usr/lib/x86_64-linux-gnu/libgoroutine.so".into(),
         "usr/lib/x86_64-linux-gnu/libgoroutine.a".into(),
         format!("usr/lib/x86_64-linux-gnu/libgoroutine_hook.so.{VERSION}"),
-        format!("usr/lib/x86_64-linux-gnu/libgoroutine_hook.so.{MAJOR}"),
+        format!("usr/lib/x86_64-linux-gnu/{HOOK_SONAME}"),
         "usr/lib/x86_64-linux-gnu/libgoroutine_hook.so".into(),
         "usr/include/gr/goroutine.h".into(),
         "usr/lib/x86_64-linux-gnu/pkgconfig/goroutine.pc".into(),
@@ -212,11 +228,11 @@ fn install_with_other_directories() {
 fn check_installed_files(stage: &Path) {
     let want: BTreeSet<String> = [
         format!("usr/lib/libgoroutine.so.{VERSION}"),
-        format!("usr/lib/libgoroutine.so.{MAJOR}"),
+        format!("usr/lib/{SONAME}"),
         "usr/lib/libgoroutine.so".into(),
         "usr/lib/libgoroutine.a".into(),
         format!("usr/lib/libgoroutine_hook.so.{VERSION}"),
-        format!("usr/lib/libgoroutine_hook.so.{MAJOR}"),
+        format!("usr/lib/{HOOK_SONAME}"),
         "usr/lib/libgoroutine_hook.so".into(),
         "usr/include/goroutine.h".into(),
         "usr/lib/pkgconfig/goroutine.pc".into(),
@@ -237,21 +253,15 @@ fn check_installed_files(stage: &Path) {
         fs::read_link(lib.join(name)).unwrap_or_else(|e| panic!("usr/lib/{name}: {e}"))
     };
     assert_eq!(
-        link(&format!("libgoroutine.so.{MAJOR}")),
+        link(SONAME),
         Path::new(&format!("libgoroutine.so.{VERSION}"))
     );
+    assert_eq!(link("libgoroutine.so"), Path::new(SONAME));
     assert_eq!(
-        link("libgoroutine.so"),
-        Path::new(&format!("libgoroutine.so.{MAJOR}"))
-    );
-    assert_eq!(
-        link(&format!("libgoroutine_hook.so.{MAJOR}")),
+        link(HOOK_SONAME),
         Path::new(&format!("libgoroutine_hook.so.{VERSION}"))
     );
-    assert_eq!(
-        link("libgoroutine_hook.so"),
-        Path::new(&format!("libgoroutine_hook.so.{MAJOR}"))
-    );
+    assert_eq!(link("libgoroutine_hook.so"), Path::new(HOOK_SONAME));
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     for name in ["libgoroutine", "libgoroutine_hook"] {
         let real = lib.join(format!("{name}.so.{VERSION}"));
@@ -414,7 +424,7 @@ int main(void)
     );
     let needed = run_ok(Command::new("readelf").arg("-d").arg(&exe));
     assert!(
-        needed.contains(&format!("[libgoroutine_hook.so.{MAJOR}]")),
+        needed.contains(&format!("[{HOOK_SONAME}]")),
         "linked with -Wl,--as-needed and `pkg-config --libs goroutine-hook`, the program does \
          not need libgoroutine_hook:\n{needed}"
     );
@@ -542,10 +552,8 @@ fn build_and_run_examples(stage: &Path, work: &Path) -> Vec<String> {
         let exe = bin.join(name);
         // Built against the staged header and .so, through the soname.
         let needed = run_ok(Command::new("readelf").arg("-d").arg(&exe));
-        if !needed.contains(&format!("Shared library: [libgoroutine.so.{MAJOR}]")) {
-            failures.push(format!(
-                "{name}: not linked against libgoroutine.so.{MAJOR}:\n{needed}"
-            ));
+        if !needed.contains(&format!("Shared library: [{SONAME}]")) {
+            failures.push(format!("{name}: not linked against {SONAME}:\n{needed}"));
             continue;
         }
         let mut cmd = Command::new(&exe);

@@ -2,7 +2,7 @@
 
 Where the library comes from, in order: the ``GOROUTINE_LIBRARY`` environment variable
 (a path), the copy bundled inside this package by ``pip install`` (``_native/``), then
-``libgoroutine.so.0`` from the system (a ``make install`` / pkg-config install).
+``SYSTEM_LIBRARY`` from the system (a ``make install`` / pkg-config install).
 
 Calls that may park a goroutine are ``gr_py_*`` functions reached through
 ``ctypes.PyDLL`` (the GIL held): the runtime releases the GIL itself around the park,
@@ -47,6 +47,13 @@ def check_interpreter() -> None:
         raise ImportError("goroutine supports Linux only")
 
 
+# The soname of the library ABI that the declarations below are written for
+# (build.rs: libgoroutine.so.MAJOR, or libgoroutine.so.0.MINOR while MAJOR is 0, when
+# a new minor version may change the ABI). tests/test_package.py checks it against the
+# library's own soname.
+SYSTEM_LIBRARY = "libgoroutine.so.0.2"
+
+
 def _candidates() -> list[tuple[str, str]]:
     env = os.environ.get("GOROUTINE_LIBRARY")
     if env:
@@ -54,7 +61,7 @@ def _candidates() -> list[tuple[str, str]]:
     here = os.path.dirname(os.path.abspath(__file__))
     return [
         (os.path.join(here, "_native", "libgoroutine.so"), "the copy bundled with the package"),
-        ("libgoroutine.so.0", "the system library"),
+        (SYSTEM_LIBRARY, "the system library"),
     ]
 
 

@@ -1,6 +1,7 @@
 """The loader and the interpreter checks (in fresh interpreters)."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -12,6 +13,18 @@ from conftest import run_python
 def test_typed_package():
     assert os.path.exists(os.path.join(os.path.dirname(gr.__file__), "py.typed"))
     assert gr.__version__.count(".") == 2
+
+
+def test_system_library_is_this_abi(monkeypatch):
+    """The name the loader falls back to is the soname of the library this package
+    runs on, and follows the ABI rule (0.MINOR while the major version is 0)."""
+    major, minor, _ = gr.__version__.split(".")
+    assert gr._lib.SYSTEM_LIBRARY == "libgoroutine.so." + (major + "." + minor if major == "0" else major)
+    monkeypatch.delenv("GOROUTINE_LIBRARY", raising=False)
+    assert gr._lib._candidates()[-1] == (gr._lib.SYSTEM_LIBRARY, "the system library")
+    dynamic = subprocess.run(["readelf", "-d", os.path.realpath(gr._lib.path)], capture_output=True,
+                             text=True, check=True).stdout
+    assert "Library soname: [%s]" % gr._lib.SYSTEM_LIBRARY in dynamic, dynamic
 
 
 def test_bad_library_path_is_a_clear_import_error():
