@@ -57,13 +57,20 @@ pub(crate) fn boundary<T: InChild>(
     }
     match std::panic::catch_unwind(f) {
         Ok(v) => v,
-        Err(e) => {
-            let msg = e
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| e.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            crate::runtime::fatal(&format!("panic in {name}: {msg}"))
-        }
+        Err(e) => panicked(name, e),
     }
+}
+
+/// The fatal line for a panic that reached an entry. Out of line, so that an entry's
+/// landing pad is only this call: it then needs no registers of its own, and the
+/// entry's fast path saves none for it (gr_yield: 4 pushes and 4 pops fewer).
+#[cold]
+#[inline(never)]
+fn panicked(name: &str, e: Box<dyn std::any::Any + Send>) -> ! {
+    let msg = e
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| e.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    crate::runtime::fatal(&format!("panic in {name}: {msg}"))
 }
