@@ -67,10 +67,36 @@ pub(crate) fn boundary<T: InChild>(
 #[cold]
 #[inline(never)]
 fn panicked(name: &str, e: Box<dyn std::any::Any + Send>) -> ! {
+    crate::runtime::fatal(&panic_what(name, &*e))
+}
+
+/// What the fatal line says of a panic in entry `name` with payload `e`.
+fn panic_what(name: &str, e: &(dyn std::any::Any + Send)) -> String {
     let msg = e
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| e.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
-    crate::runtime::fatal(&format!("panic in {name}: {msg}"))
+    format!("panic in {name}: {msg}")
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::panic_what;
+
+    /// The payloads a panic carries (a literal, a formatted message, anything else)
+    /// become the message of the fatal line, caught as `boundary` catches them.
+    #[test]
+    fn panic_payloads_become_the_fatal_line() {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let literal = std::panic::catch_unwind(|| panic!("broken")).unwrap_err();
+        let n = 7;
+        let formatted = std::panic::catch_unwind(|| panic!("broken {n}")).unwrap_err();
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(3u8)).unwrap_err();
+        std::panic::set_hook(quiet);
+        assert_eq!(panic_what("gr_x", &*literal), "panic in gr_x: broken");
+        assert_eq!(panic_what("gr_x", &*formatted), "panic in gr_x: broken 7");
+        assert_eq!(panic_what("gr_x", &*other), "panic in gr_x: unknown panic");
+    }
 }
