@@ -80,7 +80,7 @@ fn panic_what(name: &str, e: &(dyn std::any::Any + Send)) -> String {
     format!("panic in {name}: {msg}")
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::panic_what;
 

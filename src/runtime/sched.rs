@@ -1585,9 +1585,7 @@ unsafe fn switch_to(m: *mut M, cur: *mut G, next: *mut G) -> *mut M {
     unsafe {
         stack::check_on_own_stack(&*cur);
         (*cur).errno = *(*m).errno;
-        if sanitizer::active() {
-            sanitizer::before(&mut (*cur).fiber, &(*next).fiber, false);
-        }
+        sanitizer::before(&mut (*cur).fiber, &(*next).fiber, false);
         let r = arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize);
         resumed(cur, r)
     }
@@ -1604,9 +1602,7 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
         stack::check_on_own_stack(&*cur);
         (*cur).errno = *(*m).errno;
         (*m).curg = ptr::null_mut();
-        if sanitizer::active() {
-            sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, false);
-        }
+        sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, false);
         let r = arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize);
         resumed(cur, r)
     }
@@ -1621,9 +1617,7 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
 unsafe fn resumed(cur: *mut G, r: usize) -> *mut M {
     // SAFETY: the switch passes the M that now runs cur, the calling thread's.
     unsafe {
-        if sanitizer::active() {
-            sanitizer::after(&mut (*cur).fiber);
-        }
+        sanitizer::after(&mut (*cur).fiber);
         let m2 = r as *mut M;
         finish_switch(m2);
         *(*m2).errno = (*cur).errno;
