@@ -275,7 +275,7 @@ def hook_library():
     as tests/hook.rs does), with the soname link the hook library needs there."""
     lib = os.path.realpath(goroutine._lib.path)
     libdir = os.path.dirname(lib)
-    soname = os.path.join(libdir, "libgoroutine.so." + goroutine.__version__.split(".")[0])
+    soname = os.path.join(libdir, goroutine._lib.SYSTEM_LIBRARY)
     if not os.path.exists(soname):
         os.symlink(os.path.basename(lib), soname)
     # The checkout's Makefile (the package may be installed in a venv, far from it).
