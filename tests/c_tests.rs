@@ -762,9 +762,9 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
         (Address, "stack_overflow chain") => {
             Some("UBSan reports the deliberate NULL store before the program's handler runs")
         }
-        (Address | Thread, "timer_million") => Some(
-            "bounds the bytes per pending timer, to which the sanitizer's redzones, \
-             allocator metadata and shadow add",
+        (Address | Thread | Valgrind, "timer_million") => Some(
+            "bounds the bytes per pending timer, to which the tool's redzones and \
+             allocator metadata add",
         ),
         (Thread, "ctx_deadline_load" | "sysmon_usleep") => Some(TIMING),
         (Thread, "deadlock_detect") => Some(
@@ -778,9 +778,11 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "valgrind does not emulate x87 precision control or MXCSR modes (its manual's \
              known limitations), which this program sets and checks",
         ),
-        (Valgrind, "sleep_busy_yielder" | "sleep_many" | "sysmon_spin" | "yield_starvation") => {
-            Some(TIMING)
-        }
+        (
+            Valgrind,
+            "sleep_busy_yielder" | "sleep_many" | "sysmon_spin" | "yield_starvation" | "ctx_cancel"
+            | "ctx_group" | "ctx_deadline_load",
+        ) => Some(TIMING),
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
             Some("measures the CPU time the runtime uses, which valgrind's translation multiplies")
         }
@@ -796,7 +798,7 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "1,000,000 (100,000) parked goroutines under memcheck: its shadow memory runs out \
              of address space at ~400,000 (ENOMEM), and 100,000 outlast the timeout",
         ),
-        (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem") => Some(
+        (Valgrind, "guard_budget" | "maxprocs" | "spawn_enomem" | "signal_notify") => Some(
             "re-executes itself through /proc/self/exe, which under valgrind is valgrind's \
              own tool binary",
         ),
