@@ -27,18 +27,24 @@ PYTHON     ?= python3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_LIBDIR := $(abspath $(TARGET_DIR)/release)
 
-.PHONY: all build header demo stress clean
+.PHONY: all build soname-link header demo stress clean
 
 all: build
 
-# The library's soname is libgoroutine.so.ABI (build.rs: MAJOR, or 0.MINOR while MAJOR is 0); the link makes programs
-# linked against target/release run from there.
 build:
 	$(CARGO) build --release
-	@soname=$$(objdump -p $(BUILD_LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
-	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
-		ln -sf libgoroutine.so $(BUILD_LIBDIR)/$$soname; fi
+	@$(MAKE) --no-print-directory soname-link
 	@$(MAKE) --no-print-directory hook
+
+# The link named by the library's soname (libgoroutine.so.ABI, build.rs: MAJOR, or
+# 0.MINOR while MAJOR is 0), which cargo does not create, beside the libgoroutine.so
+# in LINK_LIBDIR (default: this build's): programs linked against that one then run
+# from there. bench/Makefile and bench/httpd.sh use it too.
+LINK_LIBDIR ?= $(BUILD_LIBDIR)
+soname-link:
+	@soname=$$(objdump -p $(LINK_LIBDIR)/libgoroutine.so | awk '/SONAME/ {print $$2}'); \
+	if [ -n "$$soname" ] && [ "$$soname" != libgoroutine.so ]; then \
+		ln -sf libgoroutine.so $(LINK_LIBDIR)/$$soname; fi
 
 header:
 	GR_WRITE_HEADER=1 $(CARGO) build --release

@@ -63,10 +63,7 @@ else
     lib="$root/target/release"
 fi
 echo "libgoroutine: $lib/libgoroutine.so"
-soname=$(objdump -p "$lib/libgoroutine.so" | awk '/SONAME/ {print $2}')
-if [ -n "$soname" ] && [ "$soname" != libgoroutine.so ] && [ ! -e "$lib/$soname" ]; then
-    ln -sf libgoroutine.so "$lib/$soname"
-fi
+make -s --no-print-directory -C "$root" soname-link LINK_LIBDIR="$lib"
 gcc -O2 -g -pthread -I "$root/include" -o "$build/http_hello" "$root/c_examples/http_hello.c" \
     -L "$lib" -lgoroutine -Wl,-rpath,"$lib"
 gcc -O2 -g -pthread -o "$build/httpd_threads" "$here/httpd_threads.c"

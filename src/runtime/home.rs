@@ -135,9 +135,9 @@ impl Home {
         }
         self.check_countdown.set(crate::runtime::p::CHECK_EVERY);
         if timer::next_when() <= nanotime() {
-            // Timer callbacks' system calls must not change the errno of the goroutine
-            // that is switching away, which has not saved it yet.
-            crate::runtime::sys::keeping_errno(|| timer::run_due(nanotime()));
+            // Called while a goroutine switches away (sched::pick_next), which has
+            // saved its errno before: the callbacks' system calls may set it.
+            timer::run_due(nanotime());
         }
         if crate::runtime::context::expired_waiting() {
             // Not now either: the cancel takes locks (see sched::periodic_checks).

@@ -361,22 +361,13 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 /// `finish_switch`, after that lock is released.
 ///
 /// Its system calls (the timer callbacks', a cancel's, the global queue's lock) may
-/// set errno, which belongs to the goroutine that is switching away or yielding:
-/// it is kept, so that the switch paths need not save it around every pick.
+/// set errno: a goroutine switching away has saved its own before it picks
+/// (`switch_away`), and `yield_slow` keeps it around its own call.
 ///
 /// # Safety
 /// The caller holds `p`.
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
-    // SAFETY: the caller holds p (periodic_work's contract).
-    crate::runtime::sys::keeping_errno(|| unsafe { periodic_work(p) })
-}
-
-/// `periodic_checks` without the errno care.
-///
-/// # Safety
-/// The caller holds `p`.
-unsafe fn periodic_work(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
     stack::trim_cache(unsafe { &mut (*p).stacks });
     if timer::next_when() != i64::MAX {
@@ -1491,14 +1482,15 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
     // so it is runnable and ours to run.
     unsafe {
+        // First: the runtime's work on the way (the periodic checks in pick_next, a
+        // first run's stack in set_running) may make system calls that set errno.
+        (*cur).errno = *(*m).errno;
         (*m).pending = Pending {
             f: Some(f),
             g: cur,
             arg,
         };
         let p = (*m).p;
-        // pick_next may do the runtime's periodic work, which keeps `cur`'s errno
-        // (periodic_checks), as does a first run's stack (first_run).
         let next = pick_next(m, p);
         if !next.is_null() {
             set_running(m, p, next);
@@ -1571,20 +1563,20 @@ unsafe fn exit_away(m: *mut M, cur: *mut G) -> ! {
 
 /// The switch from goroutine `cur` to goroutine `next` (already made running on `m`
 /// by `set_running`), with `m`'s pending action set; returns, when `cur` runs again,
-/// the M it runs on, after that switch's pending action. The errno value and the
-/// check that `cur` still runs on its own stack travel here, so that every switch
-/// away from a goroutine makes them.
+/// the M it runs on, after that switch's pending action, with `cur`'s errno back. The
+/// check that `cur` still runs on its own stack travels here, so that every switch
+/// away from a goroutine makes it.
 ///
 /// # Safety
-/// Runs on goroutine `cur` on `m` (the calling thread's M); `next` is runnable and
-/// owned by `m`, and nothing else runs it.
+/// Runs on goroutine `cur` on `m` (the calling thread's M), whose errno value the
+/// caller saved in `cur` before any runtime work of the switch (`switch_away`,
+/// `yield_now`); `next` is runnable and owned by `m`, and nothing else runs it.
 #[inline(always)]
 unsafe fn switch_to(m: *mut M, cur: *mut G, next: *mut G) -> *mut M {
     // SAFETY: the caller's guarantees: cur's context is saved into its descriptor and
-    // next's resumed; errno is this thread's (m's) until the switch.
+    // next's resumed.
     unsafe {
         stack::check_on_own_stack(&*cur);
-        (*cur).errno = *(*m).errno;
         sanitizer::before(&mut (*cur).fiber, &(*next).fiber, false);
         let r = arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize);
         resumed(cur, r)
@@ -1600,7 +1592,6 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
     // SAFETY: as in switch_to; g0 waits in its loop for a switch back.
     unsafe {
         stack::check_on_own_stack(&*cur);
-        (*cur).errno = *(*m).errno;
         (*m).curg = ptr::null_mut();
         sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, false);
         let r = arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize);
@@ -1852,10 +1843,10 @@ unsafe fn init_g(
 /// the caller's M.
 #[inline(never)] // once per goroutine: kept out of the switch paths that call it
 unsafe fn first_run(p: *mut P, g: *mut G) {
-    // Taking a stack may make system calls (the pool's lock, mmap) that set errno,
-    // and the goroutine switching away has not saved its own yet.
+    // Taking a stack may make system calls (the pool's lock, mmap) that set errno: a
+    // goroutine switching away saved its own first (switch_away, yield_now).
     // SAFETY: the caller's guarantees.
-    crate::runtime::sys::keeping_errno(|| unsafe {
+    unsafe {
         let st = match (*g).stack {
             Some(st) => st,
             None => {
@@ -1882,7 +1873,7 @@ unsafe fn first_run(p: *mut P, g: *mut G) {
         };
         sanitizer::for_goroutine(&mut (*g).fiber, st.lo, st.hi);
         (*g).ctx = arch::prepare(st.hi as *mut u8, goroutine_entry, g as usize);
-    })
+    }
 }
 
 /// The first frame of every goroutine (laid out by `attach_stack`): runs its function,
@@ -2177,6 +2168,7 @@ pub fn yield_now() {
             return;
         }
         (*g).status.store(RUNNABLE, Ordering::Relaxed);
+        (*g).errno = *(*m).errno; // before set_running's first run (as switch_away)
         let lm = (*next).lockedm.load(Ordering::Relaxed);
         if !lm.is_null() && lm != m {
             // Locked to another M: g0 hands it over (as `pick_next` does).
@@ -2242,17 +2234,20 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 (*p).tick();
             }
             if due || (*p).check_due() {
+                // The runtime's calls below may set errno, and the yielder may go on
+                // without a switch: it keeps its own, as across one.
+                let errno = *(*m).errno;
                 let next = periodic_checks(p);
                 if !next.is_null() {
                     (*p).push(next);
                 }
                 if (*m).poll_due {
                     // Left to finish_switch on the switch paths (a parking goroutine
-                    // may hold an fd's lock there); a yield holds none. The yielder
-                    // may go on without a switch: it keeps its errno, as across one.
+                    // may hold an fd's lock there); a yield holds none.
                     (*m).poll_due = false;
-                    crate::runtime::sys::keeping_errno(netpoll::poll_ready);
+                    netpoll::poll_ready();
                 }
+                *(*m).errno = errno;
             }
             if (*p).local_empty() {
                 return;

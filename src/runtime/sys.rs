@@ -314,23 +314,6 @@ pub fn pidfd_open(pid: i32, flags: u32) -> i32 {
     unsafe { call(libc::SYS_pidfd_open, [pid as _, flags as _, 0, 0, 0, 0]) as i32 }
 }
 
-/// Runs `f` and gives the calling thread's errno back the value it had before: for
-/// the runtime's own work on a switch path (a first run's stack, the periodic look at
-/// timers, fds and the global queue), whose system calls must not change the errno
-/// of the goroutine that is switching away (the switch saves it after that work).
-#[inline(always)]
-pub fn keeping_errno<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: __errno_location returns the calling thread's errno, valid while the
-    // thread lives.
-    let errno = unsafe { libc::__errno_location() };
-    // SAFETY: as above.
-    let saved = unsafe { *errno };
-    let r = f();
-    // SAFETY: as above.
-    unsafe { *errno = saved };
-    r
-}
-
 /// Field `n` of a /proc `stat` line counted from the one after the command name (0:
 /// the state, 17: the number of threads; proc(5) numbers these from 3). The command
 /// name, in parentheses, may itself hold spaces and parentheses, so the count starts

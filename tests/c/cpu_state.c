@@ -1,8 +1,11 @@
 /*
  * The errno value, MXCSR (SSE rounding, FTZ, DAZ) and the x87 control word
  * (rounding, precision) travel with the goroutine: 1,000 goroutines on 2 workers
- * each set their own values, yield 1,000 times (migrating between the workers) and
- * check the registers and the results of a division after every yield. A fresh
+ * each set their own values, yield 1,000 times (migrating between the workers;
+ * every 64th time they park in gr_sleep instead, the other way a switch starts) and
+ * check the registers and the results of a division after every switch. errno
+ * takes a new value before each switch, so that a switch path that kept an old
+ * one fails. A fresh
  * goroutine starts with the default state, not the state another goroutine left.
  *
  * errno is read and written through noipa functions: glibc declares
@@ -86,26 +89,29 @@ static void worker(void *arg)
     compute(&want);
     long tid = thread_id(), moves = 0;
     for (int y = 0; y < YIELDS; y++) {
-        gr_yield();
+        set_errno(my_errno + y * G);
+        if (y % 64 == 63)
+            CHECK_EQ(gr_sleep(1000), 0);
+        else
+            gr_yield();
         long t = thread_id();
         if (t != tid) {
             moves++;
             tid = t;
         }
         int e = get_errno();
-        if (e != my_errno)
-            FAIL("goroutine %d: errno %d after yield %d, expected %d", i, e, y, my_errno);
+        if (e != my_errno + y * G)
+            FAIL("goroutine %d: errno %d after switch %d, expected %d", i, e, y, my_errno + y * G);
         unsigned m = _mm_getcsr() & MXCSR_CONTROL;
         if (m != (mx & MXCSR_CONTROL))
-            FAIL("goroutine %d: MXCSR %#x after yield %d, expected %#x", i, m, y,
+            FAIL("goroutine %d: MXCSR %#x after switch %d, expected %#x", i, m, y,
                  mx & MXCSR_CONTROL);
         unsigned short c = get_x87cw();
         if (c != cw)
-            FAIL("goroutine %d: x87 control word %#x after yield %d, expected %#x", i, c, y, cw);
+            FAIL("goroutine %d: x87 control word %#x after switch %d, expected %#x", i, c, y, cw);
         compute(&got);
         if (memcmp(&got, &want, sizeof got) != 0)
-            FAIL("goroutine %d: floating-point results changed after yield %d", i, y);
-        set_errno(my_errno); /* the calls above may have changed it */
+            FAIL("goroutine %d: floating-point results changed after switch %d", i, y);
     }
     atomic_fetch_add(&migrations, moves);
     atomic_fetch_add(&done, 1);
@@ -139,7 +145,7 @@ int main(void)
         SPAWN(worker, (void *)(intptr_t)i);
     CHECK_EQ(gr_wait_all(), 0);
     CHECK_EQ(atomic_load(&done), G);
-    printf("%d goroutines x %d yields kept errno, MXCSR and x87 CW; %ld migrations; %.0f ms\n",
+    printf("%d goroutines x %d switches kept errno, MXCSR and x87 CW; %ld migrations; %.0f ms\n",
            G, YIELDS, atomic_load(&migrations), (now_ns() - t0) / 1e6);
 
     /* The main thread's state is its own. */
