@@ -567,6 +567,8 @@ fn compile(name: &str, src: &Path) -> Result<PathBuf, String> {
     // sharing this target directory may be running the previous build of it.
     let exe = out_dir.join(name);
     let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    // Not taken again by `run` while held: `compiled` returns before `run` starts.
+    let _shared = RUNNING.read().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new("gcc");
     cmd.args(["-O2", "-g", "-Wall", "-Werror", "-pthread", "-I"])
         .arg(Path::new(MANIFEST).join("include"))
@@ -596,9 +598,10 @@ fn compile(name: &str, src: &Path) -> Result<PathBuf, String> {
 /// Runs a program in its own process group with the GR_* variables of this
 /// environment removed (plus `env`), and kills the group after `timeout`.
 /// Programs whose pass depends on wake-up latency of a few milliseconds: each runs
-/// with no other program of this file beside it (the others run two at a time, as
-/// cargo's threads do), so that a neighbour's 10,000 goroutines on the same 2 cores
-/// cannot make their bounds fail. Their bounds are unchanged.
+/// with no other program of this file beside it and no gcc compiling the next one
+/// (the others run two at a time, as cargo's threads do), so that a neighbour's
+/// 10,000 goroutines or a compiler on the same 2 cores cannot make their bounds fail.
+/// Their bounds are unchanged.
 const RUN_ALONE: &[&str] = &[
     "ctx_deadline_load",
     "io_read_block",
@@ -606,7 +609,8 @@ const RUN_ALONE: &[&str] = &[
     "blocking_usleep",
 ];
 
-/// Held shared while a program runs, and exclusively by a RUN_ALONE program.
+/// Held shared while a program runs or compiles, and exclusively by a RUN_ALONE
+/// program.
 static RUNNING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Outcome {
