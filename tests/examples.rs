@@ -18,7 +18,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::symlink;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -180,40 +180,21 @@ fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
         return;
     }
     let exe = compiled(name);
-    let start = Instant::now();
-    let mut child = Command::new(&exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .env_remove("GR_MAXPROCS")
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let (status, timed_out) = wait_or_kill(&mut child, Duration::from_secs(timeout_secs));
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let r = common::run_captured(
+        common::program(&exe).args(args),
+        format!("{} {}", exe.display(), args.join(" ")),
+        Duration::from_secs(timeout_secs),
+    );
+    let stdout = &r.stdout;
     let last = stdout
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let how = if timed_out {
-        "killed after its timeout".to_string()
-    } else if let Some(sig) = status.signal() {
-        format!("killed by signal {sig}")
-    } else {
-        format!("exit status {}", status.code().unwrap_or(-1))
-    };
     assert!(
-        !timed_out && status.success() && (check == Check::exit0 || last.trim() == "ok"),
-        "{} {}: {how} after {:.2} s\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-        exe.display(),
-        args.join(" "),
-        start.elapsed().as_secs_f64(),
-        tail(&stdout),
-        tail(&stderr)
+        !r.timed_out && r.status.success() && (check == Check::exit0 || last.trim() == "ok"),
+        "{}",
+        r.describe()
     );
     // The summary line (the sorted numbers are long: only the last lines).
     for l in stdout
@@ -234,29 +215,6 @@ fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
         let _ = pipe.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     })
-}
-
-fn wait_or_kill(child: &mut Child, timeout: Duration) -> (std::process::ExitStatus, bool) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return (status, false);
-        }
-        if start.elapsed() > timeout {
-            // SAFETY: kill(2) on the child's own process group (process_group(0)).
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            return (child.wait().expect("wait"), true);
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn tail(s: &str) -> &str {
-    let mut start = s.len().saturating_sub(4096);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }
 
 /// A port nobody listens on right now (the kernel's choice; released at once).

@@ -205,7 +205,9 @@ pub fn program(exe: impl AsRef<OsStr>) -> Command {
 }
 
 /// Runs a command made by `program` to its end, killing its process group after
-/// `timeout`; `what` names it in `describe`.
+/// `timeout`; `what` names it in `describe`. Whatever the command left running in its
+/// group when it ended (a child it forked and a failure's `_exit` did not stop) is
+/// killed too: it would hold the output pipes open, and this wait would never end.
 pub fn run_captured(cmd: &mut Command, what: String, timeout: Duration) -> Outcome {
     let start = Instant::now();
     let mut child = cmd
@@ -221,14 +223,18 @@ pub fn run_captured(cmd: &mut Command, what: String, timeout: Duration) -> Outco
     let out = reader(Box::new(child.stdout.take().unwrap()));
     let err = reader(Box::new(child.stderr.take().unwrap()));
     let mut timed_out = false;
+    let group = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on the child's own process group (`program` made one); its id
+    // is not reused while any process of the group is left.
+    let kill_group = || unsafe { libc::kill(-group, libc::SIGKILL) };
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
+            kill_group();
             break status;
         }
         if start.elapsed() > timeout {
             timed_out = true;
-            // SAFETY: kill(2) on the child's own process group (`program` made one).
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            kill_group();
             break child.wait().expect("wait");
         }
         thread::sleep(Duration::from_millis(10));
