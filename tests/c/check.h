@@ -71,6 +71,23 @@ static inline int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * A latency bound for this run: `ns` times GR_TEST_LATENCY_SCALE, which
+ * tests/c_tests.rs sets under a sanitizer or valgrind (their slowdown, with room),
+ * and 1 otherwise. For bounds that say "promptly" (a cancel wakes its goroutine
+ * within 1 ms), not for bounds that say "not before" (a deadline is never early).
+ */
+static inline int64_t latency_bound(int64_t ns)
+{
+    static long scale;
+    if (scale == 0) {
+        const char *s = getenv("GR_TEST_LATENCY_SCALE");
+        long v = s ? strtol(s, NULL, 10) : 1;
+        scale = v >= 1 ? v : 1;
+    }
+    return ns * scale;
+}
+
 static inline void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -66,6 +66,17 @@ static const char *op_reason[NOPS] = {
     "child wait" /* SIGCHLD */
 };
 
+/* gr_waitpid for one child waits on its pidfd, or for SIGCHLD where pidfd_open is
+ * refused (valgrind 3.19 does not know the system call). */
+static const char *waitpid_reason(void)
+{
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (fd < 0)
+        return "child wait";
+    close(fd);
+    return "IO wait";
+}
+
 /* What each call waits on; made fresh for every run. */
 struct fixture {
     int pair[2];      /* a socketpair: nothing to read on pair[0]; pair[1] full for OP_WRITE */
@@ -343,7 +354,7 @@ static int64_t cancel_parked(enum op op)
     struct call c = { .op = op, .f = &f };
     gr_id id = gr_spawn_ctx(ctx, do_call, &c);
     CHECK(id > 0);
-    await_goroutine_waiting(id, op_reason[op]);
+    await_goroutine_waiting(id, op == OP_WAITPID ? waitpid_reason() : op_reason[op]);
     int64_t t0 = now_ns();
     CHECK_EQ(gr_ctx_cancel(ctx), 0);
     CHECK_EQ(gr_join(id), 0);
@@ -760,12 +771,13 @@ static void run(void *arg)
 {
     (void)arg;
     int64_t worst = 0;
+    const int64_t bound = latency_bound(1 * MS);
     for (int op = 0; op < NOPS; op++) {
         /* A late try is tried again, twice at most: one late wake can be the host's (a
          * worker thread waiting for a core), three in a row are the runtime's. */
         int64_t lat = cancel_parked(op);
-        for (int again = 0; again < 2 && lat > 1 * MS; again++) {
-            printf("cancel -> %-20s returned: %6.1f us (over 1 ms: again)\n", op_name[op],
+        for (int again = 0; again < 2 && lat > bound; again++) {
+            printf("cancel -> %-20s returned: %6.1f us (over the bound: again)\n", op_name[op],
                    lat / 1000.0);
             int64_t next = cancel_parked(op);
             lat = next < lat ? next : lat;
@@ -773,9 +785,9 @@ static void run(void *arg)
         printf("cancel -> %-20s returned: %6.1f us\n", op_name[op], lat / 1000.0);
         if (lat > worst)
             worst = lat;
-        if (lat > 1 * MS)
-            FAIL("%s returned %.3f ms after the cancel, at best of 3 (bound: 1 ms)",
-                 op_name[op], lat / 1e6);
+        if (lat > bound)
+            FAIL("%s returned %.3f ms after the cancel, at best of 3 (bound: %.0f ms)",
+                 op_name[op], lat / 1e6, bound / 1e6);
     }
     printf("worst cancel latency: %.1f us\n", worst / 1000.0);
     for (int op = 0; op < NOPS; op++)
