@@ -5,7 +5,8 @@
 //!   the slab's one mapping, so guards cost no memory-map entry at all. Installed a
 //!   batch at a time with one `process_madvise` call (falling back to one `madvise`
 //!   per guard where that call is refused), as slots are carved.
-//! - `mprotect(PROT_NONE)` where the kernel lacks it, or with `GR_GUARD=mprotect`: each
+//! - `mprotect(PROT_NONE)` where the kernel lacks it, under valgrind (below), or with
+//!   `GR_GUARD=mprotect`: each
 //!   guard splits the slab's mapping, and the process has only `vm.max_map_count`
 //!   (65,530 by default) entries for everything, malloc and thread stacks included. So
 //!   guards are counted against a budget (a quarter of `vm.max_map_count`, or
@@ -34,18 +35,37 @@ static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
 static GUARDS_USED: AtomicUsize = AtomicUsize::new(0);
 static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(0);
 
-/// Chooses the mechanism (`mprotect` when forced or when the kernel lacks guard
-/// regions) and the budget for `mprotect` guards (`budget`, or a quarter of
-/// `vm.max_map_count`).
+/// Chooses the mechanism (`mprotect` when forced, under valgrind, or when the kernel
+/// lacks guard regions) and the budget for `mprotect` guards (`budget`, or a quarter
+/// of `vm.max_map_count`; under valgrind at most `VALGRIND_GUARDS`).
 pub(super) fn init(force_mprotect: bool, budget: Option<usize>) {
-    let mode = if !force_mprotect && kernel_has_guard_install() {
+    let valgrind = under_valgrind();
+    let mode = if !force_mprotect && !valgrind && kernel_has_guard_install() {
         GuardMode::Madvise
     } else {
         GuardMode::Mprotect
     };
     GUARD_MODE.store(mode as u8, Ordering::Relaxed);
-    let budget = budget.unwrap_or_else(|| max_map_count() / 4);
+    let mut budget = budget.unwrap_or_else(|| max_map_count() / 4);
+    if valgrind {
+        budget = budget.min(VALGRIND_GUARDS);
+    }
     GUARD_BUDGET.store(budget, Ordering::Relaxed);
+}
+
+/// valgrind (3.19, Debian 12's) passes `MADV_GUARD_INSTALL` to the kernel without
+/// knowing what it did, and takes a guard for readable memory: memcheck's leak check
+/// at exit reads every word of every guard, each read a fault it catches and steps
+/// over (2,000 parked goroutines took 55 s to end instead of 4), and tests/c's
+/// latency programs woke up to seconds late. `mprotect` guards it knows. Each splits
+/// a mapping, which costs entries in a fixed table of valgrind's, and it dies of that
+/// (`VG_N_SEGMENTS is too low`) between 12,000 and 16,000 guards: past
+/// `VALGRIND_GUARDS`, spawn says -EAGAIN instead.
+const VALGRIND_GUARDS: usize = 11_000;
+
+fn under_valgrind() -> bool {
+    const VG_USERREQ_RUNNING_ON_VALGRIND: usize = 0x1001;
+    crate::arch::valgrind_request(&[VG_USERREQ_RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0], 0) != 0
 }
 
 fn max_map_count() -> usize {
