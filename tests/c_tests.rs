@@ -804,11 +804,9 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "valgrind does not emulate x87 precision control or MXCSR modes (its manual's \
              known limitations), which this program sets and checks",
         ),
-        (Valgrind, "sleep_busy_yielder" | "sleep_many" | "sysmon_spin" | "yield_starvation") => {
-            Some(TIMING)
-        }
-        (Valgrind, "many_goroutines" | "example-demo" | "unique_ids") => Some(
-            "200,000 or 100,000 goroutines at once: under valgrind the runtime makes at most \
+        (Valgrind, "sysmon_spin") => Some(TIMING),
+        (Valgrind, "many_goroutines" | "example-demo" | "unique_ids" | "sleep_many") => Some(
+            "100,000 goroutines or more at once: under valgrind the runtime makes at most \
              11,000 stacks (mprotect guards, which cost entries in a fixed table of valgrind's)",
         ),
         (Valgrind, "io_wait_cpu" | "idle_cpu") => {
@@ -838,7 +836,6 @@ fn sanitize_skip(mode: SanitizeMode, name: &str) -> Option<&'static str> {
             "sizes its guard-page budget by the process's memory maps, and TSan maps memory \
              for every fiber",
         ),
-        (Address | Thread, "sleep_busy_yielder" | "yield_starvation") => Some(TIMING),
         // The rescue must come before the sleeps it measures are over.
         (Thread | Valgrind, "sysmon_usleep notes") => Some(TIMING),
         (Thread, "io_timeout" | "sleep_many" | "sleep_idle_cpu") => Some(TIMING),
