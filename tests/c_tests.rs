@@ -738,8 +738,8 @@ impl SanitizeMode {
     }
 
     /// How much later than plain a prompt wake may come under the tool: memcheck
-    /// runs one thread at a time, ~20-50x slower; ctx_cancel's worst cancel took 2.8 ms
-    /// and ctx_group's 12.3 ms there (bounds 1 and 10 ms).
+    /// runs one thread at a time, ~20-50x slower; ctx_cancel's worst cancel took 2.8
+    /// to 4.2 ms and ctx_group's 11.5 to 12.3 ms there (plain bounds 1 and 10 ms).
     fn latency_scale(self) -> u32 {
         match self {
             SanitizeMode::Plain => 1,

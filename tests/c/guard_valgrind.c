@@ -3,9 +3,9 @@
  * it runs the programs under memcheck): the runtime makes them with mprotect, which
  * valgrind knows, so memcheck's leak check at exit does not read every word of every
  * guard one caught fault at a time (with MADV_GUARD_INSTALL guards, 2,000 parked
- * goroutines took 55 s to end instead of 2); and it stops at 11,000 stacks, with
- * -EAGAIN from gr_spawn, below the count at which valgrind's fixed table of memory
- * segments overflows and it exits (between 12,000 and 16,000 guards).
+ * goroutines took 55 s to end; 2-4 s with mprotect guards). And it stops at 11,000
+ * stacks, with -EAGAIN from gr_spawn, below the count at which valgrind's fixed table
+ * of memory segments overflows and it exits (between 12,000 and 16,000 guards).
  *
  * Elsewhere the program checks what holds in every mode: 2,000 goroutines park and
  * the process ends with them parked, and the guard mode is one of the two.

@@ -204,6 +204,21 @@ pub fn program(exe: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// Whether child `pid` has ended, leaving it to be reaped (waitid's WNOWAIT).
+fn exited_unreaped(pid: libc::pid_t) -> bool {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter; waitid writes only into it.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        rc == 0 && info.si_pid() == pid
+    }
+}
+
 /// Runs a command made by `program` to its end, killing its process group after
 /// `timeout`; `what` names it in `describe`. Whatever the command left running in its
 /// group when it ended (a child it forked and a failure's `_exit` did not stop) is
@@ -222,23 +237,20 @@ pub fn run_captured(cmd: &mut Command, what: String, timeout: Duration) -> Outco
     };
     let out = reader(Box::new(child.stdout.take().unwrap()));
     let err = reader(Box::new(child.stderr.take().unwrap()));
-    let mut timed_out = false;
     let group = child.id() as libc::pid_t;
-    // SAFETY: kill(2) on the child's own process group (`program` made one); its id
-    // is not reused while any process of the group is left.
-    let kill_group = || unsafe { libc::kill(-group, libc::SIGKILL) };
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            kill_group();
-            break status;
+    let timed_out = loop {
+        if exited_unreaped(group) {
+            break false;
         }
         if start.elapsed() > timeout {
-            timed_out = true;
-            kill_group();
-            break child.wait().expect("wait");
+            break true;
         }
         thread::sleep(Duration::from_millis(10));
     };
+    // SAFETY: kill(2) on the child's own process group (`program` made one), before
+    // the child is reaped: until then its id cannot go to another process.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let status = child.wait().expect("wait");
     let elapsed = start.elapsed();
     Outcome {
         what,

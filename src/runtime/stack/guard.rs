@@ -6,12 +6,11 @@
 //!   batch at a time with one `process_madvise` call (falling back to one `madvise`
 //!   per guard where that call is refused), as slots are carved.
 //! - `mprotect(PROT_NONE)` where the kernel lacks it, under valgrind (below), or with
-//!   `GR_GUARD=mprotect`: each
-//!   guard splits the slab's mapping, and the process has only `vm.max_map_count`
-//!   (65,530 by default) entries for everything, malloc and thread stacks included. So
-//!   guards are counted against a budget (a quarter of `vm.max_map_count`, or
-//!   `GR_GUARD_BUDGET`), and past it carving fails with -EAGAIN, which spawn returns,
-//!   instead of the next malloc failing somewhere else.
+//!   `GR_GUARD=mprotect`: each guard splits the slab's mapping, and the process has
+//!   only `vm.max_map_count` (65,530 by default) entries for everything, malloc and
+//!   thread stacks included. So guards are counted against a budget (a quarter of
+//!   `vm.max_map_count`, or `GR_GUARD_BUDGET`), and past it carving fails with
+//!   -EAGAIN, which spawn returns, instead of the next malloc failing somewhere else.
 //!
 //! A guard is installed once, when its slot is first carved, and stays for the life of
 //! the process (`MADV_DONTNEED` on a free stack leaves it in place).
@@ -56,10 +55,10 @@ pub(super) fn init(force_mprotect: bool, budget: Option<usize>) {
 /// valgrind (3.19, Debian 12's) passes `MADV_GUARD_INSTALL` to the kernel without
 /// knowing what it did, and takes a guard for readable memory: memcheck's leak check
 /// at exit reads every word of every guard, each read a fault it catches and steps
-/// over (2,000 parked goroutines took 55 s to end instead of 4), and tests/c's
-/// latency programs woke up to seconds late. `mprotect` guards it knows. Each splits
-/// a mapping, which costs entries in a fixed table of valgrind's, and it dies of that
-/// (`VG_N_SEGMENTS is too low`) between 12,000 and 16,000 guards: past
+/// over (2,000 parked goroutines took 55 s to end, 2-4 s with `mprotect` guards), and
+/// tests/c's latency programs woke up to seconds late. `mprotect` guards it knows.
+/// Each splits a mapping, which costs entries in a fixed table of valgrind's, and it
+/// dies of that (`VG_N_SEGMENTS is too low`) between 12,000 and 16,000 guards: past
 /// `VALGRIND_GUARDS`, spawn says -EAGAIN instead.
 const VALGRIND_GUARDS: usize = 11_000;
 
