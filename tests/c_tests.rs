@@ -29,7 +29,6 @@ use common::Outcome;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::symlink;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -504,43 +503,6 @@ fn run_program(name: &str, args: &[&str], env: &[(&str, &str)], timeout_secs: u6
     run(&exe, args, env, Duration::from_secs(timeout_secs))
 }
 
-/// The directory holding the libgoroutine.so of this build: the test binary is
-/// `target/<profile>/deps/c_tests-HASH`, and `cargo test` leaves the library it has
-/// just built next to it in `deps/` (only `cargo build` copies it up to
-/// `target/<profile>/`, where an older one may lie). This follows CARGO_TARGET_DIR and
-/// the profile. Also makes the `GR_SONAME` link (build.rs) the soname asks for.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let deps = std::env::current_exe()
-            .expect("the test binary's path")
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let dir = [deps.clone(), profile_dir()]
-            .into_iter()
-            .find(|d| d.join("libgoroutine.so").exists())
-            .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
-        let soname = dir.join(env!("GR_SONAME"));
-        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
-            let _ = fs::remove_file(&soname);
-            if let Err(e) = symlink("libgoroutine.so", &soname) {
-                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
-            }
-        }
-        dir
-    })
-}
-
-/// `target/<profile>`: the compiled C programs go to `c-tests/` in it.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
-
 /// Compiles `src` once per test process (tests that share a program wait for the
 /// first compile) into target/<profile>/c-tests/NAME.
 fn compiled(name: &str, src: &Path) -> PathBuf {
@@ -561,8 +523,8 @@ fn compiled(name: &str, src: &Path) -> PathBuf {
 }
 
 fn compile(name: &str, src: &Path) -> Result<PathBuf, String> {
-    let lib = lib_dir();
-    let out_dir = profile_dir().join(sanitize_mode().out_dir());
+    let lib = common::lib_dir();
+    let out_dir = common::profile_dir().join(sanitize_mode().out_dir());
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     // Written under a temporary name and renamed into place: another `cargo test`
     // sharing this target directory may be running the previous build of it.

@@ -1,6 +1,6 @@
 //! The programs in `c_examples/` (all but `demo.c`, which `tests/c_tests.rs` runs):
 //! each is compiled with gcc against `include/goroutine.h` and the `libgoroutine.so`
-//! cargo has just built (rpath to `target/<profile>`), then run under a timeout;
+//! cargo has just built (`common::lib_dir`, also the rpath), then run under a timeout;
 //! those with a `--selftest` mode run it and must exit 0 with `ok` as the last line
 //! of their stdout, the others must exit 0 (the `examples!` table below).
 //! The servers are also started in their ordinary mode, on a port given on the
@@ -17,11 +17,10 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -309,41 +308,13 @@ impl Drop for Server {
     }
 }
 
-/// `target/<profile>` (where cargo put libgoroutine.so), with the
-/// `GR_SONAME` link (build.rs) the library's soname asks for.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
-        let lib = dir.join("libgoroutine.so");
-        assert!(
-            lib.exists(),
-            "{} is missing: run `cargo build --release`",
-            lib.display()
-        );
-        let soname = dir.join(env!("GR_SONAME"));
-        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
-            let _ = fs::remove_file(&soname);
-            if let Err(e) = symlink("libgoroutine.so", &soname) {
-                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
-            }
-        }
-        dir
-    })
-}
-
 /// What an example links besides libgoroutine: hook_fetch uses libcurl through the
 /// hook layer, whose library `make hook` builds beside libgoroutine.so.
 fn extra_libs(name: &str) -> Result<Vec<String>, String> {
     if name != "hook_fetch" {
         return Ok(vec![]);
     }
-    common::hook_library(lib_dir())?;
+    common::hook_library(common::lib_dir())?;
     Ok([
         "-Wl,--no-as-needed",
         "-lgoroutine_hook",
@@ -367,11 +338,11 @@ fn compiled(name: &str) -> PathBuf {
 }
 
 fn compile(name: &str) -> Result<PathBuf, String> {
-    let lib = lib_dir();
+    let lib = common::lib_dir();
     let src = Path::new(MANIFEST)
         .join("c_examples")
         .join(format!("{name}.c"));
-    let out_dir = lib.join("c-examples");
+    let out_dir = common::profile_dir().join("c-examples");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let exe = out_dir.join(name);
     let mut cmd = Command::new("gcc");

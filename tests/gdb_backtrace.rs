@@ -26,10 +26,7 @@ fn root() -> &'static Path {
 /// executable (in a temporary directory `dir`).
 fn compile(name: &str, opt: &str, dir: &Path) -> PathBuf {
     let lib = root().join("target/release");
-    let soname = lib.join(env!("GR_SONAME"));
-    if !soname.exists() {
-        let _ = std::os::unix::fs::symlink("libgoroutine.so", &soname);
-    }
+    common::soname_link(&lib);
     let out = dir.join(name);
     let st = Command::new("gcc")
         .args([opt, "-g", "-Wall", "-I"])

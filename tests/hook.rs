@@ -19,7 +19,6 @@ use common::Outcome;
 use std::collections::HashMap;
 use std::fs;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -461,7 +460,7 @@ fn runtime_calls_no_hooked_libc_function() {
         ),
         ("close", "the same (std::fs)"),
     ];
-    let lib = lib_dir().join("libgoroutine.so");
+    let lib = common::lib_dir().join("libgoroutine.so");
     let out = Command::new("nm")
         .args(["-D", "--undefined-only"])
         .arg(&lib)
@@ -643,38 +642,12 @@ fn run_ok_exe(name: &str, exe: &Path, link: Link, args: &[&str], env: &[(&str, &
     print!("{}", r.stdout);
 }
 
-/// The directory with the libgoroutine.so of this build (cargo test leaves it in
-/// deps/, next to the test binary; `cargo build` copies it to target/<profile>),
-/// with its soname link.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let deps = std::env::current_exe()
-            .expect("the test binary's path")
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let dir = [deps.clone(), deps.parent().unwrap().to_path_buf()]
-            .into_iter()
-            .find(|d| d.join("libgoroutine.so").exists())
-            .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
-        let soname = dir.join(env!("GR_SONAME"));
-        if fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
-            let _ = fs::remove_file(&soname);
-            if let Err(e) = symlink("libgoroutine.so", &soname) {
-                assert!(soname.exists(), "cannot link {}: {e}", soname.display());
-            }
-        }
-        dir
-    })
-}
-
 /// libgoroutine_hook.so beside that libgoroutine.so, built by `make hook` (once per
 /// test process).
 fn hook_lib() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| common::hook_library(lib_dir()))
+        .get_or_init(|| common::hook_library(common::lib_dir()))
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -697,7 +670,7 @@ fn compiled(name: &str, link: Link, extra: &[&str]) -> PathBuf {
 }
 
 fn compile(name: &str, link: Link, extra: &[&str]) -> Result<PathBuf, String> {
-    let lib = lib_dir();
+    let lib = common::lib_dir();
     hook_lib();
     let out_dir = lib
         .parent()

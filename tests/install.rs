@@ -9,9 +9,9 @@
 //!   with its links and `goroutine-hook.pc`, whose Libs keep the library in a
 //!   program linked with `-Wl,--as-needed` (it then needs libgoroutine_hook.so.ABI);
 //! - `readelf -d` shows the soname, whose ABI version is MAJOR, or 0.MINOR while MAJOR
-//!   is 0 (a new minor version may change the ABI then), and `nm -D --defined-only` shows that the library
-//!   exports exactly the functions the header declares, all named `gr_*`, and one
-//!   data symbol for debuggers (`gr_debug_table`);
+//!   is 0 (a new minor version may change the ABI then), and `nm -D --defined-only`
+//!   shows that the library exports exactly the functions the header declares, all
+//!   named `gr_*`, and one data symbol for debuggers (`gr_debug_table`);
 //! - the header's version macros match Cargo.toml, `gr_version()` and the .pc file;
 //! - every `c_examples/*.c` builds with `make -C c_examples`, which knows the library
 //!   only through `pkg-config --cflags --libs goroutine` (PKG_CONFIG_SYSROOT_DIR and

@@ -95,6 +95,51 @@ pub fn need_curl(test: &str) -> bool {
     )
 }
 
+/// `target/<profile>`, the test binary's `deps/`'s parent: where test programs are
+/// compiled to (`c-tests/`, `c-examples/`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// The directory holding the libgoroutine.so this test binary was built with, with
+/// the link its soname asks for (`soname_link`). The test binary is
+/// `target/<profile>/deps/NAME-HASH`, and `cargo test` leaves the library it has just
+/// built next to it in `deps/`; only `cargo build` copies it up to `target/<profile>/`,
+/// where an older one may lie. This follows CARGO_TARGET_DIR and the profile.
+pub fn lib_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let deps = std::env::current_exe()
+            .expect("the test binary's path")
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let dir = [deps.clone(), deps.parent().unwrap().to_path_buf()]
+            .into_iter()
+            .find(|d| d.join("libgoroutine.so").exists())
+            .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
+        soname_link(&dir);
+        dir
+    })
+}
+
+/// Makes `dir/GR_SONAME` (build.rs: the soname, libgoroutine.so.ABI) a link to the
+/// libgoroutine.so there, as the top Makefile's `soname-link` does: cargo does not
+/// make it, and programs linked against that library look for it when they run.
+pub fn soname_link(dir: &Path) {
+    let soname = dir.join(env!("GR_SONAME"));
+    if std::fs::read_link(&soname).ok().as_deref() != Some(Path::new("libgoroutine.so")) {
+        let _ = std::fs::remove_file(&soname);
+        if let Err(e) = std::os::unix::fs::symlink("libgoroutine.so", &soname) {
+            assert!(soname.exists(), "cannot link {}: {e}", soname.display());
+        }
+    }
+}
+
 /// Builds libgoroutine_hook.so beside the libgoroutine.so in `libdir` with the one
 /// build command there is for it (`make hook`, mk/hook.mk) and returns its path.
 pub fn hook_library(libdir: &Path) -> Result<PathBuf, String> {

@@ -55,8 +55,8 @@ pub(super) fn init(force_mprotect: bool, budget: Option<usize>) {
 /// valgrind (3.19, Debian 12's) passes `MADV_GUARD_INSTALL` to the kernel without
 /// knowing what it did, and takes a guard for readable memory: memcheck's leak check
 /// at exit reads every word of every guard, each read a fault it catches and steps
-/// over (2,000 parked goroutines took 55 s to end, 2-4 s with `mprotect` guards), and
-/// tests/c's latency programs woke up to seconds late. `mprotect` guards it knows.
+/// over (tests/c/guard_valgrind's 2,000 goroutines: 41 s to end, 2 s with `mprotect`
+/// guards), and tests/c's latency programs woke up to seconds late. `mprotect` guards it knows.
 /// Each splits a mapping, which costs entries in a fixed table of valgrind's, and it
 /// dies of that (`VG_N_SEGMENTS is too low`) between 12,000 and 16,000 guards: past
 /// `VALGRIND_GUARDS`, spawn says -EAGAIN instead.
