@@ -89,6 +89,7 @@ c_tests! {
     fork,
     guard_budget,
     guard_valgrind,
+    handoff_runnext,
     idle_cpu,
     io_bad_input,
     io_close,

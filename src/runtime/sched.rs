@@ -842,12 +842,22 @@ pub(crate) fn pidleget_locked() -> Option<*mut P> {
     pidleget(&mut locked())
 }
 
+/// Puts a released P on the idle list. Invariant (Go's): an idle P queues nothing.
+/// Whatever it still holds (a P handed on with work when no thread could take it:
+/// `hand_to_poller`, a failed `newm`) goes to the global queue, where the poller's
+/// `work_anywhere` and every worker look; its `runnext` would be seen by nobody, since
+/// thieves leave it alone.
 fn pidleput(l: &mut Locked, p: *mut P) {
-    // SAFETY: the caller released p; no M holds it.
+    // SAFETY: the caller released p; no M holds it, so we may act as its owner.
     unsafe {
         if (*p).id >= nprocs_limit() {
             retire_p_queues(l, p);
             return;
+        }
+        if (*p).has_work() {
+            let mut v = Vec::new();
+            (*p).drain(&mut v);
+            globrunqput_batch(l, v);
         }
         (*p).status.store(P_IDLE, Ordering::Release);
         (*p).m = ptr::null_mut();
