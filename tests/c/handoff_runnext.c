@@ -48,8 +48,11 @@ static void *monitor(void *arg)
     while (!atomic_load(&finished)) {
         int r = atomic_load(&round_no);
         long long began = atomic_load(&round_began);
-        if (r >= 0 && now_ns() - began > latency_bound(1000 * 1000 * 1000) && atomic_load(&round_no) == r)
-            FAIL("round %d: the join of a child spawned by a locked goroutine has waited over 1 s", r);
+        if (r >= 0 && now_ns() - began > latency_bound(1000 * 1000 * 1000) &&
+            atomic_load(&round_no) == r)
+            FAIL("round %d: the join of a child spawned by a locked goroutine has waited "
+                 "over 1 s",
+                 r);
         usleep(10 * 1000);
     }
     return NULL;
@@ -75,7 +78,7 @@ static void wait_for_child(void *arg)
 {
     int64_t *took = arg;
     int64_t t0 = now_ns();
-    while (!atomic_load(&child_ran) && now_ns() - t0 < 2000000000LL)
+    while (!atomic_load(&child_ran) && now_ns() - t0 < latency_bound(2000000000LL))
         usleep(100);
     *took = now_ns() - t0;
 }
