@@ -32,6 +32,7 @@
 //!   input (gr_wait_all, gr_stats).
 
 use std::ffi::{c_int, c_void};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, Once};
 use std::time::{Duration, Instant};
@@ -411,7 +412,9 @@ pub fn events() -> Vec<(&'static str, u64)> {
 static CURRENT_INPUT: StdMutex<Vec<u8>> = StdMutex::new(Vec::new());
 
 /// A finding: say what broke and on which input, then abort (libFuzzer saves the
-/// input as a crash; a test process dies with the message).
+/// input as a crash; a test process dies with the message). Written to the stderr
+/// handle, not with `eprintln!`: libtest captures that macro's output in a test that
+/// runs without --nocapture and loses it when the process aborts.
 #[cold]
 fn fail(msg: &str) -> ! {
     let input = CURRENT_INPUT.lock().map(|v| v.clone()).unwrap_or_default();
@@ -420,7 +423,8 @@ fn fail(msg: &str) -> ! {
         .take(4096)
         .map(|b| format!("{b:02x}"))
         .collect();
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "fuzz script finding: {msg}\n  goroutine {}\n  input ({} bytes): {hex}",
         gr_self(),
         input.len()
