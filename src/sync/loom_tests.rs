@@ -593,7 +593,10 @@ fn write_once(m: &RwMutex, d: &Guarded) {
 /// A reader that comes in through slot 0 and leaves through slot 1 (it moved CPUs),
 /// against a writer: the writer gets in only when the reader is out, and the reader
 /// only when the writer is; afterwards the mutex is free (the slots, +1 and -1 or
-/// folded, add up to 0) and a read unlock of it through slot 1 is refused.
+/// folded, add up to 0) and a read unlock of it through slot 1 is refused. After one
+/// more write lock and unlock (which folds the slots) a read unlock through slot 0
+/// is refused too: where the reader left while the writer waited, nothing had
+/// folded its +1 in slot 0 before.
 #[test]
 fn rwmutex_reader_moves_against_writer() {
     model(|| {
@@ -606,6 +609,9 @@ fn rwmutex_reader_moves_against_writer() {
         assert_eq!(m.runlock_at(1), -libc::EPERM);
         assert_eq!(m.try_lock(), 0);
         assert_eq!(m.unlock(), 0);
+        assert_eq!(m.runlock_at(0), -libc::EPERM);
+        assert_eq!(m.runlock_at(1), -libc::EPERM);
+        assert!(!m.is_busy());
     });
 }
 

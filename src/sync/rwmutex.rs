@@ -37,9 +37,11 @@
 //! writer), and adds up the slots: below 0 is the misuse, which is undone and
 //! reported as -EPERM (where Go throws a fatal error); otherwise, with no writer
 //! about, it folds the slots into slot 0, so that what a moved reader left behind
-//! (+1 on one slot, -1 on another) does not hide the next misuse. As in Go, a
-//! misuse while readers are inside goes unnoticed, and so can one on a slot that
-//! still holds such a +1 (a writer was pending when it was checked); a writer that
+//! (+1 on one slot, -1 on another) does not hide the next misuse. Every write unlock
+//! folds them too (no reader is inside then), so after the last writer a mutex left
+//! alone refuses every read unlock. As in Go, a misuse while readers are inside goes
+//! unnoticed, and so can one on a slot that still holds such a +1 (a writer was
+//! pending when it was checked, and has not unlocked since); a writer that
 //! then finds the slots adding up below 0 stops the program, as Go would have, with
 //! a fatal error, rather than wait forever. A misuse that races with other calls on
 //! the mutex can disturb them for that moment.
@@ -287,13 +289,18 @@ impl RwMutex {
         was_inside
     }
 
-    /// Under `lock`, with `CHECK` set and no writer (so nobody adds up the slots
-    /// meanwhile): moves every slot's count into slot 0, so that the counts a reader
-    /// that moved CPUs left behind (+1 here, -1 there) cancel out, and the next read
-    /// unlock of the unlocked mutex takes its slot below 0 again. A reader stepping
-    /// aside at that moment may leave a pair of its own; the sum never changes.
+    /// Under `lock`, either with `CHECK` set and no writer, or by the write unlock
+    /// while `W_HELD` is still set (in both cases nobody adds up the slots meanwhile,
+    /// or a sum taken meanwhile is worth nothing: see `claim_for_writer`): moves every
+    /// slot's count into slot 0, so that the counts a reader that moved CPUs left
+    /// behind (+1 here, -1 there) cancel out, and the next read unlock of the unlocked
+    /// mutex takes its slot below 0 again. A reader stepping aside at that moment may
+    /// leave a pair of its own; the sum never changes. A slot at 0 is only read.
     fn fold(&self) {
         for slot in &self.slots[1..] {
+            if slot.0.load(Ordering::SeqCst) == 0 {
+                continue;
+            }
             let v = slot.0.swap(0, Ordering::SeqCst);
             if v != 0 {
                 self.slots[0].0.fetch_add(v, Ordering::SeqCst);
@@ -421,6 +428,10 @@ impl RwMutex {
             unsafe { self.lock.unlock() };
             return -libc::EPERM;
         }
+        // No reader is inside: what moved readers left behind since the last fold
+        // (a check that found a writer pending does not fold) cancels out here, so
+        // that a read unlock of the mutex once it is left alone is always refused.
+        self.fold();
         let n = self.take_waiting_readers();
         self.state.fetch_and(!FLAGS, Ordering::SeqCst);
         // SAFETY: taken above.
