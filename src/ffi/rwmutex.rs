@@ -117,8 +117,9 @@ pub unsafe extern "C" fn gr_rwmutex_tryrlock(m: *mut gr_rwmutex) -> c_int {
 /// thread may drop it. Returns 0, -EPERM (it is not read-locked: detected when no
 /// reader holds it, as Go detects it; nothing changes unless another call on the
 /// mutex runs at that moment. A misuse that goes unnoticed, which readers that
-/// moved CPUs while a writer waited make possible, is a fatal error when the next
-/// writer comes, as every such call is in Go), -EINVAL (NULL). Never parks.
+/// moved CPUs while a writer waited make possible until that writer unlocks, is a
+/// fatal error when the next writer comes, as every such call is in Go), -EINVAL
+/// (NULL). Never parks.
 ///
 /// # Safety
 /// `m` is NULL or a rwmutex from gr_rwmutex_new that has not been freed.
