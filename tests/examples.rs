@@ -208,14 +208,6 @@ fn run_example(name: &str, args: &[&str], timeout_secs: u64, check: Check) {
     }
 }
 
-fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
 /// A port nobody listens on right now (the kernel's choice; released at once).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -243,7 +235,7 @@ impl Server {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-        let err = reader(child.stderr.take().unwrap());
+        let err = common::read_all(child.stderr.take().unwrap());
         Server {
             child: Mutex::new(child),
             out: Mutex::new(Some(err)),

@@ -855,9 +855,7 @@ fn pidleput(l: &mut Locked, p: *mut P) {
             return;
         }
         if (*p).has_work() {
-            let mut v = Vec::new();
-            (*p).drain(&mut v);
-            globrunqput_batch(l, v);
+            requeue_globally(l, p);
         }
         (*p).status.store(P_IDLE, Ordering::Release);
         (*p).m = ptr::null_mut();
@@ -888,14 +886,23 @@ unsafe fn flush_p_caches(p: *mut P) {
 /// # Safety
 /// Nobody holds `p` (the caller released it).
 unsafe fn retire_p_queues(l: &mut Locked, p: *mut P) {
-    let mut v = Vec::new();
     // SAFETY: nobody holds p, so the caller may act as its owner.
     unsafe {
-        (*p).drain(&mut v);
+        requeue_globally(l, p);
         flush_p_caches(p);
         (*p).status.store(P_DEAD, Ordering::Release);
         (*p).m = ptr::null_mut();
     }
+}
+
+/// Moves everything `p` queues (its `runnext` included) to the global queue.
+///
+/// # Safety
+/// Nobody holds `p` (the caller released it).
+unsafe fn requeue_globally(l: &mut Locked, p: *mut P) {
+    let mut v = Vec::new();
+    // SAFETY: our contract: nobody holds p, so we may act as its owner.
+    unsafe { (*p).drain(&mut v) };
     globrunqput_batch(l, v);
 }
 

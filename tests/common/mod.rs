@@ -118,7 +118,7 @@ pub fn lib_dir() -> &'static Path {
             .parent()
             .unwrap()
             .to_path_buf();
-        let dir = [deps.clone(), deps.parent().unwrap().to_path_buf()]
+        let dir = [deps.clone(), profile_dir()]
             .into_iter()
             .find(|d| d.join("libgoroutine.so").exists())
             .unwrap_or_else(|| panic!("no libgoroutine.so in {} or its parent", deps.display()));
@@ -264,6 +264,16 @@ fn exited_unreaped(pid: libc::pid_t) -> bool {
     }
 }
 
+/// Reads a child's pipe to its end on a thread of its own (so that a child filling
+/// the other pipe cannot stall it), as text.
+pub fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
 /// Runs a command made by `program` to its end, killing its process group after
 /// `timeout`; `what` names it in `describe`. Whatever the command left running in its
 /// group when it ended (a child it forked and a failure's `_exit` did not stop) is
@@ -273,15 +283,8 @@ pub fn run_captured(cmd: &mut Command, what: String, timeout: Duration) -> Outco
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let reader = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let out = read_all(child.stdout.take().unwrap());
+    let err = read_all(child.stderr.take().unwrap());
     let group = child.id() as libc::pid_t;
     let timed_out = loop {
         if exited_unreaped(group) {
