@@ -1,5 +1,5 @@
 //! The builtins that wait: `yield_`, `self_id`, `sleep`, `block_io`, `wait_edge`,
-//! `close_fd`, and
+//! `close_fd` (with `adopt_fd` and `disown_fd`, which say who closes an fd), and
 //! the socket operations behind `goroutine.socket.socket` (`sock_recv`,
 //! `sock_recv_into`, `sock_send`, `sock_sendall`).
 //!
@@ -16,7 +16,9 @@
 //!   readiness edge (`netpoll::wait_edge`, no poll(2) first: the EAGAIN was the
 //!   check), then tries again; a timeout bounds the waits in all (`TimeoutError`),
 //!   a timeout of 0 makes EAGAIN a `BlockingIOError`. A plain thread blocks in
-//!   poll(2) instead of parking.
+//!   poll(2) instead of parking;
+//! - a read that drained a TCP socket (adopted: `goroutine.socket` adopts each of
+//!   its fds) makes the next read wait for the edge first (`read_into`).
 //!
 //! A read of up to 64 KiB lands in a per-thread buffer and is copied into an exact
 //! `bytes` (no zeroed or oversized buffer per call: `recv(65536)` of 64 bytes makes a
@@ -33,7 +35,7 @@ use super::{
 use crate::runtime::lock::nanotime;
 use crate::runtime::{netpoll, park, sched, sys};
 
-static DEFS: Static<[MethodDef; 10]> = Static::new([
+static DEFS: Static<[MethodDef; 12]> = Static::new([
     method(
         c"yield_",
         py_yield as *const c_void,
@@ -71,6 +73,18 @@ static DEFS: Static<[MethodDef; 10]> = Static::new([
         c"close_fd(fd)\n--\n\ngr_close: wakes the goroutines waiting on fd, then closes it. 0 or a negative errno value.",
     ),
     method(
+        c"adopt_fd",
+        py_adopt_fd as *const c_void,
+        METH_O,
+        c"adopt_fd(fd)\n--\n\ngr_io_adopt: fd, just made, will be closed only with close_fd; it stays registered with epoll between waits. 0 or a negative errno value.",
+    ),
+    method(
+        c"disown_fd",
+        py_disown_fd as *const c_void,
+        METH_O,
+        c"disown_fd(fd)\n--\n\nUndoes adopt_fd for an fd that leaves open (socket.detach): its next owner may close it with close(2). 0 or a negative errno value.",
+    ),
+    method(
         c"sock_recv",
         py_sock_recv as *const c_void,
         METH_FASTCALL,
@@ -105,10 +119,12 @@ pub(super) fn function(name: &str) -> Option<*mut MethodDef> {
         "block_io" => 3,
         "wait_edge" => 4,
         "close_fd" => 5,
-        "sock_recv" => 6,
-        "sock_recv_into" => 7,
-        "sock_send" => 8,
-        "sock_sendall" => 9,
+        "adopt_fd" => 6,
+        "disown_fd" => 7,
+        "sock_recv" => 8,
+        "sock_recv_into" => 9,
+        "sock_send" => 10,
+        "sock_sendall" => 11,
         _ => return None,
     };
     // SAFETY: an element of the static table; CPython only reads it.
@@ -269,15 +285,44 @@ unsafe extern "C" fn py_wait_edge(
 /// Called by CPython as the builtin: the GIL is held and the arguments are what
 /// the function's flags promise.
 unsafe extern "C" fn py_close_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
-    py_entry("close_fd", |api| {
-        // SAFETY: CPython calls builtins with the GIL held, with a live argument.
+    // SAFETY: our contract is fd_call's.
+    unsafe { fd_call("close_fd", fd, netpoll::close) }
+}
+
+/// `close_fd(fd)`, `adopt_fd(fd)` and `disown_fd(fd)`: `f(fd)` (`netpoll::close`,
+/// `adopt` or `disown`), 0 or a negative errno value.
+///
+/// # Safety
+/// The GIL is held; `fd` is a live object.
+unsafe fn fd_call(name: &'static str, fd: *mut PyObj, f: fn(i32) -> i32) -> *mut PyObj {
+    py_entry(name, |api| {
+        // SAFETY: our contract.
         unsafe {
             let Some(fd) = long_arg(api, fd) else {
                 return ptr::null_mut();
             };
-            int(api, netpoll::close(fd as c_int) as i64)
+            int(api, f(fd as c_int) as i64)
         }
     })
+}
+
+/// `adopt_fd(fd)`.
+///
+/// # Safety
+/// Called by CPython as the builtin: the GIL is held and the arguments are what
+/// the function's flags promise.
+unsafe extern "C" fn py_adopt_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
+    // SAFETY: our contract is fd_call's.
+    unsafe { fd_call("adopt_fd", fd, netpoll::adopt) }
+}
+
+/// `disown_fd(fd)`.
+///
+/// # Safety
+/// As `py_adopt_fd`.
+unsafe extern "C" fn py_disown_fd(_self: *mut PyObj, fd: *mut PyObj) -> *mut PyObj {
+    // SAFETY: our contract is fd_call's.
+    unsafe { fd_call("disown_fd", fd, netpoll::disown) }
 }
 
 // ---------------------------------------------------------------------------------
@@ -295,7 +340,9 @@ thread_local! {
 
 /// Runs `op` (a non-blocking socket call returning a count or a negative errno
 /// value) until it does not say EAGAIN: first with the GIL held, so a ready socket
-/// costs that one system call; after each EAGAIN, with the GIL released, it waits
+/// costs that one system call (unless `wait_first`: the caller knows it would say
+/// EAGAIN, and a timeout of 0 is not allowed then); after each EAGAIN, with the GIL
+/// released, it waits
 /// for the fd's next edge in `dir` (`netpoll::wait_edge`: no poll(2) first, the
 /// EAGAIN was the check) and tries again, for at most `timeout_ns` in all (negative:
 /// no limit; 0: -EAGAIN at once). -ETIMEDOUT when the time is up; -EPERM when
@@ -304,11 +351,19 @@ thread_local! {
 /// # Safety
 /// The GIL is held; `op` only makes the system call (it runs without the GIL after a
 /// wait).
-unsafe fn sock_call(fd: c_int, dir: i32, timeout_ns: i64, mut op: impl FnMut() -> isize) -> isize {
+unsafe fn sock_call(
+    fd: c_int,
+    dir: i32,
+    timeout_ns: i64,
+    wait_first: bool,
+    mut op: impl FnMut() -> isize,
+) -> isize {
     let again = -(libc::EAGAIN as isize);
-    let r = op();
-    if r != again || timeout_ns == 0 {
-        return r;
+    if !wait_first {
+        let r = op();
+        if r != again || timeout_ns == 0 {
+            return r;
+        }
     }
     let deadline = if timeout_ns < 0 {
         i64::MAX
@@ -361,13 +416,25 @@ unsafe fn send_now(fd: c_int, buf: *const u8, n: usize, flags: c_int) -> isize {
 /// # Safety
 /// The GIL is held; `buf` is writable for `n` bytes and stays so across the call
 /// (which may park).
+/// A plain read (`flags` 0, so that nothing but a read consumes the queue) that
+/// drained an adopted TCP socket is noted, and the next one waits for the socket's
+/// edge before asking the kernel, as `gr_read` does (netpoll.rs, "A read that
+/// drained a TCP socket"): an echo server's goroutine makes 2 system calls per
+/// request instead of 3. Only where the wait parks; a plain thread would pay a
+/// poll(2) for the recv it saves.
 unsafe fn read_into(fd: c_int, buf: *mut u8, n: usize, flags: c_int, timeout_ns: i64) -> isize {
+    let hinted = flags == 0 && timeout_ns != 0;
+    let wait_first = hinted && netpoll::take_drained(fd) && !park::parkable_g().is_null();
     // SAFETY: our contract.
-    unsafe {
-        sock_call(fd, netpoll::READ, timeout_ns, || {
+    let r = unsafe {
+        sock_call(fd, netpoll::READ, timeout_ns, wait_first, || {
             recv_now(fd, buf, n, flags)
         })
+    };
+    if hinted && r > 0 && (r as usize) < n {
+        netpoll::note_short_read(fd);
     }
+    r
 }
 
 /// Writes from `buf`, once (`all` false: what fits, at least one byte) or until all
@@ -398,7 +465,7 @@ unsafe fn write_from(
         };
         // SAFETY: our contract: buf + done .. buf + n stays readable.
         let r = unsafe {
-            sock_call(fd, netpoll::WRITE, left, || {
+            sock_call(fd, netpoll::WRITE, left, false, || {
                 send_now(fd, buf.add(done), n - done, flags)
             })
         };

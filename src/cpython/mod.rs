@@ -379,7 +379,7 @@ struct Builtin {
     obj: AtomicPtr<PyObj>,
 }
 
-static BUILTINS: [Builtin; 15] = {
+static BUILTINS: [Builtin; 17] = {
     const fn b(name: &'static str) -> Builtin {
         Builtin {
             name,
@@ -393,6 +393,8 @@ static BUILTINS: [Builtin; 15] = {
         b("block_io"),
         b("wait_edge"),
         b("close_fd"),
+        b("adopt_fd"),
+        b("disown_fd"),
         b("go"),
         b("Goroutine"),
         b("sock_recv"),

@@ -21,6 +21,8 @@
 //! close) is one whose every close goes through `close` below: it stays registered
 //! between waits with no system call, until that close. Adopting also forgets what
 //! was known about an earlier file under the number (its waiters get -ECANCELED).
+//! `disown` undoes it for a file handed on open (Python's `socket.detach`), whose
+//! next owner may close it with close(2).
 //!
 //! Lifetime: the epoll instance, the eventfd and the descriptor table are made when
 //! the runtime starts (the table's chunks as fds are first seen) and freed by
@@ -647,6 +649,30 @@ pub fn adopt(fd: i32) -> i32 {
         let woken = take_all(p);
         pd.lock.unlock();
         wake_list(woken, -libc::ECANCELED);
+    }
+    0
+}
+
+/// Undoes `adopt` for a file that leaves the caller's hands open (Python's
+/// `socket.detach`): its next owner may close it with close(2), so from now on every
+/// wait asks epoll again (EPOLL_CTL_ADD, EEXIST while still registered), and a short
+/// read no longer says the socket drained. Waiters and latched edges are kept: the
+/// file is the same. Returns 0, or -EBADF for a negative fd or one beyond the table.
+pub fn disown(fd: i32) -> i32 {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    let _use = TableUse::enter();
+    let Some(pd) = desc(fd) else {
+        return -libc::EBADF;
+    };
+    let p = state(pd);
+    pd.lock.lock();
+    // SAFETY: we hold pd.lock, which guards the descriptor's plain fields.
+    unsafe {
+        pd.forget_drain(DRAIN_NO);
+        (*p).adopted = false;
+        pd.lock.unlock();
     }
     0
 }

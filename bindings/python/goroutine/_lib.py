@@ -210,7 +210,8 @@ def init(exc_closed: type, exc_context: type, hook_error, hook_go) -> None:
 
 #: The runtime's builtin functions and types (src/cpython/), taken by init.
 BUILTINS = (
-    "yield_", "self_id", "sleep", "block_io", "wait_edge", "close_fd", "go", "Goroutine", "sock_recv",
+    "yield_", "self_id", "sleep", "block_io", "wait_edge", "close_fd", "adopt_fd", "disown_fd", "go", "Goroutine",
+    "sock_recv",
     "sock_recv_into", "sock_send", "sock_sendall", "Lock", "RLock", "get_ident",
 )
 builtin: dict = {}

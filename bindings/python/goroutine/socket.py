@@ -11,6 +11,15 @@ numeric address. The other names of the standard ``socket`` module (constants,
 ``gethostname``...) are re-exported here.
 
 Outside goroutines (a plain thread) the same calls simply block that thread.
+
+The runtime keeps a socket's descriptor in its epoll set from its first wait until
+it is closed (``gr_io_adopt``), so a wait costs no ``epoll_ctl``, and a ``recv`` after
+one that got less than it asked on a TCP socket waits for the next data before asking
+the kernel: a request and its reply cost one ``recv`` and one ``send``. That needs
+every close to go through the runtime: ``close()`` does, a socket dropped unclosed is
+closed by this class's finalizer (with the usual ``ResourceWarning``), and
+``detach()`` hands the descriptor back to ordinary use. Close a socket's descriptor
+with ``os.close`` only after ``detach()``, as with the standard class.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import errno as _errno
 import os as _os
 import socket as _std
 import time as _time
+import warnings as _warnings
 from socket import (  # noqa: F401  (re-exported for convenience and type checkers)
     AF_INET,
     AF_INET6,
@@ -42,6 +52,8 @@ _sendall = _lib.builtin["sock_sendall"]
 _block_io = _lib.builtin["block_io"]
 _wait_edge = _lib.builtin["wait_edge"]
 _close_fd = _lib.builtin["close_fd"]
+_adopt_fd = _lib.builtin["adopt_fd"]
+_disown_fd = _lib.builtin["disown_fd"]
 _READ = _lib.READ
 _WRITE = _lib.WRITE
 _NS = 1_000_000_000
@@ -89,6 +101,9 @@ class socket(_std.socket):
         super().__init__(family, type, proto, fileno)
         self._gr_timeout: Optional[float] = _std.getdefaulttimeout()
         _ss.setblocking(self, False)
+        # Every close of this fd goes through _real_close or __del__ (close_fd), so
+        # the netpoller keeps it registered between waits: no epoll_ctl per wait.
+        _adopt_fd(_ss.fileno(self))
 
     # -- timeouts: kept here; the descriptor itself is always non-blocking
 
@@ -180,7 +195,9 @@ class socket(_std.socket):
             raise OSError(err, _os.strerror(err))
         return None
 
-    # -- closing: wake goroutines waiting on the fd, drop its netpoller registration
+    # -- closing: wake goroutines waiting on the fd, drop its netpoller registration.
+    # The fd is adopted (__init__): each way it can leave this object goes through
+    # the runtime, or a later file under its number could wait unwatched.
 
     def _real_close(self, _ss: Any = _std.socket) -> None:
         if _ss.fileno(self) >= 0:
@@ -188,6 +205,21 @@ class socket(_std.socket):
             _close_fd(fd)
         else:
             _ss.close(self)
+
+    def detach(self) -> int:
+        fd = _ss.fileno(self)
+        if fd >= 0:
+            _disown_fd(fd)  # its next owner may close it with close(2)
+        return super().detach()
+
+    def __del__(self, _ss: Any = _std.socket, _close_fd: Any = _close_fd, _warn: Any = _warnings.warn) -> None:
+        # Replaces the C type's finalizer, which would close(2) the fd: a socket
+        # dropped unclosed is closed here, after the standard ResourceWarning.
+        if _ss.fileno(self) >= 0:
+            try:
+                _warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            finally:
+                _close_fd(_ss.detach(self))
 
     def __repr__(self) -> str:
         return super().__repr__().replace("<socket.socket", "<goroutine.socket.socket", 1)

@@ -1,5 +1,8 @@
 """gr.socket: an echo server and many clients on 127.0.0.1, timeouts, close."""
 
+import ctypes
+import gc
+import os
 import socket as stdsocket
 import threading
 import time
@@ -7,6 +10,7 @@ import time
 import pytest
 
 import goroutine as gr
+from goroutine import _lib
 from goroutine import socket as gsocket
 
 
@@ -217,5 +221,116 @@ def test_socket_operations_errors_and_flags():
             with pytest.raises(BrokenPipeError):
                 for _ in range(10):
                     c.sendall(b"z" * 1024)
+
+    gr.run(main)
+
+
+# -- adoption: a goroutine socket's fd stays registered with epoll between waits
+# (no epoll_ctl per wait), so every way the fd can leave the socket must go through
+# the runtime: close, the finalizer of a socket dropped unclosed, detach.
+
+
+def _register(sock, peer):
+    """Makes `sock` wait once in the netpoller (so its fd is in the epoll set), and
+    leaves it with nothing queued."""
+    reader = gr.go(sock.recv, 10)
+    gr.sleep(0.01)
+    peer.sendall(b"x")
+    assert reader.join(timeout=2) == b"x"
+
+
+def _wakes_on_pipe_at(fd):
+    """A pipe put at number `fd`: a goroutine parked on its read end in the netpoller
+    must wake when it is written. Were the netpoller to take the new file for the old
+    one (still registered), the wait would run to its 2 s timeout."""
+    r, w = os.pipe()
+    try:
+        if r != fd:
+            os.dup2(r, fd)
+        waiter = gr.go(_lib.block_io, fd, _lib.READ, 2_000_000_000)
+        gr.sleep(0.02)
+        os.write(w, b"!")
+        assert waiter.join(timeout=3) == _lib.READ
+    finally:
+        for f in {r, w, fd}:
+            os.close(f)
+
+
+def test_a_socket_dropped_unclosed_is_closed_through_the_runtime():
+    def main():
+        a, b = gsocket.socketpair()
+        with b:
+            _register(a, b)
+            fd = a.fileno()
+            with pytest.warns(ResourceWarning, match="unclosed"):
+                del a
+                gc.collect()
+            with pytest.raises(OSError):
+                os.fstat(fd)  # closed by the finalizer
+            _wakes_on_pipe_at(fd)
+
+    gr.run(main)
+
+
+def test_a_detached_socket_may_be_closed_with_close2():
+    def main():
+        a, b = gsocket.socketpair()
+        with a, b:
+            _register(a, b)
+            fd = a.detach()
+            os.close(fd)
+            _wakes_on_pipe_at(fd)
+
+    gr.run(main)
+
+
+def test_a_short_read_on_a_tcp_socket_notes_the_drain_and_data_still_flows():
+    """recv after a short read waits for the socket's edge first (no recv that says
+    EAGAIN): gr_io_read_drained says so for an adopted TCP socket; ping-pong of
+    sizes around the buffer's loses nothing and never hangs."""
+    read_drained = _lib.pydll.gr_io_read_drained
+    read_drained.argtypes = [ctypes.c_int]
+
+    def main():
+        srv = _listener()
+        with srv, gsocket.create_connection(srv.getsockname()) as c:
+            conn, _ = srv.accept()
+            with conn:
+                c.sendall(b"hello")
+                assert conn.recv(100) == b"hello"
+                assert read_drained(conn.fileno()) == 1
+                assert read_drained(conn.fileno()) == 0  # the note is taken once
+                c.sendall(b"full")
+                assert conn.recv(4) == b"full"  # a full read notes nothing
+                assert read_drained(conn.fileno()) == 0
+                conn.settimeout(5)
+                for s in (c, conn):  # no Nagle delay when the echo comes in pieces
+                    s.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+
+                def echo():
+                    while True:
+                        data = conn.recv(256)
+                        if not data:
+                            return
+                        conn.sendall(data)
+
+                e = gr.go(echo)
+                for i in range(1, 600):
+                    msg = bytes([i % 251]) * i
+                    c.sendall(msg)
+                    got = b""
+                    while len(got) < len(msg):
+                        got += c.recv(len(msg) - len(got))
+                    assert got == msg
+                c.shutdown(gsocket.SHUT_WR)
+                e.join(timeout=5)
+        # a plain (not adopted) TCP socket notes nothing
+        with stdsocket.create_server(("127.0.0.1", 0)) as s2:
+            with stdsocket.create_connection(s2.getsockname()) as c2:
+                d2, _ = s2.accept()
+                with d2:
+                    c2.sendall(b"hi")
+                    assert d2.recv(100) == b"hi"
+                    assert read_drained(d2.fileno()) == 0
 
     gr.run(main)
