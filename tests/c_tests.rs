@@ -125,6 +125,7 @@ c_tests! {
     sleep_many,
     spawn_enomem,
     spawn_join_cycles,
+    spawn_order,
     stack_cache_return,
     stack_overflow,
     stack_size,

@@ -1,7 +1,7 @@
 //! The scheduler and everything that decides which goroutine runs where.
 //!
 //! - `g`, `m`, `p`: Go's G (goroutine), M (worker thread), P (processor); `runq`:
-//!   a P's local run queue.
+//!   a P's local run queue; `lifo`: a P's spawn stack (siblings a spawn displaced).
 //! - `sched`: the global state, the schedule loop, spawn, exit, join, yield.
 //! - `park`: how a goroutine (or a plain thread) waits and is woken.
 //! - `context`: the cancellation tree (`gr_ctx`) whose cancel ends the waits of the
@@ -30,6 +30,7 @@ pub mod context;
 pub mod debug;
 pub mod g;
 pub mod home;
+pub(crate) mod lifo;
 pub mod lock;
 pub mod m;
 pub mod netpoll;

@@ -5,8 +5,14 @@
 //! spawned (so a hand-off stays on this core), and caches of free descriptors, free
 //! stacks and stack reservations (so spawn and exit take no lock).
 //!
+//! A spawn puts the child in `runnext` too; the goroutine it displaces from there goes
+//! to the P's spawn stack (`spawned`, `lifo.rs`), which the owner takes newest first
+//! after `runnext` and before the ring, so a tree of spawns runs depth first (thieves
+//! take its oldest, the largest subtree left). A goroutine displaced by a wake-up goes
+//! to the ring's tail, as in Go.
+//!
 //! Only the M holding a P touches `gcache`, `stacks` and the counters marked
-//! owner-only; other threads steal from `runq` and read the atomics.
+//! owner-only; other threads steal from `runq` and `spawned` and read the atomics.
 //!
 //! `runnext` is owner-private, unlike Go's (where thieves may take it by CAS): the
 //! owner reads and writes it with plain loads and stores, no locked instruction, which
@@ -24,6 +30,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::runtime::g::{GPtr, G};
+use crate::runtime::lifo::Lifo;
 use crate::runtime::m::M;
 use crate::runtime::runq::{RunNext, RunQueue};
 
@@ -37,9 +44,14 @@ pub(crate) const P_DEAD: u32 = 2;
 /// Schedules between looks at due timers, ready fds and the global queue.
 pub(crate) const CHECK_EVERY: u32 = 61;
 
-/// Consecutive goroutines taken from `runnext` before the queue gets a turn (so a
-/// ping-pong pair cannot starve the rest of the queue).
-const RUNNEXT_STREAK_MAX: u32 = 64;
+/// Consecutive goroutines taken from `runnext` and the spawn stack before the ring
+/// gets a turn (so a ping-pong pair, or goroutines that keep spawning, cannot starve
+/// the rest of the queue).
+const LOCAL_STREAK_MAX: u32 = 64;
+
+/// The longest the spawn stack's oldest goroutine waits before it is moved to the
+/// ring (`age_spawned`): Go's time slice.
+const SPAWNED_WAIT_MAX_NS: i64 = 10_000_000;
 
 pub struct P {
     pub id: usize,
@@ -47,6 +59,8 @@ pub struct P {
     /// The goroutine to run next (owner-private, see the top of this file).
     runnext: RunNext<G>,
     pub(crate) runq: RunQueue<G>,
+    /// Goroutines a spawn displaced from `runnext` (see the top of this file).
+    pub(crate) spawned: Lifo<G>,
     /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
     /// Free default-size stacks, most recently freed last (owner-only).
@@ -59,8 +73,12 @@ pub struct P {
     /// Schedules left until the next look at timers, fds and the global queue
     /// (owner-only).
     pub check_countdown: u32,
-    /// Consecutive goroutines taken from `runnext` (owner-only).
-    pub runnext_streak: u32,
+    /// Consecutive goroutines taken from `runnext` and `spawned` (owner-only).
+    local_streak: u32,
+    /// `spawned`'s oldest index when `age_spawned` last saw it move, and when
+    /// (owner-only).
+    spawned_oldest: u32,
+    spawned_since: i64,
     pub m: *mut M,
 }
 
@@ -71,12 +89,15 @@ impl P {
             status: AtomicU32::new(P_DEAD),
             runnext: RunNext::new(),
             runq: RunQueue::new(),
+            spawned: Lifo::new(),
             gcache: Vec::new(),
             stacks: crate::runtime::stack::Cache::new(),
             credits: 0,
             schedtick: AtomicU32::new(0),
             check_countdown: 0,
-            runnext_streak: 0,
+            local_streak: 0,
+            spawned_oldest: 0,
+            spawned_since: 0,
             m: ptr::null_mut(),
         }
     }
@@ -84,24 +105,27 @@ impl P {
     /// True when the P has goroutines queued, `runnext` included: for whoever takes
     /// the whole P (its owner, `handoffp`, sysmon). A hint for other threads.
     pub fn has_work(&self) -> bool {
-        !self.runnext.peek().is_null() || !self.runq.is_empty()
+        !self.runnext.peek().is_null() || !self.runq.is_empty() || !self.spawned.is_empty()
     }
 
-    /// True when another P could steal from this one (its ring holds goroutines).
+    /// True when another P could steal from this one (its ring or its spawn stack
+    /// holds goroutines).
     pub fn has_stealable_work(&self) -> bool {
-        !self.runq.is_empty()
+        !self.runq.is_empty() || !self.spawned.is_empty()
     }
 
     /// Goroutines queued, `runnext` included (a snapshot, for dumps).
     pub fn queued(&self) -> usize {
-        self.runq.len() as usize + usize::from(!self.runnext.peek().is_null())
+        self.runq.len() as usize
+            + self.spawned.len() as usize
+            + usize::from(!self.runnext.peek().is_null())
     }
 
     /// True when nothing is queued here (exact for the owner, who alone adds to the
     /// queue; a thief may only take). Owner only.
     #[inline(always)]
     pub fn local_empty(&self) -> bool {
-        self.runnext.peek().is_null() && self.runq.is_empty()
+        self.runnext.peek().is_null() && self.runq.is_empty() && self.spawned.is_empty()
     }
 
     /// The owner is about to touch `runnext` (see the top of this file); it must call
@@ -170,8 +194,33 @@ impl P {
         true
     }
 
-    /// The next goroutine to run from this P alone: `runnext` (within the streak
-    /// bound), then the ring. The caller is inside a scheduling step (`enter_sched`).
+    /// Queues a goroutine just spawned as the next to run; the one it displaces from
+    /// `runnext` goes to the spawn stack (to the ring's tail when the stack is full).
+    /// Returns true when something went where other Ps can take it.
+    ///
+    /// # Safety
+    /// As `push`.
+    #[inline(always)]
+    pub unsafe fn put_spawned(&self, g: *mut G) -> bool {
+        self.enter_sched();
+        // SAFETY: inside the step; the displaced one was queued, hence saved; we are
+        // the owner of both queues.
+        unsafe {
+            let old = self.swap_runnext(g);
+            if old.is_null() {
+                return false;
+            }
+            if !self.spawned.push(old) {
+                self.runq.push(old);
+            }
+        }
+        true
+    }
+
+    /// The next goroutine to run from this P alone: `runnext`, then the spawn stack,
+    /// then the ring; after `LOCAL_STREAK_MAX` picks from the first two, the ring,
+    /// then the spawn stack, get a turn before `runnext`. The caller is inside a
+    /// scheduling step (`enter_sched`).
     ///
     /// # Safety
     /// Owner only. The returned goroutine (if any) is RUNNABLE and now the caller's,
@@ -179,19 +228,61 @@ impl P {
     #[inline(always)]
     pub unsafe fn get(&mut self) -> *mut G {
         let next = self.runnext.peek();
-        if !next.is_null() && self.runnext_streak < RUNNEXT_STREAK_MAX {
-            self.runnext.set(ptr::null_mut());
-            self.runnext_streak += 1;
-            return next;
+        if self.local_streak < LOCAL_STREAK_MAX {
+            if !next.is_null() {
+                self.runnext.set(ptr::null_mut());
+                self.local_streak += 1;
+                return next;
+            }
+            // SAFETY: owner only (our contract).
+            let g = unsafe { self.spawned.pop() };
+            if !g.is_null() {
+                self.local_streak += 1;
+                return g;
+            }
+            self.local_streak = 0;
+            // SAFETY: owner only (our contract).
+            return unsafe { self.runq.pop() };
         }
-        self.runnext_streak = 0;
+        // The others' turn: the ring, else the spawn stack, else runnext after all.
+        self.local_streak = 0;
         // SAFETY: owner only (our contract).
-        let g = unsafe { self.runq.pop() };
-        if !g.is_null() || next.is_null() {
-            return g;
+        let mut g = unsafe { self.runq.pop() };
+        if g.is_null() {
+            // SAFETY: owner only (our contract).
+            g = unsafe { self.spawned.pop() };
         }
-        self.runnext.set(ptr::null_mut());
-        next
+        if g.is_null() && !next.is_null() {
+            self.runnext.set(ptr::null_mut());
+            g = next;
+        }
+        g
+    }
+
+    /// The spawn stack's fairness (owner only, from the periodic checks): taken
+    /// newest first, its oldest goroutine would wait for as long as the goroutines
+    /// above it keep coming (a spawn storm). When its oldest has not moved for
+    /// `SPAWNED_WAIT_MAX_NS`, that one goes to the ring's tail, which gets a turn
+    /// within `LOCAL_STREAK_MAX` schedules; then the next oldest waits its turn.
+    /// Rare enough that a tree of spawns still runs depth first.
+    ///
+    /// # Safety
+    /// Owner only.
+    pub unsafe fn age_spawned(&mut self, now: i64) {
+        let (oldest, queued) = self.spawned.oldest();
+        if !queued || oldest != self.spawned_oldest {
+            self.spawned_oldest = oldest;
+            self.spawned_since = now;
+            return;
+        }
+        if now - self.spawned_since >= SPAWNED_WAIT_MAX_NS {
+            let g = self.spawned.steal();
+            if !g.is_null() {
+                // SAFETY: owner only (our contract); the goroutine is ours to requeue.
+                unsafe { self.runq.push(g) };
+            }
+            self.spawned_since = now;
+        }
     }
 
     /// Counts one schedule. Owner only.
@@ -226,6 +317,7 @@ impl P {
         }
         let mut v = Vec::new();
         self.runq.steal_all(&mut v);
+        self.spawned.steal_all(&mut v);
         out.extend(v.into_iter().map(GPtr));
     }
 }

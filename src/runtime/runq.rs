@@ -20,7 +20,9 @@
 //! crossbeam deque's was; spilling halves to the global queue and taking them back
 //! in batches of 128 every 61 schedules ran skynet's tree (1,111,111 goroutines)
 //! almost twice as slowly, each goroutine's descriptor and stack having gone cold by
-//! the time it ran (bench/results/ANALYSIS.md, issue 15).
+//! the time it ran (bench/results/ANALYSIS.md, issue 15). (Spawned siblings now wait
+//! in the P's spawn stack, `lifo.rs`, which runs such a tree depth first; the ring
+//! holds what wake-ups displace, and a loop's spawns beyond the stack's 256.)
 //!
 //! `RunNext` is one slot that only its owner uses, with plain loads and stores (no
 //! locked instruction), except for one other party allowed to take what is in it:

@@ -2,13 +2,14 @@
 //! locking, GOMAXPROCS, init and shutdown. Go's design (`runtime/proc.go`), smaller.
 //!
 //! Where a goroutine goes:
-//! - spawned or woken by a goroutine: the current P's `runnext` (the one it displaces
-//!   goes to the P's queue), so a hand-off stays on one core;
+//! - spawned or woken by a goroutine: the current P's `runnext`, so a hand-off stays
+//!   on one core; the one it displaces goes to the P's ring (a wake-up) or its spawn
+//!   stack (a spawn: taken newest first, so a tree of spawns runs depth first; p.rs);
 //! - spawned or woken by a plain thread (or an M without a P): the global queue;
 //! - a homed goroutine (see `home.rs`): its home's queue, whoever readies it;
 //! - a P whose queue is empty takes from the global queue, then steals half of
-//!   another P's queue (and, as a last resort, a `runnext` that has sat unrun for a
-//!   few microseconds).
+//!   another P's ring or the oldest of its spawn stack (a `runnext` is its owner's:
+//!   sysmon rescues one that sits behind a goroutine that runs for long).
 //!
 //! Switching: a goroutine that yields, parks or exits switches *directly* to the next
 //! goroutine of its P (one switch, not two through g0); the deferred half of the
@@ -353,7 +354,8 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 }
 
 /// Fairness under a busy P: fires due timers, asks for a poll of ready fds (at most
-/// once a millisecond), and takes from the global queue.
+/// once a millisecond), moves a spawned goroutine kept waiting too long to the ring
+/// (`P::age_spawned`), and takes from the global queue.
 ///
 /// It may run while a goroutine that is switching away still holds the lock of the
 /// object it parks on, so it must take no object lock: timer callbacks only claim a
@@ -369,7 +371,10 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
 #[cold]
 unsafe fn periodic_checks(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
-    stack::trim_cache(unsafe { &mut (*p).stacks });
+    unsafe {
+        stack::trim_cache(&mut (*p).stacks);
+        (*p).age_spawned(nanotime());
+    }
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());
     }
@@ -445,21 +450,22 @@ unsafe fn runqput_current(g: *mut G) {
             (*m).collected = g;
             return;
         }
-        runqput(p, g);
+        runqput(p, g, false);
     }
 }
 
 /// Queues a runnable goroutine where it should run (the rules at the top of this
 /// file), then wakes a worker if another P could take it:
 /// - a homed goroutine: its home's queue (the home thread is woken by the put);
-/// - with `p`: p's `runnext`; what that displaces goes to p's stealable queue, so
-///   `wakep` (not for the hand-off itself: it stays on this core);
+/// - with `p`: p's `runnext`; what that displaces goes to p's ring (a wake-up) or
+///   its spawn stack (`spawned`: a spawn, see p.rs), both stealable, so `wakep` (not
+///   for the hand-off itself: it stays on this core);
 /// - with no P: the global queue, and `wakep`.
 ///
 /// # Safety
 /// `g` is RUNNABLE and on no queue; `p` is null or held by the caller.
 #[inline(always)]
-unsafe fn runqput(p: *mut P, g: *mut G) {
+unsafe fn runqput(p: *mut P, g: *mut G, spawned: bool) {
     // SAFETY: the caller's guarantees; a home outlives its goroutines.
     unsafe {
         let home = (*g).home;
@@ -468,7 +474,11 @@ unsafe fn runqput(p: *mut P, g: *mut G) {
             return;
         }
         if !p.is_null() {
-            let stealable = (*p).put_next(g);
+            let stealable = if spawned {
+                (*p).put_spawned(g)
+            } else {
+                (*p).put_next(g)
+            };
             (*p).leave_sched();
             if stealable {
                 wakep();
@@ -1458,8 +1468,9 @@ unsafe fn injectglist(m: *mut M, list: *mut G) -> bool {
     false
 }
 
-/// Steals from other Ps: half of a victim's queue (into ours) and one goroutine to
-/// run. (Not a victim's `runnext`: that is its owner's, see p.rs.)
+/// Steals from other Ps: half of a victim's ring (into ours) and one goroutine to
+/// run, or else the oldest of its spawn stack. (Not a victim's `runnext`: that is its
+/// owner's, see p.rs.)
 ///
 /// # Safety
 /// `m` is the calling thread's M, holding a P whose ring is empty.
@@ -1475,7 +1486,10 @@ unsafe fn steal_work(m: *mut M) -> *mut G {
                 if victim.is_null() || victim == mine {
                     continue;
                 }
-                let g = (*victim).runq.steal_into(&(*mine).runq);
+                let mut g = (*victim).runq.steal_into(&(*mine).runq);
+                if g.is_null() {
+                    g = (*victim).spawned.steal();
+                }
                 if !g.is_null() {
                     return g;
                 }
@@ -1706,7 +1720,7 @@ pub(crate) fn spawn_homed(
     // the caller keeps the home alive while it has goroutines.
     unsafe {
         let id = (*g).id();
-        runqput(p, g);
+        runqput(p, g, true);
         id
     }
 }
@@ -2149,11 +2163,11 @@ unsafe fn push_after_switch(m: *mut M, g: *mut G, _arg: usize) {
 /// Lets other goroutines run; the caller goes to the back of its P's queue. On a plain
 /// thread: `sched_yield`.
 ///
-/// The common case is one other goroutine ready on this P, in `runnext` with the ring
-/// empty: the two swap places through `runnext` (the yielder is the whole rest of the
-/// queue then, so it is also its back), with no queue operation and no deferred
-/// action. Otherwise the next goroutine comes from `runnext` or the ring, and the
-/// yielder goes to the ring's tail once it is saved. Every 61 schedules (and on a
+/// The common case is one other goroutine ready on this P, in `runnext`, with nothing
+/// else queued: the two swap places through `runnext` (the yielder is the whole rest
+/// of the queue then, so it is also its back), with no queue operation and no deferred
+/// action. Otherwise the next goroutine comes from `runnext`, the spawn stack or the
+/// ring, and the yielder goes to the ring's tail once it is saved. Every 61 schedules (and on a
 /// home thread, without a P, or locked to its thread) the general path runs.
 pub fn yield_now() {
     let m = current_m();

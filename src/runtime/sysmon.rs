@@ -453,6 +453,7 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
 fn drain_foreign(p: &P) -> Vec<GPtr> {
     let mut v = Vec::new();
     p.runq.steal_all(&mut v);
+    p.spawned.steal_all(&mut v);
     let mut out: Vec<GPtr> = v.into_iter().map(GPtr).collect();
     let g = p.take_runnext_foreign();
     if !g.is_null() {
