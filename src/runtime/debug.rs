@@ -80,7 +80,7 @@ pub fn stats() -> gr_stats {
     }
     gr_stats {
         size: core::mem::size_of::<gr_stats>(),
-        goroutines: SCHED.ngoroutines.load(Ordering::Relaxed) as u64,
+        goroutines: crate::runtime::sched::count() as u64,
         threads: SCHED.nthreads.load(Ordering::Relaxed) as u64,
         procs: sched::nprocs_limit() as u64,
         idle_procs: SCHED.npidle.load(Ordering::Relaxed) as u64,

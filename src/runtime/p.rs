@@ -27,7 +27,7 @@
 //! anybody else can take it.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::runtime::g::{GPtr, G};
 use crate::runtime::lifo::Lifo;
@@ -53,6 +53,18 @@ const LOCAL_STREAK_MAX: u32 = 64;
 /// ring (`age_spawned`): Go's time slice.
 const SPAWNED_WAIT_MAX_NS: i64 = 10_000_000;
 
+/// Goroutines spawned and exited on a P (its share of `sched::count`), on a cache line
+/// of their own: the owner writes them at every spawn and exit, other threads read
+/// them only to count.
+#[repr(align(128))]
+pub(crate) struct GoroutineCounts {
+    /// Written by the owner only (a plain load and store).
+    pub spawned: AtomicU64,
+    /// Written by the owner only, with a locked add: its full barrier orders the
+    /// count before the exit's look at `gr_wait_all`'s waiters (sched.rs, `goexit`).
+    pub exited: AtomicU64,
+}
+
 pub struct P {
     pub id: usize,
     pub status: AtomicU32,
@@ -75,6 +87,7 @@ pub struct P {
     pub check_countdown: u32,
     /// Consecutive goroutines taken from `runnext` and `spawned` (owner-only).
     local_streak: u32,
+    pub(crate) counts: GoroutineCounts,
     /// `spawned`'s oldest index when `age_spawned` last saw it move, and when
     /// (owner-only).
     spawned_oldest: u32,
@@ -96,6 +109,10 @@ impl P {
             schedtick: AtomicU32::new(0),
             check_countdown: 0,
             local_streak: 0,
+            counts: GoroutineCounts {
+                spawned: AtomicU64::new(0),
+                exited: AtomicU64::new(0),
+            },
             spawned_oldest: 0,
             spawned_since: 0,
             m: ptr::null_mut(),
