@@ -48,13 +48,13 @@ use core::ptr;
 /// Slots of a stack (a power of two). The loom model uses 4, so that it can explore
 /// a full stack.
 #[cfg(not(loom))]
-pub(crate) const SLOTS: u32 = 256;
+const SLOTS: u32 = 256;
 #[cfg(loom)]
-pub(crate) const SLOTS: u32 = 4;
+const SLOTS: u32 = 4;
 
 pub(crate) struct Lifo<T> {
-    /// The oldest item's index; advanced by CAS (thieves, the owner's `take_oldest`,
-    /// a pop of the last item).
+    /// The oldest item's index; advanced by CAS (thieves, the owner's pop of the last
+    /// item).
     top: AtomicU32,
     /// One past the newest item's index; written by the owner only.
     bottom: AtomicU32,
@@ -241,44 +241,14 @@ mod loom_tests {
     //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib lifo::loom_tests`
 
     use super::*;
+    use crate::runtime::runq::loom_tests::{drain_with, id, item, model, Shared};
     use loom::sync::Arc;
     use loom::thread;
 
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut b = loom::model::Builder::new();
-        if b.preemption_bound.is_none() {
-            b.preemption_bound = Some(3);
-        }
-        b.check(f);
-    }
-
-    /// Items are small integers disguised as pointers (never dereferenced).
-    fn item(i: usize) -> *mut u8 {
-        (i + 1) as *mut u8
-    }
-
-    fn id(x: *mut u8) -> usize {
-        x as usize - 1
-    }
-
-    struct Shared(Lifo<u8>);
-    // SAFETY: the stack is shared by design (its atomics are loom's); the items are
-    // plain integers.
-    unsafe impl Send for Shared {}
-    // SAFETY: as for Send.
-    unsafe impl Sync for Shared {}
-
     /// The owner pops until empty: what it got.
     fn pop_all(q: &Lifo<u8>) -> Vec<usize> {
-        let mut got = Vec::new();
-        loop {
-            // SAFETY: only the owner calls this.
-            let x = unsafe { q.pop() };
-            if x.is_null() {
-                return got;
-            }
-            got.push(id(x));
-        }
+        // SAFETY: only the owner calls this.
+        drain_with(|| unsafe { q.pop() })
     }
 
     fn each_once(parts: &[&[usize]], n: usize) {
@@ -287,7 +257,7 @@ mod loom_tests {
         assert_eq!(all, (0..n).collect::<Vec<_>>(), "parts {parts:?}");
     }
 
-    fn thief(q: &Arc<Shared>, tries: usize) -> thread::JoinHandle<Vec<usize>> {
+    fn thief(q: &Arc<Shared<Lifo<u8>>>, tries: usize) -> thread::JoinHandle<Vec<usize>> {
         let q = q.clone();
         thread::spawn(move || {
             let mut got = Vec::new();

@@ -626,30 +626,26 @@ pub fn wait_edge(fd: i32, events: i32, timeout_ns: i64) -> i32 {
 /// for a negative fd or one beyond the netpoller's table (2^20: such an fd simply
 /// stays un-adopted).
 pub fn adopt(fd: i32) -> i32 {
-    if fd < 0 {
-        return -libc::EBADF;
-    }
-    let _use = TableUse::enter();
-    let Some(pd) = desc(fd) else {
-        return -libc::EBADF;
-    };
-    let p = state(pd);
-    pd.lock.lock();
-    // SAFETY: we hold pd.lock (the descriptor's fields and lists, and take_all's
-    // contract); wake_list gets only waiters take_all claimed for us, and never
-    // touches one after waking it.
-    unsafe {
+    let woken = with_desc_locked(fd, |pd, p| {
         pd.seq.fetch_add(1, Ordering::AcqRel);
         pd.not_socket.store(false, Ordering::Relaxed);
         pd.forget_drain(DRAIN_ASK);
-        (*p).registered = false;
-        (*p).adopted = true;
-        (*p).rready = false;
-        (*p).wready = false;
-        let woken = take_all(p);
-        pd.lock.unlock();
-        wake_list(woken, -libc::ECANCELED);
-    }
+        // SAFETY: with_desc_locked holds pd.lock, which guards the state and its
+        // lists (take_all's contract).
+        unsafe {
+            (*p).registered = false;
+            (*p).adopted = true;
+            (*p).rready = false;
+            (*p).wready = false;
+            take_all(p)
+        }
+    });
+    let Some(woken) = woken else {
+        return -libc::EBADF;
+    };
+    // SAFETY: wake_list gets only waiters take_all claimed for us, and never touches
+    // one after waking it.
+    unsafe { wake_list(woken, -libc::ECANCELED) };
     0
 }
 
@@ -659,22 +655,31 @@ pub fn adopt(fd: i32) -> i32 {
 /// read no longer says the socket drained. Waiters and latched edges are kept: the
 /// file is the same. Returns 0, or -EBADF for a negative fd or one beyond the table.
 pub fn disown(fd: i32) -> i32 {
+    let done = with_desc_locked(fd, |pd, p| {
+        pd.forget_drain(DRAIN_NO);
+        // SAFETY: with_desc_locked holds pd.lock, which guards the state.
+        unsafe { (*p).adopted = false };
+    });
+    if done.is_some() {
+        0
+    } else {
+        -libc::EBADF
+    }
+}
+
+/// `f(pd, state)` on `fd`'s descriptor under its lock, the table in use meanwhile:
+/// `Some` of what it returns, or None for a negative fd or one beyond the table.
+fn with_desc_locked<R>(fd: i32, f: impl FnOnce(&PollDesc, *mut DescState) -> R) -> Option<R> {
     if fd < 0 {
-        return -libc::EBADF;
+        return None;
     }
     let _use = TableUse::enter();
-    let Some(pd) = desc(fd) else {
-        return -libc::EBADF;
-    };
-    let p = state(pd);
+    let pd = desc(fd)?;
     pd.lock.lock();
-    // SAFETY: we hold pd.lock, which guards the descriptor's plain fields.
-    unsafe {
-        pd.forget_drain(DRAIN_NO);
-        (*p).adopted = false;
-        pd.lock.unlock();
-    }
-    0
+    let r = f(pd, state(pd));
+    // SAFETY: this thread took pd.lock above and has not released it.
+    unsafe { pd.lock.unlock() };
+    Some(r)
 }
 
 /// The GR_READ/GR_WRITE directions a pollfd's events ask for. Only errors and

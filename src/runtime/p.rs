@@ -190,35 +190,17 @@ impl P {
         unsafe { self.runq.push(g) }
     }
 
-    /// Queues a runnable goroutine as the next to run; the one it displaces from
-    /// `runnext` goes to the ring's tail. Returns true when something went where
-    /// other Ps can take it (the caller then considers waking one).
+    /// Queues a runnable goroutine as the next to run. The one it displaces from
+    /// `runnext` goes to the ring's tail, or, for a goroutine just `spawned`, to the
+    /// spawn stack (the ring's tail when the stack is full). Returns true when
+    /// something went where other Ps can take it (the caller then considers waking
+    /// one).
     ///
     /// # Safety
     /// As `push`, and `g` may be unsaved only if the caller stays inside a scheduling
     /// step until it is saved (a switch: `finish_switch` leaves it).
     #[inline(always)]
-    pub unsafe fn put_next(&self, g: *mut G) -> bool {
-        self.enter_sched();
-        // SAFETY: inside the step; the displaced one was queued, hence saved.
-        unsafe {
-            let old = self.swap_runnext(g);
-            if old.is_null() {
-                return false;
-            }
-            self.push(old);
-        }
-        true
-    }
-
-    /// Queues a goroutine just spawned as the next to run; the one it displaces from
-    /// `runnext` goes to the spawn stack (to the ring's tail when the stack is full).
-    /// Returns true when something went where other Ps can take it.
-    ///
-    /// # Safety
-    /// As `push`.
-    #[inline(always)]
-    pub unsafe fn put_spawned(&self, g: *mut G) -> bool {
+    pub unsafe fn put_next(&self, g: *mut G, spawned: bool) -> bool {
         self.enter_sched();
         // SAFETY: inside the step; the displaced one was queued, hence saved; we are
         // the owner of both queues.
@@ -227,8 +209,8 @@ impl P {
             if old.is_null() {
                 return false;
             }
-            if !self.spawned.push(old) {
-                self.runq.push(old);
+            if !spawned || !self.spawned.push(old) {
+                self.push(old);
             }
         }
         true

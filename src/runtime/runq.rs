@@ -604,7 +604,7 @@ fn tlb_shootdown() {
 pub(crate) fn heavy_barrier() {}
 
 #[cfg(all(test, loom))]
-mod loom_tests {
+pub(crate) mod loom_tests {
     //! Every interleaving of an owner (push, push_many, pop, growth) against thieves (steal half,
     //! steal all): each item comes out exactly once, and the owner's FIFO order holds
     //! for what it pops itself.
@@ -615,7 +615,9 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn model(f: impl Fn() + Sync + Send + 'static) {
+    /// Runs `f` under loom (with the preemption bound these models need), for the
+    /// queue models here and in lifo.rs.
+    pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut b = loom::model::Builder::new();
         if b.preemption_bound.is_none() {
             b.preemption_bound = Some(3);
@@ -624,20 +626,26 @@ mod loom_tests {
     }
 
     /// Items are small integers disguised as pointers (never dereferenced).
-    fn item(i: usize) -> *mut u8 {
+    pub(crate) fn item(i: usize) -> *mut u8 {
         (i + 1) as *mut u8
     }
 
-    fn id(x: *mut u8) -> usize {
+    pub(crate) fn id(x: *mut u8) -> usize {
         x as usize - 1
     }
 
     /// The owner pops everything left, in order.
     fn pop_all(q: &RunQueue<u8>) -> Vec<usize> {
+        // SAFETY: only the owner calls this.
+        drain_with(|| unsafe { q.pop() })
+    }
+
+    /// The ids of what `pop` gives until it gives null (the owner emptying its
+    /// queue; here and in lifo.rs).
+    pub(crate) fn drain_with(mut pop: impl FnMut() -> *mut u8) -> Vec<usize> {
         let mut got = Vec::new();
         loop {
-            // SAFETY: only the owner calls this.
-            let x = unsafe { q.pop() };
+            let x = pop();
             if x.is_null() {
                 return got;
             }
@@ -646,7 +654,7 @@ mod loom_tests {
     }
 
     /// A ring or a runnext slot shared between the model's threads.
-    struct Shared<T>(T);
+    pub(crate) struct Shared<T>(pub(crate) T);
     // SAFETY: both are shared by design (their atomics are loom's); the items are
     // plain integers.
     unsafe impl<T> Send for Shared<T> {}

@@ -482,11 +482,7 @@ unsafe fn runqput(p: *mut P, g: *mut G, spawned: bool) {
             return;
         }
         if !p.is_null() {
-            let stealable = if spawned {
-                (*p).put_spawned(g)
-            } else {
-                (*p).put_next(g)
-            };
+            let stealable = (*p).put_next(g, spawned);
             (*p).leave_sched();
             if stealable {
                 wakep();
