@@ -2184,8 +2184,8 @@ unsafe fn push_after_switch(m: *mut M, g: *mut G, _arg: usize) {
 /// else queued: the two swap places through `runnext` (the yielder is the whole rest
 /// of the queue then, so it is also its back), with no queue operation and no deferred
 /// action. Otherwise the next goroutine comes from `runnext`, the spawn stack or the
-/// ring, and the yielder goes to the ring's tail once it is saved. Every 61 schedules (and on a
-/// home thread, without a P, or locked to its thread) the general path runs.
+/// ring, and the yielder goes to the ring's tail once it is saved. Every 61 schedules
+/// (and on a home thread, without a P, or locked to its thread) the general path runs.
 pub fn yield_now() {
     let m = current_m();
     if m.is_null() {
