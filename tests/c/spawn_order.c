@@ -5,15 +5,16 @@
  *
  *   1. depth first: a 10-ary tree of spawns with 100,000 leaves (111,111 goroutines,
  *      each node spawning its children, then receiving their values on a channel of
- *      its own) on one processor never has more than a few hundred goroutines alive
- *      at once (spawned and not yet done: a descriptor and a stack each). In Go's order (the displaced sibling to the back of the run queue)
- *      the tree is expanded almost whole before its leaves run: tens of thousands
- *      alive.
+ *      its own) on one processor never has more than 1,000 goroutines alive at once
+ *      (spawned and not yet done: a descriptor and a stack each; 51-76 measured). In
+ *      Go's order (the displaced sibling to the back of the run queue) the tree is
+ *      expanded almost whole before its leaves run: 8,304 alive.
  *   2. thieves see the spawn stack: on two processors, a goroutine spawns two
  *      spinners that wait for each other without ever parking or yielding; the first
  *      is in the spawn stack while the second runs, so they meet only if the other
  *      processor takes it from there, or sysmon rescues it after ~10 ms (bounded by
- *      5 s). Most of 20 rounds must meet without sysmon.
+ *      5 s). At least half of 20 rounds must meet without sysmon (all 20 need it
+ *      when thieves do not look at the spawn stack).
  *   3. no starvation: on one processor, a goroutine left at the bottom of the spawn
  *      stack (a spawn displaced it from runnext) runs although a storm of spawns
  *      keeps the stack's top churning (each storm goroutine spawns one or two more
@@ -185,7 +186,7 @@ int main(void)
     /* sysmon rescues a P that has not scheduled for ~10 ms (so the spinners meet even
        without thieves); a thief takes the first spinner within microseconds, unless
        the machine is so loaded that the other worker does not run for that long */
-    if (rescued > 5)
+    if (rescued > 10)
         FAIL("%d of 20 rounds needed sysmon: thieves did not take from the spawn stack", rescued);
     puts("ok");
     return 0;
