@@ -44,6 +44,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -394,14 +395,19 @@ def find_go_toolchain():
 
 
 def free_port_base(n=3):
-    """A port p such that p .. p+n-1 are free on 127.0.0.1 right now."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n >= 65536:
-            continue
+    """A port p such that p .. p+n-1 are free on 127.0.0.1 right now, below the
+    kernel's ephemeral range: httpd.sh starts its servers one at a time and probes
+    each with a connection, whose own local port comes from that range, and a probe's
+    socket lingering in TIME_WAIT on a port a later server wants made its bind fail
+    (EADDRINUSE, for every round of the next minute)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(10000, max(10001, low - n))
         ok = True
         for p in range(base, base + n):
             t = socket.socket()
@@ -411,6 +417,8 @@ def free_port_base(n=3):
                 ok = False
             finally:
                 t.close()
+            if not ok:
+                break
         if ok:
             return base
     raise RuntimeError("no free ports on 127.0.0.1")

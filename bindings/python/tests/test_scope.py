@@ -423,21 +423,30 @@ def test_group_third_member_fails_cancels_the_other_99():
 
 def test_group_several_failures_raise_an_exception_group():
     def main():
-        def fail(exc, delay):
-            gr.sleep(delay)
+        gate: gr.Chan = gr.Chan()
+
+        def fail(exc):
+            with pytest.raises(gr.ChanClosed):
+                gate.recv()
+            happened.append(type(exc))
             raise exc
 
         with pytest.raises(ExceptionGroup) as e:
             with gr.Group() as g:
-                # Both fail before either's cancel could reach the other: neither
-                # parks after the first failure.
-                g.go(fail, KeyError("a"), 0.02)
-                g.go(fail, OSError(5, "b"), 0.02)
+                # Both fail before either's cancel could reach the other: one close
+                # wakes both, and neither parks after the first failure. (Two sleeps
+                # of the same length did not always end in the same timer run.)
+                g.go(fail, KeyError("a"))
+                g.go(fail, OSError(5, "b"))
                 g.go(gr.sleep, LONG)
+                gr.sleep(0.02)  # both are parked on the gate
+                gate.close()
         return e.value
 
+    happened: list = []
     eg = gr.run(main)
-    assert [type(x) for x in eg.exceptions] == [KeyError, OSError]
+    assert sorted(happened, key=lambda t: t.__name__) == [KeyError, OSError]
+    assert [type(x) for x in eg.exceptions] == happened  # in the order they happened
     assert "2 goroutines" in str(eg)
 
 
