@@ -49,9 +49,14 @@ pub(crate) const CHECK_EVERY: u32 = 61;
 /// the rest of the queue).
 const LOCAL_STREAK_MAX: u32 = 64;
 
-/// The longest the spawn stack's oldest goroutine waits before it is moved to the
-/// ring (`age_spawned`): Go's time slice.
-const SPAWNED_WAIT_MAX_NS: i64 = 10_000_000;
+/// Periodic checks (each `CHECK_EVERY` schedules: ~125,000 schedules in all, ~10 ms
+/// at full speed) that the spawn stack's oldest goroutine waits before it is moved to
+/// the ring (`age_spawned`). Counted in schedules, not time: the rule is against a
+/// stack that churns, which takes schedules, and on a slowed machine (a sanitizer, a
+/// loaded host) a time limit would move subtrees of a spawn tree out early and often,
+/// and the tree would run breadth first again (ThreadSanitizer's 8,128-fiber limit
+/// found it with tests/c/spawn_order's tree).
+const SPAWNED_WAIT_CHECKS: u32 = 2048;
 
 /// Goroutines spawned and exited on a P (its share of `sched::count`), on a cache line
 /// of their own: the owner writes them at every spawn and exit, other threads read
@@ -88,10 +93,10 @@ pub struct P {
     /// Consecutive goroutines taken from `runnext` and `spawned` (owner-only).
     local_streak: u32,
     pub(crate) counts: GoroutineCounts,
-    /// `spawned`'s oldest index when `age_spawned` last saw it move, and when
-    /// (owner-only).
+    /// `spawned`'s oldest index when `age_spawned` last saw it move, and the periodic
+    /// checks since (owner-only).
     spawned_oldest: u32,
-    spawned_since: i64,
+    spawned_checks: u32,
     pub m: *mut M,
 }
 
@@ -114,7 +119,7 @@ impl P {
                 exited: AtomicU64::new(0),
             },
             spawned_oldest: 0,
-            spawned_since: 0,
+            spawned_checks: 0,
             m: ptr::null_mut(),
         }
     }
@@ -261,26 +266,27 @@ impl P {
     /// The spawn stack's fairness (owner only, from the periodic checks): taken
     /// newest first, its oldest goroutine would wait for as long as the goroutines
     /// above it keep coming (a spawn storm). When its oldest has not moved for
-    /// `SPAWNED_WAIT_MAX_NS`, that one goes to the ring's tail, which gets a turn
-    /// within `LOCAL_STREAK_MAX` schedules; then the next oldest waits its turn.
-    /// Rare enough that a tree of spawns still runs depth first.
+    /// `SPAWNED_WAIT_CHECKS` periodic checks, that one goes to the ring's tail, which
+    /// gets a turn within `LOCAL_STREAK_MAX` schedules; then the next oldest waits its
+    /// turn. Rare enough that a tree of spawns still runs depth first.
     ///
     /// # Safety
     /// Owner only.
-    pub unsafe fn age_spawned(&mut self, now: i64) {
+    pub unsafe fn age_spawned(&mut self) {
         let (oldest, queued) = self.spawned.oldest();
         if !queued || oldest != self.spawned_oldest {
             self.spawned_oldest = oldest;
-            self.spawned_since = now;
+            self.spawned_checks = 0;
             return;
         }
-        if now - self.spawned_since >= SPAWNED_WAIT_MAX_NS {
+        self.spawned_checks += 1;
+        if self.spawned_checks >= SPAWNED_WAIT_CHECKS {
             let g = self.spawned.steal();
             if !g.is_null() {
                 // SAFETY: owner only (our contract); the goroutine is ours to requeue.
                 unsafe { self.runq.push(g) };
             }
-            self.spawned_since = now;
+            self.spawned_checks = 0;
         }
     }
 

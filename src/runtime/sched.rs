@@ -381,7 +381,7 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p.
     unsafe {
         stack::trim_cache(&mut (*p).stacks);
-        (*p).age_spawned(nanotime());
+        (*p).age_spawned();
     }
     if timer::next_when() != i64::MAX {
         timer::run_due(nanotime());

@@ -19,8 +19,8 @@
  *      stack (a spawn displaced it from runnext) runs although a storm of spawns
  *      keeps the stack's top churning (each storm goroutine spawns one or two more
  *      until the storm is over): its oldest is moved to the ring once it has waited
- *      10 ms, and the ring gets a turn after at most 64 picks from runnext and the
- *      spawn stack. The yielder must make 50 yields, which end the storm; starved,
+ *      ~125,000 schedules, and the ring gets a turn after at most 64 picks from
+ *      runnext and the spawn stack. The yielder must make 50 yields, which end the storm; starved,
  *      it would end at the watchdog.
  */
 #include "check.h"
@@ -90,12 +90,13 @@ static void depth_first(void *arg)
 /* -- 2. thieves see the spawn stack */
 
 static atomic_int arrived;
+static int64_t spin_bound_ns; /* set before the spinners run (latency_bound is not thread-safe) */
 
 static void spinner(void *arg)
 {
     (void)arg;
     atomic_fetch_add(&arrived, 1);
-    int64_t deadline = now_ns() + latency_bound(5000000000LL);
+    int64_t deadline = now_ns() + spin_bound_ns;
     while (atomic_load(&arrived) < 2) {
         if (now_ns() > deadline)
             FAIL("the other spinner never ran: nobody took it from the spawn stack");
@@ -174,6 +175,7 @@ int main(void)
            TURNS, storm_ms);
 
     CHECK_EQ(gr_maxprocs(2), 1);
+    spin_bound_ns = latency_bound(5000000000LL);
     int rescued = 0;
     for (int r = 0; r < 20; r++) {
         struct gr_stats before = { .size = sizeof before }, after = { .size = sizeof after };
