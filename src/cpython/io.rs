@@ -342,11 +342,11 @@ thread_local! {
 /// value) until it does not say EAGAIN: first with the GIL held, so a ready socket
 /// costs that one system call (unless `wait_first`: the caller knows it would say
 /// EAGAIN, and a timeout of 0 is not allowed then); after each EAGAIN, with the GIL
-/// released, it waits
-/// for the fd's next edge in `dir` (`netpoll::wait_edge`: no poll(2) first, the
-/// EAGAIN was the check) and tries again, for at most `timeout_ns` in all (negative:
-/// no limit; 0: -EAGAIN at once). -ETIMEDOUT when the time is up; -EPERM when
-/// parking is refused; -ECANCELED when the fd is closed with gr_close meanwhile.
+/// released, it waits for the fd's next edge in `dir` (`netpoll::wait_edge`: no
+/// poll(2) first, the EAGAIN was the check) and tries again, for at most
+/// `timeout_ns` in all (negative: no limit; 0: -EAGAIN at once). -ETIMEDOUT when the
+/// time is up; -EPERM when parking is refused; -ECANCELED when the fd is closed with
+/// gr_close meanwhile.
 ///
 /// # Safety
 /// The GIL is held; `op` only makes the system call (it runs without the GIL after a
@@ -413,15 +413,16 @@ unsafe fn send_now(fd: c_int, buf: *const u8, n: usize, flags: c_int) -> isize {
 
 /// Reads into `buf`: the count or a negative errno value.
 ///
-/// # Safety
-/// The GIL is held; `buf` is writable for `n` bytes and stays so across the call
-/// (which may park).
 /// A plain read (`flags` 0, so that nothing but a read consumes the queue) that
 /// drained an adopted TCP socket is noted, and the next one waits for the socket's
 /// edge before asking the kernel, as `gr_read` does (netpoll.rs, "A read that
 /// drained a TCP socket"): an echo server's goroutine makes 2 system calls per
 /// request instead of 3. Only where the wait parks; a plain thread would pay a
 /// poll(2) for the recv it saves.
+///
+/// # Safety
+/// The GIL is held; `buf` is writable for `n` bytes and stays so across the call
+/// (which may park).
 unsafe fn read_into(fd: c_int, buf: *mut u8, n: usize, flags: c_int, timeout_ns: i64) -> isize {
     let hinted = flags == 0 && timeout_ns != 0;
     let wait_first = hinted && netpoll::take_drained(fd) && !park::parkable_g().is_null();

@@ -77,7 +77,7 @@ pub struct P {
     runnext: RunNext<G>,
     pub(crate) runq: RunQueue<G>,
     /// Goroutines a spawn displaced from `runnext` (see the top of this file).
-    pub(crate) spawned: Lifo<G>,
+    spawned: Lifo<G>,
     /// Free goroutine descriptors (owner-only).
     pub gcache: Vec<GPtr>,
     /// Free default-size stacks, most recently freed last (owner-only).
@@ -320,9 +320,30 @@ impl P {
         if !g.is_null() {
             out.push(GPtr(g));
         }
+        self.take_stealable(out);
+    }
+
+    /// Moves everything queued here that thieves may take (the ring, then the spawn
+    /// stack) into `out`. Any thread; the owner may be taking at the same time.
+    pub fn take_stealable(&self, out: &mut Vec<GPtr>) {
         let mut v = Vec::new();
         self.runq.steal_all(&mut v);
         self.spawned.steal_all(&mut v);
         out.extend(v.into_iter().map(GPtr));
+    }
+
+    /// A thief's take from this P: half of its ring into `mine`'s (which is empty)
+    /// and one goroutine to run, or else the oldest of its spawn stack; null when
+    /// there is neither.
+    ///
+    /// # Safety
+    /// The caller holds `mine`, whose ring is empty (`RunQueue::steal_into`).
+    pub unsafe fn steal_for(&self, mine: &P) -> *mut G {
+        // SAFETY: our contract.
+        let g = unsafe { self.runq.steal_into(&mine.runq) };
+        if !g.is_null() {
+            return g;
+        }
+        self.spawned.steal()
     }
 }

@@ -92,7 +92,7 @@ pub struct Sched {
     exited_off_p: AtomicU64,
     pub state: AtomicU32,
     allp: [AtomicPtr<P>; MAX_PROCS],
-    /// Ps made so far: `allp[..nallp]` are not null (ids are given in order).
+    /// One past the highest P id made so far: `count` looks at `allp[..nallp]` only.
     nallp: AtomicUsize,
     pub nthreads: AtomicUsize,
     pub steals: AtomicUsize,
@@ -1490,10 +1490,7 @@ unsafe fn steal_work(m: *mut M) -> *mut G {
                 if victim.is_null() || victim == mine {
                     continue;
                 }
-                let mut g = (*victim).runq.steal_into(&(*mine).runq);
-                if g.is_null() {
-                    g = (*victim).spawned.steal();
-                }
+                let g = (*victim).steal_for(&*mine);
                 if !g.is_null() {
                     return g;
                 }
@@ -1719,13 +1716,8 @@ pub(crate) fn spawn_homed(
         };
         init_g(g, f, arg, class, home, parent, attr.name, ctx);
     }
-    if p.is_null() {
-        SCHED.spawned_off_p.fetch_add(1, Ordering::SeqCst);
-    } else {
-        // SAFETY: p is ours (the caller's M holds it), so we are its counts' only writer.
-        let c = unsafe { &(*p).counts.spawned };
-        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Release);
-    }
+    // SAFETY: p is null or ours (the caller's M holds it).
+    unsafe { count_spawn(p) };
     // SAFETY: g is ours until queued; p is ours when non-null (null for a homed one);
     // the caller keeps the home alive while it has goroutines.
     unsafe {
@@ -2013,15 +2005,8 @@ unsafe fn goexit(g: *mut G) -> ! {
             context::release(ctx);
         }
         // Not counted any more before anyone learns that it finished, so a joiner
-        // sees gr_count() without it. A locked add either way: its barrier orders the
-        // count before the look at wait_all's waiters below (each side of that
-        // handshake writes, then reads what the other writes).
-        let p = (*m).p;
-        if p.is_null() {
-            SCHED.exited_off_p.fetch_add(1, Ordering::SeqCst);
-        } else {
-            (*p).counts.exited.fetch_add(1, Ordering::SeqCst);
-        }
+        // sees gr_count() without it.
+        count_exit((*m).p);
         (*g).join_lock.lock();
         (*g).status.store(DEAD, Ordering::Release);
         // Only an exit writes the generation, under the join lock.
@@ -2319,6 +2304,38 @@ pub fn count() -> usize {
     let exited = sum_counts(&SCHED.exited_off_p, |p| &p.counts.exited);
     let spawned = sum_counts(&SCHED.spawned_off_p, |p| &p.counts.spawned);
     spawned.saturating_sub(exited) as usize
+}
+
+/// Counts a spawn made holding `p` (null: off a P).
+///
+/// # Safety
+/// `p` is null or held by the caller, the only writer of its counts.
+#[inline(always)]
+unsafe fn count_spawn(p: *mut P) {
+    if p.is_null() {
+        SCHED.spawned_off_p.fetch_add(1, Ordering::SeqCst);
+        return;
+    }
+    // SAFETY: our contract: we are the only writer (a plain load and store).
+    let c = unsafe { &(*p).counts.spawned };
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Release);
+}
+
+/// Counts an exit on `p` (null: off a P). A locked add either way: its barrier orders
+/// the count before the exit's look at wait_all's waiters (`goexit`; each side of
+/// that handshake writes, then reads what the other writes).
+///
+/// # Safety
+/// As `count_spawn`.
+#[inline(always)]
+unsafe fn count_exit(p: *mut P) {
+    let c = if p.is_null() {
+        &SCHED.exited_off_p
+    } else {
+        // SAFETY: our contract.
+        unsafe { &(*p).counts.exited }
+    };
+    c.fetch_add(1, Ordering::SeqCst);
 }
 
 /// `off_p` plus one counter of each P made so far.

@@ -451,10 +451,8 @@ fn in_blocking_call(s: &mut Seen, p: *mut P, now: i64) -> bool {
 /// Takes every queued goroutine of a P that another thread owns (its `runnext` only
 /// when the owner is outside a scheduling step: otherwise at a later round).
 fn drain_foreign(p: &P) -> Vec<GPtr> {
-    let mut v = Vec::new();
-    p.runq.steal_all(&mut v);
-    p.spawned.steal_all(&mut v);
-    let mut out: Vec<GPtr> = v.into_iter().map(GPtr).collect();
+    let mut out = Vec::new();
+    p.take_stealable(&mut out);
     let g = p.take_runnext_foreign();
     if !g.is_null() {
         out.push(GPtr(g));

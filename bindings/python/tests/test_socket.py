@@ -285,9 +285,11 @@ def test_a_detached_socket_may_be_closed_with_close2():
 
 
 def test_a_short_read_on_a_tcp_socket_notes_the_drain_and_data_still_flows():
-    """recv after a short read waits for the socket's edge first (no recv that says
-    EAGAIN): gr_io_read_drained says so for an adopted TCP socket; ping-pong of
-    sizes around the buffer's loses nothing and never hangs."""
+    """A short read of an adopted TCP socket is noted (gr_io_read_drained says so),
+    and the next recv takes the note and waits for the socket's edge first (no recv
+    that says EAGAIN; seen here as the note gone after a recv that timed out with
+    nothing sent); ping-pong of sizes around the buffer's loses nothing and never
+    hangs."""
     read_drained = _lib.pydll.gr_io_read_drained
     read_drained.argtypes = [ctypes.c_int]
 
@@ -302,6 +304,12 @@ def test_a_short_read_on_a_tcp_socket_notes_the_drain_and_data_still_flows():
                 assert read_drained(conn.fileno()) == 0  # the note is taken once
                 c.sendall(b"full")
                 assert conn.recv(4) == b"full"  # a full read notes nothing
+                assert read_drained(conn.fileno()) == 0
+                c.sendall(b"again")
+                assert conn.recv(100) == b"again"  # short: noted
+                conn.settimeout(0.05)
+                with pytest.raises(TimeoutError):
+                    conn.recv(100)  # took the note, then waited for an edge
                 assert read_drained(conn.fileno()) == 0
                 conn.settimeout(5)
                 for s in (c, conn):  # no Nagle delay when the echo comes in pieces
