@@ -39,7 +39,7 @@
 //! lock of the object it parks on, so it must take no lock: it only pushes the
 //! context on `EXPIRED` (lock-free). `cancel_expired` cancels what is there; the
 //! scheduler calls it wherever it has run timers and holds no lock (and right after
-//! a switch when the timers ran during one: `M::ctx_due`).
+//! a switch when the timers ran during one: `M::due`).
 //!
 //! Lock order: an object's lock, then a context's lock (a parking goroutine's pending
 //! action); a context's lock, then the timer heap's (arming a deadline). A cancel

@@ -142,14 +142,14 @@ impl Home {
         if crate::runtime::context::expired_waiting() {
             // Not now either: the cancel takes locks (see sched::periodic_checks).
             // SAFETY: as below: the home thread's own M.
-            unsafe { (*self.m).ctx_due = true };
+            unsafe { (*self.m).due |= crate::runtime::m::DUE_CTX };
         }
         if sched::fds_unpolled() {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
             // SAFETY: periodic_checks runs on the home thread (inside `run`), whose M
             // this is; no other thread touches the M's plain fields.
-            unsafe { (*self.m).poll_due = true };
+            unsafe { (*self.m).due |= crate::runtime::m::DUE_POLL };
         }
     }
 

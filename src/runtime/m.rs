@@ -51,13 +51,10 @@ pub struct M {
     /// (linked through `G::link`) instead of going to the global queue.
     pub collecting: bool,
     pub collected: *mut G,
-    /// A non-blocking netpoll is due once the switch in progress has finished: it
-    /// cannot run before, because the goroutine switching away may hold the very
-    /// fd's lock that a readiness event needs (see `sched::periodic_checks`).
-    pub poll_due: bool,
-    /// Likewise for contexts whose deadline passed (`context::cancel_expired`): their
-    /// cancel takes locks the goroutine switching away may hold.
-    pub ctx_due: bool,
+    /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`),
+    /// which `finish_switch` does: one byte, so that a switch with none due tests
+    /// it with one instruction.
+    pub due: u8,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
     pub thread: libc::pthread_t,
@@ -89,8 +86,7 @@ impl M {
             spinning: false,
             collecting: false,
             collected: ptr::null_mut(),
-            poll_due: false,
-            ctx_due: false,
+            due: 0,
             rand: (id as u32).wrapping_mul(2654435761) | 1,
             thread: 0,
             tid: AtomicU32::new(0),
@@ -134,6 +130,14 @@ pub(crate) fn set_current_m(m: *mut M) {
     unsafe { crate::arch::set_tls_m(m as *mut core::ffi::c_void) };
 }
 
+/// `M::due`: a non-blocking netpoll. It cannot run before the switch has finished,
+/// because the goroutine switching away may hold the very fd's lock that a readiness
+/// event needs (see `sched::periodic_checks`).
+pub const DUE_POLL: u8 = 1;
+/// `M::due`: cancelling the contexts whose deadline passed (`context::cancel_expired`):
+/// their cancel takes locks the goroutine switching away may hold.
+pub const DUE_CTX: u8 = 2;
+
 /// The goroutine running on the calling thread, or null.
 #[inline(never)]
 pub fn current_g() -> *mut G {
@@ -167,7 +171,7 @@ pub fn switching() -> bool {
 #[inline(always)]
 pub unsafe fn finish_switch(m: *mut M) {
     // SAFETY: m is the calling thread's M (this function's contract), so only this
-    // thread touches `pending` and `poll_due`; the pending action's own contract is
+    // thread touches `pending` and `due`; the pending action's own contract is
     // that it runs here, on the context switched to, once the switch is complete.
     unsafe {
         if let Some(f) = (*m).pending.f.take() {
@@ -179,12 +183,27 @@ pub unsafe fn finish_switch(m: *mut M) {
         if !p.is_null() {
             (*p).leave_sched();
         }
-        if (*m).poll_due {
-            (*m).poll_due = false;
+        if (*m).due != 0 {
+            run_due(m);
+        }
+    }
+}
+
+/// `finish_switch`'s rare part: the work `M::due` names, each cleared before it runs.
+///
+/// # Safety
+/// As `finish_switch`.
+#[cold]
+#[inline(never)]
+unsafe fn run_due(m: *mut M) {
+    // SAFETY: m is the calling thread's M (our contract): only this thread touches `due`.
+    unsafe {
+        if (*m).due & DUE_POLL != 0 {
+            (*m).due &= !DUE_POLL;
             crate::runtime::netpoll::poll_ready();
         }
-        if (*m).ctx_due {
-            (*m).ctx_due = false;
+        if (*m).due & DUE_CTX != 0 {
+            (*m).due &= !DUE_CTX;
             crate::runtime::context::cancel_expired();
         }
     }

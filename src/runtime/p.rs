@@ -263,6 +263,32 @@ impl P {
         g
     }
 
+    /// A yield's swap: when `runnext` holds a goroutine that is not locked to a
+    /// thread and nothing else is queued here, puts `g` there and returns the one it
+    /// displaced, counted as a pick from `runnext` (what `get` followed by a requeue
+    /// of `g` into `runnext` would do, with one look at each queue); null otherwise,
+    /// with nothing changed. The caller is inside a scheduling step (`enter_sched`).
+    ///
+    /// # Safety
+    /// Owner only. `g` is the running goroutine, RUNNABLE and saved by the time the
+    /// step ends (a switch: `finish_switch` ends it).
+    #[inline(always)]
+    pub unsafe fn yield_swap(&mut self, g: *mut G) -> *mut G {
+        let next = self.runnext.peek();
+        // SAFETY: a goroutine in runnext is queued, so its descriptor is live.
+        if next.is_null()
+            || unsafe { !(*next).lockedm.load(Ordering::Relaxed).is_null() }
+            || self.local_streak >= LOCAL_STREAK_MAX
+            || !self.runq.is_empty()
+            || !self.spawned.is_empty()
+        {
+            return ptr::null_mut();
+        }
+        self.local_streak += 1;
+        self.runnext.set(g);
+        next
+    }
+
     /// The spawn stack's fairness (owner only, from the periodic checks): taken
     /// newest first, its oldest goroutine would wait for as long as the goroutines
     /// above it keep coming (a spawn storm). When its oldest has not moved for

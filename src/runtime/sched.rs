@@ -56,7 +56,8 @@ use crate::runtime::context::{self, Ctx};
 use crate::runtime::g::{GPtr, GrFn, WaitReason, DEAD, G, RUNNABLE, RUNNING, WAITING};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{
-    current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, M,
+    current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, DUE_CTX,
+    DUE_POLL, M,
 };
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::{Waiter, Wake};
@@ -393,7 +394,7 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
         unsafe {
             let m = (*p).m;
             if (*m).pending.f.is_some() {
-                (*m).ctx_due = true;
+                (*m).due |= DUE_CTX;
             } else {
                 context::cancel_expired();
             }
@@ -401,7 +402,7 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     }
     if fds_unpolled() && nanotime() - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
         // SAFETY: the caller holds p, so p.m is the calling thread's M.
-        unsafe { (*(*p).m).poll_due = true };
+        unsafe { (*(*p).m).due |= DUE_POLL };
     }
     if SCHED.runqsize.load(Ordering::Relaxed) > 0 {
         let mut l = locked();
@@ -1556,13 +1557,28 @@ unsafe fn pick_next(m: *mut M, p: *mut P) -> *mut G {
             return next;
         }
         let lm = (*next).lockedm.load(Ordering::Acquire);
-        if !lm.is_null() && lm != m {
-            (*m).handoff = next;
+        if !lm.is_null() && locked_elsewhere(m, next, lm) {
             return ptr::null_mut();
         }
         (*p).tick();
         next
     }
+}
+
+/// `pick_next`'s rare case, out of line: `next` is locked to thread `lm`; when that is
+/// not `m`'s, it is left in `m.handoff` for g0 to hand over (true).
+///
+/// # Safety
+/// As `pick_next`; `next` is the goroutine it took.
+#[cold]
+#[inline(never)]
+unsafe fn locked_elsewhere(m: *mut M, next: *mut G, lm: *mut M) -> bool {
+    if lm == m {
+        return false;
+    }
+    // SAFETY: m is the calling thread's M (our contract).
+    unsafe { (*m).handoff = next };
+    true
 }
 
 /// `switch_away` for a goroutine that has exited: its context is not saved, and
@@ -1609,8 +1625,7 @@ unsafe fn switch_to(m: *mut M, cur: *mut G, next: *mut G) -> *mut M {
     // next's resumed.
     unsafe {
         stack::check_on_own_stack(&*cur);
-        sanitizer::before(&mut (*cur).fiber, &(*next).fiber, false);
-        let r = arch::switch(&mut (*cur).ctx, &(*next).ctx, m as usize);
+        let r = switch_goroutine(cur, &(*next).ctx, &(*next).fiber, m);
         resumed(cur, r)
     }
 }
@@ -1625,9 +1640,55 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
     unsafe {
         stack::check_on_own_stack(&*cur);
         (*m).curg = ptr::null_mut();
-        sanitizer::before(&mut (*cur).fiber, &(*m).g0_fiber, false);
-        let r = arch::switch(&mut (*cur).ctx, &(*m).g0, m as usize);
+        let r = switch_goroutine(cur, &(*m).g0, &(*m).g0_fiber, m);
         resumed(cur, r)
+    }
+}
+
+/// `arch::switch` from goroutine `cur` to the context `load`, whose sanitizer record
+/// is `to`: under a sanitizer, told to it on both sides (`switch_sanitized`); else the
+/// plain switch behind one test. The test is made once per switch, not on each side:
+/// `sanitizer::init` fixes the flag before any goroutine runs, so a goroutine that
+/// switched away down one branch resumes down the same one.
+///
+/// # Safety
+/// As `arch::switch`, from `cur`'s context, with `m` the transfer word.
+#[inline(always)]
+unsafe fn switch_goroutine(
+    cur: *mut G,
+    load: *const arch::Context,
+    to: *const sanitizer::Fiber,
+    m: *mut M,
+) -> usize {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        if sanitizer::active() {
+            switch_sanitized(cur, load, to, m)
+        } else {
+            arch::switch(&mut (*cur).ctx, load, m as usize)
+        }
+    }
+}
+
+/// `switch_goroutine` under a sanitizer.
+///
+/// # Safety
+/// As `switch_goroutine`.
+#[cold]
+#[inline(never)]
+unsafe fn switch_sanitized(
+    cur: *mut G,
+    load: *const arch::Context,
+    to: *const sanitizer::Fiber,
+    m: *mut M,
+) -> usize {
+    // SAFETY: the caller's guarantees; cur's record is its own, to's the context's
+    // switched to.
+    unsafe {
+        sanitizer::before(&mut (*cur).fiber, to, false);
+        let r = arch::switch(&mut (*cur).ctx, load, m as usize);
+        sanitizer::after(&mut (*cur).fiber);
+        r
     }
 }
 
@@ -1640,7 +1701,6 @@ unsafe fn switch_to_g0(m: *mut M, cur: *mut G) -> *mut M {
 unsafe fn resumed(cur: *mut G, r: usize) -> *mut M {
     // SAFETY: the switch passes the M that now runs cur, the calling thread's.
     unsafe {
-        sanitizer::after(&mut (*cur).fiber);
         let m2 = r as *mut M;
         finish_switch(m2);
         *(*m2).errno = (*cur).errno;
@@ -2191,6 +2251,21 @@ pub fn yield_now() {
         }
         let g = (*m).curg;
         (*p).enter_sched();
+        if SCHED.npidle.load(Ordering::Relaxed) == 0 {
+            // The common case, in one look at each queue: the next goroutine waits in
+            // runnext and nothing else here, so g takes its place there (nobody else
+            // may take it before it is saved: finish_switch, on the other side, ends
+            // the scheduling step).
+            let next = (*p).yield_swap(g);
+            if !next.is_null() {
+                (*g).status.store(RUNNABLE, Ordering::Relaxed);
+                (*g).errno = *(*m).errno;
+                (*p).tick();
+                set_running(m, p, next);
+                switch_to(m, g, next);
+                return;
+            }
+        }
         let next = (*p).get();
         if next.is_null() {
             (*p).leave_sched();
@@ -2274,10 +2349,10 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 if !next.is_null() {
                     (*p).push(next);
                 }
-                if (*m).poll_due {
+                if (*m).due & DUE_POLL != 0 {
                     // Left to finish_switch on the switch paths (a parking goroutine
                     // may hold an fd's lock there); a yield holds none.
-                    (*m).poll_due = false;
+                    (*m).due &= !DUE_POLL;
                     netpoll::poll_ready();
                 }
                 *(*m).errno = errno;

@@ -219,18 +219,36 @@ pub(crate) unsafe fn wake_sudog(sd: *mut Sudog) {
     }
 }
 
-/// Copies one element. Small power-of-two sizes are a single load and store.
+/// Copies one element. The commonest sizes, a word (a pointer, a `long`) and none (a
+/// signal), take one compare each here; the others are out of line (a `match` over
+/// all of them inline compiles to a jump table, several instructions more for all).
 ///
 /// # Safety
 /// `src` and `dst` are valid for `n` bytes (they may overlap).
 #[inline(always)]
 pub(crate) unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: src and dst are valid for n bytes (our contract), so the unaligned read
+    // and write of a word stay inside them.
+    unsafe {
+        if n == 8 {
+            ptr::write_unaligned(dst as *mut u64, ptr::read_unaligned(src as *const u64));
+        } else if n != 0 {
+            copy_elem_sized(src, dst, n);
+        }
+    }
+}
+
+/// `copy_elem` for sizes other than 0 and 8: small powers of two are one load and
+/// store.
+///
+/// # Safety
+/// As `copy_elem`.
+#[inline(never)]
+unsafe fn copy_elem_sized(src: *const u8, dst: *mut u8, n: usize) {
     // SAFETY: src and dst are valid for n bytes (our contract), so the unaligned
     // reads and writes of n bytes stay inside them; ptr::copy allows overlap.
     unsafe {
         match n {
-            0 => {}
-            8 => ptr::write_unaligned(dst as *mut u64, ptr::read_unaligned(src as *const u64)),
             4 => ptr::write_unaligned(dst as *mut u32, ptr::read_unaligned(src as *const u32)),
             16 => ptr::write_unaligned(dst as *mut u128, ptr::read_unaligned(src as *const u128)),
             _ => ptr::copy(src, dst, n),
