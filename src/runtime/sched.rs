@@ -342,7 +342,10 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
 /// The next goroutine from the P's own queues, looking at the global queue (and due
 /// timers and ready fds) every 61 schedules so they cannot starve (Go's constant).
 /// Enters a scheduling step (`P::enter_sched`): the caller leaves it, or the switch
-/// it makes does (`finish_switch`).
+/// it makes does (`finish_switch`). At that same look, null when `p` is beyond the
+/// processor limit (`gr_set_maxprocs` lowered it, or a rescue P's stuck M is back):
+/// its M then goes to g0, which retires it. Not at every schedule: the limit moves
+/// rarely, and the two loads stay off every switch's path.
 ///
 /// # Safety
 /// The caller holds `p`.
@@ -351,6 +354,9 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p, so it may use the owner-only parts.
     unsafe {
         if (*p).check_due() {
+            if (*p).id >= nprocs_limit() {
+                return ptr::null_mut();
+            }
             let g = periodic_checks(p);
             if !g.is_null() {
                 (*p).enter_sched();
@@ -1536,8 +1542,9 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
 
 /// The next goroutine for `m` (holding `p`, or on a home thread) to switch to
 /// directly, counted as a schedule; null when `m` must go through g0 instead (nothing
-/// local, its goroutine is locked to it, its P is beyond the limit, or the next one
-/// is locked to another M: then it is left in `m.handoff` for g0).
+/// local, its goroutine is locked to it, its P is beyond the limit (seen at the
+/// periodic check, as a yield sees it), or the next one is locked to another M: then
+/// it is left in `m.handoff` for g0).
 ///
 /// # Safety
 /// `m` is the calling thread's M, on a goroutine that is switching away.
@@ -1549,7 +1556,7 @@ unsafe fn pick_next(m: *mut M, p: *mut P) -> *mut G {
             (*(*m).home).periodic_checks();
             return (*(*m).home).pop();
         }
-        if !(*m).lockedg.is_null() || p.is_null() || (*p).id >= nprocs_limit() {
+        if !(*m).lockedg.is_null() || p.is_null() {
             return ptr::null_mut();
         }
         let next = pick_local(p);

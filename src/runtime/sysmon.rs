@@ -347,7 +347,8 @@ fn retake_p(s: &mut Seen, i: usize, p: *mut P, now: i64, debug: bool, stalled: &
         s.since = now;
         s.asleep = 0;
         if s.rescued {
-            // The stuck M is back: its stand-in P retires at its next schedule.
+            // The stuck M is back: its stand-in P retires at its next periodic
+            // check (within CHECK_EVERY schedules) or when it runs out of work.
             s.rescued = false;
             SCHED.rescue.fetch_sub(1, Ordering::SeqCst);
         }
