@@ -79,13 +79,16 @@ static inline int64_t now_ns(void)
  */
 static inline int64_t latency_bound(int64_t ns)
 {
+    /* Relaxed atomics: two threads may ask first at once (both compute the same). */
     static long scale;
-    if (scale == 0) {
+    long k = __atomic_load_n(&scale, __ATOMIC_RELAXED);
+    if (k == 0) {
         const char *s = getenv("GR_TEST_LATENCY_SCALE");
         long v = s ? strtol(s, NULL, 10) : 1;
-        scale = v >= 1 ? v : 1;
+        k = v >= 1 ? v : 1;
+        __atomic_store_n(&scale, k, __ATOMIC_RELAXED);
     }
-    return ns * scale;
+    return ns * k;
 }
 
 static inline void sleep_ms(long ms)

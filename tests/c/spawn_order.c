@@ -90,13 +90,12 @@ static void depth_first(void *arg)
 /* -- 2. thieves see the spawn stack */
 
 static atomic_int arrived;
-static int64_t spin_bound_ns; /* set before the spinners run (latency_bound is not thread-safe) */
 
 static void spinner(void *arg)
 {
     (void)arg;
     atomic_fetch_add(&arrived, 1);
-    int64_t deadline = now_ns() + spin_bound_ns;
+    int64_t deadline = now_ns() + latency_bound(5000000000LL);
     while (atomic_load(&arrived) < 2) {
         if (now_ns() > deadline)
             FAIL("the other spinner never ran: nobody took it from the spawn stack");
@@ -175,7 +174,6 @@ int main(void)
            TURNS, storm_ms);
 
     CHECK_EQ(gr_maxprocs(2), 1);
-    spin_bound_ns = latency_bound(5000000000LL);
     int rescued = 0;
     for (int r = 0; r < 20; r++) {
         struct gr_stats before = { .size = sizeof before }, after = { .size = sizeof after };
