@@ -2520,7 +2520,8 @@ pub fn set_maxprocs(n: i32) -> i32 {
             }
         }
         l.pidle = keep;
-        // Running Ps beyond n retire themselves at their next schedule.
+        // Running Ps beyond n retire themselves at their next periodic check (within
+        // CHECK_EVERY schedules; pick_local) or when they run out of work.
     }
     old
 }
