@@ -1521,14 +1521,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
     // SAFETY: the caller's guarantees; `next` comes from this M's queues (or its home's),
     // so it is runnable and ours to run.
     unsafe {
-        // First: the runtime's work on the way (the periodic checks in pick_next, a
-        // first run's stack in set_running) may make system calls that set errno.
-        (*cur).errno = *(*m).errno;
-        (*m).pending = Pending {
-            f: Some(f),
-            g: cur,
-            arg,
-        };
+        leave_pending(m, cur, f, arg);
         let p = (*m).p;
         let next = pick_next(m, p);
         if !next.is_null() {
@@ -1537,6 +1530,40 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
         } else {
             switch_to_g0(m, cur)
         }
+    }
+}
+
+/// `switch_away` to g0 whatever this P has queued: for a P beyond the processor
+/// limit, which g0 then retires, its queue going to the other Ps (`cur` among it, if
+/// `f` requeues it).
+///
+/// # Safety
+/// As `switch_away`.
+unsafe fn switch_away_to_g0(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        leave_pending(m, cur, f, arg);
+        switch_to_g0(m, cur)
+    }
+}
+
+/// The first half of a switch away from `cur`: its errno saved (first: the runtime's
+/// work on the way, the periodic checks in `pick_next` or a first run's stack in
+/// `set_running`, may make system calls that set it) and `f(m, cur, arg)` left to
+/// run once it is saved.
+///
+/// # Safety
+/// As `switch_away`.
+#[inline(always)]
+unsafe fn leave_pending(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) {
+    // SAFETY: the caller's guarantees: m is this thread's M, cur its goroutine.
+    unsafe {
+        (*cur).errno = *(*m).errno;
+        (*m).pending = Pending {
+            f: Some(f),
+            g: cur,
+            arg,
+        };
     }
 }
 
@@ -2363,6 +2390,14 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                     netpoll::poll_ready();
                 }
                 *(*m).errno = errno;
+                if (*p).id >= nprocs_limit() {
+                    // Beyond the processor limit (the periodic check that pick_local
+                    // makes for a switch is this one, for a yield): g0 retires the P,
+                    // and g and the rest of its queue go to the others.
+                    (*g).status.store(RUNNABLE, Ordering::Relaxed);
+                    switch_away_to_g0(m, g, requeue_after_switch, 0);
+                    return;
+                }
             }
             if (*p).local_empty() {
                 return;

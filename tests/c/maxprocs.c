@@ -2,8 +2,11 @@
  * gr_init and gr_maxprocs: gr_init(3) gives 3 processors and a second gr_init is
  * -EALREADY; gr_maxprocs(n < 1) only queries; gr_maxprocs(n) returns the previous
  * value. With 1 processor at most one goroutine runs at a time; with 4, goroutines
- * that never yield run in parallel. gr_init(0) takes GR_MAXPROCS, else the CPU count
- * (checked in child processes started with and without GR_MAXPROCS=3).
+ * that never yield run in parallel. A processor beyond a lowered limit stops even
+ * while its goroutines do nothing but yield (a yield's fast path never goes through
+ * the scheduler's general path, so the check must come at its periodic one).
+ * gr_init(0) takes GR_MAXPROCS, else the CPU count (checked in child processes
+ * started with and without GR_MAXPROCS=3).
  */
 #include "check.h"
 
@@ -39,6 +42,58 @@ static void run_spinners(int count, int ms)
         SPAWN(spin, (void *)(intptr_t)ms);
     CHECK_EQ(gr_wait_all(), 0);
     CHECK_EQ(atomic_load(&finished), count);
+}
+
+/* Yielders: each marks itself running for a busy slice of ~20 us, then yields;
+   `overlaps` counts the slices that began while another was running. */
+static atomic_int y_running, y_stop;
+static atomic_long y_overlaps;
+
+static void yielder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&y_stop)) {
+        if (atomic_fetch_add(&y_running, 1) > 0)
+            atomic_fetch_add(&y_overlaps, 1);
+        int64_t until = now_ns() + 20000;
+        while (now_ns() < until) {
+        }
+        atomic_fetch_sub(&y_running, 1);
+        gr_yield();
+    }
+}
+
+/* 4 yielders on 2 processors run in parallel; after gr_maxprocs(1), within a bound,
+   a window of 100 ms passes with no two running at once. */
+static void lowered_while_yielding(void)
+{
+    CHECK(gr_maxprocs(2) >= 1);
+    atomic_store(&y_stop, 0);
+    atomic_store(&y_overlaps, 0);
+    for (int i = 0; i < 4; i++)
+        SPAWN(yielder, NULL);
+    int64_t deadline = now_ns() + latency_bound(5000000000LL);
+    while (atomic_load(&y_overlaps) == 0) {
+        if (now_ns() > deadline)
+            FAIL("maxprocs 2: 4 yielders never ran two at once");
+        sleep_ms(1);
+    }
+    CHECK_EQ(gr_maxprocs(1), 2);
+    int64_t lowered = now_ns();
+    deadline = lowered + latency_bound(5000000000LL);
+    for (;;) {
+        long before = atomic_load(&y_overlaps);
+        sleep_ms(100);
+        if (atomic_load(&y_overlaps) == before)
+            break;
+        if (now_ns() > deadline)
+            FAIL("maxprocs 2 -> 1: yielders still ran two at once %.1f s later",
+                 (now_ns() - lowered) / 1e9);
+    }
+    printf("maxprocs 2 -> 1 under 4 yielders: one at a time within %.0f ms\n",
+           (now_ns() - lowered) / 1e6);
+    atomic_store(&y_stop, 1);
+    CHECK_EQ(gr_wait_all(), 0);
 }
 
 /* Runs this program again as `maxprocs MODE`, with GR_MAXPROCS=3 or without it. */
@@ -101,6 +156,8 @@ int main(int argc, char **argv)
     if (atomic_load(&max_running) > 4)
         FAIL("maxprocs 4, but %d goroutines ran at once", atomic_load(&max_running));
     printf("maxprocs 1 -> 4: %d goroutines ran at once\n", atomic_load(&max_running));
+
+    lowered_while_yielding();
 
     CHECK_EQ(child(argv, "env", "3"), 0);
     CHECK_EQ(child(argv, "default", NULL), 0);
