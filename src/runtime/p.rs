@@ -275,9 +275,12 @@ impl P {
     #[inline(always)]
     pub unsafe fn yield_swap(&mut self, g: *mut G) -> *mut G {
         let next = self.runnext.peek();
+        if next.is_null() {
+            return next;
+        }
         // SAFETY: a goroutine in runnext is queued, so its descriptor is live.
-        if next.is_null()
-            || unsafe { !(*next).lockedm.load(Ordering::Relaxed).is_null() }
+        let locked = unsafe { (*next).is_locked() };
+        if locked
             || self.local_streak >= LOCAL_STREAK_MAX
             || !self.runq.is_empty()
             || !self.spawned.is_empty()
