@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 
 use crate::runtime::g::{GPtr, GrFn, G};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
-use crate::runtime::m::{current_m, set_current_m, M};
+use crate::runtime::m::{current_m, set_current_m, DUE_CTX, DUE_POLL, M};
 use crate::runtime::sched::{self, SpawnAttr};
 use crate::runtime::{netpoll, timer};
 
@@ -142,14 +142,14 @@ impl Home {
         if crate::runtime::context::expired_waiting() {
             // Not now either: the cancel takes locks (see sched::periodic_checks).
             // SAFETY: as below: the home thread's own M.
-            unsafe { (*self.m).due |= crate::runtime::m::DUE_CTX };
+            unsafe { (*self.m).due |= DUE_CTX };
         }
         if sched::fds_unpolled() {
             // Not now: the goroutine switching away may hold an fd lock (see
             // sched::periodic_checks); the switch's other side polls.
             // SAFETY: periodic_checks runs on the home thread (inside `run`), whose M
             // this is; no other thread touches the M's plain fields.
-            unsafe { (*self.m).due |= crate::runtime::m::DUE_POLL };
+            unsafe { (*self.m).due |= DUE_POLL };
         }
     }
 

@@ -139,7 +139,7 @@ pub const DUE_POLL: u8 = 1;
 pub const DUE_CTX: u8 = 2;
 
 /// The goroutine running on the calling thread, or null.
-#[inline(never)]
+#[inline]
 pub fn current_g() -> *mut G {
     let m = current_m();
     if m.is_null() {

@@ -127,11 +127,12 @@ impl P {
     /// True when the P has goroutines queued, `runnext` included: for whoever takes
     /// the whole P (its owner, `handoffp`, sysmon). A hint for other threads.
     pub fn has_work(&self) -> bool {
-        !self.runnext.peek().is_null() || !self.runq.is_empty() || !self.spawned.is_empty()
+        !self.runnext.peek().is_null() || self.has_stealable_work()
     }
 
     /// True when another P could steal from this one (its ring or its spawn stack
     /// holds goroutines).
+    #[inline(always)]
     pub fn has_stealable_work(&self) -> bool {
         !self.runq.is_empty() || !self.spawned.is_empty()
     }
@@ -147,7 +148,7 @@ impl P {
     /// queue; a thief may only take). Owner only.
     #[inline(always)]
     pub fn local_empty(&self) -> bool {
-        self.runnext.peek().is_null() && self.runq.is_empty() && self.spawned.is_empty()
+        self.runnext.peek().is_null() && !self.has_stealable_work()
     }
 
     /// The owner is about to touch `runnext` (see the top of this file); it must call
@@ -280,11 +281,7 @@ impl P {
         }
         // SAFETY: a goroutine in runnext is queued, so its descriptor is live.
         let locked = unsafe { (*next).is_locked() };
-        if locked
-            || self.local_streak >= LOCAL_STREAK_MAX
-            || !self.runq.is_empty()
-            || !self.spawned.is_empty()
-        {
+        if locked || self.local_streak >= LOCAL_STREAK_MAX || self.has_stealable_work() {
             return ptr::null_mut();
         }
         self.local_streak += 1;

@@ -489,20 +489,13 @@ unsafe fn timeout_fired(arg: usize) {
 /// for one). Waits made there block the thread, as a plain thread's do.
 #[inline(always)]
 pub fn parkable_g() -> *mut G {
-    let m = current_m();
-    if m.is_null() {
+    let g = crate::runtime::m::current_g();
+    // SAFETY: a non-null current goroutine is the caller itself; its wait reason is
+    // written only by itself (sched::blocking sets Blocking around the call).
+    if !g.is_null() && unsafe { (*g).wait_reason } == WaitReason::Blocking as u8 {
         return ptr::null_mut();
     }
-    // SAFETY: a non-null current M is this thread's own; a non-null curg is the
-    // caller itself, whose wait reason only it writes (sched::blocking sets Blocking
-    // around the call).
-    unsafe {
-        let g = (*m).curg;
-        if !g.is_null() && (*g).wait_reason == WaitReason::Blocking as u8 {
-            return ptr::null_mut();
-        }
-        g
-    }
+    g
 }
 
 /// Sleeps the caller for `ns` nanoseconds: a goroutine parks on a timer; a plain

@@ -165,6 +165,17 @@ pub(crate) fn nprocs_limit() -> usize {
     gomaxprocs() + SCHED.rescue.load(Ordering::Relaxed) as usize
 }
 
+/// True when `p` is beyond the processor limit (`gr_maxprocs` lowered it, or a rescue
+/// P's stuck M is back): whoever holds it, or takes it idle, retires it.
+///
+/// # Safety
+/// `p` is a P (Ps are never freed).
+#[inline]
+unsafe fn beyond_limit(p: *const P) -> bool {
+    // SAFETY: our contract; `id` never changes.
+    unsafe { (*p).id >= nprocs_limit() }
+}
+
 #[inline]
 pub(crate) fn allp(i: usize) -> *mut P {
     SCHED.allp[i].load(Ordering::Acquire)
@@ -342,10 +353,8 @@ unsafe fn globrunqget(l: &mut Locked, p: *mut P) -> *mut G {
 /// The next goroutine from the P's own queues, looking at the global queue (and due
 /// timers and ready fds) every 61 schedules so they cannot starve (Go's constant).
 /// Enters a scheduling step (`P::enter_sched`): the caller leaves it, or the switch
-/// it makes does (`finish_switch`). At that same look, null when `p` is beyond the
-/// processor limit (`gr_set_maxprocs` lowered it, or a rescue P's stuck M is back):
-/// its M then goes to g0, which retires it. Not at every schedule: the limit moves
-/// rarely, and the two loads stay off every switch's path.
+/// it makes does (`finish_switch`). Null, without a step, when that look finds `p`
+/// beyond the processor limit (`periodic_look`): its M then goes to g0.
 ///
 /// # Safety
 /// The caller holds `p`.
@@ -354,10 +363,9 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
     // SAFETY: the caller holds p, so it may use the owner-only parts.
     unsafe {
         if (*p).check_due() {
-            if (*p).id >= nprocs_limit() {
+            let Some(g) = periodic_look(p) else {
                 return ptr::null_mut();
-            }
-            let g = periodic_checks(p);
+            };
             if !g.is_null() {
                 (*p).enter_sched();
                 return g;
@@ -365,6 +373,25 @@ unsafe fn pick_local(p: *mut P) -> *mut G {
         }
         (*p).enter_sched();
         (*p).get()
+    }
+}
+
+/// The look every `CHECK_EVERY` schedules, which a switch makes in `pick_local` and a
+/// yield in `yield_slow`: None when `p` is beyond the processor limit (its M must go
+/// to g0, which retires it; looked at here rather than at every schedule, since the
+/// limit moves rarely), else what `periodic_checks` took from the global queue (or
+/// null).
+///
+/// # Safety
+/// The caller holds `p`.
+#[inline(always)]
+unsafe fn periodic_look(p: *mut P) -> Option<*mut G> {
+    // SAFETY: the caller holds p.
+    unsafe {
+        if beyond_limit(p) {
+            return None;
+        }
+        Some(periodic_checks(p))
     }
 }
 
@@ -848,8 +875,8 @@ fn pidleget(l: &mut Locked) -> Option<*mut P> {
     loop {
         let p = l.pidle.pop()?;
         SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
-        // SAFETY: an idle P is held by nobody.
-        if unsafe { (*p).id } >= nprocs_limit() {
+        // SAFETY: an idle P is a P, held by nobody.
+        if unsafe { beyond_limit(p) } {
             // SAFETY: taken off the idle list, p is held by nobody.
             unsafe { retire_p_queues(l, p) };
             continue;
@@ -871,7 +898,7 @@ pub(crate) fn pidleget_locked() -> Option<*mut P> {
 fn pidleput(l: &mut Locked, p: *mut P) {
     // SAFETY: the caller released p; no M holds it, so we may act as its owner.
     unsafe {
-        if (*p).id >= nprocs_limit() {
+        if beyond_limit(p) {
             retire_p_queues(l, p);
             return;
         }
@@ -1188,7 +1215,7 @@ unsafe fn find_runnable(m: *mut M) -> *mut G {
                 }
                 continue;
             }
-            if (*p).id >= nprocs_limit() {
+            if beyond_limit(p) {
                 retire_own_p(m);
                 continue;
             }
@@ -1539,6 +1566,7 @@ pub unsafe fn switch_away(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *
 ///
 /// # Safety
 /// As `switch_away`.
+#[inline(never)] // rare (a P retiring, a goroutine locked elsewhere): off the yield's path
 unsafe fn switch_away_to_g0(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) -> *mut M {
     // SAFETY: the caller's guarantees.
     unsafe {
@@ -1570,8 +1598,8 @@ unsafe fn leave_pending(m: *mut M, cur: *mut G, f: PendingFn, arg: usize) {
 /// The next goroutine for `m` (holding `p`, or on a home thread) to switch to
 /// directly, counted as a schedule; null when `m` must go through g0 instead (nothing
 /// local, its goroutine is locked to it, its P is beyond the limit (seen at the
-/// periodic check, as a yield sees it), or the next one is locked to another M: then
-/// it is left in `m.handoff` for g0).
+/// periodic look, `periodic_look`), or the next one is locked to another M: then it
+/// is left in `m.handoff` for g0).
 ///
 /// # Safety
 /// `m` is the calling thread's M, on a goroutine that is switching away.
@@ -2285,11 +2313,14 @@ pub fn yield_now() {
         }
         let g = (*m).curg;
         (*p).enter_sched();
-        if SCHED.npidle.load(Ordering::Relaxed) == 0 {
-            // The common case, in one look at each queue: the next goroutine waits in
-            // runnext and nothing else here, so g takes its place there (nobody else
-            // may take it before it is saved: finish_switch, on the other side, ends
-            // the scheduling step).
+        // When nothing but g is left on this P, it waits in runnext, where nobody else
+        // may take it before it is saved (finish_switch, on the other side, ends the
+        // scheduling step). Not while a P is idle: then g goes where that P can take
+        // it, so that two goroutines that yield run in parallel.
+        if no_idle_p() {
+            // The common case, in one look at each queue: the next one waits in
+            // runnext and nothing else is queued. Its own copy of the switch below,
+            // without the tests that cannot apply here.
             let next = (*p).yield_swap(g);
             if !next.is_null() {
                 (*g).status.store(RUNNABLE, Ordering::Relaxed);
@@ -2310,25 +2341,15 @@ pub fn yield_now() {
             return;
         }
         (*g).status.store(RUNNABLE, Ordering::Relaxed);
-        (*g).errno = *(*m).errno; // before set_running's first run (as switch_away)
         let lm = (*next).lockedm.load(Ordering::Relaxed);
         if !lm.is_null() && lm != m {
-            // Locked to another M: g0 hands it over (as `pick_next` does).
+            // Locked to another M: g0 hands it over (as after `pick_next`); g goes to
+            // the ring.
             (*m).handoff = next;
-            (*m).pending = Pending {
-                f: Some(push_after_switch),
-                g,
-                arg: 0,
-            };
-            switch_to_g0(m, g);
+            switch_away_to_g0(m, g, push_after_switch, 0);
             return;
         }
-        (*p).tick();
-        if (*p).local_empty() && SCHED.npidle.load(Ordering::Relaxed) == 0 {
-            // g is the whole rest of the queue: it waits in runnext, where nobody
-            // else may take it before it is saved (finish_switch, on the other side,
-            // ends the scheduling step). Not while a P is idle: then g goes where
-            // that P can take it, so that two goroutines that yield run in parallel.
+        if (*p).local_empty() && no_idle_p() {
             (*p).swap_runnext(g);
         } else {
             (*m).pending = Pending {
@@ -2337,9 +2358,18 @@ pub fn yield_now() {
                 arg: 0,
             };
         }
+        (*g).errno = *(*m).errno; // before set_running's first run (as switch_away)
+        (*p).tick();
         set_running(m, p, next);
         switch_to(m, g, next);
     }
+}
+
+/// True when no P is idle (a hint: `yield_now` keeps a yielder in `runnext` only
+/// then, so that an idle P can take it otherwise).
+#[inline(always)]
+fn no_idle_p() -> bool {
+    SCHED.npidle.load(Ordering::Relaxed) == 0
 }
 
 /// `yield_now`'s general path: on a home thread, inside `gr_blocking` (no P), locked
@@ -2379,7 +2409,13 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                 // The runtime's calls below may set errno, and the yielder may go on
                 // without a switch: it keeps its own, as across one.
                 let errno = *(*m).errno;
-                let next = periodic_checks(p);
+                let Some(next) = periodic_look(p) else {
+                    // Beyond the processor limit: g0 retires the P, and g and the
+                    // rest of its queue go to the others.
+                    (*g).status.store(RUNNABLE, Ordering::Relaxed);
+                    switch_away_to_g0(m, g, requeue_after_switch, 0);
+                    return;
+                };
                 if !next.is_null() {
                     (*p).push(next);
                 }
@@ -2390,14 +2426,6 @@ unsafe fn yield_slow(m: *mut M, due: bool) {
                     netpoll::poll_ready();
                 }
                 *(*m).errno = errno;
-                if (*p).id >= nprocs_limit() {
-                    // Beyond the processor limit (the periodic check that pick_local
-                    // makes for a switch is this one, for a yield): g0 retires the P,
-                    // and g and the rest of its queue go to the others.
-                    (*g).status.store(RUNNABLE, Ordering::Relaxed);
-                    switch_away_to_g0(m, g, requeue_after_switch, 0);
-                    return;
-                }
             }
             if (*p).local_empty() {
                 return;

@@ -20,8 +20,8 @@
  *      keeps the stack's top churning (each storm goroutine spawns one or two more
  *      until the storm is over): its oldest is moved to the ring once it has waited
  *      ~125,000 schedules, and the ring gets a turn after at most 64 picks from
- *      runnext and the spawn stack. The yielder must make 50 yields, which end the storm; starved,
- *      it would end at the watchdog.
+ *      runnext and the spawn stack. The yielder must make 50 yields, which end the
+ *      storm; starved, it would end at the watchdog.
  */
 #include "check.h"
 
