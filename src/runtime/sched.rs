@@ -2146,7 +2146,7 @@ unsafe fn goexit(g: *mut G) -> ! {
             w = next;
         }
         (*g).join_lock.unlock();
-        if WAITALL_WAITERS.load(Ordering::SeqCst) != 0 && count() <= 1 {
+        if WAITALL_WAITERS.load(Ordering::SeqCst) != 0 && !queued_here((*m).p) && count() <= 1 {
             wake_wait_all();
         }
         if !(*g).home.is_null() {
@@ -2596,6 +2596,24 @@ static WAITALL_LOCK: SpinLock = SpinLock::new();
 static WAITALL_EPOCH: AtomicU32 = AtomicU32::new(0);
 static WAITALL_GS: AtomicPtr<Waiter> = AtomicPtr::new(ptr::null_mut());
 static WAITALL_WAITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// True when `p` (this M's; null on a home thread) has a goroutine queued: one more
+/// is alive besides the exiting goroutine, so its exit cannot be the one that a
+/// `wait_all` waits for. (The queued one may be a goroutine `wait_all` woke already:
+/// that one looks at the count itself when it runs.) Read before `count()`, which
+/// reads a counter of every P, so a batch of exits behind a `wait_all` reads other
+/// CPUs' counters only when its own queue runs dry. No wake is lost when a thief
+/// takes the queued one after this look: that one's exit looks at the count in turn,
+/// and sees this exit's, which was a locked add made before this look (and the take
+/// is a locked write to a word this look read).
+///
+/// # Safety
+/// `p` is null or the caller's own P.
+#[inline(always)]
+unsafe fn queued_here(p: *mut P) -> bool {
+    // SAFETY: our contract: the owner reads its own queues (exact: only it adds).
+    !p.is_null() && unsafe { !(*p).local_empty() }
+}
 
 fn wake_wait_all() {
     if WAITALL_WAITERS.load(Ordering::SeqCst) == 0 {
