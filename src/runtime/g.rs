@@ -26,6 +26,7 @@ use crate::arch::Context;
 use crate::runtime::lock::SpinLock;
 use crate::runtime::m::M;
 use crate::runtime::park::Waiter;
+use crate::runtime::prefetch;
 use crate::runtime::stack::Stack;
 
 pub(crate) const FREE: u32 = 0;
@@ -219,6 +220,11 @@ pub fn lookup(id: i64) -> Option<(*mut G, u32)> {
 pub fn alloc(cache: Option<&mut Vec<GPtr>>) -> Result<*mut G, i32> {
     if let Some(cache) = cache {
         if let Some(g) = cache.pop() {
+            // The next spawn's descriptor: most likely last written by another CPU
+            // (where its goroutine exited), so its lines are on their way by then.
+            if let Some(next) = cache.last() {
+                prefetch::for_write(next.0, core::mem::size_of::<G>());
+            }
             return Ok(g.0);
         }
         return refill_and_alloc(cache);

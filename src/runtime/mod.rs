@@ -15,7 +15,8 @@
 //! - `debug`: GRDEBUG, counters, goroutine dumps, schedtrace; `blockprof`: the
 //!   blocking-call report (`GRDEBUG=blockprof=1`).
 //! - `boundary`: what every entry from C runs inside (panics, the fork rule).
-//! - `sanitizer`: telling ASan/TSan about stack switches.
+//! - `sanitizer`: telling ASan/TSan about stack switches; `prefetch`: cache hints
+//!   for the descriptor the next pop or spawn will touch.
 //! - `signal`: signals delivered to channels, and the SIGCHLD watch; `child`:
 //!   waiting for child processes without blocking a thread (`gr_waitpid`).
 //! - `waitlist`: the intrusive FIFO that waiters able to leave early queue on.
@@ -36,6 +37,7 @@ pub mod m;
 pub mod netpoll;
 pub mod p;
 pub mod park;
+pub(crate) mod prefetch;
 pub(crate) mod runq;
 pub mod sanitizer;
 pub mod sched;

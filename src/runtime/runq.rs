@@ -351,25 +351,10 @@ impl<T> RunQueue<T> {
 /// item that the owner's next `pop` will most likely return. Under a long queue (a
 /// tree of goroutines run breadth first), that goroutine was spawned long ago and its
 /// descriptor is cold; its first touch, in the switch to it, was most of the
-/// switch's time. A prefetch never faults, so `x` may be anything (a slot a thief
-/// has taken meanwhile).
+/// switch's time. `x` may be anything (a slot a thief has taken meanwhile).
 #[inline(always)]
 fn prefetch_item<T>(x: *mut T) {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let span = core::mem::size_of::<T>().clamp(1, 128);
-        let p = x as *const i8;
-        // Every line that [p, p + span) touches: one each 64 bytes, and the last byte's.
-        for off in (0..span).step_by(64) {
-            // SAFETY: a prefetch reads nothing architecturally and never faults.
-            unsafe { _mm_prefetch(p.wrapping_add(off), _MM_HINT_T0) };
-        }
-        // SAFETY: as above.
-        unsafe { _mm_prefetch(p.wrapping_add(span - 1), _MM_HINT_T0) };
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-    let _ = x;
+    crate::runtime::prefetch::for_read(x, core::mem::size_of::<T>().clamp(1, 128));
 }
 
 /// The slot of index `i` in `buf` (whose length is a power of two).
