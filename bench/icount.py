@@ -20,6 +20,10 @@ does more work. Python 3 standard library only.
     bench/icount.py --write-baseline  measure and rewrite the baseline
     bench/icount.py --top 12          also print where each op's instructions go
                                       (self cost per function, per op)
+    bench/icount.py --locked          also count the locked (atomic read-modify-
+                                      write) instructions per op, and where they are
+                                      (callgrind --dump-instr=yes, matched against
+                                      objdump's disassembly of the program)
     --runs 3   run valgrind 3 times, report the median and the spread
     --only NAME (repeatable), --scale F (iterations x F), --keep DIR (dumps),
     --baseline FILE (another baseline to check against or write)
@@ -75,15 +79,18 @@ def valgrind_version():
                           text=True, check=True).stdout.strip()
 
 
-def parse_dump(path):
+def parse_dump(path, by_addr=None):
     """(name, iters, total Ir, self Ir per function) of one dump, or None when
-    it is not one of the program's labelled regions."""
+    it is not one of the program's labelled regions. With `by_addr` (a dump made
+    with --dump-instr=yes), also adds each instruction's cost to by_addr[address]
+    and records each function's lowest address in by_addr.entry[function]."""
     label = None
     total = None
     selfcost = collections.Counter()
     fn = None
     names = {}
     call_cost_next = False
+    cost_at = 2 if by_addr is not None else 1  # "addr line cost" or "line cost"
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             c = line[:1]
@@ -93,8 +100,13 @@ def parse_dump(path):
                     call_cost_next = False
                     continue
                 parts = line.split()
-                if len(parts) >= 2:
-                    selfcost[fn] += int(parts[1])
+                if len(parts) > cost_at:
+                    selfcost[fn] += int(parts[cost_at])
+                    if by_addr is not None:
+                        addr = int(parts[0], 0)
+                        by_addr[addr] += int(parts[cost_at])
+                        if addr < by_addr.entry.get(fn, addr + 1):
+                            by_addr.entry[fn] = addr
             elif line.startswith("fn="):
                 v = line[3:].strip()
                 m = re.match(r"\((\d+)\)(?: (.*))?$", v)
@@ -121,16 +133,28 @@ def parse_dump(path):
     return label[0], label[1], total, selfcost
 
 
-def run_once(exe, args, keep):
-    """One valgrind run: {name: (Ir per op, Counter of self Ir per op by function)}."""
+class AddrCost(collections.Counter):
+    """Ir by instruction address, and each function's lowest address seen."""
+
+    def __init__(self):
+        super().__init__()
+        self.entry = {}
+
+
+def run_once(exe, args, keep, per_instr=False):
+    """One valgrind run: {name: (Ir per op, Counter of self Ir per op by function)};
+    with `per_instr`, also {name: (Counter of executions per op by address, the
+    lowest address seen of each function)} as a second value."""
     outdir = keep or tempfile.mkdtemp(prefix="icount.")
     os.makedirs(outdir, exist_ok=True)
     for old in os.listdir(outdir):
         if old.startswith("callgrind.out."):
             os.unlink(os.path.join(outdir, old))
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=no",
-           "--compress-strings=no", "--compress-pos=no",
-           f"--callgrind-out-file={outdir}/callgrind.out.%p", exe] + args
+           "--compress-strings=no", "--compress-pos=no"]
+    if per_instr:
+        cmd.append("--dump-instr=yes")
+    cmd += [f"--callgrind-out-file={outdir}/callgrind.out.%p", exe] + args
     env = dict(os.environ, GR_MAXPROCS="1")
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -142,26 +166,32 @@ def run_once(exe, args, keep):
         for name in os.listdir(outdir):
             if not name.startswith("callgrind.out."):
                 continue
-            got = parse_dump(os.path.join(outdir, name))
+            by_addr = AddrCost() if per_instr else None
+            got = parse_dump(os.path.join(outdir, name), by_addr)
             if got:
                 op, iters, total, selfcost = got
-                regions[op][iters] = (total, selfcost)
+                regions[op][iters] = (total, selfcost, by_addr)
     finally:
         if not keep:
             shutil.rmtree(outdir, ignore_errors=True)
     result = {}
+    instrs = {}
     for op, by_iters in regions.items():
         if len(by_iters) != 2:
             raise MeasureError(f"{op}: expected dumps at N and 2N, got {sorted(by_iters)}")
         n1, n2 = sorted(by_iters)
-        (t1, s1), (t2, s2) = by_iters[n1], by_iters[n2]
+        (t1, s1, a1), (t2, s2, a2) = by_iters[n1], by_iters[n2]
         per_fn = collections.Counter()
         for fn in set(s1) | set(s2):
             per_fn[fn] = (s2[fn] - s1[fn]) / (n2 - n1)
         result[op] = ((t2 - t1) / (n2 - n1), per_fn)
+        if per_instr:
+            per_addr = collections.Counter(
+                {a: (a2[a] - a1[a]) / (n2 - n1) for a in set(a1) | set(a2)})
+            instrs[op] = (per_addr, a2.entry)
     if not result:
         raise MeasureError("no labelled callgrind dumps (is valgrind's callgrind working?)")
-    return result
+    return (result, instrs) if per_instr else result
 
 
 def git_commit():
@@ -179,9 +209,14 @@ def measure(opts):
     for name in opts.only:
         args += ["--only", name]
     runs = []
+    instrs = None
     for i in range(opts.runs):
         keep = os.path.join(opts.keep, f"run{i + 1}") if opts.keep else None
-        runs.append(run_once(exe, args, keep))
+        if opts.locked and i == 0:
+            got, instrs = run_once(exe, args, keep, per_instr=True)
+            runs.append(got)
+        else:
+            runs.append(run_once(exe, args, keep))
     names = list(runs[0])
     counts = {}
     spread = {}
@@ -199,7 +234,7 @@ def measure(opts):
     }
     if opts.only:
         meta["only"] = opts.only
-    return counts, spread, meta, runs
+    return counts, spread, meta, runs, (exe, instrs)
 
 
 def order(names):
@@ -229,6 +264,54 @@ def print_top(runs, top):
             if v < 0.05:
                 break
             print(f"  {v:9.1f}  {100 * v / total:5.1f}%  {fn}")
+
+
+# A lock prefix, an xchg with memory (locked without one; `xchg %ax,%ax` is a
+# nop) or mfence.
+LOCKED = re.compile(r"^(lock\b|mfence\b|xchg\b.*\()")
+
+
+def disassemble(exe):
+    """{address: (function, instruction)} and {function: address} from objdump."""
+    out = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", exe],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    code, entry, fn = {}, {}, None
+    for line in out.splitlines():
+        m = re.match(r"^([0-9a-f]+) <(.*)>:$", line)
+        if m:
+            fn = m.group(2)
+            entry[fn] = int(m.group(1), 16)
+            continue
+        m = re.match(r"^\s+([0-9a-f]+):\s+(\S.*)$", line)
+        if m and fn:
+            code[int(m.group(1), 16)] = (fn, m.group(2).split("#")[0].strip())
+    return code, entry
+
+
+def print_locked(exe, instrs):
+    """Locked instructions (a lock prefix, xchg with memory, mfence) executed per op,
+    with their function and text. callgrind gives run-time addresses: the load
+    offset is the one that most functions' lowest executed address (their entry)
+    agrees on."""
+    code, entry = disassemble(exe)
+    stripped = {re.sub(r"::h[0-9a-f]{16}$", "", f): a for f, a in entry.items()}
+    for op in order(instrs):
+        per_addr, seen = instrs[op]
+        offsets = collections.Counter(
+            lo - stripped[fn] for fn, lo in seen.items() if fn in stripped)
+        if not offsets:
+            print(f"\n{op}: no function matched the disassembly")
+            continue
+        bias = offsets.most_common(1)[0][0]
+        rows = collections.Counter()
+        for addr, n in per_addr.items():
+            fn, text = code.get(addr - bias, (None, ""))
+            if fn and LOCKED.match(text) and n >= 0.005:
+                rows[(fn, text)] += n
+        total = sum(rows.values())
+        print(f"\n{op}: {total:.2f} locked instructions per op")
+        for (fn, text), n in sorted(rows.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:6.2f}  {text:<34} {re.sub(r'::h[0-9a-f]{16}$', '', fn)}")
 
 
 def check(counts, threshold, baseline):
@@ -270,6 +353,8 @@ def main():
     p.add_argument("--only", action="append", default=[])
     p.add_argument("--keep", help="keep the callgrind dumps in this directory")
     p.add_argument("--top", type=int, default=0, help="print the top functions per op")
+    p.add_argument("--locked", action="store_true",
+                   help="print the locked instructions executed per op (first run)")
     opts = p.parse_args()
     if opts.runs < 1 or opts.scale <= 0:
         p.error("--runs >= 1 and --scale > 0")
@@ -277,7 +362,7 @@ def main():
         print("icount: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     try:
-        counts, spread, meta, runs = measure(opts)
+        counts, spread, meta, runs, (exe, instrs) = measure(opts)
     except MeasureError as e:
         print(f"icount: {e}", file=sys.stderr)
         return 2
@@ -289,6 +374,8 @@ def main():
     print(f"wrote {os.path.relpath(RESULTS, ROOT)}")
     if opts.top:
         print_top(runs, opts.top)
+    if opts.locked:
+        print_locked(exe, instrs)
     if opts.write_baseline:
         write_json(opts.baseline, counts, meta)
         print(f"wrote {os.path.relpath(opts.baseline, ROOT)}")
