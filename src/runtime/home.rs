@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 
 use crate::runtime::g::{GPtr, GrFn, G};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
-use crate::runtime::m::{current_m, set_current_m, DUE_CTX, DUE_POLL, M};
+use crate::runtime::m::{current_m, set_current_m, DUE_CTX, DUE_POLL, DUE_TIMERS, M};
 use crate::runtime::sched::{self, SpawnAttr};
 use crate::runtime::{netpoll, timer};
 
@@ -135,9 +135,11 @@ impl Home {
         }
         self.check_countdown.set(crate::runtime::p::CHECK_EVERY);
         if timer::next_when() <= nanotime() {
-            // Called while a goroutine switches away (sched::pick_next), which has
-            // saved its errno before: the callbacks' system calls may set it.
-            timer::run_due(nanotime());
+            // Not now: called while a goroutine switches away (sched::pick_next), which
+            // may hold a lock that another thread's timer callback waits for while it
+            // holds the shard's lock (see DUE_TIMERS).
+            // SAFETY: as below: the home thread's own M.
+            unsafe { (*self.m).due |= DUE_TIMERS };
         }
         if crate::runtime::context::expired_waiting() {
             // Not now either: the cancel takes locks (see sched::periodic_checks).

@@ -51,7 +51,8 @@ pub struct M {
     /// (linked through `G::link`) instead of going to the global queue.
     pub collecting: bool,
     pub collected: *mut G,
-    /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`),
+    /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`,
+    /// `DUE_TIMERS`),
     /// which `finish_switch` does: one byte, so that a switch with none due tests
     /// it with one instruction.
     pub due: u8,
@@ -137,6 +138,12 @@ pub const DUE_POLL: u8 = 1;
 /// `M::due`: cancelling the contexts whose deadline passed (`context::cancel_expired`):
 /// their cancel takes locks the goroutine switching away may hold.
 pub const DUE_CTX: u8 = 2;
+/// `M::due`: running the due timers (`timer::run_due`). Not while a switch is under
+/// way: a timer shard's lock may be held by another thread (sysmon) whose callback
+/// waits for the very lock the goroutine switching away still holds (a timer
+/// channel's send waking the select that is parking), and waiting for the shard's
+/// lock then deadlocks both threads.
+pub const DUE_TIMERS: u8 = 4;
 
 /// The goroutine running on the calling thread, or null.
 #[inline]
@@ -198,6 +205,10 @@ pub unsafe fn finish_switch(m: *mut M) {
 unsafe fn run_due(m: *mut M) {
     // SAFETY: m is the calling thread's M (our contract): only this thread touches `due`.
     unsafe {
+        if (*m).due & DUE_TIMERS != 0 {
+            (*m).due &= !DUE_TIMERS;
+            crate::runtime::timer::run_due(crate::runtime::lock::nanotime());
+        }
         if (*m).due & DUE_POLL != 0 {
             (*m).due &= !DUE_POLL;
             crate::runtime::netpoll::poll_ready();

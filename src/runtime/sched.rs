@@ -57,7 +57,7 @@ use crate::runtime::g::{GPtr, GrFn, WaitReason, DEAD, G, RUNNABLE, RUNNING, WAIT
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{
     current_m, finish_switch, notesleep, notewakeup, set_current_m, Pending, PendingFn, DUE_CTX,
-    DUE_POLL, M,
+    DUE_POLL, DUE_TIMERS, M,
 };
 use crate::runtime::p::{P, P_DEAD, P_IDLE, P_RUNNING};
 use crate::runtime::park::{Waiter, Wake};
@@ -400,9 +400,10 @@ unsafe fn periodic_look(p: *mut P) -> Option<*mut G> {
 /// (`P::age_spawned`), and takes from the global queue.
 ///
 /// It may run while a goroutine that is switching away still holds the lock of the
-/// object it parks on, so it must take no object lock: timer callbacks only claim a
-/// waiter and ready it, and the fd poll (whose events take fd locks) is left to
-/// `finish_switch`, after that lock is released.
+/// object it parks on, so then it must wait for no lock: the due timers (a shard's
+/// lock, and callbacks that take channel and select locks), the expired contexts'
+/// cancels and the fd poll (whose events take fd locks) are left to `finish_switch`,
+/// after that lock is released (`M::due`).
 ///
 /// Its system calls (the timer callbacks', a cancel's, the global queue's lock) may
 /// set errno: a goroutine switching away has saved its own before it picks
@@ -417,20 +418,25 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
         stack::trim_cache(&mut (*p).stacks);
         (*p).age_spawned();
     }
-    if timer::next_when() != i64::MAX {
-        timer::run_due(nanotime());
+    // SAFETY: the caller holds p, so p.m is the calling thread's M; a pending action
+    // means a switch is under way (the goroutine leaving may hold a lock that a timer
+    // callback or a cancel needs): then the switch's other side does that work.
+    let switching = unsafe { (*(*p).m).pending.f.is_some() };
+    let when = timer::next_when();
+    if when != i64::MAX && when <= nanotime() {
+        if switching {
+            // SAFETY: as above.
+            unsafe { (*(*p).m).due |= DUE_TIMERS };
+        } else {
+            timer::run_due(nanotime());
+        }
     }
     if context::expired_waiting() {
-        // SAFETY: the caller holds p, so p.m is the calling thread's M; a pending
-        // action means a switch is under way (the goroutine leaving may hold a lock
-        // that a cancel needs): then the switch's other side cancels.
-        unsafe {
-            let m = (*p).m;
-            if (*m).pending.f.is_some() {
-                (*m).due |= DUE_CTX;
-            } else {
-                context::cancel_expired();
-            }
+        if switching {
+            // SAFETY: as above.
+            unsafe { (*(*p).m).due |= DUE_CTX };
+        } else {
+            context::cancel_expired();
         }
     }
     if fds_unpolled() && nanotime() - netpoll::LAST_POLL.load(Ordering::Relaxed) > 1_000_000 {
