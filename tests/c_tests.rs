@@ -135,6 +135,7 @@ c_tests! {
     timer_basic,
     timer_million,
     timer_races,
+    timer_select_park,
     timers_cancel,
     tree,
     unique_ids,
