@@ -413,19 +413,23 @@ struct TimedPark {
     node: *const CtxNode,
 }
 
-/// Pending action of a deferred park (timed, or cancellable): arm the timeout, put
-/// the waiter on its context's list, then let wakers in. Doing this only now (the
+/// Pending action of a deferred park (timed, or cancellable): let wakers in, arm the
+/// timeout, put the waiter on its context's list. Doing this only now (the
 /// goroutine's context is saved) means neither the timer nor a cancel can ever ready
-/// a goroutine that is still running; doing it before the unlock means a waker that
-/// wins cannot let the goroutine run (and read `timer`) before it is set. A context
+/// a goroutine that is still running. The object's lock is released first: arming
+/// takes a timer shard's lock and enlisting the context's, and the threads that hold
+/// those while they fire a timer or cancel a context take object locks (a timer
+/// channel's send waking this very select): waiting for them with the object's lock
+/// held deadlocked (tests/c/timer_select_park's timed selects, every run). A context
 /// already cancelled is seen here, under its lock, if it was not before the switch.
 ///
-/// The timer may fire and the context be cancelled (on other threads) as soon as
-/// each is armed, and a waker may win as soon as the lock is released, while this
-/// function still writes to the goroutine's stack (`timer`, the lock, `tp`). So none
-/// of them readies the goroutine itself unless this function is done: `handoff`
-/// decides who readies it, and it is the last thing this function touches (unless
-/// it claimed the waiter for the context itself: then nobody else can).
+/// A waker may win as soon as the lock is released, and the timer may fire and the
+/// context be cancelled (on other threads) as soon as each is armed, while this
+/// function still writes to the goroutine's stack (`timer`, `tp`). So none of them
+/// readies the goroutine itself unless this function is done: `handoff` decides who
+/// readies it, and it is the last thing this function touches (unless it claimed the
+/// waiter for the context itself: then nobody else can). So a waker that wins first
+/// cannot let the goroutine run (and read `timer`) before it is set.
 ///
 /// # Safety
 /// A `PendingFn` run by the context switched to, after `g` (which holds the lock in
@@ -439,12 +443,12 @@ unsafe fn arm_then_unlock(_m: *mut M, g: *mut G, arg: usize) {
     unsafe {
         let tp = &*(arg as *const TimedPark);
         let w = tp.waiter;
+        (*tp.lock).unlock();
         if tp.when != NO_DEADLINE {
             let id = timer::add(tp.when, timeout_fired, w as usize);
             (*w).timer.set(Some(id));
         }
         let cancelled_here = !tp.node.is_null() && context::enlist((*w).ctx, tp.node);
-        (*tp.lock).unlock();
         if cancelled_here {
             // Claimed for the context just now: nobody else will ready it.
             sched::ready(g);
