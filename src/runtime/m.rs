@@ -52,9 +52,8 @@ pub struct M {
     pub collecting: bool,
     pub collected: *mut G,
     /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`,
-    /// `DUE_TIMERS`),
-    /// which `finish_switch` does: one byte, so that a switch with none due tests
-    /// it with one instruction.
+    /// `DUE_TIMERS`), which `finish_switch` does: one byte, so that a switch with
+    /// none due tests it with one instruction.
     pub due: u8,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
@@ -161,7 +160,8 @@ pub fn current_g() -> *mut G {
 /// `switch_away` has left its pending action and before `finish_switch` has run it.
 /// The goroutine switching away may still hold the lock of the object it parks on
 /// (its pending action releases it), so what runs then (the scheduler's periodic
-/// checks, and the timer callbacks they run) must not wait for any lock.
+/// checks) must not wait for any lock: they leave timers, cancels and the fd poll to
+/// `finish_switch` (`M::due`). A timer channel's callback still asks, as a guard.
 #[inline(never)]
 pub fn switching() -> bool {
     let m = current_m();

@@ -36,10 +36,14 @@
 //! receive happened before `stop`, and `stop` then returns 0.
 //!
 //! Lock order: timer lock, then the heap's lock (cancel/add), then the channel's
-//! lock (drain). The callback runs under the heap's lock and takes the channel's,
-//! never the timer's: no cycle. It never runs while this thread is switching away
-//! from a goroutine that may still hold the channel's lock (it is retried shortly
-//! after instead: `runtime::timer::retry_soon`).
+//! lock (drain), then a receiving select's. The callback runs under the heap's lock
+//! and takes the channel's (and the select's), never the timer's: no cycle, because
+//! nothing waits for a heap's lock while it holds a channel's or a select's. A
+//! switch runs due timers only once the goroutine it left has released its lock
+//! (`M::due`), and a parked wait arms its timeout after releasing its lock
+//! (`park::arm_then_unlock`). The callback's own check (`m::switching`, then
+//! `runtime::timer::retry_soon`) stays as a guard: no path runs timers during a
+//! switch now.
 //!
 //! Memory (a million pending timers are the target): the timer, its channel and the
 //! channel's one slot are one allocation (`Chan::with_buffer`), 136 bytes (a 144-byte
