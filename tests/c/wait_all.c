@@ -44,7 +44,9 @@ static void in_goroutine(void *arg)
 
     /* Many short rounds: the last exits of a round race the waiter on every P, and
      * an exit that still sees work queued on its own P leaves the wake to a later
-     * exit (goexit's queued_here). A lost wake hangs a round until the watchdog. */
+     * exit (goexit's queued_here). A lost wake leaves this goroutine parked for
+     * good: gr_main then returns -EDEADLK (the deadlock check), or the watchdog ends
+     * the test. */
     for (int round = 0; round < 3000; round++) {
         atomic_store(&finished, 0);
         for (int i = 0; i < 4; i++)
