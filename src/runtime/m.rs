@@ -161,7 +161,7 @@ pub fn current_g() -> *mut G {
 /// The goroutine switching away may still hold the lock of the object it parks on
 /// (its pending action releases it), so what runs then (the scheduler's periodic
 /// checks) must not wait for any lock: they leave timers, cancels and the fd poll to
-/// `finish_switch` (`M::due`). A timer channel's callback still asks, as a guard.
+/// `finish_switch` (`M::due`).
 #[inline(never)]
 pub fn switching() -> bool {
     let m = current_m();

@@ -418,14 +418,13 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
         stack::trim_cache(&mut (*p).stacks);
         (*p).age_spawned();
     }
-    // SAFETY: the caller holds p, so p.m is the calling thread's M; a pending action
-    // means a switch is under way (the goroutine leaving may hold a lock that a timer
-    // callback or a cancel needs): then the switch's other side does that work.
-    let switching = unsafe { (*(*p).m).pending.f.is_some() };
+    // During a switch (the goroutine leaving may hold a lock that a timer callback
+    // or a cancel needs), the switch's other side does that work.
+    let switching = crate::runtime::m::switching();
     let when = timer::next_when();
     if when != i64::MAX && when <= nanotime() {
         if switching {
-            // SAFETY: as above.
+            // SAFETY: the caller holds p, so p.m is the calling thread's M.
             unsafe { (*(*p).m).due |= DUE_TIMERS };
         } else {
             timer::run_due(nanotime());
@@ -433,7 +432,7 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     }
     if context::expired_waiting() {
         if switching {
-            // SAFETY: as above.
+            // SAFETY: the caller holds p, so p.m is the calling thread's M.
             unsafe { (*(*p).m).due |= DUE_CTX };
         } else {
             context::cancel_expired();

@@ -25,12 +25,12 @@
 //! tiny (claim a waiter, ready a goroutine, try-send on a timer's channel) and never
 //! arm or cancel timers, so no thread ever holds two shards' locks.
 //!
-//! Timers also run in the scheduler's periodic checks while the goroutine switching
-//! away may still hold the lock of the object it parks on (it is released after the
-//! switch: `m::switching`). A callback that takes a lock (a `gr_timer`'s send takes
-//! its channel's, and may wake a select, which takes the select's) must not run
-//! then: it calls `retry_soon` instead, and the timer stays armed under its id and
-//! runs again `RETRY_NS` later, from a context that holds no lock.
+//! Callbacks run under their shard's lock and may take object locks (a `gr_timer`'s
+//! send takes its channel's and may wake a select, which takes the select's), so
+//! nothing waits for a shard's lock while it holds an object's: a switch leaves due
+//! timers to `finish_switch`, after the goroutine it left released its lock
+//! (`m::DUE_TIMERS`), and a parked wait arms its timeout after its unlock
+//! (`park::arm_then_unlock`).
 //!
 //! Periodic timers (`add_periodic`, for `gr_timer` tickers) stay in the heap: after
 //! their callback runs they move to their next deadline, keeping their id, so one
@@ -41,7 +41,7 @@
 //! million pending timers cost ~46 MB here (tests/c/timer_million.c measures a whole
 //! `gr_timer`, node included); a shard is one cache-line-aligned lock and two words.
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
@@ -120,14 +120,6 @@ static SHARDS: [Shard; 1 << SHARD_BITS] = [const {
 
 /// Shards `0..USED` have held a timer (only grows): what readers of all shards scan.
 static USED: AtomicUsize = AtomicUsize::new(1);
-
-thread_local! {
-    /// Set by `retry_soon` during a callback; read and cleared by `run_due` on the
-    /// same thread around each callback.
-    static RETRY: Cell<bool> = const { Cell::new(false) };
-}
-/// How long a callback that found its lock busy waits before it runs again.
-const RETRY_NS: i64 = 10_000;
 
 impl Heap {
     fn less(&self, a: u32, b: u32) -> bool {
@@ -413,16 +405,8 @@ fn next_period(when: i64, period: i64, now: i64) -> i64 {
     when.saturating_add(period.saturating_mul(missed.saturating_add(1)))
 }
 
-/// From inside a timer callback only: the callback cannot do its work here (it
-/// takes locks, and `m::switching()` says this thread may hold one); run it again
-/// `RETRY_NS` from now, as the same timer (its id still cancels it; a periodic timer
-/// goes on from there).
-pub fn retry_soon() {
-    RETRY.with(|r| r.set(true));
-}
-
 /// Runs every timer due at `now`, shard by shard. Returns how many ran (a periodic
-/// timer counts once per firing, a retried callback once per try).
+/// timer counts once per firing).
 pub fn run_due(now: i64) -> usize {
     used_shards().iter().map(|s| run_shard(s, now)).sum()
 }
@@ -434,7 +418,6 @@ fn run_shard(shard: &Shard, now: i64) -> usize {
     }
     let mut h = shard.lock();
     let mut ran = 0;
-    let mut retry_at = i64::MAX;
     while let Some(&n) = h.heap.first() {
         let node = &h.nodes[n as usize];
         if node.when > now {
@@ -442,7 +425,6 @@ fn run_shard(shard: &Shard, now: i64) -> usize {
         }
         let (f, arg) = (node.f, node.arg);
         ran += 1;
-        RETRY.with(|r| r.set(false));
         if let Some(f) = f {
             // SAFETY: `add`'s contract: f(arg) is sound until cancel returns, and
             // cancel cannot return while we hold the shard's lock. The callback
@@ -450,11 +432,7 @@ fn run_shard(shard: &Shard, now: i64) -> usize {
             unsafe { f(arg) };
         }
         let node = &mut h.nodes[n as usize];
-        if RETRY.with(|r| r.get()) {
-            node.when = now.saturating_add(RETRY_NS);
-            retry_at = node.when;
-            h.down(0);
-        } else if node.period > 0 {
+        if node.period > 0 {
             // Stays armed under the same id, at its next deadline after now.
             node.when = next_period(node.when, node.period, now);
             h.down(0);
@@ -465,8 +443,5 @@ fn run_shard(shard: &Shard, now: i64) -> usize {
     }
     shard.publish(&h);
     drop(h);
-    if retry_at != i64::MAX {
-        crate::runtime::netpoll::timer_moved(retry_at);
-    }
     ran
 }

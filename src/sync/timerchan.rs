@@ -41,9 +41,7 @@
 //! nothing waits for a heap's lock while it holds a channel's or a select's. A
 //! switch runs due timers only once the goroutine it left has released its lock
 //! (`M::due`), and a parked wait arms its timeout after releasing its lock
-//! (`park::arm_then_unlock`). The callback's own check (`m::switching`, then
-//! `runtime::timer::retry_soon`) stays as a guard: no path runs timers during a
-//! switch now.
+//! (`park::arm_then_unlock`).
 //!
 //! Memory (a million pending timers are the target): the timer, its channel and the
 //! channel's one slot are one allocation (`Chan::with_buffer`), 136 bytes (a 144-byte
@@ -185,18 +183,13 @@ impl Drop for Timer {
 
 /// The heap's callback: sends the time of the firing without waiting (dropped while
 /// a value is unread). Sending takes the channel's lock, and waking a select that
-/// receives takes the select's: so during a goroutine's switch, when this thread may
-/// hold one of them (the goroutine parking on this very channel), it asks the heap
-/// to run it again shortly instead (runtime/timer.rs).
+/// receives takes the select's: the heap never runs it during a switch, and nothing
+/// that holds one of them waits for the shard's lock (runtime/timer.rs).
 ///
 /// # Safety
 /// `arg` is a live `Timer` (its `Drop` cancels the node first, and `cancel` waits for
 /// a running callback).
 unsafe fn fire(arg: usize) {
-    if crate::runtime::m::switching() {
-        timer::retry_soon();
-        return;
-    }
     // SAFETY: our contract: the Timer is alive for the whole call.
     let t = unsafe { &*(arg as *const Timer) };
     let now = nanotime();

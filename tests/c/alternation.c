@@ -20,18 +20,24 @@ static char trace[2 * ROUNDS + 1];
 static atomic_int pos;
 static atomic_int started;
 
+/* Records one step of goroutine `me` at the next place of trace `t` (of `len`
+ * steps), then yields. */
+static void step(char *t, atomic_int *at, int len, char me)
+{
+    int p = atomic_fetch_add(at, 1);
+    if (p < len)
+        t[p] = me;
+    gr_yield();
+}
+
 static void player(void *arg)
 {
     char me = (char)(intptr_t)arg;
     atomic_fetch_add(&started, 1);
     while (atomic_load(&started) < 2)
         gr_yield();
-    for (int i = 0; i < ROUNDS; i++) {
-        int p = atomic_fetch_add(&pos, 1);
-        if (p < 2 * ROUNDS)
-            trace[p] = me;
-        gr_yield();
-    }
+    for (int i = 0; i < ROUNDS; i++)
+        step(trace, &pos, 2 * ROUNDS, me);
 }
 
 static void root(void *arg)
@@ -50,10 +56,7 @@ static atomic_int pos3, recording;
 
 static void step3(char me)
 {
-    int p = atomic_fetch_add(&pos3, 1);
-    if (p < 3 * ROUNDS3)
-        trace3[p] = me;
-    gr_yield();
+    step(trace3, &pos3, 3 * ROUNDS3, me);
 }
 
 static void third(void *arg)
