@@ -4,7 +4,9 @@
 the descriptor stays non-blocking, so OpenSSL reports "want read" / "want write"
 instead of waiting, and the handshake, ``read``, ``write`` (and so ``recv``,
 ``recv_into``, ``send``, ``sendall``, ``makefile``) and ``unwrap`` park in the
-runtime's netpoller until the socket is ready, then go on. Timeouts
+runtime's netpoller until the socket is ready, then go on. Its descriptor is adopted
+(as a ``goroutine.socket.socket``'s is): registered with epoll from its first wait
+until it is closed, so a want-read costs no ``epoll_ctl``. Timeouts
 (``settimeout``) raise ``TimeoutError`` as with the standard library; with a
 timeout of 0 the want-read / want-write errors reach the caller, as they do there.
 
@@ -22,13 +24,23 @@ import time as _time
 from typing import Any, Callable, Optional
 
 from . import socket as _gsocket
-from .socket import _READ, _WRITE, _wait
+from .socket import _READ, _WRITE, _adopt_fd, _ss, _wait
 
 __all__ = ["SSLSocket"]
 
 
 class SSLSocket(_std.SSLSocket, _gsocket.socket):
     """``ssl.SSLSocket`` for goroutines (see the module docs)."""
+
+    @classmethod
+    def _create(cls, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        self = super()._create(sock, *args, **kwargs)
+        # The standard _create runs goroutine.socket's __init__ on the new object,
+        # which adopts the fd, then detaches `sock`, which disowns it again (the
+        # same fd). Adopted once more, it stays in the netpoller's epoll set between
+        # waits, as a plain goroutine socket's does: no epoll_ctl per want-read.
+        _adopt_fd(_ss.fileno(self))
+        return self
 
     def _retry(self, op: Callable[..., Any], *args: Any, timeout: Optional[float] = None) -> Any:
         """``op(*args)``, parking on want-read / want-write until it completes."""

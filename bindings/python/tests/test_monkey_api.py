@@ -363,9 +363,16 @@ def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
     cert, key = make_cert(str(tmp_path))
     check(
         """
-        import socket, ssl, time
+        import ctypes, socket, ssl, time
         import goroutine.ssl
+        from goroutine import _lib
         CERT, KEY = %r, %r
+        note, drained = _lib.pydll.gr_io_note_short_read, _lib.pydll.gr_io_read_drained
+        note.argtypes = drained.argtypes = [ctypes.c_int]
+        def adopted(s):
+            # Only an adopted TCP socket takes the note (gr_io_note_short_read); the
+            # second call forgets it again, so that no later read waits for an edge.
+            return note(s.fileno()) == 1 and drained(s.fileno()) == 1
         def main():
             sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(CERT, KEY)
             cctx = ssl.create_default_context(cafile=CERT)
@@ -373,6 +380,7 @@ def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
             def server():
                 c, _ = ls.accept()
                 s = sctx.wrap_socket(c, server_side=True)     # the handshake parks
+                assert adopted(s)     # kept in the epoll set: no epoll_ctl per wait
                 f = s.makefile("rb")
                 line = f.readline()
                 s.sendall(line.upper() * 1000)                # larger than one TLS record
@@ -381,6 +389,7 @@ def test_tls_between_goroutines_handshake_timeout_unwrap(tmp_path):
             srv = gr.go(server)
             c = cctx.wrap_socket(socket.create_connection(ls.getsockname()), server_hostname="127.0.0.1")
             assert isinstance(c, goroutine.ssl.SSLSocket) and isinstance(c, ssl.SSLSocket)
+            assert adopted(c)
             c.settimeout(0.05)
             t = time.monotonic()
             try:
