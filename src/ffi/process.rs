@@ -77,12 +77,12 @@ pub extern "C" fn gr_signal_stop(c: *mut gr_chan) -> c_int {
 /// pidfd in the netpoller; the other cases wait for SIGCHLD, with a handler
 /// installed while they wait (a handler of the program's still runs). If the program
 /// ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaps children), those
-/// cases block the thread in waitpid while its processor runs other goroutines.
-/// Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG and no child
-/// changed state), the calling goroutine's context error once it is cancelled
-/// (-ECANCELED, -ETIMEDOUT: a cancellation point, nothing reaped; where SIGCHLD is
-/// ignored and the thread blocks in waitpid, only a cancel before the call is seen),
-/// or -ECHILD (no such child), -EINVAL (unknown options). May park; plain threads
+/// cases look again after sleeps of up to 10 ms in a goroutine bound to a context,
+/// and otherwise block the thread in waitpid while its processor runs other
+/// goroutines. Returns the pid (`*status` set, if `status` is not NULL), 0 (WNOHANG
+/// and no child changed state), the calling goroutine's context error once it is
+/// cancelled (-ECANCELED, -ETIMEDOUT: a cancellation point, nothing reaped), or
+/// -ECHILD (no such child), -EINVAL (unknown options). May park; plain threads
 /// block.
 ///
 /// # Safety

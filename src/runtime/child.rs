@@ -15,15 +15,18 @@
 //!   missed: the wait parks only while the count of SIGCHLDs is what it was before
 //!   the look.
 //! - If the program ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT: the kernel reaps
-//!   children itself, and installing a handler would change that), the plain
-//!   blocking wait4 runs inside `sched::blocking`: the thread blocks, its processor
-//!   goes on with other goroutines, as for any gr_blocking call.
+//!   children itself, and installing a handler would change that), there is no event
+//!   to park on. A goroutine bound to a context looks with WNOHANG between cancellable
+//!   sleeps that grow from 50 us to 10 ms (`poll_wait4`: a wake-up every 10 ms at
+//!   most while a child lives on, and a state change seen within 10 ms). Any other
+//!   goroutine runs the plain blocking wait4 inside `sched::blocking`: the thread
+//!   blocks, its processor goes on with other goroutines, as for any gr_blocking
+//!   call, and the change is seen at once.
 //!
 //! A cancellation point: the pidfd and SIGCHLD waits are cancellable parks
-//! (`netpoll::block_io`, `signal::wait_child_event`), so the goroutine's context
-//! ends them with its error. The blocking wait4 of the last case cannot be ended
-//! once it began: there a context cancelled before the call is seen, and one
-//! cancelled during it is not.
+//! (`netpoll::block_io`, `signal::wait_child_event`), and so are `poll_wait4`'s
+//! sleeps, so the goroutine's context ends them with its error. (The blocking wait4
+//! runs only where no context could end it.)
 //!
 //! Where the caller may not park (a plain thread, inside gr_blocking) it is wait4
 //! itself, retried after signals.
@@ -69,9 +72,8 @@ pub fn waitpid(pid: i32, status: &mut i32, options: i32) -> i32 {
         // No pidfds here (ENOSYS, or refused): the SIGCHLD wait below.
     }
     if !signal::watch_children() {
-        let err = context::current_err();
-        if err != 0 {
-            return err;
+        if context::bound() {
+            return poll_wait4(pid, status, options);
         }
         return blocking_wait4(pid, status, options);
     }
@@ -103,6 +105,33 @@ fn wait_pidfd(fd: i32, pid: i32, status: &mut i32, options: i32) -> i32 {
         if rc < 0 {
             return rc;
         }
+    }
+}
+
+/// Shortest and longest sleep of `poll_wait4` between two looks.
+const POLL_FIRST_NS: i64 = 50_000;
+const POLL_MAX_NS: i64 = 10_000_000;
+
+/// With SIGCHLD ignored, for a goroutine bound to a context: wait4 with WNOHANG, then
+/// a cancellable sleep, doubling from `POLL_FIRST_NS` up to `POLL_MAX_NS`, until a
+/// child changed state, wait4 fails (-ECHILD once the kernel reaped the last one) or
+/// the context ends (its error).
+fn poll_wait4(pid: i32, status: &mut i32, options: i32) -> i32 {
+    let mut nap = POLL_FIRST_NS;
+    loop {
+        let err = context::current_err();
+        if err != 0 {
+            return err;
+        }
+        let r = sys::wait4(pid, status, options | libc::WNOHANG);
+        if r != 0 {
+            return r;
+        }
+        let rc = crate::runtime::park::sleep(nap);
+        if rc != 0 {
+            return rc;
+        }
+        nap = (nap * 2).min(POLL_MAX_NS);
     }
 }
 

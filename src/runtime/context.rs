@@ -134,9 +134,18 @@ impl Ctx {
     }
 }
 
+/// True when the calling goroutine is bound to a context (which a cancel or a
+/// deadline may end): a wait with no event to park on then polls in cancellable
+/// sleeps rather than block its thread (`child::poll_wait4`).
+pub fn bound() -> bool {
+    let g = crate::runtime::m::current_g();
+    // SAFETY: the running goroutine's descriptor; only it writes its context.
+    !g.is_null() && unsafe { !(*g).context.is_null() }
+}
+
 /// The calling goroutine's context error: 0 when it has no context (or runs on a
-/// plain thread) or the context is not cancelled. For the waits that cannot be
-/// ended once they began (the thread blocks in the kernel) and look only before.
+/// plain thread) or the context is not cancelled. For a wait that looks at it between
+/// its own steps (`child::poll_wait4`).
 pub fn current_err() -> i32 {
     let g = crate::runtime::m::current_g();
     if g.is_null() {

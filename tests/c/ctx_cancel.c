@@ -25,8 +25,10 @@
  *      to the one behind (300 rounds; how often each happened is printed);
  *   6. a cancelled gr_sem_acquire leaves the queue and the requests behind it move
  *      up (a small one behind a big cancelled one is served from the free tokens);
- *   7. with SIGCHLD ignored, gr_waitpid(-1) blocks its thread in waitpid: in a
- *      cancelled context it returns -ECANCELED without blocking.
+ *   7. with SIGCHLD ignored (no event to park on), gr_waitpid(-1) in a context
+ *      still ends with it: a deadline during the wait returns -ETIMEDOUT, a context
+ *      cancelled before the call -ECANCELED, each at once and with the child left
+ *      unreaped.
  * The latencies (cancel -> the call returned in the woken goroutine) are printed; a
  * call over 1 ms is measured again, up to twice, and the best of its tries counts.
  */
@@ -573,13 +575,26 @@ static void not_cancellation_points(void)
         lock_not_a_point(k);
 }
 
-/* 7: with SIGCHLD ignored, gr_waitpid for any child blocks its thread in waitpid
- * (nothing to park on): it cannot be ended once it began, but a call made in a
- * cancelled context returns the error without blocking. */
+/* 7: with SIGCHLD ignored, gr_waitpid for any child has no event to park on; in a
+ * context it looks between cancellable sleeps, so a deadline ends it during the wait
+ * (it used to block its thread in waitpid, where only a cancel before the call was
+ * seen), and a cancel before the call at once. */
 static void waitpid_any(void *arg)
 {
     int st;
     *(int *)arg = gr_waitpid(-1, &st, 0);
+}
+
+/* gr_waitpid(-1) in `ctx`: its result, and how long it took in `*took`. */
+static int waitpid_any_in(gr_ctx *ctx, int64_t *took)
+{
+    int rc = 0;
+    int64_t t0 = now_ns();
+    gr_id id = gr_spawn_ctx(ctx, waitpid_any, &rc);
+    CHECK(id > 0);
+    CHECK_EQ(gr_join(id), 0);
+    *took = now_ns() - t0;
+    return rc;
 }
 
 static void waitpid_sigchld_ignored(void)
@@ -587,24 +602,32 @@ static void waitpid_sigchld_ignored(void)
     pid_t child = spawn_sleeper();
     struct sigaction ign = { .sa_handler = SIG_IGN }, old;
     CHECK_EQ(sigaction(SIGCHLD, &ign, &old), 0);
+    int64_t took;
+    gr_ctx *timed = gr_ctx_with_timeout(NULL, 50 * MS);
+    CHECK(timed);
+    int rc = waitpid_any_in(timed, &took);
+    if (rc != -ETIMEDOUT)
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, 50 ms deadline: returned %d", rc);
+    if (took < 45 * MS || took > latency_bound(500 * MS))
+        FAIL("gr_waitpid(-1) with SIGCHLD ignored, 50 ms deadline: took %lld ms", (long long)(took / MS));
+    printf("deadline -> gr_waitpid(-1), SIGCHLD ignored: returned after %.1f ms (deadline 50 ms)\n",
+           took / 1e6);
+    CHECK_EQ(gr_ctx_free(timed), 0);
     gr_ctx *ctx = gr_ctx_new(NULL);
     CHECK(ctx);
     CHECK_EQ(gr_ctx_cancel(ctx), 0);
-    int rc = 0;
-    int64_t t0 = now_ns();
-    gr_id id = gr_spawn_ctx(ctx, waitpid_any, &rc);
-    CHECK(id > 0);
-    CHECK_EQ(gr_join(id), 0);
+    rc = waitpid_any_in(ctx, &took);
     if (rc != -ECANCELED)
         FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, returned %d", rc);
-    if (now_ns() - t0 > 100 * MS)
+    if (took > latency_bound(100 * MS))
         FAIL("gr_waitpid(-1) with SIGCHLD ignored, in a cancelled context, took %lld ms",
-             (long long)((now_ns() - t0) / MS));
+             (long long)(took / MS));
+    CHECK_EQ(gr_ctx_free(ctx), 0);
     CHECK_EQ(sigaction(SIGCHLD, &old, NULL), 0);
     int st = 0;
     CHECK_EQ(kill(child, SIGKILL), 0);
-    CHECK_EQ(gr_waitpid(child, &st, 0), child);
-    CHECK_EQ(gr_ctx_free(ctx), 0);
+    CHECK_EQ(gr_waitpid(child, &st, 0), child); /* still ours: neither wait reaped it */
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
 /* Queues two waiters on one object, in order: A bound to `ctx`, then B bound to

@@ -14,7 +14,9 @@
  *   - exit statuses come through (exit 3; killed by SIGTERM); NULL status is fine;
  *   - with SIGCHLD ignored (SIG_IGN: the kernel reaps children itself), waiting for
  *     any child returns -ECHILD once the children have gone, still without stopping
- *     the busy goroutine;
+ *     the busy goroutine: in a goroutine with no context (its thread blocks in
+ *     waitpid) and in one bound to a context (it looks between sleeps, ending
+ *     within 10 ms of the child);
  *   - from a plain thread it is waitpid;
  *   - -EINVAL for unknown options, -ECHILD for a pid that is not a child.
  */
@@ -224,18 +226,33 @@ static void wait_any_ignored(void *arg)
     ign_rc = gr_waitpid(-1, NULL, 0);
 }
 
-static void test_sigchld_ignored(void)
+/* One child `sleep 0.2` waited for as any child with SIGCHLD ignored, by a goroutine
+ * in `ctx` (NULL: none), the busy goroutine running meanwhile. */
+static void wait_any_ignored_in(gr_ctx *ctx, const char *what)
 {
-    signal(SIGCHLD, SIG_IGN);
     gr_id b = start_busy();
     spawn_cmd("exec sleep 0.2");
     int64_t t0 = now_ns();
-    gr_id w = SPAWN(wait_any_ignored, NULL);
+    gr_id w = ctx ? gr_spawn_ctx(ctx, wait_any_ignored, NULL) : SPAWN(wait_any_ignored, NULL);
+    CHECK(w > 0);
     CHECK_EQ(gr_join(w), 0);
     int64_t took = now_ns() - t0;
-    stop_busy(b, "SIGCHLD ignored");
+    stop_busy(b, what);
     CHECK_EQ(ign_rc, -ECHILD); /* reaped by the kernel; the wait ends with it */
     CHECK(took >= 150 * MS);
+    if (took > latency_bound(1000 * MS))
+        FAIL("%s: the wait ended %lld ms after it began (the child lived 200 ms)", what,
+             (long long)(took / MS));
+}
+
+static void test_sigchld_ignored(void)
+{
+    signal(SIGCHLD, SIG_IGN);
+    wait_any_ignored_in(NULL, "SIGCHLD ignored");
+    gr_ctx *ctx = gr_ctx_new(NULL);
+    CHECK(ctx);
+    wait_any_ignored_in(ctx, "SIGCHLD ignored, in a context");
+    CHECK_EQ(gr_ctx_free(ctx), 0);
     signal(SIGCHLD, SIG_DFL);
 }
 
