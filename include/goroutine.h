@@ -231,6 +231,10 @@ typedef struct gr_py_api {
    */
   size_t object_size;
   /*
+   `sys.hexversion` of the running interpreter.
+   */
+  size_t version;
+  /*
    `PyInterpreterState_Get()` of the interpreter the goroutines run in.
    */
   void *interp;
@@ -438,6 +442,10 @@ typedef struct gr_py_api {
    `PyErr_CheckSignals`.
    */
   void *check_signals;
+  /*
+   `PyThreadState_Swap`.
+   */
+  void *thread_state_swap;
   /*
    `None`.
    */

@@ -15,11 +15,26 @@
 //!   holder, 3.13's thread-local current state) breaks when a thread state moves
 //!   between OS threads. C goroutines stay M:N.
 //! - **Every call that may park goes through `parked`**: it detaches the caller's
-//!   thread state (`PyEval_SaveThread` releases the GIL), parks, and re-attaches it
-//!   when the goroutine runs again. Switching between two Python goroutines is thus
-//!   a GIL release by one and a GIL take by the other, which keeps the GIL's
-//!   bookkeeping (last holder, drop requests from other threads) exact.
-//!   `parked` also refuses, with `-EPERM`, to park in two situations that would
+//!   thread state, parks, and re-attaches it when the goroutine runs again.
+//!   On 3.12 and later detaching releases the GIL (`PyEval_SaveThread`) and
+//!   re-attaching takes it, so a switch between two Python goroutines is a GIL
+//!   release by one and a take by the other.
+//! - **Carrying the GIL (3.11).** There `PyThreadState_Swap` changes the current
+//!   thread state and leaves the GIL alone, so `parked` detaches with it, keeping
+//!   the GIL, and leaves the GIL to the next goroutine (`Home::carry`; the goroutine
+//!   is flagged `TAKES_CARRY`): a goroutine that resumes in `parked` just attaches its
+//!   own state (`swap_in`). A release and a take of the GIL (a mutex, a condition
+//!   variable and their bookkeeping: a third of the instructions of a Python switch,
+//!   about half its time; bench/python/RESULTS.md) are gone from every switch between
+//!   two goroutines that park through `parked`. Any other goroutine (one starting, or one
+//!   that parked inside a C call made with the GIL released: ctypes, a C extension
+//!   under the hook layer) would take the GIL itself, which this thread already
+//!   holds; so before the home thread runs such a goroutine, goes idle or ends its
+//!   slice, it lets go of the GIL (`let_go_gil`, a `PyEval_SaveThread` on the last
+//!   parked goroutine's thread state, which also keeps the GIL's last holder right).
+//!   Other threads get the GIL as from any thread that runs Python code: through
+//!   the eval loop's drop request.
+//! - `parked` also refuses, with `-EPERM`, to park in two situations that would
 //!   corrupt CPython's state: Python code entered from C on an M:N goroutine (it
 //!   could resume on another thread), and, on 3.11, a ctypes callback that runs on
 //!   the OS thread's own thread state instead of the goroutine's (detected because
@@ -48,6 +63,7 @@ use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use crate::runtime::g::TAKES_CARRY;
 use crate::runtime::home::{self, Caller};
 
 mod io;
@@ -138,6 +154,7 @@ pub struct Api {
     pub lock_release: unsafe extern "C" fn(*mut c_void),
     pub lock_free: unsafe extern "C" fn(*mut c_void),
     pub check_signals: unsafe extern "C" fn() -> c_int,
+    pub thread_state_swap: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
     /// `None`.
     pub none: *mut PyObj,
     /// The binding's exception for a receive from a closed, drained channel.
@@ -154,6 +171,9 @@ pub struct Api {
     /// The binding's `go` for callers that are not homed goroutines (it finds the
     /// caller's home, or raises).
     pub hook_go: *mut PyObj,
+    /// True where `PyThreadState_Swap` leaves the GIL alone (`swap_keeps_gil`), so
+    /// that `parked` carries it from one homed goroutine to the next.
+    pub carry_gil: bool,
 }
 
 // SAFETY: plain function pointers and process-lifetime objects (`install` takes a
@@ -640,6 +660,10 @@ pub unsafe fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
         // SAFETY: a homed goroutine's argument is its live Task (entry's reference);
         // we hold the GIL (our contract) and run on its home thread, and the
         // goroutine comes back to this thread (pinned) to re-attach.
+        Caller::Homed(arg) if api.carry_gil => unsafe {
+            parked_carrying(api, &*(arg as *const task::Task), f)
+        },
+        // SAFETY: as above.
         Caller::Homed(arg) => unsafe {
             let t = &*(arg as *const task::Task);
             let ts = (api.save_thread)();
@@ -653,6 +677,76 @@ pub unsafe fn parked<R>(f: impl FnOnce() -> R) -> Result<R, i32> {
             (api.restore_thread)(ts);
             Ok(r)
         },
+    }
+}
+
+/// True for the interpreters whose `PyThreadState_Swap` changes the current thread
+/// state without releasing or taking the GIL (3.11; from 3.12 on it does both), given
+/// `sys.hexversion`.
+pub fn swap_keeps_gil(hexversion: usize) -> bool {
+    (0x030B_0000..0x030C_0000).contains(&hexversion)
+}
+
+/// `parked` for a homed goroutine where the GIL can be carried (see the module docs):
+/// detaches the goroutine's thread state keeping the GIL, leaves both to the next
+/// goroutine, runs `f`, then attaches the thread state again (taking the GIL only if
+/// the home thread let go of it meanwhile).
+///
+/// # Safety
+/// As `parked`: the GIL is held, by `t`'s goroutine (the caller) on its home thread.
+unsafe fn parked_carrying<R>(api: &Api, t: &task::Task, f: impl FnOnce() -> R) -> Result<R, i32> {
+    // SAFETY: our contract; current_g is the caller's own descriptor, whose flags
+    // only it writes, on this thread.
+    unsafe {
+        let ts = (api.thread_state_swap)(ptr::null_mut());
+        if ts != t.tstate() {
+            // A ctypes callback running on the OS thread's own state.
+            (api.thread_state_swap)(ts);
+            return Err(-libc::EPERM);
+        }
+        let home = t.home().home();
+        let g = crate::runtime::m::current_g();
+        home.carry(ts, let_go_gil);
+        (*g).flags |= TAKES_CARRY;
+        t.home().checkpoint();
+        let r = f();
+        (*g).flags &= !TAKES_CARRY;
+        swap_in(api, home, ts);
+        Ok(r)
+    }
+}
+
+/// Attaches `ts`, the calling homed goroutine's thread state, on its home thread:
+/// by a swap when the GIL is still carried (held by this thread), else by taking it.
+///
+/// # Safety
+/// The caller is the goroutine of `ts`, running on `home`'s thread, without the GIL
+/// unless the home carries it.
+unsafe fn swap_in(api: &Api, home: &crate::runtime::home::Home, ts: *mut c_void) {
+    // SAFETY: our contract.
+    unsafe {
+        if home.take_carried().is_null() {
+            (api.restore_thread)(ts);
+        } else {
+            (api.thread_state_swap)(ts);
+        }
+    }
+}
+
+/// `Home::let_go` for a carried GIL: attaches `ts`, the thread state of the goroutine
+/// that parked last (none is current while the GIL is carried), and releases the GIL
+/// from it, as that goroutine would have on parking.
+///
+/// # Safety
+/// Runs on the home thread, which holds the GIL, with no thread state current; `ts`
+/// is the thread state `parked_carrying` left with the GIL (still alive: its
+/// goroutine is parked).
+unsafe fn let_go_gil(ts: *mut c_void) {
+    let Some(api) = api() else { return };
+    // SAFETY: our contract.
+    unsafe {
+        (api.thread_state_swap)(ts);
+        let _ = (api.save_thread)();
     }
 }
 

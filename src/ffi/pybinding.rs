@@ -32,6 +32,8 @@ pub struct gr_py_api {
     pub size: usize,
     /// `object.__basicsize__` (sizeof(PyObject)): 16 in the builds supported.
     pub object_size: usize,
+    /// `sys.hexversion` of the running interpreter.
+    pub version: usize,
     /// `PyInterpreterState_Get()` of the interpreter the goroutines run in.
     pub interp: *mut c_void,
     /// `PyThreadState_New`.
@@ -136,6 +138,8 @@ pub struct gr_py_api {
     pub lock_free: *mut c_void,
     /// `PyErr_CheckSignals`.
     pub check_signals: *mut c_void,
+    /// `PyThreadState_Swap`.
+    pub thread_state_swap: *mut c_void,
     /// `None`.
     pub none: *mut c_void,
     /// The binding's exception type for a receive from a closed, drained channel.
@@ -185,6 +189,7 @@ unsafe fn load_api(a: &gr_py_api) -> Option<Api> {
                     // signature the field's type gives) or object the field names.
                     unsafe { from_address(a.$f) }
                 },)*
+                carry_gil: cpython::swap_keeps_gil(a.version),
             }
         };
     }
@@ -241,6 +246,7 @@ unsafe fn load_api(a: &gr_py_api) -> Option<Api> {
         lock_release,
         lock_free,
         check_signals,
+        thread_state_swap,
         none,
         exc_closed,
         exc_context,

@@ -61,6 +61,10 @@ pub enum WaitReason {
 
 pub type GrFn = unsafe extern "C" fn(arg: *mut c_void);
 
+/// `G::flags`: the homed goroutine, parked, will take over what its home carries
+/// (`Home::carry`) when it runs again, so the home thread need not let go of it first.
+pub const TAKES_CARRY: u8 = 1;
+
 /// Bytes of a goroutine's name kept in its descriptor (longer names are truncated).
 pub(crate) const NAME_LEN: usize = 23;
 
@@ -85,6 +89,7 @@ pub struct G {
     pub lockedm: AtomicPtr<M>,
     pub lock_depth: u32,
     pub wait_reason: u8,
+    /// `TAKES_CARRY` or 0 (the goroutine's own, set and read on its home's thread).
     pub flags: u8,
     /// Guards `joiners` and the DEAD transition.
     pub join_lock: SpinLock,

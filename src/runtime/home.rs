@@ -16,17 +16,27 @@
 //! idle workers do not poll at all, so that no event wakes a thread that would only
 //! pass the goroutine on to the home thread.
 //!
+//! **Carrying.** The layer that owns a home may leave something held from one of its
+//! goroutines to the next (the Python layer leaves the GIL held, with the parked
+//! goroutine's thread state current: src/cpython/mod.rs, "Carrying the GIL"):
+//! `carry` records it with the function that lets go of it. Only a goroutine flagged
+//! `TAKES_CARRY` (parked where that layer takes the carried thing over on its return)
+//! may run while something is carried; before the home thread runs any other, goes
+//! idle or leaves `run`, it lets go (`let_go`). A direct switch to such a goroutine
+//! leaves that to the switch's end (`m::DUE_LET_GO`): the goroutine switching away
+//! may hold a lock until then.
+//!
 //! `run` works in slices: it returns after `slice_ns` with goroutines still alive,
 //! so that its caller can do things only that thread may do (CPython runs signal
 //! handlers only in the main thread state), then calls it again. Between slices the
 //! thread is a plain thread, and homed goroutines that become runnable just queue.
 
-use core::cell::UnsafeCell;
+use core::cell::{Cell, UnsafeCell};
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::collections::VecDeque;
 
-use crate::runtime::g::{GPtr, GrFn, G};
+use crate::runtime::g::{GPtr, GrFn, G, TAKES_CARRY};
 use crate::runtime::lock::{futex_wait, futex_wake, nanotime, SpinLock};
 use crate::runtime::m::{current_m, set_current_m, DUE_CTX, DUE_POLL, DUE_TIMERS, M};
 use crate::runtime::sched::{self, SpawnAttr};
@@ -62,12 +72,17 @@ pub struct Home {
     alive: AtomicUsize,
     /// True while some thread is inside `run`.
     running: AtomicBool,
+    /// What a parked goroutine left held for the next one (see "Carrying" above), or
+    /// null; and the function that lets go of it. Home thread only.
+    carried: Cell<*mut libc::c_void>,
+    let_go_fn: Cell<Option<unsafe fn(*mut libc::c_void)>>,
     m: *mut M,
 }
 
 // SAFETY: shared use is sound because the queue is touched only under `lock`, the
-// counters and flags are atomics, `check_countdown` and the M are used only by the
-// thread inside `run` (`running` admits one at a time).
+// counters and flags are atomics, `check_countdown`, the carried thing and the M are
+// used only by the thread inside `run` (`running` admits one at a time) and the
+// goroutines it runs.
 unsafe impl Sync for Home {}
 // SAFETY: nothing in a Home is tied to the thread that made it: the M it owns is
 // bound to whichever thread calls `run`, and the queued G pointers are plain data.
@@ -94,6 +109,8 @@ impl Home {
             check_countdown: core::cell::Cell::new(0),
             alive: AtomicUsize::new(0),
             running: AtomicBool::new(false),
+            carried: Cell::new(ptr::null_mut()),
+            let_go_fn: Cell::new(None),
             m: Box::into_raw(Box::new(M::new(usize::MAX))),
         }))
     }
@@ -105,6 +122,40 @@ impl Home {
     /// True while a thread is inside `run` (its M is in use).
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
+    }
+
+    /// Leaves `what` (not null) held for the next goroutine this thread runs, with
+    /// `let_go(what)` to release it if that goroutine cannot take it over (see
+    /// "Carrying" above). Called by a homed goroutine about to park, on the home thread.
+    pub fn carry(&self, what: *mut libc::c_void, let_go: unsafe fn(*mut libc::c_void)) {
+        self.let_go_fn.set(Some(let_go));
+        self.carried.set(what);
+    }
+
+    /// Takes over what is carried (null: nothing). A `TAKES_CARRY` goroutine calls it
+    /// when it runs again, on the home thread.
+    pub fn take_carried(&self) -> *mut libc::c_void {
+        self.carried.replace(ptr::null_mut())
+    }
+
+    /// True when something is carried and `g` cannot take it over (home thread only).
+    ///
+    /// # Safety
+    /// `g` is a goroutine of this home that the home thread is about to run.
+    #[inline]
+    pub(crate) unsafe fn must_let_go_for(&self, g: *mut G) -> bool {
+        // SAFETY: our contract; `flags` is written only by g itself on this thread.
+        !self.carried.get().is_null() && unsafe { (*g).flags } & TAKES_CARRY == 0
+    }
+
+    /// Releases what is carried, if anything (home thread only, not while a goroutine
+    /// switching away may still hold a lock: see "Carrying" above).
+    pub(crate) fn let_go(&self) {
+        let what = self.carried.replace(ptr::null_mut());
+        if let (false, Some(f)) = (what.is_null(), self.let_go_fn.get()) {
+            // SAFETY: `carry`'s caller gave f for this very thing, to run on this thread.
+            unsafe { f(what) };
+        }
     }
 
     /// Queues a runnable homed goroutine (from any thread).
@@ -266,9 +317,15 @@ impl Home {
             let g = self.pop();
             if !g.is_null() {
                 // SAFETY: g is a runnable goroutine of this home; we are its thread.
-                unsafe { sched::execute_homed(m, g) };
+                unsafe {
+                    if self.must_let_go_for(g) {
+                        self.let_go();
+                    }
+                    sched::execute_homed(m, g)
+                };
                 continue;
             }
+            self.let_go();
             if self.alive() == 0 {
                 break 0;
             }

@@ -52,7 +52,7 @@ pub struct M {
     pub collecting: bool,
     pub collected: *mut G,
     /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`,
-    /// `DUE_TIMERS`), which `finish_switch` does: one byte, so that a switch with
+    /// `DUE_TIMERS`, `DUE_LET_GO`), which `finish_switch` does: one byte, so that a switch with
     /// none due tests it with one instruction.
     pub due: u8,
     /// xorshift state for choosing steal victims.
@@ -143,6 +143,11 @@ pub const DUE_CTX: u8 = 2;
 /// channel's send waking the select that is parking), and waiting for the shard's
 /// lock then deadlocks both threads.
 pub const DUE_TIMERS: u8 = 4;
+/// `M::due`, on a home's thread: letting go of what the home carries
+/// (`Home::let_go`), before the goroutine switched to, which cannot take it over,
+/// runs. Not during the switch: letting go (the GIL's release) may wait for another
+/// thread, while the goroutine switching away may hold a lock until the switch ends.
+pub const DUE_LET_GO: u8 = 8;
 
 /// The goroutine running on the calling thread, or null.
 #[inline]
@@ -216,6 +221,11 @@ unsafe fn run_due(m: *mut M) {
         if (*m).due & DUE_CTX != 0 {
             (*m).due &= !DUE_CTX;
             crate::runtime::context::cancel_expired();
+        }
+        if (*m).due & DUE_LET_GO != 0 {
+            (*m).due &= !DUE_LET_GO;
+            // Set only on a home's M (sched::pick_next), whose home outlives its run.
+            (*(*m).home).let_go();
         }
     }
 }

@@ -1613,8 +1613,13 @@ unsafe fn pick_next(m: *mut M, p: *mut P) -> *mut G {
     // SAFETY: the caller's guarantees; p is m's own.
     unsafe {
         if !(*m).home.is_null() {
-            (*(*m).home).periodic_checks();
-            return (*(*m).home).pop();
+            let home = &*(*m).home;
+            home.periodic_checks();
+            let next = home.pop();
+            if !next.is_null() && home.must_let_go_for(next) {
+                (*m).due |= crate::runtime::m::DUE_LET_GO;
+            }
+            return next;
         }
         if !(*m).lockedg.is_null() || p.is_null() {
             return ptr::null_mut();

@@ -154,6 +154,7 @@ _FUNCTIONS = [
     ("lock_release", "PyThread_release_lock"),
     ("lock_free", "PyThread_free_lock"),
     ("check_signals", "PyErr_CheckSignals"),
+    ("thread_state_swap", "PyThreadState_Swap"),
 ]
 _OBJECTS = [
     "none", "exc_closed", "exc_context", "exc_keyboard_interrupt", "exc_system_exit",
@@ -163,7 +164,7 @@ _OBJECTS = [
 
 class PyApi(ctypes.Structure):
     _fields_ = (
-        [("size", c_size_t), ("object_size", c_size_t), ("interp", c_void_p)]
+        [("size", c_size_t), ("object_size", c_size_t), ("version", c_size_t), ("interp", c_void_p)]
         + [(name, c_void_p) for name, _ in _FUNCTIONS]
         + [(name, c_void_p) for name in _OBJECTS]
     )
@@ -191,6 +192,7 @@ def init(exc_closed: type, exc_context: type, hook_error, hook_go) -> None:
     table = PyApi(
         ctypes.sizeof(PyApi),
         object.__basicsize__,
+        sys.hexversion,
         get_interp(),
         *[ctypes.cast(getattr(api, name), c_void_p).value for _, name in _FUNCTIONS],
         *[id(o) for o in (None, exc_closed, exc_context, KeyboardInterrupt, SystemExit, TypeError,

@@ -10,6 +10,7 @@ import weakref
 import pytest
 
 import goroutine as gr
+from conftest import run_python
 
 
 def test_run_returns_value_and_waits_for_all():
@@ -48,6 +49,67 @@ def test_thousand_goroutines_interleave_yields():
     for k in range(0, len(steps), 1000):
         chunk = steps[k:k + 1000]
         assert max(chunk) - min(chunk) <= 1
+
+
+def test_parks_inside_c_calls_mix_with_goroutines_that_yield():
+    """Goroutines that park inside C calls made with the GIL released (through
+    ctypes.CDLL: gr_yield and gr_sleep, as a C extension parks under the hook layer)
+    run again among goroutines that switch through gr.yield_, between which 3.11
+    passes the GIL without releasing it; and a plain Python thread, which needs the
+    GIL for every step, keeps running beside them. A home thread that kept the GIL
+    for a goroutine resuming in C would hang here (its ctypes return takes the GIL),
+    and one that never gave it up would starve the thread: in a child interpreter,
+    so that a hang fails the test at its timeout."""
+    r = run_python(
+        """
+        import ctypes, threading, time
+        import goroutine as gr
+        from goroutine import _lib
+
+        cdll = ctypes.CDLL(_lib.path)
+        cdll.gr_sleep.argtypes = [ctypes.c_int64]
+        cdll.gr_sleep.restype = ctypes.c_int
+        cdll.gr_yield.restype = None
+        done = threading.Event()
+        counts = {"yield_": 0, "c_yield": 0, "c_sleep": 0, "thread": 0}
+
+        def py_yielder():
+            while not done.is_set():
+                gr.yield_()
+                counts["yield_"] += 1
+
+        def c_yielder():
+            while not done.is_set():
+                cdll.gr_yield()
+                counts["c_yield"] += 1
+                gr.yield_()
+
+        def c_sleeper():
+            for _ in range(100):
+                assert cdll.gr_sleep(100_000) == 0
+                counts["c_sleep"] += 1
+
+        def thread_body():
+            for _ in range(200):
+                counts["thread"] += 1
+                time.sleep(0.0002)
+            done.set()
+
+        def main():
+            th = threading.Thread(target=thread_body)
+            th.start()
+            for g in [gr.go(py_yielder), gr.go(py_yielder), gr.go(c_yielder), gr.go(c_sleeper)]:
+                g.join()
+            th.join()
+
+        gr.run(main)
+        assert counts["thread"] == 200 and counts["c_sleep"] == 100, counts
+        assert counts["yield_"] > 0 and counts["c_yield"] > 0, counts
+        print("ok")
+        """,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 
 def test_join_values_and_exceptions():
