@@ -160,7 +160,7 @@ unsafe fn long_arg(api: &Api, o: *mut PyObj) -> Option<c_long> {
 ///
 /// # Safety
 /// The GIL is held.
-unsafe fn arity(api: &Api, nargs: isize, want: isize) -> bool {
+pub(super) unsafe fn arity(api: &Api, nargs: isize, want: isize) -> bool {
     if nargs == want {
         return true;
     }

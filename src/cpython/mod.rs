@@ -42,10 +42,10 @@
 //! - **The hot calls are CPython builtins made here** (`builtin`), not ctypes calls:
 //!   a ctypes call converts every argument through Python-level type objects and
 //!   costs about four builtin calls. So `go` and the `Goroutine` type (`task.rs`),
-//!   the socket operations, `yield_`, `sleep` and fd waits (`io.rs`), and the
-//!   `Lock`/`RLock` that `goroutine.monkey` puts in `threading` (`lock.rs`) are
-//!   builtin functions and types; a spawn and a join are one call each, a socket
-//!   read or write on a ready socket one. The package takes them with
+//!   the socket operations, `yield_`, `sleep` and fd waits (`io.rs`), a channel's
+//!   send and receive (`chan.rs`), and the `Lock`/`RLock` that `goroutine.monkey`
+//!   puts in `threading` (`lock.rs`) are builtin functions and types; a spawn and a
+//!   join are one call each, a socket read or write on a ready socket one. The package takes them with
 //!   `gr_py_builtin(name)`; ctypes remains for calls made once per run or per
 //!   object.
 //!
@@ -66,6 +66,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::g::TAKES_CARRY;
 use crate::runtime::home::{self, Caller};
 
+pub mod chan;
 mod io;
 mod lock;
 mod pyhome;
@@ -399,7 +400,7 @@ struct Builtin {
     obj: AtomicPtr<PyObj>,
 }
 
-static BUILTINS: [Builtin; 17] = {
+static BUILTINS: [Builtin; 19] = {
     const fn b(name: &'static str) -> Builtin {
         Builtin {
             name,
@@ -424,6 +425,8 @@ static BUILTINS: [Builtin; 17] = {
         b("Lock"),
         b("RLock"),
         b("get_ident"),
+        b("chan_send"),
+        b("chan_recv"),
     ]
 };
 
@@ -441,6 +444,7 @@ unsafe fn make_builtins(api: &Api) -> i32 {
                 "RLock" => lock::make_rlock_type(api),
                 name => {
                     let def = io::function(name)
+                        .or_else(|| chan::function(name))
                         .or_else(|| task::function(name))
                         .or_else(|| lock::function(name))
                         .expect("every builtin has a definition");

@@ -306,7 +306,7 @@ unsafe fn home_of<'a>(h: *const gr_py_home) -> Option<&'a PyHome> {
 unsafe fn pychan<'a>(c: *const gr_chan) -> Option<&'a Chan> {
     // SAFETY: our contract: a non-null handle is a live channel (a Chan boxed by
     // gr_chan_new).
-    unsafe { (c as *const Chan).as_ref() }.filter(|ch| ch.elem_size() == 8)
+    unsafe { cpython::chan::of_handle(c as *const c_void) }
 }
 
 /// Hands the runtime the CPython API table (copied) and makes the builtins
@@ -547,22 +547,9 @@ pub unsafe extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, bloc
             if obj.is_null() {
                 return -libc::EINVAL;
             }
-            // SAFETY: the GIL is held for the reference counts and for parked, and obj
-            // is live (our contract); the element is the 8-byte pointer on our stack,
-            // valid while we wait, for a channel of 8-byte elements.
-            unsafe {
-                (api.incref)(obj);
-                let p = &obj as *const *mut c_void as *const u8;
-                let rc = if block != 0 {
-                    cpython::parked(|| ch.send(p, true)).unwrap_or_else(|e| e)
-                } else {
-                    ch.send(p, false)
-                };
-                if rc != 0 {
-                    (api.decref)(obj);
-                }
-                rc
-            }
+            // SAFETY: the GIL is held, obj is live and the channel's values are
+            // objects (our contract).
+            unsafe { cpython::chan::send(api, ch, obj, block != 0) }
         }),
     )
 }
@@ -594,32 +581,9 @@ pub unsafe extern "C" fn gr_py_chan_recv(
                 unsafe { cpython::raise(-libc::EINVAL) };
                 return core::ptr::null_mut();
             };
-            let mut obj: *mut c_void = core::ptr::null_mut();
-            let p = &mut obj as *mut *mut c_void as *mut u8;
-            // SAFETY: the element is the 8-byte slot on our stack, for a channel of
-            // 8-byte elements; the GIL is held for parked (our contract).
-            let rc = unsafe {
-                if block != 0 {
-                    cpython::parked(|| ch.recv(p, true)).unwrap_or_else(|e| e)
-                } else {
-                    ch.recv(p, false)
-                }
-            };
-            // SAFETY: the GIL is held (our contract); a received value is a PyObject*
-            // carrying its sender's reference (our contract), and empty is live.
-            unsafe {
-                match rc {
-                    0 => obj,
-                    r if r == -libc::EAGAIN && !empty.is_null() => {
-                        (api.incref)(empty);
-                        empty
-                    }
-                    r => {
-                        cpython::raise(r);
-                        core::ptr::null_mut()
-                    }
-                }
-            }
+            // SAFETY: the GIL is held, the channel's values are objects and empty is
+            // NULL or live (our contract).
+            unsafe { cpython::chan::recv(api, ch, block != 0, empty) }
         }),
     )
 }

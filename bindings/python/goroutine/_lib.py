@@ -205,19 +205,23 @@ def init(exc_closed: type, exc_context: type, hook_error, hook_go) -> None:
         raise ImportError(f"goroutine: gr_py_init failed ({strerror(rc)})")
     get = _fn(pydll, "gr_py_builtin", py_object, c_char_p)
     builtin = {name: get(name.encode()) for name in BUILTINS}
-    # The ones with the contract of the C calls they stand for (an int result).
-    global sleep, block_io, close_fd
+    # The ones with the contract of the C calls they stand for (an int result; for
+    # chan_recv, the object).
+    global sleep, block_io, close_fd, chan_send, chan_recv
     sleep, block_io, close_fd = builtin["sleep"], builtin["block_io"], builtin["close_fd"]
+    chan_send, chan_recv = builtin["chan_send"], builtin["chan_recv"]
 
 
 #: The runtime's builtin functions and types (src/cpython/), taken by init.
 BUILTINS = (
     "yield_", "self_id", "sleep", "block_io", "wait_edge", "close_fd", "adopt_fd", "disown_fd", "go", "Goroutine",
     "sock_recv",
-    "sock_recv_into", "sock_send", "sock_sendall", "Lock", "RLock", "get_ident",
+    "sock_recv_into", "sock_send", "sock_sendall", "Lock", "RLock", "get_ident", "chan_send", "chan_recv",
 )
 builtin: dict = {}
-sleep = block_io = close_fd = None  # set by init: gr_py_sleep, gr_block_io and gr_close as builtins
+# Set by init: gr_py_sleep, gr_block_io, gr_close, gr_py_chan_send and gr_py_chan_recv
+# as builtins.
+sleep = block_io = close_fd = chan_send = chan_recv = None
 
 SPAWN_DAEMON = 1
 SPAWN_MAIN = 2
@@ -240,8 +244,6 @@ home_daemons = _fn(pydll, "gr_py_home_daemons", c_size_t, c_void_p)
 home_take_fatal = _fn(pydll, "gr_py_home_take_fatal", py_object, c_void_p)
 spawn = _fn(pydll, "gr_py_spawn", py_object, c_void_p, py_object, py_object, py_object, c_char_p, c_int, c_void_p)
 chan_new = _fn(pydll, "gr_chan_new", c_void_p, c_size_t, c_size_t)
-chan_send = _fn(pydll, "gr_py_chan_send", c_int, c_void_p, py_object, c_int)
-chan_recv = _fn(pydll, "gr_py_chan_recv", py_object, c_void_p, c_int, py_object)
 chan_close = _fn(pydll, "gr_chan_close", c_int, c_void_p)
 chan_len = _fn(pydll, "gr_chan_len", c_size_t, c_void_p)
 chan_cap = _fn(pydll, "gr_chan_cap", c_size_t, c_void_p)

@@ -1,5 +1,6 @@
 """Channels of Python objects, select, wait groups and mutexes."""
 
+import ctypes
 import gc
 import sys
 import threading
@@ -78,6 +79,34 @@ def test_any_python_object_and_refcounts():
 
     ref = gr.run(main)
     assert ref() is None
+
+
+def test_channel_builtins_refuse_bad_handles_and_arguments():
+    """chan_send / chan_recv (the builtins behind Chan.send and Chan.recv) take the
+    channel's handle as an int: anything else, a channel whose elements are not
+    objects, or a wrong argument count raises, and the object offered keeps its
+    references."""
+    from goroutine import _lib
+
+    send, recv = _lib.chan_send, _lib.chan_recv
+    o = object()
+    before = sys.getrefcount(o)
+    with pytest.raises(TypeError):
+        send("not a handle", o, 1)
+    with pytest.raises(TypeError):
+        send(1, o)
+    with pytest.raises(TypeError):
+        recv(1, 1)
+    c4 = _lib.chan_new(4, 1)  # 4-byte elements: not a channel of objects
+    try:
+        with pytest.raises(gr.ContextError):
+            send(c4, o, 0)
+        with pytest.raises(gr.ContextError):
+            recv(c4, 0, None)
+    finally:
+        assert _lib.chan_close(c4) == 0
+        _lib.pydll.gr_chan_free(ctypes.c_void_p(c4))
+    assert sys.getrefcount(o) == before
 
 
 def test_close_semantics():
