@@ -11,7 +11,7 @@
 //! A sent object's reference moves into the channel and on to the receiver, so a
 //! value is never dropped on the way: a send that fails gives its reference back.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_long, c_void};
 use core::ptr;
 
 use super::io::arity;
@@ -130,6 +130,28 @@ unsafe fn handle_arg<'a>(api: &Api, o: *mut PyObj) -> Option<&'a Chan> {
     }
 }
 
+/// A builtin's channel (argument 0) and `block` flag (argument `block_at`), out of
+/// its three arguments; None with a Python exception set.
+///
+/// # Safety
+/// As for a METH_FASTCALL builtin: the GIL is held, `args` holds `nargs` live objects.
+unsafe fn chan_args<'a>(
+    api: &Api,
+    args: *const *mut PyObj,
+    nargs: isize,
+    block_at: usize,
+) -> Option<(&'a Chan, bool)> {
+    // SAFETY: our contract; arity checked before the arguments are read.
+    unsafe {
+        if !arity(api, nargs, 3) {
+            return None;
+        }
+        let ch = handle_arg(api, *args)?;
+        let block = (api.object_is_true)(*args.add(block_at));
+        (block >= 0).then_some((ch, block != 0))
+    }
+}
+
 /// `chan_send(handle, obj, block)`.
 ///
 /// # Safety
@@ -142,18 +164,10 @@ unsafe extern "C" fn py_chan_send(
     py_entry("chan_send", |api| {
         // SAFETY: our contract.
         unsafe {
-            if !arity(api, nargs, 3) {
-                return ptr::null_mut();
+            match chan_args(api, args, nargs, 2) {
+                Some((ch, block)) => (api.long_from)(send(api, ch, *args.add(1), block) as c_long),
+                None => ptr::null_mut(),
             }
-            let Some(ch) = handle_arg(api, *args) else {
-                return ptr::null_mut();
-            };
-            let block = (api.object_is_true)(*args.add(2));
-            if block < 0 {
-                return ptr::null_mut();
-            }
-            let rc = send(api, ch, *args.add(1), block != 0);
-            (api.long_from)(rc as core::ffi::c_long)
         }
     })
 }
@@ -170,17 +184,10 @@ unsafe extern "C" fn py_chan_recv(
     py_entry("chan_recv", |api| {
         // SAFETY: our contract.
         unsafe {
-            if !arity(api, nargs, 3) {
-                return ptr::null_mut();
+            match chan_args(api, args, nargs, 1) {
+                Some((ch, block)) => recv(api, ch, block, *args.add(2)),
+                None => ptr::null_mut(),
             }
-            let Some(ch) = handle_arg(api, *args) else {
-                return ptr::null_mut();
-            };
-            let block = (api.object_is_true)(*args.add(1));
-            if block < 0 {
-                return ptr::null_mut();
-            }
-            recv(api, ch, block != 0, *args.add(2))
         }
     })
 }
