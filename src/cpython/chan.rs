@@ -1,12 +1,14 @@
-//! Channels of Python objects: a send and a receive on a channel of `PyObject *`
-//! (8-byte elements), once for both ways in: the C exports `gr_py_chan_send` and
-//! `gr_py_chan_recv` (src/ffi/pybinding.rs) and the builtins `chan_send` and
-//! `chan_recv`, which `goroutine.Chan` calls.
+//! Channels of Python objects: a send, a receive and a select on channels of
+//! `PyObject *` (8-byte elements), once for both ways in: the C exports
+//! `gr_py_chan_send`, `gr_py_chan_recv` and `gr_py_select` (src/ffi/pybinding.rs)
+//! and the builtins `chan_send`, `chan_recv` and `select`, which `goroutine.Chan`
+//! and `goroutine.select` call.
 //!
 //! Why builtins: a ctypes call converts each argument through Python-level type
 //! objects and costs about a microsecond; a channel round trip between two Python
-//! goroutines made four of them (bench/python/RESULTS.md). The builtins take the
-//! channel's handle as the int `goroutine.Chan` keeps.
+//! goroutines made four of them, and a select built a ctypes array of cases field by
+//! field (bench/python/RESULTS.md). The builtins take a channel's handle as the int
+//! `goroutine.Chan` keeps, and a select's cases as the tuples `goroutine._Case` is.
 //!
 //! A sent object's reference moves into the channel and on to the receiver, so a
 //! value is never dropped on the way: a send that fails gives its reference back.
@@ -15,10 +17,29 @@ use core::ffi::{c_int, c_long, c_void};
 use core::ptr;
 
 use super::io::arity;
-use super::{method, parked, py_entry, raise, Api, MethodDef, PyObj, Static, METH_FASTCALL};
+use super::{method, none, parked, py_entry, raise, Api, MethodDef, PyObj, Static, METH_FASTCALL};
 use crate::sync::chan::Chan;
+use crate::sync::select::{self, Case};
 
-static DEFS: Static<[MethodDef; 2]> = Static::new([
+/// `ObjCase::op`: receive from a channel of `int64_t` (a gr_timer's), the value
+/// handed back as a new Python `int` in `obj` (`GR_PY_RECV_INT64`).
+pub const RECV_INT64: c_int = 0x100 | select::RECV;
+
+/// One case of `select` (the layout of the C export's `gr_py_case`).
+#[repr(C)]
+pub struct ObjCase {
+    /// A channel of `PyObject *` (of `int64_t` for `RECV_INT64`).
+    pub chan: *mut c_void,
+    /// `select::SEND`, `select::RECV` or `RECV_INT64`.
+    pub op: c_int,
+    /// Output: 1 for the case that fired because its channel is closed.
+    pub closed: c_int,
+    /// SEND: the object to send (borrowed). Output, for the receive that fired: the
+    /// object received (a new reference).
+    pub obj: *mut c_void,
+}
+
+static DEFS: Static<[MethodDef; 3]> = Static::new([
     method(
         c"chan_send",
         py_chan_send as *const c_void,
@@ -31,6 +52,12 @@ static DEFS: Static<[MethodDef; 2]> = Static::new([
         METH_FASTCALL,
         c"chan_recv(handle, block, empty)\n--\n\ngr_py_chan_recv for Python: the object received, `empty` when block is 0 and nothing is ready; raises the binding's closed-channel exception when closed and drained.",
     ),
+    method(
+        c"select",
+        py_select as *const c_void,
+        METH_FASTCALL,
+        c"select(cases, timeout_ns)\n--\n\ngr_py_select for Python over a tuple of cases, each a tuple (handle, op, value, ...): (index, closed, value received or None) for the case that fired, else a negative errno value (-EAGAIN, -ETIMEDOUT, -EPERM, -EINVAL).",
+    ),
 ]);
 
 /// The builtin function called `name` of this file, if any.
@@ -38,6 +65,7 @@ pub(super) fn function(name: &str) -> Option<*mut MethodDef> {
     let i = match name {
         "chan_send" => 0,
         "chan_recv" => 1,
+        "select" => 2,
         _ => return None,
     };
     // SAFETY: an element of the static table; CPython only reads it.
@@ -106,6 +134,72 @@ pub unsafe fn recv(api: &Api, ch: &Chan, block: bool, empty: *mut PyObj) -> *mut
                 ptr::null_mut()
             }
         }
+    }
+}
+
+/// gr_select over channels of objects: send cases send `obj` (the channel takes a
+/// reference only if that case fires); the receive case that fires gets a new
+/// reference in its `obj` (a new `int` for `RECV_INT64`; null with an exception set
+/// if none could be made). The index that fired (its `closed` set to 1 if it fired
+/// because its channel is closed: nothing was sent or received), or -EAGAIN
+/// (`timeout_ns` 0 and nothing ready), -ETIMEDOUT, -EPERM, -EINVAL (as gr_select, or
+/// a channel that is not one of objects, or a send without an object).
+///
+/// # Safety
+/// The GIL is held; each case's channel is null or live, and its values are objects
+/// (`int64_t` for `RECV_INT64`); a send's `obj` is null or a live object.
+pub unsafe fn select(api: &Api, cases: &mut [ObjCase], timeout_ns: i64) -> c_int {
+    let mut slots: Vec<*mut c_void> = vec![ptr::null_mut(); cases.len()];
+    for (c, s) in cases.iter().zip(slots.iter_mut()) {
+        // SAFETY: each case's channel is null or live (our contract).
+        if unsafe { of_handle(c.chan) }.is_none() || (c.op == select::SEND && c.obj.is_null()) {
+            return -libc::EINVAL;
+        }
+        if c.op == select::SEND {
+            *s = c.obj;
+        }
+    }
+    let mut cs: Vec<Case> = cases
+        .iter()
+        .zip(slots.iter_mut())
+        .map(|(c, s)| Case {
+            chan: c.chan as *mut Chan,
+            op: if c.op == RECV_INT64 {
+                select::RECV
+            } else {
+                c.op
+            },
+            elem: s as *mut *mut c_void as *mut u8,
+            closed: 0,
+        })
+        .collect();
+    // SAFETY: the GIL is held and send objects are live (our contract); sends carry a
+    // reference each while we wait. The channels are live with 8-byte elements
+    // (checked above) and each elem is a slot of `slots`, alive across the select.
+    unsafe {
+        for c in cases.iter() {
+            if c.op == select::SEND {
+                (api.incref)(c.obj);
+            }
+        }
+        let rc = parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
+        for (i, c) in cases.iter_mut().enumerate() {
+            let fired = rc >= 0 && i == rc as usize;
+            c.closed = if fired { cs[i].closed } else { 0 };
+            if c.op == select::SEND {
+                if !fired || cs[i].closed != 0 {
+                    (api.decref)(c.obj);
+                }
+            } else if fired && cs[i].closed == 0 && c.op == RECV_INT64 {
+                // The slot holds the channel's int64_t.
+                c.obj = (api.long_from)(slots[i] as i64 as c_long);
+            } else if fired && cs[i].closed == 0 {
+                c.obj = slots[i];
+            } else {
+                c.obj = ptr::null_mut();
+            }
+        }
+        rc
     }
 }
 
@@ -188,6 +282,110 @@ unsafe extern "C" fn py_chan_recv(
                 Some((ch, block)) => recv(api, ch, block, *args.add(2)),
                 None => ptr::null_mut(),
             }
+        }
+    })
+}
+
+/// One case of the `select` builtin, out of its tuple `(handle, op, value, ...)`
+/// (`goroutine._Case`); None with a TypeError set for anything else.
+///
+/// # Safety
+/// The GIL is held; `item` is a live object, and a tuple's handle is a live
+/// channel's (the binding's `_Case` holds the channel).
+unsafe fn case_of(api: &Api, item: *mut PyObj) -> Option<ObjCase> {
+    // SAFETY: our contract; items read only after the size is known to be right.
+    unsafe {
+        if (api.tuple_size)(item) < 3 {
+            if !(api.err_occurred)().is_null() {
+                let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+                (api.err_fetch)(&mut t, &mut v, &mut tb);
+                for o in [t, v, tb] {
+                    if !o.is_null() {
+                        (api.decref)(o);
+                    }
+                }
+            }
+            (api.set_string)(
+                api.exc_type_error,
+                c"select cases come from recv_case() and send_case()".as_ptr(),
+            );
+            return None;
+        }
+        let h = (api.long_as_u64)((api.tuple_get_item)(item, 0));
+        let op = (api.long_as_long)((api.tuple_get_item)(item, 1));
+        if !(api.err_occurred)().is_null() {
+            return None;
+        }
+        let op = op as c_int;
+        Some(ObjCase {
+            chan: h as usize as *mut c_void,
+            op,
+            closed: 0,
+            obj: if op == select::SEND {
+                (api.tuple_get_item)(item, 2)
+            } else {
+                ptr::null_mut()
+            },
+        })
+    }
+}
+
+/// `select(cases, timeout_ns)`.
+///
+/// # Safety
+/// As `py_chan_send`.
+unsafe extern "C" fn py_select(
+    _self: *mut PyObj,
+    args: *const *mut PyObj,
+    nargs: isize,
+) -> *mut PyObj {
+    py_entry("select", |api| {
+        // SAFETY: our contract; the cases tuple (and so each case's channel and send
+        // value) stays alive across the call: the caller holds it.
+        unsafe {
+            if !arity(api, nargs, 2) {
+                return ptr::null_mut();
+            }
+            let n = (api.tuple_size)(*args);
+            if n < 0 {
+                return ptr::null_mut();
+            }
+            let timeout_ns = (api.long_as_long)(*args.add(1));
+            if timeout_ns == -1 && !(api.err_occurred)().is_null() {
+                return ptr::null_mut();
+            }
+            let mut cases = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                match case_of(api, (api.tuple_get_item)(*args, i)) {
+                    Some(c) => cases.push(c),
+                    None => return ptr::null_mut(),
+                }
+            }
+            let rc = select(api, &mut cases, timeout_ns as i64);
+            if rc < 0 {
+                return (api.long_from)(rc as c_long);
+            }
+            let c = &cases[rc as usize];
+            let value = if c.op == select::SEND || c.closed != 0 {
+                none(api)
+            } else if c.obj.is_null() {
+                return ptr::null_mut(); // RECV_INT64 and no int could be made
+            } else {
+                c.obj
+            };
+            let closed = (api.bool_from)(c.closed as c_long);
+            let index = (api.long_from)(rc as c_long);
+            let r = if index.is_null() || closed.is_null() {
+                ptr::null_mut() // out of memory: the exception is set
+            } else {
+                (api.tuple_pack)(3, index, closed, value)
+            };
+            for o in [index, closed, value] {
+                if !o.is_null() {
+                    (api.decref)(o);
+                }
+            }
+            r
         }
     })
 }

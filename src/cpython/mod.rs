@@ -43,7 +43,7 @@
 //!   a ctypes call converts every argument through Python-level type objects and
 //!   costs about four builtin calls. So `go` and the `Goroutine` type (`task.rs`),
 //!   the socket operations, `yield_`, `sleep` and fd waits (`io.rs`), a channel's
-//!   send and receive (`chan.rs`), and the `Lock`/`RLock` that `goroutine.monkey`
+//!   send and receive and `select` (`chan.rs`), and the `Lock`/`RLock` that `goroutine.monkey`
 //!   puts in `threading` (`lock.rs`) are builtin functions and types; a spawn and a
 //!   join are one call each, a socket read or write on a ready socket one. The package takes them with
 //!   `gr_py_builtin(name)`; ctypes remains for calls made once per run or per
@@ -400,7 +400,7 @@ struct Builtin {
     obj: AtomicPtr<PyObj>,
 }
 
-static BUILTINS: [Builtin; 19] = {
+static BUILTINS: [Builtin; 20] = {
     const fn b(name: &'static str) -> Builtin {
         Builtin {
             name,
@@ -427,6 +427,7 @@ static BUILTINS: [Builtin; 19] = {
         b("get_ident"),
         b("chan_send"),
         b("chan_recv"),
+        b("select"),
     ]
 };
 

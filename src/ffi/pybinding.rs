@@ -7,7 +7,7 @@
 //! state). Functions returning an object return a new reference, or NULL with a
 //! Python exception set (as `ctypes.py_object` return values expect).
 
-use std::ffi::{c_char, c_int, c_long, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::panic::AssertUnwindSafe;
 
 use super::boundary;
@@ -17,7 +17,6 @@ use crate::cpython::{self, Api, PyHome};
 use crate::runtime::context::Ctx;
 use crate::sync::chan::Chan;
 use crate::sync::mutex::Mutex;
-use crate::sync::select::{self, Case};
 use crate::sync::waitgroup::WaitGroup;
 
 /// What the runtime needs of the running interpreter: `sizeof(PyObject)` and the
@@ -269,6 +268,7 @@ pub struct gr_py_home {
 /// gr_py_case.op: receive from a channel of `int64_t` (a gr_timer's), the value
 /// handed back as a new Python `int` in `obj`.
 pub const GR_PY_RECV_INT64: c_int = 0x100 | super::sync::GR_RECV;
+const _: () = assert!(GR_PY_RECV_INT64 == cpython::chan::RECV_INT64);
 
 /// One case of gr_py_select.
 #[repr(C)]
@@ -643,6 +643,19 @@ pub unsafe extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
 /// a live object.
 #[no_mangle]
 pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64) -> c_int {
+    const {
+        assert!(
+            core::mem::size_of::<gr_py_case>() == core::mem::size_of::<cpython::chan::ObjCase>()
+        );
+        assert!(
+            core::mem::offset_of!(gr_py_case, obj)
+                == core::mem::offset_of!(cpython::chan::ObjCase, obj)
+        );
+        assert!(
+            core::mem::offset_of!(gr_py_case, closed)
+                == core::mem::offset_of!(cpython::chan::ObjCase, closed)
+        );
+    };
     boundary(
         "gr_py_select",
         AssertUnwindSafe(|| {
@@ -652,68 +665,16 @@ pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_
             if n > 0 && cases.is_null() {
                 return -libc::EINVAL;
             }
-            let pcs: &mut [gr_py_case] = if n == 0 {
+            let cs: &mut [cpython::chan::ObjCase] = if n == 0 {
                 &mut []
             } else {
-                // SAFETY: a non-null `cases` points to n writable cases (our contract).
-                unsafe { core::slice::from_raw_parts_mut(cases, n) }
+                // SAFETY: a non-null `cases` points to n writable cases (our contract),
+                // laid out as ObjCase (checked at compile time above).
+                unsafe { core::slice::from_raw_parts_mut(cases as *mut cpython::chan::ObjCase, n) }
             };
-            let mut slots: Vec<*mut c_void> = vec![core::ptr::null_mut(); n];
-            for (i, c) in pcs.iter().enumerate() {
-                // SAFETY: each case's channel is NULL or live (our contract).
-                if unsafe { pychan(c.chan) }.is_none() || (c.op == select::SEND && c.obj.is_null())
-                {
-                    return -libc::EINVAL;
-                }
-                if c.op == select::SEND {
-                    slots[i] = c.obj;
-                }
-            }
-            let mut cs: Vec<Case> = pcs
-                .iter()
-                .zip(slots.iter_mut())
-                .map(|(c, s)| Case {
-                    chan: c.chan as *mut Chan,
-                    op: if c.op == GR_PY_RECV_INT64 {
-                        select::RECV
-                    } else {
-                        c.op
-                    },
-                    elem: s as *mut *mut c_void as *mut u8,
-                    closed: 0,
-                })
-                .collect();
-            // SAFETY: the GIL is held and send objects are live (our contract); sends
-            // carry a reference each while we wait. The channels are live with 8-byte
-            // elements (checked above) and each elem is a slot of `slots`, alive
-            // across the select.
-            unsafe {
-                for c in pcs.iter() {
-                    if c.op == select::SEND {
-                        (api.incref)(c.obj);
-                    }
-                }
-                let rc =
-                    cpython::parked(|| select::select(&mut cs, timeout_ns)).unwrap_or_else(|e| e);
-                for (i, c) in pcs.iter_mut().enumerate() {
-                    let fired = rc >= 0 && i == rc as usize;
-                    c.closed = if fired { cs[i].closed } else { 0 };
-                    if c.op == select::SEND {
-                        if !fired || cs[i].closed != 0 {
-                            (api.decref)(c.obj);
-                        }
-                    } else if fired && cs[i].closed == 0 && c.op == GR_PY_RECV_INT64 {
-                        // The slot holds the channel's int64_t (NULL with an
-                        // exception set if no int could be made).
-                        c.obj = (api.long_from)(slots[i] as i64 as c_long);
-                    } else if fired && cs[i].closed == 0 {
-                        c.obj = slots[i];
-                    } else {
-                        c.obj = core::ptr::null_mut();
-                    }
-                }
-                rc
-            }
+            // SAFETY: the GIL is held, and the cases' channels and objects are what
+            // select wants (our contract).
+            unsafe { cpython::chan::select(api, cs, timeout_ns) }
         }),
     )
 }

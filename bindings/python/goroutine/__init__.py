@@ -351,13 +351,27 @@ def sleep(seconds: float) -> None:
 # channels and select
 
 
-class _Case:
-    __slots__ = ("chan", "op", "value")
+class _Case(tuple):
+    """A case of ``select``: the tuple ``(handle, op, value, chan)`` that the runtime's
+    select builtin reads as it is (``chan`` keeps the channel, and so its handle,
+    alive)."""
 
-    def __init__(self, chan: "Chan", op: int, value: Any) -> None:
-        self.chan = chan
-        self.op = op
-        self.value = value
+    __slots__ = ()
+
+    def __new__(cls, chan: Any, op: int, value: Any) -> "_Case":
+        return tuple.__new__(cls, (chan._c, op, value, chan))
+
+    @property
+    def chan(self) -> Any:
+        return self[3]
+
+    @property
+    def op(self) -> int:
+        return self[1]
+
+    @property
+    def value(self) -> Any:
+        return self[2]
 
     def __repr__(self) -> str:
         return f"<{'send' if self.op == _lib.SEND else 'recv'} case on {self.chan!r}>"
@@ -453,24 +467,16 @@ def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[
     value)`` (value: what a receive got; None for a send). Several ready: one at
     random. ``timeout`` seconds (0: just try): None when nothing was ready in time.
     A case that fires on a closed channel raises ChanClosed with ``index`` set."""
-    n = len(cases)
-    arr = (_lib.PyCase * n)()
-    for i, c in enumerate(cases):
-        a = arr[i]
-        a.chan = c.chan._c
-        a.op = c.op
-        if c.op == _lib.SEND:
-            a.obj = id(c.value)  # kept alive by `cases` during the call
-    rc = _lib.select(arr, n, _ns(timeout))
-    if rc >= 0:
-        a = arr[rc]
-        if a.closed:
+    cases = tuple(cases)
+    r = _lib.select(cases, _ns(timeout))
+    if r.__class__ is tuple:  # (index, closed, value received or None)
+        if r[1]:
             e = ChanClosed()
-            e.index = rc
+            e.index = r[0]
             raise e
-        if a.op != _lib.SEND:  # a receive (of an object, or a timer's int)
-            return rc, _lib.steal(a.obj)
-        return rc, None
+        return r[0], r[2]
+    rc = r
+    n = len(cases)
     if rc == -_errno.ETIMEDOUT or rc == -_errno.EAGAIN:
         _check_context(rc)
         return None

@@ -170,10 +170,6 @@ class PyApi(ctypes.Structure):
     )
 
 
-class PyCase(ctypes.Structure):
-    _fields_ = [("chan", c_void_p), ("op", c_int), ("closed", c_int), ("obj", c_void_p)]
-
-
 SEND = 1
 RECV = 2
 READ = 1
@@ -207,9 +203,9 @@ def init(exc_closed: type, exc_context: type, hook_error, hook_go) -> None:
     builtin = {name: get(name.encode()) for name in BUILTINS}
     # The ones with the contract of the C calls they stand for (an int result; for
     # chan_recv, the object).
-    global sleep, block_io, close_fd, chan_send, chan_recv
+    global sleep, block_io, close_fd, chan_send, chan_recv, select
     sleep, block_io, close_fd = builtin["sleep"], builtin["block_io"], builtin["close_fd"]
-    chan_send, chan_recv = builtin["chan_send"], builtin["chan_recv"]
+    chan_send, chan_recv, select = builtin["chan_send"], builtin["chan_recv"], builtin["select"]
 
 
 #: The runtime's builtin functions and types (src/cpython/), taken by init.
@@ -217,11 +213,12 @@ BUILTINS = (
     "yield_", "self_id", "sleep", "block_io", "wait_edge", "close_fd", "adopt_fd", "disown_fd", "go", "Goroutine",
     "sock_recv",
     "sock_recv_into", "sock_send", "sock_sendall", "Lock", "RLock", "get_ident", "chan_send", "chan_recv",
+    "select",
 )
 builtin: dict = {}
-# Set by init: gr_py_sleep, gr_block_io, gr_close, gr_py_chan_send and gr_py_chan_recv
-# as builtins.
-sleep = block_io = close_fd = chan_send = chan_recv = None
+# Set by init: gr_py_sleep, gr_block_io, gr_close, gr_py_chan_send, gr_py_chan_recv and
+# gr_py_select as builtins.
+sleep = block_io = close_fd = chan_send = chan_recv = select = None
 
 SPAWN_DAEMON = 1
 SPAWN_MAIN = 2
@@ -248,8 +245,6 @@ chan_close = _fn(pydll, "gr_chan_close", c_int, c_void_p)
 chan_len = _fn(pydll, "gr_chan_len", c_size_t, c_void_p)
 chan_cap = _fn(pydll, "gr_chan_cap", c_size_t, c_void_p)
 chan_free = _fn(pydll, "gr_py_chan_free", c_int, c_void_p)
-select = _fn(pydll, "gr_py_select", c_int, POINTER(PyCase), c_size_t, c_int64)
-steal = _fn(pydll, "gr_py_steal", py_object, c_void_p)
 wg_new = _fn(pydll, "gr_wg_new", c_void_p)
 wg_add = _fn(pydll, "gr_wg_add", c_int, c_void_p, c_int64)
 wg_wait = _fn(pydll, "gr_py_wg_wait", c_int, c_void_p)

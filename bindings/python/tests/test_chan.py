@@ -107,6 +107,17 @@ def test_channel_builtins_refuse_bad_handles_and_arguments():
         assert _lib.chan_close(c4) == 0
         _lib.pydll.gr_chan_free(ctypes.c_void_p(c4))
     assert sys.getrefcount(o) == before
+    # select's cases are the tuples recv_case() and send_case() make
+    for bad in ([object()], [(1,)], ["abc"]):
+        with pytest.raises(TypeError):
+            gr.select(bad, timeout=0)
+    ch = gr.Chan(1)
+    case = ch.send_case(o)
+    assert (case.chan, case.op, case.value) == (ch, _lib.SEND, o)
+    assert gr.select([ch.recv_case(), case], timeout=0) == (1, None)
+    assert gr.select([ch.recv_case(), case], timeout=0) == (0, o)
+    del case
+    assert sys.getrefcount(o) == before
 
 
 def test_close_semantics():
