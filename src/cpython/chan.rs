@@ -361,7 +361,7 @@ unsafe extern "C" fn py_select(
                     None => return ptr::null_mut(),
                 }
             }
-            let rc = select(api, &mut cases, timeout_ns as i64);
+            let rc = select(api, &mut cases, timeout_ns);
             if rc < 0 {
                 return (api.long_from)(rc as c_long);
             }
