@@ -489,30 +489,6 @@ typedef struct gr_py_api {
 } gr_py_api;
 
 /*
- One case of gr_py_select.
- */
-typedef struct gr_py_case {
-  /*
-   A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
-   `int64_t` for GR_PY_RECV_INT64).
-   */
-  struct gr_chan *chan;
-  /*
-   GR_SEND, GR_RECV or GR_PY_RECV_INT64.
-   */
-  int op;
-  /*
-   Output: 1 for the case that fired because its channel is closed.
-   */
-  int closed;
-  /*
-   GR_SEND: the object to send (borrowed). GR_RECV, output: the received object
-   (a new reference, to be taken with gr_py_steal) for the case that fired.
-   */
-  void *obj;
-} gr_py_case;
-
-/*
  One case of gr_select.
  */
 typedef struct gr_case {
@@ -947,73 +923,18 @@ void *gr_py_spawn(struct gr_py_home *h,
                   struct gr_ctx *ctx);
 
 /*
- Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
- takes a reference, which moves to the receiver. `block` = 0: never waits
- (-EAGAIN when it would). Returns 0, -EPIPE (closed), -EAGAIN, -EPERM, -EINVAL
- (NULL, or not an 8-byte channel). GIL held; released while waiting.
-
- # Safety
- The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
- and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
- gr_py_chan_send or gr_py_select; `obj` is NULL or a live object.
- */
-int gr_py_chan_send(struct gr_chan *c, void *obj, int block);
-
-/*
- Receives an object from a channel of `PyObject *`: a new reference, or NULL with
- the binding's exception set (closed and drained: its closed-channel exception;
- refused: its context exception). `block` = 0: never waits; returns a new reference
- to `empty` when nothing is ready. GIL held; released while waiting.
-
- # Safety
- The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
- and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
- gr_py_chan_send or gr_py_select; `empty` is NULL or a live object.
- */
-void *gr_py_chan_recv(struct gr_chan *c, int block, void *empty);
-
-/*
  Frees a channel of `PyObject *`, dropping the references of values still
  buffered. Returns 0, -EBUSY (somebody waits on it: nothing is freed), -EINVAL.
  GIL held. Never parks.
 
  # Safety
  The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
- and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
- gr_py_chan_send or gr_py_select. If this call frees it, no other call on it is
+ and if its elements are 8 bytes, every value in it is a `PyObject *` sent by the
+ binding's `chan_send` or `select` builtins. If this call frees it, no other call on it is
  running then (a call parked in it makes this one free nothing) and none starts
  later.
  */
 int gr_py_chan_free(struct gr_chan *c);
-
-/*
- gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
- a reference only if that case fires); the receive case that fires stores a new
- reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
- receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
- (its `closed` set to 1 if it fired because its channel is closed: nothing was
- sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
- -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
- released while waiting.
-
- # Safety
- The GIL is held; `cases` is NULL or points to `n` writable gr_py_case values, each
- with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
- a live object.
- */
-int gr_py_select(struct gr_py_case *cases,
-                 size_t n,
-                 int64_t timeout_ns);
-
-/*
- Returns `obj` as a new reference the caller takes over (for the `obj` of a
- gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
- exception for NULL. GIL held. Never parks.
-
- # Safety
- The GIL is held.
- */
-void *gr_py_steal(void *obj);
 
 /*
  gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.

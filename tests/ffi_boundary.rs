@@ -24,10 +24,6 @@ const PANIC_FREE: &[(&str, &str)] = &[
     ("gr_py_home_alive", "NULL check, then an atomic load"),
     ("gr_py_home_daemons", "NULL check, then an atomic load"),
     (
-        "gr_py_steal",
-        "NULL check, then returns its argument (or raises through the Python C API)",
-    ),
-    (
         "gr_rwmutex_rlock",
         "NULL and fork checks, one atomic add; a wait for a writer (and NULL) goes to \
          rlock_rest, whose body is boundary(...)",

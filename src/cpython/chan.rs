@@ -1,14 +1,14 @@
-//! Channels of Python objects: a send, a receive and a select on channels of
-//! `PyObject *` (8-byte elements), once for both ways in: the C exports
-//! `gr_py_chan_send`, `gr_py_chan_recv` and `gr_py_select` (src/ffi/pybinding.rs)
-//! and the builtins `chan_send`, `chan_recv` and `select`, which `goroutine.Chan`
-//! and `goroutine.select` call.
+//! Channels of Python objects: the builtins `chan_send`, `chan_recv` and `select`
+//! over channels of `PyObject *` (made by gr_chan_new(8, cap); a gr_timer's channel of
+//! `int64_t` in a select's `RECV_INT64` case), which `goroutine.Chan`,
+//! `goroutine.select` and the timers' channels call.
 //!
-//! Why builtins: a ctypes call converts each argument through Python-level type
-//! objects and costs about a microsecond; a channel round trip between two Python
-//! goroutines made four of them, and a select built a ctypes array of cases field by
-//! field (bench/python/RESULTS.md). The builtins take a channel's handle as the int
-//! `goroutine.Chan` keeps, and a select's cases as the tuples `goroutine._Case` is.
+//! Why builtins: they were C exports called through ctypes, which converts each
+//! argument through Python-level type objects and costs about a microsecond; a
+//! channel round trip between two Python goroutines made four such calls, and a
+//! select built a ctypes array of cases field by field (bench/python/RESULTS.md). The
+//! builtins take a channel's handle as the int `goroutine.Chan` keeps, and a select's
+//! cases as the tuples `goroutine._Case` is.
 //!
 //! A sent object's reference moves into the channel and on to the receiver, so a
 //! value is never dropped on the way: a send that fails gives its reference back.
@@ -22,21 +22,20 @@ use crate::sync::chan::Chan;
 use crate::sync::select::{self, Case};
 
 /// `ObjCase::op`: receive from a channel of `int64_t` (a gr_timer's), the value
-/// handed back as a new Python `int` in `obj` (`GR_PY_RECV_INT64`).
-pub const RECV_INT64: c_int = 0x100 | select::RECV;
+/// handed back as a new Python `int` in `obj` (`goroutine._timer.RECV_INT64`).
+const RECV_INT64: c_int = 0x100 | select::RECV;
 
-/// One case of `select` (the layout of the C export's `gr_py_case`).
-#[repr(C)]
-pub struct ObjCase {
+/// One case of `select`.
+struct ObjCase {
     /// A channel of `PyObject *` (of `int64_t` for `RECV_INT64`).
-    pub chan: *mut c_void,
+    chan: *mut c_void,
     /// `select::SEND`, `select::RECV` or `RECV_INT64`.
-    pub op: c_int,
+    op: c_int,
     /// Output: 1 for the case that fired because its channel is closed.
-    pub closed: c_int,
+    closed: c_int,
     /// SEND: the object to send (borrowed). Output, for the receive that fired: the
     /// object received (a new reference).
-    pub obj: *mut c_void,
+    obj: *mut c_void,
 }
 
 static DEFS: Static<[MethodDef; 3]> = Static::new([
@@ -44,19 +43,19 @@ static DEFS: Static<[MethodDef; 3]> = Static::new([
         c"chan_send",
         py_chan_send as *const c_void,
         METH_FASTCALL,
-        c"chan_send(handle, obj, block)\n--\n\ngr_py_chan_send for Python: 0, or a negative errno value (-EPIPE closed, -EAGAIN would wait, -EPERM refused).",
+        c"chan_send(handle, obj, block)\n--\n\nSends obj on a channel of objects (block 0: never waits): 0, or a negative errno value (-EPIPE closed, -EAGAIN would wait, -EPERM refused).",
     ),
     method(
         c"chan_recv",
         py_chan_recv as *const c_void,
         METH_FASTCALL,
-        c"chan_recv(handle, block, empty)\n--\n\ngr_py_chan_recv for Python: the object received, `empty` when block is 0 and nothing is ready; raises the binding's closed-channel exception when closed and drained.",
+        c"chan_recv(handle, block, empty)\n--\n\nReceives from a channel of objects: the object received, `empty` when block is 0 and nothing is ready; raises the binding's closed-channel exception when closed and drained.",
     ),
     method(
         c"select",
         py_select as *const c_void,
         METH_FASTCALL,
-        c"select(cases, timeout_ns)\n--\n\ngr_py_select for Python over a tuple of cases, each a tuple (handle, op, value, ...): (index, closed, value received or None) for the case that fired, else a negative errno value (-EAGAIN, -ETIMEDOUT, -EPERM, -EINVAL).",
+        c"select(cases, timeout_ns)\n--\n\ngr_select for Python over a tuple of cases, each a tuple (handle, op, value, ...): (index, closed, value received or None) for the case that fired, else a negative errno value (-EAGAIN, -ETIMEDOUT, -EPERM, -EINVAL).",
     ),
 ]);
 
@@ -87,8 +86,8 @@ pub unsafe fn of_handle<'a>(c: *const c_void) -> Option<&'a Chan> {
 ///
 /// # Safety
 /// The GIL is held; every value in `ch` is a `PyObject *` sent by this function (or
-/// `gr_py_select`); `obj` is a live object.
-pub unsafe fn send(api: &Api, ch: &Chan, obj: *mut PyObj, block: bool) -> c_int {
+/// `select`); `obj` is a live object.
+unsafe fn send(api: &Api, ch: &Chan, obj: *mut PyObj, block: bool) -> c_int {
     // SAFETY: our contract: the GIL is held for the reference counts and for parked;
     // the element is the 8-byte pointer on our stack, valid while we wait.
     unsafe {
@@ -113,7 +112,7 @@ pub unsafe fn send(api: &Api, ch: &Chan, obj: *mut PyObj, block: bool) -> c_int 
 ///
 /// # Safety
 /// As `send`; `empty` is null or a live object.
-pub unsafe fn recv(api: &Api, ch: &Chan, block: bool, empty: *mut PyObj) -> *mut PyObj {
+unsafe fn recv(api: &Api, ch: &Chan, block: bool, empty: *mut PyObj) -> *mut PyObj {
     let mut obj: *mut PyObj = ptr::null_mut();
     let p = &mut obj as *mut *mut PyObj as *mut u8;
     // SAFETY: our contract; the element is the 8-byte slot on our stack.
@@ -148,7 +147,7 @@ pub unsafe fn recv(api: &Api, ch: &Chan, block: bool, empty: *mut PyObj) -> *mut
 /// # Safety
 /// The GIL is held; each case's channel is null or live, and its values are objects
 /// (`int64_t` for `RECV_INT64`); a send's `obj` is null or a live object.
-pub unsafe fn select(api: &Api, cases: &mut [ObjCase], timeout_ns: i64) -> c_int {
+unsafe fn select(api: &Api, cases: &mut [ObjCase], timeout_ns: i64) -> c_int {
     let mut slots: Vec<*mut c_void> = vec![ptr::null_mut(); cases.len()];
     for (c, s) in cases.iter().zip(slots.iter_mut()) {
         // SAFETY: each case's channel is null or live (our contract).

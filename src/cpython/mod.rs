@@ -66,7 +66,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::g::TAKES_CARRY;
 use crate::runtime::home::{self, Caller};
 
-pub mod chan;
+pub(crate) mod chan;
 mod io;
 mod lock;
 mod pyhome;

@@ -265,27 +265,6 @@ pub struct gr_py_home {
     _opaque: [u8; 0],
 }
 
-/// gr_py_case.op: receive from a channel of `int64_t` (a gr_timer's), the value
-/// handed back as a new Python `int` in `obj`.
-pub const GR_PY_RECV_INT64: c_int = 0x100 | super::sync::GR_RECV;
-const _: () = assert!(GR_PY_RECV_INT64 == cpython::chan::RECV_INT64);
-
-/// One case of gr_py_select.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-pub struct gr_py_case {
-    /// A channel made by gr_chan_new(8, ...) (its elements are `PyObject *`, or
-    /// `int64_t` for GR_PY_RECV_INT64).
-    pub chan: *mut gr_chan,
-    /// GR_SEND, GR_RECV or GR_PY_RECV_INT64.
-    pub op: c_int,
-    /// Output: 1 for the case that fired because its channel is closed.
-    pub closed: c_int,
-    /// GR_SEND: the object to send (borrowed). GR_RECV, output: the received object
-    /// (a new reference, to be taken with gr_py_steal) for the case that fired.
-    pub obj: *mut c_void,
-}
-
 /// The home behind a handle, or None for NULL.
 ///
 /// # Safety
@@ -526,76 +505,14 @@ pub unsafe extern "C" fn gr_py_spawn(
     })
 }
 
-/// Sends `obj` on a channel of `PyObject *` (made by gr_chan_new(8, cap)); the channel
-/// takes a reference, which moves to the receiver. `block` = 0: never waits
-/// (-EAGAIN when it would). Returns 0, -EPIPE (closed), -EAGAIN, -EPERM, -EINVAL
-/// (NULL, or not an 8-byte channel). GIL held; released while waiting.
-///
-/// # Safety
-/// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
-/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
-/// gr_py_chan_send or gr_py_select; `obj` is NULL or a live object.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_chan_send(c: *mut gr_chan, obj: *mut c_void, block: c_int) -> c_int {
-    boundary(
-        "gr_py_chan_send",
-        AssertUnwindSafe(|| {
-            // SAFETY: c is NULL or a live channel (our contract).
-            let (Some(ch), Some(api)) = (unsafe { pychan(c) }, cpython::api()) else {
-                return -libc::EINVAL;
-            };
-            if obj.is_null() {
-                return -libc::EINVAL;
-            }
-            // SAFETY: the GIL is held, obj is live and the channel's values are
-            // objects (our contract).
-            unsafe { cpython::chan::send(api, ch, obj, block != 0) }
-        }),
-    )
-}
-
-/// Receives an object from a channel of `PyObject *`: a new reference, or NULL with
-/// the binding's exception set (closed and drained: its closed-channel exception;
-/// refused: its context exception). `block` = 0: never waits; returns a new reference
-/// to `empty` when nothing is ready. GIL held; released while waiting.
-///
-/// # Safety
-/// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
-/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
-/// gr_py_chan_send or gr_py_select; `empty` is NULL or a live object.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_chan_recv(
-    c: *mut gr_chan,
-    block: c_int,
-    empty: *mut c_void,
-) -> *mut c_void {
-    boundary(
-        "gr_py_chan_recv",
-        AssertUnwindSafe(|| {
-            let Some(api) = cpython::api() else {
-                return core::ptr::null_mut();
-            };
-            // SAFETY: c is NULL or a live channel (our contract).
-            let Some(ch) = (unsafe { pychan(c) }) else {
-                // SAFETY: the GIL is held (our contract).
-                unsafe { cpython::raise(-libc::EINVAL) };
-                return core::ptr::null_mut();
-            };
-            // SAFETY: the GIL is held, the channel's values are objects and empty is
-            // NULL or live (our contract).
-            unsafe { cpython::chan::recv(api, ch, block != 0, empty) }
-        }),
-    )
-}
-
 /// Frees a channel of `PyObject *`, dropping the references of values still
 /// buffered. Returns 0, -EBUSY (somebody waits on it: nothing is freed), -EINVAL.
 /// GIL held. Never parks.
 ///
 /// # Safety
 /// The GIL is held; `c` is NULL or a channel from gr_chan_new that has not been freed,
-/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by
-/// gr_py_chan_send or gr_py_select. If this call frees it, no other call on it is
+/// and if its elements are 8 bytes, every value in it is a `PyObject *` sent by the
+/// binding's `chan_send` or `select` builtins. If this call frees it, no other call on it is
 /// running then (a call parked in it makes this one free nothing) and none starts
 /// later.
 #[no_mangle]
@@ -626,72 +543,6 @@ pub unsafe extern "C" fn gr_py_chan_free(c: *mut gr_chan) -> c_int {
             0
         }),
     )
-}
-
-/// gr_select over channels of `PyObject *`. Send cases send `obj` (the channel takes
-/// a reference only if that case fires); the receive case that fires stores a new
-/// reference in its `obj` (take it with gr_py_steal). A GR_PY_RECV_INT64 case
-/// receives from a channel of `int64_t` (a gr_timer's) and stores a new `int`. Returns the index that fired
-/// (its `closed` set to 1 if it fired because its channel is closed: nothing was
-/// sent or received), -EAGAIN (`timeout_ns` 0 and nothing ready), -ETIMEDOUT,
-/// -EPERM, -EINVAL (as gr_select, or a channel that is not 8-byte). GIL held;
-/// released while waiting.
-///
-/// # Safety
-/// The GIL is held; `cases` is NULL or points to `n` writable gr_py_case values, each
-/// with a channel as gr_py_chan_send takes it, and for GR_SEND an `obj` that is NULL or
-/// a live object.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_select(cases: *mut gr_py_case, n: usize, timeout_ns: i64) -> c_int {
-    const {
-        assert!(
-            core::mem::size_of::<gr_py_case>() == core::mem::size_of::<cpython::chan::ObjCase>()
-        );
-        assert!(
-            core::mem::offset_of!(gr_py_case, obj)
-                == core::mem::offset_of!(cpython::chan::ObjCase, obj)
-        );
-        assert!(
-            core::mem::offset_of!(gr_py_case, closed)
-                == core::mem::offset_of!(cpython::chan::ObjCase, closed)
-        );
-    };
-    boundary(
-        "gr_py_select",
-        AssertUnwindSafe(|| {
-            let Some(api) = cpython::api() else {
-                return -libc::EINVAL;
-            };
-            if n > 0 && cases.is_null() {
-                return -libc::EINVAL;
-            }
-            let cs: &mut [cpython::chan::ObjCase] = if n == 0 {
-                &mut []
-            } else {
-                // SAFETY: a non-null `cases` points to n writable cases (our contract),
-                // laid out as ObjCase (checked at compile time above).
-                unsafe { core::slice::from_raw_parts_mut(cases as *mut cpython::chan::ObjCase, n) }
-            };
-            // SAFETY: the GIL is held, and the cases' channels and objects are what
-            // select wants (our contract).
-            unsafe { cpython::chan::select(api, cs, timeout_ns) }
-        }),
-    )
-}
-
-/// Returns `obj` as a new reference the caller takes over (for the `obj` of a
-/// gr_py_case that received: ctypes' `py_object` result adopts it). NULL with an
-/// exception for NULL. GIL held. Never parks.
-///
-/// # Safety
-/// The GIL is held.
-#[no_mangle]
-pub unsafe extern "C" fn gr_py_steal(obj: *mut c_void) -> *mut c_void {
-    if obj.is_null() {
-        // SAFETY: the GIL is held (our contract).
-        unsafe { cpython::raise(-libc::EINVAL) };
-    }
-    obj
 }
 
 /// gr_wg_wait for Python code: 0, -EPERM, -EINVAL. GIL held; released while waiting.

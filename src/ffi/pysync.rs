@@ -1,8 +1,8 @@
 //! Header section "Python: timers, RWMutex, Cond, Semaphore": the waits of
 //! `gr.RWMutex`, `gr.Cond` and `gr.Semaphore` for the Python binding, which must
 //! release the GIL while parked (`cpython::parked`); the calls that never park are
-//! the C ones, through ctypes. A `gr.Timer`'s channel is received from through
-//! gr_py_select's GR_PY_RECV_INT64 case (`ffi::pybinding`). Same conventions as that
+//! the C ones, through ctypes. A `gr.Timer`'s channel is received from through the
+//! `select` builtin's `RECV_INT64` case (`cpython::chan`). Same conventions as that
 //! section: GIL held on entry, -EPERM where parking is refused, -EINVAL before
 //! gr_py_init.
 

@@ -345,19 +345,12 @@ static void rows_python(void)
 
     gr_chan *c8 = gr_chan_new(8, 1), *c4 = gr_chan_new(4, 1);
     CHECK(c8 != NULL && c4 != NULL);
-    ROW(gr_py_chan_send, (NULL, (void *)&api, 0), -EINVAL, "NULL channel");
-    ROW(gr_py_chan_send, (c4, (void *)&api, 0), -EINVAL, "a 4-byte channel");
-    ROW(gr_py_chan_send, (c8, (void *)&api, 0), -EINVAL, "before gr_py_init");
-    ROW(gr_py_chan_recv, (NULL, 0, NULL), NULL, "NULL channel");
-    ROW(gr_py_chan_recv, (c8, 0, (void *)&api), NULL, "before gr_py_init");
     ROW(gr_py_chan_free, (NULL), -EINVAL, "NULL");
     ROW(gr_py_chan_free, (c4), -EINVAL, "a 4-byte channel");
     ROW(gr_py_chan_free, (c8), -EINVAL, "before gr_py_init (nothing freed)");
     CHECK_EQ(gr_chan_len(c8), 0);
     CHECK_EQ(gr_chan_free(c8), 0);
     CHECK_EQ(gr_chan_free(c4), 0);
-    ROW(gr_py_select, (NULL, 1, 0), -EINVAL, "NULL cases, n = 1");
-    ROW(gr_py_steal, (NULL), NULL, "NULL");
     ROW(gr_py_wg_wait, (NULL), -EINVAL, "NULL");
     ROW(gr_py_mutex_lock, (NULL), -EINVAL, "NULL");
     ROW(gr_py_write_unraisable, (NULL, NULL, NULL), -EINVAL, "NULLs before gr_py_init");

@@ -216,8 +216,8 @@ BUILTINS = (
     "select",
 )
 builtin: dict = {}
-# Set by init: gr_py_sleep, gr_block_io, gr_close, gr_py_chan_send, gr_py_chan_recv and
-# gr_py_select as builtins.
+# Set by init: gr_py_sleep, gr_block_io and gr_close as builtins, and the channel
+# builtins (src/cpython/chan.rs).
 sleep = block_io = close_fd = chan_send = chan_recv = select = None
 
 SPAWN_DAEMON = 1

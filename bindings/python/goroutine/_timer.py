@@ -23,7 +23,8 @@ _reset = _lib._fn(_lib.pydll, "gr_timer_reset", c_int, c_void_p, c_int64, c_int6
 _free = _lib._fn(_lib.pydll, "gr_timer_free", c_int, c_void_p)
 _len = _lib._fn(_lib.pydll, "gr_chan_len", c_int64, c_void_p)
 
-#: gr_py_case.op: receive an int64_t from a timer's channel (GR_PY_RECV_INT64).
+#: A select case's op: receive an int64_t from a timer's channel (the select builtin's
+#: RECV_INT64, src/cpython/chan.rs).
 RECV_INT64 = 0x100 | _lib.RECV
 
 _NS = 1_000_000_000
