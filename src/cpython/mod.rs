@@ -25,11 +25,11 @@
 //!   is flagged `TAKES_CARRY`): a goroutine that resumes in `parked` just attaches its
 //!   own state (`swap_in`). A release and a take of the GIL (a mutex, a condition
 //!   variable and their bookkeeping: a third of the instructions of a Python switch,
-//!   about half its time; bench/python/RESULTS.md) are gone from every switch between
-//!   two goroutines that park through `parked`. Any other goroutine (one starting, or one
-//!   that parked inside a C call made with the GIL released: ctypes, a C extension
-//!   under the hook layer) would take the GIL itself, which this thread already
-//!   holds; so before the home thread runs such a goroutine, goes idle or ends its
+//!   about half its time; bench/python/RESULTS.md) are gone from every switch
+//!   between two goroutines that park through `parked`. Any other goroutine (one
+//!   starting, or one that parked inside a C call made with the GIL released:
+//!   ctypes, a C extension under the hook layer) would take the GIL itself, which
+//!   this thread already holds; so before the home thread runs such a goroutine, goes idle or ends its
 //!   slice, it lets go of the GIL (`let_go_gil`, a `PyEval_SaveThread` on the last
 //!   parked goroutine's thread state, which also keeps the GIL's last holder right).
 //!   Other threads get the GIL as from any thread that runs Python code: through
@@ -43,9 +43,10 @@
 //!   a ctypes call converts every argument through Python-level type objects and
 //!   costs about four builtin calls. So `go` and the `Goroutine` type (`task.rs`),
 //!   the socket operations, `yield_`, `sleep` and fd waits (`io.rs`), a channel's
-//!   send and receive and `select` (`chan.rs`), and the `Lock`/`RLock` that `goroutine.monkey`
-//!   puts in `threading` (`lock.rs`) are builtin functions and types; a spawn and a
-//!   join are one call each, a socket read or write on a ready socket one. The package takes them with
+//!   send and receive and `select` (`chan.rs`), and the `Lock`/`RLock` that
+//!   `goroutine.monkey` puts in `threading` (`lock.rs`) are builtin functions and
+//!   types; a spawn and a join are one call each, a socket read or write on a ready
+//!   socket one, a channel send or receive one. The package takes them with
 //!   `gr_py_builtin(name)`; ctypes remains for calls made once per run or per
 //!   object.
 //!
@@ -756,7 +757,8 @@ unsafe fn let_go_gil(ts: *mut c_void) {
 }
 
 /// Sets the binding's exception for a refused or failed channel operation (the
-/// ctypes exports of pybinding.rs): its closed-channel exception for -EPIPE, the
+/// channel builtins, `chan.rs`, and the ctypes exports of pybinding.rs): its
+/// closed-channel exception for -EPIPE, the
 /// general mapping (`raise_rc`) for a context's error (-ECANCELED, -ETIMEDOUT), its
 /// context exception otherwise.
 ///

@@ -173,8 +173,8 @@ impl PyHome {
 
     /// Parks the calling goroutine until the next `run` (see the module docs), once
     /// the slice is over. Read on the coarse clock (`lock::coarse_now`, which sysmon
-    /// keeps within ~10 ms while a home runs): every Python park passes here, and a
-    /// clock call was ~8 ns of a ~150 ns switch; a slice may run ~10 ms long instead.
+    /// keeps within ~10 ms while a home runs), not by a clock call: every Python park
+    /// passes here. A slice may so run up to ~10 ms long.
     pub(super) fn checkpoint(&self) {
         if coarse_now() < self.deadline.load(Ordering::Relaxed) {
             return;

@@ -52,8 +52,8 @@ pub struct M {
     pub collecting: bool,
     pub collected: *mut G,
     /// Work due once the switch in progress has finished (`DUE_POLL`, `DUE_CTX`,
-    /// `DUE_TIMERS`, `DUE_LET_GO`), which `finish_switch` does: one byte, so that a switch with
-    /// none due tests it with one instruction.
+    /// `DUE_TIMERS`, `DUE_LET_GO`), which `finish_switch` does: one byte, so that a
+    /// switch with none due tests it with one instruction.
     pub due: u8,
     /// xorshift state for choosing steal victims.
     pub rand: u32,
