@@ -468,6 +468,9 @@ def select(cases: Sequence[_Case], timeout: Optional[float] = None) -> Optional[
     random. ``timeout`` seconds (0: just try): None when nothing was ready in time.
     A case that fires on a closed channel raises ChanClosed with ``index`` set."""
     cases = tuple(cases)
+    for c in cases:
+        if c.__class__ is not _Case:  # the builtin trusts a case's channel handle
+            raise TypeError("select cases come from recv_case() and send_case()")
     r = _lib.select(cases, _ns(timeout))
     if r.__class__ is tuple:  # (index, closed, value received or None)
         if r[1]:

@@ -107,10 +107,13 @@ def test_channel_builtins_refuse_bad_handles_and_arguments():
         assert _lib.chan_close(c4) == 0
         _lib.pydll.gr_chan_free(ctypes.c_void_p(c4))
     assert sys.getrefcount(o) == before
-    # select's cases are the tuples recv_case() and send_case() make
-    for bad in ([object()], [(1,)], ["abc"]):
+    # select's cases are the tuples recv_case() and send_case() make, nothing else
+    # (not even a tuple like one: its handle would be trusted)
+    for bad in ([object()], [(1,)], ["abc"], [(id(o), _lib.RECV, None, None)]):
         with pytest.raises(TypeError):
             gr.select(bad, timeout=0)
+    with pytest.raises(TypeError):
+        _lib.select(((1,),), 0)  # the builtin itself refuses a short case
     ch = gr.Chan(1)
     case = ch.send_case(o)
     assert (case.chan, case.op, case.value) == (ch, _lib.SEND, o)
