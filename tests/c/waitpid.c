@@ -15,8 +15,8 @@
  *   - with SIGCHLD ignored (SIG_IGN: the kernel reaps children itself), waiting for
  *     any child returns -ECHILD once the children have gone, still without stopping
  *     the busy goroutine: in a goroutine with no context (its thread blocks in
- *     waitpid) and in one bound to a context (it looks between sleeps, ending
- *     within 10 ms of the child);
+ *     waitpid) and in one bound to a context (it looks again between sleeps of up
+ *     to 10 ms);
  *   - from a plain thread it is waitpid;
  *   - -EINVAL for unknown options, -ECHILD for a pid that is not a child.
  */
