@@ -311,8 +311,11 @@ unsafe fn case_of(api: &Api, item: *mut PyObj) -> Option<ObjCase> {
             return None;
         }
         let h = (api.long_as_u64)((api.tuple_get_item)(item, 0));
+        if h == u64::MAX && !(api.err_occurred)().is_null() {
+            return None;
+        }
         let op = (api.long_as_long)((api.tuple_get_item)(item, 1));
-        if !(api.err_occurred)().is_null() {
+        if op == -1 && !(api.err_occurred)().is_null() {
             return None;
         }
         let op = op as c_int;
