@@ -135,7 +135,7 @@ pub(super) fn function(name: &str) -> Option<*mut MethodDef> {
 ///
 /// # Safety
 /// The GIL is held.
-unsafe fn int(api: &Api, v: i64) -> *mut PyObj {
+pub(super) unsafe fn int(api: &Api, v: i64) -> *mut PyObj {
     // SAFETY: our contract.
     unsafe { (api.long_from)(v as c_long) }
 }
@@ -144,7 +144,7 @@ unsafe fn int(api: &Api, v: i64) -> *mut PyObj {
 ///
 /// # Safety
 /// The GIL is held; `o` is a live object.
-unsafe fn long_arg(api: &Api, o: *mut PyObj) -> Option<c_long> {
+pub(super) unsafe fn long_arg(api: &Api, o: *mut PyObj) -> Option<c_long> {
     // SAFETY: our contract.
     unsafe {
         let v = (api.long_as_long)(o);

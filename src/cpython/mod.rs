@@ -22,9 +22,9 @@
 //! - **Carrying the GIL (3.11).** There `PyThreadState_Swap` changes the current
 //!   thread state and leaves the GIL alone, so `parked` detaches with it, keeping
 //!   the GIL, and leaves the GIL to the next goroutine (`Home::carry`; the goroutine
-//!   is flagged `TAKES_CARRY`): a goroutine that resumes in `parked` just attaches its
-//!   own state (`swap_in`). A release and a take of the GIL (a mutex, a condition
-//!   variable and their bookkeeping: a third of the instructions of a Python switch,
+//!   is flagged `TAKES_CARRY`): a goroutine that resumes in `parked` just attaches
+//!   its own state (`parked_carrying`). A release and a take of the GIL (a mutex, a
+//!   condition variable and their bookkeeping: a third of the instructions of a Python switch,
 //!   about half its time; bench/python/RESULTS.md) are gone from every switch
 //!   between two goroutines that park through `parked`. Any other goroutine (one
 //!   starting, or one that parked inside a C call made with the GIL released:
@@ -717,25 +717,12 @@ unsafe fn parked_carrying<R>(api: &Api, t: &task::Task, f: impl FnOnce() -> R) -
         t.home().checkpoint();
         let r = f();
         (*g).flags &= !TAKES_CARRY;
-        swap_in(api, home, ts);
-        Ok(r)
-    }
-}
-
-/// Attaches `ts`, the calling homed goroutine's thread state, on its home thread:
-/// by a swap when the GIL is still carried (held by this thread), else by taking it.
-///
-/// # Safety
-/// The caller is the goroutine of `ts`, running on `home`'s thread, without the GIL
-/// unless the home carries it.
-unsafe fn swap_in(api: &Api, home: &crate::runtime::home::Home, ts: *mut c_void) {
-    // SAFETY: our contract.
-    unsafe {
         if home.take_carried().is_null() {
-            (api.restore_thread)(ts);
+            (api.restore_thread)(ts); // let go of meanwhile: take the GIL again
         } else {
-            (api.thread_state_swap)(ts);
+            (api.thread_state_swap)(ts); // still held by this thread: attach ts
         }
+        Ok(r)
     }
 }
 

@@ -112,24 +112,21 @@ fn wait_pidfd(fd: i32, pid: i32, status: &mut i32, options: i32) -> i32 {
 const POLL_FIRST_NS: i64 = 50_000;
 const POLL_MAX_NS: i64 = 10_000_000;
 
-/// With SIGCHLD ignored, for a goroutine bound to a context: wait4 with WNOHANG, then
-/// a cancellable sleep, doubling from `POLL_FIRST_NS` up to `POLL_MAX_NS`, until a
-/// child changed state, wait4 fails (-ECHILD once the kernel reaped the last one) or
-/// the context ends (its error).
+/// With SIGCHLD ignored, for a goroutine bound to a context, after `waitpid`'s first
+/// look found nothing: a cancellable sleep, doubling from `POLL_FIRST_NS` up to
+/// `POLL_MAX_NS`, then wait4 with WNOHANG again, until a child changed state, wait4
+/// fails (-ECHILD once the kernel reaped the last one) or the context ends (the
+/// sleep returns its error, at once if it was cancelled before).
 fn poll_wait4(pid: i32, status: &mut i32, options: i32) -> i32 {
     let mut nap = POLL_FIRST_NS;
     loop {
-        let err = context::current_err();
-        if err != 0 {
-            return err;
+        let rc = crate::runtime::park::sleep(nap);
+        if rc != 0 {
+            return rc;
         }
         let r = sys::wait4(pid, status, options | libc::WNOHANG);
         if r != 0 {
             return r;
-        }
-        let rc = crate::runtime::park::sleep(nap);
-        if rc != 0 {
-            return rc;
         }
         nap = (nap * 2).min(POLL_MAX_NS);
     }

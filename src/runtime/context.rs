@@ -143,26 +143,6 @@ pub fn bound() -> bool {
     !g.is_null() && unsafe { !(*g).context.is_null() }
 }
 
-/// The calling goroutine's context error: 0 when it has no context (or runs on a
-/// plain thread) or the context is not cancelled. For a wait that looks at it between
-/// its own steps (`child::poll_wait4`).
-pub fn current_err() -> i32 {
-    let g = crate::runtime::m::current_g();
-    if g.is_null() {
-        return 0;
-    }
-    // SAFETY: the running goroutine's descriptor; only it writes its context, and a
-    // bound context lives while it is bound (the goroutine's reference).
-    unsafe {
-        let c = (*g).context;
-        if c.is_null() {
-            0
-        } else {
-            (*c).err()
-        }
-    }
-}
-
 /// A new context, a child of `parent` (null: a root), with one reference (the
 /// caller's). A child of a cancelled parent starts cancelled with its error. None
 /// when memory runs out.

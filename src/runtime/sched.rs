@@ -422,12 +422,13 @@ unsafe fn periodic_checks(p: *mut P) -> *mut G {
     // or a cancel needs), the switch's other side does that work.
     let switching = crate::runtime::m::switching();
     let when = timer::next_when();
-    if when != i64::MAX && when <= nanotime() {
+    let now = if when == i64::MAX { 0 } else { nanotime() };
+    if when <= now {
         if switching {
             // SAFETY: the caller holds p, so p.m is the calling thread's M.
             unsafe { (*(*p).m).due |= DUE_TIMERS };
         } else {
-            timer::run_due(nanotime());
+            timer::run_due(now);
         }
     }
     if context::expired_waiting() {
